@@ -1,0 +1,126 @@
+"""The seed-format parser: the five real seeds, and malformed inputs."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from worker.errors import ParseError
+from worker.records import normalize_title
+from worker.sources.dumps import infer_listing_date, parse_dump
+
+WRITTEN = datetime(2026, 11, 22, 12, tzinfo=UTC)
+HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\n" \
+         "byAK and the research community\n\nMar 13\n\n"
+
+
+def _blocks(path: Path) -> list[str]:
+    # An independent reading of the format, to compare the parser against.
+    return [b.strip() for b in path.read_text(encoding="utf-8").split("\n\n")][5:]
+
+
+def test_five_seeds_give_444_entries_and_338_papers(seeds_dir: Path) -> None:
+    entries = []
+    for path in sorted(seeds_dir.glob("*.txt")):
+        parsed = parse_dump(path.read_bytes(), str(path), WRITTEN)
+        blocks = _blocks(path)
+        assert [(e.title, e.abstract) for e in parsed.entries] == list(
+            zip(blocks[0::2], blocks[1::2], strict=True))
+        entries += parsed.entries
+    assert len(entries) == 444
+    assert len({normalize_title(e.title) for e in entries}) == 338
+
+
+@pytest.mark.parametrize(("name", "day", "count", "first_title"), [
+    ("000_31c7a2c999bd4c0e.txt", date(2026, 3, 13), 41, "Jack of All Tasks, Master of Many"),
+    ("001_beeee295fe70f7ff.txt", date(2026, 3, 12), 102, "How Does Vision-Language Adaptation"),
+    ("002_e112e7a2b63268c1.txt", date(2026, 3, 13), 103, "EMMA: Efficient Visual Alignment"),
+    ("003_9e2fdff683a0ba40.txt", date(2026, 3, 14), 119, "Visual Program Distillation"),
+    ("004_9aa4e33c7ceeb905.txt", date(2026, 3, 12), 79, "m2mKD: Module-to-Module Knowledge"),
+])
+def test_each_seed(seeds_dir: Path, name: str, day: date, count: int, first_title: str) -> None:
+    parsed = parse_dump((seeds_dir / name).read_bytes(), name, WRITTEN)
+    assert parsed.listing_date == day
+    assert parsed.header_date == f"Mar {day.day}"
+    assert len(parsed.entries) == count
+    assert parsed.entries[0].title.startswith(first_title)
+    assert parsed.entries[0].line == 11
+
+
+def test_unicode_titles_intact(seeds_dir: Path) -> None:
+    titles = set()
+    for path in seeds_dir.glob("*.txt"):
+        titles |= {e.title for e in parse_dump(path.read_bytes(), path.name, WRITTEN).entries}
+    assert "μ-Bench: A Vision-Language Benchmark for Microscopy Understanding" in titles
+    assert ("$γ-$MoD: Exploring Mixture-of-Depth Adaptation for Multimodal Large Language "
+            "Models") in titles
+
+
+def _dump(*pairs: tuple[str, str], header: str = HEADER) -> str:
+    return header + "\n\n".join(f"{t}\n\n{a}" for t, a in pairs)
+
+
+@pytest.mark.parametrize("transform", [
+    pytest.param(lambda s: s.replace("\n", "\r\n").encode(), id="crlf"),
+    pytest.param(lambda s: ("\ufeff" + s).encode(), id="bom"),
+    pytest.param(lambda s: (s + "\n\n\n\n").encode(), id="trailing-blank-lines"),
+    pytest.param(lambda s: s.replace("\n\n", "\n  \n").encode(), id="whitespace-only-lines"),
+    pytest.param(lambda s: s.split("Subscribe\n\n", 1)[1].encode(), id="partial-header"),
+    pytest.param(lambda s: s.split("Mar 13\n\n", 1)[1].encode(), id="no-header"),
+])
+def test_tolerated_variants(transform) -> None:  # type: ignore[no-untyped-def]
+    text = _dump(("A Title: With Colon", "Abstract one."), ("Second — Title", "Abstract two."))
+    parsed = parse_dump(transform(text), "x.txt", WRITTEN)
+    assert [(e.title, e.abstract) for e in parsed.entries] == [
+        ("A Title: With Colon", "Abstract one."), ("Second — Title", "Abstract two.")]
+
+
+def test_hard_wrapped_blocks_are_joined() -> None:
+    parsed = parse_dump(_dump(("A wrapped\ntitle", "An abstract\nover two lines.")).encode(),
+                        "x.txt", WRITTEN)
+    assert parsed.entries[0].title == "A wrapped title"
+    assert parsed.entries[0].abstract == "An abstract over two lines."
+
+
+def test_no_header_means_no_listing_date() -> None:
+    parsed = parse_dump(b"Title\n\nAbstract.", "x.txt", WRITTEN)
+    assert parsed.listing_date is None and len(parsed.entries) == 1
+
+
+@pytest.mark.parametrize(("data", "reason", "line"), [
+    (b"", "empty file", None),
+    (b"\n\n  \n", "empty file", None),
+    (b"new\x00\x01binary", "binary data", None),
+    ("Tïtle\n\nAbstract".encode("latin-1"), "not UTF-8", 1),
+    (HEADER.encode(), "no papers after the header", None),
+    (_dump(("T1", "A1"), ("T2", "A2")).encode() + b"\n\nDangling title", "(odd)", 19),
+])
+def test_malformed(data: bytes, reason: str, line: int | None) -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_dump(data, "bad.txt", WRITTEN)
+    assert reason in caught.value.reason
+    assert caught.value.where == "bad.txt"
+    assert caught.value.line == line
+    assert str(caught.value).startswith("bad.txt")
+
+
+def test_missing_title_points_at_the_slipped_block() -> None:
+    abstract = "This paper studies things. We propose a method. Results improve a lot. " * 3
+    text = _dump(("T1", "A1")) + f"\n\n{abstract}\n\nT3\n\nA3"
+    with pytest.raises(ParseError) as caught:
+        parse_dump(text.encode(), "bad.txt", WRITTEN)
+    assert caught.value.line == text.split("\n").index(abstract) + 1
+
+
+@pytest.mark.parametrize(("header", "reference", "expected"), [
+    ("Mar 13", datetime(2026, 11, 22, tzinfo=UTC), date(2026, 3, 13)),
+    ("Dec 31", datetime(2027, 1, 2, tzinfo=UTC), date(2026, 12, 31)),  # never in the future
+    ("Mar 14", datetime(2026, 3, 13, 23, tzinfo=UTC), date(2026, 3, 14)),  # a zone ahead
+    ("Mar 16", datetime(2026, 3, 13, 23, tzinfo=UTC), date(2025, 3, 16)),
+    ("Feb 29", datetime(2027, 3, 1, tzinfo=UTC), date(2024, 2, 29)),
+    ("September 3", datetime(2026, 11, 22, tzinfo=UTC), date(2026, 9, 3)),
+])
+def test_year_inference(header: str, reference: datetime, expected: date) -> None:
+    assert infer_listing_date(header, reference) == expected

@@ -1,0 +1,375 @@
+"""One pass of the pipeline with an explicit `now`; `run`, `preview` and `serve` all use it.
+
+sources -> parse -> identify -> store -> per subscriber: candidates -> match -> digest
+(outbox row) -> render -> deliver -> mark sent. Nothing here reads the clock or the
+environment; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from worker.delivery import Channel, Rendered, channel_for
+from worker.errors import DeliveryError, PaperDigestError
+from worker.settings import Config, Profile
+from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
+from worker.store import outbox, papers, runs
+from worker.store.models import ItemSpec, StoredPaper
+
+log = logging.getLogger("paper_digest")
+LEASE = timedelta(minutes=10)
+
+
+@dataclass
+class SourceReport:
+    name: str
+    dumps: int = 0
+    unchanged: int = 0
+    entries: int = 0
+    new_papers: int = 0
+    known_papers: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeliveryReport:
+    subscriber_id: str
+    digest_id: int
+    channel: str
+    status: str  # sent | retry | failed
+    detail: str  # where it went, or why not
+
+
+@dataclass
+class SubscriberReport:
+    id: str
+    digest_id: int | None = None
+    items: int = 0
+    below_threshold: int = 0
+    candidates: int = 0
+    created: bool = False
+
+
+@dataclass
+class PassReport:
+    now: datetime
+    dry_run: bool = False
+    sources: list[SourceReport] = field(default_factory=list)
+    subscribers: dict[str, SubscriberReport] = field(default_factory=dict)
+    deliveries: list[DeliveryReport] = field(default_factory=list)
+    skipped_subscribers: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)  # anything that makes the pass not clean
+
+    @property
+    def papers_read(self) -> int:
+        return sum(s.entries for s in self.sources)
+
+    @property
+    def new_papers(self) -> int:
+        return sum(s.new_papers for s in self.sources)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.errors or self.skipped_subscribers
+                    or any(s.failures for s in self.sources)
+                    or any(d.status != "sent" for d in self.deliveries))
+
+    def stats(self) -> dict[str, Any]:
+        return {"papers_read": self.papers_read, "new_papers": self.new_papers,
+                "digests": sum(1 for s in self.subscribers.values() if s.digest_id),
+                "sent": sum(d.status == "sent" for d in self.deliveries),
+                "not_sent": sum(d.status != "sent" for d in self.deliveries),
+                "source_failures": sum(len(s.failures) for s in self.sources)}
+
+
+def worker_id() -> str:
+    """Who holds a delivery lease: host, process and a random part (pids are reused)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Pipeline:
+    """The stages of one pass, over one config, one database and one `now`."""
+
+    def __init__(self, config: Config, engine: Engine, now: datetime, *,
+                 channel_factory: Callable[[str], Channel] | None = None,
+                 http_factory: Callable[[], Any] | None = None,
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex):
+        self.config = config
+        self.settings = config.settings
+        self.engine = engine
+        self.now = now
+        self.owner = worker_id()
+        self.new_id = new_id
+        self.channel_factory = channel_factory or (lambda n: channel_for(n, self.settings))
+        self.http_factory = http_factory
+        self._http: Any = None
+
+    # -- sources ---------------------------------------------------------------------------
+    def ingest(self, only: Sequence[str] | None = None) -> list[SourceReport]:
+        reports = []
+        for source in self.settings.sources:
+            if source.enabled and (only is None or source.name in only):
+                reports.append(self.ingest_source(source))
+        return reports
+
+    def ingest_source(self, source: Any) -> SourceReport:
+        report = SourceReport(source.name)
+        cls = source_class(source.kind)
+        instance = cls(source.name, source.options)
+        ctx = SourceContext(now=self.now,
+                            is_known=lambda h: papers.is_ingested(self.engine, h),
+                            http=self._fetcher() if source.kind != "dump_dir" else None)
+        try:
+            for item in instance.collect(ctx):
+                self._take(item, report)
+        except PaperDigestError as exc:
+            self._source_failed(report, str(exc))
+        except Exception as exc:  # a bug in one source must not stop the others
+            log.exception("source %s crashed", source.name)
+            self._source_failed(report, f"unexpected error: {type(exc).__name__}: {exc}")
+        else:
+            if not report.failures:
+                runs.source_ok(self.engine, source.name, self.now)
+        return report
+
+    def _take(self, item: Dump | DumpFailure | Unchanged, report: SourceReport) -> None:
+        if isinstance(item, Unchanged):
+            report.unchanged += 1
+        elif isinstance(item, DumpFailure):
+            first = papers.record_failure(self.engine, item, self.now)
+            report.failures.append(str(item))
+            log.warning("dump failed: %s%s", item, "" if first else " (as before)")
+        else:
+            result = papers.ingest_dump(self.engine, item, self.now)
+            if result is None:
+                report.unchanged += 1
+                return
+            report.dumps += 1
+            report.entries += result.entries
+            report.new_papers += result.new_papers
+            report.known_papers += result.known_papers
+            log.info("ingested %s: %d entries, %d new", item.locator, result.entries,
+                     result.new_papers)
+
+    def _source_failed(self, report: SourceReport, error: str) -> None:
+        report.failures.append(error)
+        if runs.source_failed(self.engine, report.name, self.now, error):
+            log.error("source %s failed: %s", report.name, error)
+
+    def _fetcher(self) -> Any:
+        if self._http is None and self.http_factory is not None:
+            self._http = self.http_factory()
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None and hasattr(self._http, "close"):
+            self._http.close()
+
+    # -- digests ---------------------------------------------------------------------------
+    def sync(self, profiles: Iterable[Profile]) -> dict[str, outbox.SubscriberState]:
+        states = {}
+        for profile in profiles:
+            start = papers.seq_before(self.engine, self.now - profile.backfill)
+            states[profile.id] = outbox.sync_subscriber(
+                self.engine, profile.id, email=profile.email, name=profile.name,
+                fingerprint=profile.fingerprint, start_seq=start, now=self.now)
+        return states
+
+    def build_digests(self, profiles: Sequence[Profile], slot: str | None = None,
+                      ) -> dict[str, SubscriberReport]:
+        """Write one digest per subscriber with what is new to it; cursors move with it."""
+        states = self.sync(profiles)
+        upto, window, delivered = outbox.candidate_window(
+            self.engine, {sid: s.cursor_seq for sid, s in states.items()})
+        examples = self._examples(profiles)
+        reports = {}
+        for profile in profiles:
+            state = states[profile.id]
+            report = SubscriberReport(profile.id, created=state.created)
+            reports[profile.id] = report
+            if state.cursor_seq >= upto:
+                continue
+            seen = delivered.get(profile.id, set())
+            candidates = [p for p in window if p.first_seen_seq > state.cursor_seq
+                          and p.id not in seen]
+            items, below = match_papers(profile, candidates, examples)
+            report.candidates, report.items, report.below_threshold = (
+                len(candidates), len(items), below)
+            report.digest_id = outbox.create_digest(
+                self.engine, profile.id, expected_cursor=state.cursor_seq, upto=upto,
+                items=items, channels=profile.deliver, below_threshold=below,
+                message_id=self._message_id(profile), now=self.now, slot=slot,
+                keep_empty=profile.send_empty)
+        return reports
+
+    def _examples(self, profiles: Sequence[Profile]) -> dict[str, StoredPaper]:
+        refs = sorted({r for p in profiles for r in (*p.interests.like, *p.interests.unlike)})
+        return papers.find_papers(self.engine, refs) if refs else {}
+
+    def _message_id(self, profile: Profile) -> str:
+        from worker.render import message_domain
+
+        sender = self.settings.smtp.sender if self.settings.smtp else None
+        return f"<digest.{self.new_id()}.{profile.id}@{message_domain(sender)}>"
+
+    # -- delivery --------------------------------------------------------------------------
+    def deliver(self, profiles: Sequence[Profile], *, ignore_backoff: bool = True,
+                ) -> list[DeliveryReport]:
+        """Send every due pending delivery of these subscribers; mark each as it goes."""
+        by_id = {p.id: p for p in profiles}
+        jobs = outbox.claim_deliveries(self.engine, owner=self.owner, now=self.now, lease=LEASE,
+                                       subscriber_ids=list(by_id), ignore_backoff=ignore_backoff)
+        channels: dict[str, Channel] = {}
+        rendered: dict[int, Rendered] = {}
+        reports = []
+        try:
+            for job in jobs:
+                reports.append(self._deliver_one(job, by_id[job.subscriber_id], channels,
+                                                 rendered))
+        finally:
+            for channel in channels.values():
+                channel.close()
+        return reports
+
+    def _deliver_one(self, job: Any, profile: Profile, channels: dict[str, Channel],
+                     rendered: dict[int, Rendered]) -> DeliveryReport:
+        def report(status: str, detail: str) -> DeliveryReport:
+            return DeliveryReport(job.subscriber_id, job.digest_id, job.channel, status, detail)
+
+        try:
+            if job.digest_id not in rendered:
+                rendered[job.digest_id] = self.render(job.digest_id, profile)
+            if job.channel not in channels:
+                channels[job.channel] = self.channel_factory(job.channel)
+                channels[job.channel].open()
+            target = channels[job.channel].send(rendered[job.digest_id])
+        except DeliveryError as exc:
+            return self._failed(job, report, str(exc), exc.permanent)
+        except Exception as exc:  # a template or file-system bug: keep it pending, say why
+            log.exception("delivery of digest %s failed", job.digest_id)
+            return self._failed(job, report, f"{type(exc).__name__}: {exc}", False)
+        if not outbox.mark_sent(self.engine, job, now=self.now, target=target):
+            log.warning("lease on digest %s/%s was lost; it may be sent again with the same "
+                        "Message-ID", job.digest_id, job.channel)
+        return report("sent", target)
+
+    def _failed(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
+                permanent: bool) -> DeliveryReport:
+        delivery = self.settings.delivery
+        if permanent or job.attempts >= delivery.max_attempts:
+            outbox.mark_failed(self.engine, job, error=error)
+            why = "permanent" if permanent else f"{job.attempts} attempts"
+            log.error("digest %s to %s failed (%s): %s", job.digest_id, job.subscriber_id,
+                      why, error)
+            return report("failed", error)
+        delay = min(delivery.base * 2 ** (job.attempts - 1), delivery.cap)
+        outbox.mark_retry(self.engine, job, error=error, retry_at=self.now + delay)
+        log.warning("digest %s to %s not sent, will retry after %s: %s", job.digest_id,
+                    job.subscriber_id, self.now + delay, error)
+        return report("retry", f"{error} (retry after {(self.now + delay):%Y-%m-%d %H:%M} UTC)")
+
+    def render(self, digest_id: int, profile: Profile) -> Rendered:
+        from worker.render import build_message, digest_context, render
+
+        digest = outbox.load_digest(self.engine, digest_id)
+        ctx = digest_context(digest, name=profile.name, email=profile.email,
+                             profile_file=str(profile.file) if profile.file else None,
+                             timezone=profile.timezone or self.settings.timezone)
+        sender = self.settings.smtp.sender if self.settings.smtp else None
+        message = build_message(ctx, sender=sender, templates_dir=self.settings.templates_dir)
+        return Rendered(digest.id, digest.subscriber_id,
+                        f"{ctx.date.isoformat()}-digest-{digest.id}",
+                        render(ctx, "md", self.settings.templates_dir), message)
+
+
+def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
+                 examples: dict[str, StoredPaper]) -> tuple[list[ItemSpec], int]:
+    """(items for the digest, best first, within max_items; how many more scored lower)."""
+    from worker.matching import Matcher
+
+    if not candidates:
+        return [], 0
+    liked = [examples[r] for r in profile.interests.like if r in examples]
+    unliked = [examples[r] for r in profile.interests.unlike if r in examples]
+    matcher = Matcher(profile.interests, examples=[paper_text(p) for p in liked],
+                      unlike=[paper_text(p) for p in unliked])
+    own = {p.id for p in (*liked, *unliked)}  # the examples themselves are not news
+    by_key = {str(p.id): p for p in candidates if p.id not in own}
+    matches = matcher.rank([paper_text(p) for p in by_key.values()])
+    chosen = [m for m in matches if m.score >= profile.min_score][: profile.max_items]
+    items = [ItemSpec(by_key[m.paper.key].id, round(m.score, 4),
+                      [reason_dict(r) for r in m.reasons]) for m in chosen]
+    return items, len(matches) - len(chosen)
+
+
+def paper_text(paper: StoredPaper) -> Any:
+    from worker.matching import PaperText
+
+    return PaperText(key=str(paper.id), title=paper.title, abstract=paper.abstract,
+                     authors=paper.authors)
+
+
+def reason_dict(reason: Any) -> dict[str, Any]:
+    data = asdict(reason)
+    data["terms"] = list(data.get("terms", ()))
+    return data
+
+
+class DryRunChannel(Channel):
+    """Renders like the real channel but sends nothing (`run --dry-run`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def send(self, rendered: Rendered) -> str:
+        to = rendered.message["To"] if self.name == "email" else rendered.file_stem + ".md"
+        return f"would send to {to}" if self.name == "email" else f"would write {to}"
+
+
+def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
+             only_sources: Sequence[str] | None = None, ignore_backoff: bool = True,
+             http_factory: Callable[[], Any] | None = None,
+             channel_factory: Callable[[str], Channel] | None = None) -> PassReport:
+    """One whole pass: ingest, build digests, deliver. `dry_run` does it all, then undoes it."""
+    from worker.store.db import rolled_back
+
+    report = PassReport(now, dry_run)
+    report.skipped_subscribers = {sid: [str(p) for p in problems]
+                                  for sid, problems in config.broken.items()}
+    if dry_run:
+        with rolled_back(engine) as scoped:
+            _pass(config, scoped, report, only_sources, ignore_backoff, http_factory,
+                  DryRunChannel)
+    else:
+        _pass(config, engine, report, only_sources, ignore_backoff, http_factory,
+              channel_factory)
+    return report
+
+
+def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str] | None,
+          ignore_backoff: bool, http_factory: Callable[[], Any] | None,
+          channel_factory: Callable[[str], Channel] | None) -> None:
+    pipeline = Pipeline(config, engine, report.now, http_factory=http_factory,
+                        channel_factory=channel_factory)
+    run_id = runs.start_run(engine, "run", report.now)
+    status, error = "failed", None
+    try:
+        report.sources = pipeline.ingest(only)
+        report.subscribers = pipeline.build_digests(config.profiles)
+        report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
+        status = "ok" if report.ok else "partial"
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        pipeline.close()
+        runs.finish_run(engine, run_id, report.now, status, report.stats(), error)

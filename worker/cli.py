@@ -1,0 +1,238 @@
+"""The command line: the only place that prints or exits.
+
+Exit codes: 0 all done; 1 error, nothing done (bad worker.toml, database unreachable, failed
+`check`); 2 usage error; 3 partial: the pass ran but something was not done (a failed dump or
+source, a broken subscriber file, a digest not sent yet). README lists them too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from worker import __version__
+from worker.errors import ConfigError, PaperDigestError
+
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+
+
+class Obj:
+    """What every command gets: the config directory and the environment, read once here."""
+
+    def __init__(self, config_dir: Path, verbose: int):
+        self.config_dir = config_dir
+        self.env = dict(os.environ)
+        self.verbose = verbose
+
+    def load(self) -> Any:
+        from worker.settings import load_config
+
+        return load_config(self.config_dir, self.env)
+
+    def engine(self, settings: Any) -> Any:
+        from worker.store.db import open_engine
+
+        return open_engine(settings.database_url)
+
+
+def parse_now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not ISO-8601, e.g. 2026-03-14T08:00:00+01:00",
+                                 param_hint="--now") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger("paper_digest")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def fail(message: str, hint: str | None = None, code: int = EXIT_ERROR) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    if hint:
+        click.echo(f"  {hint}", err=True)
+    sys.exit(code)
+
+
+def settings_or_exit(config: Any) -> Any:
+    from worker.settings import settings_or_raise
+
+    try:
+        return settings_or_raise(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.secho(f"error: {problem}", fg="red", err=True)
+        fail("worker.toml has problems; nothing was done",
+             f"fix them, then check with: paper-digest --config {config.settings.config_dir} check")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_dir", type=click.Path(path_type=Path),
+              envvar="PAPER_DIGEST_CONFIG", default=Path("config"), show_default=True,
+              help="Directory with worker.toml and subscribers/ ($PAPER_DIGEST_CONFIG).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="paper-digest")
+@click.pass_context
+def cli(ctx: click.Context, config_dir: Path, verbose: int) -> None:
+    """Turn pages that list new research papers into personal, explained digests.
+
+    \b
+    Example:
+      paper-digest --config config run       # one pass: read, match, deliver
+      paper-digest check                     # validate worker.toml and subscribers
+    """
+    setup_logging(verbose)
+    ctx.obj = Obj(config_dir, verbose)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Do everything but send or record anything.")
+@click.option("--now", "now_text", metavar="ISO-8601", help="Run as if it were this moment.")
+@click.option("--source", "sources", multiple=True, help="Only read this source (repeatable).")
+@click.pass_obj
+def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...]) -> None:
+    """One pass: read sources, find what is new, build and send digests.
+
+    \b
+    Example:
+      paper-digest run --dry-run    # show what would be sent
+      paper-digest run              # send it
+    """
+    from worker.app import run_pass
+    from worker.report import pass_lines
+
+    now = parse_now(now_text)
+    config = obj.load()
+    settings = settings_or_exit(config)
+    unknown = set(sources) - {s.name for s in settings.sources}
+    if unknown:
+        fail(f"no source named {', '.join(sorted(unknown))}",
+             f"sources in worker.toml: {', '.join(s.name for s in settings.sources)}", 2)
+    try:
+        engine = obj.engine(settings)
+        report = run_pass(config, engine, now, dry_run=dry_run, only_sources=sources or None,
+                          http_factory=_http_factory(settings))
+    except PaperDigestError as exc:
+        fail(str(exc))
+    for line in pass_lines(report, settings):
+        click.echo(line)
+    sys.exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+def _http_factory(settings: Any) -> Any:
+    def make() -> Any:
+        from worker.sources.http import Fetcher
+
+        return Fetcher.for_settings(settings)
+
+    return make
+
+
+@cli.command()
+@click.pass_obj
+def check(obj: Obj) -> None:
+    """Validate worker.toml and every subscriber file; report all problems at once.
+
+    \b
+    Example:
+      paper-digest --config config check
+    """
+    config = obj.load()
+    for problem in config.problems:
+        click.secho(f"error: {problem}", fg="red", err=True)
+    if config.problems:
+        click.echo(f"{len(config.problems)} problem(s) found.", err=True)
+        sys.exit(EXIT_ERROR)
+    s = config.settings
+    email = f"SMTP {s.smtp.host}:{s.smtp.port}" if s.smtp else f".eml files in {s.output_dir}"
+    disabled = f", {len(config.disabled)} disabled" if config.disabled else ""
+    click.echo(f"OK: {len(s.sources)} source(s), {len(config.profiles)} subscriber(s)"
+               f"{disabled}; email via {email}.")
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["md", "txt", "html"]), default="md",
+              show_default=True, help="Which rendering to show.")
+@click.option("--since", metavar="DURATION",
+              help="Replay papers first seen in this window (e.g. 7d), ignoring what was sent.")
+@click.option("--now", "now_text", metavar="ISO-8601", help="Preview as if it were this moment.")
+@click.pass_obj
+def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | None) -> None:
+    """Render NAME's next digest to the terminal; send and record nothing.
+
+    \b
+    Example:
+      paper-digest preview ada
+      paper-digest preview ada --since 7d --format txt
+    """
+    from worker.config_types import parse_duration
+    from worker.preview import preview_digest
+
+    config = obj.load()
+    settings = settings_or_exit(config)
+    profile = _profile_or_exit(config, name)
+    try:
+        window = parse_duration(since) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    try:
+        text, note = preview_digest(config, obj.engine(settings), profile, parse_now(now_text),
+                                    fmt=fmt, since=window)
+    except PaperDigestError as exc:
+        fail(str(exc))
+    click.echo(text, nl=False)
+    click.secho(note, fg="cyan", err=True)
+
+
+def _profile_or_exit(config: Any, name: str) -> Any:
+    for profile in config.profiles:
+        if profile.id == name:
+            return profile
+    if name in config.broken:
+        for problem in config.broken[name]:
+            click.secho(f"error: {problem}", fg="red", err=True)
+        fail(f"subscriber {name!r} has problems in its file")
+    known = ", ".join(p.id for p in config.profiles) or "none"
+    fail(f"no subscriber {name!r}", f"subscribers: {known} (files in "
+         f"{config.settings.config_dir / 'subscribers'})", 2)
+
+
+@cli.command()
+@click.pass_obj
+def status(obj: Obj) -> None:
+    """Recent runs, sources, and per subscriber: last digest, pending and failed.
+
+    \b
+    Example:
+      paper-digest status
+    """
+    from worker.report import status_lines
+
+    config = obj.load()
+    settings = settings_or_exit(config)
+    try:
+        lines = status_lines(config, obj.engine(settings))
+    except PaperDigestError as exc:
+        fail(str(exc))
+    for line in lines:
+        click.echo(line)
+
+
+def main() -> None:
+    cli(prog_name="paper-digest")

@@ -1,0 +1,122 @@
+"""Strict conversion of TOML tables into typed dataclasses, collecting every problem.
+
+Each dataclass field is a key users may write; its type hint says what is accepted. Unknown
+keys, wrong types and missing required keys become `Problem`s that name the file, the dotted
+key, the line where we can find it, and what is expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from worker.errors import Problem
+
+T = TypeVar("T")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `30m`, `12h`, `7d`, `2w` -> timedelta; ValueError otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30m, 12h, 7d or 2w")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def line_of(text: str, key: str, after: int = 0) -> int | None:
+    """Best-effort line of `key = ...` in TOML source (tomllib does not report positions)."""
+    pattern = re.compile(rf"^[ \t]*(?:{re.escape(key)}|\"{re.escape(key)}\")[ \t]*=", re.MULTILINE)
+    match = pattern.search(text, pos=after)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def describe_type(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(describe_type(a) for a in args if a is not type(None))
+    if origin in (list, tuple):
+        return f"a list of {_plural(args[0])}"
+    if origin is dict:
+        return f"a table of {describe_type(args[1])}"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        hint, getattr(hint, "__name__", str(hint)))
+
+
+def _plural(hint: Any) -> str:
+    return {str: "strings", int: "integers", float: "numbers", bool: "booleans"}.get(
+        hint, describe_type(hint))
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    """Value converted to `hint`, or raise TypeError. TOML already gives us native types."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg)
+            except TypeError:
+                pass
+        raise TypeError
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise TypeError
+        items = [_convert(v, args[0]) for v in value]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise TypeError
+        return {str(k): _convert(v, args[1]) for k, v in value.items()}
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float) and isinstance(value, bool):
+        raise TypeError
+    if hint is Any or isinstance(value, hint):
+        return value
+    raise TypeError
+
+
+def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
+               prefix: str = "", skip: frozenset[str] = frozenset(),
+               ) -> tuple[T | None, list[Problem]]:
+    """Build `cls` from `table`; (None, problems) when anything is wrong."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if key in skip:
+            continue
+        if key not in fields:
+            known = ", ".join(sorted(k for k in fields if not k.startswith("_")))
+            problems.append(Problem(file, f"unknown key; supported: {known}", dotted,
+                                    line_of(text, key)))
+            continue
+        try:
+            values[key] = _convert(value, hints[key])
+        except TypeError:
+            problems.append(Problem(file, f"expected {describe_type(hints[key])}, got "
+                                    f"{type(value).__name__} {value!r}", dotted,
+                                    line_of(text, key)))
+    for name, field in fields.items():
+        required = (field.default is dataclasses.MISSING
+                    and field.default_factory is dataclasses.MISSING)
+        if required and name not in table and name not in values:
+            problems.append(Problem(file, f"missing; add `{name} = ...` "
+                                    f"({describe_type(hints[name])})", f"{prefix}{name}"))
+    if problems:
+        return None, problems
+    return cls(**values), []

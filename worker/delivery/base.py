@@ -1,0 +1,52 @@
+"""What a channel receives and the interface it implements."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One digest, rendered, ready for any channel."""
+
+    digest_id: int
+    subscriber_id: str
+    file_stem: str  # e.g. "2026-11-20-digest-12": stable, so a re-send overwrites
+    markdown: str
+    message: EmailMessage  # multipart/alternative, headers set
+
+
+class Channel(ABC):
+    """Opened once per pass, sends many digests, closed at the end."""
+
+    name: str
+
+    def open(self) -> None:  # noqa: B027 - most channels need no set-up
+        """Prepare (connect lazily where possible)."""
+
+    @abstractmethod
+    def send(self, rendered: Rendered) -> str:
+        """Deliver; return where it went. Raise DeliveryError (permanent or not) on refusal."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release what `open` or `send` took."""
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write via a temporary file and rename, so readers never see half a digest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,24 @@
+"""`email` without [smtp]: the message as an .eml file under OUTPUT_DIR/outbox/<subscriber>/."""
+
+from __future__ import annotations
+
+from email.policy import SMTP
+from pathlib import Path
+
+from worker.delivery.base import Channel, Rendered, write_atomically
+from worker.errors import DeliveryError
+
+
+class EmlChannel(Channel):
+    name = "email"
+
+    def __init__(self, output_dir: Path):
+        self.output_dir = output_dir
+
+    def send(self, rendered: Rendered) -> str:
+        path = self.output_dir / "outbox" / rendered.subscriber_id / f"{rendered.file_stem}.eml"
+        try:
+            write_atomically(path, rendered.message.as_bytes(policy=SMTP))
+        except OSError as exc:
+            raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return str(path)

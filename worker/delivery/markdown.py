@@ -1,0 +1,23 @@
+"""`markdown`: one Markdown file per digest under OUTPUT_DIR/<subscriber>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from worker.delivery.base import Channel, Rendered, write_atomically
+from worker.errors import DeliveryError
+
+
+class MarkdownChannel(Channel):
+    name = "markdown"
+
+    def __init__(self, output_dir: Path):
+        self.output_dir = output_dir
+
+    def send(self, rendered: Rendered) -> str:
+        path = self.output_dir / rendered.subscriber_id / f"{rendered.file_stem}.md"
+        try:
+            write_atomically(path, rendered.markdown.encode("utf-8"))
+        except OSError as exc:
+            raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return str(path)

@@ -1,0 +1,94 @@
+"""`email` over SMTP: one connection for the whole pass, reconnecting once if dropped.
+
+Errors are sorted into temporary (connection refused or dropped, timeouts, 4xx: retried later)
+and permanent (5xx: the digest is marked failed with the server's reply).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+from email.utils import parseaddr
+
+from worker.delivery.base import Channel, Rendered
+from worker.errors import DeliveryError
+from worker.settings import SmtpSettings
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return f"{code} {' '.join(text.split())}"
+
+
+class SmtpChannel(Channel):
+    name = "email"
+
+    def __init__(self, settings: SmtpSettings):
+        self.settings = settings
+        self.conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        context = ssl.create_default_context()
+        conn: smtplib.SMTP
+        if s.mode == "tls":
+            conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+        else:
+            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            if s.mode == "starttls":
+                conn.starttls(context=context)
+        if s.username:
+            conn.login(s.username, s.password or "")
+        return conn
+
+    def _deliver(self, rendered: Rendered) -> None:
+        if self.conn is None:
+            self.conn = self._connect()
+        sender = parseaddr(self.settings.sender)[1]
+        self.conn.send_message(rendered.message, from_addr=sender)
+
+    def send(self, rendered: Rendered) -> str:
+        to = str(rendered.message["To"])
+        try:
+            try:
+                self._deliver(rendered)
+            except smtplib.SMTPServerDisconnected:
+                # The server closed our reused connection (idle timeout): reconnect once.
+                self._drop()
+                self._deliver(rendered)
+        except smtplib.SMTPRecipientsRefused as exc:
+            self._reset()
+            code, message = next(iter(exc.recipients.values()))
+            raise DeliveryError(f"{to} refused: {_reply(code, message)}",
+                                permanent=code >= 500) from None
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            raise DeliveryError(f"SMTP {_reply(exc.smtp_code, exc.smtp_error)}",
+                                permanent=exc.smtp_code >= 500) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            where = f"{self.settings.host}:{self.settings.port}"
+            raise DeliveryError(f"SMTP {where}: {exc or type(exc).__name__}") from None
+        return to
+
+    def _reset(self) -> None:
+        # After a refusal the session may be mid-transaction; RSET keeps the connection usable.
+        try:
+            if self.conn is not None:
+                self.conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                self.conn.quit()
+            self._drop()

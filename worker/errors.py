@@ -1,0 +1,80 @@
+"""The one exception hierarchy. Only worker.cli turns these into messages and exit codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PaperDigestError(Exception):
+    """Base class of every error paper-digest raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem: where it is and what is expected instead."""
+
+    file: str
+    message: str
+    key: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.key:
+            where += f": {self.key}"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(PaperDigestError):
+    """worker.toml or a subscriber file is invalid; carries every problem found at once."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ParseError(PaperDigestError):
+    """A dump or a source response could not be parsed; names where and why."""
+
+    def __init__(self, where: str, reason: str, line: int | None = None):
+        self.where = where
+        self.reason = reason
+        self.line = line
+        at = f"{where}:{line}" if line is not None else where
+        super().__init__(f"{at}: {reason}")
+
+    @property
+    def detail(self) -> str:
+        """The reason with the line, without the file (for reports that name the file)."""
+        return f"line {self.line}: {self.reason}" if self.line is not None else self.reason
+
+
+class SourceError(PaperDigestError):
+    """A source could not be read (network, HTTP status, API error entry)."""
+
+    def __init__(self, source: str, url: str, reason: str, status: int | None = None):
+        self.source = source
+        self.url = url
+        self.reason = reason
+        self.status = status
+        detail = f"HTTP {status}: {reason}" if status else reason
+        super().__init__(f"source {source!r} ({url}): {detail}")
+
+
+class QuerySyntaxError(PaperDigestError):
+    """A boolean interest query is malformed; `position` is a 0-based character offset."""
+
+    def __init__(self, message: str, position: int | None = None):
+        self.position = position
+        suffix = f" (at character {position + 1})" if position is not None else ""
+        super().__init__(f"{message}{suffix}")
+
+
+class DeliveryError(PaperDigestError):
+    """A channel refused a digest. `permanent` failures are not retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        self.permanent = permanent
+        super().__init__(message)

@@ -1,0 +1,54 @@
+"""`paper-digest preview`: the next digest of one subscriber, computed without writing."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from worker.app import match_papers
+from worker.render import digest_context, render
+from worker.settings import Config, Profile
+from worker.store import outbox, papers
+from worker.store.models import Digest, DigestItem
+from worker.store.schema import subscribers
+
+
+def preview_digest(config: Config, engine: Engine, profile: Profile, now: datetime, *,
+                   fmt: str = "md", since: timedelta | None = None) -> tuple[str, str]:
+    """(rendered digest, a note on what it covers). Reads the database, writes nothing."""
+    cursor, delivered = _cursor(engine, profile, now)
+    if since is not None:
+        cursor, delivered = papers.seq_before(engine, now - since), set()
+    with engine.connect() as conn:
+        upto = papers.current_seq(conn)
+        found = papers.papers_in_range(conn, cursor, upto)
+    candidates = [p for p in found if p.id not in delivered]
+    examples = papers.find_papers(engine, [*profile.interests.like, *profile.interests.unlike])
+    items, below = match_papers(profile, candidates, examples)
+    by_id = {p.id: p for p in candidates}
+    digest = Digest(0, profile.id, now, "<preview>", len(items), below, cursor, upto,
+                    tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
+                          for rank, i in enumerate(items, start=1)))
+    ctx = digest_context(digest, name=profile.name, email=profile.email,
+                         profile_file=str(profile.file) if profile.file else None,
+                         timezone=profile.timezone or config.settings.timezone)
+    scope = f"papers first seen in the last {since}" if since else "papers not yet delivered"
+    pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})
+    note = (f"preview of {profile.id}: {len(items)} of {len(candidates)} {scope} "
+            f"({below} more scored lower); nothing was sent or recorded"
+            + (f"; {pending} earlier digest(s) still pending" if pending else ""))
+    return render(ctx, fmt, config.settings.templates_dir), note
+
+
+def _cursor(engine: Engine, profile: Profile, now: datetime) -> tuple[int, set[int]]:
+    from sqlalchemy import select
+
+    with engine.connect() as conn:
+        row = conn.execute(select(subscribers.c.cursor_seq)
+                           .where(subscribers.c.id == profile.id)).first()
+        if row is None:  # not yet known: what its first digest would hold
+            return papers.seq_before(engine, now - profile.backfill), set()
+        upto = papers.current_seq(conn)
+        done = outbox.delivered_paper_ids(conn, [profile.id], row.cursor_seq, upto)
+    return row.cursor_seq, done[profile.id]

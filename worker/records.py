@@ -1,0 +1,118 @@
+"""Normalized paper records, shared by every source, and paper identity.
+
+A paper's key is its arXiv id without version when known, else its normalized title
+(DESIGN.md, "Identity"). Every source turns what it reads into `PaperRecord`s; the store
+merges records that share a key, or whose title key matches a paper known by id.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+# New-style ids: YYMM.NNNN (2007-2014) or YYMM.NNNNN (2015-), optional vN.
+_NEW_ID = re.compile(r"(?<![\w.])(\d{4}\.\d{4,5})(?:v(\d+))?(?![\w.])")
+# Old-style ids: archive(.SUBJ)/YYMMNNN, optional vN (e.g. astro-ph/0601001, math.GT/0309136v2).
+_OLD_ID = re.compile(r"(?<![\w\-.])([a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?(?!\w)")
+
+_LATEX_CMD = re.compile(r"\\([A-Za-z]+)|\\.")
+_MATH_MARKUP = str.maketrans("", "", "${}^_")
+_NON_WORD = re.compile(r"[^\w\s]|_")
+# Greek letters written as LaTeX commands match the same letters typed directly
+# (`SOTOPIA-$\pi$` is listed as `SOTOPIA-π` elsewhere).
+_GREEK = {
+    name: chr(code)
+    for name, code in zip(
+        "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
+        "rho varsigma sigma tau upsilon phi chi psi omega".split(),
+        range(0x3B1, 0x3CA),
+        strict=True,
+    )
+}
+_GREEK.update({n.capitalize(): c.upper() for n, c in _GREEK.items() if n != "varsigma"})
+_GREEK.update({"varepsilon": "ε", "vartheta": "θ", "varphi": "φ", "varrho": "ρ"})
+
+
+def _latex_command(match: re.Match[str]) -> str:
+    name = match.group(1)
+    return _GREEK.get(name, " ") if name else " "
+
+
+def normalize_title(title: str) -> str:
+    """The identity form of a title: NFKC, casefolded, LaTeX and punctuation stripped.
+
+    `SOTOPIA-$\\pi$` and `SOTOPIA-π` both become `sotopia π`, `MVD$^2$` and `MVD²` both
+    `mvd2`; hard line breaks and runs of spaces collapse to one space.
+    """
+    text = _LATEX_CMD.sub(_latex_command, unicodedata.normalize("NFKC", title))
+    # Math markup joins what it wraps: `MVD$^2$` is `MVD2`, like NFKC makes of `MVD²`.
+    text = unicodedata.normalize("NFKC", text.translate(_MATH_MARKUP))
+    text = _NON_WORD.sub(" ", text.casefold())
+    return " ".join(text.split())
+
+
+def split_arxiv_id(raw: str) -> tuple[str, int | None] | None:
+    """Find an arXiv id in `raw` (a bare id, an abs/pdf URL, `arXiv:...`).
+
+    Returns (id without version, version or None), or None when there is no id.
+    Ids stay strings: `2503.02130` keeps its leading digits exactly.
+    """
+    text = raw.strip()
+    for pattern in (_NEW_ID, _OLD_ID):
+        match = pattern.search(text)
+        if match:
+            version = int(match.group(2)) if match.group(2) else None
+            return match.group(1), version
+    return None
+
+
+@dataclass(frozen=True)
+class Links:
+    """Links a source gave for a paper; any may be missing."""
+
+    abstract: str | None = None
+    pdf: str | None = None
+    code: str | None = None
+    project: str | None = None
+
+    @classmethod
+    def for_arxiv(cls, arxiv_id: str, *, code: str | None = None,
+                  project: str | None = None) -> Links:
+        return cls(abstract=f"https://arxiv.org/abs/{arxiv_id}",
+                   pdf=f"https://arxiv.org/pdf/{arxiv_id}", code=code, project=project)
+
+    def merged(self, other: Links) -> Links:
+        """Keep what we have, fill the gaps from `other`."""
+        return Links(abstract=self.abstract or other.abstract, pdf=self.pdf or other.pdf,
+                     code=self.code or other.code, project=self.project or other.project)
+
+
+@dataclass(frozen=True)
+class PaperRecord:
+    """One paper as one source listed it, normalized."""
+
+    title: str
+    abstract: str
+    arxiv_id: str | None = None
+    version: int | None = None
+    authors: tuple[str, ...] = ()
+    links: Links = field(default_factory=Links)
+    listing_date: date | None = None
+    published: datetime | None = None
+    upvotes: int | None = None
+
+    @property
+    def title_key(self) -> str:
+        return normalize_title(self.title)
+
+    @property
+    def key(self) -> str:
+        """Identity: `arxiv:<id>` when the id is known, else `title:<normalized title>`."""
+        return f"arxiv:{self.arxiv_id}" if self.arxiv_id else f"title:{self.title_key}"
+
+
+def clean_text(text: str) -> str:
+    """Collapse hard line breaks and runs of whitespace (titles and abstracts from feeds)."""
+    return " ".join(text.split())

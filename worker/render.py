@@ -1,0 +1,229 @@
+"""One Jinja environment and one digest context for every format.
+
+Templates (digest.md.j2, digest.html.j2, digest.txt.j2) receive a single variable `d`, a
+`DigestContext` (fields documented below and in README, "Templates"). A user's templates_dir
+is searched first; its templates may `{% extends "default/digest.html.j2" %}`.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup, escape
+
+from worker import __version__
+from worker.records import Links
+from worker.store.models import Digest
+
+DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_SENDER = "Paper Digest <paper-digest@localhost>"
+SHORT_ABSTRACT_CHARS = 420
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~#])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One paper in a digest, as templates see it."""
+
+    rank: int
+    title: str
+    abstract: str
+    abstract_short: str  # cut at a sentence or word boundary near SHORT_ABSTRACT_CHARS
+    authors: tuple[str, ...]
+    links: Links
+    arxiv_id: str | None
+    listing_date: date | None
+    score: float
+    why: str  # the reasons in one sentence
+    reasons: tuple[dict[str, Any], ...]
+    highlights: tuple[str, ...]  # terms to highlight, as they occur in the text
+    key: str  # "arxiv:<id>" or "paper:<n>", what `paper-digest explain` takes
+
+    @property
+    def url(self) -> str | None:
+        return self.links.abstract or self.links.pdf or self.links.project
+
+    @property
+    def authors_short(self) -> str:
+        if len(self.authors) > 4:
+            return ", ".join(self.authors[:3]) + " et al."
+        return ", ".join(self.authors)
+
+
+@dataclass(frozen=True)
+class DigestContext:
+    """Everything a digest template may use."""
+
+    subscriber_id: str
+    subscriber_name: str
+    subscriber_email: str | None
+    profile_file: str | None  # the file to edit to change interests
+    digest_id: int
+    message_id: str
+    created_at: datetime
+    date: date  # the digest's day in the subscriber's time zone
+    items: tuple[ItemView, ...]
+    below_threshold: int  # also new, scored under min_score
+    version: str = __version__
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+    @property
+    def date_label(self) -> str:
+        return f"{self.date:%A}, {self.date.day} {self.date:%B %Y}"
+
+    @property
+    def subject(self) -> str:
+        noun = "paper" if self.count == 1 else "papers"
+        what = f"{self.count} new {noun}" if self.count else "no new papers"
+        return f"Paper digest for {clean_line(self.subscriber_name)}: {what} ({self.date:%a %d %b})"
+
+
+def clean_line(text: str) -> str:
+    """No control characters, bidi overrides or line breaks: safe in headers and one-liners."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def shorten(text: str, limit: int = SHORT_ABSTRACT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    sentence = cut.rfind(". ")
+    if sentence > limit * 0.6:
+        return cut[: sentence + 1]
+    return cut[: cut.rfind(" ")].rstrip(",;:") + " …"
+
+
+def reasons_sentence(reasons: Sequence[dict[str, Any]]) -> str:
+    texts = [r.get("text", "") for r in reasons if r.get("text") and r.get("kind") != "exclude"]
+    if not texts:
+        return "matched your interests"
+    return "; ".join(texts[:4]) + ("; …" if len(texts) > 4 else "")
+
+
+def _spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
+    from worker.matching import highlight_spans
+
+    return highlight_spans(text, terms) if terms else []
+
+
+def highlight_html(text: str, terms: Sequence[str]) -> Markup:
+    out, last = [], 0
+    for start, end in _spans(text, terms):
+        out += [escape(text[last:start]), Markup("<mark style=\"background:#fff3a3;color:inherit;"
+                                                 "padding:0 1px;\">"),
+                escape(text[start:end]), Markup("</mark>")]
+        last = end
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+def md_escape(text: str) -> str:
+    """Escape what Markdown (GitHub, Obsidian: `$` is math there) would otherwise interpret."""
+    return _MD_SPECIAL.sub(r"\\\1", clean_line(text))
+
+
+def highlight_md(text: str, terms: Sequence[str]) -> str:
+    out, last = [], 0
+    for start, end in _spans(text, terms):
+        out += [md_escape(text[last:start]), "**", md_escape(text[start:end]), "**"]
+        last = end
+    out.append(md_escape(text[last:]))
+    return "".join(out)
+
+
+def md_url(url: str) -> str:
+    """A URL safe inside Markdown's `(...)`: spaces, parentheses and angle brackets encoded."""
+    return "".join({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"}.get(c, c)
+                   for c in clean_line(url))
+
+
+def wrap(text: str, width: int = 72, indent: str = "") -> str:
+    return textwrap.fill(clean_line(text), width=width, initial_indent=indent,
+                         subsequent_indent=indent, break_long_words=True,
+                         break_on_hyphens=False)
+
+
+@cache
+def environment(templates_dir: Path | None = None) -> Any:
+    """The Jinja environment, built once per templates directory (compiled templates reused)."""
+    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
+
+    loaders: list[Any] = []
+    if templates_dir is not None:
+        loaders.append(FileSystemLoader(str(templates_dir)))
+    loaders += [FileSystemLoader(str(DEFAULT_TEMPLATES)),
+                PrefixLoader({"default": FileSystemLoader(str(DEFAULT_TEMPLATES))})]
+    env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
+                      autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(md=md_escape, md_url=md_url, hl_html=highlight_html,
+                       hl_md=highlight_md, wrap=wrap, oneline=clean_line)
+    return env
+
+
+def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any) -> ItemView:
+    terms: list[str] = []
+    for reason in reasons:
+        terms += [t for t in reason.get("terms", ()) if t not in terms]
+    return ItemView(
+        rank=rank, title=clean_line(paper.title), abstract=clean_line(paper.abstract),
+        abstract_short=shorten(clean_line(paper.abstract)), authors=paper.authors,
+        links=paper.links, arxiv_id=paper.arxiv_id, listing_date=paper.listing_date,
+        score=score, why=reasons_sentence(reasons), reasons=tuple(reasons),
+        highlights=tuple(sorted(terms, key=len, reverse=True)), key=paper.key,
+    )
+
+
+def digest_context(digest: Digest, *, name: str, email: str | None, profile_file: str | None,
+                   timezone: str = "UTC") -> DigestContext:
+    local = digest.created_at.astimezone(ZoneInfo(timezone))
+    items = tuple(item_view(i.rank, i.score, i.reasons, i.paper) for i in digest.items)
+    return DigestContext(
+        subscriber_id=digest.subscriber_id, subscriber_name=name, subscriber_email=email,
+        profile_file=profile_file, digest_id=digest.id, message_id=digest.message_id,
+        created_at=digest.created_at, date=local.date(), items=items,
+        below_threshold=digest.below_threshold,
+    )
+
+
+def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> str:
+    """Render `fmt` ("md", "html" or "txt") from the one context."""
+    return str(environment(templates_dir).get_template(f"digest.{fmt}.j2").render(d=ctx))
+
+
+def build_message(ctx: DigestContext, *, sender: str | None,
+                  templates_dir: Path | None = None) -> EmailMessage:
+    """multipart/alternative (text, then HTML) with From/To/Subject/Date/Message-ID."""
+    message = EmailMessage()
+    sender = sender or DEFAULT_SENDER
+    message["From"] = sender
+    message["To"] = formataddr((clean_line(ctx.subscriber_name), ctx.subscriber_email or ""))
+    message["Subject"] = ctx.subject
+    message["Date"] = format_datetime(ctx.created_at)
+    message["Message-ID"] = ctx.message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Paper-Digest"] = f"{ctx.subscriber_id}; digest={ctx.digest_id}"
+    message.set_content(render(ctx, "txt", templates_dir), cte="quoted-printable")
+    message.add_alternative(render(ctx, "html", templates_dir), subtype="html",
+                            cte="quoted-printable")
+    return message
+
+
+def message_domain(sender: str | None) -> str:
+    address = parseaddr(sender or DEFAULT_SENDER)[1]
+    return address.rpartition("@")[2] or "localhost"

@@ -1,0 +1,388 @@
+"""worker.toml + environment -> typed Settings; subscriber files -> Profiles.
+
+Config is strict: unknown keys, wrong types and bad values are all reported at once, each with
+file, key, line (where we can find it) and what is expected. A broken worker.toml stops a
+run; a broken subscriber file only takes that subscriber out of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from worker.config_types import line_of, load_table, parse_duration
+from worker.errors import ConfigError, Problem, QuerySyntaxError
+from worker.matching.interests import Interests
+
+DEFAULT_DATABASE_URL = "sqlite:///data/paper-digest.db"
+SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+CHANNELS = ("email", "markdown")
+_SOURCE_COMMON = frozenset({"name", "kind", "enabled", "every"})
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    sender: str  # the `from` key
+    port: int = 25
+    security: str = "auto"  # auto | none | starttls | tls
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # env only, never from the file
+    timeout: float = 30.0
+
+    @property
+    def mode(self) -> str:
+        if self.security != "auto":
+            return self.security
+        return {465: "tls", 587: "starttls"}.get(self.port, "none")
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    max_attempts: int = 6
+    retry_base: str = "2m"
+    retry_max: str = "6h"
+
+    @property
+    def base(self) -> timedelta:
+        return parse_duration(self.retry_base)
+
+    @property
+    def cap(self) -> timedelta:
+        return parse_duration(self.retry_max)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    name: str
+    kind: str
+    options: Any
+    enabled: bool = True
+    every: str | None = None  # fetch cadence for `serve`
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_dir: Path
+    database_url: str
+    output_dir: Path
+    timezone: str = "UTC"
+    contact: str | None = None
+    templates_dir: Path | None = None
+    sources: tuple[SourceSettings, ...] = ()
+    smtp: SmtpSettings | None = None
+    delivery: DeliverySettings = DeliverySettings()
+
+
+@dataclass(frozen=True)
+class _WorkerFile:
+    database_url: str = DEFAULT_DATABASE_URL
+    output_dir: str = "out"
+    timezone: str = "UTC"
+    contact: str | None = None
+    templates_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    name: str
+    email: str | None
+    deliver: tuple[str, ...]
+    interests: Interests
+    max_items: int = 20
+    min_score: float = 0.2
+    backfill: timedelta = timedelta(days=7)
+    send_empty: bool = False
+    schedule: str | None = None
+    timezone: str | None = None
+    file: Path | None = None
+    fingerprint: str = ""  # hash of the file, to notice edits
+
+
+@dataclass(frozen=True)
+class _SubscriberFile:
+    name: str | None = None
+    email: str | None = None
+    deliver: tuple[str, ...] | None = None
+    max_items: int = 20
+    min_score: float = 0.2
+    backfill: str = "7d"
+    send_empty: bool = False
+    schedule: str | None = None
+    timezone: str | None = None
+    enabled: bool = True
+    interests: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    """Everything loaded from a config directory, good and bad."""
+
+    settings: Settings
+    profiles: list[Profile]
+    problems: list[Problem]  # every problem, worker.toml's and subscribers'
+    broken: dict[str, list[Problem]]  # subscriber id -> its problems (it is skipped)
+    disabled: list[str] = field(default_factory=list)
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, "", [Problem(str(path), "file not found; `paper-digest init` writes one")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, "", [Problem(str(path), f"cannot read: {exc}")]
+    try:
+        return tomllib.loads(text), text, []
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        return None, text, [Problem(str(path), f"invalid TOML: {exc}",
+                                    line=int(match.group(1)) if match else None)]
+
+
+def _check_timezone(name: str, file: str, key: str, text: str) -> list[Problem]:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [Problem(file, f"unknown time zone {name!r}; use an IANA name such as "
+                        "'Europe/Berlin' or 'UTC'", key, line_of(text, key.rsplit(".")[-1]))]
+    return []
+
+
+def _load_smtp(table: Any, file: str, text: str, env: Mapping[str, str]
+               ) -> tuple[SmtpSettings | None, list[Problem]]:
+    if not isinstance(table, dict):
+        return None, [Problem(file, "expected a table: [smtp]", "smtp")]
+    raw = dict(table)
+    if "password" in raw:
+        return None, [Problem(file, "passwords do not belong in config files; set "
+                              "PAPER_DIGEST_SMTP_PASSWORD instead", "smtp.password",
+                              line_of(text, "password"))]
+    if "from" in raw:
+        raw["sender"] = raw.pop("from")
+    elif "host" in raw:
+        return None, [Problem(file, 'missing; add `from = "Paper Digest <digest@example.org>"`',
+                              "smtp.from")]
+    smtp, problems = load_table(SmtpSettings, raw, file=file, text=text, prefix="smtp.")
+    if smtp and smtp.security not in ("auto", "none", "starttls", "tls"):
+        problems.append(Problem(file, "expected one of auto, none, starttls, tls",
+                                "smtp.security", line_of(text, "security")))
+    if smtp and env.get("PAPER_DIGEST_SMTP_PASSWORD"):
+        smtp = SmtpSettings(**{**smtp.__dict__, "password": env["PAPER_DIGEST_SMTP_PASSWORD"]})
+    return (None if problems else smtp), problems
+
+
+def _load_source(index: int, table: Any, file: str, text: str
+                 ) -> tuple[SourceSettings | None, list[Problem]]:
+    from worker.sources import KINDS, source_class
+
+    where = f"sources[{index}]"
+    if not isinstance(table, dict):
+        return None, [Problem(file, "expected a [[sources]] table", where)]
+    name, kind = table.get("name"), table.get("kind")
+    problems = []
+    if not isinstance(name, str) or not SOURCE_NAME.match(name):
+        problems.append(Problem(file, "expected a name of letters, digits, '.', '_' or '-'",
+                                f"{where}.name"))
+    if kind not in KINDS:
+        problems.append(Problem(file, f"unknown kind {kind!r}; supported: "
+                                f"{', '.join(KINDS)}", f"{where}.kind", line_of(text, "kind")))
+    if problems:
+        return None, problems
+    cls = source_class(kind)
+    options, problems = load_table(cls.Options, table, file=file, text=text,
+                                   prefix=f"{where}.", skip=_SOURCE_COMMON)
+    if options is not None:
+        problems += [Problem(file, msg, f"{where}.{key}", line_of(text, key))
+                     for key, msg in cls.check_options(options)]
+    enabled, every = table.get("enabled", True), table.get("every")
+    if not isinstance(enabled, bool):
+        problems.append(Problem(file, "expected true or false", f"{where}.enabled"))
+    if every is not None and not isinstance(every, str):
+        problems.append(Problem(file, 'expected a string such as "1h" or "*/30 * * * *"',
+                                f"{where}.every"))
+    if problems:
+        return None, problems
+    return SourceSettings(name, kind, options, enabled, every), []
+
+
+def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
+    """Settings from DIR/worker.toml and the environment, and every problem found."""
+    path = config_dir / "worker.toml"
+    file = str(path)
+    data, text, problems = _read_toml(path)
+    data = data or {}
+    sections = {"sources", "smtp", "delivery"}
+    base, base_problems = load_table(_WorkerFile, data, file=file, text=text, skip=sections)
+    problems += base_problems
+    base = base or _WorkerFile()
+    problems += _check_timezone(base.timezone, file, "timezone", text)
+    sources, names = [], set()
+    raw_sources = data.get("sources", [])
+    for index, table in enumerate(raw_sources if isinstance(raw_sources, list) else [None]):
+        source, source_problems = _load_source(index, table, file, text)
+        problems += source_problems
+        if source and source.name in names:
+            problems.append(Problem(file, f"duplicate source name {source.name!r}",
+                                    f"sources[{index}].name"))
+        elif source:
+            names.add(source.name)
+            sources.append(source)
+    smtp = None
+    if "smtp" in data:
+        smtp, smtp_problems = _load_smtp(data["smtp"], file, text, env)
+        problems += smtp_problems
+    delivery, delivery_problems = load_table(
+        DeliverySettings, data.get("delivery", {}), file=file, text=text, prefix="delivery.")
+    problems += delivery_problems
+    for key in ("retry_base", "retry_max"):
+        try:
+            parse_duration(getattr(delivery or DeliverySettings(), key))
+        except ValueError as exc:
+            problems.append(Problem(file, str(exc), f"delivery.{key}", line_of(text, key)))
+    settings = Settings(
+        config_dir=config_dir,
+        database_url=env.get("PAPER_DIGEST_DATABASE_URL") or base.database_url,
+        output_dir=Path(base.output_dir),
+        timezone=base.timezone,
+        contact=base.contact,
+        templates_dir=Path(base.templates_dir) if base.templates_dir else None,
+        sources=tuple(sources),
+        smtp=smtp,
+        delivery=delivery or DeliverySettings(),
+    )
+    return settings, problems
+
+
+def _check_interests(interests: Interests, file: str, text: str) -> list[Problem]:
+    problems = []
+    if interests.is_empty:
+        problems.append(Problem(file, "no interests: add keywords, phrases, a query or like "
+                                "examples under [interests]", "interests"))
+    if interests.query:
+        from worker.matching import parse_query
+
+        try:
+            parse_query(interests.query)
+        except QuerySyntaxError as exc:
+            problems.append(Problem(file, f"query: {exc}", "interests.query",
+                                    line_of(text, "query")))
+    if interests.exclude_mode not in ("drop", "demote"):
+        problems.append(Problem(file, 'expected "drop" or "demote"', "interests.exclude_mode",
+                                line_of(text, "exclude_mode")))
+    for key in ("keywords", "phrases", "exclude", "like", "unlike"):
+        if any(not term.strip() for term in getattr(interests, key)):
+            problems.append(Problem(file, "empty string in the list", f"interests.{key}",
+                                    line_of(text, key)))
+    return problems
+
+
+def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Problem]:
+    problems = []
+    deliver = raw.deliver if raw.deliver is not None else ("email",) if raw.email else ()
+    for channel in deliver:
+        if channel not in CHANNELS:
+            problems.append(Problem(file, f"unknown channel {channel!r}; supported: "
+                                    f"{', '.join(CHANNELS)}", "deliver", line_of(text, "deliver")))
+    if not deliver:
+        problems.append(Problem(file, 'nowhere to deliver: add `email = "..."` or '
+                                '`deliver = ["markdown"]`', "deliver"))
+    if raw.email is not None and not EMAIL.match(raw.email):
+        problems.append(Problem(file, "expected an address like ada@example.org", "email",
+                                line_of(text, "email")))
+    if "email" in deliver and raw.email is None:
+        problems.append(Problem(file, "deliver includes email but no `email = ...` is set",
+                                "email"))
+    if raw.max_items < 1:
+        problems.append(Problem(file, "expected at least 1", "max_items",
+                                line_of(text, "max_items")))
+    if not 0.0 <= raw.min_score <= 1.0:
+        problems.append(Problem(file, "expected a number from 0 to 1 (0.3: loosely related, "
+                                "0.7: clearly on topic)", "min_score", line_of(text, "min_score")))
+    try:
+        parse_duration(raw.backfill)
+    except ValueError as exc:
+        problems.append(Problem(file, str(exc), "backfill", line_of(text, "backfill")))
+    if raw.timezone:
+        problems += _check_timezone(raw.timezone, file, "timezone", text)
+    if raw.schedule:
+        problems += _check_schedule(raw.schedule, file, text)
+    return problems
+
+
+def _check_schedule(schedule: str, file: str, text: str) -> list[Problem]:
+    try:
+        from worker.schedules import parse_schedule
+    except ImportError:  # schedules arrive with `serve`; until then any string is kept
+        return []
+    try:
+        parse_schedule(schedule)
+    except ValueError as exc:
+        return [Problem(file, str(exc), "schedule", line_of(text, "schedule"))]
+    return []
+
+
+def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
+    """One subscriber file -> (profile or None, problems, enabled)."""
+    file = str(path)
+    if not SUBSCRIBER_ID.match(path.stem):
+        return None, [Problem(file, "file name must be letters, digits, '.', '_' or '-' "
+                              "(it is the subscriber's id)")], True
+    data, text, problems = _read_toml(path)
+    if data is None:
+        return None, problems, True
+    raw, problems = load_table(_SubscriberFile, data, file=file, text=text)
+    if raw is None:
+        return None, problems, True
+    interests, interest_problems = load_table(Interests, raw.interests, file=file, text=text,
+                                              prefix="interests.")
+    problems = interest_problems + _check_subscriber(raw, file, text)
+    if interests is not None:
+        problems += _check_interests(interests, file, text)
+    if problems or interests is None:
+        return None, problems, raw.enabled
+    deliver = raw.deliver if raw.deliver is not None else ("email",)
+    profile = Profile(
+        id=path.stem, name=raw.name or path.stem, email=raw.email, deliver=tuple(deliver),
+        interests=interests, max_items=raw.max_items, min_score=raw.min_score,
+        backfill=parse_duration(raw.backfill), send_empty=raw.send_empty,
+        schedule=raw.schedule, timezone=raw.timezone, file=path,
+        fingerprint=hashlib.sha256(text.encode()).hexdigest()[:16],
+    )
+    return profile, [], raw.enabled
+
+
+def load_config(config_dir: Path, env: Mapping[str, str]) -> Config:
+    """Load worker.toml and every subscriber file; never raises for bad content."""
+    settings, problems = load_settings(config_dir, env)
+    profiles, broken, disabled = [], {}, []
+    folder = config_dir / "subscribers"
+    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+        profile, file_problems, enabled = load_profile(path)
+        if file_problems:
+            broken[path.stem] = file_problems
+            problems += file_problems
+        elif not enabled:
+            disabled.append(path.stem)
+        elif profile is not None:
+            profiles.append(profile)
+    return Config(settings, profiles, problems, broken, disabled)
+
+
+def settings_or_raise(config: Config) -> Settings:
+    """The settings, or ConfigError listing worker.toml's problems (subscribers' are per file)."""
+    subscriber_files = {str(p.file) for ps in config.broken.values() for p in ps}
+    fatal = [p for p in config.problems if p.file not in subscriber_files]
+    if fatal:
+        raise ConfigError(fatal)
+    return config.settings

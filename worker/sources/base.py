@@ -1,0 +1,97 @@
+"""What every source kind produces, and the interface a source kind implements.
+
+A source yields `Dump`s (one file or one response: the unit of ingest, recorded in one
+transaction) and `DumpFailure`s (reported with where and why; nothing from it is recorded
+as seen). Sources never touch the database or the clock themselves: `SourceContext` hands
+them `now`, a way to ask whether a content hash was already ingested, and (for HTTP kinds)
+the shared fetcher with its stored validators.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from worker.records import PaperRecord
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Dump:
+    """One parsed unit of input (a dump file, an API response for one day)."""
+
+    source: str
+    locator: str  # file path or URL: what an operator needs to find it again
+    content_hash: str
+    fetched_at: datetime
+    records: tuple[PaperRecord, ...]
+    listing_date: date | None = None
+
+
+@dataclass(frozen=True)
+class DumpFailure:
+    """A unit of input that could not be read or parsed. Nothing of it is recorded as seen."""
+
+    source: str
+    locator: str
+    reason: str
+    content_hash: str | None = None
+    raw: bytes | None = field(default=None, repr=False)  # kept for inspection
+
+    def __str__(self) -> str:
+        return f"{self.locator}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A unit of input with nothing new: already ingested (same content hash) or HTTP 304."""
+
+    source: str
+    locator: str
+    reason: str
+
+
+@dataclass
+class SourceContext:
+    """What a source may use while collecting. Built by the pipeline for each pass."""
+
+    now: datetime
+    is_known: Callable[[str], bool] = lambda _hash: False
+    http: Any = None  # worker.sources.http.Fetcher for HTTP kinds; None for local ones
+    base_dir: str = "."  # relative paths in config resolve against the config directory
+
+
+class Source(ABC):
+    """A configured `[[sources]]` entry. Subclasses set `kind` and an `Options` dataclass."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type]
+
+    def __init__(self, name: str, options: Any):
+        self.name = name
+        self.options = options
+
+    @classmethod
+    def check_options(cls, options: Any) -> list[tuple[str, str]]:
+        """Extra checks beyond types: (key, message) pairs; empty when all is well."""
+        return []
+
+    @abstractmethod
+    def collect(self, ctx: SourceContext) -> Iterator[Dump | DumpFailure | Unchanged]:
+        """Yield every unit of input this source has now, parsed or failed."""
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+def option_defaults(options: Mapping[str, Any], **defaults: Any) -> dict[str, Any]:
+    merged = dict(defaults)
+    merged.update(options)
+    return merged

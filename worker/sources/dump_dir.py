@@ -1,0 +1,66 @@
+"""`dump_dir`: a directory of text dumps in the seed format, one file per listing page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from worker.errors import ParseError
+from worker.records import PaperRecord
+from worker.sources.base import Dump, DumpFailure, Source, SourceContext, Unchanged, content_hash
+from worker.sources.dumps import parse_dump
+
+# Larger files are not listing pages; refuse them before reading them into memory.
+MAX_DUMP_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DumpDirOptions:
+    path: str
+    pattern: str = "*.txt"
+    recursive: bool = False
+
+
+class DumpDirSource(Source):
+    kind = "dump_dir"
+    Options = DumpDirOptions
+    options: DumpDirOptions
+
+    def directory(self, ctx: SourceContext) -> Path:
+        path = Path(self.options.path).expanduser()
+        return path if path.is_absolute() else Path(ctx.base_dir) / path
+
+    def collect(self, ctx: SourceContext) -> Iterator[Dump | DumpFailure | Unchanged]:
+        folder = self.directory(ctx)
+        if not folder.is_dir():
+            yield DumpFailure(self.name, str(folder), "not a directory (check `path`)")
+            return
+        glob = folder.rglob if self.options.recursive else folder.glob
+        for path in sorted(p for p in glob(self.options.pattern) if p.is_file()):
+            yield self._read(path, ctx)
+
+    def _read(self, path: Path, ctx: SourceContext) -> Dump | DumpFailure | Unchanged:
+        try:
+            size = path.stat().st_size
+            if size > MAX_DUMP_BYTES:
+                return DumpFailure(self.name, str(path), f"{size} bytes: too large for a dump")
+            data = path.read_bytes()
+            # The file's mtime says when the dump was written: the year of `Mar 13` comes
+            # from it, but never a time after this pass.
+            written = min(datetime.fromtimestamp(path.stat().st_mtime, UTC), ctx.now)
+        except OSError as exc:
+            return DumpFailure(self.name, str(path), f"cannot read: {exc.strerror or exc}")
+        digest = content_hash(data)
+        if ctx.is_known(digest):
+            return Unchanged(self.name, str(path), "already read (same content)")
+        try:
+            parsed = parse_dump(data, str(path), written)
+        except ParseError as exc:
+            return DumpFailure(self.name, str(path), exc.detail, content_hash=digest, raw=data)
+        records = tuple(
+            PaperRecord(title=e.title, abstract=e.abstract, listing_date=parsed.listing_date)
+            for e in parsed.entries
+        )
+        return Dump(self.name, str(path), digest, written, records, parsed.listing_date)

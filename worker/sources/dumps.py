@@ -1,0 +1,150 @@
+"""The plain-text dump format (the seed format) and its parser.
+
+A dump is blocks separated by blank lines: a header (`new`, a subscribe banner, `Subscribe`,
+`byAK and the research community`, a date such as `Mar 13`), then title, abstract, title,
+abstract... The header may be partial or missing; CRLF, a BOM and trailing blank lines are
+tolerated. Anything else that is off (an odd number of blocks, binary data, bytes that are not
+UTF-8, an empty file) is a ParseError naming the place and the reason, and nothing of the dump
+is used.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from worker.errors import ParseError
+
+_MONTHS = {m: i for i, m in enumerate(
+    "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+_DATE_BLOCK = re.compile(r"^([A-Za-z]{3})[a-z]*\.? +(\d{1,2})$")
+_BANNER_WORDS = ("new", "subscribe", "byak and the research community")
+# A title longer than this is almost surely an abstract that slid into the title slot.
+MAX_TITLE_CHARS = 600
+
+
+@dataclass(frozen=True)
+class DumpEntry:
+    title: str
+    abstract: str
+    line: int  # 1-based line of the title in the file
+    position: int  # 0-based rank in the listing
+
+
+@dataclass(frozen=True)
+class ParsedDump:
+    listing_date: date | None
+    header_date: str | None  # as written, e.g. "Mar 13"
+    entries: tuple[DumpEntry, ...]
+
+
+def decode_dump(data: bytes, where: str) -> str:
+    """Bytes to text with LF line ends; ParseError for empty, binary or non-UTF-8 input."""
+    if not data.strip():
+        raise ParseError(where, "empty file (no header and no papers)")
+    if b"\x00" in data:
+        raise ParseError(where, "binary data (NUL bytes): not a text dump")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParseError(where, f"not UTF-8: byte 0x{data[exc.start]:02x} at offset "
+                         f"{exc.start}; save the file as UTF-8", line) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _blocks(text: str) -> list[tuple[int, str]]:
+    """(line number of its first line, text) for every block; a hard-wrapped block is joined."""
+    blocks: list[tuple[int, str]] = []
+    current: list[str] = []
+    first_line = 0
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.strip():
+            if not current:
+                first_line = number
+            current.append(line.strip())
+        elif current:
+            blocks.append((first_line, " ".join(current)))
+            current = []
+    if current:
+        blocks.append((first_line, " ".join(current)))
+    return blocks
+
+
+def _is_banner(block: str) -> bool:
+    low = block.casefold()
+    return low in _BANNER_WORDS or (low.startswith("get trending papers") and len(low) < 80)
+
+
+def _split_header(blocks: list[tuple[int, str]]) -> tuple[str | None, list[tuple[int, str]]]:
+    """Drop leading header blocks; return the header date text (if any) and the rest."""
+    header_date = None
+    index = 0
+    while index < len(blocks):
+        text = blocks[index][1]
+        if _is_banner(text):
+            index += 1
+        elif header_date is None and _DATE_BLOCK.match(text) and _month(text):
+            header_date = text
+            index += 1
+        else:
+            break
+    return header_date, blocks[index:]
+
+
+def _month(text: str) -> int | None:
+    match = _DATE_BLOCK.match(text)
+    return _MONTHS.get(match.group(1).casefold()) if match else None
+
+
+def infer_listing_date(header: str, reference: datetime) -> date:
+    """The year a `Mar 13` header means: the latest one not after the reference date.
+
+    One day of slack allows for listing pages dated in a time zone ahead of the writer's.
+    """
+    match = _DATE_BLOCK.match(header)
+    month = _month(header)
+    if not match or month is None:
+        raise ValueError(f"not a listing date: {header!r}")
+    day = int(match.group(2))
+    limit = reference.date() + timedelta(days=1)
+    for year in range(limit.year, limit.year - 9, -1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:  # Feb 29 outside a leap year, or Apr 31
+            continue
+        if candidate <= limit:
+            return candidate
+    raise ValueError(f"no valid date for {header!r}")
+
+
+def _odd_block_error(where: str, body: list[tuple[int, str]]) -> ParseError:
+    # Point at the first pair whose "title" reads like an abstract: that is where it slipped.
+    for index in range(0, len(body) - 1, 2):
+        line, title = body[index]
+        if len(title) > MAX_TITLE_CHARS or title.count(". ") >= 2:
+            return ParseError(where, f"{len(body)} title/abstract blocks (odd): the block here "
+                              "looks like an abstract with no title before it", line)
+    line, _ = body[-1]
+    return ParseError(where, f"{len(body)} title/abstract blocks (odd): the last title has "
+                      "no abstract, or a blank line splits an abstract", line)
+
+
+def parse_dump(data: bytes, where: str, reference: datetime) -> ParsedDump:
+    """Parse one dump. `where` names it in errors; `reference` is when it was written/fetched."""
+    text = decode_dump(data, where)
+    header_date, body = _split_header(_blocks(text))
+    if not body:
+        raise ParseError(where, "no papers after the header")
+    if len(body) % 2:
+        raise _odd_block_error(where, body)
+    entries = []
+    for position, index in enumerate(range(0, len(body), 2)):
+        line, title = body[index]
+        if len(title) > MAX_TITLE_CHARS:
+            raise ParseError(where, f"title of {len(title)} characters: blocks are out of step "
+                             "(is a title or an abstract missing above?)", line)
+        entries.append(DumpEntry(title, body[index + 1][1], line, position))
+    listing = infer_listing_date(header_date, reference) if header_date else None
+    return ParsedDump(listing, header_date, tuple(entries))

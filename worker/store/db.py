@@ -1,0 +1,136 @@
+"""Engine set-up and schema migration for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from worker.errors import PaperDigestError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions; a test checks it equals Alembic's head, so a
+# database already at it opens without importing Alembic (a quick `run` stays quick).
+HEAD_REVISION = "0001"
+
+
+class DatabaseError(PaperDigestError):
+    """The database cannot be opened or migrated."""
+
+
+def normalize_url(url: str) -> str:
+    """`postgres://` and `postgresql://` use psycopg 3; sqlite paths get their folder made."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transactions into our own hands (pysqlite's implicit BEGIN is deferred).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front: concurrent runs queue instead of failing
+        # with "database is locked" when a reader later tries to write.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return None
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (Alembic), unless it is there already."""
+    if current_revision(engine) == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def open_engine(url: str) -> Engine:
+    """An engine on `url` with the schema migrated; DatabaseError says what went wrong."""
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+    except (OperationalError, ProgrammingError) as exc:
+        raise DatabaseError(f"cannot open database {redact(url)}: {exc.orig}") from None
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(f"database driver missing for {redact(url)}: {exc.name}; "
+                            "install paper-digest[postgres]") from None
+    return engine
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown only by its scheme
+        return url.split(":", 1)[0] + ":..."
+
+
+class _Scoped:
+    """Quacks like an Engine but runs every transaction as a savepoint of one connection."""
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self.dialect = conn.dialect
+
+    @contextmanager
+    def begin(self) -> Iterator[Any]:
+        with self.conn.begin_nested():
+            yield self.conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Any]:
+        yield self.conn
+
+
+@contextmanager
+def rolled_back(engine: Engine) -> Iterator[Engine]:
+    """Run the real pipeline against `engine` and undo all of it: `--dry-run` and `preview`."""
+    with engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            yield typing.cast(Engine, _Scoped(conn))
+        finally:
+            outer.rollback()

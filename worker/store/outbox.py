@@ -1,0 +1,214 @@
+"""Subscribers, digests (the outbox) and their deliveries.
+
+A digest and its items are written, and the subscriber's cursor advanced, in one
+transaction before anything is sent. Sending claims a delivery with a lease; it is marked sent
+only after the channel accepted it, so a crash can repeat a send (same Message-ID) but never
+lose one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from worker.store.models import (
+    DeliveryJob,
+    DeliveryState,
+    Digest,
+    DigestItem,
+    ItemSpec,
+    StoredPaper,
+    SubscriberState,
+)
+from worker.store.papers import papers_in_range
+from worker.store.schema import deliveries, digest_items, digests, papers, subscribers
+
+
+def sync_subscriber(engine: Engine, sub_id: str, *, email: str | None, name: str,
+                    fingerprint: str, start_seq: int, now: datetime) -> SubscriberState:
+    """Create the subscriber on first sight (cursor at `start_seq`), else refresh its details.
+
+    The cursor of a known subscriber never moves here: editing a profile resends nothing.
+    """
+    with engine.begin() as conn:
+        row = conn.execute(select(subscribers).where(subscribers.c.id == sub_id)).first()
+        if row is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(subscribers).values(
+                        id=sub_id, email=email, name=name, cursor_seq=start_seq,
+                        first_seen_at=now, fingerprint=fingerprint, updated_at=now))
+                return SubscriberState(sub_id, start_seq, now, created=True)
+            except IntegrityError:  # created by a concurrent run a moment ago
+                row = conn.execute(select(subscribers).where(subscribers.c.id == sub_id)).one()
+        if (row.email, row.name, row.fingerprint) != (email, name, fingerprint):
+            conn.execute(update(subscribers).where(subscribers.c.id == sub_id).values(
+                email=email, name=name, fingerprint=fingerprint, updated_at=now))
+        return SubscriberState(sub_id, row.cursor_seq, row.first_seen_at)
+
+
+def delivered_paper_ids(conn: Connection, sub_ids: Sequence[str], after: int,
+                        upto: int) -> dict[str, set[int]]:
+    """Per subscriber, the papers of the range (after, upto] it has already been given."""
+    result: dict[str, set[int]] = {sid: set() for sid in sub_ids}
+    query = (select(digest_items.c.subscriber_id, digest_items.c.paper_id)
+             .join(papers, papers.c.id == digest_items.c.paper_id)
+             .where(digest_items.c.subscriber_id.in_(list(sub_ids)),
+                    papers.c.first_seen_seq > after, papers.c.first_seen_seq <= upto))
+    for sid, pid in conn.execute(query):
+        result[sid].add(pid)
+    return result
+
+
+def candidate_window(engine: Engine, cursors: dict[str, int]
+                     ) -> tuple[int, list[StoredPaper], dict[str, set[int]]]:
+    """(upto, papers first seen after the lowest cursor, already-delivered ids per subscriber).
+
+    One read serves every subscriber: each takes the papers above its own cursor.
+    """
+    from worker.store.papers import current_seq
+
+    with engine.connect() as conn:
+        upto = current_seq(conn)
+        low = min(cursors.values(), default=upto)
+        found = papers_in_range(conn, low, upto) if low < upto else []
+        delivered = delivered_paper_ids(conn, list(cursors), low, upto) if found else {}
+    return upto, found, delivered
+
+
+def create_digest(engine: Engine, sub_id: str, *, expected_cursor: int, upto: int,
+                  items: Sequence[ItemSpec], channels: Sequence[str], below_threshold: int,
+                  message_id: str, now: datetime, slot: str | None = None,
+                  keep_empty: bool = False) -> int | None:
+    """Write a digest with its items and deliveries and move the cursor to `upto`, atomically.
+
+    Returns the digest id; None when there is nothing to send (cursor still advanced) or when
+    another worker moved the cursor first (then nothing is written).
+    """
+    with engine.begin() as conn:
+        locked = select(subscribers.c.cursor_seq).where(subscribers.c.id == sub_id)
+        if conn.dialect.name == "postgresql":
+            locked = locked.with_for_update()
+        if conn.execute(locked).scalar_one() != expected_cursor:
+            return None
+        conn.execute(update(subscribers).where(subscribers.c.id == sub_id)
+                     .values(cursor_seq=upto, updated_at=now))
+        if not items and not keep_empty:
+            return None
+        digest_id = conn.execute(insert(digests).values(
+            subscriber_id=sub_id, created_at=now, message_id=message_id,
+            cursor_from=expected_cursor, cursor_to=upto, item_count=len(items),
+            below_threshold=below_threshold, slot=slot).returning(digests.c.id)).scalar_one()
+        if items:
+            conn.execute(insert(digest_items), [
+                {"digest_id": digest_id, "subscriber_id": sub_id, "paper_id": item.paper_id,
+                 "rank": rank, "score": item.score,
+                 "reasons": json.dumps(item.reasons, ensure_ascii=False)}
+                for rank, item in enumerate(items, start=1)])
+        conn.execute(insert(deliveries), [
+            {"digest_id": digest_id, "channel": channel, "status": "pending",
+             "next_attempt_at": now} for channel in channels])
+        return int(digest_id)
+
+
+def claim_deliveries(engine: Engine, *, owner: str, now: datetime, lease: timedelta,
+                     subscriber_ids: Iterable[str] | None = None, limit: int = 1000,
+                     ignore_backoff: bool = False) -> list[DeliveryJob]:
+    """Lease due pending deliveries to `owner`; no two workers get the same one."""
+    due = [deliveries.c.status == "pending",
+           or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)]
+    if not ignore_backoff:
+        due.append(or_(deliveries.c.next_attempt_at.is_(None),
+                       deliveries.c.next_attempt_at <= now))
+    query = (select(deliveries.c.id, deliveries.c.digest_id, deliveries.c.channel,
+                    deliveries.c.attempts, digests.c.subscriber_id)
+             .join(digests, digests.c.id == deliveries.c.digest_id)
+             .where(and_(*due)).order_by(deliveries.c.id).limit(limit))
+    if subscriber_ids is not None:
+        query = query.where(digests.c.subscriber_id.in_(list(subscriber_ids)))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=deliveries, skip_locked=True)
+        rows = list(conn.execute(query))
+        if rows:
+            conn.execute(update(deliveries).where(deliveries.c.id.in_([r.id for r in rows]))
+                         .values(lease_owner=owner, lease_until=now + lease,
+                                 attempts=deliveries.c.attempts + 1))
+    return [DeliveryJob(r.id, r.digest_id, r.subscriber_id, r.channel, r.attempts + 1, owner)
+            for r in rows]
+
+
+def _finish(engine: Engine, job: DeliveryJob, **values: object) -> bool:
+    with engine.begin() as conn:
+        result = conn.execute(update(deliveries).where(
+            deliveries.c.id == job.id, deliveries.c.lease_owner == job.lease_owner,
+            deliveries.c.status == "pending",
+        ).values(lease_owner=None, lease_until=None, **values))
+        return result.rowcount == 1
+
+
+def mark_sent(engine: Engine, job: DeliveryJob, *, now: datetime, target: str) -> bool:
+    """False when the lease was lost meanwhile (the send may then repeat, same Message-ID)."""
+    return _finish(engine, job, status="sent", sent_at=now, target=target, last_error=None)
+
+
+def mark_retry(engine: Engine, job: DeliveryJob, *, error: str, retry_at: datetime) -> bool:
+    return _finish(engine, job, last_error=error, next_attempt_at=retry_at)
+
+
+def mark_failed(engine: Engine, job: DeliveryJob, *, error: str) -> bool:
+    return _finish(engine, job, status="failed", last_error=error, next_attempt_at=None)
+
+
+def retry_failed(engine: Engine, now: datetime, subscriber_id: str | None = None) -> int:
+    """Put failed deliveries back to pending (`paper-digest retry`); returns how many."""
+    query = update(deliveries).where(deliveries.c.status == "failed")
+    if subscriber_id is not None:
+        ids = select(digests.c.id).where(digests.c.subscriber_id == subscriber_id)
+        query = query.where(deliveries.c.digest_id.in_(ids))
+    with engine.begin() as conn:
+        result = conn.execute(query.values(status="pending", next_attempt_at=now, attempts=0))
+        return result.rowcount
+
+
+def load_digest(engine: Engine, digest_id: int) -> Digest:
+    """A digest with its items and papers, in rank order, as stored when it was built."""
+    with engine.connect() as conn:
+        row = conn.execute(select(digests).where(digests.c.id == digest_id)).one()
+        query = (select(digest_items.c.rank, digest_items.c.score, digest_items.c.reasons,
+                        papers)
+                 .join(papers, papers.c.id == digest_items.c.paper_id)
+                 .where(digest_items.c.digest_id == digest_id).order_by(digest_items.c.rank))
+        items = tuple(DigestItem(r.rank, r.score, json.loads(r.reasons), StoredPaper.from_row(r))
+                      for r in conn.execute(query))
+    return Digest(row.id, row.subscriber_id, row.created_at, row.message_id, row.item_count,
+                  row.below_threshold, row.cursor_from, row.cursor_to, items)
+
+
+def delivery_states(engine: Engine, subscriber_id: str | None = None,
+                    statuses: Sequence[str] = ("pending", "failed", "sent"),
+                    ) -> list[DeliveryState]:
+    query = (select(deliveries, digests.c.subscriber_id, digests.c.created_at,
+                    digests.c.message_id, digests.c.item_count)
+             .join(digests, digests.c.id == deliveries.c.digest_id)
+             .where(deliveries.c.status.in_(list(statuses)))
+             .order_by(digests.c.created_at, deliveries.c.id))
+    if subscriber_id is not None:
+        query = query.where(digests.c.subscriber_id == subscriber_id)
+    with engine.connect() as conn:
+        return [DeliveryState(r.digest_id, r.subscriber_id, r.channel, r.status, r.attempts,
+                              r.created_at, r.next_attempt_at, r.last_error, r.sent_at,
+                              r.target, r.message_id, r.item_count)
+                for r in conn.execute(query)]
+
+
+def last_sent(engine: Engine) -> dict[str, datetime]:
+    query = (select(digests.c.subscriber_id, func.max(deliveries.c.sent_at))
+             .join(digests, digests.c.id == deliveries.c.digest_id)
+             .where(deliveries.c.status == "sent").group_by(digests.c.subscriber_id))
+    with engine.connect() as conn:
+        return {sid: when for sid, when in conn.execute(query)}

@@ -1,0 +1,243 @@
+"""Papers, sightings and dumps: ingest one dump in one transaction, and read candidates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+
+from worker.records import PaperRecord, normalize_title, split_arxiv_id
+from worker.sources.base import Dump, DumpFailure
+from worker.store.models import IngestResult, StoredPaper
+from worker.store.schema import counters, dumps, papers, sightings
+
+_CHUNK = 500  # bound parameter lists (SQLite allows 32k, PostgreSQL 65k; stay far below)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+
+
+def is_ingested(engine: Engine, content_hash: str) -> bool:
+    with engine.connect() as conn:
+        query = select(dumps.c.id).where(dumps.c.content_hash == content_hash,
+                                         dumps.c.status == "ingested")
+        return conn.execute(query).first() is not None
+
+
+def ingested_hashes(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        query = select(dumps.c.content_hash).where(dumps.c.status == "ingested")
+        return set(conn.execute(query).scalars())
+
+
+def current_seq(conn: Connection) -> int:
+    return int(conn.execute(select(counters.c.value).where(counters.c.name == "ingest"))
+               .scalar_one())
+
+
+def _next_seq(conn: Connection) -> int:
+    # The row lock taken here is held to commit, so sequence order is commit order: a reader
+    # that sees seq N committed has seen every seq below N too.
+    return int(conn.execute(update(counters).where(counters.c.name == "ingest")
+                            .values(value=counters.c.value + 1).returning(counters.c.value))
+               .scalar_one())
+
+
+def _existing(conn: Connection, records: Sequence[PaperRecord]) -> list[Any]:
+    ids = sorted({r.arxiv_id for r in records if r.arxiv_id})
+    keys = sorted({r.title_key for r in records})
+    rows: dict[int, Any] = {}
+    for chunk in _chunks(ids):
+        rows.update((r.id, r) for r in conn.execute(select(papers)
+                                                    .where(papers.c.arxiv_id.in_(chunk))))
+    for chunk in _chunks(keys):
+        rows.update((r.id, r) for r in conn.execute(select(papers)
+                                                    .where(papers.c.title_key.in_(chunk))))
+    return sorted(rows.values(), key=lambda r: r.id)
+
+
+class _Index:
+    """Known papers by id and by title key, as the ingest of one dump sees them."""
+
+    def __init__(self, rows: Iterable[Any]):
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.by_title: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            self.add(dict(row._mapping))
+
+    def add(self, paper: dict[str, Any]) -> None:
+        if paper["arxiv_id"]:
+            self.by_id[paper["arxiv_id"]] = paper
+        self.by_title.setdefault(paper["title_key"], paper)
+
+    def find(self, record: PaperRecord) -> dict[str, Any] | None:
+        if record.arxiv_id and record.arxiv_id in self.by_id:
+            return self.by_id[record.arxiv_id]
+        same_title = self.by_title.get(record.title_key)
+        # A title match is the same paper unless both carry different arXiv ids.
+        if same_title and not (record.arxiv_id and same_title["arxiv_id"]):
+            return same_title
+        return None
+
+
+def _new_values(record: PaperRecord, now: datetime, seq: int) -> dict[str, Any]:
+    return {
+        "arxiv_id": record.arxiv_id, "version": record.version, "title": record.title,
+        "title_key": record.title_key, "abstract": record.abstract,
+        "authors": json.dumps(list(record.authors), ensure_ascii=False),
+        "link_abstract": record.links.abstract, "link_pdf": record.links.pdf,
+        "link_code": record.links.code, "link_project": record.links.project,
+        "published": record.published, "upvotes": record.upvotes,
+        "first_seen_at": now, "first_seen_seq": seq, "updated_at": now,
+    }
+
+
+def _merge_values(known: dict[str, Any], record: PaperRecord) -> dict[str, Any]:
+    """What `record` adds to a known paper: gaps filled, newer version and votes taken."""
+    changes: dict[str, Any] = {}
+    if record.arxiv_id and not known["arxiv_id"]:
+        changes["arxiv_id"] = record.arxiv_id
+    if record.version and (known["version"] or 0) < record.version:
+        changes["version"] = record.version
+    if record.authors and known["authors"] in (None, "", "[]"):
+        changes["authors"] = json.dumps(list(record.authors), ensure_ascii=False)
+    for name in ("abstract", "pdf", "code", "project"):
+        column = f"link_{name}"
+        value = getattr(record.links, name)
+        if value and not known[column]:
+            changes[column] = value
+    if record.published and not known["published"]:
+        changes["published"] = record.published
+    if record.upvotes is not None and record.upvotes != known["upvotes"]:
+        changes["upvotes"] = record.upvotes
+    if record.abstract and not known["abstract"]:
+        changes["abstract"] = record.abstract
+    return changes
+
+
+def ingest_dump(engine: Engine, dump: Dump, now: datetime) -> IngestResult | None:
+    """Record a parsed dump and its papers in one transaction.
+
+    Returns None when the same content was ingested meanwhile (another worker won the race).
+    """
+    with engine.begin() as conn:
+        already = conn.execute(select(dumps.c.id).where(
+            dumps.c.content_hash == dump.content_hash, dumps.c.status == "ingested")).first()
+        if already:
+            return None
+        seq = _next_seq(conn)
+        dump_id = conn.execute(insert(dumps).values(
+            source=dump.source, locator=dump.locator, content_hash=dump.content_hash,
+            status="ingested", seq=seq, listing_date=dump.listing_date,
+            fetched_at=dump.fetched_at, recorded_at=now, entries=len(dump.records),
+        ).returning(dumps.c.id)).scalar_one()
+        index = _Index(_existing(conn, dump.records))
+        new, known, gained, seen = 0, 0, 0, {}
+        for position, record in enumerate(dump.records):
+            paper = index.find(record)
+            if paper is None:
+                values = _new_values(record, now, seq)
+                values["id"] = conn.execute(insert(papers).values(**values)
+                                            .returning(papers.c.id)).scalar_one()
+                index.add(values)
+                new += 1
+                paper = values
+            else:
+                changes = _merge_values(paper, record)
+                if changes:
+                    gained += "arxiv_id" in changes
+                    conn.execute(update(papers).where(papers.c.id == paper["id"])
+                                 .values(**changes, updated_at=now))
+                    paper.update(changes)
+                    index.add(paper)
+                known += paper["first_seen_seq"] != seq
+            seen.setdefault(paper["id"], (position, record.listing_date or dump.listing_date))
+        if seen:
+            conn.execute(insert(sightings), [
+                {"paper_id": pid, "dump_id": dump_id, "position": pos, "listing_date": day,
+                 "seen_at": now} for pid, (pos, day) in seen.items()])
+        conn.execute(update(dumps).where(dumps.c.id == dump_id).values(new_papers=new))
+    return IngestResult(dump_id, seq, len(dump.records), new, known, gained)
+
+
+def record_failure(engine: Engine, failure: DumpFailure, now: datetime) -> bool:
+    """Keep a failed dump on record; True when this content failed for the first time."""
+    digest = failure.content_hash or f"unread:{failure.locator}"[:64]
+    with engine.begin() as conn:
+        row = conn.execute(select(dumps.c.id).where(dumps.c.content_hash == digest,
+                                                    dumps.c.status == "failed")).first()
+        if row:
+            conn.execute(update(dumps).where(dumps.c.id == row.id)
+                         .values(recorded_at=now, error=failure.reason))
+            return False
+        conn.execute(insert(dumps).values(
+            source=failure.source, locator=failure.locator, content_hash=digest,
+            status="failed", fetched_at=now, recorded_at=now, error=failure.reason))
+        return True
+
+
+def seq_before(engine: Engine, moment: datetime) -> int:
+    """The last ingest sequence number recorded at or before `moment` (0 if none)."""
+    with engine.connect() as conn:
+        value = conn.execute(select(func.max(dumps.c.seq)).where(
+            dumps.c.status == "ingested", dumps.c.recorded_at <= moment)).scalar()
+        return int(value or 0)
+
+
+def papers_in_range(conn: Connection, after: int, upto: int) -> list[StoredPaper]:
+    """Papers first seen in ingest sequence (after, upto], oldest first."""
+    first_listing = (select(func.min(sightings.c.listing_date))
+                     .where(sightings.c.paper_id == papers.c.id).scalar_subquery())
+    query = (select(papers, first_listing.label("first_listing"))
+             .where(papers.c.first_seen_seq > after, papers.c.first_seen_seq <= upto)
+             .order_by(papers.c.first_seen_seq, papers.c.id))
+    return [StoredPaper.from_row(row, row.first_listing) for row in conn.execute(query)]
+
+
+def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
+    """Resolve `like` references (arXiv ids or titles) to known papers; unknown ones absent."""
+    found: dict[str, StoredPaper] = {}
+    ids = {ref: parsed[0] for ref in refs if (parsed := split_arxiv_id(ref))
+           and len(ref.strip()) <= len(parsed[0]) + 12}
+    keys = {ref: normalize_title(ref) for ref in refs if ref not in ids}
+    if not refs:
+        return found
+    with engine.connect() as conn:
+        query = select(papers).where(or_(papers.c.arxiv_id.in_(list(ids.values()) or [""]),
+                                         papers.c.title_key.in_(list(keys.values()) or [""])))
+        rows = list(conn.execute(query.order_by(papers.c.id)))
+    for ref in refs:
+        for row in rows:
+            if (ref in ids and row.arxiv_id == ids[ref]) or (
+                    ref in keys and row.title_key == keys[ref]):
+                found[ref] = StoredPaper.from_row(row)
+                break
+    return found
+
+
+def find_paper(engine: Engine, ref: str) -> StoredPaper | None:
+    """One paper by arXiv id, title, or `paper:<n>` as shown in digests."""
+    if ref.startswith("paper:") and ref[6:].isdigit():
+        with engine.connect() as conn:
+            row = conn.execute(select(papers).where(papers.c.id == int(ref[6:]))).first()
+            return StoredPaper.from_row(row) if row else None
+    return find_papers(engine, [ref.removeprefix("arxiv:")]).get(ref.removeprefix("arxiv:"))
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            "papers": conn.execute(select(func.count()).select_from(papers)).scalar_one(),
+            "with_id": conn.execute(select(func.count()).select_from(papers)
+                                    .where(papers.c.arxiv_id.is_not(None))).scalar_one(),
+            "sightings": conn.execute(select(func.count()).select_from(sightings)).scalar_one(),
+            "dumps": conn.execute(select(func.count()).select_from(dumps)
+                                  .where(dumps.c.status == "ingested")).scalar_one(),
+            "failed_dumps": conn.execute(select(func.count()).select_from(dumps)
+                                         .where(and_(dumps.c.status == "failed"))).scalar_one(),
+        }

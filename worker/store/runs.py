@@ -1,0 +1,85 @@
+"""Runs, per-source health and HTTP validators."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from worker.store.models import RunState, SourceState
+from worker.store.schema import http_cache, runs, source_status
+
+
+def start_run(engine: Engine, kind: str, now: datetime) -> int:
+    with engine.begin() as conn:
+        return int(conn.execute(insert(runs).values(kind=kind, started_at=now, status="running")
+                                .returning(runs.c.id)).scalar_one())
+
+
+def finish_run(engine: Engine, run_id: int, now: datetime, status: str,
+               stats: dict[str, Any], error: str | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(
+            finished_at=now, status=status, stats=json.dumps(stats), error=error))
+
+
+def recent_runs(engine: Engine, limit: int = 5) -> list[RunState]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit))
+        return [RunState(r.id, r.kind, r.started_at, r.finished_at, r.status,
+                         json.loads(r.stats or "{}"), r.error) for r in rows]
+
+
+def source_ok(engine: Engine, name: str, now: datetime) -> None:
+    _upsert_source(engine, name, last_success_at=now, last_error=None, error_since=None)
+
+
+def source_failed(engine: Engine, name: str, now: datetime, error: str) -> bool:
+    """Record a source error; True when it differs from the error already on record."""
+    with engine.connect() as conn:
+        row = conn.execute(select(source_status).where(source_status.c.name == name)).first()
+    distinct = row is None or row.last_error != error
+    since = row.error_since if row is not None and row.error_since else now
+    _upsert_source(engine, name, last_error=error, last_error_at=now, error_since=since)
+    return distinct
+
+
+def _upsert_source(engine: Engine, name: str, **values: Any) -> None:
+    with engine.begin() as conn:
+        exists = conn.execute(select(source_status.c.name)
+                              .where(source_status.c.name == name)).first()
+        if exists:
+            conn.execute(update(source_status).where(source_status.c.name == name)
+                         .values(**values))
+        else:
+            conn.execute(insert(source_status).values(name=name, **values))
+
+
+def source_states(engine: Engine) -> list[SourceState]:
+    with engine.connect() as conn:
+        return [SourceState(r.name, r.last_success_at, r.last_error, r.last_error_at,
+                            r.error_since)
+                for r in conn.execute(select(source_status).order_by(source_status.c.name))]
+
+
+class DatabaseValidators:
+    """ETag / Last-Modified per URL, kept in the database (the fetcher's ValidatorStore)."""
+
+    def __init__(self, engine: Engine, now: datetime):
+        self.engine = engine
+        self.now = now
+
+    def get(self, url: str) -> tuple[str | None, str | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(http_cache).where(http_cache.c.url == url)).first()
+        return (row.etag, row.last_modified) if row else (None, None)
+
+    def put(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        with self.engine.begin() as conn:
+            values = {"etag": etag, "last_modified": last_modified, "updated_at": self.now}
+            if conn.execute(select(http_cache.c.url).where(http_cache.c.url == url)).first():
+                conn.execute(update(http_cache).where(http_cache.c.url == url).values(**values))
+            else:
+                conn.execute(insert(http_cache).values(url=url, **values))

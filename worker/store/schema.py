@@ -1,0 +1,195 @@
+"""Tables. Changing one means a new Alembic revision in worker/store/migrations/versions/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC out, on SQLite (no zone support) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC time")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if getattr(dialect, "name", "") == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+papers = Table(
+    "papers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("arxiv_id", String(64), unique=True),
+    Column("version", Integer),
+    Column("title", Text, nullable=False),
+    Column("title_key", Text, nullable=False, index=True),
+    Column("abstract", Text, nullable=False),
+    Column("authors", Text, nullable=False, server_default="[]"),  # JSON list of names
+    Column("link_abstract", Text),
+    Column("link_pdf", Text),
+    Column("link_code", Text),
+    Column("link_project", Text),
+    Column("published", UTCDateTime),
+    Column("upvotes", Integer),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    # The ingest sequence number of the dump that first listed the paper; subscriber cursors
+    # count in these, so "new" never depends on clocks agreeing.
+    Column("first_seen_seq", Integer, nullable=False, index=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+# Two papers without an id cannot share a title key (a paper with an id may).
+Index("uq_papers_title_key_noid", papers.c.title_key, unique=True,
+      sqlite_where=text("arxiv_id IS NULL"), postgresql_where=text("arxiv_id IS NULL"))
+
+dumps = Table(
+    "dumps", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("locator", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # ingested | failed
+    Column("seq", Integer),
+    Column("listing_date", Date),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("entries", Integer, nullable=False, server_default="0"),
+    Column("new_papers", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    UniqueConstraint("content_hash", "status"),
+)
+
+sightings = Table(
+    "sightings", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("dump_id", Integer, ForeignKey("dumps.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("listing_date", Date),
+    Column("position", Integer, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    UniqueConstraint("paper_id", "dump_id"),
+)
+
+subscribers = Table(
+    "subscribers", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("email", Text),
+    Column("name", Text, nullable=False),
+    Column("cursor_seq", Integer, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("fingerprint", String(32), nullable=False, server_default=""),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+digests = Table(
+    "digests", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", String(64), ForeignKey("subscribers.id"), nullable=False,
+           index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("cursor_from", Integer, nullable=False),
+    Column("cursor_to", Integer, nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("below_threshold", Integer, nullable=False, server_default="0"),
+    Column("slot", String(64)),  # schedule slot claimed by this digest (serve / run --due)
+    UniqueConstraint("subscriber_id", "slot"),
+)
+
+digest_items = Table(
+    "digest_items", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest_id", Integer, ForeignKey("digests.id", ondelete="CASCADE"), nullable=False,
+           index=True),
+    Column("subscriber_id", String(64), nullable=False),
+    Column("paper_id", Integer, ForeignKey("papers.id"), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON list of reasons, kept as rendered
+    # A subscriber gets a paper at most once, ever: the database says so, not only the code.
+    UniqueConstraint("subscriber_id", "paper_id"),
+)
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest_id", Integer, ForeignKey("digests.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("sent_at", UTCDateTime),
+    Column("target", Text),
+    UniqueConstraint("digest_id", "channel"),
+    Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("status", String(16), nullable=False),  # running | ok | partial | failed
+    Column("stats", Text),
+    Column("error", Text),
+)
+
+counters = Table(
+    "counters", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+http_cache = Table(
+    "http_cache", metadata,
+    Column("url", Text, primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+source_status = Table(
+    "source_status", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("last_success_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_error_at", UTCDateTime),
+    Column("error_since", UTCDateTime),
+)
