@@ -1,0 +1,166 @@
+"""The store on real databases: identity, ingest, cursors and the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from worker.records import Links, PaperRecord
+from worker.sources.base import Dump, DumpFailure, content_hash
+from worker.store import outbox, papers
+from worker.store.db import HEAD_REVISION, current_revision, open_engine, rolled_back
+from worker.store.models import ItemSpec
+
+NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)
+
+
+def dump(name: str, *records: PaperRecord, day: date | None = None) -> Dump:
+    return Dump("test", name, content_hash(name.encode() + repr(records).encode()), NOW,
+                records, day)
+
+
+def rec(title: str, abstract: str = "An abstract.", **kw) -> PaperRecord:  # type: ignore[no-untyped-def]
+    return PaperRecord(title=title, abstract=abstract, **kw)
+
+
+@pytest.fixture
+def engine(database_url: str):  # type: ignore[no-untyped-def]
+    engine = open_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def test_migrated_to_head(engine) -> None:  # type: ignore[no-untyped-def]
+    assert current_revision(engine) == HEAD_REVISION
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from worker.store.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+def test_same_paper_by_title_then_id_is_one_paper(engine) -> None:  # type: ignore[no-untyped-def]
+    first = papers.ingest_dump(engine, dump("d1", rec("SOTOPIA-$\\pi$: Interactive Learning")), NOW)
+    assert first is not None and first.new_papers == 1
+    later = rec("SOTOPIA-π: Interactive  Learning", arxiv_id="2403.08715", version=2,
+                authors=("Ruiyi Wang",), links=Links.for_arxiv("2403.08715"))
+    second = papers.ingest_dump(engine, dump("d2", later), NOW + timedelta(days=1))
+    assert second is not None
+    assert (second.new_papers, second.known_papers, second.gained_ids) == (0, 1, 1)
+    paper = papers.find_paper(engine, "2403.08715")
+    assert paper is not None and paper.authors == ("Ruiyi Wang",) and paper.version == 2
+    assert paper.first_seen_seq == first.seq
+    assert paper.links.pdf == "https://arxiv.org/pdf/2403.08715"
+    assert papers.counts(engine)["papers"] == 1 and papers.counts(engine)["sightings"] == 2
+
+
+def test_ids_stay_strings_and_distinct_ids_stay_distinct(engine) -> None:  # type: ignore[no-untyped-def]
+    papers.ingest_dump(engine, dump("d", rec("Same Title", arxiv_id="2503.02130"),
+                                    rec("Same Title", arxiv_id="2503.02131")), NOW)
+    assert papers.counts(engine)["papers"] == 2
+    found = papers.find_paper(engine, "2503.02130")
+    assert found is not None and found.arxiv_id == "2503.02130"
+
+
+def test_ingest_is_idempotent_by_content(engine) -> None:  # type: ignore[no-untyped-def]
+    d = dump("d", rec("A"), rec("B"), rec("a"))  # "a" is "A" again: one paper, one sighting
+    result = papers.ingest_dump(engine, d, NOW)
+    assert result is not None and (result.entries, result.new_papers) == (3, 2)
+    assert papers.ingest_dump(engine, d, NOW) is None
+    assert papers.is_ingested(engine, d.content_hash)
+    assert papers.counts(engine) == {"papers": 2, "with_id": 0, "sightings": 2, "dumps": 1,
+                                     "failed_dumps": 0}
+
+
+def test_failure_recorded_once(engine) -> None:  # type: ignore[no-untyped-def]
+    failure = DumpFailure("test", "bad.txt", "empty file", content_hash="h" * 64)
+    assert papers.record_failure(engine, failure, NOW) is True
+    assert papers.record_failure(engine, failure, NOW) is False
+    assert papers.counts(engine)["failed_dumps"] == 1
+    assert papers.counts(engine)["papers"] == 0
+
+
+def _subscribe(engine, sid: str = "ada", start: int = 0):  # type: ignore[no-untyped-def]
+    return outbox.sync_subscriber(engine, sid, email=f"{sid}@example.org", name=sid,
+                                  fingerprint="f", start_seq=start, now=NOW)
+
+
+def test_digest_moves_cursor_and_items_are_unique(engine) -> None:  # type: ignore[no-untyped-def]
+    papers.ingest_dump(engine, dump("d", rec("A"), rec("B")), NOW)
+    state = _subscribe(engine)
+    upto, window, delivered = outbox.candidate_window(engine, {"ada": state.cursor_seq})
+    assert (upto, [p.title for p in window], delivered) == (1, ["A", "B"], {"ada": set()})
+    items = [ItemSpec(window[0].id, 0.9, [{"kind": "keyword", "text": "title mentions A"}])]
+    digest_id = outbox.create_digest(engine, "ada", expected_cursor=0, upto=upto, items=items,
+                                     channels=["email", "markdown"], below_threshold=1,
+                                     message_id="<m1@x>", now=NOW)
+    assert digest_id is not None
+    # A second builder that read the old cursor writes nothing.
+    assert outbox.create_digest(engine, "ada", expected_cursor=0, upto=upto, items=items,
+                                channels=["email"], below_threshold=0, message_id="<m2@x>",
+                                now=NOW) is None
+    digest = outbox.load_digest(engine, digest_id)
+    assert [i.paper.title for i in digest.items] == ["A"] and digest.below_threshold == 1
+    assert _subscribe(engine).cursor_seq == 1
+    # The database itself refuses a paper twice to one subscriber.
+    with pytest.raises(IntegrityError):
+        outbox.create_digest(engine, "ada", expected_cursor=1, upto=1, items=items,
+                             channels=["email"], below_threshold=0, message_id="<m3@x>",
+                             now=NOW)
+
+
+def test_claims_are_exclusive_and_marking_needs_the_lease(engine) -> None:  # type: ignore[no-untyped-def]
+    papers.ingest_dump(engine, dump("d", rec("A")), NOW)
+    _subscribe(engine)
+    outbox.create_digest(engine, "ada", expected_cursor=0, upto=1, items=[],
+                         channels=["email"], below_threshold=0, message_id="<m@x>", now=NOW,
+                         keep_empty=True)
+    lease = timedelta(minutes=10)
+    (job,) = outbox.claim_deliveries(engine, owner="w1", now=NOW, lease=lease)
+    assert outbox.claim_deliveries(engine, owner="w2", now=NOW, lease=lease) == []
+    later = NOW + lease + timedelta(seconds=1)  # w1 died: its lease runs out
+    (stolen,) = outbox.claim_deliveries(engine, owner="w2", now=later, lease=lease)
+    assert stolen.attempts == 2
+    assert outbox.mark_sent(engine, job, now=later, target="x") is False
+    assert outbox.mark_sent(engine, stolen, now=later, target="x") is True
+    assert outbox.delivery_states(engine, "ada")[0].status == "sent"
+
+
+def test_retry_backoff_and_failed_then_retry(engine) -> None:  # type: ignore[no-untyped-def]
+    _subscribe(engine)
+    outbox.create_digest(engine, "ada", expected_cursor=0, upto=0, items=[],
+                         channels=["email"], below_threshold=0, message_id="<m@x>", now=NOW,
+                         keep_empty=True)
+    lease = timedelta(minutes=10)
+    (job,) = outbox.claim_deliveries(engine, owner="w", now=NOW, lease=lease)
+    outbox.mark_retry(engine, job, error="421 busy", retry_at=NOW + timedelta(minutes=2))
+    assert outbox.claim_deliveries(engine, owner="w", now=NOW, lease=lease) == []
+    (job,) = outbox.claim_deliveries(engine, owner="w", now=NOW, lease=lease,
+                                     ignore_backoff=True)
+    outbox.mark_failed(engine, job, error="550 no such user")
+    (state,) = outbox.delivery_states(engine, "ada")
+    assert (state.status, state.last_error) == ("failed", "550 no such user")
+    assert outbox.retry_failed(engine, NOW, "ada") == 1
+    assert outbox.delivery_states(engine, "ada")[0].status == "pending"
+
+
+def test_rolled_back_scope_leaves_nothing(engine) -> None:  # type: ignore[no-untyped-def]
+    with rolled_back(engine) as scoped:
+        papers.ingest_dump(scoped, dump("d", rec("A")), NOW)
+        _subscribe(scoped)
+        assert papers.counts(scoped)["papers"] == 1
+    assert papers.counts(engine)["papers"] == 0
+    with engine.connect() as conn:
+        assert papers.current_seq(conn) == 0
+
+
+def test_backfill_start(engine) -> None:  # type: ignore[no-untyped-def]
+    papers.ingest_dump(engine, dump("d1", rec("A")), NOW - timedelta(days=10))
+    papers.ingest_dump(engine, dump("d2", rec("B")), NOW - timedelta(days=2))
+    assert papers.seq_before(engine, NOW - timedelta(days=7)) == 1
+    assert papers.seq_before(engine, NOW - timedelta(days=30)) == 0
