@@ -1,0 +1,129 @@
+"""Matcher: what matches, what weighs more, what excludes, and the reasons it gives."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.matching import Interests, Match, Matcher, PaperText
+
+HALLU = PaperText("p:hallu", "Mitigating Hallucinations in Vision–Language Models",
+                  "Large vision-language models hallucinate objects. We reduce object "
+                  "hallucination with contrastive decoding against the language prior.")
+SURVEY = PaperText("p:survey", "A Survey on Hallucination in Multimodal Models",
+                   "We review hallucination benchmarks and mitigation methods.")
+PARTIAL = PaperText("p:partial", "Partial Label Learning",
+                    "Learning from partial labels with an artful loss.")
+ABSTRACT_ONLY = PaperText("p:abs", "Better Decoding for Captioning",
+                          "Our decoder reduces hallucination in image captions.")
+GROUNDING = PaperText("p:ground", "Grounding Referring Expressions",
+                      "We ground referring expressions to boxes in the image.")
+BATCH = [HALLU, SURVEY, PARTIAL, ABSTRACT_ONLY, GROUNDING]
+
+
+def ranked(interests: Interests, papers: list[PaperText] = BATCH) -> list[Match]:
+    return Matcher(interests).rank(papers)
+
+
+def keys(matches: list[Match]) -> list[str]:
+    return [m.paper.key for m in matches]
+
+
+@pytest.mark.parametrize(("interests", "expected"), [
+    (Interests(keywords=("vision-language",)), {"p:hallu"}),
+    (Interests(keywords=("vision language",)), {"p:hallu"}),
+    (Interests(keywords=("VISION–LANGUAGE",)), {"p:hallu"}),
+    (Interests(keywords=("art",)), set()),  # whole words: not `partial` or `artful`
+    (Interests(keywords=("partial",)), {"p:partial"}),
+    (Interests(keywords=("hallucination",)), {"p:hallu", "p:survey", "p:abs"}),
+    (Interests(phrases=("language prior",)), {"p:hallu"}),
+    (Interests(phrases=("prior language",)), set()),  # phrases keep their order
+    (Interests(keywords=("referring grounding",)), {"p:ground"}),  # keywords may be near
+    (Interests(query="hallucination AND NOT survey"), {"p:hallu", "p:abs"}),
+    (Interests(query='(hallucination OR "referring expressions") AND NOT survey'),
+     {"p:hallu", "p:abs", "p:ground"}),
+    (Interests(keywords=("hallucination",), exclude=("survey",)), {"p:hallu", "p:abs"}),
+    (Interests(keywords=("hallucination",), query="decoding"), {"p:hallu", "p:abs"}),
+])
+def test_what_matches(interests: Interests, expected: set[str]) -> None:
+    assert set(keys(ranked(interests))) == expected
+
+
+def test_title_hits_weigh_more_than_abstract_hits() -> None:
+    title = PaperText("t", "Hallucination in captioning", "We study captions of images.")
+    abstract = PaperText("a", "Studying captioning", "We study hallucination in captions.")
+    matches = ranked(Interests(keywords=("hallucination",)), [abstract, title])
+    assert keys(matches) == ["t", "a"]
+    assert matches[0].score > matches[1].score > 0
+
+
+def test_more_terms_and_more_mentions_score_higher() -> None:
+    interests = Interests(keywords=("hallucination", "decoding"))
+    matches = {m.paper.key: m.score for m in ranked(interests)}
+    assert matches["p:hallu"] > matches["p:survey"]
+    assert all(0 < s < 1 for s in matches.values())
+
+
+def test_query_terms_count_toward_the_score_and_gate() -> None:
+    matches = ranked(Interests(query='hallucination OR "referring expressions"'))
+    assert set(keys(matches)) == {"p:hallu", "p:survey", "p:abs", "p:ground"}
+    reasons = {r.kind for m in matches for r in m.reasons}
+    assert reasons == {"query"}
+
+
+def test_ties_are_broken_by_key() -> None:
+    twins = [PaperText(k, "Hallucination", "text") for k in ("b", "a", "c")]
+    assert keys(ranked(Interests(keywords=("hallucination",)), twins)) == ["a", "b", "c"]
+
+
+def test_reasons_name_term_field_and_surface() -> None:
+    [match] = ranked(Interests(keywords=("vision-language",)))
+    [title, abstract] = match.reasons
+    assert (title.kind, title.field, title.terms) == ("keyword", "title", ("Vision–Language",))
+    assert title.text == "title mentions “Vision–Language”"
+    assert abstract.field == "abstract" and abstract.terms == ("vision-language",)
+    assert title.weight > abstract.weight > 0
+    assert match.highlights == ("Vision–Language",)  # highlight_spans finds both from one
+
+
+def test_query_gate_reason_and_surfaces() -> None:
+    matches = ranked(Interests(query='(hallucination OR "language prior") AND NOT survey'))
+    hallu = next(m for m in matches if m.paper.key == "p:hallu")
+    texts = [r.text for r in hallu.reasons]
+    assert 'matches your query (hallucination OR "language prior") AND NOT survey' in texts
+    assert "abstract mentions “language prior” (query term)" in texts
+    assert "Hallucinations" in hallu.highlights and "hallucinate" in hallu.highlights
+
+
+def test_excluded_papers_explain_why() -> None:
+    matcher = Matcher(Interests(keywords=("hallucination",), exclude=("survey",)))
+    explanation = matcher.explain(SURVEY, BATCH)
+    assert explanation.match.excluded and explanation.match.score == 0
+    assert any(r.kind == "exclude" and "Survey" in r.terms for r in explanation.match.reasons)
+    text = "\n".join(explanation.lines())
+    assert "EXCLUDED" in text and "“survey”" in text
+
+
+def test_failed_query_gate_excludes() -> None:
+    matcher = Matcher(Interests(keywords=("hallucination",), query="NOT survey"))
+    assert matcher.explain(SURVEY, BATCH).match.excluded
+    assert not matcher.explain(HALLU, BATCH).match.excluded
+
+
+def test_explain_lists_every_component() -> None:
+    matcher = Matcher(Interests(keywords=("hallucination", "vision-language"),
+                                query="decoding OR prior"))
+    lines = matcher.explain(HALLU, BATCH).lines()
+    assert lines[0] == HALLU.title
+    assert "score" in lines[1]
+    assert any("“vision-language”" in line and "title 1×" in line for line in lines)
+    assert any("query gate passed" in line for line in lines)
+
+
+def test_explain_a_paper_outside_the_batch() -> None:
+    lines = Matcher(Interests(keywords=("grounding",))).explain(GROUNDING).lines()
+    assert "nothing" not in " ".join(lines)
+
+
+def test_empty_batch_and_empty_profile() -> None:
+    assert Matcher(Interests(keywords=("x",))).rank([]) == []
+    assert Matcher(Interests()).rank(BATCH) == []

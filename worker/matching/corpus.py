@@ -1,0 +1,215 @@
+"""Papers tokenized once, with an inverted index, so many profiles can be matched cheaply.
+
+`Corpus.of(papers)` tokenizes every paper once and indexes each stem (and each hyphen-joined pair,
+so `multi-modal` also answers to `multimodal`). Looking a term up touches only the papers whose
+index entries contain all its words, and the result is cached per term text: profiles that share
+a term share the work.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from worker.matching.model import PaperText
+from worker.matching.text import Token, joined_after, stem, tokens
+
+FIELDS = ("title", "abstract")
+# A multi-word term whose words all occur within this many extra tokens counts as "near".
+NEAR_SLACK = 3
+
+
+@dataclass(frozen=True)
+class FieldText:
+    text: str
+    tokens: tuple[Token, ...]
+    joins: dict[int, str]  # position -> stem of tokens[pos] + tokens[pos + 1] read as one word
+    positions: dict[str, tuple[int, ...]]  # stem -> token positions (joined stems included)
+
+    @classmethod
+    def of(cls, text: str) -> FieldText:
+        toks = tuple(tokens(text))
+        joins = {}
+        for i in range(len(toks) - 1):
+            joined = joined_after(text, toks[i], toks[i + 1])
+            if joined:
+                joins[i] = joined
+        positions: dict[str, list[int]] = defaultdict(list)
+        for i, tok in enumerate(toks):
+            positions[tok.stem].append(i)
+        for i, joined in joins.items():
+            positions[joined].append(i)
+        return cls(text, toks, joins, {k: tuple(v) for k, v in positions.items()})
+
+    def surface(self, start: int, end: int) -> str:
+        """The original text of tokens[start:end]."""
+        return self.text[self.tokens[start].start:self.tokens[end - 1].end]
+
+
+@dataclass(frozen=True)
+class Doc:
+    paper: PaperText
+    fields: dict[str, FieldText]
+
+    @classmethod
+    def of(cls, paper: PaperText) -> Doc:
+        return cls(paper, {"title": FieldText.of(paper.title),
+                           "abstract": FieldText.of(paper.abstract)})
+
+    def stems(self) -> set[str]:
+        return {s for f in self.fields.values() for s in f.positions}
+
+
+@dataclass(frozen=True)
+class FieldHit:
+    count: int  # occurrences (tf)
+    surfaces: tuple[str, ...]  # distinct surface forms, in order of first occurrence
+    exact: bool  # False: only found as words near each other, not as the phrase
+    spans: tuple[tuple[int, int], ...] = ()  # token (start, end) of each occurrence
+
+
+@dataclass
+class Corpus:
+    docs: list[Doc]
+    index: dict[str, set[int]]  # stem -> doc numbers
+    avg_len: dict[str, float]
+    _hits: dict[tuple[str, ...], dict[int, dict[str, FieldHit]]] = field(default_factory=dict)
+    cache: dict[str, object] = field(default_factory=dict)  # derived data, e.g. tf-idf vectors
+
+    @classmethod
+    def of(cls, papers: Iterable[PaperText]) -> Corpus:
+        docs = [Doc.of(p) for p in papers]
+        index: dict[str, set[int]] = defaultdict(set)
+        for n, doc in enumerate(docs):
+            for s in doc.stems():
+                index[s].add(n)
+        avg = {f: sum(len(d.fields[f].tokens) for d in docs) / max(len(docs), 1) for f in FIELDS}
+        return cls(docs, dict(index), {f: max(v, 1.0) for f, v in avg.items()})
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def df(self, stems: Sequence[str]) -> int:
+        """Papers containing every word of a term (an upper bound on the phrase's frequency)."""
+        sets = [self.index.get(s, set()) for s in stems]
+        return len(set.intersection(*sets)) if sets else 0
+
+    def hits(self, variants: tuple[tuple[str, ...], ...], near: bool = True,
+             ) -> dict[int, dict[str, FieldHit]]:
+        """doc number -> field -> hit, for a term given as its stem sequences (synonyms are
+        extra variants). Cached: profiles sharing a term share the lookup."""
+        key = (*("\x1f".join(v) for v in variants), "near" if near else "exact")
+        cached = self._hits.get(key)
+        if cached is None:
+            cached = self._hits[key] = self._lookup(variants, near)
+        return cached
+
+    def _lookup(self, variants: tuple[tuple[str, ...], ...], near: bool,
+                ) -> dict[int, dict[str, FieldHit]]:
+        found: dict[int, dict[str, list[tuple[int, int, bool]]]] = defaultdict(
+            lambda: defaultdict(list))
+        for seq in _with_joined(variants):
+            sets = [self.index.get(s) for s in seq]
+            if not all(sets):
+                continue
+            for n in set.intersection(*sets):  # type: ignore[arg-type]
+                for name, ftext in self.docs[n].fields.items():
+                    spans = find_phrase(ftext, seq)
+                    if not spans and near and len(seq) > 1:
+                        spans = find_near(ftext, seq)
+                    found[n][name] += spans
+        return {n: {f: _field_hit(self.docs[n].fields[f], spans)
+                    for f, spans in by_field.items() if spans}
+                for n, by_field in found.items() if any(by_field.values())}
+
+
+def _with_joined(variants: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Each variant plus, for multi-word ones, the forms with adjacent words written as one:
+    a profile's `pre training` finds `pretraining`; the index's joins cover the reverse."""
+    out: list[tuple[str, ...]] = []
+    for seq in variants:
+        out.append(seq)
+        for i in range(len(seq) - 1):
+            out.append((*seq[:i], stem(seq[i] + seq[i + 1]), *seq[i + 2:]))
+    return list(dict.fromkeys(out))
+
+
+def find_phrase(ftext: FieldText, seq: Sequence[str]) -> list[tuple[int, int, bool]]:
+    """Non-overlapping (start, end, exact=True) token spans where `seq` occurs as a phrase;
+    a doc word written with a hyphen may stand for two words of `seq` and vice versa."""
+    out: list[tuple[int, int, bool]] = []
+    last_end = -1
+    for start in ftext.positions.get(seq[0], ()):
+        if start < last_end:
+            continue
+        end = _match_at(ftext, seq, start)
+        if end is not None:
+            out.append((start, end, True))
+            last_end = end
+    return out
+
+
+def _match_at(ftext: FieldText, seq: Sequence[str], pos: int) -> int | None:
+    toks, joins = ftext.tokens, ftext.joins
+    for word in seq:
+        if pos < len(toks) and toks[pos].stem == word:
+            pos += 1
+        elif joins.get(pos) == word:
+            pos += 2
+        else:
+            return None
+    return pos
+
+
+def find_near(ftext: FieldText, seq: Sequence[str]) -> list[tuple[int, int, bool]]:
+    """Shortest windows holding every word of `seq` in any order, at most NEAR_SLACK tokens
+    longer than the phrase: `grounding of referring expressions` for `referring grounding`."""
+    wanted = set(seq)
+    limit = len(seq) + NEAR_SLACK
+    out: list[tuple[int, int, bool]] = []
+    toks = ftext.tokens
+    start = 0
+    while start < len(toks):
+        if toks[start].stem in wanted:
+            seen = set()
+            for end in range(start, min(start + limit, len(toks))):
+                if toks[end].stem in wanted:
+                    seen.add(toks[end].stem)
+                if seen == wanted:
+                    out.append((start, end + 1, False))
+                    start = end
+                    break
+        start += 1
+    return out
+
+
+def _field_hit(ftext: FieldText, spans: list[tuple[int, int, bool]]) -> FieldHit:
+    unique = sorted(set(spans))
+    exact = [s for s in unique if s[2]]
+    use = exact or unique
+    return field_hit(ftext, [(a, b) for a, b, _ in use], bool(exact))
+
+
+def field_hit(ftext: FieldText, spans: Sequence[tuple[int, int]], exact: bool) -> FieldHit:
+    surfaces = dict.fromkeys(ftext.surface(a, b) for a, b in sorted(spans))
+    return FieldHit(len(spans), tuple(surfaces), exact, tuple(sorted(spans)))
+
+
+def claim_spans(doc: Doc, found: Sequence[dict[str, FieldHit]]) -> list[dict[str, FieldHit]]:
+    """Count each piece of text once: where occurrences of several terms overlap (`large
+    vision-language model`, `vision-language model`, `vision-language`), the longest exact one
+    keeps it and the others lose that occurrence. Returns the hits in the same order; a term
+    may end up with no fields."""
+    claims = sorted(((not hit.exact, -(b - a), i, name, (a, b))
+                     for i, by_field in enumerate(found)
+                     for name, hit in by_field.items() for a, b in hit.spans))
+    taken: dict[str, set[int]] = defaultdict(set)
+    kept: list[dict[str, list[tuple[int, int]]]] = [defaultdict(list) for _ in found]
+    for _, _, i, name, (a, b) in claims:
+        if taken[name].isdisjoint(range(a, b)):
+            taken[name].update(range(a, b))
+            kept[i][name].append((a, b))
+    return [{name: field_hit(doc.fields[name], spans, found[i][name].exact)
+             for name, spans in kept[i].items()} for i in range(len(found))]
+

@@ -1,0 +1,167 @@
+"""Turn a paper's evidence into its score, its reasons, and a readable breakdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from worker.matching import scoring
+from worker.matching.corpus import Doc
+from worker.matching.model import Component, Explanation, Match, Reason
+from worker.matching.text import term_stems
+
+if TYPE_CHECKING:
+    from worker.matching.matcher import Breakdown, Matcher, TermScore
+
+_QUOTE = "“{}”"
+
+
+@dataclass(frozen=True)
+class Parts:
+    lexical: float
+    example: float
+    unlike: float
+    demote: float  # factor from demoted exclude terms, 1.0 when none
+    excluded: bool
+    score: float
+
+
+def parts(b: Breakdown, m: Matcher) -> Parts:
+    lexical = scoring.combine(concepts(b.terms).values())
+    example = scoring.similarity_score(b.liked[1]) if b.liked[0] >= 0 else 0.0
+    unlike = scoring.similarity_score(b.unliked[1]) if b.unliked[0] >= 0 else 0.0
+    demote, excluded = 1.0, b.gate is False
+    if b.excludes:
+        if m.interests.exclude_mode == "demote":
+            for ts in b.excludes:
+                demote *= 1.0 - scoring.DEMOTE_STRENGTH * ts.evidence
+        else:
+            excluded = True
+    score = scoring.combine((lexical, example)) * demote * (1 - scoring.UNLIKE_STRENGTH * unlike)
+    return Parts(lexical, example, unlike, demote, excluded, 0.0 if excluded else score)
+
+
+def concepts(terms: list[TermScore]) -> dict[int, float]:
+    """Each concept's strength: the best of its alternative terms."""
+    best: dict[int, float] = {}
+    for ts in terms:
+        best[ts.term.group] = max(best.get(ts.term.group, 0.0), ts.strength)
+    return best
+
+
+def build_match(b: Breakdown, m: Matcher) -> Match:
+    p = parts(b, m)
+    return Match(b.doc.paper, round(p.score, 6), tuple(_reasons(b, m, p)), p.excluded)
+
+
+def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
+    positive: list[Reason] = []
+    for ts in b.terms:
+        positive += _term_reasons(ts)
+    if p.example > 0:
+        title = m.example_title(b.liked[0])
+        shared = [s for s in (_surface(b.doc, stem) for stem in b.shared) if s]
+        words = f"; shares {', '.join(dict.fromkeys(w.lower() for w in shared[:4]))}" \
+            if shared else ""
+        positive.append(Reason("example", f"resembles {_QUOTE.format(title)} (similarity "
+                               f"{p.example:.2f}{words})", None, tuple(shared), p.example))
+    positive.sort(key=lambda r: -r.weight)
+    negative = _negative_reasons(b, m, p)
+    gate = []
+    if b.gate is not None and m.query is not None:
+        verb = "matches" if b.gate else "does not match"
+        gate.append(Reason("query", f"{verb} your query {m.query}", None))
+    return positive + gate + negative
+
+
+def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
+                  sign: float = 1.0) -> list[Reason]:
+    reasons = []
+    for name in ("title", "abstract"):
+        hit = ts.hits.get(name)
+        if hit is None:
+            continue
+        quoted = ", ".join(_QUOTE.format(s) for s in hit.surfaces[:2])
+        text = f"{name} {verb} {quoted}"
+        if hit.count > 1:
+            text += f" ({hit.count}×)"
+        if not hit.exact:
+            text += f" (words of {_QUOTE.format(ts.term.text)} close together)"
+        elif _is_synonym(ts, hit.surfaces[0]):
+            text += f" (same as {_QUOTE.format(ts.term.text)})"
+        if ts.term.kind == "query":
+            text += " (query term)"
+        reasons.append(Reason(ts.term.kind, text + suffix, name, hit.surfaces,
+                              round(sign * ts.strength * ts.shares[name], 6)))
+    return reasons
+
+
+def _is_synonym(ts: TermScore, surface: str) -> bool:
+    """Did the paper say it with one of the profile's synonyms rather than the term itself?
+    (Plural, case or hyphen differences are obvious to a reader and go unmentioned.)"""
+    return term_stems(surface) in ts.term.variants[1:]
+
+
+def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
+    out: list[Reason] = []
+    base = scoring.combine((p.lexical, p.example))
+    for ts in b.excludes:
+        if m.interests.exclude_mode == "demote":
+            factor = 1.0 - scoring.DEMOTE_STRENGTH * ts.evidence
+            out += _term_reasons(ts, "mentions excluded", f" (score ×{factor:.2f})", -1.0)
+        else:
+            out += [Reason("exclude", r.text, r.field, r.terms, 0.0)
+                    for r in _term_reasons(ts, "mentions excluded")]
+    if p.unlike > 0:
+        title = m.example_title(b.unliked[0], unlike=True)
+        loss = base * p.demote * scoring.UNLIKE_STRENGTH * p.unlike
+        out.append(Reason("unlike", f"resembles {_QUOTE.format(title)}, which you marked "
+                          f"unlike (similarity {p.unlike:.2f})", None, (), round(-loss, 6)))
+    return out
+
+
+def _surface(doc: Doc, stem: str) -> str | None:
+    for name in ("title", "abstract"):
+        ftext = doc.fields[name]
+        for tok in ftext.tokens:
+            if tok.stem == stem:
+                return ftext.text[tok.start:tok.end]
+    return None
+
+
+def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
+    p = parts(b, m)
+    match = build_match(b, m)
+    comps = [Component(ts.term.kind, _term_detail(ts), round(ts.strength, 4))
+             for ts in sorted(b.terms, key=lambda t: -t.strength)]
+    if b.liked[0] >= 0:
+        comps.append(Component("example", f"nearest liked example "
+                               f"{_QUOTE.format(m.example_title(b.liked[0]))}: cosine "
+                               f"{b.liked[1]:.3f} -> similarity {p.example:.2f}", p.example))
+    comps += [Component("exclude", _term_detail(ts), round(ts.strength, 4)) for ts in b.excludes]
+    if b.unliked[0] >= 0:
+        comps.append(Component("unlike", f"nearest unliked example "
+                               f"{_QUOTE.format(m.example_title(b.unliked[0], unlike=True))}: "
+                               f"cosine {b.unliked[1]:.3f}", -p.unlike))
+    notes = _notes(b, m, p)
+    return Explanation(match, round(p.lexical, 4), round(p.example, 4), tuple(comps), notes)
+
+
+def _term_detail(ts: TermScore) -> str:
+    where = ", ".join(f"{f} {h.count}×{'' if h.exact else ' (near)'}" for f, h in ts.hits.items())
+    spec = ", ".join(f"{f} {v:.2f}" for f, v in ts.specificity.items() if f in ts.hits)
+    return (f"{_QUOTE.format(ts.term.text)}: {where}; specificity {spec}; evidence "
+            f"{ts.evidence:.2f} × {scoring.TERM_STRENGTH}")
+
+
+def _notes(b: Breakdown, m: Matcher, p: Parts) -> tuple[str, ...]:
+    notes = []
+    if m.query is not None:
+        notes.append(f"query gate {'passed' if b.gate else 'FAILED'}: {m.query}")
+    if b.excludes and m.interests.exclude_mode != "demote":
+        notes.append("an exclude term hit: the paper is dropped (exclude_mode = \"drop\")")
+    if p.demote < 1.0:
+        notes.append(f"exclude terms demote the score ×{p.demote:.2f}")
+    if m.terms or m.examples:
+        notes.append("score = 1 - (1 - terms) × (1 - examples), then demotions multiply")
+    return tuple(notes)

@@ -1,0 +1,81 @@
+"""The plain data the matcher takes and gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from worker.matching.text import tokens
+
+
+@dataclass(frozen=True)
+class PaperText:
+    """What the matcher sees of a paper."""
+
+    key: str  # stable identity, e.g. "arxiv:2403.12345" or a normalized title
+    title: str
+    abstract: str
+    authors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One piece of evidence, in words a reader understands."""
+
+    kind: str  # "keyword" | "phrase" | "query" | "example" | "unlike" | "exclude" | "semantic"
+    text: str  # e.g. 'title mentions “hallucination”'
+    field: str | None  # "title" | "abstract" | None
+    terms: tuple[str, ...] = ()  # surface forms exactly as in the paper text, for highlighting
+    weight: float = 0.0  # contribution to the score (negative when it pushed the paper down)
+
+
+@dataclass(frozen=True)
+class Match:
+    paper: PaperText
+    score: float  # calibrated 0..1; see worker.matching.scoring for what 0.3 and 0.7 mean
+    reasons: tuple[Reason, ...]
+    excluded: bool = False  # ruled out by an exclude term or a failed query gate
+
+    @property
+    def highlights(self) -> tuple[str, ...]:
+        """Every matched surface form, longest first (so highlighting prefers phrases), then in
+        the order the reasons give them. Forms that differ only by case or dash count once:
+        highlight_spans finds all of them from one."""
+        seen: dict[str, str] = {}
+        for reason in self.reasons:
+            if reason.kind in ("exclude", "unlike"):
+                continue
+            for term in reason.terms:
+                seen.setdefault(" ".join(t.fold for t in tokens(term)), term)
+        return tuple(sorted(seen.values(), key=lambda t: -len(t)))
+
+
+@dataclass(frozen=True)
+class Component:
+    """One line of a score breakdown."""
+
+    name: str  # "keyword", "example", "query gate", ...
+    detail: str
+    value: float  # evidence before combination (0..1), or the factor applied
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Everything that went into one paper's score, for `paper-digest explain`."""
+
+    match: Match
+    lexical: float  # calibrated keyword/phrase/query evidence, 0..1
+    example: float  # calibrated similarity to liked examples, 0..1
+    components: tuple[Component, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def lines(self) -> list[str]:
+        m = self.match
+        status = "EXCLUDED" if m.excluded else f"score {m.score:.2f}"
+        out = [f"{m.paper.title}", f"  {status}  (terms {self.lexical:.2f}, "
+               f"examples {self.example:.2f})"]
+        for comp in self.components:
+            out.append(f"  {comp.name:<10} {comp.value:+.3f}  {comp.detail}")
+        if not self.components:
+            out.append("  nothing in your profile matched this paper")
+        out += [f"  note: {note}" for note in self.notes]
+        return out
