@@ -102,8 +102,10 @@ class Pipeline:
     def __init__(self, config: Config, engine: Engine, now: datetime, *,
                  channel_factory: Callable[[str], Channel] | None = None,
                  http_factory: Callable[[], Any] | None = None,
-                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex):
+                 new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+                 stop: Callable[[], bool] | None = None):
         self.config = config
+        self.stop = stop or (lambda: False)  # serve's shutdown: no new send starts once True
         self.settings = config.settings
         self.engine = engine
         self.now = now
@@ -232,7 +234,10 @@ class Pipeline:
         rendered: dict[int, Rendered] = {}
         reports = []
         try:
-            for job in jobs:
+            for index, job in enumerate(jobs):
+                if self.stop():  # shutting down: hand the unsent ones back, untried
+                    outbox.release(self.engine, jobs[index:])
+                    break
                 reports.append(self._deliver_one(job, by_id[job.subscriber_id], channels,
                                                  rendered))
         finally:
@@ -338,8 +343,13 @@ class DryRunChannel(Channel):
 def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
              only_sources: Sequence[str] | None = None, ignore_backoff: bool = True,
              http_factory: Callable[[], Any] | None = None,
-             channel_factory: Callable[[str], Channel] | None = None) -> PassReport:
-    """One whole pass: ingest, build digests, deliver. `dry_run` does it all, then undoes it."""
+             channel_factory: Callable[[str], Channel] | None = None,
+             due: bool = False, stop: Callable[[], bool] | None = None) -> PassReport:
+    """One whole pass: ingest, build digests, deliver. `dry_run` does it all, then undoes it.
+
+    `due`: build digests only for subscribers whose schedule slot is due (worker.due), as
+    `run --due` and serve do. `stop`: serve's shutdown flag, checked before each send.
+    """
     from worker.store.db import rolled_back
 
     report = PassReport(now, dry_run)
@@ -348,23 +358,27 @@ def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = F
     if dry_run:
         with rolled_back(engine) as scoped:
             _pass(config, scoped, report, only_sources, ignore_backoff, http_factory,
-                  DryRunChannel)
+                  DryRunChannel, due=due, stop=stop)
     else:
         _pass(config, engine, report, only_sources, ignore_backoff, http_factory,
-              channel_factory)
+              channel_factory, due=due, stop=stop)
     return report
 
 
 def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str] | None,
           ignore_backoff: bool, http_factory: Callable[[], Any] | None,
-          channel_factory: Callable[[str], Channel] | None) -> None:
+          channel_factory: Callable[[str], Channel] | None, *, due: bool = False,
+          stop: Callable[[], bool] | None = None) -> None:
+    from worker.due import build_due
+
     pipeline = Pipeline(config, engine, report.now, http_factory=http_factory,
-                        channel_factory=channel_factory)
+                        channel_factory=channel_factory, stop=stop)
     run_id = runs.start_run(engine, "run", report.now)
     status, error = "failed", None
     try:
         report.sources = pipeline.ingest(only)
-        report.subscribers = pipeline.build_digests(config.profiles)
+        report.subscribers = (build_due(pipeline, config.profiles) if due
+                              else pipeline.build_digests(config.profiles))
         report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
         status = "ok" if report.ok else "partial"
     except Exception as exc:

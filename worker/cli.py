@@ -53,9 +53,11 @@ def parse_now(value: str | None) -> datetime:
 
 
 def setup_logging(verbose: int) -> None:
+    from worker.logs import configure
+
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    configure(handler, sys.stderr, os.environ.get("PAPER_DIGEST_LOG_FORMAT"))
     root = logging.getLogger("paper_digest")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -10,6 +10,7 @@ from worker.app import match_papers
 from worker.render import digest_context, render
 from worker.settings import Config, Profile
 from worker.store import outbox, papers
+from worker.store.db import reading
 from worker.store.models import Digest, DigestItem
 from worker.store.schema import subscribers
 
@@ -20,7 +21,7 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     cursor, delivered = _cursor(engine, profile, now)
     if since is not None:
         cursor, delivered = papers.seq_before(engine, now - since), set()
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         upto = papers.current_seq(conn)
         found = papers.papers_in_range(conn, cursor, upto)
     candidates = [p for p in found if p.id not in delivered]
@@ -33,7 +34,8 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     ctx = digest_context(digest, name=profile.name, email=profile.email,
                          profile_file=str(profile.file) if profile.file else None,
                          timezone=profile.timezone or config.settings.timezone)
-    scope = f"papers first seen in the last {since}" if since else "papers not yet delivered"
+    scope = f"papers first seen in the last {_human(since)}" if since else \
+        "papers not yet delivered"
     pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})
     note = (f"preview of {profile.id}: {len(items)} of {len(candidates)} {scope} "
             f"({below} more scored lower); nothing was sent or recorded"
@@ -44,7 +46,7 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
 def _cursor(engine: Engine, profile: Profile, now: datetime) -> tuple[int, set[int]]:
     from sqlalchemy import select
 
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(subscribers.c.cursor_seq)
                            .where(subscribers.c.id == profile.id)).first()
         if row is None:  # not yet known: what its first digest would hold
@@ -52,3 +54,10 @@ def _cursor(engine: Engine, profile: Profile, now: datetime) -> tuple[int, set[i
         upto = papers.current_seq(conn)
         done = outbox.delivered_paper_ids(conn, [profile.id], row.cursor_seq, upto)
     return row.cursor_seq, done[profile.id]
+
+
+def _human(span: timedelta) -> str:
+    if span.days and not span.seconds:
+        return f"{span.days} day{'s' if span.days != 1 else ''}"
+    hours = span.total_seconds() / 3600
+    return f"{hours:g} hour{'s' if hours != 1 else ''}"

@@ -134,15 +134,21 @@ def highlight_html(text: str, terms: Sequence[str]) -> Markup:
 
 def md_escape(text: str) -> str:
     """Escape what Markdown (GitHub, Obsidian: `$` is math there) would otherwise interpret."""
-    return _MD_SPECIAL.sub(r"\\\1", clean_line(text))
+    return _md_escape_part(clean_line(text))
+
+
+def _md_escape_part(text: str) -> str:
+    # Pieces of one line: keep their edge spaces, which separate them from the highlights.
+    return _MD_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", text).replace("\n", " "))
 
 
 def highlight_md(text: str, terms: Sequence[str]) -> str:
+    text = clean_line(text)
     out, last = [], 0
     for start, end in _spans(text, terms):
-        out += [md_escape(text[last:start]), "**", md_escape(text[start:end]), "**"]
+        out += [_md_escape_part(text[last:start]), "**", _md_escape_part(text[start:end]), "**"]
         last = end
-    out.append(md_escape(text[last:]))
+    out.append(_md_escape_part(text[last:]))
     return "".join(out)
 
 
@@ -152,8 +158,10 @@ def md_url(url: str) -> str:
                    for c in clean_line(url))
 
 
-def wrap(text: str, width: int = 72, indent: str = "") -> str:
-    return textwrap.fill(clean_line(text), width=width, initial_indent=indent,
+def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
+    """Fill to `width`; `first` (default: `indent`) is the first line's indent."""
+    return textwrap.fill(clean_line(text), width=width,
+                         initial_indent=indent if first is None else first,
                          subsequent_indent=indent, break_long_words=True,
                          break_on_hyphens=False)
 

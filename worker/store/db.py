@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -17,7 +17,7 @@ from worker.errors import PaperDigestError
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; a test checks it equals Alembic's head, so a
 # database already at it opens without importing Alembic (a quick `run` stays quick).
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 class DatabaseError(PaperDigestError):
@@ -51,9 +51,11 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front: concurrent runs queue instead of failing
-        # with "database is locked" when a reader later tries to write.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front (IMMEDIATE): concurrent runs then queue on
+        # busy_timeout instead of failing with "database is locked" when a transaction that
+        # began as a reader tries to write. Readers stay deferred and, with WAL, never wait.
+        read_only = conn.get_execution_options().get("read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -65,9 +67,18 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: it never takes SQLite's write lock."""
+    with engine.connect() as conn:
+        if isinstance(engine, Engine):  # not inside rolled_back(): its transaction is begun
+            conn.execution_options(read_only=True)
+        yield conn
+
+
 def current_revision(engine: Engine) -> str | None:
     try:
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except (OperationalError, ProgrammingError):
         return None

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from worker.store.db import reading
 from worker.store.models import (
     DeliveryJob,
     DeliveryState,
@@ -72,7 +73,7 @@ def candidate_window(engine: Engine, cursors: dict[str, int]
     """
     from worker.store.papers import current_seq
 
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         upto = current_seq(conn)
         low = min(cursors.values(), default=upto)
         found = papers_in_range(conn, low, upto) if low < upto else []
@@ -164,6 +165,16 @@ def mark_failed(engine: Engine, job: DeliveryJob, *, error: str) -> bool:
     return _finish(engine, job, status="failed", last_error=error, next_attempt_at=None)
 
 
+def release(engine: Engine, jobs: Sequence[DeliveryJob]) -> None:
+    """Give claimed deliveries back unsent (shutdown): lease cleared, the attempt uncounted."""
+    with engine.begin() as conn:
+        for job in jobs:
+            conn.execute(update(deliveries).where(
+                deliveries.c.id == job.id, deliveries.c.lease_owner == job.lease_owner,
+                deliveries.c.status == "pending",
+            ).values(lease_owner=None, lease_until=None, attempts=deliveries.c.attempts - 1))
+
+
 def retry_failed(engine: Engine, now: datetime, subscriber_id: str | None = None) -> int:
     """Put failed deliveries back to pending (`paper-digest retry`); returns how many."""
     query = update(deliveries).where(deliveries.c.status == "failed")
@@ -177,7 +188,7 @@ def retry_failed(engine: Engine, now: datetime, subscriber_id: str | None = None
 
 def load_digest(engine: Engine, digest_id: int) -> Digest:
     """A digest with its items and papers, in rank order, as stored when it was built."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(digests).where(digests.c.id == digest_id)).one()
         query = (select(digest_items.c.rank, digest_items.c.score, digest_items.c.reasons,
                         papers)
@@ -199,7 +210,7 @@ def delivery_states(engine: Engine, subscriber_id: str | None = None,
              .order_by(digests.c.created_at, deliveries.c.id))
     if subscriber_id is not None:
         query = query.where(digests.c.subscriber_id == subscriber_id)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [DeliveryState(r.digest_id, r.subscriber_id, r.channel, r.status, r.attempts,
                               r.created_at, r.next_attempt_at, r.last_error, r.sent_at,
                               r.target, r.message_id, r.item_count)
@@ -210,5 +221,5 @@ def last_sent(engine: Engine) -> dict[str, datetime]:
     query = (select(digests.c.subscriber_id, func.max(deliveries.c.sent_at))
              .join(digests, digests.c.id == deliveries.c.digest_id)
              .where(deliveries.c.status == "sent").group_by(digests.c.subscriber_id))
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return {sid: when for sid, when in conn.execute(query)}

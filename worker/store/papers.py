@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, upda
 
 from worker.records import PaperRecord, normalize_title, split_arxiv_id
 from worker.sources.base import Dump, DumpFailure
+from worker.store.db import reading
 from worker.store.models import IngestResult, StoredPaper
 from worker.store.schema import counters, dumps, papers, sightings
 
@@ -23,14 +24,14 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def is_ingested(engine: Engine, content_hash: str) -> bool:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         query = select(dumps.c.id).where(dumps.c.content_hash == content_hash,
                                          dumps.c.status == "ingested")
         return conn.execute(query).first() is not None
 
 
 def ingested_hashes(engine: Engine) -> set[str]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         query = select(dumps.c.content_hash).where(dumps.c.status == "ingested")
         return set(conn.execute(query).scalars())
 
@@ -183,7 +184,7 @@ def record_failure(engine: Engine, failure: DumpFailure, now: datetime) -> bool:
 
 def seq_before(engine: Engine, moment: datetime) -> int:
     """The last ingest sequence number recorded at or before `moment` (0 if none)."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         value = conn.execute(select(func.max(dumps.c.seq)).where(
             dumps.c.status == "ingested", dumps.c.recorded_at <= moment)).scalar()
         return int(value or 0)
@@ -207,7 +208,7 @@ def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
     keys = {ref: normalize_title(ref) for ref in refs if ref not in ids}
     if not refs:
         return found
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         query = select(papers).where(or_(papers.c.arxiv_id.in_(list(ids.values()) or [""]),
                                          papers.c.title_key.in_(list(keys.values()) or [""])))
         rows = list(conn.execute(query.order_by(papers.c.id)))
@@ -223,14 +224,14 @@ def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
 def find_paper(engine: Engine, ref: str) -> StoredPaper | None:
     """One paper by arXiv id, title, or `paper:<n>` as shown in digests."""
     if ref.startswith("paper:") and ref[6:].isdigit():
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             row = conn.execute(select(papers).where(papers.c.id == int(ref[6:]))).first()
             return StoredPaper.from_row(row) if row else None
     return find_papers(engine, [ref.removeprefix("arxiv:")]).get(ref.removeprefix("arxiv:"))
 
 
 def counts(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return {
             "papers": conn.execute(select(func.count()).select_from(papers)).scalar_one(),
             "with_id": conn.execute(select(func.count()).select_from(papers)

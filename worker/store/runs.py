@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from worker.store.db import reading
 from worker.store.models import RunState, SourceState
 from worker.store.schema import http_cache, runs, source_status
 
@@ -26,7 +27,7 @@ def finish_run(engine: Engine, run_id: int, now: datetime, status: str,
 
 
 def recent_runs(engine: Engine, limit: int = 5) -> list[RunState]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit))
         return [RunState(r.id, r.kind, r.started_at, r.finished_at, r.status,
                          json.loads(r.stats or "{}"), r.error) for r in rows]
@@ -38,7 +39,7 @@ def source_ok(engine: Engine, name: str, now: datetime) -> None:
 
 def source_failed(engine: Engine, name: str, now: datetime, error: str) -> bool:
     """Record a source error; True when it differs from the error already on record."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(source_status).where(source_status.c.name == name)).first()
     distinct = row is None or row.last_error != error
     since = row.error_since if row is not None and row.error_since else now
@@ -58,7 +59,7 @@ def _upsert_source(engine: Engine, name: str, **values: Any) -> None:
 
 
 def source_states(engine: Engine) -> list[SourceState]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [SourceState(r.name, r.last_success_at, r.last_error, r.last_error_at,
                             r.error_since)
                 for r in conn.execute(select(source_status).order_by(source_status.c.name))]
@@ -72,7 +73,7 @@ class DatabaseValidators:
         self.now = now
 
     def get(self, url: str) -> tuple[str | None, str | None]:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(select(http_cache).where(http_cache.c.url == url)).first()
         return (row.etag, row.last_modified) if row else (None, None)
 

@@ -1,0 +1,47 @@
+"""Building config directories and running the CLI in tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from worker.cli import cli
+
+SEED_DAYS = {  # listing day -> seed files, as ../shared/README.md gives them
+    "2026-03-12": ["001_beeee295fe70f7ff.txt", "004_9aa4e33c7ceeb905.txt"],
+    "2026-03-13": ["000_31c7a2c999bd4c0e.txt", "002_e112e7a2b63268c1.txt"],
+    "2026-03-14": ["003_9e2fdff683a0ba40.txt"],
+}
+
+
+def make_config(root: Path, database_url: str, subscribers: dict[str, str],
+                smtp_port: int | None = None, extra: str = "") -> Path:
+    config = root / "config"
+    (config / "subscribers").mkdir(parents=True, exist_ok=True)
+    (root / "dumps").mkdir(exist_ok=True)
+    smtp = (f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\n'
+            f'from = "Paper Digest <digest@example.org>"\ntimeout = 5\n') if smtp_port else ""
+    (config / "worker.toml").write_text(
+        f'database_url = "{database_url}"\noutput_dir = "{root / "out"}"\n{extra}\n'
+        f'[[sources]]\nname = "local"\nkind = "dump_dir"\npath = "{root / "dumps"}"\n{smtp}',
+        encoding="utf-8")
+    for name, text in subscribers.items():
+        (config / "subscribers" / f"{name}.toml").write_text(text, encoding="utf-8")
+    return config
+
+
+def add_seed_day(root: Path, seeds: Path, day: str) -> None:
+    for name in SEED_DAYS[day]:
+        target = root / "dumps" / name
+        shutil.copy(seeds / name, target)
+        stamp = datetime.fromisoformat(day).replace(hour=18, tzinfo=UTC).timestamp()
+        os.utime(target, (stamp, stamp))
+
+
+def run_cli(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(config), *args], env=env or {},
+                              catch_exceptions=False)

@@ -1,0 +1,194 @@
+"""The whole path: seeds in day by day, only-new relevant digests out, nothing twice."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import SEED_DAYS, add_seed_day, make_config, run_cli
+from worker.records import normalize_title
+from worker.sources.dumps import parse_dump
+
+GROUNDING = """
+name = "Grounding Fan"
+deliver = ["markdown"]
+max_items = 200
+min_score = 0.01
+[interests]
+keywords = ["segmentation", "grounding", "referring"]
+"""
+DOCS = """
+name = "Doc Reader"
+deliver = ["markdown"]
+max_items = 200
+min_score = 0.01
+[interests]
+keywords = ["OCR", "chart", "document"]
+exclude = ["survey"]
+"""
+# Stems: the matcher folds inflections ("grounded" counts for "grounding").
+TERMS = {"grounding": ["segment", "ground", "refer"], "docs": ["ocr", "chart", "document"]}
+KEYWORDS = {"grounding": ["segmentation", "grounding", "referring"],
+            "docs": ["ocr", "chart", "document"]}
+
+
+def _digest_titles(path: Path) -> list[str]:
+    # Titles are the level-2 headings: "## 3. [Title](url)" or "## 3. Title".
+    titles = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"## \d+\. (?:\[(.*)\]\(.*\)|(.*))$", line)
+        if match:
+            titles.append(re.sub(r"\\(.)", r"\1", match.group(1) or match.group(2)))
+    return titles
+
+
+def _hits(text: str, terms: list[str]) -> bool:
+    folded = re.sub(r"[-‐–]", " ", text.casefold())
+    return any(re.search(rf"\b{re.escape(t)}", folded) for t in terms)
+
+
+def _names(text: str, terms: list[str]) -> bool:
+    folded = re.sub(r"[-‐–]", " ", text.casefold())
+    return any(re.search(rf"\b{re.escape(t)}(s|ed|ing|ation)?\b", folded) for t in terms)
+
+
+def test_day_by_day(tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    config = make_config(tmp_path, database_url, {"grounding": GROUNDING, "docs": DOCS})
+    seen: set[str] = set()
+    delivered: dict[str, list[str]] = {"grounding": [], "docs": []}
+    for day in SEED_DAYS:
+        add_seed_day(tmp_path, seeds_dir, day)
+        result = run_cli(config, "run", "--now", f"{day}T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+        entries = [e for name in SEED_DAYS[day] for e in parse_dump(
+            (seeds_dir / name).read_bytes(), name, __import__("datetime").datetime.now()).entries]
+        first_today = {normalize_title(e.title): e for e in entries}
+        first_today = {k: e for k, e in first_today.items() if k not in seen}
+        seen |= set(first_today)
+        for sid, terms in TERMS.items():
+            files = sorted((tmp_path / "out" / sid).glob(f"{day}-*.md"))
+            titles = [t for f in files for t in _digest_titles(f)]
+            keys = [normalize_title(t) for t in titles]
+            # Only papers first seen today, each with a reason to be there...
+            assert set(keys) <= set(first_today), f"{sid} {day}: an old paper came again"
+            for key in keys:
+                entry = first_today[key]
+                assert _hits(entry.title + " " + entry.abstract, terms)
+            # ...and every paper of today whose title names an interest is in the digest.
+            wanted = {k for k, e in first_today.items() if _names(e.title, KEYWORDS[sid])
+                      and not (sid == "docs" and "survey" in (e.title + e.abstract).casefold())}
+            assert wanted <= set(keys), f"{sid} {day}: missed {wanted - set(keys)}"
+            assert keys, f"{sid} got nothing on {day}"
+            delivered[sid] += keys
+        again = run_cli(config, "run", "--now", f"{day}T21:00:00+00:00")
+        assert again.exit_code == 0 and "nothing new" in again.output, again.output
+    for keys in delivered.values():
+        assert len(keys) == len(set(keys)), "a paper was delivered twice"
+    assert len(seen) == 338
+
+
+def test_rereading_all_seeds_adds_nothing(tmp_path: Path, seeds_dir: Path,
+                                          sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    for day in SEED_DAYS:
+        add_seed_day(tmp_path, seeds_dir, day)
+    first = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert "444 papers listed, 338 new" in first.output, first.output
+    for path in (tmp_path / "dumps").iterdir():  # same content, new names: still known
+        path.rename(path.with_name("copy-" + path.name))
+    second = run_cli(config, "run", "--now", "2026-03-15T20:00:00+00:00")
+    assert "0 dumps read, 5 unchanged" in second.output, second.output
+    assert "grounding: nothing new" in second.output
+
+
+def test_malformed_dump_is_reported_and_others_go_through(tmp_path: Path, seeds_dir: Path,
+                                                          sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    (tmp_path / "dumps" / "broken.txt").write_bytes(b"Title only\n\nAbstract\n\nDangling")
+    (tmp_path / "dumps" / "latin1.txt").write_bytes("Caf\xe9\n\nAbstract".encode("latin-1"))
+    result = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert result.exit_code == 3
+    assert f"FAILED {tmp_path / 'dumps' / 'broken.txt'}: line 5: 3 title/abstract" \
+        in result.output
+    assert "latin1.txt: line 1: not UTF-8" in result.output
+    assert "119 papers listed, 119 new" in result.output
+    # Fixed later, the file is read whole.
+    (tmp_path / "dumps" / "broken.txt").write_bytes(b"Title only\n\nAbstract")
+    (tmp_path / "dumps" / "latin1.txt").unlink()
+    fixed = run_cli(config, "run", "--now", "2026-03-15T20:00:00+00:00")
+    assert fixed.exit_code == 0 and "1 papers listed" not in fixed.output
+    assert "1 paper listed, 1 new" in fixed.output
+
+
+def test_broken_subscriber_is_skipped_and_others_served(tmp_path: Path, seeds_dir: Path,
+                                                        sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url,
+                         {"grounding": GROUNDING, "broken": "[interests\nkeywords = 1"})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    result = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert result.exit_code == 3
+    assert "broken: SKIPPED" in result.output and "invalid TOML" in result.output
+    assert list((tmp_path / "out" / "grounding").glob("*.md"))
+
+
+def test_new_subscriber_gets_only_its_backfill(tmp_path: Path, seeds_dir: Path,
+                                               sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    (config / "subscribers" / "late.toml").write_text(
+        GROUNDING.replace('max_items', 'backfill = "1d"\nmax_items'), encoding="utf-8")
+    result = run_cli(config, "run", "--now", "2026-03-14T21:00:00+00:00")
+    assert result.exit_code == 0, result.output
+    late = [t for f in (tmp_path / "out" / "late").glob("*.md") for t in _digest_titles(f)]
+    day14 = [t for f in (tmp_path / "out" / "grounding").glob("2026-03-14-*.md")
+             for t in _digest_titles(f)]
+    assert late and sorted(late) == sorted(day14)
+
+
+def test_dry_run_changes_nothing(tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    dry = run_cli(config, "run", "--dry-run", "--now", "2026-03-14T20:00:00+00:00")
+    assert dry.exit_code == 0 and "dry run" in dry.output and "would write" in dry.output
+    assert not (tmp_path / "out").exists()
+    real = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert "119 papers listed, 119 new" in real.output
+
+
+@pytest.mark.parametrize("fmt", ["md", "txt", "html"])
+def test_preview_sends_and_records_nothing(tmp_path: Path, seeds_dir: Path, sqlite_url: str,
+                                           fmt: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    sent = sorted((tmp_path / "out").rglob("*"))
+    # A subscriber added since: preview shows what its first digest would hold.
+    (config / "subscribers" / "docs.toml").write_text(DOCS, encoding="utf-8")
+    shown = run_cli(config, "preview", "docs", "--format", fmt, "--now",
+                    "2026-03-14T21:00:00+00:00")
+    assert shown.exit_code == 0, shown.output
+    assert "nothing was sent or recorded" in shown.output
+    assert {"md": "# Paper digest for Doc Reader", "txt": "Paper digest for Doc Reader",
+            "html": "<h1"}[fmt] in shown.output
+    # Already delivered papers come back only when replaying a window.
+    plain = run_cli(config, "preview", "grounding", "--now", "2026-03-14T21:00:00+00:00")
+    assert "0 of 0 papers not yet delivered" in plain.output
+    replay = run_cli(config, "preview", "grounding", "--since", "7d", "--now",
+                     "2026-03-14T21:00:00+00:00")
+    assert "## 1. " in replay.output and "papers first seen in the last 7 days" in replay.output
+    assert sorted((tmp_path / "out").rglob("*")) == sent
+    after = run_cli(config, "run", "--now", "2026-03-14T22:00:00+00:00")
+    assert "docs: " in after.output and "docs: nothing new" not in after.output
+
+
+def test_preview_unknown_name(tmp_path: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    result = run_cli(config, "preview", "nobody")
+    assert result.exit_code == 2 and "no subscriber 'nobody'" in result.output
+    assert "subscribers: grounding" in result.output
