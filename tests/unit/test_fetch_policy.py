@@ -1,0 +1,234 @@
+"""The fetcher's politeness rules, table-driven over httpx.MockTransport (no sockets, no waits).
+
+The same rules run against a real server on loopback in tests/integration/test_fetch_http.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import httpx
+import pytest
+
+from worker.errors import SourceError
+from worker.sources.dates import check_date_spec, resolve_dates
+from worker.sources.http import (
+    Fetcher,
+    FetchSettings,
+    MemoryValidators,
+    parse_retry_after,
+    user_agent,
+)
+
+START = datetime(2025, 3, 10, 12, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.t += seconds
+
+    def wall(self) -> datetime:
+        return START + timedelta(seconds=self.t)
+
+
+def fetcher(responses: list, clock: Clock, **kwargs) -> tuple[Fetcher, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = responses.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    kwargs.setdefault("random", lambda: 0.5)
+    return Fetcher(contact="ops@example.org", sleep=clock.sleep, clock=clock.monotonic,
+                   wall_clock=clock.wall, transport=httpx.MockTransport(handler),
+                   **kwargs), seen
+
+
+def ok(body: bytes = b"[]", **headers: str) -> httpx.Response:
+    return httpx.Response(200, content=body, headers=headers)
+
+
+def test_user_agent_names_tool_version_and_contact():
+    assert user_agent("ops@example.org", "1.2") == "paper-digest/1.2 (+ops@example.org)"
+    assert user_agent(None, "1.2") == "paper-digest/1.2"
+    clock = Clock()
+    f, seen = fetcher([ok()], clock)
+    f.fetch("https://huggingface.co/api/daily_papers", source="s", params={"date": "2025-03-10"})
+    assert seen[0].headers["user-agent"].startswith("paper-digest/")
+    assert seen[0].headers["user-agent"].endswith("(+ops@example.org)")
+    assert seen[0].url.params["date"] == "2025-03-10"
+
+
+@pytest.mark.parametrize(("first", "sleeps"), [
+    (httpx.Response(500), [1.5]),  # 2 s ceiling, equal jitter at random()=0.5 -> 1.5 s
+    (httpx.Response(502), [1.5]),
+    (httpx.Response(429, headers={"Retry-After": "7"}), [7.0]),
+    (httpx.Response(503, headers={"Retry-After": "Mon, 10 Mar 2025 12:00:30 GMT"}), [30.0]),
+    (httpx.ConnectError("refused"), [1.5]),
+    (httpx.ReadTimeout("slow"), [1.5]),
+    (httpx.RemoteProtocolError("peer closed connection"), [1.5]),
+])
+def test_retryable_failures_are_retried_once_then_succeed(first, sleeps):
+    clock = Clock()
+    f, seen = fetcher([first, ok(b"fine")], clock)
+    result = f.fetch("https://example.org/x", source="s")
+    assert result.body == b"fine" and len(seen) == 2
+    assert clock.sleeps == sleeps
+
+
+def test_backoff_doubles_and_the_error_names_url_status_and_attempts():
+    clock = Clock()
+    f, seen = fetcher([httpx.Response(503, text="busy")] * 4, clock, random=lambda: 1.0)
+    with pytest.raises(SourceError) as err:
+        f.fetch("https://example.org/x", source="hf")
+    assert len(seen) == 4 and clock.sleeps == [2.0, 4.0, 8.0]
+    assert err.value.status == 503 and err.value.url == "https://example.org/x"
+    assert "gave up after 4 attempts" in str(err.value) and "'hf'" in str(err.value)
+
+
+def test_retry_after_longer_than_we_wait_fails_at_once():
+    clock = Clock()
+    f, seen = fetcher([httpx.Response(429, headers={"Retry-After": "3600"})], clock)
+    with pytest.raises(SourceError, match="retry after 3600 s"):
+        f.fetch("https://example.org/x", source="s")
+    assert len(seen) == 1 and clock.sleeps == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
+def test_client_errors_are_not_retried(status):
+    clock = Clock()
+    f, seen = fetcher([httpx.Response(status, text="nope")], clock)
+    with pytest.raises(SourceError) as err:
+        f.fetch("https://example.org/x", source="s")
+    assert len(seen) == 1 and err.value.status == status
+
+
+def test_ok_statuses_are_returned_for_the_caller_to_read():
+    clock = Clock()
+    f, _ = fetcher([httpx.Response(400, content=b"<feed/>")], clock)
+    result = f.fetch("https://export.arxiv.org/api/query", source="s", ok_statuses=(400,))
+    assert result.status == 400 and result.body == b"<feed/>"
+
+
+def test_same_host_requests_are_spaced_by_min_interval():
+    clock = Clock()
+    f, _ = fetcher([ok(), ok(), ok(), ok()], clock)
+    f.fetch("https://export.arxiv.org/api/query", source="s")
+    f.fetch("https://export.arxiv.org/api/query?start=100", source="s")
+    f.fetch("https://huggingface.co/api/daily_papers", source="s")  # other host: no wait
+    clock.t += 1.0
+    f.fetch("https://export.arxiv.org/api/query?start=200", source="s")
+    assert clock.sleeps == [3.0, 2.0]
+
+
+def test_min_interval_per_request_overrides_the_host_default():
+    clock = Clock()
+    f, _ = fetcher([ok(), ok()], clock)
+    f.fetch("https://huggingface.co/a", source="s", min_interval=5)
+    f.fetch("https://huggingface.co/b", source="s", min_interval=5)
+    assert clock.sleeps == [5.0]
+
+
+def test_conditional_get_sends_stored_validators_and_304_is_not_modified():
+    clock = Clock()
+    store = MemoryValidators()
+    first_reply = ok(b"v1", etag='"abc"', **{"last-modified": "Mon, 10 Mar 2025 00:00:00 GMT"})
+    f, seen = fetcher([first_reply, httpx.Response(304)], clock, validators=store)
+    first = f.fetch("https://example.org/feed", source="s")
+    assert store.get("https://example.org/feed") == (None, None)  # not before remember()
+    f.remember(first)
+    second = f.fetch("https://example.org/feed", source="s")
+    assert seen[1].headers["if-none-match"] == '"abc"'
+    assert seen[1].headers["if-modified-since"] == "Mon, 10 Mar 2025 00:00:00 GMT"
+    assert second.not_modified and second.body == b""
+
+
+def test_size_cap():
+    clock = Clock()
+    f, _ = fetcher([ok(b"x" * 2000)], clock, settings=FetchSettings(max_bytes=1000))
+    with pytest.raises(SourceError, match="larger than the 1000-byte limit"):
+        f.fetch("https://example.org/big", source="s")
+
+
+def test_redirect_seen_or_followed():
+    clock = Clock()
+    moved = httpx.Response(302, headers={"Location": "/papers/date/2025-03-07"})
+    f, _ = fetcher([moved, moved, ok(b"page")], clock)
+    seen = f.fetch("https://huggingface.co/papers/date/2025-03-08", source="s",
+                   follow_redirects=False)
+    assert seen.redirected and seen.status == 302
+    assert seen.final_url == "https://huggingface.co/papers/date/2025-03-07"
+    followed = f.fetch("https://huggingface.co/papers/date/2025-03-08", source="s")
+    assert followed.redirected and followed.status == 200 and followed.body == b"page"
+    assert followed.final_url == "https://huggingface.co/papers/date/2025-03-07"
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("120", 120.0), (" 0 ", 0.0), ("Mon, 10 Mar 2025 12:01:00 GMT", 60.0),
+    ("Mon, 10 Mar 2025 11:00:00 GMT", 0.0), ("soon", None), ("", None), (None, None),
+])
+def test_parse_retry_after(value, seconds):
+    assert parse_retry_after(value, START) == seconds
+
+
+NOW = datetime(2025, 3, 10, 1, 30, tzinfo=UTC)  # a Monday
+
+
+@pytest.mark.parametrize(("spec", "days"), [
+    ("today", [date(2025, 3, 10)]),
+    ("Yesterday", [date(2025, 3, 9)]),
+    ("2024-02-29", [date(2024, 2, 29)]),
+    ("last 3 days", [date(2025, 3, 8), date(2025, 3, 9), date(2025, 3, 10)]),
+    ("last 1 day", [date(2025, 3, 10)]),
+])
+def test_fetch_dates(spec, days):
+    assert resolve_dates(spec, NOW) == days
+    assert check_date_spec(spec) is None
+
+
+def test_fetch_dates_use_utc_of_now():
+    late_in_new_york = datetime(2025, 3, 9, 22, tzinfo=UTC).astimezone(
+        __import__("zoneinfo").ZoneInfo("America/New_York"))
+    assert resolve_dates("today", late_in_new_york) == [date(2025, 3, 9)]
+
+
+@pytest.mark.parametrize("spec", ["tomorrow", "last 0 days", "last 40 days", "2025-02-30", ""])
+def test_fetch_dates_errors(spec):
+    assert check_date_spec(spec) is not None
+    with pytest.raises(ValueError):
+        resolve_dates(spec, NOW)
+
+
+def test_bad_gzip_and_bad_urls_fail_without_retrying():
+    clock = Clock()
+    broken = httpx.Response(200, stream=httpx.ByteStream(b"not gzip"),
+                            headers={"Content-Encoding": "gzip"})
+    f, seen = fetcher([broken], clock)
+    with pytest.raises(SourceError, match="DecodingError"):
+        f.fetch("https://example.org/x", source="s")
+    with pytest.raises(SourceError, match="invalid URL"):
+        f.fetch("https://[::1/x", source="s")
+    assert len(seen) == 1 and clock.sleeps == []
+    # The real transport refuses other schemes before any traffic.
+    with Fetcher(sleep=clock.sleep) as real, pytest.raises(SourceError, match="cannot request"):
+        real.fetch("ftp://example.org/x", source="s")
+    assert clock.sleeps == []
+
+
+def test_for_settings_takes_the_contact():
+    class Settings:
+        contact = "lab@example.org"
+
+    with Fetcher.for_settings(Settings(), MemoryValidators()) as f:
+        assert f.user_agent.endswith("(+lab@example.org)") and f.validators is not None

@@ -1,0 +1,158 @@
+"""`arxiv_api`: the arXiv export API (`/api/query`), an Atom feed for a search query.
+
+Both backends are read: the legacy one (per-element xmlns, hard-wrapped titles and
+summaries, `-04:00` offsets, ids without a version) and the 2026 one (compact namespaces,
+https links). Ids come new-style (`2104.12255v1`) or old-style (`astro-ph/0601001v1`); the
+version is split off and kept. A bad query is answered with HTTP 400 and a single entry
+titled `Error` whose id is under `/api/errors`: that is a SourceError, not a paper.
+An empty result (`totalResults` 0) is normal.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from worker.errors import ParseError, SourceError
+from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
+from worker.sources.base import SourceContext
+from worker.sources.http import FetchResult
+from worker.sources.remote import HttpOptions, HttpSource, Item, check_choice
+
+NS = {
+    "atom": "http://www.w3.org/2005/Atom",
+    "arxiv": "http://arxiv.org/schemas/atom",
+    "opensearch": "http://a9.com/-/spec/opensearch/1.1/",
+}
+SORTS = ("submittedDate", "lastUpdatedDate", "relevance")
+ORDERS = ("descending", "ascending")
+MAX_RESULTS = 2000  # the API's per-request ceiling
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArxivApiOptions(HttpOptions):
+    query: str
+    base_url: str = "https://export.arxiv.org"
+    max_results: int = 100
+    sort: str = "submittedDate"
+    order: str = "descending"
+
+
+@dataclass(frozen=True)
+class AtomFeed:
+    total: int | None  # opensearch:totalResults
+    records: tuple[PaperRecord, ...]
+
+
+def xml_root(data: bytes, where: str) -> ET.Element:
+    """Parsed XML; ParseError with the line for malformed, truncated or mis-encoded input."""
+    if not data.strip():
+        raise ParseError(where, "empty response body")
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        # str(exc) already says "line L, column C"
+        raise ParseError(where, f"not well-formed XML: {exc}", exc.position[0]) from None
+
+
+def _text(entry: ET.Element, path: str) -> str:
+    node = entry.find(path, NS)
+    return clean_text(node.text or "") if node is not None else ""
+
+
+def _when(value: str, where: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ParseError(where, f"not an ISO date-time: {value!r}") from None
+
+
+def _id_and_version(entry: ET.Element, where: str) -> tuple[str, int | None]:
+    raw = _text(entry, "atom:id")
+    found = split_arxiv_id(raw)
+    if found is None:
+        raise ParseError(where, f"entry id {raw!r} is not an arXiv id")
+    arxiv_id, version = found
+    if version is None:  # the legacy backend leaves it off the id, not off the links
+        for link in entry.findall("atom:link", NS):
+            again = split_arxiv_id(link.get("href", ""))
+            if again and again[0] == arxiv_id and again[1] is not None:
+                return arxiv_id, again[1]
+    return arxiv_id, version
+
+
+def _record(entry: ET.Element, where: str) -> PaperRecord:
+    arxiv_id, version = _id_and_version(entry, where)
+    title = _text(entry, "atom:title")
+    if not title:
+        raise ParseError(where, f"entry {arxiv_id} has no title")
+    authors = tuple(clean_text(a.text or "") for a in entry.findall("atom:author/atom:name", NS))
+    return PaperRecord(
+        title=title, abstract=_text(entry, "atom:summary"), arxiv_id=arxiv_id, version=version,
+        authors=tuple(a for a in authors if a), links=Links.for_arxiv(arxiv_id),
+        published=_when(_text(entry, "atom:published"), where),
+    )
+
+
+def _api_error(entry: ET.Element) -> str | None:
+    """The message of an error entry, or None for a paper (which may be titled "Error")."""
+    if "/api/errors" in _text(entry, "atom:id"):
+        return _text(entry, "atom:summary") or _text(entry, "atom:title") or "unknown error"
+    return None
+
+
+def parse_feed(data: bytes, where: str, *, source: str = "arxiv_api",
+               status: int | None = None) -> AtomFeed:
+    """One API response; SourceError for the API's error entry, ParseError for bad XML."""
+    root = xml_root(data, where)
+    if root.tag != f"{{{NS['atom']}}}feed":
+        raise ParseError(where, f"not an Atom feed (root element {root.tag!r})")
+    entries = root.findall("atom:entry", NS)
+    for entry in entries:
+        if (message := _api_error(entry)) is not None:
+            raise SourceError(source, where, f"arXiv API error: {message}", status)
+    total_text = _text(root, "opensearch:totalResults")
+    total = int(total_text) if total_text.isdigit() else None
+    return AtomFeed(total, tuple(_record(e, where) for e in entries))
+
+
+def parse(data: bytes, where: str) -> list[PaperRecord]:
+    return list(parse_feed(data, where).records)
+
+
+class ArxivApiSource(HttpSource):
+    kind = "arxiv_api"
+    Options = ArxivApiOptions
+    options: ArxivApiOptions
+    families = ("xml",)
+    accept = "application/atom+xml"
+
+    @classmethod
+    def check_options(cls, options: ArxivApiOptions) -> list[tuple[str, str]]:
+        problems = super().check_options(options)
+        if not options.query.strip():
+            problems.append(("query", 'expected a search query such as "cat:cs.CV"'))
+        if not 1 <= options.max_results <= MAX_RESULTS:
+            problems.append(("max_results", f"expected 1 to {MAX_RESULTS}"))
+        problems += check_choice("sort", options.sort, SORTS)
+        problems += check_choice("order", options.order, ORDERS)
+        return problems
+
+    def collect(self, ctx: SourceContext) -> Iterator[Item]:
+        params = {"search_query": self.options.query, "start": 0,
+                  "max_results": self.options.max_results,
+                  "sortBy": self.options.sort, "sortOrder": self.options.order}
+        # A 400 carries the API's explanation in an Atom error entry: read it ourselves.
+        yield from self.fetch_one(ctx, self.url("/api/query"), self._parse, params=params,
+                                  ok_statuses=(400,))
+
+    def _parse(self, result: FetchResult) -> tuple[list[PaperRecord], None]:
+        feed = parse_feed(result.body, result.url, source=self.name, status=result.status)
+        if result.status >= 400:
+            raise SourceError(self.name, result.url, "error response without an error entry",
+                              result.status)
+        return list(feed.records), None

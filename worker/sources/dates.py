@@ -1,0 +1,44 @@
+"""Relative dates in source config: `today`, `yesterday`, `last N days`, or `YYYY-MM-DD`.
+
+A daily job keeps working with `date = "today"`; the pass's `now` (never the clock) decides
+which day that is. Days without papers (weekends, holidays) are normal: the sources report
+them as "nothing listed", not as errors.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+_LAST_N = re.compile(r"^last\s+(\d{1,2})\s+days?$")
+MAX_DAYS = 31
+DATE_HELP = '"today", "yesterday", "last N days" (N up to 31) or a date like "2026-06-12"'
+
+
+def resolve_dates(spec: str, now: datetime) -> list[date]:
+    """The concrete days `spec` means at `now` (UTC), oldest first; ValueError if invalid."""
+    today = (now.astimezone(UTC) if now.tzinfo else now).date()
+    text = " ".join(spec.strip().lower().split())
+    if text == "today":
+        return [today]
+    if text == "yesterday":
+        return [today - timedelta(days=1)]
+    match = _LAST_N.match(text)
+    if match:
+        count = int(match.group(1))
+        if not 1 <= count <= MAX_DAYS:
+            raise ValueError(f"{spec!r}: N must be between 1 and {MAX_DAYS}")
+        return [today - timedelta(days=back) for back in range(count - 1, -1, -1)]
+    try:
+        return [date.fromisoformat(text)]
+    except ValueError:
+        raise ValueError(f"{spec!r} is not a date; use {DATE_HELP}") from None
+
+
+def check_date_spec(spec: str) -> str | None:
+    """An error message for config checks, or None when `spec` is valid."""
+    try:
+        resolve_dates(spec, datetime(2000, 1, 1, tzinfo=UTC))
+    except ValueError as exc:
+        return str(exc)
+    return None

@@ -1,0 +1,78 @@
+"""`dump_url`: a text dump in the seed format (see worker.sources.dumps) at a URL.
+
+The dump's `Mar 13` header has no year: it is inferred from the response's Last-Modified
+when the server gives one (when the dump was written), else from the time of the pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin
+
+from worker.records import PaperRecord
+from worker.sources.base import SourceContext
+from worker.sources.http import FetchResult
+from worker.sources.remote import HttpOptions, HttpSource, Item
+
+
+@dataclass(frozen=True, kw_only=True)
+class DumpUrlOptions(HttpOptions):
+    url: str  # absolute, or relative to base_url (handy for a mirror of a dump folder)
+
+
+def parse(data: bytes, where: str, reference: datetime) -> tuple[list[PaperRecord], date | None]:
+    """Records of a seed-format dump; ParseError (from parse_dump) when it is malformed.
+
+    `reference` is when the dump was written or fetched: it gives `Mar 13` its year.
+    """
+    from worker.sources.dumps import parse_dump  # the lead's seed-format parser
+
+    parsed = parse_dump(data, where, reference)
+    records = [PaperRecord(title=e.title, abstract=e.abstract, listing_date=parsed.listing_date)
+               for e in parsed.entries]
+    return records, parsed.listing_date
+
+
+def written_at(result: FetchResult, now: datetime) -> datetime:
+    """When the dump was written: Last-Modified if sane, else `now` (never later than now)."""
+    try:
+        modified = parsedate_to_datetime(result.last_modified or "")
+    except (TypeError, ValueError, IndexError):
+        return now
+    if modified.tzinfo is None or now.tzinfo is None:
+        return now
+    return min(modified, now)
+
+
+class DumpUrlSource(HttpSource):
+    kind = "dump_url"
+    Options = DumpUrlOptions
+    options: DumpUrlOptions
+    # Servers label text files text/plain, application/octet-stream or nothing at all;
+    # an HTML page (a login or error page) is what we refuse.
+    families = ("text",)
+    accept = "text/plain, */*;q=0.5"
+
+    @classmethod
+    def check_options(cls, options: DumpUrlOptions) -> list[tuple[str, str]]:
+        problems = [p for p in super().check_options(options) if p[0] != "base_url"]
+        if not _absolute(options.url) and not _absolute(options.base_url):
+            problems.append(("url", "expected an http:// or https:// URL (or a path "
+                             "relative to an http(s) base_url)"))
+        return problems
+
+    def target(self) -> str:
+        url = self.options.url
+        return url if _absolute(url) else urljoin(self.options.base_url, url)
+
+    def collect(self, ctx: SourceContext) -> Iterator[Item]:
+        yield from self.fetch_one(
+            ctx, self.target(),
+            lambda result: parse(result.body, result.url, written_at(result, ctx.now)))
+
+
+def _absolute(url: str) -> bool:
+    return url.startswith(("http://", "https://"))

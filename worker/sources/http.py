@@ -1,0 +1,329 @@
+"""The shared HTTP fetcher: one polite httpx client for a whole pass.
+
+Everything that makes paper-digest a good citizen lives here, so the source kinds only say
+what to fetch: a User-Agent naming the tool and a contact, timeouts, a response size cap,
+retries with exponential backoff and jitter (connection errors, timeouts, 429, 5xx) that
+honour `Retry-After`, a minimum delay between requests to the same host (arXiv asks for
+3 s), and conditional GET with the ETag / Last-Modified a `ValidatorStore` remembers.
+
+Sleeping, randomness and both clocks are injected, so tests never really wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import random as _random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+import httpx
+
+from worker import __version__
+from worker.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+# arXiv's terms of use: no more than one request every three seconds, per host we talk to.
+DEFAULT_MIN_INTERVALS: Mapping[str, float] = {
+    "export.arxiv.org": 3.0,
+    "arxiv.org": 3.0,
+    "rss.arxiv.org": 3.0,
+}
+MiB = 1024 * 1024
+
+
+class ValidatorStore(Protocol):
+    """Where ETag / Last-Modified are kept between passes, keyed by the full request URL."""
+
+    def get(self, url: str) -> tuple[str | None, str | None]: ...
+
+    def put(self, url: str, etag: str | None, last_modified: str | None) -> None: ...
+
+
+class MemoryValidators:
+    """A ValidatorStore in a dict: for tests and for `--dry-run`."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, tuple[str | None, str | None]] = {}
+
+    def get(self, url: str) -> tuple[str | None, str | None]:
+        return self.data.get(url, (None, None))
+
+    def put(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        self.data[url] = (etag, last_modified)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One HTTP exchange as a source sees it. Header names are lower-case."""
+
+    url: str  # what was asked for, query included: the key for validators and reports
+    final_url: str  # after redirects (or the Location when redirects are not followed)
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = field(repr=False)
+    not_modified: bool = False  # HTTP 304: nothing to parse
+    redirected: bool = False
+
+    @property
+    def media_type(self) -> str:
+        return self.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+    @property
+    def charset(self) -> str | None:
+        for param in self.headers.get("content-type", "").split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset" and value.strip():
+                return value.strip().strip('"').lower()
+        return None
+
+    @property
+    def etag(self) -> str | None:
+        return self.headers.get("etag")
+
+    @property
+    def last_modified(self) -> str | None:
+        return self.headers.get("last-modified")
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Fetcher-wide knobs; sources may override `timeout` and `min_interval` per request."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    max_bytes: int = 25 * MiB  # HF pages are ~0.5 MiB, a 2000-entry arXiv listing ~5 MiB
+    max_attempts: int = 4
+    backoff_base: float = 2.0  # seconds before the first retry, doubled each time
+    backoff_max: float = 60.0
+    max_retry_after: float = 300.0  # a server asking for longer is treated as a failure
+    max_redirects: int = 5
+    min_intervals: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_INTERVALS))
+
+
+class _Retry(Exception):
+    """One attempt failed in a way worth retrying."""
+
+    def __init__(self, reason: str, status: int | None = None, wait: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.wait = wait  # what Retry-After asked for, if anything
+
+
+def user_agent(contact: str | None, version: str = __version__) -> str:
+    contact_part = f" (+{contact})" if contact else ""
+    return f"paper-digest/{version}{contact_part}"
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).host
+
+
+class Fetcher:
+    """One httpx.Client for a pass, shared by every HTTP source. Use as a context manager."""
+
+    def __init__(self, *, contact: str | None = None, validators: ValidatorStore | None = None,
+                 settings: FetchSettings | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 random: Callable[[], float] = _random.random,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 transport: httpx.BaseTransport | None = None):
+        self.settings = settings or FetchSettings()
+        self.validators = validators
+        self.sleep, self.random, self.clock, self.wall_clock = sleep, random, clock, wall_clock
+        self.user_agent = user_agent(contact)
+        self._last_request: dict[str, float] = {}
+        self.requests = 0  # attempts made, for reports and tests
+        self.client = httpx.Client(
+            headers={"User-Agent": self.user_agent},
+            timeout=httpx.Timeout(self.settings.read_timeout,
+                                  connect=self.settings.connect_timeout),
+            max_redirects=self.settings.max_redirects,
+            transport=transport,
+        )
+
+    @classmethod
+    def for_settings(cls, settings: Any, validators: ValidatorStore | None = None,
+                     **kwargs: Any) -> Fetcher:
+        """The pass's fetcher from worker Settings (its `contact` goes in the User-Agent)."""
+        return cls(contact=getattr(settings, "contact", None), validators=validators, **kwargs)
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def fetch(self, url: str, *, source: str, params: Mapping[str, Any] | None = None,
+              follow_redirects: bool = True, min_interval: float | None = None,
+              timeout: float | None = None, conditional: bool = True,
+              ok_statuses: Iterable[int] = (), accept: str | None = None) -> FetchResult:
+        """GET `url`, retrying what is worth retrying; SourceError when it finally fails.
+
+        `follow_redirects=False` returns a 3xx as it is (`redirected`, `final_url` = Location)
+        for kinds where a redirect means something. `ok_statuses` are error statuses the
+        caller wants to read itself (arXiv's API explains a 400 in its body). Validators
+        are sent when `conditional`, but only stored when the caller calls `remember()`
+        after it has used the body, so a crash in between never loses papers.
+        """
+        try:
+            full = str(httpx.URL(url, params=params) if params else httpx.URL(url))
+        except httpx.InvalidURL as exc:
+            raise SourceError(source, url, f"invalid URL: {exc}") from None
+        headers = self._request_headers(full, conditional, accept)
+        ok = frozenset(ok_statuses)
+        attempts = self.settings.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._attempt(full, source, headers, follow_redirects, min_interval,
+                                     timeout, ok)
+            except _Retry as retry:
+                if attempt == attempts:
+                    raise SourceError(source, full, f"{retry.reason} (gave up after "
+                                      f"{attempts} attempts)", retry.status) from None
+                self._wait_before_retry(full, source, attempt, retry)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def remember(self, result: FetchResult) -> None:
+        """Store the validators of a response whose content has been taken in."""
+        if self.validators is None or result.not_modified or result.status != 200:
+            return
+        if result.etag or result.last_modified:
+            self.validators.put(result.url, result.etag, result.last_modified)
+
+    def _request_headers(self, url: str, conditional: bool, accept: str | None
+                         ) -> dict[str, str]:
+        headers = {"Accept": accept} if accept else {}
+        if conditional and self.validators is not None:
+            etag, last_modified = self.validators.get(url)
+            if etag:
+                headers["If-None-Match"] = etag
+            if last_modified:
+                headers["If-Modified-Since"] = last_modified
+        return headers
+
+    def _wait_before_retry(self, url: str, source: str, attempt: int, retry: _Retry) -> None:
+        if retry.wait is not None:
+            if retry.wait > self.settings.max_retry_after:
+                raise SourceError(source, url, f"{retry.reason}; the server asks to retry "
+                                  f"after {retry.wait:.0f} s, longer than we wait",
+                                  retry.status)
+            delay = retry.wait
+        else:
+            # Exponential backoff with "equal jitter": half fixed, half random, so many
+            # workers that failed together do not come back together.
+            ceiling = min(self.settings.backoff_max,
+                          self.settings.backoff_base * 2 ** (attempt - 1))
+            delay = ceiling / 2 + self.random() * ceiling / 2
+        log.info("%s: %s; retrying in %.1f s", url, retry.reason, delay)
+        self.sleep(delay)
+
+    def _pace(self, host: str, min_interval: float | None) -> None:
+        interval = (min_interval if min_interval is not None
+                    else self.settings.min_intervals.get(host, 0.0))
+        last = self._last_request.get(host)
+        if interval > 0 and last is not None:
+            remaining = last + interval - self.clock()
+            if remaining > 0:
+                self.sleep(remaining)
+
+    def _attempt(self, url: str, source: str, headers: dict[str, str], follow: bool,
+                 min_interval: float | None, timeout: float | None, ok: frozenset[int]
+                 ) -> FetchResult:
+        host = _host(url)
+        self._pace(host, min_interval)
+        request = self.client.build_request("GET", url, headers=headers,
+                                            timeout=self._timeout(timeout))
+        self.requests += 1
+        try:
+            response = self.client.send(request, stream=True, follow_redirects=follow)
+            try:
+                body = self._read_capped(response, url, source)
+            finally:
+                response.close()
+        except httpx.TimeoutException as exc:
+            raise _Retry(f"timed out ({type(exc).__name__})") from None
+        except httpx.TooManyRedirects:
+            raise SourceError(source, url, "too many redirects") from None
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise SourceError(source, url, f"cannot request: {exc}") from None  # ours to fix
+        except httpx.TransportError as exc:
+            raise _Retry(f"connection failed: {exc or type(exc).__name__}") from None
+        except httpx.HTTPError as exc:  # e.g. a body whose Content-Encoding does not decode
+            raise SourceError(source, url, f"{type(exc).__name__}: {exc}") from None
+        finally:
+            # Measured from the end of the exchange: slow responses are not sped up by it.
+            self._last_request[host] = self.clock()
+        return self._result(url, source, response, body, ok)
+
+    def _timeout(self, timeout: float | None) -> httpx.Timeout | Any:
+        if timeout is None:
+            return httpx.USE_CLIENT_DEFAULT
+        return httpx.Timeout(timeout, connect=min(timeout, self.settings.connect_timeout))
+
+    def _read_capped(self, response: httpx.Response, url: str, source: str) -> bytes:
+        cap = self.settings.max_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise SourceError(source, url, f"response of {int(declared)} bytes is larger "
+                              f"than the {cap}-byte limit", response.status_code)
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                raise SourceError(source, url, f"response larger than the {cap}-byte limit",
+                                  response.status_code)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _result(self, url: str, source: str, response: httpx.Response, body: bytes,
+                ok: frozenset[int]) -> FetchResult:
+        status = response.status_code
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        redirected = bool(response.history) or response.is_redirect
+        final = str(response.url)
+        if response.is_redirect:
+            final = str(response.url.join(response.headers.get("location", "")))
+        if status == 304:
+            return FetchResult(url, final, status, headers, b"", not_modified=True)
+        if status == 429 or status >= 500:
+            wait = parse_retry_after(headers.get("retry-after"), self.wall_clock())
+            raise _Retry(f"HTTP {status} {response.reason_phrase}".strip(), status, wait)
+        if status >= 400 and status not in ok:
+            raise SourceError(source, url, _error_reason(response, body), status)
+        return FetchResult(url, final, status, headers, body, redirected=redirected)
+
+
+def _error_reason(response: httpx.Response, body: bytes) -> str:
+    """The reason phrase, plus the start of a short plain-text body when there is one."""
+    reason = response.reason_phrase or "error"
+    if response.headers.get("content-type", "").startswith(("text/plain", "application/json")):
+        snippet = " ".join(body[:200].decode("utf-8", "replace").split())
+        if snippet:
+            reason += f": {snippet}"
+    return reason

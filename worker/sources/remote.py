@@ -1,0 +1,171 @@
+"""What the HTTP source kinds share: their common options and the fetch -> parse -> Dump flow.
+
+A unit of input (one day of HF papers, one arXiv category's feed) becomes exactly one of:
+`Unchanged` (HTTP 304, or the same bytes were already ingested), `DumpFailure` (the fetch
+failed, the content type is wrong, or the body does not parse; the raw body is kept and
+nothing is recorded as seen), or `Dump`. Validators are stored only after the pipeline has
+taken the Dump (when it asks the source for the next item), so a crash never loses papers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, ClassVar
+
+from worker.errors import ParseError, SourceError
+from worker.records import PaperRecord
+from worker.sources.base import Dump, DumpFailure, Source, SourceContext, Unchanged, content_hash
+from worker.sources.http import Fetcher, FetchResult
+
+Parsed = tuple[Sequence[PaperRecord], date | None]
+Item = Dump | DumpFailure | Unchanged
+
+_FAMILY_NAMES = {"json": "JSON", "xml": "XML", "html": "HTML", "text": "plain text"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpOptions:
+    """Keys every HTTP kind accepts. Kinds override `base_url` with their real host."""
+
+    base_url: str = ""
+    min_interval: float | None = None  # seconds between requests to one host; None: 3 s arXiv
+    timeout: float = 30.0  # read timeout per request, seconds
+
+
+def check_http_options(options: Any) -> list[tuple[str, str]]:
+    problems = []
+    if not options.base_url.startswith(("http://", "https://")):
+        problems.append(("base_url", "expected an http:// or https:// URL"))
+    if options.min_interval is not None and options.min_interval < 0:
+        problems.append(("min_interval", "expected 0 or more seconds"))
+    if options.timeout <= 0:
+        problems.append(("timeout", "expected a number of seconds above 0"))
+    return problems
+
+
+def check_choice(key: str, value: str, choices: Sequence[str]) -> list[tuple[str, str]]:
+    if value in choices:
+        return []
+    return [(key, f"unknown value {value!r}; supported: {', '.join(choices)}")]
+
+
+def media_family(media_type: str) -> str | None:
+    """json / xml / html / text for a Content-Type, None when it says nothing useful."""
+    if media_type in ("", "application/octet-stream", "binary/octet-stream"):
+        return None
+    if media_type in ("text/html", "application/xhtml+xml"):
+        return "html"
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return "json"
+    if media_type.endswith(("/xml", "+xml")):
+        return "xml"
+    if media_type.startswith("text/"):
+        return "text"
+    return media_type
+
+
+def decode_text(data: bytes, where: str, charset: str | None = None) -> str:
+    """Bytes to text in the declared charset (UTF-8 by default); ParseError when they lie."""
+    encoding = charset or "utf-8"
+    try:
+        return data.decode(encoding)
+    except LookupError:
+        raise ParseError(where, f"unknown charset {encoding!r} in Content-Type") from None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ParseError(where, f"not {encoding}: byte 0x{data[exc.start]:02x} at offset "
+                         f"{exc.start}", line) from None
+
+
+def failure_from(source: str, exc: SourceError) -> DumpFailure:
+    detail = f"HTTP {exc.status}: {exc.reason}" if exc.status else exc.reason
+    return DumpFailure(source, exc.url, detail)
+
+
+class HttpSource(Source):
+    """Base of the HTTP kinds: fetch with the shared Fetcher, then one `finish()`."""
+
+    families: ClassVar[tuple[str, ...]] = ()  # acceptable content types; empty: any
+    accept: ClassVar[str | None] = None  # Accept header
+
+    @classmethod
+    def check_options(cls, options: Any) -> list[tuple[str, str]]:
+        return check_http_options(options)
+
+    def url(self, path: str) -> str:
+        return self.options.base_url.rstrip("/") + path
+
+    def fetcher(self, ctx: SourceContext) -> Fetcher:
+        if ctx.http is None:
+            raise TypeError(f"{self.describe()}: SourceContext.http must be a Fetcher")
+        fetcher: Fetcher = ctx.http
+        return fetcher
+
+    def get(self, ctx: SourceContext, url: str, **kwargs: Any) -> FetchResult:
+        return self.fetcher(ctx).fetch(url, source=self.name, accept=self.accept,
+                                       min_interval=self.options.min_interval,
+                                       timeout=self.options.timeout, **kwargs)
+
+    def fetch_one(self, ctx: SourceContext, url: str, parse: Callable[[FetchResult], Parsed],
+                  **kwargs: Any) -> Iterator[Item]:
+        """One request, one unit: the common case."""
+        try:
+            result = self.get(ctx, url, **kwargs)
+        except SourceError as exc:
+            yield failure_from(self.name, exc)
+            return
+        yield from self.finish(ctx, [result], lambda results: parse(results[0]))
+
+    def finish(self, ctx: SourceContext, results: Sequence[FetchResult],
+               parse: Callable[[Sequence[FetchResult]], Parsed]) -> Iterator[Item]:
+        """Turn the responses of one unit (several pages at most) into one item."""
+        first = results[0]
+        if first.not_modified:
+            yield Unchanged(self.name, first.url, "not modified since the last fetch (HTTP 304)")
+            return
+        raw = b"".join(r.body for r in results)
+        digest = content_hash(raw) if len(results) == 1 else _pages_hash(results)
+        if ctx.is_known(digest):
+            yield Unchanged(self.name, first.url, "already read (same content)")
+            self._remember(ctx, results)
+            return
+        try:
+            self._check_types(results)
+            records, listing_date = parse(results)
+        except ParseError as exc:
+            yield DumpFailure(self.name, first.url, exc.detail, content_hash=digest, raw=raw)
+            return
+        except SourceError as exc:  # an API that answers with an error document
+            yield DumpFailure(self.name, first.url, failure_from(self.name, exc).reason,
+                              content_hash=digest, raw=raw)
+            return
+        if records:
+            yield Dump(self.name, first.url, digest, ctx.now, tuple(records), listing_date)
+        else:  # weekends, holidays, an empty search: normal, and nothing to record
+            when = f" for {listing_date.isoformat()}" if listing_date else ""
+            yield Unchanged(self.name, first.url, f"no papers listed{when}")
+        # Resumed only when the pipeline asks for the next item, i.e. after it took the Dump.
+        self._remember(ctx, results)
+
+    def _check_types(self, results: Sequence[FetchResult]) -> None:
+        for result in results:
+            family = media_family(result.media_type)
+            if self.families and family is not None and family not in self.families:
+                wanted = " or ".join(_FAMILY_NAMES[f] for f in self.families)
+                raise ParseError(result.url, f"expected {wanted}, got Content-Type "
+                                 f"{result.media_type!r} (an error or login page?)")
+
+    def _remember(self, ctx: SourceContext, results: Sequence[FetchResult]) -> None:
+        for result in results:
+            self.fetcher(ctx).remember(result)
+
+
+def _pages_hash(results: Sequence[FetchResult]) -> str:
+    # Page bodies hashed one by one, so moving an entry between pages changes the hash.
+    outer = hashlib.sha256()
+    for result in results:
+        outer.update(content_hash(result.body).encode())
+    return outer.hexdigest()
