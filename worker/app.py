@@ -38,6 +38,8 @@ class SourceReport:
     new_papers: int = 0
     known_papers: int = 0
     failures: list[str] = field(default_factory=list)
+    repeated: bool = False  # the same error as on the previous run
+    saved: list[str] = field(default_factory=list)  # raw bodies kept for inspection
 
 
 @dataclass
@@ -101,7 +103,7 @@ class Pipeline:
 
     def __init__(self, config: Config, engine: Engine, now: datetime, *,
                  channel_factory: Callable[[str], Channel] | None = None,
-                 http_factory: Callable[[], Any] | None = None,
+                 http_factory: Callable[[Any], Any] | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
                  stop: Callable[[], bool] | None = None):
         self.config = config
@@ -134,22 +136,26 @@ class Pipeline:
             for item in instance.collect(ctx):
                 self._take(item, report)
         except PaperDigestError as exc:
-            self._source_failed(report, str(exc))
+            report.failures.append(str(exc))
         except Exception as exc:  # a bug in one source must not stop the others
             log.exception("source %s crashed", source.name)
-            self._source_failed(report, f"unexpected error: {type(exc).__name__}: {exc}")
+            report.failures.append(f"unexpected error: {type(exc).__name__}: {exc}")
+        if report.failures:
+            error = "; ".join(report.failures)
+            report.repeated = not runs.source_failed(self.engine, source.name, self.now, error)
+            if not report.repeated:  # an operator hears of each distinct error once
+                log.error("source %s failed: %s", source.name, error)
         else:
-            if not report.failures:
-                runs.source_ok(self.engine, source.name, self.now)
+            runs.source_ok(self.engine, source.name, self.now)
         return report
 
     def _take(self, item: Dump | DumpFailure | Unchanged, report: SourceReport) -> None:
         if isinstance(item, Unchanged):
             report.unchanged += 1
         elif isinstance(item, DumpFailure):
-            first = papers.record_failure(self.engine, item, self.now)
+            if papers.record_failure(self.engine, item, self.now) and item.raw is not None:
+                report.saved.append(self._keep_raw(item))
             report.failures.append(str(item))
-            log.warning("dump failed: %s%s", item, "" if first else " (as before)")
         else:
             result = papers.ingest_dump(self.engine, item, self.now)
             if result is None:
@@ -162,14 +168,21 @@ class Pipeline:
             log.info("ingested %s: %d entries, %d new", item.locator, result.entries,
                      result.new_papers)
 
-    def _source_failed(self, report: SourceReport, error: str) -> None:
-        report.failures.append(error)
-        if runs.source_failed(self.engine, report.name, self.now, error):
-            log.error("source %s failed: %s", report.name, error)
+    def _keep_raw(self, failure: DumpFailure) -> str:
+        """Save what could not be parsed, for inspection, under OUTPUT_DIR/failed/."""
+        from worker.delivery.base import write_atomically
+
+        stem = (failure.content_hash or "unhashed")[:16]
+        path = self.settings.output_dir / "failed" / failure.source / f"{stem}.raw"
+        try:
+            write_atomically(path, failure.raw or b"")
+        except OSError as exc:
+            log.warning("cannot keep the raw body of %s: %s", failure.locator, exc)
+        return str(path)
 
     def _fetcher(self) -> Any:
         if self._http is None and self.http_factory is not None:
-            self._http = self.http_factory()
+            self._http = self.http_factory(runs.DatabaseValidators(self.engine, self.now))
         return self._http
 
     def close(self) -> None:
@@ -342,7 +355,7 @@ class DryRunChannel(Channel):
 
 def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
              only_sources: Sequence[str] | None = None, ignore_backoff: bool = True,
-             http_factory: Callable[[], Any] | None = None,
+             http_factory: Callable[[Any], Any] | None = None,
              channel_factory: Callable[[str], Channel] | None = None,
              due: bool = False, stop: Callable[[], bool] | None = None) -> PassReport:
     """One whole pass: ingest, build digests, deliver. `dry_run` does it all, then undoes it.
@@ -365,8 +378,27 @@ def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = F
     return report
 
 
+def fetch_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
+               only_sources: Sequence[str] | None = None,
+               http_factory: Callable[[Any], Any] | None = None) -> list[SourceReport]:
+    """Read sources and record papers, building no digests (`paper-digest fetch`)."""
+    from worker.store.db import rolled_back
+
+    def ingest(db: Engine) -> list[SourceReport]:
+        pipeline = Pipeline(config, db, now, http_factory=http_factory)
+        try:
+            return pipeline.ingest(only_sources)
+        finally:
+            pipeline.close()
+
+    if dry_run:
+        with rolled_back(engine) as scoped:
+            return ingest(scoped)
+    return ingest(engine)
+
+
 def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str] | None,
-          ignore_backoff: bool, http_factory: Callable[[], Any] | None,
+          ignore_backoff: bool, http_factory: Callable[[Any], Any] | None,
           channel_factory: Callable[[str], Channel] | None, *, due: bool = False,
           stop: Callable[[], bool] | None = None) -> None:
     from worker.due import build_due

@@ -53,11 +53,12 @@ def parse_now(value: str | None) -> datetime:
 
 
 def setup_logging(verbose: int) -> None:
-    from worker.logs import configure
+    from worker.logs import add_secret, configure
 
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     configure(handler, sys.stderr, os.environ.get("PAPER_DIGEST_LOG_FORMAT"))
+    add_secret(os.environ.get("PAPER_DIGEST_SMTP_PASSWORD"))  # never in a log line
     root = logging.getLogger("paper_digest")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -106,14 +107,18 @@ def cli(ctx: click.Context, config_dir: Path, verbose: int) -> None:
 @click.option("--dry-run", is_flag=True, help="Do everything but send or record anything.")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Run as if it were this moment.")
 @click.option("--source", "sources", multiple=True, help="Only read this source (repeatable).")
+@click.option("--due", is_flag=True,
+              help="Build digests only for subscribers whose schedule is due (for cron).")
 @click.pass_obj
-def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...]) -> None:
+def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
+        due: bool) -> None:
     """One pass: read sources, find what is new, build and send digests.
 
     \b
     Example:
       paper-digest run --dry-run    # show what would be sent
       paper-digest run              # send it
+      paper-digest run --due        # hourly from cron: digests only at scheduled times
     """
     from worker.app import run_pass
     from worker.report import pass_lines
@@ -121,14 +126,12 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...])
     now = parse_now(now_text)
     config = obj.load()
     settings = settings_or_exit(config)
-    unknown = set(sources) - {s.name for s in settings.sources}
-    if unknown:
-        fail(f"no source named {', '.join(sorted(unknown))}",
-             f"sources in worker.toml: {', '.join(s.name for s in settings.sources)}", 2)
+    _check_sources(settings, sources)
     try:
         engine = obj.engine(settings)
         report = run_pass(config, engine, now, dry_run=dry_run, only_sources=sources or None,
-                          http_factory=_http_factory(settings))
+                          http_factory=_http_factory(settings), due=due,
+                          ignore_backoff=not due)  # from cron, retries keep their back-off
     except PaperDigestError as exc:
         fail(str(exc))
     for line in pass_lines(report, settings):
@@ -136,11 +139,49 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...])
     sys.exit(EXIT_OK if report.ok else EXIT_PARTIAL)
 
 
+@cli.command()
+@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Fetch and parse, but record nothing.")
+@click.option("--now", "now_text", metavar="ISO-8601", help="Fetch as if it were this moment.")
+@click.pass_obj
+def fetch(obj: Obj, sources: tuple[str, ...], dry_run: bool, now_text: str | None) -> None:
+    """Fetch and parse sources and record the papers, without building digests.
+
+    Prints per source what it found: new papers, papers already known, failures.
+
+    \b
+    Example:
+      paper-digest fetch --source hf-daily --dry-run
+    """
+    from worker.app import fetch_pass
+    from worker.report import source_lines
+
+    config = obj.load()
+    settings = settings_or_exit(config)
+    _check_sources(settings, sources)
+    try:
+        reports = fetch_pass(config, obj.engine(settings), parse_now(now_text), dry_run=dry_run,
+                             only_sources=sources or None, http_factory=_http_factory(settings))
+    except PaperDigestError as exc:
+        fail(str(exc))
+    click.echo("paper-digest fetch" + (" (dry run: nothing recorded)" if dry_run else ""))
+    for line in source_lines(reports):
+        click.echo(line)
+    sys.exit(EXIT_PARTIAL if any(r.failures for r in reports) else EXIT_OK)
+
+
+def _check_sources(settings: Any, names: tuple[str, ...]) -> None:
+    unknown = set(names) - {s.name for s in settings.sources}
+    if unknown:
+        fail(f"no source named {', '.join(sorted(unknown))}",
+             f"sources in worker.toml: {', '.join(s.name for s in settings.sources)}", 2)
+
+
 def _http_factory(settings: Any) -> Any:
-    def make() -> Any:
+    def make(validators: Any) -> Any:
         from worker.sources.http import Fetcher
 
-        return Fetcher.for_settings(settings)
+        return Fetcher.for_settings(settings, validators)
 
     return make
 
@@ -234,6 +275,69 @@ def status(obj: Obj) -> None:
         fail(str(exc))
     for line in lines:
         click.echo(line)
+
+
+@cli.command()
+@click.pass_obj
+def serve(obj: Obj) -> None:
+    """Stay up: fetch sources on their cadence, send digests on each subscriber's schedule.
+
+    Edits to subscribers/ apply within a minute; SIGTERM or Ctrl-C stops cleanly (docs/serve.md).
+
+    \b
+    Example:
+      paper-digest --config /config serve
+    """
+    from worker.reload import ConfigWatcher
+    from worker.scheduler import serve as serve_until_stopped
+
+    setup_logging(max(obj.verbose, 1))  # serve's log is its record of events: INFO and up
+    config = obj.load()
+    settings = settings_or_exit(config)
+    try:
+        engine = obj.engine(settings)
+        clean = serve_until_stopped(ConfigWatcher(obj.config_dir, obj.env, config), engine,
+                                    http_factory=_http_factory(settings))
+    except PaperDigestError as exc:
+        fail(str(exc))
+    if not clean:  # a job hangs on a peer: its thread must not hold the exit past the grace
+        logging.shutdown()
+        os._exit(EXIT_OK)
+    sys.exit(EXIT_OK)
+
+
+@cli.command()
+@click.option("--max-age", metavar="DURATION",
+              help="Oldest acceptable heartbeat [default: 3 x [serve] heartbeat, >= 10s more].")
+@click.option("--any-host", is_flag=True,
+              help="Accept a heartbeat from any host, not only this one.")
+@click.option("--now", "now_text", metavar="ISO-8601", help="Check as if it were this moment.")
+@click.pass_obj
+def health(obj: Obj, max_age: str | None, any_host: bool, now_text: str | None) -> None:
+    """Exit 0 if serve's heartbeat is recent and the database reachable, else 1.
+
+    \b
+    Example:
+      paper-digest health            # Docker HEALTHCHECK
+    """
+    import socket
+
+    from worker.config_types import parse_duration
+    from worker.health import check_health, default_max_age
+    from worker.settings import load_settings
+
+    settings, problems = load_settings(obj.config_dir, obj.env)
+    if problems:
+        fail(f"worker.toml has problems: {problems[0]}")
+    try:
+        limit = parse_duration(max_age) if max_age else default_max_age(settings)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--max-age") from None
+    result = check_health(settings, parse_now(now_text), max_age=limit,
+                          host=None if any_host else socket.gethostname())
+    if not result.ok:
+        fail(result.message)
+    click.echo(result.message)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from worker.app import PassReport
+from worker.app import PassReport, SourceReport
 from worker.settings import Config, Settings
 from worker.store import outbox, runs
 
@@ -24,15 +24,7 @@ def _plural(n: int, word: str) -> str:
 def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     head = "paper-digest run (dry run: nothing sent or recorded)" if report.dry_run else \
         "paper-digest run"
-    lines = [f"{head} at {_when(report.now)}", "", "Sources:"]
-    for s in report.sources:
-        lines.append(f"  {s.name}: {_plural(s.dumps, 'dump')} read"
-                     f"{f', {s.unchanged} unchanged' if s.unchanged else ''}; "
-                     f"{_plural(s.entries, 'paper')} listed, {s.new_papers} new, "
-                     f"{s.known_papers} already known")
-        lines += [f"    FAILED {f}" for f in s.failures]
-    if not report.sources:
-        lines.append("  (no sources enabled)")
+    lines = [f"{head} at {_when(report.now)}", "", "Sources:", *source_lines(report.sources)]
     lines += ["", f"Papers: {report.papers_read} read, {report.new_papers} new.", "",
               "Digests:"]
     sent: dict[str, list[str]] = defaultdict(list)
@@ -55,6 +47,19 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         lines += [f"    {p}" for p in problems]
     lines += [f"error: {e}" for e in report.errors]
     return lines
+
+
+def source_lines(reports: list[SourceReport]) -> list[str]:
+    lines = []
+    for s in reports:
+        lines.append(f"  {s.name}: {_plural(s.dumps, 'dump')} read"
+                     f"{f', {s.unchanged} unchanged' if s.unchanged else ''}; "
+                     f"{_plural(s.entries, 'paper')} listed, {s.new_papers} new, "
+                     f"{s.known_papers} already known")
+        again = " (same error as the last run)" if s.repeated else ""
+        lines += [f"    FAILED {f}{again}" for f in s.failures]
+        lines += [f"    kept the unreadable response in {path}" for path in s.saved]
+    return lines or ["  (no sources enabled)"]
 
 
 def status_lines(config: Config, engine: Engine) -> list[str]:

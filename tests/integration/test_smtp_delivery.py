@@ -97,6 +97,7 @@ def test_permanent_refusal_marks_failed_and_spares_others(
     assert "FAILED ada@example.org refused: 550 5.1.1 No such user" in result.output \
         or ("FAILED" in result.output and "550 5.1.1 No such user" in result.output)
     assert [m["To"] for m in handler.messages] == ["Bob <bob@example.org>"]
+    assert handler.connections == 1  # one SMTP session for the whole run, refusal included
     status = run_cli(config, "status")
     assert "ada: last digest sent never; 0 pending, 1 failed" in status.output
     assert "550 5.1.1 No such user" in status.output

@@ -116,3 +116,26 @@ def test_bad_subscriber_file_name(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, **{"-bad name": GOOD_SUB}), {})
     assert not config.profiles
     assert "file name must be" in str(config.problems[0])
+
+
+def test_shipped_config_and_its_commented_examples_are_valid(tmp_path: Path) -> None:
+    """config/worker.toml is valid, and so is every commented [[sources]] example in it."""
+    import re
+
+    from tests.conftest import REPO
+
+    shipped = REPO / "config"
+    assert load_config(shipped, {}).problems == []
+    text = (shipped / "worker.toml").read_text(encoding="utf-8")
+    uncommented = [line[2:] if line.startswith("# ") and (
+        line.startswith("# [[sources]]") or re.match(r"# (name|kind|date|url|categories|"
+                                                     r"revisions|cross_lists|query|"
+                                                     r"max_results) = ", line)) else line
+                   for line in text.splitlines()]
+    write_config(tmp_path, "\n".join(uncommented))
+    config = load_config(tmp_path, {})
+    assert config.problems == []
+    kinds = {s.kind for s in config.settings.sources}
+    from worker.sources import KINDS
+
+    assert kinds == set(KINDS)  # one example of every kind

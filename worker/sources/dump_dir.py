@@ -58,7 +58,7 @@ class DumpDirSource(Source):
         try:
             parsed = parse_dump(data, str(path), written)
         except ParseError as exc:
-            return DumpFailure(self.name, str(path), exc.detail, content_hash=digest, raw=data)
+            return DumpFailure(self.name, str(path), exc.detail, content_hash=digest)
         records = tuple(
             PaperRecord(title=e.title, abstract=e.abstract, listing_date=parsed.listing_date)
             for e in parsed.entries

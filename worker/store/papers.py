@@ -138,7 +138,8 @@ def ingest_dump(engine: Engine, dump: Dump, now: datetime) -> IngestResult | Non
             fetched_at=dump.fetched_at, recorded_at=now, entries=len(dump.records),
         ).returning(dumps.c.id)).scalar_one()
         index = _Index(_existing(conn, dump.records))
-        new, known, gained, seen = 0, 0, 0, {}
+        new, known, gained = 0, 0, 0
+        seen: dict[int, tuple[int, Any]] = {}
         for position, record in enumerate(dump.records):
             paper = index.find(record)
             if paper is None:
