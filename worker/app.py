@@ -95,7 +95,32 @@ class PassReport:
 
 def worker_id() -> str:
     """Who holds a delivery lease: host, process and a random part (pids are reused)."""
-    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _host() -> str:
+    return socket.gethostname()[:32].replace(":", "-")
+
+
+def dead_local_owners(engine: Engine) -> list[str]:
+    """Lease owners on this host whose process is gone (killed mid-send): no need to wait
+    for their leases to run out. Owners on other hosts are left to their lease."""
+    dead = []
+    for owner in outbox.lease_owners(engine, f"{_host()}:"):
+        pid = owner.split(":")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            dead.append(owner)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 class Pipeline:
@@ -242,7 +267,8 @@ class Pipeline:
         """Send every due pending delivery of these subscribers; mark each as it goes."""
         by_id = {p.id: p for p in profiles}
         jobs = outbox.claim_deliveries(self.engine, owner=self.owner, now=self.now, lease=LEASE,
-                                       subscriber_ids=list(by_id), ignore_backoff=ignore_backoff)
+                                       subscriber_ids=list(by_id), ignore_backoff=ignore_backoff,
+                                       reclaim=dead_local_owners(self.engine))
         channels: dict[str, Channel] = {}
         rendered: dict[int, Rendered] = {}
         reports = []

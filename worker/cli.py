@@ -340,5 +340,31 @@ def health(obj: Obj, max_age: str | None, any_host: bool, now_text: str | None) 
     click.echo(result.message)
 
 
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--now", "now_text", metavar="ISO-8601", help="Retry as if it were this moment.")
+@click.pass_obj
+def retry(obj: Obj, name: str | None, now_text: str | None) -> None:
+    """Put failed digests (of NAME, or everyone's) back to pending; the next run sends them.
+
+    \b
+    Example:
+      paper-digest retry ada && paper-digest run
+    """
+    from worker.store.outbox import retry_failed
+
+    config = obj.load()
+    settings = settings_or_exit(config)
+    if name is not None and name not in {p.id for p in config.profiles} | set(config.broken):
+        _profile_or_exit(config, name)
+    try:
+        count = retry_failed(obj.engine(settings), parse_now(now_text), name)
+    except PaperDigestError as exc:
+        fail(str(exc))
+    who = f" of {name}" if name else ""
+    click.echo(f"{count} failed deliver{'y' if count == 1 else 'ies'}{who} back to pending; "
+               "`paper-digest run` sends them.")
+
+
 def main() -> None:
     cli(prog_name="paper-digest")

@@ -101,3 +101,20 @@ def test_permanent_refusal_marks_failed_and_spares_others(
     status = run_cli(config, "status")
     assert "ada: last digest sent never; 0 pending, 1 failed" in status.output
     assert "550 5.1.1 No such user" in status.output
+
+
+def test_retry_puts_failed_back_and_next_run_sends(tmp_path: Path, seeds_dir: Path,
+                                                   sqlite_url: str) -> None:
+    handler = Handler(refuse={"ada@example.org": "550 5.1.1 No such user"})
+    with smtp_server(handler) as (handler, port):
+        config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=port)
+        add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+        assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 3
+        handler.refuse.clear()  # the mailbox was fixed
+        assert run_cli(config, "run", "--now", "2026-03-14T20:05:00+00:00").exit_code == 0
+        assert handler.messages == []  # failed stays failed until someone says retry
+        retried = run_cli(config, "retry", "ada", "--now", "2026-03-14T20:06:00+00:00")
+        assert "1 failed delivery of ada back to pending" in retried.output
+        assert run_cli(config, "run", "--now", "2026-03-14T20:07:00+00:00").exit_code == 0
+    assert [m["To"] for m in handler.messages] == ["Ada Lovelace <ada@example.org>"]
+    assert run_cli(config, "retry", "nobody").exit_code == 2

@@ -164,3 +164,20 @@ def test_backfill_start(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d2", rec("B")), NOW - timedelta(days=2))
     assert papers.seq_before(engine, NOW - timedelta(days=7)) == 1
     assert papers.seq_before(engine, NOW - timedelta(days=30)) == 0
+
+
+def test_exclusive_lock(engine) -> None:  # type: ignore[no-untyped-def]
+    from worker.store.locks import exclusive
+
+    with exclusive(engine, "fetch:hf") as first:
+        assert first is True
+        other = open_engine(str(engine.url.render_as_string(hide_password=False)))
+        try:
+            with exclusive(other, "fetch:hf") as second, exclusive(other, "fetch:x") as third:
+                # PostgreSQL: held elsewhere; SQLite: always granted (idempotent jobs).
+                assert second is (engine.dialect.name != "postgresql")
+                assert third is True
+        finally:
+            other.dispose()
+    with exclusive(engine, "fetch:hf") as again:
+        assert again is True

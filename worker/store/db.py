@@ -76,6 +76,15 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+def upsert(conn: Any, table: Any) -> Any:
+    """INSERT with ON CONFLICT for the connection's dialect (SQLite and PostgreSQL agree)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def current_revision(engine: Engine) -> str | None:
     try:
         with reading(engine) as conn:

@@ -116,12 +116,27 @@ def create_digest(engine: Engine, sub_id: str, *, expected_cursor: int, upto: in
         return int(digest_id)
 
 
+def lease_owners(engine: Engine, prefix: str) -> list[str]:
+    """Owners starting with `prefix` (a host) that hold leases on pending deliveries."""
+    query = (select(deliveries.c.lease_owner).distinct()
+             .where(deliveries.c.status == "pending", deliveries.c.lease_owner.is_not(None),
+                    deliveries.c.lease_owner.startswith(prefix, autoescape=True)))
+    with reading(engine) as conn:
+        return list(conn.execute(query).scalars())
+
+
 def claim_deliveries(engine: Engine, *, owner: str, now: datetime, lease: timedelta,
                      subscriber_ids: Iterable[str] | None = None, limit: int = 1000,
-                     ignore_backoff: bool = False) -> list[DeliveryJob]:
-    """Lease due pending deliveries to `owner`; no two workers get the same one."""
+                     ignore_backoff: bool = False, reclaim: Sequence[str] = (),
+                     ) -> list[DeliveryJob]:
+    """Lease due pending deliveries to `owner`; no two workers get the same one.
+
+    Leases run out at `lease_until`; those held by `reclaim` owners (processes known to be
+    dead) are taken over at once.
+    """
     due = [deliveries.c.status == "pending",
-           or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)]
+           or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now,
+               deliveries.c.lease_owner.in_(list(reclaim)))]
     if not ignore_backoff:
         due.append(or_(deliveries.c.next_attempt_at.is_(None),
                        deliveries.c.next_attempt_at <= now))

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
 
 from worker.records import PaperRecord, normalize_title, split_arxiv_id
-from worker.sources.base import Dump, DumpFailure
-from worker.store.db import reading
+from worker.sources.base import Dump, DumpFailure, content_hash
+from worker.store.db import reading, upsert
 from worker.store.models import IngestResult, StoredPaper
 from worker.store.schema import counters, dumps, papers, sightings
 
@@ -126,12 +126,25 @@ def ingest_dump(engine: Engine, dump: Dump, now: datetime) -> IngestResult | Non
 
     Returns None when the same content was ingested meanwhile (another worker won the race).
     """
+    try:
+        return _ingest(engine, dump, now)
+    except _AlreadyIngested:  # the transaction was rolled back: the sequence number too
+        return None
+
+
+class _AlreadyIngested(Exception):
+    pass
+
+
+def _ingest(engine: Engine, dump: Dump, now: datetime) -> IngestResult:
     with engine.begin() as conn:
+        # Take the sequence lock first: a concurrent ingest of the same content has then
+        # committed, and the check below sees it (PostgreSQL reads committed data per statement).
+        seq = _next_seq(conn)
         already = conn.execute(select(dumps.c.id).where(
             dumps.c.content_hash == dump.content_hash, dumps.c.status == "ingested")).first()
         if already:
-            return None
-        seq = _next_seq(conn)
+            raise _AlreadyIngested
         dump_id = conn.execute(insert(dumps).values(
             source=dump.source, locator=dump.locator, content_hash=dump.content_hash,
             status="ingested", seq=seq, listing_date=dump.listing_date,
@@ -169,18 +182,18 @@ def ingest_dump(engine: Engine, dump: Dump, now: datetime) -> IngestResult | Non
 
 def record_failure(engine: Engine, failure: DumpFailure, now: datetime) -> bool:
     """Keep a failed dump on record; True when this content failed for the first time."""
-    digest = failure.content_hash or f"unread:{failure.locator}"[:64]
+    digest = failure.content_hash or content_hash(f"unread:{failure.locator}".encode())
     with engine.begin() as conn:
-        row = conn.execute(select(dumps.c.id).where(dumps.c.content_hash == digest,
-                                                    dumps.c.status == "failed")).first()
-        if row:
-            conn.execute(update(dumps).where(dumps.c.id == row.id)
-                         .values(recorded_at=now, error=failure.reason))
-            return False
-        conn.execute(insert(dumps).values(
+        statement = upsert(conn, dumps).values(
             source=failure.source, locator=failure.locator, content_hash=digest,
-            status="failed", fetched_at=now, recorded_at=now, error=failure.reason))
-        return True
+            status="failed", fetched_at=now, recorded_at=now, error=failure.reason)
+        inserted = conn.execute(statement.on_conflict_do_nothing(
+            index_elements=["content_hash", "status"]).returning(dumps.c.id)).first()
+        if inserted is None:
+            conn.execute(update(dumps).where(dumps.c.content_hash == digest,
+                                             dumps.c.status == "failed")
+                         .values(recorded_at=now, error=failure.reason))
+        return inserted is not None
 
 
 def seq_before(engine: Engine, moment: datetime) -> int:

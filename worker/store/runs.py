@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
-from worker.store.db import reading
+from worker.store.db import reading, upsert
 from worker.store.models import RunState, SourceState
 from worker.store.schema import http_cache, runs, source_status
 
@@ -49,13 +49,8 @@ def source_failed(engine: Engine, name: str, now: datetime, error: str) -> bool:
 
 def _upsert_source(engine: Engine, name: str, **values: Any) -> None:
     with engine.begin() as conn:
-        exists = conn.execute(select(source_status.c.name)
-                              .where(source_status.c.name == name)).first()
-        if exists:
-            conn.execute(update(source_status).where(source_status.c.name == name)
-                         .values(**values))
-        else:
-            conn.execute(insert(source_status).values(name=name, **values))
+        statement = upsert(conn, source_status).values(name=name, **values)
+        conn.execute(statement.on_conflict_do_update(index_elements=["name"], set_=values))
 
 
 def source_states(engine: Engine) -> list[SourceState]:
@@ -78,9 +73,7 @@ class DatabaseValidators:
         return (row.etag, row.last_modified) if row else (None, None)
 
     def put(self, url: str, etag: str | None, last_modified: str | None) -> None:
+        values = {"etag": etag, "last_modified": last_modified, "updated_at": self.now}
         with self.engine.begin() as conn:
-            values = {"etag": etag, "last_modified": last_modified, "updated_at": self.now}
-            if conn.execute(select(http_cache.c.url).where(http_cache.c.url == url)).first():
-                conn.execute(update(http_cache).where(http_cache.c.url == url).values(**values))
-            else:
-                conn.execute(insert(http_cache).values(url=url, **values))
+            statement = upsert(conn, http_cache).values(url=url, **values)
+            conn.execute(statement.on_conflict_do_update(index_elements=["url"], set_=values))
