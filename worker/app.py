@@ -346,9 +346,12 @@ def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
     unliked = [examples[r] for r in profile.interests.unlike if r in examples]
     matcher = Matcher(profile.interests, examples=[paper_text(p) for p in liked],
                       unlike=[paper_text(p) for p in unliked])
-    own = {p.id for p in (*liked, *unliked)}  # the examples themselves are not news
-    by_key = {str(p.id): p for p in candidates if p.id not in own}
-    matches = matcher.rank([paper_text(p) for p in by_key.values()])
+    # The examples themselves are not news. They are dropped after ranking, so subscribers
+    # with the same candidates share one tokenized corpus (worker.matching.prepare caches it).
+    own = {str(p.id) for p in (*liked, *unliked)}
+    by_key = {str(p.id): p for p in candidates}
+    matches = [m for m in matcher.rank([paper_text(p) for p in candidates])
+               if m.paper.key not in own]
     chosen = [m for m in matches if m.score >= profile.min_score][: profile.max_items]
     items = [ItemSpec(by_key[m.paper.key].id, round(m.score, 4),
                       [reason_dict(r) for r in m.reasons]) for m in chosen]

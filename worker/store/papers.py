@@ -145,39 +145,61 @@ def _ingest(engine: Engine, dump: Dump, now: datetime) -> IngestResult:
             dumps.c.content_hash == dump.content_hash, dumps.c.status == "ingested")).first()
         if already:
             raise _AlreadyIngested
+        plan = _Plan(_Index(_existing(conn, dump.records)), now, seq)
+        for position, record in enumerate(dump.records):
+            plan.take(position, record, record.listing_date or dump.listing_date)
         dump_id = conn.execute(insert(dumps).values(
             source=dump.source, locator=dump.locator, content_hash=dump.content_hash,
             status="ingested", seq=seq, listing_date=dump.listing_date,
             fetched_at=dump.fetched_at, recorded_at=now, entries=len(dump.records),
-        ).returning(dumps.c.id)).scalar_one()
-        index = _Index(_existing(conn, dump.records))
-        new, known, gained = 0, 0, 0
-        seen: dict[int, tuple[int, Any]] = {}
-        for position, record in enumerate(dump.records):
-            paper = index.find(record)
-            if paper is None:
-                values = _new_values(record, now, seq)
-                values["id"] = conn.execute(insert(papers).values(**values)
-                                            .returning(papers.c.id)).scalar_one()
-                index.add(values)
-                new += 1
-                paper = values
-            else:
-                changes = _merge_values(paper, record)
-                if changes:
-                    gained += "arxiv_id" in changes
-                    conn.execute(update(papers).where(papers.c.id == paper["id"])
-                                 .values(**changes, updated_at=now))
-                    paper.update(changes)
-                    index.add(paper)
-                known += paper["first_seen_seq"] != seq
-            seen.setdefault(paper["id"], (position, record.listing_date or dump.listing_date))
-        if seen:
+            new_papers=len(plan.new)).returning(dumps.c.id)).scalar_one()
+        plan.write(conn, dump_id)
+    return IngestResult(dump_id, seq, len(dump.records), len(plan.new), plan.known,
+                        plan.gained)
+
+
+class _Plan:
+    """What one dump does to the papers table, worked out in memory, then written in bulk."""
+
+    def __init__(self, index: _Index, now: datetime, seq: int):
+        self.index, self.now, self.seq = index, now, seq
+        self.new: list[dict[str, Any]] = []
+        self.changed: dict[int, dict[str, Any]] = {}  # paper id -> merged columns
+        self.seen: dict[int, tuple[dict[str, Any], int, Any]] = {}  # id(paper) -> sighting
+        self.known = self.gained = 0
+
+    def take(self, position: int, record: PaperRecord, listing: Any) -> None:
+        paper = self.index.find(record)
+        if paper is None:
+            paper = _new_values(record, self.now, self.seq)
+            self.index.add(paper)
+            self.new.append(paper)
+        else:
+            changes = _merge_values(paper, record)
+            if changes:
+                if "id" in paper:  # stored already: remember to update it
+                    self.gained += "arxiv_id" in changes and not paper["arxiv_id"]
+                    self.changed.setdefault(paper["id"], {}).update(changes)
+                paper.update(changes)
+                self.index.add(paper)
+            self.known += paper["first_seen_seq"] != self.seq
+        self.seen.setdefault(id(paper), (paper, position, listing))
+
+    def write(self, conn: Connection, dump_id: int) -> None:
+        if self.new:
+            rows = conn.execute(insert(papers).returning(papers.c.id,
+                                                         sort_by_parameter_order=True),
+                                self.new)
+            for paper, paper_id in zip(self.new, rows.scalars(), strict=True):
+                paper["id"] = paper_id
+        for paper_id, changes in self.changed.items():
+            conn.execute(update(papers).where(papers.c.id == paper_id)
+                         .values(**changes, updated_at=self.now))
+        if self.seen:
             conn.execute(insert(sightings), [
-                {"paper_id": pid, "dump_id": dump_id, "position": pos, "listing_date": day,
-                 "seen_at": now} for pid, (pos, day) in seen.items()])
-        conn.execute(update(dumps).where(dumps.c.id == dump_id).values(new_papers=new))
-    return IngestResult(dump_id, seq, len(dump.records), new, known, gained)
+                {"paper_id": paper["id"], "dump_id": dump_id, "position": position,
+                 "listing_date": listing, "seen_at": self.now}
+                for paper, position, listing in self.seen.values()])
 
 
 def record_failure(engine: Engine, failure: DumpFailure, now: datetime) -> bool:
