@@ -341,6 +341,36 @@ def health(obj: Obj, max_age: str | None, any_host: bool, now_text: str | None) 
 
 
 @cli.command()
+@click.argument("name")
+@click.argument("paper")
+@click.pass_obj
+def explain(obj: Obj, name: str, paper: str) -> None:
+    """Show how NAME's profile scores PAPER, term by term, to tune the profile.
+
+    PAPER is an arXiv id, a title, or the key a digest shows (paper:123).
+
+    \b
+    Example:
+      paper-digest explain ada 2403.12345
+      paper-digest explain ada "Jack of All Tasks, Master of Many"
+    """
+    from worker.preview import explain_paper
+
+    config = obj.load()
+    settings = settings_or_exit(config)
+    profile = _profile_or_exit(config, name)
+    try:
+        lines = explain_paper(obj.engine(settings), profile, paper)
+    except LookupError:
+        fail(f"no stored paper matches {paper!r}",
+             "give an arXiv id, an exact title, or a key like paper:123 from a digest", 2)
+    except PaperDigestError as exc:
+        fail(str(exc))
+    for line in lines:
+        click.echo(line)
+
+
+@cli.command()
 @click.argument("name", required=False)
 @click.option("--now", "now_text", metavar="ISO-8601", help="Retry as if it were this moment.")
 @click.pass_obj

@@ -61,3 +61,37 @@ def _human(span: timedelta) -> str:
         return f"{span.days} day{'s' if span.days != 1 else ''}"
     hours = span.total_seconds() / 3600
     return f"{hours:g} hour{'s' if hours != 1 else ''}"
+
+
+def explain_paper(engine: Engine, profile: Profile, ref: str) -> list[str]:
+    """The full score breakdown of one stored paper for one profile (`paper-digest explain`).
+
+    The paper is scored among the papers it arrived with (its ingest batch), as a digest
+    would have scored it. Raises LookupError when no stored paper matches `ref`.
+    """
+    from worker.app import paper_text
+    from worker.matching import Matcher
+
+    paper = papers.find_paper(engine, ref)
+    if paper is None:
+        raise LookupError(ref)
+    with reading(engine) as conn:
+        batch = papers.papers_in_range(conn, paper.first_seen_seq - 1, paper.first_seen_seq)
+    refs = [*profile.interests.like, *profile.interests.unlike]
+    examples = papers.find_papers(engine, refs)
+    matcher = Matcher(profile.interests,
+                      examples=[paper_text(examples[r]) for r in profile.interests.like
+                                if r in examples],
+                      unlike=[paper_text(examples[r]) for r in profile.interests.unlike
+                              if r in examples])
+    explanation = matcher.explain(paper_text(paper), [paper_text(p) for p in batch])
+    missing = [r for r in refs if r not in examples]
+    lines = [f"{profile.id} × {paper.key}" + (f" (arXiv {paper.arxiv_id})"
+                                                if paper.arxiv_id else ""),
+             *explanation.lines()]
+    threshold = "would be in the digest" if explanation.match.score >= profile.min_score \
+        and not explanation.match.excluded else "would be left out"
+    lines.append(f"  min_score {profile.min_score:.2f}: {threshold}")
+    lines += [f"  note: example {r!r} is not among the stored papers, so it was not used"
+              for r in missing]
+    return lines

@@ -192,3 +192,17 @@ def test_preview_unknown_name(tmp_path: Path, sqlite_url: str) -> None:
     result = run_cli(config, "preview", "nobody")
     assert result.exit_code == 2 and "no subscriber 'nobody'" in result.output
     assert "subscribers: grounding" in result.output
+
+
+def test_explain_shows_the_breakdown(tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    run_cli(config, "run", "--now", "2026-03-13T20:00:00+00:00")
+    title = "UniTAB: Unifying Text and Box Outputs for Grounded Vision-Language Modeling"
+    shown = run_cli(config, "explain", "grounding", title.upper())  # titles match folded
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[1] == title
+    assert "“grounding”" in shown.output and "min_score 0.01: would be in the digest" \
+        in shown.output
+    missing = run_cli(config, "explain", "grounding", "No Such Paper")
+    assert missing.exit_code == 2 and "no stored paper matches" in missing.output
