@@ -100,3 +100,21 @@ def test_ranking_the_seeds_is_fast(seeds: list[PaperText]) -> None:
     for _ in range(5):
         matcher.rank(seeds)
     assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("kind", ["keywords", "query", "examples"])
+def test_scores_mean_the_same_for_every_kind_of_profile(seeds: list[PaperText],
+                                                        kind: str) -> None:
+    """On a real batch, a profile of any kind passes few papers at 0.7 and a minority at 0.3."""
+    examples = [p for p in seeds if "grounding" in p.title.casefold()][:3]
+    interests = {
+        "keywords": Interests(keywords=("visual grounding", "referring expression")),
+        "query": Interests(query='grounding OR "referring expression"'),
+        "examples": Interests(like=tuple(p.title for p in examples)),
+    }[kind]
+    own = {p.key for p in examples}
+    batch = [p for p in seeds if p.key not in own]
+    matcher = Matcher(interests, examples=examples if kind == "examples" else ())
+    scores = [m.score for m in matcher.rank(batch)]
+    assert 0 < sum(s >= 0.7 for s in scores) <= 0.05 * len(batch)
+    assert sum(s >= 0.3 for s in scores) <= 0.25 * len(batch)

@@ -8,14 +8,17 @@
 See worker.matching.scoring for what a score of 0.3 or 0.7 means.
 """
 
+from worker.matching.checks import interest_problems
 from worker.matching.corpus import Corpus
 from worker.matching.highlight import highlight_spans
 from worker.matching.interests import Interests
-from worker.matching.matcher import Embedder, Matcher, prepare
+from worker.matching.matcher import Matcher, prepare
 from worker.matching.model import Component, Explanation, Match, PaperText, Reason
 from worker.matching.query import Query, parse_query
+from worker.matching.semantic import Embedder
 
 __all__ = [
     "Component", "Corpus", "Embedder", "Explanation", "Interests", "Match", "Matcher",
-    "PaperText", "Query", "Reason", "highlight_spans", "parse_query", "prepare",
+    "PaperText", "Query", "Reason", "highlight_spans", "interest_problems", "parse_query",
+    "prepare",
 ]

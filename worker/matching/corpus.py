@@ -109,7 +109,7 @@ class Corpus:
                 ) -> dict[int, dict[str, FieldHit]]:
         found: dict[int, dict[str, list[tuple[int, int, bool]]]] = defaultdict(
             lambda: defaultdict(list))
-        for seq in _with_joined(variants):
+        for seq in with_joined(variants):
             sets = [self.index.get(s) for s in seq]
             if not all(sets):
                 continue
@@ -124,7 +124,7 @@ class Corpus:
                 for n, by_field in found.items() if any(by_field.values())}
 
 
-def _with_joined(variants: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
+def with_joined(variants: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
     """Each variant plus, for multi-word ones, the forms with adjacent words written as one:
     a profile's `pre training` finds `pretraining`; the index's joins cover the reverse."""
     out: list[tuple[str, ...]] = []

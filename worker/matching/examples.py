@@ -70,6 +70,39 @@ def corpus_vectors(corpus: Corpus) -> list[Vector]:
     return cast(list[Vector], cached)
 
 
+def corpus_postings(corpus: Corpus) -> dict[str, list[tuple[int, float]]]:
+    """stem -> (doc, weight) for every doc vector: similarity to an example then only touches
+    the papers that share a word with it."""
+    cached = corpus.cache.get("tfidf-postings")
+    if cached is None:
+        postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for n, vec in enumerate(corpus_vectors(corpus)):
+            for stem, weight in vec.items():
+                postings[stem].append((n, weight))
+        cached = corpus.cache["tfidf-postings"] = dict(postings)
+    return cast(dict[str, list[tuple[int, float]]], cached)
+
+
+def similarities(vec: Vector, corpus: Corpus) -> dict[int, float]:
+    """doc -> cosine with `vec`, for docs sharing at least one word with it."""
+    postings = corpus_postings(corpus)
+    dots: dict[int, float] = defaultdict(float)
+    for stem, weight in vec.items():
+        for n, w in postings.get(stem, ()):
+            dots[n] += weight * w
+    return dots
+
+
+def nearest_all(examples: ExampleSet, corpus: Corpus) -> dict[int, tuple[int, float]]:
+    """doc -> (index of its most similar example, cosine)."""
+    best: dict[int, tuple[int, float]] = {}
+    for i, vec in enumerate(examples.vectors):
+        for n, sim in similarities(vec, corpus).items():
+            if sim > best.get(n, (-1, 0.0))[1]:
+                best[n] = (i, sim)
+    return best
+
+
 def example_set(examples: Sequence[Doc], corpus: Corpus) -> ExampleSet:
     return ExampleSet(tuple(d.paper.title for d in examples),
                       tuple(vectorize(d, corpus) for d in examples))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from worker.matching import scoring
 from worker.matching.corpus import Doc
 from worker.matching.model import Component, Explanation, Match, Reason
+from worker.matching.semantic import semantic_score
 from worker.matching.text import term_stems
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ _QUOTE = "“{}”"
 @dataclass(frozen=True)
 class Parts:
     lexical: float
-    example: float
+    example: float  # what example similarity contributes
+    similarity: float  # calibrated similarity to the nearest example, as shown to readers
     unlike: float
     demote: float  # factor from demoted exclude terms, 1.0 when none
     excluded: bool
@@ -27,8 +29,11 @@ class Parts:
 
 
 def parts(b: Breakdown, m: Matcher) -> Parts:
-    lexical = scoring.combine(concepts(b.terms).values())
-    example = scoring.similarity_score(b.liked[1]) if b.liked[0] >= 0 else 0.0
+    lexical = scoring.combine(concepts(b.terms).values(), scoring.CONCEPT_DISCOUNT)
+    similarity = scoring.similarity_score(b.liked[1]) if b.liked[0] >= 0 else 0.0
+    if b.semantic[0] >= 0:
+        similarity = max(similarity, semantic_score(b.semantic[1]))
+    example = similarity * (scoring.EXAMPLE_WITH_TERMS if m.terms else 1.0)
     unlike = scoring.similarity_score(b.unliked[1]) if b.unliked[0] >= 0 else 0.0
     demote, excluded = 1.0, b.gate is False
     if b.excludes:
@@ -38,7 +43,8 @@ def parts(b: Breakdown, m: Matcher) -> Parts:
         else:
             excluded = True
     score = scoring.combine((lexical, example)) * demote * (1 - scoring.UNLIKE_STRENGTH * unlike)
-    return Parts(lexical, example, unlike, demote, excluded, 0.0 if excluded else score)
+    return Parts(lexical, example, similarity, unlike, demote, excluded,
+                 0.0 if excluded else score)
 
 
 def concepts(terms: list[TermScore]) -> dict[int, float]:
@@ -49,8 +55,8 @@ def concepts(terms: list[TermScore]) -> dict[int, float]:
     return best
 
 
-def build_match(b: Breakdown, m: Matcher) -> Match:
-    p = parts(b, m)
+def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
+    p = p or parts(b, m)
     return Match(b.doc.paper, round(p.score, 6), tuple(_reasons(b, m, p)), p.excluded)
 
 
@@ -58,13 +64,17 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     positive: list[Reason] = []
     for ts in b.terms:
         positive += _term_reasons(ts)
-    if p.example > 0:
+    if p.example > 0 and _semantic_leads(b):
+        title = m.example_title(b.semantic[0])
+        positive.append(Reason("semantic", f"is about the same thing as {_QUOTE.format(title)} "
+                               f"(meaning similarity {p.similarity:.2f})", None, (), p.example))
+    elif p.example > 0:
         title = m.example_title(b.liked[0])
         shared = [s for s in (_surface(b.doc, stem) for stem in b.shared) if s]
         words = f"; shares {', '.join(dict.fromkeys(w.lower() for w in shared[:4]))}" \
             if shared else ""
         positive.append(Reason("example", f"resembles {_QUOTE.format(title)} (similarity "
-                               f"{p.example:.2f}{words})", None, tuple(shared), p.example))
+                               f"{p.similarity:.2f}{words})", None, tuple(shared), p.example))
     positive.sort(key=lambda r: -r.weight)
     negative = _negative_reasons(b, m, p)
     gate = []
@@ -72,6 +82,11 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
         verb = "matches" if b.gate else "does not match"
         gate.append(Reason("query", f"{verb} your query {m.query}", None))
     return positive + gate + negative
+
+
+def _semantic_leads(b: Breakdown) -> bool:
+    return b.semantic[0] >= 0 and semantic_score(b.semantic[1]) > scoring.similarity_score(
+        b.liked[1] if b.liked[0] >= 0 else 0.0)
 
 
 def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
@@ -135,9 +150,17 @@ def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
     comps = [Component(ts.term.kind, _term_detail(ts), round(ts.strength, 4))
              for ts in sorted(b.terms, key=lambda t: -t.strength)]
     if b.liked[0] >= 0:
+        sim = scoring.similarity_score(b.liked[1])
         comps.append(Component("example", f"nearest liked example "
                                f"{_QUOTE.format(m.example_title(b.liked[0]))}: cosine "
-                               f"{b.liked[1]:.3f} -> similarity {p.example:.2f}", p.example))
+                               f"{b.liked[1]:.3f} -> similarity {sim:.2f}"
+                               f"{' (counts half: the profile has terms)' if m.terms else ''}",
+                               p.example))
+    if b.semantic[0] >= 0:
+        comps.append(Component("semantic", f"nearest liked example by meaning "
+                               f"{_QUOTE.format(m.example_title(b.semantic[0]))}: embedding "
+                               f"cosine {b.semantic[1]:.3f} -> {semantic_score(b.semantic[1]):.2f}",
+                               semantic_score(b.semantic[1])))
     comps += [Component("exclude", _term_detail(ts), round(ts.strength, 4)) for ts in b.excludes]
     if b.unliked[0] >= 0:
         comps.append(Component("unlike", f"nearest unliked example "

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from worker.matching import examples as ex
-from worker.matching import scoring
-from worker.matching.corpus import Corpus, Doc, FieldHit, claim_spans
-from worker.matching.explain import build_explanation, build_match
+from worker.matching import scoring, semantic
+from worker.matching.corpus import Corpus, Doc, FieldHit, claim_spans, with_joined
+from worker.matching.explain import build_explanation, build_match, parts
 from worker.matching.interests import Interests
 from worker.matching.model import Explanation, Match, PaperText
 from worker.matching.query import Query, Term, parse_query
+from worker.matching.semantic import Embedder
 from worker.matching.terms import ProfileTerm, Synonyms, compile_terms, query_groups
 from worker.matching.text import term_stems
-
-# Optional semantic hook: texts -> vectors (any length, compared by cosine). The core install
-# ships none; worker.matching.semantic may provide one when the extra is installed.
-Embedder = Callable[[Sequence[str]], Sequence[Sequence[float]]]
 
 
 @dataclass
@@ -45,7 +43,13 @@ class Breakdown:
     gate: bool | None = None  # None: no query
     liked: tuple[int, float] = (-1, 0.0)  # (example index, cosine)
     unliked: tuple[int, float] = (-1, 0.0)
-    shared: tuple[str, ...] = ()  # stems the paper shares most with its nearest example
+    semantic: tuple[int, float] = (-1, 0.0)  # (example index, embedding cosine)
+    vectors: tuple[ex.Vector, ex.Vector] | None = None  # the paper's and its nearest example's
+
+    @property
+    def shared(self) -> tuple[str, ...]:
+        """Stems the paper shares most with its nearest example."""
+        return ex.shared_terms(*self.vectors) if self.vectors else ()
 
 
 _SPACED = re.compile(r"[^\W_]+(?:\s+[^\W_]+)+")
@@ -89,8 +93,11 @@ class Matcher:
             synonyms)}
         self.examples = tuple(examples)
         self.unlike = tuple(unlike)
+        self._example_docs = [Doc.of(p) for p in self.examples]  # tokenized once per profile
+        self._unlike_docs = [Doc.of(p) for p in self.unlike]
         self.weights = {**scoring.DEFAULT_FIELD_WEIGHTS, **interests.field_weights}
-        self.embedder = embedder  # reserved: semantic similarity is not wired in yet
+        self.embedder = embedder  # optional: see worker.matching.semantic
+        self._example_units: list[semantic.Unit] | None = None
 
     def _term_sources(self) -> list[tuple[str, str, bool, int]]:
         # Words of a keyword written with spaces may also match close together (counting
@@ -110,12 +117,17 @@ class Matcher:
 
     # ---- public API ----------------------------------------------------------------------------
 
-    def rank(self, papers: Sequence[PaperText] | Corpus) -> list[Match]:
-        """Papers with score > 0 that are not excluded, best first, ties broken by key."""
+    def rank(self, papers: Sequence[PaperText] | Corpus, *, min_score: float = 0.0,
+             limit: int | None = None) -> list[Match]:
+        """Papers with score > 0 that are not excluded, best first, ties broken by key.
+
+        `min_score` and `limit` are optional shortcuts: reasons are only worded for the papers
+        returned, which matters when thousands of profiles are ranked against one batch."""
         corpus = prepare(papers)
-        matches = [build_match(b, self) for b in self._breakdowns(corpus)]
-        kept = [m for m in matches if m.score > 0 and not m.excluded]
-        return sorted(kept, key=lambda m: (-m.score, m.paper.key))
+        scored = [(p, b) for b in self._breakdowns(corpus) if (p := parts(b, self)).score > 0
+                  and not p.excluded and p.score >= min_score]
+        scored.sort(key=lambda pb: (-pb[0].score, pb[1].doc.paper.key))
+        return [build_match(b, self, p) for p, b in scored[:limit]]
 
     def explain(self, paper: PaperText, papers: Sequence[PaperText] = ()) -> Explanation:
         """The full score breakdown for one paper, scored among `papers` (its batch)."""
@@ -166,22 +178,44 @@ class Matcher:
 
     def _term_scores(self, corpus: Corpus, wanted: set[int]) -> dict[int, list[TermScore]]:
         """doc -> its terms' scores, each piece of text counted for one term only."""
-        found: dict[int, list[tuple[ProfileTerm, dict[str, FieldHit]]]] = defaultdict(list)
-        specs = {}
+        found: dict[int, list[TermScore]] = defaultdict(list)
         for term in self.terms:
-            hits = corpus.hits(term.variants, near=term.near)
-            specs[term.text] = self._specificity(term, hits, corpus)
-            for n, by_field in hits.items():
+            for n, ts in self._scores_of(term, corpus).items():
                 if n in wanted:
-                    found[n].append((term, by_field))
-        out: dict[int, list[TermScore]] = {}
-        for n, pairs in found.items():
-            doc = corpus.docs[n]
-            claimed = claim_spans(doc, [h for _, h in pairs]) if len(pairs) > 1 else \
-                [h for _, h in pairs]
-            out[n] = [self._evidence(term, by_field, doc, corpus, specs[term.text])
-                      for (term, _), by_field in zip(pairs, claimed, strict=True) if by_field]
-        return out
+                    found[n].append(ts)
+        for n, scores in found.items():
+            if len(scores) > 1 and self._may_overlap(scores):
+                found[n] = self._claim(scores, corpus.docs[n], corpus)
+        return found
+
+    def _scores_of(self, term: ProfileTerm, corpus: Corpus) -> dict[int, TermScore]:
+        """Every paper's evidence for one term; cached on the corpus, so profiles sharing a term
+        (with the same field weights and concept) share the work."""
+        group = self._groups.get(term.group, ())
+        key = ("scores", term.variants, term.near, tuple(sorted(self.weights.items())), group)
+        cached = corpus.cache.get(repr(key))
+        if cached is None:
+            hits = corpus.hits(term.variants, near=term.near)
+            spec = self._specificity(term, hits, corpus)
+            cached = corpus.cache[repr(key)] = {
+                n: self._evidence(term, by_field, corpus.docs[n], corpus, spec)
+                for n, by_field in hits.items()}
+        return cast(dict[int, TermScore], cached)
+
+    def _may_overlap(self, scores: list[TermScore]) -> bool:
+        # Two terms' occurrences can only overlap if they share a word (or a joined form).
+        seen: set[str] = set()
+        for ts in scores:
+            words = {w for v in with_joined(ts.term.variants) for w in v}
+            if seen & words:
+                return True
+            seen |= words
+        return False
+
+    def _claim(self, scores: list[TermScore], doc: Doc, corpus: Corpus) -> list[TermScore]:
+        claimed = claim_spans(doc, [ts.hits for ts in scores])
+        return [self._evidence(ts.term, by_field, doc, corpus, ts.specificity)
+                for ts, by_field in zip(scores, claimed, strict=True) if by_field]
 
     def _specificity(self, term: ProfileTerm, hits: dict[int, dict[str, FieldHit]],
                      corpus: Corpus) -> dict[str, float]:
@@ -213,14 +247,26 @@ class Matcher:
         return set(corpus.hits(compiled.variants, near=False))
 
     def _similarities(self, corpus: Corpus, found: dict[int, Breakdown]) -> None:
+        liked = ex.example_set(self._example_docs, corpus)
+        unliked = ex.example_set(self._unlike_docs, corpus)
+        best_liked = ex.nearest_all(liked, corpus)
+        best_unliked = ex.nearest_all(unliked, corpus)
         vectors = ex.corpus_vectors(corpus)
-        liked = ex.example_set([Doc.of(p) for p in self.examples], corpus)
-        unliked = ex.example_set([Doc.of(p) for p in self.unlike], corpus)
         for n, b in found.items():
-            b.liked = ex.nearest(vectors[n], liked)
-            b.unliked = ex.nearest(vectors[n], unliked)
+            b.liked = best_liked.get(n, (-1, 0.0))
+            b.unliked = best_unliked.get(n, (-1, 0.0))
             if b.liked[0] >= 0:
-                b.shared = ex.shared_terms(vectors[n], liked.vectors[b.liked[0]])
+                b.vectors = (vectors[n], liked.vectors[b.liked[0]])
+        if self.embedder is not None and self.examples:
+            self._semantic(corpus, found, self.embedder)
+
+    def _semantic(self, corpus: Corpus, found: dict[int, Breakdown], embedder: Embedder,
+                  ) -> None:
+        if self._example_units is None:
+            self._example_units = semantic.embed(embedder, self.examples)
+        units = semantic.corpus_embeddings(corpus, embedder)
+        for n, b in found.items():
+            b.semantic = semantic.nearest(units[n], self._example_units)
 
     def example_title(self, index: int, unlike: bool = False) -> str:
         pool = self.unlike if unlike else self.examples

@@ -1,36 +1,42 @@
 """How evidence becomes one 0..1 score that means the same for every profile.
 
-What a score means (the same whether a profile has keywords, example papers or both):
+What a score means, whether a profile has keywords, a query, example papers or all of them:
 
     0.0        nothing in the profile matched.
-    about 0.3  some evidence: one of your terms is mentioned once in the abstract, or the paper
-               shares a fair amount of specific vocabulary with one of your example papers.
-               Worth a glance; a `min_score` of 0.3 keeps these.
-    about 0.5  clear evidence: a term in the title, or several of your terms in the abstract,
-               or clearly similar to an example paper.
-    about 0.7  strong evidence: several terms in title and abstract, or the paper is about what
-               an example paper is about (close vocabulary throughout). A `min_score` of 0.7
-               gives a short digest of papers squarely on topic.
-    0.9+       overwhelming: many hits of specific terms in both fields plus example similarity.
+    about 0.1  a word of the profile that most of today's papers use, mentioned in passing.
+    about 0.3  some evidence: one of your specific terms is mentioned once in the abstract, or
+               the paper shares more specific vocabulary with one of your example papers than
+               nine in ten unrelated pairs of papers do. Worth a glance: `min_score = 0.3`
+               keeps these (a recall-minded digest).
+    about 0.5  clear evidence: two of your terms in the abstract, a term repeated in the
+               abstract, or clearly similar to an example paper.
+    about 0.7  strong evidence: your term in the title and again in the abstract, several
+               terms throughout, or the paper is about what an example paper is about.
+               `min_score = 0.7` gives a short digest of papers squarely on topic.
+    0.9+       overwhelming: several specific terms in title and abstract, or a near-duplicate
+               of an example paper.
 
 How it is computed:
 
 - Each distinct profile term (keyword, phrase, positive query term; a synonym counts as the same
   term) gets BM25F evidence in 0..1: occurrences in the title count `field_weights.title` times
-  (default 3), in the abstract once, length-normalized against the papers being ranked, and
-  saturated (k1 = 1.2), so the third mention adds less than the first. Words found near each
-  other rather than as the exact phrase count half. A piece of text counts for one term only
-  (the longest that covers it).
-- A term found in most of today's papers says little: each field's occurrences are scaled by a
-  specificity in 0..1, an idf over that field scaled so that a term in 2% of the papers or
-  fewer counts fully and one in every paper not at all (smoothed toward 5% so that small
-  batches behave). The terms under one OR of a query are alternatives for one concept: they
-  share the specificity of the concept and the best of them counts.
-- Concepts combine like independent clues (noisy-OR): 1 - prod(1 - 0.75 * evidence).
+  (default 3), in the abstract once, each field's count length-normalized (b = 0.75) and scaled
+  by the term's specificity in that field; the sum t is saturated as t / (2 + t), so the third
+  mention adds less than the first. Words found near each other rather than as the exact phrase
+  count half. A piece of text counts for one term only (the longest that covers it).
+- Specificity is an idf over the papers being ranked, per field, scaled to 0..1: a term in 2%
+  of the papers or fewer counts fully, one in half of them about 0.2, one in every paper not at
+  all (smoothed toward 5% so that small batches behave). Per field, because `benchmark` in half
+  of all abstracts says little while `benchmark` in a title says a lot.
+- The terms under one OR of a query are alternatives for one concept (`LVLM OR VLM OR
+  "vision-language"`): they share the concept's specificity and the best of them counts.
+- Concepts combine like independent clues (noisy-OR): 1 - prod(1 - evidence).
 - Example similarity is the cosine between tf-idf vectors (title words doubled, sublinear tf),
-  mapped through a saturating curve fitted to the similarity of unrelated paper pairs, so
-  unrelated papers land near 0 and near-duplicates near 1. Term and example evidence combine by
-  the same noisy-OR.
+  mapped through a logistic curve set from the similarity of unrelated pairs of papers in one
+  field (median cosine about 0.07 -> 0.1; 0.11, closer than nine in ten pairs -> 0.2; 0.2 ->
+  0.6; 0.3 -> 0.9). When a profile has terms as well as examples, example similarity counts
+  half: with a handful of examples it mostly reflects a shared field, not the facet the reader
+  named in words. Terms and examples combine by the same noisy-OR.
 - Demotions multiply: each `exclude` term hit with exclude_mode = "demote" by 1 - 0.6 * its
   evidence; similarity to an `unlike` example by 1 - 0.8 * that similarity.
 """
@@ -42,35 +48,37 @@ from collections.abc import Iterable, Mapping
 
 from worker.matching.corpus import Corpus, FieldHit
 
-K1 = 1.2
+K1 = 2.0
 B = 0.75
 DEFAULT_FIELD_WEIGHTS = {"title": 3.0, "abstract": 1.0}
-TERM_STRENGTH = 0.75  # what one fully saturated, fully specific term can contribute
+TERM_STRENGTH = 1.0  # a fully saturated, fully specific term is certain evidence
 NEAR_DISCOUNT = 0.5  # words near each other instead of the exact phrase
 DEMOTE_STRENGTH = 0.6
+# With a handful of examples, similarity mostly reflects a shared field rather than the facet
+# a reader named in words; when a profile has both, terms lead and examples support.
+EXAMPLE_WITH_TERMS = 0.5
 UNLIKE_STRENGTH = 0.8
 
 
 def term_evidence(hits: Mapping[str, FieldHit], doc_len: Mapping[str, int],
                   corpus: Corpus, weights: Mapping[str, float], specs: Mapping[str, float],
                   ) -> tuple[float, dict[str, float]]:
-    """BM25F with a per-field idf: field-weighted, length-normalized term frequency saturated
-    into 0..1, then scaled by how telling the term is in the fields it was found in (each
-    field's specificity weighted by its share of the frequency). Also those shares, for
-    reasons that say how much the title or the abstract counted.
+    """BM25F with a per-field idf: each field's occurrences, length-normalized, weighted by the
+    field's weight and by how telling the term is in that field, summed and saturated into
+    0..1. Also each field's share, for reasons that say how much title or abstract counted.
 
     The idf is per field because the fields differ: `benchmark` in half of all abstracts says
-    little, `benchmark` in a title (one in ten) says a lot. It applies after saturation, as in
-    BM25, so repeating a common word many times does not make it telling."""
+    little, `benchmark` in a title (one in ten) says a lot. It applies before saturation, so a
+    common word repeated throughout an abstract (what the paper is about) still adds up, while
+    one passing mention of it counts little."""
     tfs = {}
     for name, hit in hits.items():
         norm = 1 - B + B * doc_len[name] / corpus.avg_len[name]
         count = hit.count * (1.0 if hit.exact else NEAR_DISCOUNT)
-        tfs[name] = weights.get(name, 1.0) * count / norm
+        tfs[name] = weights.get(name, 1.0) * specs.get(name, 1.0) * count / norm
     tf = sum(tfs.values())
     shares = {name: v / (tf or 1.0) for name, v in tfs.items()}
-    spec = sum(share * specs.get(name, 1.0) for name, share in shares.items())
-    return spec * tf / (K1 + tf), shares
+    return tf / (K1 + tf), shares
 
 
 def field_specificity(docs_by_field: Mapping[str, int], n: int) -> dict[str, float]:
@@ -91,12 +99,18 @@ PRIOR_SHARE = 0.05
 PRIOR_WEIGHT = 20
 
 
-def combine(evidence: Iterable[float]) -> float:
-    """Noisy-OR of independent clues already scaled to 0..1."""
-    miss = 1.0
-    for e in evidence:
-        miss *= 1.0 - max(0.0, min(e, 1.0))
+def combine(evidence: Iterable[float], discount: float = 1.0) -> float:
+    """Noisy-OR of clues already scaled to 0..1. With discount < 1 the clues are taken as
+    overlapping rather than independent: the strongest counts fully, the next `discount` times,
+    the one after `discount`**2 times, and so on."""
+    miss, weight = 1.0, 1.0
+    for e in sorted(evidence, reverse=True):
+        miss *= 1.0 - weight * max(0.0, min(e, 1.0))
+        weight *= discount
     return 1.0 - miss
+
+
+CONCEPT_DISCOUNT = 1.0
 
 
 def similarity_score(cosine: float) -> float:
