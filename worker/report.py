@@ -62,45 +62,101 @@ def source_lines(reports: list[SourceReport]) -> list[str]:
     return lines or ["  (no sources enabled)"]
 
 
-def status_lines(config: Config, engine: Engine) -> list[str]:
-    lines = ["Runs:"]
-    for run in runs.recent_runs(engine):
-        stats = ", ".join(f"{k} {v}" for k, v in run.stats.items() if v)
-        lines.append(f"  #{run.id} {run.kind} {_when(run.started_at)}: {run.status}"
-                     f"{f' ({stats})' if stats else ''}{f' - {run.error}' if run.error else ''}")
-    lines += ["", "Sources:"]
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def status_data(config: Config, engine: Engine) -> dict[str, Any]:
+    """Runs, sources and subscribers, as plain data (`status --json` prints this)."""
     states = {s.name: s for s in runs.source_states(engine)}
+    sources = []
     for source in config.settings.sources:
         state = states.get(source.name)
-        line = f"  {source.name} ({source.kind}): last success " \
-               f"{_when(state.last_success_at if state else None)}"
-        if state and state.last_error:
-            line += f"; ERROR since {_when(state.error_since)}: {state.last_error}"
+        sources.append({
+            "name": source.name, "kind": source.kind, "enabled": source.enabled,
+            "last_success": _iso(state.last_success_at) if state else None,
+            "error": state.last_error if state else None,
+            "error_since": _iso(state.error_since) if state else None})
+    return {
+        "runs": [{"id": r.id, "kind": r.kind, "started": _iso(r.started_at),
+                  "finished": _iso(r.finished_at), "status": r.status, "stats": r.stats,
+                  "error": r.error} for r in runs.recent_runs(engine)],
+        "sources": sources,
+        "subscribers": subscribers_data(config, engine),
+    }
+
+
+def subscribers_data(config: Config, engine: Engine) -> list[dict[str, Any]]:
+    """Per subscriber: channels, schedule, last digest sent, pending and failed deliveries."""
+    last = outbox.last_sent(engine)
+    open_states: dict[str, list[Any]] = defaultdict(list)
+    for state in outbox.delivery_states(engine, statuses=("pending", "failed")):
+        open_states[state.subscriber_id].append(state)
+    rows = []
+    profiles = {p.id: p for p in config.profiles}
+    ids = [*profiles, *sorted(config.broken), *sorted(config.disabled)]
+    for sid in ids + sorted(set(open_states) - set(ids)):
+        profile = profiles.get(sid)
+        rows.append({
+            "id": sid,
+            "state": "ok" if profile else "broken" if sid in config.broken else
+            "disabled" if sid in config.disabled else "removed",
+            "email": profile.email if profile else None,
+            "deliver": list(profile.deliver) if profile else [],
+            "schedule": profile.schedule if profile else None,
+            "last_sent": _iso(last.get(sid)),
+            "pending": [_delivery(s) for s in open_states[sid] if s.status == "pending"],
+            "failed": [_delivery(s) for s in open_states[sid] if s.status == "failed"],
+        })
+    return rows
+
+
+def _delivery(state: Any) -> dict[str, Any]:
+    return {"digest": state.digest_id, "channel": state.channel, "attempts": state.attempts,
+            "created": _iso(state.created_at), "next_attempt": _iso(state.next_attempt_at),
+            "error": state.last_error, "items": state.item_count}
+
+
+def _when_iso(text: str | None) -> str:
+    return _when(datetime.fromisoformat(text)) if text else "never"
+
+
+def status_lines(data: dict[str, Any]) -> list[str]:
+    lines = ["Runs:"]
+    for run in data["runs"]:
+        stats = ", ".join(f"{k} {v}" for k, v in run["stats"].items() if v)
+        lines.append(f"  #{run['id']} {run['kind']} {_when_iso(run['started'])}: "
+                     f"{run['status']}{f' ({stats})' if stats else ''}"
+                     f"{' - ' + run['error'] if run['error'] else ''}")
+    lines += ["", "Sources:"]
+    for source in data["sources"]:
+        line = f"  {source['name']} ({source['kind']}): last success " \
+               f"{_when_iso(source['last_success'])}"
+        if source["error"]:
+            line += f"; ERROR since {_when_iso(source['error_since'])}: {source['error']}"
         lines.append(line)
     lines += ["", "Subscribers:"]
-    lines += _subscriber_lines(config, engine)
+    for row in data["subscribers"]:
+        note = "" if row["state"] == "ok" else f" ({row['state']})"
+        lines.append(f"  {row['id']}{note}: last digest sent {_when_iso(row['last_sent'])}; "
+                     f"{len(row['pending'])} pending, {len(row['failed'])} failed")
+        for d in row["pending"]:
+            retry = f", next try {_when_iso(d['next_attempt'])}" if d["attempts"] else ""
+            error = f": {d['error']}" if d["error"] else ""
+            lines.append(f"    pending digest {d['digest']} ({d['channel']}, "
+                         f"{_plural(d['attempts'], 'attempt')}{retry}){error}")
+        lines += [f"    failed digest {d['digest']} ({d['channel']}): {d['error']}"
+                  for d in row["failed"]]
     return lines
 
 
-def _subscriber_lines(config: Config, engine: Engine) -> list[str]:
-    last = outbox.last_sent(engine)
-    open_states = outbox.delivery_states(engine, statuses=("pending", "failed"))
-    by_sub: dict[str, list[Any]] = defaultdict(list)
-    for state in open_states:
-        by_sub[state.subscriber_id].append(state)
-    lines = []
-    ids = [p.id for p in config.profiles] + sorted(config.broken)
-    for sid in ids + sorted(set(by_sub) - set(ids)):
-        pending = [s for s in by_sub[sid] if s.status == "pending"]
-        failed = [s for s in by_sub[sid] if s.status == "failed"]
-        note = " (file has problems)" if sid in config.broken else ""
-        lines.append(f"  {sid}{note}: last digest sent {_when(last.get(sid))}; "
-                     f"{len(pending)} pending, {len(failed)} failed")
-        for s in pending:
-            retry = f", next try {_when(s.next_attempt_at)}" if s.attempts else ""
-            error = f": {s.last_error}" if s.last_error else ""
-            lines.append(f"    pending digest {s.digest_id} ({s.channel}, "
-                         f"{_plural(s.attempts, 'attempt')}{retry}){error}")
-        lines += [f"    failed digest {s.digest_id} ({s.channel}): {s.last_error}"
-                  for s in failed]
-    return lines
+def subscribers_lines(rows: list[dict[str, Any]]) -> list[str]:
+    header = ("SUBSCRIBER", "CHANNELS", "SCHEDULE", "LAST DIGEST", "PENDING", "FAILED")
+    table = [header] + [(
+        r["id"] + ("" if r["state"] == "ok" else f" ({r['state']})"),
+        ",".join(r["deliver"]) or "-", r["schedule"] or "every run",
+        _when_iso(r["last_sent"]), str(len(r["pending"])), str(len(r["failed"])))
+        for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in table]

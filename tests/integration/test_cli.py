@@ -1,0 +1,77 @@
+"""The commands an operator types: init, subscribers, status --json, help, completion."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.integration.helpers import add_seed_day, make_config, run_cli
+from worker.cli import cli
+
+SUB = """
+deliver = ["markdown"]
+min_score = 0.01
+[interests]
+keywords = ["segmentation"]
+"""
+
+
+def test_init_writes_a_working_config(tmp_path: Path) -> None:
+    target = tmp_path / "mine"
+    result = CliRunner().invoke(cli, ["init", str(target), "--name", "ada"])
+    assert result.exit_code == 0, result.output
+    assert "Next steps:" in result.output and f"--config {target} check" in result.output
+    check = run_cli(target, "check")
+    assert check.exit_code == 0 and "OK: 2 source(s), 1 subscriber(s)" in check.output
+    (target / "dumps" / "day.txt").write_text("Nov 20\n\nA Multimodal Benchmark\n\nWe test.\n")
+    run = run_cli(target, "run", "--source", "local")
+    assert run.exit_code == 0, run.output
+    assert list((target / "out" / "ada").glob("*.md"))
+    again = CliRunner().invoke(cli, ["init", str(target)])
+    assert again.exit_code == 1 and "exists already; nothing was written" in again.output
+
+
+def test_subscribers_and_status_json(tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB, "bob": SUB, "bad": "[x"})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    table = run_cli(config, "subscribers")
+    assert table.output.splitlines()[0].split() == [
+        "SUBSCRIBER", "CHANNELS", "SCHEDULE", "LAST", "DIGEST", "PENDING", "FAILED"]
+    assert any(line.startswith("bad (broken)") for line in table.output.splitlines())
+    rows = json.loads(run_cli(config, "subscribers", "--json").output)
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["ada"]["last_sent"].startswith("2026-03-14T20:00")
+    assert by_id["ada"]["deliver"] == ["markdown"] and by_id["bad"]["state"] == "broken"
+    status = json.loads(run_cli(config, "status", "--json").output)
+    assert status["runs"][0]["status"] == "partial"  # the broken file makes the run partial
+    assert status["sources"][0]["name"] == "local" and status["sources"][0]["error"] is None
+
+
+@pytest.mark.parametrize("command", ["run", "check", "preview", "status", "fetch", "retry",
+                                     "explain", "subscribers", "init", "serve", "health"])
+def test_every_command_help_has_an_example(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Example:" in result.output and "paper-digest " in result.output
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_scripts(shell: str) -> None:
+    env = {**os.environ, "_PAPER_DIGEST_COMPLETE": f"{shell}_source"}
+    script = Path(sys.executable).with_name("paper-digest")
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert done.returncode == 0 and "_PAPER_DIGEST_COMPLETE" in done.stdout
+
+
+def test_python_dash_m_is_the_same_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "worker", "--version"], capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("paper-digest, version ")

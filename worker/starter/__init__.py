@@ -1,0 +1,30 @@
+"""`paper-digest init`: a working starter config directory."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def write_starter(target: Path, subscriber: str | None = None) -> list[Path]:
+    """Write DIR/worker.toml, DIR/subscribers/<you>.toml and DIR/dumps/; return what was
+    written. Raises FileExistsError rather than overwrite an existing worker.toml."""
+    worker = target / "worker.toml"
+    if worker.exists():
+        raise FileExistsError(worker)
+    who = subscriber or _safe_id(getpass.getuser())
+    folder = target.as_posix().rstrip("/") or "."
+    profile = target / "subscribers" / f"{who}.toml"
+    (target / "subscribers").mkdir(parents=True, exist_ok=True)
+    (target / "dumps").mkdir(exist_ok=True)
+    worker.write_text((HERE / "worker.toml").read_text().replace("@DIR@", folder))
+    profile.write_text((HERE / "subscriber.toml").read_text()
+                       .replace("@ID@", who).replace("@NAME@", who))
+    return [worker, profile, target / "dumps"]
+
+
+def _safe_id(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("-._")
+    return cleaned[:64] or "me"
