@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean setup
+.PHONY: run test lint typecheck bench clean setup browser
 
 setup: $(STAMP)
 
@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/paper-digest --config config run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The browser tests need Debian's chromium. Install it when we can (root with apt-get);
+# where we cannot, those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  >/dev/null 2>&1 || echo "note: chromium could not be installed; browser tests will skip"; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check worker tests bench

@@ -108,11 +108,20 @@ def shorten(text: str, limit: int = SHORT_ABSTRACT_CHARS) -> str:
     return cut[: cut.rfind(" ")].rstrip(",;:") + " …"
 
 
+# Reasons whose terms are highlighted in the text: what the reader asked for. Words shared
+# with an example paper are not: they are often common words and would only add noise.
+HIGHLIGHTED_KINDS = frozenset({"keyword", "phrase", "query"})
+MAX_REASONS_SHOWN = 3
+
+
 def reasons_sentence(reasons: Sequence[dict[str, Any]]) -> str:
-    texts = [r.get("text", "") for r in reasons if r.get("text") and r.get("kind") != "exclude"]
+    """The strongest few reasons in one line; `paper-digest explain` gives all of them."""
+    texts = [r["text"] for r in reasons if r.get("text") and r.get("kind") != "exclude"]
     if not texts:
         return "matched your interests"
-    return "; ".join(texts[:4]) + ("; …" if len(texts) > 4 else "")
+    shown = "; ".join(texts[:MAX_REASONS_SHOWN])
+    more = len(texts) - MAX_REASONS_SHOWN
+    return shown + (f"; and {more} more" if more > 0 else "")
 
 
 def _spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
@@ -187,7 +196,8 @@ def environment(templates_dir: Path | None = None) -> Any:
 def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any) -> ItemView:
     terms: list[str] = []
     for reason in reasons:
-        terms += [t for t in reason.get("terms", ()) if t not in terms]
+        if reason.get("kind") in HIGHLIGHTED_KINDS:
+            terms += [t for t in reason.get("terms", ()) if t not in terms]
     return ItemView(
         rank=rank, title=clean_line(paper.title), abstract=clean_line(paper.abstract),
         abstract_short=shorten(clean_line(paper.abstract)), authors=paper.authors,
