@@ -1,0 +1,59 @@
+"""The Markdown digest parses cleanly: headings, links, and no stray escapes in the text."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from markdown_it import MarkdownIt
+
+from tests.unit.test_render_golden import sample_digest
+from worker.render import digest_context, render
+
+
+def _tokens(text: str):  # type: ignore[no-untyped-def]
+    # CommonMark, as GitHub and Obsidian read it; dollar math is Obsidian's (and GitHub's)
+    # extension, which is why `$` is escaped in our output.
+    return MarkdownIt("commonmark").parse(text)
+
+
+def _inline_text(token) -> str:  # type: ignore[no-untyped-def]
+    return "".join(child.content for child in token.children or []
+                   if child.type in ("text", "code_inline"))
+
+
+def _render(digest):  # type: ignore[no-untyped-def]
+    ctx = digest_context(digest, name="Ada Lovelace", email=None,
+                         profile_file="config/subscribers/ada.toml")
+    return render(ctx, "md")
+
+
+def test_headings_links_and_exact_titles() -> None:
+    digest = sample_digest()
+    tokens = _tokens(_render(digest))
+    headings = [(tokens[i].tag, _inline_text(tokens[i + 1])) for i, t in enumerate(tokens)
+                if t.type == "heading_open"]
+    assert headings[0] == ("h1", "Paper digest for Ada Lovelace")
+    # Each paper is an h2 whose rendered text is its title exactly: the escapes we add
+    # for `<`, `$`, `\\`, `*` or `[` never show.
+    assert [text for tag, text in headings[1:]] == [
+        f"{i.rank}. {i.paper.title}" for i in digest.items]
+    links = [child.attrs["href"] for t in tokens if t.type == "inline"
+             for child in t.children or [] if child.type == "link_open"]
+    assert "https://arxiv.org/abs/2611.01234" in links
+    assert "https://github.com/example/cgd" in links
+    assert not any(t.type in ("html_block", "html_inline") for t in tokens
+                   for t in [t, *(t.children or [])])
+
+
+def test_abstract_text_survives_escaping() -> None:
+    digest = sample_digest()
+    tokens = _tokens(_render(digest))
+    quotes = ["".join(_inline_text(t) for t in tokens[i:] if t.type == "inline")
+              for i, t in enumerate(tokens) if t.type == "blockquote_open"]
+    assert any("[brackets] *stars* _under_." in q for q in quotes)
+
+
+def test_quiet_day_says_so() -> None:
+    text = _render(replace(sample_digest(), items=(), item_count=0, below_threshold=0))
+    assert "no new papers for your interests today" in text
+    assert "Nothing new matched your interests since the last digest." in text
