@@ -78,11 +78,10 @@ def reading(engine: Engine) -> Iterator[Connection]:
 
 def upsert(conn: Any, table: Any) -> Any:
     """INSERT with ON CONFLICT for the connection's dialect (SQLite and PostgreSQL agree)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -103,6 +102,12 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Runs that start together on an empty database: one migrates, the others wait
+            # here, then Alembic finds the schema at head (SQLite's BEGIN IMMEDIATE does this).
+            from worker.store.locks import lock_key
+
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("migrate")})
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 
