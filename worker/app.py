@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -23,10 +27,16 @@ from worker.errors import DeliveryError, PaperDigestError
 from worker.settings import Config, Profile
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
 from worker.store import outbox, papers, runs
-from worker.store.models import ItemSpec, StoredPaper
+from worker.store.marks import Mark, marks_for
+from worker.store.models import DigestSpec, ItemSpec, StoredPaper, SubscriberInfo
+
+if TYPE_CHECKING:
+    from worker.semantic import StoredEmbedder
 
 log = logging.getLogger("paper_digest")
 LEASE = timedelta(minutes=10)
+DIGEST_BATCH = 500  # subscribers whose digests are written in one transaction
+CLAIM_BATCH = 500  # deliveries claimed at once (and subscribers asked for at once)
 
 
 @dataclass
@@ -141,6 +151,7 @@ class Pipeline:
         self.channel_factory = channel_factory or (lambda n: channel_for(n, self.settings))
         self.http_factory = http_factory
         self._http: Any = None
+        self.timings: dict[str, float] = defaultdict(float)  # stage -> seconds, see timed()
 
     # -- sources ---------------------------------------------------------------------------
     def ingest(self, only: Sequence[str] | None = None) -> list[SourceReport]:
@@ -216,40 +227,73 @@ class Pipeline:
 
     # -- digests ---------------------------------------------------------------------------
     def sync(self, profiles: Iterable[Profile]) -> dict[str, outbox.SubscriberState]:
-        states = {}
-        for profile in profiles:
-            start = papers.seq_before(self.engine, self.now - profile.backfill)
-            states[profile.id] = outbox.sync_subscriber(
-                self.engine, profile.id, email=profile.email, name=profile.name,
-                fingerprint=profile.fingerprint, start_seq=start, now=self.now)
-        return states
+        """Record new subscribers (cursor `backfill` before now), refresh known ones."""
+        profiles = list(profiles)
+        starts = {b: papers.seq_before(self.engine, self.now - b)
+                  for b in {p.backfill for p in profiles}}
+        return outbox.sync_subscribers(self.engine, [
+            SubscriberInfo(p.id, p.email, p.name, p.fingerprint, starts[p.backfill])
+            for p in profiles], self.now)
 
     def build_digests(self, profiles: Sequence[Profile], slot: str | None = None,
                       ) -> dict[str, SubscriberReport]:
-        """Write one digest per subscriber with what is new to it; cursors move with it."""
-        states = self.sync(profiles)
-        upto, window, delivered = outbox.candidate_window(
-            self.engine, {sid: s.cursor_seq for sid, s in states.items()})
-        examples = self._examples(profiles)
-        reports = {}
+        """Write one digest per subscriber with what is new to it; cursors move with it.
+
+        Subscribers with the same candidates (the same cursor, none of them delivered yet:
+        nearly always everyone) are matched against one prepared batch, group by group; the
+        digests are written DIGEST_BATCH subscribers to a transaction."""
+        with self.timed("sync"):
+            states = self.sync(profiles)
+        with self.timed("candidates"):
+            upto, window, delivered = outbox.candidate_window(
+                self.engine, {sid: s.cursor_seq for sid, s in states.items()})
+            examples = self._examples(profiles)
+            marked = marks_for(self.engine, [p.id for p in profiles])
+        from worker.semantic import embedder_for  # the semantic extra's wiring: only if asked
+
+        embedder = embedder_for(self.settings, self.engine, self.now)
+        reports = {p.id: SubscriberReport(p.id, created=states[p.id].created) for p in profiles}
+        groups: dict[tuple[int, frozenset[int]], list[Profile]] = defaultdict(list)
         for profile in profiles:
-            state = states[profile.id]
-            report = SubscriberReport(profile.id, created=state.created)
-            reports[profile.id] = report
-            if state.cursor_seq >= upto:
-                continue
-            seen = delivered.get(profile.id, set())
-            candidates = [p for p in window if p.first_seen_seq > state.cursor_seq
-                          and p.id not in seen]
-            items, below = match_papers(profile, candidates, examples)
-            report.candidates, report.items, report.below_threshold = (
-                len(candidates), len(items), below)
-            report.digest_id = outbox.create_digest(
-                self.engine, profile.id, expected_cursor=state.cursor_seq, upto=upto,
-                items=items, channels=profile.deliver, below_threshold=below,
-                message_id=self._message_id(profile), now=self.now, slot=slot,
-                keep_empty=profile.send_empty)
+            cursor = states[profile.id].cursor_seq
+            if cursor < upto:
+                groups[cursor, frozenset(delivered.get(profile.id, ()))].append(profile)
+        pending: list[DigestSpec] = []
+        for (cursor, seen), group in groups.items():
+            with self.timed("candidates"):
+                pool = Candidates([p for p in window if p.first_seen_seq > cursor
+                                   and p.id not in seen])
+            for profile in group:
+                with self.timed("matching"):
+                    items, below = match_papers(profile, pool, examples,
+                                                marks=marked[profile.id], embedder=embedder)
+                report = reports[profile.id]
+                report.candidates, report.items, report.below_threshold = (
+                    len(pool), len(items), below)
+                pending.append(DigestSpec(profile.id, cursor, items, profile.deliver, below,
+                                          self._message_id(profile), profile.send_empty))
+                if len(pending) >= DIGEST_BATCH:
+                    self._write_digests(pending, reports, upto, slot)
+        self._write_digests(pending, reports, upto, slot)
         return reports
+
+    def _write_digests(self, specs: list[DigestSpec], reports: dict[str, SubscriberReport],
+                       upto: int, slot: str | None) -> None:
+        with self.timed("digests"):
+            written = outbox.create_digests(self.engine, specs, upto=upto, now=self.now,
+                                            slot=slot)
+        for sid, digest_id in written.items():
+            reports[sid].digest_id = digest_id
+        specs.clear()
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the time spent in the block to `timings[stage]` (for logs and benchmarks)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] += time.perf_counter() - start
 
     def _examples(self, profiles: Sequence[Profile]) -> dict[str, StoredPaper]:
         refs = sorted({r for p in profiles for r in (*p.interests.like, *p.interests.unlike)})
@@ -264,34 +308,51 @@ class Pipeline:
     # -- delivery --------------------------------------------------------------------------
     def deliver(self, profiles: Sequence[Profile], *, ignore_backoff: bool = True,
                 ) -> list[DeliveryReport]:
-        """Send every due pending delivery of these subscribers; mark each as it goes."""
+        """Send every due pending delivery of these subscribers; mark each as it goes.
+
+        Deliveries are claimed CLAIM_BATCH at a time (for a few hundred subscribers at a
+        time), their digests read together; a batch's channels stay open for the next."""
         by_id = {p.id: p for p in profiles}
-        jobs = outbox.claim_deliveries(self.engine, owner=self.owner, now=self.now, lease=LEASE,
-                                       subscriber_ids=list(by_id), ignore_backoff=ignore_backoff,
-                                       reclaim=dead_local_owners(self.engine))
+        reclaim = dead_local_owners(self.engine)
+        ids = list(by_id)
         channels: dict[str, Channel] = {}
-        rendered: dict[int, Rendered] = {}
-        reports = []
+        reports: list[DeliveryReport] = []
         try:
-            for index, job in enumerate(jobs):
-                if self.stop():  # shutting down: hand the unsent ones back, untried
-                    outbox.release(self.engine, jobs[index:])
-                    break
-                reports.append(self._deliver_one(job, by_id[job.subscriber_id], channels,
-                                                 rendered))
+            for start in range(0, len(ids), CLAIM_BATCH):
+                after = 0
+                while jobs := outbox.claim_deliveries(
+                        self.engine, owner=self.owner, now=self.now, lease=LEASE,
+                        subscriber_ids=ids[start:start + CLAIM_BATCH], limit=CLAIM_BATCH,
+                        ignore_backoff=ignore_backoff, reclaim=reclaim, after=after):
+                    after = jobs[-1].id  # tried in this pass: not claimed again by it
+                    if not self._deliver_batch(jobs, by_id, channels, reports):
+                        return reports
         finally:
             for channel in channels.values():
                 channel.close()
         return reports
 
+    def _deliver_batch(self, jobs: list[Any], by_id: dict[str, Profile],
+                       channels: dict[str, Channel], reports: list[DeliveryReport]) -> bool:
+        """Send one claimed batch; False when told to stop (the rest handed back, untried)."""
+        digests = outbox.load_digests(self.engine, {job.digest_id for job in jobs})
+        rendered: dict[int, Rendered] = {}
+        for index, job in enumerate(jobs):
+            if self.stop():  # shutting down: hand the unsent ones back, untried
+                outbox.release(self.engine, jobs[index:])
+                return False
+            reports.append(self._deliver_one(job, by_id[job.subscriber_id], channels, rendered,
+                                             digests[job.digest_id]))
+        return True
+
     def _deliver_one(self, job: Any, profile: Profile, channels: dict[str, Channel],
-                     rendered: dict[int, Rendered]) -> DeliveryReport:
+                     rendered: dict[int, Rendered], digest: Any = None) -> DeliveryReport:
         def report(status: str, detail: str) -> DeliveryReport:
             return DeliveryReport(job.subscriber_id, job.digest_id, job.channel, status, detail)
 
         try:
             if job.digest_id not in rendered:
-                rendered[job.digest_id] = self.render(job.digest_id, profile)
+                rendered[job.digest_id] = self.render(job.digest_id, profile, digest)
             if job.channel not in channels:
                 channels[job.channel] = self.channel_factory(job.channel)
                 channels[job.channel].open()
@@ -321,41 +382,98 @@ class Pipeline:
                     job.subscriber_id, self.now + delay, error)
         return report("retry", f"{error} (retry after {(self.now + delay):%Y-%m-%d %H:%M} UTC)")
 
-    def render(self, digest_id: int, profile: Profile) -> Rendered:
+    def render(self, digest_id: int, profile: Profile, digest: Any = None) -> Rendered:
+        """The digest (read unless given) ready to send; each form rendered when first used."""
         from worker.render import build_message, digest_context, render
 
-        digest = outbox.load_digest(self.engine, digest_id)
+        digest = digest or outbox.load_digest(self.engine, digest_id)
         ctx = digest_context(digest, name=profile.name, email=profile.email,
                              profile_file=str(profile.file) if profile.file else None,
                              timezone=profile.timezone or self.settings.timezone)
         sender = self.settings.smtp.sender if self.settings.smtp else None
-        message = build_message(ctx, sender=sender, templates_dir=self.settings.templates_dir)
+        templates = self.settings.templates_dir
         return Rendered(digest.id, digest.subscriber_id,
                         f"{ctx.date.isoformat()}-digest-{digest.id}",
-                        render(ctx, "md", self.settings.templates_dir), message)
+                        lambda: render(ctx, "md", templates),
+                        lambda: build_message(ctx, sender=sender, templates_dir=templates))
+
+
+def example_papers(profile: Profile, examples: dict[str, StoredPaper],
+                   marked: Sequence[Mark] = ()) -> tuple[list[StoredPaper], list[StoredPaper]]:
+    """(liked, unliked): the profile's `like`/`unlike` papers found among the stored ones, then
+    the papers the subscriber marked. A mark is the later word: it overrides the file."""
+    verdicts = {m.paper.id: m.verdict for m in marked}
+    chosen: dict[int, tuple[StoredPaper, str]] = {}
+    for refs, verdict in ((profile.interests.like, "like"), (profile.interests.unlike, "unlike")):
+        for ref in refs:
+            if ref in examples:
+                paper = examples[ref]
+                chosen.setdefault(paper.id, (paper, verdicts.get(paper.id, verdict)))
+    for mark in marked:
+        chosen.setdefault(mark.paper.id, (mark.paper, mark.verdict))
+    return ([p for p, v in chosen.values() if v == "like"],
+            [p for p, v in chosen.values() if v == "unlike"])
+
+
+class Candidates(Sequence[StoredPaper]):
+    """Papers new to a group of subscribers, prepared for matching once for all of them: their
+    texts tokenized and indexed (worker.matching.Corpus), known to the embedder once."""
+
+    def __init__(self, papers: Sequence[StoredPaper]):
+        self.papers = list(papers)
+        self._known: set[int] = set()  # embedders told about these papers
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.papers[index]
+
+    @cached_property
+    def texts(self) -> list[Any]:
+        return [paper_text(p) for p in self.papers]
+
+    @cached_property
+    def corpus(self) -> Any:
+        from worker.matching import Corpus
+
+        return Corpus.of(self.texts)
+
+    @cached_property
+    def by_key(self) -> dict[str, StoredPaper]:
+        return {str(p.id): p for p in self.papers}
+
+    def introduce(self, embedder: StoredEmbedder) -> None:
+        if id(embedder) not in self._known:
+            embedder.know(self.texts)
+            self._known.add(id(embedder))
 
 
 def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
-                 examples: dict[str, StoredPaper]) -> tuple[list[ItemSpec], int]:
-    """(items for the digest, best first, within max_items; how many more scored lower)."""
+                 examples: dict[str, StoredPaper], *, marks: Sequence[Mark] = (),
+                 embedder: StoredEmbedder | None = None) -> tuple[list[ItemSpec], int]:
+    """(items for the digest, best first, within max_items; how many more scored lower).
+    `marks`: papers the subscriber marked (more examples); `embedder`: semantic matching."""
     from worker.matching import Matcher
 
     if not candidates:
         return [], 0
-    liked = [examples[r] for r in profile.interests.like if r in examples]
-    unliked = [examples[r] for r in profile.interests.unlike if r in examples]
-    matcher = Matcher(profile.interests, examples=[paper_text(p) for p in liked],
-                      unlike=[paper_text(p) for p in unliked])
-    # The examples themselves are not news. They are dropped after ranking, so subscribers
-    # with the same candidates share one tokenized corpus (worker.matching.prepare caches it).
-    own = {str(p.id) for p in (*liked, *unliked)}
-    by_key = {str(p.id): p for p in candidates}
-    matches = [m for m in matcher.rank([paper_text(p) for p in candidates])
-               if m.paper.key not in own]
-    chosen = [m for m in matches if m.score >= profile.min_score][: profile.max_items]
-    items = [ItemSpec(by_key[m.paper.key].id, round(m.score, 4),
-                      [reason_dict(r) for r in m.reasons]) for m in chosen]
-    return items, len(matches) - len(chosen)
+    pool = candidates if isinstance(candidates, Candidates) else Candidates(candidates)
+    liked, unliked = example_papers(profile, examples, marks)
+    liked_texts, unliked_texts = [paper_text(p) for p in liked], [paper_text(p) for p in unliked]
+    if embedder is not None:
+        pool.introduce(embedder)
+        embedder.know(liked_texts)
+    matcher = Matcher(profile.interests, examples=liked_texts, unlike=unliked_texts,
+                      embedder=embedder)
+    # The examples themselves are not news. They are left out of the ranking rather than the
+    # candidates, so subscribers with the same candidates share one prepared batch.
+    own = [str(p.id) for p in (*liked, *unliked)]
+    ranking = matcher.top(pool.corpus, min_score=profile.min_score, limit=profile.max_items,
+                          skip=own)
+    items = [ItemSpec(pool.by_key[m.paper.key].id, round(m.score, 4),
+                      [reason_dict(r) for r in m.reasons]) for m in ranking.matches]
+    return items, ranking.ranked - len(items)
 
 
 def paper_text(paper: StoredPaper) -> Any:
@@ -366,7 +484,8 @@ def paper_text(paper: StoredPaper) -> Any:
 
 
 def reason_dict(reason: Any) -> dict[str, Any]:
-    data = asdict(reason)
+    """A Reason as stored with a digest item (what dataclasses.asdict gives, terms a list)."""
+    data = {f.name: getattr(reason, f.name) for f in fields(reason)}
     data["terms"] = list(data.get("terms", ()))
     return data
 

@@ -195,11 +195,14 @@ def check(obj: Obj) -> None:
     Example:
       paper-digest --config config check
     """
+    from worker.semantic import semantic_problems
+
     config = obj.load()
-    for problem in config.problems:
+    problems = [*config.problems, *semantic_problems(config.settings)]
+    for problem in problems:
         click.secho(f"error: {problem}", fg="red", err=True)
-    if config.problems:
-        click.echo(f"{len(config.problems)} problem(s) found.", err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(EXIT_ERROR)
     s = config.settings
     email = f"SMTP {s.smtp.host}:{s.smtp.port}" if s.smtp else f".eml files in {s.output_dir}"
@@ -427,7 +430,7 @@ def explain(obj: Obj, name: str, paper: str) -> None:
     settings = settings_or_exit(config)
     profile = _profile_or_exit(config, name)
     try:
-        lines = explain_paper(obj.engine(settings), profile, paper)
+        lines = explain_paper(obj.engine(settings), profile, paper, settings=settings)
     except LookupError:
         fail(f"no stored paper matches {paper!r}",
              "give an arXiv id, an exact title, or a key like paper:123 from a digest", 2)
@@ -435,6 +438,41 @@ def explain(obj: Obj, name: str, paper: str) -> None:
         fail(str(exc))
     for line in lines:
         click.echo(line)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("paper")
+@click.option("--unlike", is_flag=True, help="Mark it as a paper NAME wants fewer like.")
+@click.option("--remove", is_flag=True, help="Take the mark off again.")
+@click.option("--now", "now_text", metavar="ISO-8601", help="Mark as if it were this moment.")
+@click.pass_obj
+def mark(obj: Obj, name: str, paper: str, unlike: bool, remove: bool,
+         now_text: str | None) -> None:
+    """Mark PAPER as liked (or --unlike) by NAME: later digests use it as an example.
+
+    PAPER is an arXiv id, a title, or the key a digest shows (paper:123).
+
+    \b
+    Example:
+      paper-digest mark ada 2403.12345            # more like this
+      paper-digest mark ada paper:123 --unlike    # fewer like this
+      paper-digest mark ada paper:123 --remove
+    """
+    from worker.marking import mark_paper
+
+    config = obj.load()
+    settings = settings_or_exit(config)
+    profile = _profile_or_exit(config, name)
+    try:
+        message = mark_paper(obj.engine(settings), profile.id, paper, remove=remove,
+                             verdict="unlike" if unlike else "like", now=parse_now(now_text))
+    except LookupError:
+        fail(f"no stored paper matches {paper!r}",
+             "give an arXiv id, an exact title, or a key like paper:123 from a digest", 2)
+    except PaperDigestError as exc:
+        fail(str(exc))
+    click.echo(message)
 
 
 @cli.command()

@@ -88,11 +88,22 @@ def _convert(value: Any, hint: Any) -> Any:
     raise TypeError
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    # Resolving string annotations compiles each one: once per class, not once per file read
+    # (a config with thousands of subscriber files reads thousands of tables).
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
 def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
                prefix: str = "", skip: frozenset[str] = frozenset(),
                ) -> tuple[T | None, list[Problem]]:
     """Build `cls` from `table`; (None, problems) when anything is wrong."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     problems: list[Problem] = []
     values: dict[str, Any] = {}

@@ -6,11 +6,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from worker.app import match_papers
+from worker.app import example_papers, match_papers
 from worker.render import digest_context, render
-from worker.settings import Config, Profile
+from worker.semantic import embedder_for
+from worker.settings import Config, Profile, Settings
 from worker.store import outbox, papers
 from worker.store.db import reading
+from worker.store.marks import marks_for
 from worker.store.models import Digest, DigestItem
 from worker.store.schema import subscribers
 
@@ -26,7 +28,9 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
         found = papers.papers_in_range(conn, cursor, upto)
     candidates = [p for p in found if p.id not in delivered]
     examples = papers.find_papers(engine, [*profile.interests.like, *profile.interests.unlike])
-    items, below = match_papers(profile, candidates, examples)
+    items, below = match_papers(profile, candidates, examples,
+                                marks=marks_for(engine, [profile.id])[profile.id],
+                                embedder=embedder_for(config.settings, engine, None))
     by_id = {p.id: p for p in candidates}
     digest = Digest(0, profile.id, now, "<preview>", len(items), below, cursor, upto,
                     tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
@@ -63,11 +67,14 @@ def _human(span: timedelta) -> str:
     return f"{hours:g} hour{'s' if hours != 1 else ''}"
 
 
-def explain_paper(engine: Engine, profile: Profile, ref: str) -> list[str]:
+def explain_paper(engine: Engine, profile: Profile, ref: str, *,
+                  settings: Settings | None = None) -> list[str]:
     """The full score breakdown of one stored paper for one profile (`paper-digest explain`).
 
     The paper is scored among the papers it arrived with (its ingest batch), as a digest
-    would have scored it. Raises LookupError when no stored paper matches `ref`.
+    would have scored it, with the papers the subscriber marked as examples and, when
+    `settings` turn it on, semantic similarity. Raises LookupError when no stored paper
+    matches `ref`.
     """
     from worker.app import paper_text
     from worker.matching import Matcher
@@ -79,11 +86,12 @@ def explain_paper(engine: Engine, profile: Profile, ref: str) -> list[str]:
         batch = papers.papers_in_range(conn, paper.first_seen_seq - 1, paper.first_seen_seq)
     refs = [*profile.interests.like, *profile.interests.unlike]
     examples = papers.find_papers(engine, refs)
-    matcher = Matcher(profile.interests,
-                      examples=[paper_text(examples[r]) for r in profile.interests.like
-                                if r in examples],
-                      unlike=[paper_text(examples[r]) for r in profile.interests.unlike
-                              if r in examples])
+    liked, unliked = example_papers(profile, examples, marks_for(engine, [profile.id])[profile.id])
+    embedder = embedder_for(settings, engine, None) if settings is not None else None
+    if embedder is not None:
+        embedder.know([paper_text(p) for p in (paper, *batch, *liked)])
+    matcher = Matcher(profile.interests, examples=[paper_text(p) for p in liked],
+                      unlike=[paper_text(p) for p in unliked], embedder=embedder)
     explanation = matcher.explain(paper_text(paper), [paper_text(p) for p in batch])
     missing = [r for r in refs if r not in examples]
     lines = [f"{profile.id} × {paper.key}" + (f" (arXiv {paper.arxiv_id})"

@@ -7,14 +7,15 @@ is searched first; its templates may `{% extends "default/digest.html.j2" %}`.
 
 from __future__ import annotations
 
+import email.policy
 import re
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +31,10 @@ DEFAULT_SENDER = "Paper Digest <paper-digest@localhost>"
 SHORT_ABSTRACT_CHARS = 420
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~#])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# The filters templates use are pure and see the same arguments over and over: one paper is in
+# many subscribers' digests, with the same few highlighted terms. Their results are kept
+# (lru_cache), so a run renders each distinct piece once.
+_PIECES = 16384  # results kept per filter: a few MB at most
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class DigestContext:
         return f"Paper digest for {clean_line(self.subscriber_name)}: {what} ({self.date:%a %d %b})"
 
 
+@lru_cache(maxsize=_PIECES)
 def clean_line(text: str) -> str:
     """No control characters, bidi overrides or line breaks: safe in headers and one-liners."""
     return " ".join(_CONTROL.sub(" ", text).split())
@@ -131,6 +137,11 @@ def _spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
 
 
 def highlight_html(text: str, terms: Sequence[str]) -> Markup:
+    return _highlight_html(text, tuple(terms))
+
+
+@lru_cache(maxsize=_PIECES)
+def _highlight_html(text: str, terms: tuple[str, ...]) -> Markup:
     out, last = [], 0
     for start, end in _spans(text, terms):
         out += [escape(text[last:start]), Markup("<mark style=\"background:#fff3a3;color:inherit;"
@@ -141,6 +152,7 @@ def highlight_html(text: str, terms: Sequence[str]) -> Markup:
     return Markup("").join(out)
 
 
+@lru_cache(maxsize=_PIECES)
 def md_escape(text: str) -> str:
     """Escape what Markdown (GitHub, Obsidian: `$` is math there) would otherwise interpret."""
     return _md_escape_part(clean_line(text))
@@ -152,6 +164,11 @@ def _md_escape_part(text: str) -> str:
 
 
 def highlight_md(text: str, terms: Sequence[str]) -> str:
+    return _highlight_md(text, tuple(terms))
+
+
+@lru_cache(maxsize=_PIECES)
+def _highlight_md(text: str, terms: tuple[str, ...]) -> str:
     text = clean_line(text)
     out, last = [], 0
     for start, end in _spans(text, terms):
@@ -161,18 +178,52 @@ def highlight_md(text: str, terms: Sequence[str]) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=_PIECES)
 def md_url(url: str) -> str:
     """A URL safe inside Markdown's `(...)`: spaces, parentheses and angle brackets encoded."""
     return "".join({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"}.get(c, c)
                    for c in clean_line(url))
 
 
+@lru_cache(maxsize=_PIECES)
 def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
     """Fill to `width`; `first` (default: `indent`) is the first line's indent."""
-    return textwrap.fill(clean_line(text), width=width,
-                         initial_indent=indent if first is None else first,
-                         subsequent_indent=indent, break_long_words=True,
-                         break_on_hyphens=False)
+    return fill(clean_line(text), width, indent if first is None else first, indent)
+
+
+def fill(text: str, width: int, first: str, indent: str) -> str:
+    """textwrap.fill(text, width, initial_indent=first, subsequent_indent=indent,
+    break_long_words=True, break_on_hyphens=False) for text whose words are separated by
+    single spaces (as clean_line leaves it): the same lines, by the same greedy algorithm
+    (TextWrapper._wrap_chunks), without textwrap's per-call regular expressions and
+    translation tables. tests/unit/test_render_fill.py holds it to textwrap."""
+    if width <= 0:
+        raise ValueError(f"invalid width {width!r} (must be > 0)")
+    chunks: list[str] = []  # words and the spaces between them, last first
+    for word in reversed(text.split(" ") if text else []):
+        if chunks:
+            chunks.append(" ")
+        chunks.append(word)
+    lines: list[str] = []
+    while chunks:
+        prefix = indent if lines else first
+        room = width - len(prefix)
+        if chunks[-1] == " " and lines:
+            del chunks[-1]
+        line: list[str] = []
+        used = 0
+        while chunks and used + len(chunks[-1]) <= room:
+            used += len(chunks[-1])
+            line.append(chunks.pop())
+        if chunks and len(chunks[-1]) > room:  # a word longer than any line: break it
+            cut = 1 if room < 1 else room - used
+            line.append(chunks[-1][:cut])
+            chunks[-1] = chunks[-1][cut:]
+        if line and line[-1] == " ":
+            del line[-1]
+        if line:
+            lines.append(prefix + "".join(line))
+    return "\n".join(lines)
 
 
 @cache
@@ -224,10 +275,35 @@ def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> s
     return str(environment(templates_dir).get_template(f"digest.{fmt}.j2").render(d=ctx))
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, but it makes each header class once: the stdlib's makes a
+    new class for every header of every message, most of what setting a header costs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        made = self._made.get(name.lower())
+        if made is None:
+            made = self._made[name.lower()] = super().__getitem__(name)
+        return made
+
+
+_POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
+
+
 def build_message(ctx: DigestContext, *, sender: str | None,
                   templates_dir: Path | None = None) -> EmailMessage:
     """multipart/alternative (text, then HTML) with From/To/Subject/Date/Message-ID."""
-    message = EmailMessage()
+    return assemble_message(ctx, sender=sender, text=render(ctx, "txt", templates_dir),
+                            html=render(ctx, "html", templates_dir))
+
+
+def assemble_message(ctx: DigestContext, *, sender: str | None, text: str,
+                     html: str) -> EmailMessage:
+    """The email of `build_message` from its rendered text and HTML parts."""
+    message = EmailMessage(policy=_POLICY)
     sender = sender or DEFAULT_SENDER
     message["From"] = sender
     message["To"] = formataddr((clean_line(ctx.subscriber_name), ctx.subscriber_email or ""))
@@ -236,9 +312,8 @@ def build_message(ctx: DigestContext, *, sender: str | None,
     message["Message-ID"] = ctx.message_id
     message["Auto-Submitted"] = "auto-generated"
     message["X-Paper-Digest"] = f"{ctx.subscriber_id}; digest={ctx.digest_id}"
-    message.set_content(render(ctx, "txt", templates_dir), cte="quoted-printable")
-    message.add_alternative(render(ctx, "html", templates_dir), subtype="html",
-                            cte="quoted-printable")
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message
 
 

@@ -18,8 +18,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from worker.config_types import line_of, load_table, parse_duration
-from worker.errors import ConfigError, Problem, QuerySyntaxError
+from worker.errors import ConfigError, Problem
 from worker.matching.interests import Interests
+from worker.serve_settings import ServeSettings, load_serve
 
 DEFAULT_DATABASE_URL = "sqlite:///data/paper-digest.db"
 SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -62,6 +63,11 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class MatchingSettings:
+    semantic: bool = False  # also compare papers by meaning: needs the `semantic` extra
+
+
+@dataclass(frozen=True)
 class SourceSettings:
     name: str
     kind: str
@@ -81,6 +87,8 @@ class Settings:
     sources: tuple[SourceSettings, ...] = ()
     smtp: SmtpSettings | None = None
     delivery: DeliverySettings = DeliverySettings()
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    matching: MatchingSettings = MatchingSettings()
 
 
 @dataclass(frozen=True)
@@ -197,7 +205,7 @@ def _load_source(index: int, table: Any, file: str, text: str
     if kind not in KINDS:
         problems.append(Problem(file, f"unknown kind {kind!r}; supported: "
                                 f"{', '.join(KINDS)}", f"{where}.kind", line_of(text, "kind")))
-    if problems:
+    if problems or not isinstance(name, str) or not isinstance(kind, str):
         return None, problems
     cls = source_class(kind)
     options, problems = load_table(cls.Options, table, file=file, text=text,
@@ -222,7 +230,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     file = str(path)
     data, text, problems = _read_toml(path)
     data = data or {}
-    sections = {"sources", "smtp", "delivery"}
+    sections = frozenset({"sources", "smtp", "delivery", "serve", "matching"})
     base, base_problems = load_table(_WorkerFile, data, file=file, text=text, skip=sections)
     problems += base_problems
     base = base or _WorkerFile()
@@ -250,6 +258,11 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
             parse_duration(getattr(delivery or DeliverySettings(), key))
         except ValueError as exc:
             problems.append(Problem(file, str(exc), f"delivery.{key}", line_of(text, key)))
+    serve, serve_problems = load_serve(data, file, text)
+    problems += serve_problems
+    matching, matching_problems = load_table(MatchingSettings, data.get("matching", {}),
+                                             file=file, text=text, prefix="matching.")
+    problems += matching_problems
     settings = Settings(
         config_dir=config_dir,
         database_url=env.get("PAPER_DIGEST_DATABASE_URL") or base.database_url,
@@ -260,6 +273,8 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
         sources=tuple(sources),
         smtp=smtp,
         delivery=delivery or DeliverySettings(),
+        serve=serve,
+        matching=matching or MatchingSettings(),
     )
     return settings, problems
 
@@ -269,14 +284,12 @@ def _check_interests(interests: Interests, file: str, text: str) -> list[Problem
     if interests.is_empty:
         problems.append(Problem(file, "no interests: add keywords, phrases, a query or like "
                                 "examples under [interests]", "interests"))
-    if interests.query:
-        from worker.matching import parse_query
+    from worker.matching.checks import interest_problems
 
-        try:
-            parse_query(interests.query)
-        except QuerySyntaxError as exc:
-            problems.append(Problem(file, f"query: {exc}", "interests.query",
-                                    line_of(text, "query")))
+    for key, message in interest_problems(interests):
+        prefix = "query: " if key == "query" else ""
+        problems.append(Problem(file, prefix + message, f"interests.{key}",
+                                line_of(text, key.split(".")[0])))
     if interests.exclude_mode not in ("drop", "demote"):
         problems.append(Problem(file, 'expected "drop" or "demote"', "interests.exclude_mode",
                                 line_of(text, "exclude_mode")))

@@ -5,20 +5,32 @@ from __future__ import annotations
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from email.message import EmailMessage
+from functools import cached_property
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """One digest, rendered, ready for any channel."""
+    """One digest, ready for any channel. Each form is rendered when a channel first asks for
+    it: most digests go to one channel, which needs only one of them."""
 
     digest_id: int
     subscriber_id: str
     file_stem: str  # e.g. "2026-11-20-digest-12": stable, so a re-send overwrites
-    markdown: str
-    message: EmailMessage  # multipart/alternative, headers set
+    make_markdown: Callable[[], str] = field(repr=False, compare=False)
+    make_message: Callable[[], EmailMessage] = field(repr=False, compare=False)
+
+    @cached_property
+    def markdown(self) -> str:
+        return self.make_markdown()
+
+    @cached_property
+    def message(self) -> EmailMessage:
+        """multipart/alternative, headers set."""
+        return self.make_message()
 
 
 class Channel(ABC):

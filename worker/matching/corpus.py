@@ -8,12 +8,14 @@ a term share the work.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, cast
 
 from worker.matching.model import PaperText
-from worker.matching.text import Token, joined_after, stem, tokens
+from worker.matching.text import Token, joins, stem, tokens
 
 FIELDS = ("title", "abstract")
 # A multi-word term whose words all occur within this many extra tokens counts as "near".
@@ -25,22 +27,18 @@ class FieldText:
     text: str
     tokens: tuple[Token, ...]
     joins: dict[int, str]  # position -> stem of tokens[pos] + tokens[pos + 1] read as one word
-    positions: dict[str, tuple[int, ...]]  # stem -> token positions (joined stems included)
+    positions: dict[str, list[int]]  # stem -> token positions (joined stems included); read-only
 
     @classmethod
     def of(cls, text: str) -> FieldText:
         toks = tuple(tokens(text))
-        joins = {}
-        for i in range(len(toks) - 1):
-            joined = joined_after(text, toks[i], toks[i + 1])
-            if joined:
-                joins[i] = joined
+        joined = joins(text, toks)
         positions: dict[str, list[int]] = defaultdict(list)
         for i, tok in enumerate(toks):
             positions[tok.stem].append(i)
-        for i, joined in joins.items():
-            positions[joined].append(i)
-        return cls(text, toks, joins, {k: tuple(v) for k, v in positions.items()})
+        for i, stem_ in joined.items():
+            positions[stem_].append(i)
+        return cls(text, toks, joined, dict(positions))
 
     def surface(self, start: int, end: int) -> str:
         """The original text of tokens[start:end]."""
@@ -64,9 +62,37 @@ class Doc:
 @dataclass(frozen=True)
 class FieldHit:
     count: int  # occurrences (tf)
-    surfaces: tuple[str, ...]  # distinct surface forms, in order of first occurrence
     exact: bool  # False: only found as words near each other, not as the phrase
-    spans: tuple[tuple[int, int], ...] = ()  # token (start, end) of each occurrence
+    spans: tuple[tuple[int, int], ...] = ()  # token (start, end) of each occurrence, sorted
+    text: FieldText | None = field(default=None, compare=False, repr=False)  # of the spans
+
+    @cached_property
+    def surfaces(self) -> tuple[str, ...]:
+        """Distinct surface forms, in order of first occurrence. Worded when asked: only the
+        hits of the papers a digest shows become reasons."""
+        if self.text is None:
+            return ()
+        return tuple(dict.fromkeys(self.text.surface(a, b) for a, b in self.spans))
+
+
+class Bounded(OrderedDict[Any, Any]):
+    """A cache that forgets what was used least recently beyond `size` entries."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        return default
+
+    def put(self, key: Any, value: Any) -> Any:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return value
 
 
 @dataclass
@@ -75,6 +101,12 @@ class Corpus:
     index: dict[str, set[int]]  # stem -> doc numbers
     avg_len: dict[str, float]
     _hits: dict[tuple[str, ...], dict[int, dict[str, FieldHit]]] = field(default_factory=dict)
+    _bits: dict[object, int] = field(default_factory=dict)
+    _claims: Bounded = field(default_factory=lambda: Bounded(50_000))
+    # Per-term results of the profiles ranked against this batch (Matcher._term_evidence).
+    # Bounded: queries make many one-off concepts, and serve keeps a batch for a while.
+    evidence: Bounded = field(default_factory=lambda: Bounded(4_000))
+    splits: Bounded = field(default_factory=lambda: Bounded(100_000))  # see batch.Batch
     cache: dict[str, object] = field(default_factory=dict)  # derived data, e.g. tf-idf vectors
 
     @classmethod
@@ -105,6 +137,42 @@ class Corpus:
             cached = self._hits[key] = self._lookup(variants, near)
         return cached
 
+    # Sets of papers as bit sets (bit n: paper n). A profile combines a few of them per query,
+    # exclusion and example (and, or, not, count); on ints that is a handful of machine-word
+    # operations however many papers there are, where sets of ints would touch every member.
+    @property
+    def all_bits(self) -> int:
+        return (1 << len(self.docs)) - 1
+
+    def hit_bits(self, variants: tuple[tuple[str, ...], ...], near: bool = True) -> int:
+        """The papers `hits(variants, near)` finds, as a bit set (cached)."""
+        key = (variants, near)
+        cached = self._bits.get(key)
+        if cached is None:
+            cached = self._bits[key] = bits(self.hits(variants, near))
+        return cached
+
+    def claimed(self, n: int, terms: Sequence[tuple[tuple[tuple[str, ...], ...], bool]],
+                ) -> list[dict[str, FieldHit]]:
+        """claim_spans for paper n and terms given as (variants, near), in order (cached:
+        profiles with the same overlapping terms share it)."""
+        key = (n, *terms)
+        cached = self._claims.get(key)
+        if cached is None:
+            found = [self.hits(variants, near)[n] for variants, near in terms]
+            cached = self._claims.put(key, claim_spans(self.docs[n], found))
+        return cast(list[dict[str, FieldHit]], cached)
+
+    def numbers(self, keys: Iterable[str]) -> set[int]:
+        """The doc numbers of the papers with these keys."""
+        by_key = self.cache.get("numbers")
+        if by_key is None:
+            table: dict[str, list[int]] = defaultdict(list)
+            for n, doc in enumerate(self.docs):
+                table[doc.paper.key].append(n)
+            by_key = self.cache["numbers"] = dict(table)
+        return {n for key in keys for n in cast(dict[str, list[int]], by_key).get(key, ())}
+
     def _lookup(self, variants: tuple[tuple[str, ...], ...], near: bool,
                 ) -> dict[int, dict[str, FieldHit]]:
         found: dict[int, dict[str, list[tuple[int, int, bool]]]] = defaultdict(
@@ -122,6 +190,25 @@ class Corpus:
         return {n: {f: _field_hit(self.docs[n].fields[f], spans)
                     for f, spans in by_field.items() if spans}
                 for n, by_field in found.items() if any(by_field.values())}
+
+
+def bits(numbers: Iterable[int]) -> int:
+    """A bit set with bit n set for every n in `numbers`."""
+    flags = bytearray()
+    for n in numbers:
+        byte = n >> 3
+        if byte >= len(flags):
+            flags.extend(bytes(byte - len(flags) + 1))
+        flags[byte] |= 1 << (n & 7)
+    return int.from_bytes(flags, "little")
+
+
+def members(bitset: int) -> Iterator[int]:
+    """The numbers whose bits are set, ascending."""
+    while bitset:
+        low = bitset & -bitset
+        yield low.bit_length() - 1
+        bitset ^= low
 
 
 def with_joined(variants: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
@@ -192,8 +279,7 @@ def _field_hit(ftext: FieldText, spans: list[tuple[int, int, bool]]) -> FieldHit
 
 
 def field_hit(ftext: FieldText, spans: Sequence[tuple[int, int]], exact: bool) -> FieldHit:
-    surfaces = dict.fromkeys(ftext.surface(a, b) for a, b in sorted(spans))
-    return FieldHit(len(spans), tuple(surfaces), exact, tuple(sorted(spans)))
+    return FieldHit(len(spans), exact, tuple(sorted(spans)), ftext)
 
 
 def claim_spans(doc: Doc, found: Sequence[dict[str, FieldHit]]) -> list[dict[str, FieldHit]]:

@@ -9,12 +9,14 @@ numbers are left out because they make every pair of papers look alike.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from worker.matching.corpus import Corpus, Doc
+from worker.matching.corpus import Corpus, Doc, bits
+from worker.matching.model import PaperText
 
 Vector = dict[str, float]
 
@@ -128,3 +130,139 @@ def shared_terms(vec: Vector, example: Vector, limit: int = 5) -> tuple[str, ...
     """The stems contributing most to the cosine: the words a reader sees the papers share."""
     common = sorted(((v * example[s], s) for s, v in vec.items() if s in example), reverse=True)
     return tuple(s for _, s in common[:limit])
+
+
+# ---- similarity for many profiles: only the papers that can matter ------------------------------
+#
+# nearest_all scores every paper that shares a word with an example, and in one field nearly
+# every paper shares a few (`model`, `dataset`, `benchmark`). Thousands of profiles ranked
+# against one batch need less: bounds that say which papers may come close enough to an example
+# to be picked (cosine_bounds), the exact cosines of a few papers (nearest_among), and how many
+# papers share any word at all (example_bits), which is a count, not a computation per paper.
+
+def example_vectors(papers: Sequence[PaperText], corpus: Corpus) -> ExampleSet:
+    """`example_set` from papers; each is tokenized and weighed once per corpus, so subscribers
+    who like the same paper share the work."""
+    cache = cast(dict[PaperText, Vector], corpus.cache.setdefault("example-vectors", {}))
+    vectors = []
+    for paper in papers:
+        vec = cache.get(paper)
+        if vec is None:
+            vec = cache[paper] = vectorize(Doc.of(paper), corpus)
+        vectors.append(vec)
+    return ExampleSet(tuple(p.title for p in papers), tuple(vectors))
+
+
+# Upper bounds of every paper's cosine at once. Weights are rounded up to whole multiples of
+# 1/SCALE and, for the stems most papers have, packed FIELD bits per paper into one Python int
+# per stem: one multiply-add of such ints adds a stem's share to every paper's bound, the
+# arithmetic done in C rather than a Python loop over the papers. Rarer stems are added from
+# their postings. Rounding up keeps every bound at or above the true cosine.
+SCALE = 1 << 15  # a weight <= 1 becomes an int <= 2**15; a sum of products stays under 2**48
+FIELD = 64
+PACKED_BYTES = 32 << 20  # memory for packed stems per corpus
+
+
+class Packed:
+    """A corpus's weights rounded up to ints: packed rows for frequent stems, (paper, weight)
+    lists for the others; each made the first time a profile's example has the stem."""
+
+    def __init__(self, corpus: Corpus):
+        self.postings = corpus_postings(corpus)
+        self.papers = len(corpus)
+        self.width = len(corpus) * FIELD // 8  # bytes per packed row
+        self.budget = PACKED_BYTES // max(self.width, 1)  # packed rows it may keep
+        self.rows: dict[str, int] = {}
+        self.lists: dict[str, list[tuple[int, int]]] = {}
+
+    def row(self, stem: str) -> int | None:
+        """The stem's packed row, if it is frequent enough to be worth one."""
+        found = self.rows.get(stem)
+        if found is None:
+            posting = self.postings.get(stem, ())
+            if len(posting) * 8 < self.papers or len(self.rows) >= self.budget:
+                return None
+            values = array("Q", bytes(self.width))
+            for n, w in posting:
+                values[n] = math.ceil(w * SCALE)
+            found = self.rows[stem] = int.from_bytes(values.tobytes(), "little")
+        return found
+
+    def pairs(self, stem: str) -> list[tuple[int, int]]:
+        found = self.lists.get(stem)
+        if found is None:
+            found = self.lists[stem] = [(n, math.ceil(w * SCALE))
+                                        for n, w in self.postings.get(stem, ())]
+        return found
+
+
+def packed(corpus: Corpus) -> Packed:
+    cached = corpus.cache.get("tfidf-packed")
+    if cached is None:
+        cached = corpus.cache["tfidf-packed"] = Packed(corpus)
+    return cast(Packed, cached)
+
+
+def cosine_bounds(vec: Vector, corpus: Corpus, floor: float) -> dict[int, float]:
+    """Upper bounds of the cosines of `vec` with the papers whose cosine may be `floor` or
+    more (and above 0); every other paper's cosine is less."""
+    weights = packed(corpus)
+    total = 0
+    extra: dict[int, int] = defaultdict(int)
+    for stem, weight in vec.items():
+        q = math.ceil(weight * SCALE)
+        row = weights.row(stem)
+        if row is not None:
+            total += q * row
+        else:
+            for n, w in weights.pairs(stem):
+                extra[n] += q * w
+    sums = array("Q")
+    sums.frombytes(total.to_bytes(weights.width, "little"))
+    for n, add in extra.items():
+        sums[n] += add
+    least = max(1, math.floor(floor * SCALE * SCALE))
+    return {n: value / (SCALE * SCALE) for n, value in enumerate(sums) if value >= least}
+
+
+def nearest_among(docs: Collection[int], examples: ExampleSet, corpus: Corpus,
+                  ) -> dict[int, tuple[int, float]]:
+    """`nearest_all` for the papers `docs` only, to the last bit: each cosine is summed in the
+    order `similarities` sums it (the example's stems in turn), whichever way is cheaper."""
+    best: dict[int, tuple[int, float]] = {}
+    if not docs:
+        return best
+    vectors = corpus_vectors(corpus)
+    for i, vec in enumerate(examples.vectors):
+        if len(docs) * 8 < len(vectors):  # a few papers: a lookup per stem of the example each
+            dots = {n: _dot(vec, vectors[n]) for n in docs}
+        else:  # most papers wanted: walk the postings, as similarities() does
+            wanted = docs if isinstance(docs, set | frozenset | dict) else set(docs)
+            dots = {n: s for n, s in similarities(vec, corpus).items() if n in wanted}
+        for n, sim in dots.items():
+            if sim > best.get(n, (-1, 0.0))[1]:
+                best[n] = (i, sim)
+    return best
+
+
+def _dot(example: Vector, paper: Vector) -> float:
+    total = 0.0
+    for stem, weight in example.items():
+        w = paper.get(stem)
+        if w is not None:
+            total += weight * w
+    return total
+
+
+def example_bits(examples: ExampleSet, corpus: Corpus) -> int:
+    """The papers sharing a weighted stem with an example (cosine > 0), as a bit set."""
+    cache = cast(dict[str, int], corpus.cache.setdefault("tfidf-bits", {}))
+    postings = corpus_postings(corpus)
+    found = 0
+    for vec in examples.vectors:
+        for stem in vec:
+            stem_bits = cache.get(stem)
+            if stem_bits is None:
+                stem_bits = cache[stem] = bits(n for n, _ in postings.get(stem, ()))
+            found |= stem_bits
+    return found

@@ -159,7 +159,8 @@ def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
     if b.semantic[0] >= 0:
         comps.append(Component("semantic", f"nearest liked example by meaning "
                                f"{_QUOTE.format(m.example_title(b.semantic[0]))}: embedding "
-                               f"cosine {b.semantic[1]:.3f} -> {semantic_score(b.semantic[1]):.2f}",
+                               f"cosine {b.semantic[1]:.1f} spreads above this batch's typical "
+                               f"paper -> similarity {semantic_score(b.semantic[1]):.2f}",
                                semantic_score(b.semantic[1])))
     comps += [Component("exclude", _term_detail(ts), round(ts.strength, 4)) for ts in b.excludes]
     if b.unliked[0] >= 0:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 
-from worker.matching.text import tokens
+from worker.matching.text import folds
 
 
 def highlight_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
@@ -14,16 +16,33 @@ def highlight_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     so `Vision–Language` is found for `vision-language` and `art` never lights up `partial`.
     Longer terms win where terms overlap.
     """
-    toks = tokens(text)
-    folds = [t.fold for t in toks]
-    wanted = sorted({tuple(t.fold for t in tokens(term)) for term in terms} - {()},
-                    key=lambda seq: (-len(seq), seq))
-    taken = [False] * len(toks)
+    wanted = sorted({_folded(term) for term in terms} - {()}, key=lambda seq: (-len(seq), seq))
+    if not wanted:
+        return []
+    words, at = _indexed(text)
+    taken = [False] * len(words)
     spans = []
     for seq in wanted:
         n = len(seq)
-        for i in range(len(toks) - n + 1):
-            if tuple(folds[i:i + n]) == seq and not any(taken[i:i + n]):
+        for i in at.get(seq[0], ()):
+            if (i + n <= len(words) and all(words[i + k][0] == seq[k] for k in range(1, n))
+                    and not any(taken[i:i + n])):
                 taken[i:i + n] = [True] * n
-                spans.append((toks[i].start, toks[i + n - 1].end))
+                spans.append((words[i][1], words[i + n - 1][2]))
     return sorted(spans)
+
+
+@lru_cache(maxsize=4096)
+def _folded(term: str) -> tuple[str, ...]:
+    return tuple(word for word, _, _ in folds(term))
+
+
+@lru_cache(maxsize=8192)
+def _indexed(text: str) -> tuple[list[tuple[str, int, int]], dict[str, list[int]]]:
+    """The words of `text` (folded, start, end) and where each folded word occurs. Cached: a
+    digest run highlights the same titles and abstracts for many subscribers. Read-only."""
+    words = folds(text)
+    at: dict[str, list[int]] = defaultdict(list)
+    for i, (word, _, _) in enumerate(words):
+        at[word].append(i)
+    return words, dict(at)

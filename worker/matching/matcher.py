@@ -2,55 +2,24 @@
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import cast
+from functools import lru_cache, reduce
 
 from worker.matching import examples as ex
 from worker.matching import scoring, semantic
-from worker.matching.corpus import Corpus, Doc, FieldHit, claim_spans, with_joined
-from worker.matching.explain import build_explanation, build_match, parts
+from worker.matching.batch import Batch
+from worker.matching.corpus import Corpus, Doc, FieldHit, with_joined
+from worker.matching.evidence import Breakdown, TermEvidence, TermScore
+from worker.matching.explain import build_explanation, build_match
 from worker.matching.interests import Interests
-from worker.matching.model import Explanation, Match, PaperText
-from worker.matching.query import Query, Term, parse_query
+from worker.matching.model import Explanation, Match, PaperText, Ranking
+from worker.matching.query import And, Node, Not, Query, Term, parse_query
 from worker.matching.semantic import Embedder
 from worker.matching.terms import ProfileTerm, Synonyms, compile_terms, query_groups
 from worker.matching.text import term_stems
-
-
-@dataclass
-class TermScore:
-    term: ProfileTerm
-    hits: dict[str, FieldHit]
-    evidence: float  # BM25F saturation, 0..1
-    specificity: dict[str, float]  # field -> 0..1
-    shares: dict[str, float]  # field -> share of the evidence
-
-    @property
-    def strength(self) -> float:
-        return scoring.TERM_STRENGTH * self.evidence
-
-
-@dataclass
-class Breakdown:
-    """Everything known about one paper before it becomes a Match."""
-
-    doc: Doc
-    terms: list[TermScore] = field(default_factory=list)
-    excludes: list[TermScore] = field(default_factory=list)
-    gate: bool | None = None  # None: no query
-    liked: tuple[int, float] = (-1, 0.0)  # (example index, cosine)
-    unliked: tuple[int, float] = (-1, 0.0)
-    semantic: tuple[int, float] = (-1, 0.0)  # (example index, embedding cosine)
-    vectors: tuple[ex.Vector, ex.Vector] | None = None  # the paper's and its nearest example's
-
-    @property
-    def shared(self) -> tuple[str, ...]:
-        """Stems the paper shares most with its nearest example."""
-        return ex.shared_terms(*self.vectors) if self.vectors else ()
-
 
 _SPACED = re.compile(r"[^\W_]+(?:\s+[^\W_]+)+")
 _CORPORA: dict[tuple[PaperText, ...], Corpus] = {}
@@ -70,6 +39,15 @@ def prepare(papers: Sequence[PaperText] | Corpus) -> Corpus:
     return corpus
 
 
+_parse = lru_cache(maxsize=4096)(parse_query)  # queries are immutable: profiles share them
+
+
+@lru_cache(maxsize=4096)
+def _words(variants: tuple[tuple[str, ...], ...]) -> frozenset[str]:
+    """Every word a term's occurrences can consist of (joined forms included)."""
+    return frozenset(w for v in with_joined(variants) for w in v)
+
+
 def _field_df(hits: Iterable[dict[str, FieldHit]]) -> dict[str, int]:
     """field -> how many papers have the term in that field."""
     df: dict[str, int] = defaultdict(int)
@@ -83,7 +61,7 @@ class Matcher:
     def __init__(self, interests: Interests, *, examples: Sequence[PaperText] = (),
                  unlike: Sequence[PaperText] = (), embedder: Embedder | None = None) -> None:
         self.interests = interests
-        self.query: Query | None = parse_query(interests.query) if interests.query else None
+        self.query: Query | None = _parse(interests.query) if interests.query else None
         synonyms = Synonyms(interests.synonyms)
         self.terms = compile_terms(self._term_sources(), synonyms)
         self.excludes = compile_terms(((t, "exclude", False, -1) for t in interests.exclude),
@@ -93,9 +71,16 @@ class Matcher:
             synonyms)}
         self.examples = tuple(examples)
         self.unlike = tuple(unlike)
-        self._example_docs = [Doc.of(p) for p in self.examples]  # tokenized once per profile
-        self._unlike_docs = [Doc.of(p) for p in self.unlike]
         self.weights = {**scoring.DEFAULT_FIELD_WEIGHTS, **interests.field_weights}
+        weights = tuple(sorted(self.weights.items()))
+        # Keys of per-term results cached on a corpus, shared by every profile with the term.
+        self._cache_keys = {t: repr(("scores", t.variants, t.near, weights,
+                                     self._groups.get(t.group, ()))) for t in self.terms}
+        self._cache_keys.update({t: repr(("exclude", t.variants, t.near, weights))
+                                 for t in self.excludes})
+        words = [_words(t.variants) for t in self.terms]  # may two terms' occurrences overlap?
+        self._overlapping = any(not a.isdisjoint(b) for i, a in enumerate(words)
+                                for b in words[i + 1:])
         self.embedder = embedder  # optional: see worker.matching.semantic
         self._example_units: list[semantic.Unit] | None = None
 
@@ -122,12 +107,19 @@ class Matcher:
         """Papers with score > 0 that are not excluded, best first, ties broken by key.
 
         `min_score` and `limit` are optional shortcuts: reasons are only worded for the papers
-        returned, which matters when thousands of profiles are ranked against one batch."""
+        returned, and papers that cannot make it are not scored in full (worker.matching.batch),
+        which matters when thousands of profiles are ranked against one batch."""
+        batch = Batch(self, prepare(papers))
+        return list(batch.ranking(min_score, limit, (), shown=False).matches)
+
+    def top(self, papers: Sequence[PaperText] | Corpus, *, min_score: float = 0.0,
+            limit: int | None = None, skip: Iterable[str] = ()) -> Ranking:
+        """A digest's share of the batch: the best papers whose score as shown (Match.score,
+        six places) is at least `min_score`, at most `limit` of them, leaving out the papers
+        whose keys are in `skip` (the examples themselves); and how many papers ranked at all
+        (score above 0, not excluded), to say how many more scored lower."""
         corpus = prepare(papers)
-        scored = [(p, b) for b in self._breakdowns(corpus) if (p := parts(b, self)).score > 0
-                  and not p.excluded and p.score >= min_score]
-        scored.sort(key=lambda pb: (-pb[0].score, pb[1].doc.paper.key))
-        return [build_match(b, self, p) for p, b in scored[:limit]]
+        return Batch(self, corpus).ranking(min_score, limit, corpus.numbers(skip), shown=True)
 
     def explain(self, paper: PaperText, papers: Sequence[PaperText] = ()) -> Explanation:
         """The full score breakdown for one paper, scored among `papers` (its batch)."""
@@ -136,86 +128,42 @@ class Matcher:
             batch.append(paper)
         corpus = prepare(batch)
         n = next(i for i, d in enumerate(corpus.docs) if d.paper.key == paper.key)
-        breakdown = self._breakdowns(corpus, only={n})[0]
-        return build_explanation(breakdown, self)
+        return build_explanation(Batch(self, corpus).breakdowns((n,))[n], self)
 
     def score(self, papers: Sequence[PaperText] | Corpus) -> list[Match]:
         """Every paper's Match, excluded and zero scores included, in input order."""
         corpus = prepare(papers)
-        return [build_match(b, self) for b in self._breakdowns(corpus, only=None, every=True)]
+        found = Batch(self, corpus).breakdowns(range(len(corpus)))
+        return [build_match(b, self) for b in found.values()]
 
     # ---- evidence ------------------------------------------------------------------------------
 
-    def _breakdowns(self, corpus: Corpus, only: set[int] | None = None,
-                    every: bool = False) -> list[Breakdown]:
-        wanted = only if only is not None else set(range(len(corpus)))
-        found: dict[int, Breakdown] = {}
-
-        def get(n: int) -> Breakdown:
-            if n not in found:
-                found[n] = Breakdown(corpus.docs[n])
-            return found[n]
-
-        for n, scores in self._term_scores(corpus, wanted).items():
-            get(n).terms += scores
-        for term in self.excludes:
+    def _term_evidence(self, term: ProfileTerm, corpus: Corpus) -> TermEvidence:
+        """A term's specificity and every paper's strength for it; cached on the corpus, so
+        profiles sharing a term (with the same field weights and concept) share the work."""
+        key = self._cache_keys[term]
+        found = corpus.evidence.get(key)
+        if found is None:
             hits = corpus.hits(term.variants, near=term.near)
-            spec = scoring.field_specificity(_field_df(hits.values()), len(corpus))
-            for n, by_field in hits.items():
-                if n in wanted:
-                    get(n).excludes.append(self._evidence(term, by_field, corpus.docs[n],
-                                                          corpus, spec))
-        if self.examples or self.unlike or every or only is not None:
-            for n in wanted:
-                get(n)
-        if self.query:
-            passing = self.query.select(lambda t: self._query_docs(t, corpus), wanted)
-            for n, b in found.items():
-                b.gate = n in passing
-        if self.examples or self.unlike:
-            self._similarities(corpus, found)
-        return [found[n] for n in sorted(found)]
-
-    def _term_scores(self, corpus: Corpus, wanted: set[int]) -> dict[int, list[TermScore]]:
-        """doc -> its terms' scores, each piece of text counted for one term only."""
-        found: dict[int, list[TermScore]] = defaultdict(list)
-        for term in self.terms:
-            for n, ts in self._scores_of(term, corpus).items():
-                if n in wanted:
-                    found[n].append(ts)
-        for n, scores in found.items():
-            if len(scores) > 1 and self._may_overlap(scores):
-                found[n] = self._claim(scores, corpus.docs[n], corpus)
+            if term.kind == "exclude":
+                spec = scoring.field_specificity(_field_df(hits.values()), len(corpus))
+            else:
+                spec = self._specificity(term, hits, corpus)
+            strengths = {n: max(0.0, min(self._evidence(term, by_field, corpus.docs[n], corpus,
+                                                        spec).strength, 1.0))
+                         for n, by_field in hits.items()}
+            found = corpus.evidence.put(key, TermEvidence(hits, spec, strengths))
         return found
 
-    def _scores_of(self, term: ProfileTerm, corpus: Corpus) -> dict[int, TermScore]:
-        """Every paper's evidence for one term; cached on the corpus, so profiles sharing a term
-        (with the same field weights and concept) share the work."""
-        group = self._groups.get(term.group, ())
-        key = ("scores", term.variants, term.near, tuple(sorted(self.weights.items())), group)
-        cached = corpus.cache.get(repr(key))
-        if cached is None:
-            hits = corpus.hits(term.variants, near=term.near)
-            spec = self._specificity(term, hits, corpus)
-            cached = corpus.cache[repr(key)] = {
-                n: self._evidence(term, by_field, corpus.docs[n], corpus, spec)
-                for n, by_field in hits.items()}
-        return cast(dict[int, TermScore], cached)
-
-    def _may_overlap(self, scores: list[TermScore]) -> bool:
+    def _may_overlap(self, terms: list[ProfileTerm]) -> bool:
         # Two terms' occurrences can only overlap if they share a word (or a joined form).
         seen: set[str] = set()
-        for ts in scores:
-            words = {w for v in with_joined(ts.term.variants) for w in v}
-            if seen & words:
+        for term in terms:
+            words = _words(term.variants)
+            if not seen.isdisjoint(words):
                 return True
             seen |= words
         return False
-
-    def _claim(self, scores: list[TermScore], doc: Doc, corpus: Corpus) -> list[TermScore]:
-        claimed = claim_spans(doc, [ts.hits for ts in scores])
-        return [self._evidence(ts.term, by_field, doc, corpus, ts.specificity)
-                for ts, by_field in zip(scores, claimed, strict=True) if by_field]
 
     def _specificity(self, term: ProfileTerm, hits: dict[int, dict[str, FieldHit]],
                      corpus: Corpus) -> dict[str, float]:
@@ -240,17 +188,29 @@ class Matcher:
         evidence, shares = scoring.term_evidence(by_field, lengths, corpus, self.weights, spec)
         return TermScore(term, by_field, evidence, spec, shares)
 
-    def _query_docs(self, term: Term, corpus: Corpus) -> set[int]:
+    def _gate_bits(self, corpus: Corpus) -> int:
+        """The papers that satisfy the query, as a bit set (Query.select's algebra, on bits)."""
+        def select(node: Node) -> int:
+            if isinstance(node, Term):
+                return self._query_bits(node, corpus)
+            if isinstance(node, Not):
+                return corpus.all_bits & ~select(node.child)
+            children = [select(child) for child in node.children]
+            return reduce(operator.and_ if isinstance(node, And) else operator.or_, children)
+
+        assert self.query is not None
+        return select(self.query.root)
+
+    def _query_bits(self, term: Term, corpus: Corpus) -> int:
         compiled = self._query_terms.get(term.text.strip())
         if compiled is None:  # only for terms without letters, which parse_query rejects
-            return set() if not term_stems(term.text) else set(range(len(corpus)))
-        return set(corpus.hits(compiled.variants, near=False))
+            return 0 if not term_stems(term.text) else corpus.all_bits
+        return corpus.hit_bits(compiled.variants, near=False)
 
-    def _similarities(self, corpus: Corpus, found: dict[int, Breakdown]) -> None:
-        liked = ex.example_set(self._example_docs, corpus)
-        unliked = ex.example_set(self._unlike_docs, corpus)
-        best_liked = ex.nearest_all(liked, corpus)
-        best_unliked = ex.nearest_all(unliked, corpus)
+    def _similarities(self, corpus: Corpus, found: dict[int, Breakdown], liked: ex.ExampleSet,
+                      unliked: ex.ExampleSet) -> None:
+        best_liked = ex.nearest_among(found, liked, corpus)
+        best_unliked = ex.nearest_among(found, unliked, corpus)
         vectors = ex.corpus_vectors(corpus)
         for n, b in found.items():
             b.liked = best_liked.get(n, (-1, 0.0))
@@ -264,9 +224,10 @@ class Matcher:
                   ) -> None:
         if self._example_units is None:
             self._example_units = semantic.embed(embedder, self.examples)
-        units = semantic.corpus_embeddings(corpus, embedder)
+        nearest = semantic.nearest(semantic.corpus_embeddings(corpus, embedder),
+                                   self._example_units)
         for n, b in found.items():
-            b.semantic = semantic.nearest(units[n], self._example_units)
+            b.semantic = nearest[n]
 
     def example_title(self, index: int, unlike: bool = False) -> str:
         pool = self.unlike if unlike else self.examples

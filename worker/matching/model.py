@@ -50,6 +50,14 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """The top of one profile's ranking of a batch, and how many papers it ranked at all."""
+
+    matches: tuple[Match, ...]  # best first
+    ranked: int  # papers with a score above 0 that are not excluded, `matches` included
+
+
+@dataclass(frozen=True)
 class Component:
     """One line of a score breakdown."""
 

@@ -22,8 +22,11 @@ How it is computed:
   term) gets BM25F evidence in 0..1: occurrences in the title count `field_weights.title` times
   (default 3), in the abstract once, each field's count length-normalized (b = 0.75) and scaled
   by the term's specificity in that field; the sum t is saturated as t / (2 + t), so the third
-  mention adds less than the first. Words found near each other rather than as the exact phrase
-  count half. A piece of text counts for one term only (the longest that covers it).
+  mention adds less than the first. The result is capped at the term's specificity (averaged
+  over its occurrences): a word that nearly every paper of the batch uses cannot make a paper
+  stand out by repetition (`VLM` six times in an abstract, in a batch of VLM papers, is worth
+  about 0.1, not 0.35). Words found near each other rather than as the exact phrase count
+  half. A piece of text counts for one term only (the longest that covers it).
 - Specificity is an idf over the papers being ranked, per field, scaled to 0..1: a term in 2%
   of the papers or fewer counts fully, one in half of them about 0.2, one in every paper not at
   all (smoothed toward 5% so that small batches behave). Per field, because `benchmark` in half
@@ -70,15 +73,19 @@ def term_evidence(hits: Mapping[str, FieldHit], doc_len: Mapping[str, int],
     The idf is per field because the fields differ: `benchmark` in half of all abstracts says
     little, `benchmark` in a title (one in ten) says a lot. It applies before saturation, so a
     common word repeated throughout an abstract (what the paper is about) still adds up, while
-    one passing mention of it counts little."""
-    tfs = {}
+    one passing mention of it counts little; but never beyond the term's specificity."""
+    tfs, raw = {}, 0.0
     for name, hit in hits.items():
         norm = 1 - B + B * doc_len[name] / corpus.avg_len[name]
-        count = hit.count * (1.0 if hit.exact else NEAR_DISCOUNT)
-        tfs[name] = weights.get(name, 1.0) * specs.get(name, 1.0) * count / norm
+        count = weights.get(name, 1.0) * hit.count * (1.0 if hit.exact else NEAR_DISCOUNT) / norm
+        raw += count
+        tfs[name] = specs.get(name, 1.0) * count
     tf = sum(tfs.values())
     shares = {name: v / (tf or 1.0) for name, v in tfs.items()}
-    return tf / (K1 + tf), shares
+    # However often it is repeated, a term tells no more than its specificity: a word that
+    # nearly every paper of the batch uses cannot make a paper stand out by repetition.
+    ceiling = tf / (raw or 1.0)
+    return min(tf / (K1 + tf), ceiling), shares
 
 
 def field_specificity(docs_by_field: Mapping[str, int], n: int) -> dict[str, float]:

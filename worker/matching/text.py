@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
 # Letters and digits, not underscore; re's \w is Unicode-aware for str patterns.
 _TOKEN = re.compile(r"[^\W_]+")
@@ -22,8 +23,9 @@ _VOWELS = frozenset("aeiouy")
 _ED_WORDS = frozenset({"embed", "hundred", "shred", "infrared", "bred", "sacred"})
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    # A named tuple, not a dataclass: every word of every paper is one, and a tuple is the
+    # cheapest immutable record to make (a frozen dataclass costs several times as much).
     fold: str  # case-, accent- and compatibility-folded surface form
     stem: str
     start: int
@@ -93,24 +95,35 @@ def _undouble(rest: str) -> str:
     return rest
 
 
+@lru_cache(maxsize=65536)
+def _forms(word: str) -> tuple[str, str]:
+    folded = fold(word)
+    return folded, stem(folded)
+
+
 def tokens(text: str) -> list[Token]:
     """Every word of `text` with its folded form, stem and span."""
-    out = []
-    for match in _TOKEN.finditer(text):
-        folded = fold(match.group())
-        # NFKC may turn one character into a separator sequence (e.g. `½`); keep it as one token.
-        out.append(Token(folded, stem(folded), match.start(), match.end()))
+    # NFKC may turn one character into a separator sequence (e.g. `½`); it stays one token.
+    return [Token(*_forms(match.group()), *match.span()) for match in _TOKEN.finditer(text)]
+
+
+def folds(text: str) -> list[tuple[str, int, int]]:
+    """(folded form, start, end) of every word: `tokens` without the stems (highlighting)."""
+    return [(fold(match.group()), *match.span()) for match in _TOKEN.finditer(text)]
+
+
+def joins(text: str, toks: Sequence[Token]) -> dict[int, str]:
+    """position -> the stem of tokens[pos] + tokens[pos + 1] read as one word, where only a
+    hyphen or slash separates them (`pre-training` = `pretraining`)."""
+    out = {}
+    for i in range(len(toks) - 1):
+        left, right = toks[i], toks[i + 1]
+        if right.start - left.end == 1 and text[left.end] in _JOINERS:
+            out[i] = stem(left.fold + right.fold)
     return out
 
 
-def joined_after(text: str, left: Token, right: Token) -> str | None:
-    """The stem of `left`+`right` read as one word when only a hyphen or slash separates them."""
-    gap = text[left.end:right.start]
-    if len(gap) == 1 and gap in _JOINERS:
-        return stem(left.fold + right.fold)
-    return None
-
-
+@lru_cache(maxsize=65536)
 def term_stems(text: str) -> tuple[str, ...]:
     """The stems of a user-written term, the unit every matcher lookup uses."""
     return tuple(t.stem for t in tokens(text))

@@ -146,5 +146,9 @@ def parse_dump(data: bytes, where: str, reference: datetime) -> ParsedDump:
             raise ParseError(where, f"title of {len(title)} characters: blocks are out of step "
                              "(is a title or an abstract missing above?)", line)
         entries.append(DumpEntry(title, body[index + 1][1], line, position))
-    listing = infer_listing_date(header_date, reference) if header_date else None
+    try:
+        listing = infer_listing_date(header_date, reference) if header_date else None
+    except ValueError:  # `Feb 30`, `Mar 0`: shaped like a date, but no such day
+        raise ParseError(where, f"header date {header_date!r} is not a day of the year; "
+                         "fix or remove it") from None
     return ParsedDump(listing, header_date, tuple(entries))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -65,6 +66,30 @@ class ItemSpec:
     paper_id: int
     score: float
     reasons: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SubscriberInfo:
+    """What the config says of a subscriber, for recording it (outbox.sync_subscribers)."""
+
+    id: str
+    email: str | None
+    name: str
+    fingerprint: str
+    start_seq: int  # the cursor it starts with when it is new
+
+
+@dataclass(frozen=True)
+class DigestSpec:
+    """A digest to write for one subscriber (outbox.create_digests)."""
+
+    subscriber_id: str
+    expected_cursor: int  # the cursor its candidates were read with
+    items: Sequence[ItemSpec]
+    channels: Sequence[str]
+    below_threshold: int
+    message_id: str
+    keep_empty: bool = False
 
 
 @dataclass(frozen=True)

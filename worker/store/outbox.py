@@ -9,24 +9,31 @@ lose one.
 from __future__ import annotations
 
 import json
+import logging
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, NoResultFound
 
-from worker.store.db import reading
+from worker.store.db import reading, upsert
 from worker.store.models import (
     DeliveryJob,
     DeliveryState,
     Digest,
     DigestItem,
+    DigestSpec,
     ItemSpec,
     StoredPaper,
+    SubscriberInfo,
     SubscriberState,
 )
 from worker.store.papers import papers_in_range
 from worker.store.schema import deliveries, digest_items, digests, papers, subscribers
+
+log = logging.getLogger("paper_digest")
 
 
 def sync_subscriber(engine: Engine, sub_id: str, *, email: str | None, name: str,
@@ -52,16 +59,69 @@ def sync_subscriber(engine: Engine, sub_id: str, *, email: str | None, name: str
         return SubscriberState(sub_id, row.cursor_seq, row.first_seen_at)
 
 
+def sync_subscribers(engine: Engine, infos: Sequence[SubscriberInfo], now: datetime,
+                     ) -> dict[str, SubscriberState]:
+    """`sync_subscriber` for many subscribers, in one transaction and a few statements: the new
+    ones are created (cursor at their start_seq), the known ones get their details refreshed
+    (their cursors never move here)."""
+    states: dict[str, SubscriberState] = {}
+    with engine.begin() as conn:
+        known = _subscriber_rows(conn, [i.id for i in infos])
+        new = [i for i in infos if i.id not in known]
+        created: set[str] = set()
+        if new:
+            # ON CONFLICT DO NOTHING: one created by a concurrent run a moment ago stays as is.
+            statement = upsert(conn, subscribers).on_conflict_do_nothing(
+                index_elements=["id"]).returning(subscribers.c.id)
+            created = set(conn.execute(statement, [
+                {"id": i.id, "email": i.email, "name": i.name, "cursor_seq": i.start_seq,
+                 "first_seen_at": now, "fingerprint": i.fingerprint, "updated_at": now}
+                for i in new]).scalars())
+            if len(created) < len(new):
+                known |= _subscriber_rows(conn, [i.id for i in new if i.id not in created])
+        changed = [i for i in infos if i.id in known and (
+            known[i.id].email, known[i.id].name, known[i.id].fingerprint) != (
+            i.email, i.name, i.fingerprint)]
+        if changed:
+            conn.execute(update(subscribers).where(subscribers.c.id == bindparam("sid"))
+                         .values(email=bindparam("email"), name=bindparam("name"),
+                                 fingerprint=bindparam("fingerprint"), updated_at=now),
+                         [{"sid": i.id, "email": i.email, "name": i.name,
+                           "fingerprint": i.fingerprint} for i in changed])
+    for info in infos:
+        if info.id in created:
+            states[info.id] = SubscriberState(info.id, info.start_seq, now, created=True)
+        else:
+            row = known[info.id]
+            states[info.id] = SubscriberState(info.id, row.cursor_seq, row.first_seen_at)
+    return states
+
+
+def _subscriber_rows(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    for chunk in _chunks(ids):
+        rows.update((r.id, r) for r in conn.execute(
+            select(subscribers).where(subscribers.c.id.in_(chunk))))
+    return rows
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    """Bounded IN lists: far below SQLite's and PostgreSQL's limits on bound parameters."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
 def delivered_paper_ids(conn: Connection, sub_ids: Sequence[str], after: int,
                         upto: int) -> dict[str, set[int]]:
     """Per subscriber, the papers of the range (after, upto] it has already been given."""
     result: dict[str, set[int]] = {sid: set() for sid in sub_ids}
-    query = (select(digest_items.c.subscriber_id, digest_items.c.paper_id)
-             .join(papers, papers.c.id == digest_items.c.paper_id)
-             .where(digest_items.c.subscriber_id.in_(list(sub_ids)),
-                    papers.c.first_seen_seq > after, papers.c.first_seen_seq <= upto))
-    for sid, pid in conn.execute(query):
-        result[sid].add(pid)
+    for chunk in _chunks(list(sub_ids)):
+        query = (select(digest_items.c.subscriber_id, digest_items.c.paper_id)
+                 .join(papers, papers.c.id == digest_items.c.paper_id)
+                 .where(digest_items.c.subscriber_id.in_(chunk),
+                        papers.c.first_seen_seq > after, papers.c.first_seen_seq <= upto))
+        for sid, pid in conn.execute(query):
+            result[sid].add(pid)
     return result
 
 
@@ -69,7 +129,10 @@ def candidate_window(engine: Engine, cursors: dict[str, int]
                      ) -> tuple[int, list[StoredPaper], dict[str, set[int]]]:
     """(upto, papers first seen after the lowest cursor, already-delivered ids per subscriber).
 
-    One read serves every subscriber: each takes the papers above its own cursor.
+    One read of papers serves every subscriber: each takes the papers above its own cursor.
+    What was delivered is read per cursor, for the papers above it only: subscribers that are
+    up to date (nearly all, nearly always) need not wade through what the one new subscriber
+    with a long backfill makes the window span.
     """
     from worker.store.papers import current_seq
 
@@ -77,7 +140,14 @@ def candidate_window(engine: Engine, cursors: dict[str, int]
         upto = current_seq(conn)
         low = min(cursors.values(), default=upto)
         found = papers_in_range(conn, low, upto) if low < upto else []
-        delivered = delivered_paper_ids(conn, list(cursors), low, upto) if found else {}
+        delivered: dict[str, set[int]] = {}
+        if found:
+            by_cursor: dict[int, list[str]] = defaultdict(list)
+            for sid, cursor in cursors.items():
+                by_cursor[cursor].append(sid)
+            for cursor, sids in by_cursor.items():
+                if cursor < upto:
+                    delivered.update(delivered_paper_ids(conn, sids, cursor, upto))
     return upto, found, delivered
 
 
@@ -116,6 +186,72 @@ def create_digest(engine: Engine, sub_id: str, *, expected_cursor: int, upto: in
         return int(digest_id)
 
 
+def create_digests(engine: Engine, specs: Sequence[DigestSpec], *, upto: int, now: datetime,
+                   slot: str | None = None) -> dict[str, int | None]:
+    """`create_digest` for many subscribers in one transaction, a statement or two per table;
+    each subscriber's digest is still all or nothing with its cursor, and one whose cursor
+    moved meanwhile gets nothing. Returns subscriber id -> digest id (None: nothing written).
+
+    Should the batch break a constraint (a race with another worker), it is rolled back and
+    its subscribers are written one by one, so that one cannot hold back the others."""
+    if not specs:
+        return {}
+    try:
+        with engine.begin() as conn:
+            return _create_digests(conn, specs, upto, now, slot)
+    except IntegrityError:
+        return {spec.subscriber_id: _create_alone(engine, spec, upto, now, slot)
+                for spec in specs}
+
+
+def _create_alone(engine: Engine, spec: DigestSpec, upto: int, now: datetime,
+                  slot: str | None) -> int | None:
+    try:
+        return create_digest(
+            engine, spec.subscriber_id, expected_cursor=spec.expected_cursor, upto=upto,
+            items=spec.items, channels=spec.channels, below_threshold=spec.below_threshold,
+            message_id=spec.message_id, now=now, slot=slot, keep_empty=spec.keep_empty)
+    except IntegrityError as exc:  # raced with another worker: the next pass tries again
+        log.error("digest for %s not written: %s", spec.subscriber_id, exc.orig)
+        return None
+
+
+def _create_digests(conn: Connection, specs: Sequence[DigestSpec], upto: int, now: datetime,
+                    slot: str | None) -> dict[str, int | None]:
+    result: dict[str, int | None] = dict.fromkeys((s.subscriber_id for s in specs), None)
+    cursors: dict[str, int] = {}
+    for chunk in _chunks([s.subscriber_id for s in specs]):
+        locked = select(subscribers.c.id, subscribers.c.cursor_seq).where(
+            subscribers.c.id.in_(chunk))
+        if conn.dialect.name == "postgresql":
+            locked = locked.order_by(subscribers.c.id).with_for_update()
+        cursors.update((sid, cursor) for sid, cursor in conn.execute(locked))
+    ready = [s for s in specs if cursors.get(s.subscriber_id) == s.expected_cursor]
+    for chunk in _chunks([s.subscriber_id for s in ready]):
+        conn.execute(update(subscribers).where(subscribers.c.id.in_(chunk))
+                     .values(cursor_seq=upto, updated_at=now))
+    kept = [s for s in ready if s.items or s.keep_empty]
+    if not kept:
+        return result
+    ids = conn.execute(insert(digests).returning(digests.c.id, sort_by_parameter_order=True), [
+        {"subscriber_id": s.subscriber_id, "created_at": now, "message_id": s.message_id,
+         "cursor_from": s.expected_cursor, "cursor_to": upto, "item_count": len(s.items),
+         "below_threshold": s.below_threshold, "slot": slot} for s in kept]).scalars().all()
+    items, sends = [], []
+    for spec, digest_id in zip(kept, ids, strict=True):
+        result[spec.subscriber_id] = int(digest_id)
+        items += [{"digest_id": digest_id, "subscriber_id": spec.subscriber_id,
+                   "paper_id": item.paper_id, "rank": rank, "score": item.score,
+                   "reasons": json.dumps(item.reasons, ensure_ascii=False)}
+                  for rank, item in enumerate(spec.items, start=1)]
+        sends += [{"digest_id": digest_id, "channel": channel, "status": "pending",
+                   "next_attempt_at": now} for channel in spec.channels]
+    if items:
+        conn.execute(insert(digest_items), items)
+    conn.execute(insert(deliveries), sends)
+    return result
+
+
 def lease_owners(engine: Engine, prefix: str) -> list[str]:
     """Owners starting with `prefix` (a host) that hold leases on pending deliveries."""
     query = (select(deliveries.c.lease_owner).distinct()
@@ -128,13 +264,14 @@ def lease_owners(engine: Engine, prefix: str) -> list[str]:
 def claim_deliveries(engine: Engine, *, owner: str, now: datetime, lease: timedelta,
                      subscriber_ids: Iterable[str] | None = None, limit: int = 1000,
                      ignore_backoff: bool = False, reclaim: Sequence[str] = (),
-                     ) -> list[DeliveryJob]:
+                     after: int = 0) -> list[DeliveryJob]:
     """Lease due pending deliveries to `owner`; no two workers get the same one.
 
     Leases run out at `lease_until`; those held by `reclaim` owners (processes known to be
-    dead) are taken over at once.
+    dead) are taken over at once. At most `limit`, in id order, ids above `after` (a pass
+    claims batch after batch, and does not come back to one it tried already).
     """
-    due = [deliveries.c.status == "pending",
+    due = [deliveries.c.status == "pending", deliveries.c.id > after,
            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now,
                deliveries.c.lease_owner.in_(list(reclaim)))]
     if not ignore_backoff:
@@ -203,16 +340,32 @@ def retry_failed(engine: Engine, now: datetime, subscriber_id: str | None = None
 
 def load_digest(engine: Engine, digest_id: int) -> Digest:
     """A digest with its items and papers, in rank order, as stored when it was built."""
+    return load_digests(engine, [digest_id])[digest_id]
+
+
+def load_digests(engine: Engine, digest_ids: Iterable[int]) -> dict[int, Digest]:
+    """`load_digest` for many digests, in two queries per few hundred (delivery sends many)."""
+    found: dict[int, Digest] = {}
     with reading(engine) as conn:
-        row = conn.execute(select(digests).where(digests.c.id == digest_id)).one()
-        query = (select(digest_items.c.rank, digest_items.c.score, digest_items.c.reasons,
-                        papers)
-                 .join(papers, papers.c.id == digest_items.c.paper_id)
-                 .where(digest_items.c.digest_id == digest_id).order_by(digest_items.c.rank))
-        items = tuple(DigestItem(r.rank, r.score, json.loads(r.reasons), StoredPaper.from_row(r))
-                      for r in conn.execute(query))
-    return Digest(row.id, row.subscriber_id, row.created_at, row.message_id, row.item_count,
-                  row.below_threshold, row.cursor_from, row.cursor_to, items)
+        for chunk in _chunks(sorted(set(digest_ids))):
+            rows = list(conn.execute(select(digests).where(digests.c.id.in_(chunk))))
+            query = (select(digest_items.c.digest_id, digest_items.c.rank, digest_items.c.score,
+                            digest_items.c.reasons, papers)
+                     .join(papers, papers.c.id == digest_items.c.paper_id)
+                     .where(digest_items.c.digest_id.in_(chunk))
+                     .order_by(digest_items.c.digest_id, digest_items.c.rank))
+            items: dict[int, list[DigestItem]] = defaultdict(list)
+            for r in conn.execute(query):
+                items[r.digest_id].append(DigestItem(r.rank, r.score, json.loads(r.reasons),
+                                                     StoredPaper.from_row(r)))
+            for row in rows:
+                found[row.id] = Digest(row.id, row.subscriber_id, row.created_at, row.message_id,
+                                       row.item_count, row.below_threshold, row.cursor_from,
+                                       row.cursor_to, tuple(items[row.id]))
+    missing = set(digest_ids) - found.keys()
+    if missing:
+        raise NoResultFound(f"no digest {min(missing)}")
+    return found
 
 
 def delivery_states(engine: Engine, subscriber_id: str | None = None,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
 from worker.records import PaperRecord, normalize_title, split_arxiv_id
 from worker.sources.base import Dump, DumpFailure, content_hash
@@ -244,16 +244,21 @@ def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
     keys = {ref: normalize_title(ref) for ref in refs if ref not in ids}
     if not refs:
         return found
-    with reading(engine) as conn:
-        query = select(papers).where(or_(papers.c.arxiv_id.in_(list(ids.values()) or [""]),
-                                         papers.c.title_key.in_(list(keys.values()) or [""])))
-        rows = list(conn.execute(query.order_by(papers.c.id)))
+    by_id: dict[str, Any] = {}
+    by_key: dict[str, Any] = {}
+    with reading(engine) as conn:  # rows in id order: the first paper with a key wins
+        for column, values, table in ((papers.c.arxiv_id, sorted(set(ids.values())), by_id),
+                                      (papers.c.title_key, sorted(set(keys.values())), by_key)):
+            for chunk in _chunks(values):
+                for row in conn.execute(select(papers).where(column.in_(chunk))
+                                        .order_by(papers.c.id)):
+                    key = row.arxiv_id if table is by_id else row.title_key
+                    if key not in table or row.id < table[key].id:
+                        table[key] = row
     for ref in refs:
-        for row in rows:
-            if (ref in ids and row.arxiv_id == ids[ref]) or (
-                    ref in keys and row.title_key == keys[ref]):
-                found[ref] = StoredPaper.from_row(row)
-                break
+        match = by_id.get(ids[ref]) if ref in ids else by_key.get(keys[ref])
+        if match is not None:
+            found[ref] = StoredPaper.from_row(match)
     return found
 
 

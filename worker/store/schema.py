@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -185,6 +186,29 @@ http_cache = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# One row per subscriber and schedule slot that was handled (or is being handled): the claim
+# that makes "one digest per slot" a database fact, also when the digest came out empty and
+# no digests row was written. Inserting the row is the claim; a double fire loses on the key.
+slot_claims = Table(
+    "slot_claims", metadata,
+    Column("subscriber_id", String(64), ForeignKey("subscribers.id"), primary_key=True),
+    Column("slot", String(32), primary_key=True),  # UTC ISO instant, sorts like time
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("owner", String(80), nullable=False),  # the worker that claimed it
+    Column("finished_at", UTCDateTime),  # NULL while the digest is being built
+    Column("digest_id", Integer),  # NULL when nothing was new (or an empty digest not kept)
+)
+
+# serve's liveness, written every [serve] heartbeat; `paper-digest health` reads it.
+heartbeats = Table(
+    "heartbeats", metadata,
+    Column("worker", String(80), primary_key=True),
+    Column("host", String(64), nullable=False, index=True),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("beat_at", UTCDateTime, nullable=False),
+)
+
 source_status = Table(
     "source_status", metadata,
     Column("name", String(64), primary_key=True),
@@ -192,4 +216,28 @@ source_status = Table(
     Column("last_error", Text),
     Column("last_error_at", UTCDateTime),
     Column("error_since", UTCDateTime),
+)
+
+# One sentence embedding per paper and model (the `semantic` extra), so each paper is embedded
+# once however many subscribers and runs compare it. `text_hash` is of the text embedded: an
+# abstract filled in later makes the stored vector stale, and it is then embedded again.
+paper_embeddings = Table(
+    "paper_embeddings", metadata,
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("text_hash", String(32), nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # `dim` little-endian float32s
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Papers a subscriber marked after reading (`paper-digest mark`): further like/unlike examples
+# beside those in the profile file. No foreign key to subscribers: a subscriber is a file, and
+# may mark papers before its first digest makes its row.
+paper_marks = Table(
+    "paper_marks", metadata,
+    Column("subscriber_id", String(64), primary_key=True),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("verdict", String(8), nullable=False),  # like | unlike
+    Column("marked_at", UTCDateTime, nullable=False),
 )

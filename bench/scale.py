@@ -1,0 +1,428 @@
+"""Scale benchmark: one pass over a large install, stage by stage (issue 7).
+
+    .venv/bin/python bench/scale.py                       # 100,000 papers of history,
+                                                          # 10,000 subscribers, 2,000 new papers
+    .venv/bin/python bench/scale.py --history 20000 --subscribers 1000 --new 500
+    .venv/bin/python bench/scale.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/scale.py --profile matching    # pyinstrument report of one stage
+
+Set-up (not timed as part of the pass, figures printed apart):
+- history: --history papers written straight into the store (bench/history.py), in daily dumps
+  that end eight days ago, so new subscribers (backfill 7d) start after all of them;
+- subscribers: --subscribers generated profile files (bench/scaledata.py: keywords, boolean
+  queries, example papers from history, exclusions, synonyms, mixtures), recorded by a first
+  pass with nothing new (first sight of every subscriber, timed and printed);
+- new papers: --new papers in four dumps in the seed format, with repeats across dumps and a
+  few papers already in history, read by a `dump_dir` source.
+
+The pass runs in a child process (a clean peak RSS), stage by stage, on the real code:
+load config; ingest (Pipeline.ingest); Pipeline.build_digests, split by its own stage timers
+into subscriber sync, candidate selection, matching and writing digests; rendering every digest
+(Pipeline.render: the .md, and the email with its text and HTML parts); delivery of every
+digest to .eml/.md files (Pipeline.deliver); then the same deliveries again, to a loopback SMTP
+server in another process (bench/smtp_sink.py) over one connection. Each stage prints wall
+time, a rate and the peak RSS of the process during the stage (VmHWM, reset between stages).
+
+PostgreSQL: each run uses a private schema of the given database, dropped afterwards.
+Work files go to bench/out/scale (kept: the digests can be looked at; --keep keeps the schema).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path[:0] = [str(REPO), str(BENCH)]
+
+NOW = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)
+TARGETS = {"matching": 5.0, "rendering": 10.0}
+PEAK_TARGET_MIB = 400
+
+
+# -- memory ---------------------------------------------------------------------------------
+def reset_peak() -> None:
+    """Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM)."""
+    with suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- set-up ---------------------------------------------------------------------------------
+@contextmanager
+def database(url: str | None, workdir: Path, keep: bool) -> Iterator[str]:
+    if url is None or url.startswith("sqlite"):
+        path = workdir / "pd.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        yield url or f"sqlite:///{path}"
+        return
+    from sqlalchemy import create_engine, text
+
+    from worker.store.db import normalize_url
+
+    schema = f"pd_scale_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalize_url(url))
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{normalize_url(url)}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        if not keep:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def write_config(workdir: Path, url: str, profiles: list[dict[str, Any]]) -> Path:
+    from scaledata import toml
+
+    config = workdir / "config"
+    shutil.rmtree(config, ignore_errors=True)
+    (config / "subscribers").mkdir(parents=True)
+    (workdir / "dumps").mkdir(exist_ok=True)
+    (config / "worker.toml").write_text(
+        f'database_url = "{url}"\noutput_dir = "{workdir / "out"}"\n'
+        f'[[sources]]\nname = "daily"\nkind = "dump_dir"\npath = "{workdir / "dumps"}"\n',
+        encoding="utf-8")
+    for index, profile in enumerate(profiles):
+        (config / "subscribers" / f"s{index:05d}.toml").write_text(toml(profile),
+                                                                   encoding="utf-8")
+    return config
+
+
+def write_dumps(folder: Path, new: int, history_titles: list[str], seed: int) -> int:
+    """`new` new papers in four dumps; each dump also repeats about 8% of another dump's
+    papers (the same paper listed twice) and 1% papers from history. Returns entries."""
+    import random
+
+    from scaledata import Generator, dump_text
+
+    gen = Generator(seed + 1000)
+    gen.serial = 10_000_000  # names unlike history's
+    fresh = list(gen.papers(new))
+    rng = random.Random(seed)
+    parts = [fresh[i::4] for i in range(4)]
+    entries = 0
+    for index, part in enumerate(parts):
+        other = parts[(index + 1) % 4]
+        repeats = rng.sample(other, len(other) // 12)
+        known = [_known(t) for t in rng.sample(history_titles, max(1, len(part) // 100))]
+        listing = part + repeats + known
+        rng.shuffle(listing)
+        text = dump_text(listing, f"Mar {13 + index}")
+        path = folder / f"{index:03d}_daily.txt"
+        path.write_text(text, encoding="utf-8")
+        stamp = (NOW - timedelta(hours=4 - index)).timestamp()
+        os.utime(path, (stamp, stamp))
+        entries += len(listing)
+    return entries
+
+
+def _known(title: str) -> Any:
+    from scaledata import Paper
+
+    return Paper(title, f"A paper listed again: {title}.", ())
+
+
+def setup(args: argparse.Namespace, workdir: Path, url: str) -> tuple[Path, dict[str, Any]]:
+    import history as hist
+    from scaledata import Generator
+
+    from worker.store.db import open_engine
+
+    figures: dict[str, Any] = {}
+    engine = open_engine(url)
+    start = time.perf_counter()
+    titles = hist.write(engine, hist.History(args.history, NOW - timedelta(days=8),
+                                             seed=args.seed))
+    figures["history"] = (args.history, time.perf_counter() - start)
+    engine.dispose()
+    gen = Generator(args.seed)
+    profiles = [gen.profile(i, titles) for i in range(args.subscribers)]
+    config = write_config(workdir, url, profiles)
+    # First sight of every subscriber (their cursors start after history): a pass with no
+    # new papers, in a child process like the measured one.
+    first = child(config, NOW - timedelta(hours=6), stages="sync")
+    figures["first_sight"] = first["stages"]["first sight"]
+    figures["entries"] = write_dumps(workdir / "dumps", args.new, titles, args.seed)
+    return config, figures
+
+
+# -- the measured pass (child process) ------------------------------------------------------
+def child(config: Path, now: datetime, stages: str = "all", smtp_port: int | None = None,
+          profile_stage: str | None = None) -> dict[str, Any]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(config),
+               "--now", now.isoformat(), "--stages", stages]
+    if smtp_port:
+        command += ["--smtp-port", str(smtp_port)]
+    if profile_stage:
+        command += ["--profile", profile_stage]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"measured pass failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    if done.stderr.strip():
+        print(done.stderr.strip() if profile_stage else done.stderr.strip()[-3000:],
+              file=sys.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+class Stages:
+    def __init__(self, profile_stage: str | None):
+        self.results: dict[str, dict[str, Any]] = {}
+        self.profile_stage = profile_stage
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[dict[str, Any]]:
+        import gc
+
+        gc.collect()
+        reset_peak()
+        info: dict[str, Any] = {}
+        profiler = None
+        if self.profile_stage and self.profile_stage == name:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.001)
+            profiler.start()
+        start = time.perf_counter()
+        yield info
+        info["wall"] = time.perf_counter() - start
+        info["peak"] = peak_mib()
+        if profiler is not None:
+            profiler.stop()
+            print(profiler.output_text(unicode=False, color=False, show_all=False),
+                  file=sys.stderr)
+        self.results[name] = info
+
+
+def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | None,
+              profile_stage: str | None) -> dict[str, Any]:
+    from sqlalchemy import func, select, update
+
+    from worker.app import Pipeline
+    from worker.delivery import channel_for
+    from worker.render import assemble_message, render
+    from worker.settings import SmtpSettings, load_config
+    from worker.store import outbox
+    from worker.store.db import open_engine
+    from worker.store.schema import deliveries, digests
+
+    s = Stages(profile_stage)
+    with s.stage("load config") as info:
+        config = load_config(config_dir, {})
+        engine = open_engine(config.settings.database_url)
+        info["count"] = len(config.profiles)
+    profiles = config.profiles
+    if stages == "sync":
+        pipeline = Pipeline(config, engine, now)
+        with s.stage("first sight") as info:
+            pipeline.sync(profiles)
+            info["count"] = len(profiles)
+        return {"stages": s.results}
+    pipeline = Pipeline(config, engine, now)
+    with s.stage("ingest") as info:
+        reports = pipeline.ingest()
+        info["count"] = sum(r.entries for r in reports)
+        info["new"] = sum(r.new_papers for r in reports)
+    with s.stage("build digests") as info:
+        built = pipeline.build_digests(profiles)
+        info["count"] = sum(1 for r in built.values() if r.digest_id)
+        info["items"] = sum(r.items for r in built.values())
+        info["candidates"] = max((r.candidates for r in built.values()), default=0)
+        info["split"] = dict(getattr(pipeline, "timings", {}))
+    by_id = {p.id: p for p in profiles}
+    with engine.connect() as conn:
+        made = list(conn.execute(select(digests.c.id, digests.c.subscriber_id)
+                                 .where(digests.c.created_at == now).order_by(digests.c.id)))
+    # Rendering: every form of every digest (.md, and the email's text and HTML parts) from
+    # the templates, digests read from the store 500 at a time; then, apart, putting each
+    # email together (MIME: headers, quoted-printable parts), which delivery also does.
+    with s.stage("rendering") as info:
+        assembly = 0.0
+        for start in range(0, len(made), 500):
+            chunk = made[start:start + 500]
+            loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk])
+            for digest_id, sub_id in chunk:
+                ctx = digest_view(pipeline, loaded[digest_id], by_id[sub_id])
+                render(ctx, "md")
+                text, html = render(ctx, "txt"), render(ctx, "html")
+                began = time.perf_counter()
+                assemble_message(ctx, sender=None, text=text, html=html)
+                assembly += time.perf_counter() - began
+        info["count"] = len(made)
+        info["assembly"] = assembly
+    with s.stage("delivery to files") as info:
+        sent = Pipeline(config, engine, now).deliver(profiles)
+        info["count"] = sum(d.status == "sent" for d in sent)
+        info["digests"] = len({d.digest_id for d in sent if d.status == "sent"})
+    if smtp_port:
+        with engine.begin() as conn:
+            conn.execute(update(deliveries).values(status="pending", attempts=0, sent_at=None,
+                                                   target=None))
+        smtp = SmtpSettings(host="127.0.0.1", port=smtp_port,
+                            sender="Paper Digest <digest@example.org>")
+
+        def factory(name: str) -> Any:
+            if name == "email":
+                from worker.delivery.smtp import SmtpChannel
+
+                return SmtpChannel(smtp)
+            return channel_for(name, config.settings)
+
+        with s.stage("delivery to SMTP") as info:
+            sent = Pipeline(config, engine, now, channel_factory=factory).deliver(profiles)
+            info["count"] = sum(d.status == "sent" and d.channel == "email" for d in sent)
+            info["digests"] = len({d.digest_id for d in sent if d.status == "sent"})
+    with engine.connect() as conn:
+        pending = conn.execute(select(func.count()).select_from(deliveries)
+                               .where(deliveries.c.status != "sent")).scalar_one()
+    return {"stages": s.results, "not_sent": pending, "peak_total": _total_peak()}
+
+
+def digest_view(pipeline: Any, digest: Any, profile: Any) -> Any:
+    """The template context of a digest, as Pipeline.render makes it."""
+    from worker.render import digest_context
+
+    return digest_context(digest, name=profile.name, email=profile.email,
+                          profile_file=str(profile.file) if profile.file else None,
+                          timezone=profile.timezone or pipeline.settings.timezone)
+
+
+def _total_peak() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- SMTP sink ------------------------------------------------------------------------------
+@contextmanager
+def smtp_sink(workdir: Path) -> Iterator[tuple[int, Callable[[], str]]]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    counts = workdir / "smtp-counts.txt"
+    counts.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, str(BENCH / "smtp_sink.py"), "--port", str(port),
+                             "--count-file", str(counts)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # "ready"
+    try:
+        yield port, lambda: counts.read_text().strip() if counts.exists() else "?"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+# -- report ---------------------------------------------------------------------------------
+def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
+           result: dict[str, Any], smtp_summary: str) -> None:
+    from worker.store.db import redact
+
+    st = result["stages"]
+    build = st["build digests"]
+    split = build.get("split", {})
+    print(f"scale: {args.history:,} papers of history, {args.subscribers:,} subscribers, "
+          f"{args.new:,} new papers; {redact(url).split('?')[0]}")
+    n, secs = figures["history"]
+    print(f"set-up: history {n:,} papers in {secs:.1f} s ({n / secs:,.0f} papers/s); first "
+          f"sight of {figures['first_sight']['count']:,} subscribers "
+          f"{figures['first_sight']['wall']:.2f} s")
+    rows = [("load config", st["load config"], "subscribers", None)]
+    ingest = st["ingest"]
+    rows.append(("ingest", ingest, "papers", None))
+    for key, label in (("sync", "subscriber sync"), ("candidates", "candidate selection"),
+                       ("matching", "matching"), ("digests", "writing digests")):
+        if key in split:
+            rows.append((label, {"wall": split[key], "peak": build["peak"],
+                                 "count": build["count"] if key == "digests"
+                                 else args.subscribers}, "subscribers", TARGETS.get(key)))
+    rows.append(("build digests (all)", build, "digests", None))
+    both = st["rendering"]
+    rows.append(("rendering (templates)", {**both, "wall": both["wall"] - both["assembly"]},
+                 "digests", TARGETS["rendering"]))
+    rows.append(("email assembly (MIME)", {**both, "wall": both["assembly"]}, "digests", None))
+    rows.append(("delivery to files", st["delivery to files"], "deliveries", None))
+    if "delivery to SMTP" in st:
+        rows.append(("delivery to SMTP", st["delivery to SMTP"], "emails", None))
+    print(f"{'stage':<22} {'wall s':>8} {'rate':>22} {'peak RSS MiB':>13}  target")
+    for label, info, unit, target in rows:
+        rate = info["count"] / info["wall"] if info["wall"] else 0.0
+        verdict = "" if target is None else (
+            f"<= {target:g} s {'met' if info['wall'] <= target else 'NOT MET'}")
+        print(f"{label:<22} {info['wall']:>8.2f} {rate:>13,.0f} {unit + '/s':<8} "
+              f"{info['peak']:>13.0f}  {verdict}")
+    print(f"ingest: {ingest['count']:,} entries, {ingest['new']:,} new; digests: "
+          f"{build['count']:,} with {build['items']:,} items; candidates per subscriber: "
+          f"{build['candidates']:,}; not sent: {result['not_sent']}")
+    if smtp_summary:
+        print(f"SMTP server received: {smtp_summary}")
+    peak = result["peak_total"]
+    print(f"peak RSS of the pass: {peak:.0f} MiB (target <= {PEAK_TARGET_MIB} MiB: "
+          f"{'met' if peak <= PEAK_TARGET_MIB else 'NOT MET'})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--new", type=int, default=2_000)
+    parser.add_argument("--database-url", help="default: an SQLite file in the work folder")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", type=Path, default=BENCH / "out" / "scale")
+    parser.add_argument("--no-smtp", action="store_true", help="skip the SMTP delivery stage")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
+    parser.add_argument("--profile", metavar="STAGE",
+                        help="print a pyinstrument profile of one stage (e.g. 'build digests')")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--now", help=argparse.SUPPRESS)
+    parser.add_argument("--stages", default="all", help=argparse.SUPPRESS)
+    parser.add_argument("--smtp-port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = run_child(args.child, datetime.fromisoformat(args.now), args.stages,
+                           args.smtp_port, args.profile)
+        print(json.dumps(result))
+        return
+    workdir = args.workdir.resolve()
+    shutil.rmtree(workdir / "out", ignore_errors=True)
+    shutil.rmtree(workdir / "dumps", ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    with database(args.database_url, workdir, args.keep) as url:
+        config, figures = setup(args, workdir, url)
+        summary = ""
+        if args.no_smtp:
+            result = child(config, NOW, profile_stage=args.profile)
+        else:
+            with smtp_sink(workdir) as (port, counts):
+                result = child(config, NOW, smtp_port=port, profile_stage=args.profile)
+            summary = counts()
+        report(args, url, figures, result, summary)
+        if args.json:
+            args.json.write_text(json.dumps({"figures": figures, "result": result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# paper-digest against rss2email 3.14 on the five seeds (issue 7).
+#
+#     bench/vs_rss2email.sh [RUNS]          # default 5
+#
+# The seeds are served on loopback (python -m http.server): as RSS feeds to rss2email (digest
+# mode, SMTP to a loopback server) and as dump pages to `paper-digest run` (five dump_url
+# sources, 12 subscribers, email by SMTP to the same kind of server). Both start from fresh
+# state every run: rss2email from a new feed database (its five feeds added untimed), and
+# paper-digest from a new database (its schema created untimed by `status`). Runs alternate;
+# each tool's median wall time over RUNS runs is printed, with the ratio, and the mail each
+# sent (bench/smtp_sink.py keeps it): rss2email sends a paper again for every feed that lists
+# it, paper-digest once per subscriber.
+#
+# rss2email is installed with pip into bench/out/rss2email-venv on first use. Everything it
+# writes goes to bench/out/vs_rss2email (gitignored); the seed text is never committed.
+set -euo pipefail
+
+RUNS=${1:-5}
+BENCH=$(cd "$(dirname "$0")" && pwd)
+REPO=$(dirname "$BENCH")
+OUT=$BENCH/out/vs_rss2email
+PY=$REPO/.venv/bin/python
+PD=$REPO/.venv/bin/paper-digest
+R2E_VENV=$BENCH/out/rss2email-venv
+R2E=$R2E_VENV/bin/r2e
+
+if [ ! -x "$R2E" ]; then
+  python3 -m venv "$R2E_VENV"
+  "$R2E_VENV/bin/pip" install --quiet rss2email==3.14
+fi
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+rm -rf "$OUT"
+mkdir -p "$OUT/mail"
+HTTP_PORT=$(free_port)
+SMTP_PORT=$(free_port)
+BASE=http://127.0.0.1:$HTTP_PORT
+"$PY" "$BENCH/vs_rss2email.py" inputs "$OUT" "$BASE" "$SMTP_PORT"
+
+"$PY" -m http.server --bind 127.0.0.1 --directory "$OUT/www" "$HTTP_PORT" >/dev/null 2>&1 &
+HTTP_PID=$!
+SINK_PID=
+cleanup() {
+  [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
+  kill "$HTTP_PID" 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 50); do
+  curl -fs "$BASE/feed-0.xml" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+start_sink() {  # $1: where this run's mail goes
+  mkdir -p "$1"
+  "$PY" "$BENCH/smtp_sink.py" --port "$SMTP_PORT" --save "$1" --count-file "$1/count.txt" \
+    > "$1/ready" &
+  SINK_PID=$!
+  for _ in $(seq 100); do grep -q ready "$1/ready" 2>/dev/null && return; sleep 0.05; done
+  echo "SMTP sink did not start" >&2; exit 1
+}
+stop_sink() { kill "$SINK_PID"; wait "$SINK_PID" || true; SINK_PID=; }
+
+: > "$OUT/times.tsv"
+for run in $(seq "$RUNS"); do
+  # rss2email: a new feed database, the five feeds added (untimed), then one timed run.
+  state=$OUT/r2e-$run
+  mkdir -p "$state"
+  cp "$OUT/r2e.cfg" "$state/config"
+  n=0
+  while read -r url; do
+    "$R2E" -c "$state/config" -d "$state/data.json" add "seed$n" "$url" reader@example.org
+    n=$((n + 1))
+  done < "$OUT/feeds.txt"
+  start_sink "$OUT/mail/rss2email-$run"
+  t0=$EPOCHREALTIME
+  "$R2E" -c "$state/config" -d "$state/data.json" run 2>> "$OUT/rss2email.log"
+  t1=$EPOCHREALTIME
+  stop_sink
+  echo -e "rss2email\t$run\t$t0\t$t1" >> "$OUT/times.tsv"
+
+  # paper-digest: a new database (schema made untimed), then one timed run.
+  rm -f "$OUT/pd/pd.db" "$OUT/pd/pd.db-wal" "$OUT/pd/pd.db-shm"
+  rm -rf "$OUT/pd/out"
+  "$PD" --config "$OUT/pd" status >/dev/null
+  start_sink "$OUT/mail/paper-digest-$run"
+  t0=$EPOCHREALTIME
+  "$PD" --config "$OUT/pd" run >/dev/null
+  t1=$EPOCHREALTIME
+  stop_sink
+  echo -e "paper-digest\t$run\t$t0\t$t1" >> "$OUT/times.tsv"
+done
+
+"$PY" "$BENCH/vs_rss2email.py" report "$OUT"

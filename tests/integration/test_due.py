@@ -1,0 +1,214 @@
+"""The due-check on real databases: catch-up after downtime, double fires, grace, edits."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+
+from tests.integration.helpers import add_seed_day, make_config, run_cli
+from worker.app import Pipeline, run_pass
+from worker.due import build_due, find_due
+from worker.settings import load_config
+from worker.store import schedule as store
+from worker.store.db import open_engine
+from worker.store.schema import digests, slot_claims
+
+BROAD = """
+deliver = ["markdown"]
+max_items = 500
+min_score = 0.0
+schedule = "{schedule}"
+timezone = "Europe/Berlin"
+[interests]
+keywords = ["model", "language", "vision", "learning", "data"]
+"""
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def sub(schedule: str = "daily 08:00") -> str:
+    return BROAD.replace("{schedule}", schedule)
+
+
+@pytest.fixture
+def engine(database_url: str):  # type: ignore[no-untyped-def]
+    engine = open_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def digest_slots(engine: Engine, subscriber: str = "ada") -> list[str | None]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(digests.c.slot).where(
+            digests.c.subscriber_id == subscriber).order_by(digests.c.id)).scalars())
+
+
+def claims(engine: Engine, subscriber: str = "ada") -> list[tuple[str, int | None]]:
+    with engine.connect() as conn:
+        return [(r.slot, r.digest_id) for r in conn.execute(
+            select(slot_claims).where(slot_claims.c.subscriber_id == subscriber)
+            .order_by(slot_claims.c.slot))]
+
+
+def test_catch_up_after_downtime_sends_one_digest(tmp_path: Path, seeds_dir: Path,
+                                                  database_url: str, engine: Engine) -> None:
+    config = make_config(tmp_path, database_url, {"ada": sub()})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    # First sight at 21:00 Berlin: today's 08:00 slot predates ada, so nothing yet.
+    first = run_cli(config, "run", "--due", "--now", "2026-03-12T20:00:00+00:00")
+    assert first.exit_code == 0, first.output
+    assert digest_slots(engine) == [] and claims(engine) == []
+    # Down over three 08:00 slots (13th, 14th, 15th) while two more days of papers came in.
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    back = run_cli(config, "run", "--due", "--now", "2026-03-15T12:00:00+00:00")
+    assert back.exit_code == 0, back.output
+    assert digest_slots(engine) == ["2026-03-15T07:00:00Z"]  # 08:00 CET, the latest only
+    assert "ada: " in back.output and "nothing new" not in back.output
+    assert len(list((tmp_path / "out" / "ada").glob("*.md"))) == 1
+    # The same slot again, and the rest of the day: nothing more.
+    for moment in ("2026-03-15T12:00:00+00:00", "2026-03-15T22:00:00+00:00"):
+        again = run_cli(config, "run", "--due", "--now", moment)
+        assert again.exit_code == 0, again.output
+    assert digest_slots(engine) == ["2026-03-15T07:00:00Z"]
+    # The next slot with nothing new is handled (claimed) without a digest.
+    run_cli(config, "run", "--due", "--now", "2026-03-16T07:00:30+00:00")
+    assert digest_slots(engine) == ["2026-03-15T07:00:00Z"]
+    assert [slot for slot, _ in claims(engine)] == ["2026-03-15T07:00:00Z",
+                                                    "2026-03-16T07:00:00Z"]
+    assert claims(engine)[1][1] is None
+
+
+def test_plain_run_still_builds_for_everyone(tmp_path: Path, seeds_dir: Path,
+                                             sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": sub("weekly mon 09:00")})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    due = run_cli(config, "run", "--due", "--now", "2026-03-14T20:00:00+00:00")
+    assert due.exit_code == 0 and not (tmp_path / "out" / "ada").exists()
+    plain = run_cli(config, "run", "--now", "2026-03-14T20:05:00+00:00")
+    assert plain.exit_code == 0 and list((tmp_path / "out" / "ada").glob("*.md"))
+
+
+def _prepared(tmp_path: Path, seeds_dir: Path, url: str, subscribers: dict[str, str],
+              ) -> tuple[Path, datetime]:
+    """Subscribers first seen on the 12th, papers of the 13th in: their slots are due."""
+    config = make_config(tmp_path, url, subscribers)
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--due", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    return config, at("2026-03-13T07:00:05")
+
+
+def test_double_fire_in_sequence_and_in_parallel(tmp_path: Path, seeds_dir: Path,
+                                                 database_url: str, engine: Engine) -> None:
+    names = {f"s{i}": sub() for i in range(4)}
+    config_dir, now = _prepared(tmp_path, seeds_dir, database_url, names)
+    config = load_config(config_dir, {})
+    # Four workers fire for the same slot at once (two replicas, a scheduler hiccup...).
+    errors: list[BaseException] = []
+
+    def fire() -> None:
+        try:
+            run_pass(config, engine, now, due=True)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fire) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    run_pass(config, engine, now + timedelta(seconds=30), due=True)  # and once more, later
+    for name in names:
+        assert digest_slots(engine, name) == ["2026-03-13T07:00:00Z"], name
+        assert [c[0] for c in claims(engine, name)] == ["2026-03-13T07:00:00Z"]
+
+
+def test_a_slot_claimed_meanwhile_is_not_built_again(tmp_path: Path, seeds_dir: Path,
+                                                     database_url: str, engine: Engine) -> None:
+    config_dir, now = _prepared(tmp_path, seeds_dir, database_url, {"ada": sub()})
+    config = load_config(config_dir, {})
+    # Worker A decided ada is due; before it claims, worker B claims and builds.
+    seen = store.first_seen(engine, ["ada"])
+    decided = find_due(engine, config.profiles, config.settings, now, seen)
+    assert [d.id for d in decided] == ["2026-03-13T07:00:00Z"]
+    build_due(Pipeline(config, engine, now), config.profiles)
+    assert not store.claim_slot(engine, "ada", decided[0].id, owner="A", now=now,
+                                stale_after=timedelta(minutes=10))
+    assert digest_slots(engine) == ["2026-03-13T07:00:00Z"]
+
+
+def test_stale_claim_is_taken_over_unless_its_digest_exists(engine: Engine,
+                                                           tmp_path: Path, seeds_dir: Path,
+                                                           database_url: str) -> None:
+    config_dir, now = _prepared(tmp_path, seeds_dir, database_url, {"ada": sub()})
+    config = load_config(config_dir, {})
+    slot = "2026-03-13T07:00:00Z"
+    # A worker claimed the slot and died before building.
+    assert store.claim_slot(engine, "ada", slot, owner="dead", now=now,
+                            stale_after=timedelta(minutes=10))
+    assert build_due(Pipeline(config, engine, now + timedelta(minutes=1)), config.profiles) == {}
+    later = now + timedelta(minutes=11)
+    reports = build_due(Pipeline(config, engine, later), config.profiles)
+    assert reports["ada"].digest_id is not None
+    assert digest_slots(engine) == [slot] and claims(engine) == [(slot, reports["ada"].digest_id)]
+    # A worker that died after writing its digest: the claim is finished, nothing rebuilt.
+    with engine.begin() as conn:
+        conn.execute(update(slot_claims).values(finished_at=None, digest_id=None))
+    assert not store.claim_slot(engine, "ada", slot, owner="next", now=later + timedelta(hours=1),
+                                stale_after=timedelta(minutes=10))
+    assert claims(engine) == [(slot, reports["ada"].digest_id)]
+
+
+def test_grace_lets_a_new_subscriber_have_todays_slot(tmp_path: Path, seeds_dir: Path,
+                                                      sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": sub()},
+                         extra='[serve]\ngrace = "2h"\n')
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    # Added at 09:30 Berlin: the 08:00 slot is within the grace.
+    run_cli(config, "run", "--due", "--now", "2026-03-12T08:30:00+00:00")
+    engine = open_engine(sqlite_url)
+    assert digest_slots(engine) == ["2026-03-12T07:00:00Z"]
+    engine.dispose()
+
+
+def test_schedule_edit_does_not_resend_an_older_slot(tmp_path: Path, seeds_dir: Path,
+                                                     sqlite_url: str) -> None:
+    config, _ = _prepared(tmp_path, seeds_dir, sqlite_url, {"ada": sub()})
+    engine = open_engine(sqlite_url)
+    run_cli(config, "run", "--due", "--now", "2026-03-13T07:30:00+00:00")
+    assert digest_slots(engine) == ["2026-03-13T07:00:00Z"]
+    # Moved to 09:00: yesterday's 09:00 slot is older than the one just handled.
+    (config / "subscribers" / "ada.toml").write_text(sub("daily 09:00"), encoding="utf-8")
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    run_cli(config, "run", "--due", "--now", "2026-03-13T07:45:00+00:00")
+    assert digest_slots(engine) == ["2026-03-13T07:00:00Z"]
+    run_cli(config, "run", "--due", "--now", "2026-03-13T08:00:10+00:00")
+    assert digest_slots(engine) == ["2026-03-13T07:00:00Z", "2026-03-13T08:00:00Z"]
+    engine.dispose()
+
+
+def test_default_schedule_and_timezone_come_from_worker_toml(tmp_path: Path, seeds_dir: Path,
+                                                             sqlite_url: str) -> None:
+    plain = "deliver = [\"markdown\"]\nmin_score = 0.0\n[interests]\nkeywords = [\"model\"]\n"
+    config = make_config(tmp_path, sqlite_url, {"ada": plain},
+                         extra='timezone = "America/New_York"\n'
+                               '[serve]\ndefault_schedule = "weekdays 06:15"\n')
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    run_cli(config, "run", "--due", "--now", "2026-03-12T20:00:00+00:00")  # Thursday
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    run_cli(config, "run", "--due", "--now", "2026-03-13T10:14:00+00:00")
+    engine = open_engine(sqlite_url)
+    assert digest_slots(engine) == []
+    run_cli(config, "run", "--due", "--now", "2026-03-13T10:15:00+00:00")  # 06:15 EDT
+    assert digest_slots(engine) == ["2026-03-13T10:15:00Z"]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(slot_claims)).scalar() == 1
+    engine.dispose()

@@ -1,0 +1,305 @@
+"""Issue 6 storage: papers a subscriber marks (`paper-digest mark`) become examples, and
+sentence embeddings are kept per paper so each is embedded once (the semantic extra's cache).
+Runs on SQLite, and on PostgreSQL when PAPER_DIGEST_TEST_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import make_config, run_cli
+from worker.app import paper_text
+from worker.records import PaperRecord
+from worker.semantic import StoredEmbedder, embedder_for, semantic_problems
+from worker.settings import load_config
+from worker.sources.base import Dump, content_hash
+from worker.store import embeddings, marks, papers
+from worker.store.db import open_engine
+
+NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)
+
+# Two papers on a topic the profile's words never name, and one that its words do.
+SEEDS = [
+    ("Tactile Glove Signals for Robotic Grasp Planning",
+     "We record tactile glove signals while people grasp objects and train a robotic grasp "
+     "planner on them. Tactile signals from the glove improve grasp success."),
+    ("Glove Tactile Sensing Improves Robotic Grasping",
+     "A tactile glove records grasp forces; a robotic grasp planner trained on glove signals "
+     "grasps unseen objects more reliably."),
+    ("A Benchmark for Chart Question Answering",
+     "We introduce a chart question answering benchmark: charts from reports with questions "
+     "about their values. Chart reading remains hard for current models."),
+    ("Protein Structure from Sequence Alone",
+     "A language model of amino acid sequences predicts protein structure without alignment."),
+]
+PROFILE = """
+name = "Ada"
+deliver = ["markdown"]
+min_score = 0.3
+[interests]
+keywords = ["chart"]
+"""
+
+
+def dump_text(day: str, papers_: Sequence[tuple[str, str]]) -> str:
+    head = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\n" \
+        "byAK and the research community\n\n" + day + "\n\n"
+    return head + "\n\n".join(f"{t}\n\n{a}" for t, a in papers_) + "\n"
+
+
+def write_dump(root: Path, name: str, day: str, papers_: Sequence[tuple[str, str]],
+               when: datetime) -> None:
+    import os
+
+    path = root / "dumps" / name
+    path.write_text(dump_text(day, papers_), encoding="utf-8")
+    os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+@pytest.fixture
+def engine(database_url: str):  # type: ignore[no-untyped-def]
+    engine = open_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def ingest(engine, *titles: str) -> list[int]:  # type: ignore[no-untyped-def]
+    records = tuple(PaperRecord(title=t, abstract=f"About {t}.") for t in titles)
+    dump = Dump("test", "d", content_hash(repr(records).encode()), NOW, records, None)
+    papers.ingest_dump(engine, dump, NOW)
+    found = papers.find_papers(engine, list(titles))
+    return [found[t].id for t in titles]
+
+
+# ---- marks in the store ----------------------------------------------------------------------
+
+def test_marks_are_set_changed_listed_and_removed(engine) -> None:  # type: ignore[no-untyped-def]
+    a, b = ingest(engine, "Paper A", "Paper B")
+    assert marks.set_mark(engine, "ada", a, "like", NOW) is None
+    assert marks.set_mark(engine, "ada", b, "unlike", NOW + timedelta(seconds=1)) is None
+    assert marks.set_mark(engine, "ada", a, "unlike", NOW + timedelta(seconds=2)) == "like"
+    listed = marks.marks_for(engine, ["ada", "bob"])
+    assert listed["bob"] == []
+    assert [(m.paper.title, m.verdict) for m in listed["ada"]] == [
+        ("Paper B", "unlike"), ("Paper A", "unlike")]
+    assert marks.remove_mark(engine, "ada", a) == "unlike"
+    assert marks.remove_mark(engine, "ada", a) is None
+    assert [m.paper.id for m in marks.marks_for(engine, ["ada"])["ada"]] == [b]
+    with pytest.raises(ValueError, match="verdict"):
+        marks.set_mark(engine, "ada", a, "love", NOW)
+
+
+# ---- embeddings in the store -----------------------------------------------------------------
+
+def test_vectors_round_trip_as_compact_float32_bytes() -> None:
+    vector = [0.25, -1.5, 3.0e-4, 0.0]
+    blob = embeddings.pack(vector)
+    assert len(blob) == 16  # four bytes a float
+    assert embeddings.unpack(blob, 4) == pytest.approx(vector, rel=1e-6)
+    with pytest.raises(ValueError, match="expected 5"):
+        embeddings.unpack(blob, 5)
+
+
+def test_embeddings_are_stored_per_paper_and_model(engine) -> None:  # type: ignore[no-untyped-def]
+    a, b = ingest(engine, "Paper A", "Paper B")
+    ha, hb = embeddings.text_hash("a"), embeddings.text_hash("b")
+    assert embeddings.put_embeddings(engine, "m1", {a: (ha, [1.0, 0.0]), b: (hb, [0.0, 1.0])},
+                                     NOW) == 2
+    embeddings.put_embeddings(engine, "m2", {a: (ha, [0.5, 0.5, 0.5])}, NOW)
+    assert embeddings.get_embeddings(engine, "m1", {a: ha, b: hb}) == {
+        a: (1.0, 0.0), b: (0.0, 1.0)}
+    # A vector made from other text (the abstract changed since) is not returned...
+    assert embeddings.get_embeddings(engine, "m1", {a: "other"}) == {}
+    # ...and storing the new one replaces it.
+    embeddings.put_embeddings(engine, "m1", {a: ("other", [0.0, 2.0])}, NOW)
+    assert embeddings.get_embeddings(engine, "m1", {a: "other"}) == {a: (0.0, 2.0)}
+    assert embeddings.embedding_counts(engine) == {"m1": (2, 2), "m2": (1, 3)}
+
+
+class CountingModel:
+    """Stands in for all-MiniLM-L6-v2: a vector from letter counts, and a tally of calls."""
+
+    name = "counting-model"
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def __call__(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts += texts
+        return [[float(t.count(c)) + 0.1 for c in "aeiou"] for t in texts]
+
+
+def test_each_paper_is_embedded_once_across_passes(engine) -> None:  # type: ignore[no-untyped-def]
+    ids = ingest(engine, "Paper A", "Paper B", "Paper C")
+    texts = [paper_text(p) for p in papers.find_papers(
+        engine, ["Paper A", "Paper B", "Paper C"]).values()]
+    model = CountingModel()
+    first = StoredEmbedder(engine, model, NOW)
+    first.know(texts)
+    from worker.matching.semantic import text_of
+
+    vectors = first([text_of(p) for p in texts])
+    assert len(model.texts) == 3 and first.embedded == 3
+    second = StoredEmbedder(engine, model, NOW + timedelta(days=1))  # the next pass
+    second.know(texts)
+    assert [list(v) for v in second([text_of(p) for p in texts])] == [
+        pytest.approx(v, rel=1e-6) for v in vectors]
+    assert second.embedded == 0 and len(model.texts) == 3
+    assert embeddings.embedding_counts(engine)["counting-model"] == (3, 5)
+    # A text of no stored paper is embedded, but kept in memory only.
+    assert second(["free text"]) and second.embedded == 1
+    assert embeddings.embedding_counts(engine)["counting-model"][0] == len(ids)
+
+
+def test_preview_and_explain_embed_without_writing(engine) -> None:  # type: ignore[no-untyped-def]
+    ingest(engine, "Paper A")
+    [text] = [paper_text(p) for p in papers.find_papers(engine, ["Paper A"]).values()]
+    from worker.matching.semantic import text_of
+
+    reader = StoredEmbedder(engine, CountingModel(), None)
+    reader.know([text])
+    reader([text_of(text)])
+    assert reader.embedded == 1
+    assert embeddings.embedding_counts(engine) == {}
+
+
+# ---- settings, check, and the pipeline -------------------------------------------------------
+
+def test_semantic_is_off_unless_asked(tmp_path: Path, engine) -> None:  # type: ignore[no-untyped-def]
+    config = load_config(make_config(tmp_path, "sqlite://", {}), {})
+    assert config.settings.matching.semantic is False
+    assert embedder_for(config.settings, engine, NOW) is None
+    assert semantic_problems(config.settings) == []
+
+
+def test_unknown_matching_key_is_reported(tmp_path: Path) -> None:
+    config = load_config(make_config(tmp_path, "sqlite://", {}, extra="[matching]\nsemantc = 1"),
+                         {})
+    assert any(p.key == "matching.semantc" for p in config.problems)
+
+
+def test_missing_extra_is_a_check_error_and_a_warning_in_runs(
+        tmp_path: Path, engine, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+        caplog: pytest.LogCaptureFixture) -> None:
+    import worker.matching.minilm as minilm
+    import worker.semantic as semantic
+
+    monkeypatch.setattr(minilm.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(semantic, "_WARNED", set())
+    root = make_config(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}",
+                       {"ada": PROFILE}, extra="[matching]\nsemantic = true")
+    settings = load_config(root, {}).settings
+    [problem] = semantic_problems(settings)
+    assert problem.key == "matching.semantic" and "paper-digest[semantic]" in problem.message
+    result = run_cli(root, "check")
+    assert result.exit_code == 1 and "paper-digest[semantic]" in result.output
+    logger = logging.getLogger("paper_digest")  # the CLI stops it propagating to root
+    logger.addHandler(caplog.handler)
+    try:
+        assert embedder_for(settings, engine, NOW) is None
+        assert embedder_for(settings, engine, NOW) is None
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert caplog.text.count("matching without it") == 1  # once per process, not per pass
+
+
+def test_pipeline_passes_the_embedder_and_caches_vectors(
+        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import worker.semantic as semantic
+
+    model = CountingModel()
+    monkeypatch.setattr(semantic, "_packaged_model", lambda: model)
+    liked = PROFILE.replace('keywords = ["chart"]',
+                            f'keywords = ["chart"]\nlike = ["{SEEDS[0][0]}"]')
+    root = make_config(tmp_path, database_url, {"ada": liked},
+                       extra="[matching]\nsemantic = true")
+    write_dump(tmp_path, "1.txt", "Mar 14", SEEDS, NOW)
+    assert run_cli(root, "run", "--now", NOW.isoformat()).exit_code == 0
+    assert len(model.texts) == len(SEEDS)  # each stored paper once (the example is one)
+    engine = open_engine(database_url)
+    assert embeddings.embedding_counts(engine)["counting-model"] == (len(SEEDS), 5)
+    engine.dispose()
+    # preview and explain find the vectors stored; nothing is embedded again
+    assert run_cli(root, "preview", "ada", "--since", "7d",
+                   "--now", NOW.isoformat()).exit_code == 0
+    assert run_cli(root, "explain", "ada", SEEDS[1][0]).exit_code == 0
+    assert len(model.texts) == len(SEEDS)
+
+
+# ---- `paper-digest mark` ---------------------------------------------------------------------
+
+def _digest(root: Path, day: str) -> str:
+    return "\n".join(p.read_text(encoding="utf-8")
+                     for p in sorted((root / "out" / "ada").glob(f"{day}-*.md")))
+
+
+def test_marked_papers_become_examples(tmp_path: Path, database_url: str) -> None:
+    root = make_config(tmp_path, database_url, {"ada": PROFILE})
+    write_dump(tmp_path, "1.txt", "Mar 13", SEEDS[:1] + SEEDS[2:], NOW - timedelta(days=1))
+    assert run_cli(root, "run", "--now", (NOW - timedelta(days=1)).isoformat()).exit_code == 0
+    assert "Tactile Glove" not in _digest(tmp_path, "2026-03-13")  # no word of the profile
+
+    result = run_cli(root, "mark", "ada", SEEDS[0][0], "--now", NOW.isoformat())
+    assert result.exit_code == 0, result.output
+    assert "marked “Tactile Glove Signals for Robotic Grasp Planning”" in result.output
+    assert "as liked" in result.output
+    # The next day, a paper like the marked one is in the digest, and says why.
+    write_dump(tmp_path, "2.txt", "Mar 14", SEEDS[1:2], NOW)
+    assert run_cli(root, "run", "--now", NOW.isoformat()).exit_code == 0
+    digest = _digest(tmp_path, "2026-03-14")
+    assert "Glove Tactile Sensing Improves Robotic Grasping" in digest
+    assert "resembles" in digest and "Tactile Glove Signals" in digest
+    explained = run_cli(root, "explain", "ada", SEEDS[1][0]).output
+    assert "nearest liked example “Tactile Glove Signals" in explained
+
+
+def test_unlike_mark_demotes_and_remove_undoes(tmp_path: Path, database_url: str) -> None:
+    root = make_config(tmp_path, database_url, {"ada": PROFILE})
+    write_dump(tmp_path, "1.txt", "Mar 14", SEEDS, NOW)
+    assert run_cli(root, "run", "--now", NOW.isoformat(), "--dry-run").exit_code == 0
+    now = NOW.isoformat()
+
+    def chart_score() -> float:
+        lines = run_cli(root, "explain", "ada", SEEDS[2][0]).output.splitlines()
+        return float(next(line for line in lines if "score" in line).split()[1])
+
+    # nothing was recorded by the dry run: the paper is unknown yet
+    missing = run_cli(root, "mark", "ada", SEEDS[2][0], "--unlike", "--now", now)
+    assert missing.exit_code == 2 and "no stored paper matches" in missing.output
+    assert run_cli(root, "run", "--now", now).exit_code == 0
+    before = chart_score()
+    other = run_cli(root, "mark", "ada", "A Benchmark for Chart Question Answering", "--unlike",
+                    "--now", now)
+    assert other.exit_code == 0 and "as unliked" in other.output
+    assert chart_score() < before  # resembles (is) a paper marked unlike
+    again = run_cli(root, "mark", "ada", SEEDS[2][0], "--unlike", "--now", now)
+    assert "already marked unliked" in again.output
+    removed = run_cli(root, "mark", "ada", SEEDS[2][0], "--remove", "--now", now)
+    assert "removed the mark" in removed.output and "it was unliked" in removed.output
+    assert chart_score() == before
+    assert "was not marked" in run_cli(root, "mark", "ada", SEEDS[2][0], "--remove").output
+    unknown = run_cli(root, "mark", "nobody", SEEDS[2][0])
+    assert unknown.exit_code == 2 and "no subscriber 'nobody'" in unknown.output
+
+
+def test_a_mark_overrides_the_profile_file(tmp_path: Path, database_url: str) -> None:
+    from worker.app import example_papers
+
+    root = make_config(tmp_path, database_url, {"ada": PROFILE.replace(
+        'keywords = ["chart"]', f'keywords = ["chart"]\nlike = ["{SEEDS[0][0]}"]')})
+    write_dump(tmp_path, "1.txt", "Mar 14", SEEDS, NOW)
+    assert run_cli(root, "run", "--now", NOW.isoformat()).exit_code == 0
+    assert run_cli(root, "mark", "ada", SEEDS[0][0], "--unlike").exit_code == 0
+    assert run_cli(root, "mark", "ada", SEEDS[3][0]).exit_code == 0
+    config = load_config(root, {})
+    [profile] = config.profiles
+    engine = open_engine(database_url)
+    examples = papers.find_papers(engine, list(profile.interests.like))
+    liked, unliked = example_papers(profile, examples, marks.marks_for(engine, ["ada"])["ada"])
+    engine.dispose()
+    assert [p.title for p in liked] == [SEEDS[3][0]]
+    assert [p.title for p in unliked] == [SEEDS[0][0]]

@@ -1,0 +1,99 @@
+"""Structured logs (one JSON line per event, no secrets) and the Prometheus text format."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import UTC, datetime
+
+from worker import logs
+from worker.metrics import Metrics, db_samples, render
+from worker.store.metrics import Figures
+from worker.store.models import SourceState
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def logger_to(stream: io.StringIO, choice: str | None = None) -> logging.Logger:
+    handler = logging.StreamHandler(stream)
+    logs.configure(handler, stream, choice)
+    logger = logging.getLogger(f"test.logs.{id(stream)}")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def test_json_when_not_a_terminal_one_line_per_event_with_extras() -> None:
+    out = io.StringIO()
+    log = logger_to(out)
+    log.info("digest %s sent", 7, extra={"event": "delivery.sent", "subscriber": "ada"})
+    try:
+        raise ValueError("boom\nsecond line")
+    except ValueError:
+        log.exception("job failed")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    first, second = map(json.loads, lines)
+    assert first["msg"] == "digest 7 sent" and first["event"] == "delivery.sent"
+    assert first["subscriber"] == "ada" and first["level"] == "info"
+    assert first["ts"].endswith("Z")
+    assert second["level"] == "error" and "ValueError: boom" in second["exc"]
+
+
+def test_plain_text_on_a_terminal_and_override() -> None:
+    tty = Tty()
+    logger_to(tty).warning("careful")
+    assert tty.getvalue() == "WARNING careful\n"
+    forced = Tty()
+    logger_to(forced, "json").warning("careful")
+    assert json.loads(forced.getvalue())["msg"] == "careful"
+
+
+def test_secrets_and_url_passwords_never_reach_the_log() -> None:
+    logs.add_secret("hunter2-smtp")
+    out = io.StringIO()
+    log = logger_to(out)
+    log.error("cannot connect to %s", "postgresql://digest:s3cr3t@db:5432/papers")
+    log.warning("smtp said: auth hunter2-smtp rejected", extra={"detail": "pw hunter2-smtp"})
+    try:
+        raise RuntimeError("login with hunter2-smtp failed")
+    except RuntimeError:
+        log.exception("send failed")
+    text = out.getvalue()
+    assert "s3cr3t" not in text and "hunter2-smtp" not in text
+    assert "postgresql://digest:***@db:5432/papers" in text
+
+
+def test_metrics_text_format() -> None:
+    metrics = Metrics()
+    metrics.inc("paper_digest_job_runs_total", job="due", outcome="ok")
+    metrics.inc("paper_digest_job_runs_total", job="due", outcome="ok")
+    when = datetime(2026, 3, 14, 8, tzinfo=UTC)
+    figures = Figures(papers=338, listed=444, new=338, failed_dumps=1,
+                      deliveries={("email", "sent"): 5, ("email", "failed"): 1},
+                      last_ok_run=when,
+                      sources=(SourceState("hf", when, "HTTP 503", when, when),))
+    text = render([*metrics.samples(), *db_samples(figures)])
+    assert text.count("# TYPE paper_digest_job_runs_total counter") == 1
+    assert 'paper_digest_job_runs_total{job="due",outcome="ok"} 2' in text
+    assert "paper_digest_papers_seen_total 444" in text
+    assert "paper_digest_papers_new_total 338" in text
+    assert 'paper_digest_digests_total{channel="email",status="failed"} 1' in text
+    assert 'paper_digest_digests_total{channel="email",status="sent"} 5' in text
+    assert f"paper_digest_last_successful_run_timestamp_seconds {int(when.timestamp())}" in text
+    assert 'paper_digest_source_failing{source="hf"} 1' in text
+    assert text.endswith("\n")
+
+
+def test_hostile_text_cannot_forge_a_line_or_drive_the_terminal() -> None:
+    name = "bad\x1b[2J\u202eevil\nERROR forged line.txt"
+    for stream in (io.StringIO(), Tty()):
+        logger_to(stream).warning("dump failed: %s", name, extra={"locator": name})
+        text = stream.getvalue()
+        assert text.count("\n") == 1 and "\x1b" not in text and "\u202e" not in text
+        assert "\\x1b[2J\\u202eevil\\nERROR forged" in text.replace("\\\\", "\\")

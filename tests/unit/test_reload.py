@@ -1,0 +1,111 @@
+"""Hot reload: added, edited, broken, deleted subscriber files and worker.toml changes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from worker.reload import ConfigWatcher
+from worker.settings import load_config
+
+GOOD = 'email = "{who}@example.org"\n[interests]\nkeywords = ["{kw}"]\n'
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+    # Make every write visible to the poll even within one clock tick.
+    stamp = path.stat().st_mtime_ns + 1_000_000_000 * (1 + write.calls)  # type: ignore[attr-defined]
+    write.calls += 1  # type: ignore[attr-defined]
+    os.utime(path, ns=(stamp, stamp))
+
+
+write.calls = 0  # type: ignore[attr-defined]
+
+
+def setup(tmp_path: Path) -> tuple[Path, ConfigWatcher]:
+    config = tmp_path / "config"
+    (config / "subscribers").mkdir(parents=True)
+    write(config / "worker.toml", f'database_url = "sqlite:///{tmp_path}/db"\n'
+          'timezone = "UTC"\n')
+    write(config / "subscribers" / "ada.toml", GOOD.format(who="ada", kw="vision"))
+    write(config / "subscribers" / "bob.toml", GOOD.format(who="bob", kw="speech"))
+    return config, ConfigWatcher(config, {}, load_config(config, {}))
+
+
+def kinds(changes: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return [(c.kind, c.subject) for c in changes]
+
+
+def test_nothing_changed_nothing_reloaded(tmp_path: Path) -> None:
+    _, watcher = setup(tmp_path)
+    before = watcher.config
+    assert watcher.poll() == [] and watcher.config is before
+
+
+def test_add_edit_delete(tmp_path: Path) -> None:
+    config, watcher = setup(tmp_path)
+    subs = config / "subscribers"
+    write(subs / "carol.toml", GOOD.format(who="carol", kw="robots"))
+    write(subs / "ada.toml", GOOD.format(who="ada", kw="hallucination"))
+    (subs / "bob.toml").unlink()
+    assert sorted(kinds(watcher.poll())) == [("added", "carol"), ("removed", "bob"),
+                                             ("updated", "ada")]
+    profiles = {p.id: p for p in watcher.config.profiles}
+    assert sorted(profiles) == ["ada", "carol"]
+    assert profiles["ada"].interests.keywords == ("hallucination",)
+
+
+def test_broken_edit_keeps_the_previous_version_until_fixed(tmp_path: Path) -> None:
+    config, watcher = setup(tmp_path)
+    ada = config / "subscribers" / "ada.toml"
+    write(ada, 'email = "ada@example.org"\n[interests\nkeywords = ["x"]\n')
+    changes = watcher.poll()
+    assert kinds(changes) == [("kept", "ada")] and "invalid TOML" in changes[0].detail
+    profiles = {p.id: p for p in watcher.config.profiles}
+    assert profiles["ada"].interests.keywords == ("vision",)
+    assert "ada" not in watcher.config.broken  # still served, so not "skipped" in reports
+    # Another file changes: the same problem is not reported again.
+    write(config / "subscribers" / "bob.toml", GOOD.format(who="bob", kw="audio"))
+    assert kinds(watcher.poll()) == [("updated", "bob")]
+    write(ada, GOOD.format(who="ada", kw="fixed"))
+    assert kinds(watcher.poll()) == [("updated", "ada")]
+
+
+def test_new_broken_file_is_reported_and_not_served(tmp_path: Path) -> None:
+    config, watcher = setup(tmp_path)
+    write(config / "subscribers" / "eve.toml", 'email = "nope"\n[interests]\nkeywords=["x"]\n')
+    changes = watcher.poll()
+    assert kinds(changes) == [("broken", "eve")] and "email" in changes[0].detail
+    assert "eve" in watcher.config.broken
+    assert "eve" not in {p.id for p in watcher.config.profiles}
+
+
+def test_disabled_subscriber_stops(tmp_path: Path) -> None:
+    config, watcher = setup(tmp_path)
+    write(config / "subscribers" / "bob.toml",
+          "enabled = false\n" + GOOD.format(who="bob", kw="speech"))
+    assert kinds(watcher.poll()) == [("disabled", "bob")]
+    assert [p.id for p in watcher.config.profiles] == ["ada"]
+
+
+def test_worker_toml_live_and_restart_changes(tmp_path: Path) -> None:
+    config, watcher = setup(tmp_path)
+    write(config / "worker.toml", f'database_url = "sqlite:///{tmp_path}/other"\n'
+          'timezone = "Europe/Berlin"\n[serve]\nheartbeat = "5s"\n')
+    changes = watcher.poll()
+    assert [(c.kind, c.detail) for c in changes] == [("applied", "timezone"),
+                                                     ("restart", "database_url, serve")]
+    settings = watcher.config.settings
+    assert settings.timezone == "Europe/Berlin"  # applied live
+    assert settings.database_url == f"sqlite:///{tmp_path}/db"  # kept until a restart
+    assert settings.serve.heartbeat == "30s"
+
+
+def test_broken_worker_toml_changes_nothing(tmp_path: Path) -> None:
+    config, watcher = setup(tmp_path)
+    before = watcher.config.settings
+    write(config / "worker.toml", 'database_url = 1\ntimezone = "Nowhere/Land"\n')
+    changes = watcher.poll()
+    assert kinds(changes) == [("broken", "worker.toml")]
+    assert "database_url: expected a string" in changes[0].detail
+    assert watcher.config.settings == before

@@ -1,0 +1,28 @@
+"""render.fill must give exactly what textwrap.fill gives (it replaces it for speed)."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+
+import pytest
+
+from worker.render import clean_line, fill
+
+WORDS = ["a", "of", "the", "vision-language", "model", "LLM", "benchmark", "—", "x" * 30,
+         "y" * 80, "naïve", "Vision–Language", "(LVLMs)", "2.5%", "http://example.org/a/b/c",
+         "--", "-b", "“quoted”", "é" * 7]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_fill_is_textwrap(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(200):
+        text = clean_line(" ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 40))))
+        first, indent = rng.choice(("", "   ", "1. ", "-" * 12)), rng.choice(("", "   ", " "))
+        # (textwrap itself loops forever when an indent leaves no room at all)
+        width = max(len(first), len(indent)) + rng.choice((1, 2, 5, 10, 20, 40, 72, 80))
+        expected = textwrap.fill(text, width=width, initial_indent=first,
+                                 subsequent_indent=indent, break_long_words=True,
+                                 break_on_hyphens=False)
+        assert fill(text, width, first, indent) == expected, (text, width, first, indent)

@@ -1,0 +1,43 @@
+"""`paper-digest mark`: a subscriber says what it thinks of a paper it has read.
+
+A liked paper becomes another example the subscriber's digests are matched against (as if it
+were in `like`), an unliked one another `unlike` example; preview and explain use them too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from worker.store import marks, papers
+from worker.store.models import StoredPaper
+
+_WORD = {"like": "liked", "unlike": "unliked"}
+
+
+def mark_paper(engine: Engine, subscriber_id: str, ref: str, *, verdict: str, remove: bool,
+               now: datetime) -> str:
+    """Record (or with `remove`, take off) a mark; returns what happened, in words.
+    Raises LookupError when no stored paper matches `ref`."""
+    paper = papers.find_paper(engine, ref)
+    if paper is None:
+        raise LookupError(ref)
+    name = _name(paper)
+    if remove:
+        before = marks.remove_mark(engine, subscriber_id, paper.id)
+        if before is None:
+            return f"{subscriber_id}: {name} was not marked; nothing changed"
+        return f"{subscriber_id}: removed the mark from {name} (it was {_WORD[before]})"
+    before = marks.set_mark(engine, subscriber_id, paper.id, verdict, now)
+    if before == verdict:
+        return f"{subscriber_id}: {name} was already marked {_WORD[verdict]}"
+    change = f" (was {_WORD[before]})" if before else ""
+    use = "more like it" if verdict == "like" else "fewer like it"
+    return (f"{subscriber_id}: marked {name} as {_WORD[verdict]}{change}; later digests, "
+            f"preview and explain rank {use}")
+
+
+def _name(paper: StoredPaper) -> str:
+    ident = f" (arXiv {paper.arxiv_id})" if paper.arxiv_id else f" ({paper.key})"
+    return f"“{paper.title}”{ident}"

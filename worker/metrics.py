@@ -1,0 +1,117 @@
+"""Prometheus text exposition for serve's /metrics, without a client library.
+
+Why no prometheus-client: the figures that matter (papers, digests per channel and status,
+last successful run) live in the database, so they survive restarts and add up across
+replicas; we read them per scrape. What is per process (source errors, job runs) is a handful
+of counters below. The text format is a few lines of code; one dependency fewer in the image.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from worker.app import SourceReport
+    from worker.settings import Config
+    from worker.store.metrics import Figures
+
+Labels = tuple[tuple[str, str], ...]
+HELP = {
+    "paper_digest_papers_seen_total": ("counter", "Paper entries listed in ingested dumps."),
+    "paper_digest_papers_new_total": ("counter", "Entries that were papers never seen before."),
+    "paper_digest_papers_stored": ("gauge", "Distinct papers in the database."),
+    "paper_digest_dumps_failed_total": ("counter", "Dumps that could not be parsed."),
+    "paper_digest_digests_total": ("counter",
+                                   "Digest deliveries by channel and status (sent, failed, "
+                                   "pending)."),
+    "paper_digest_last_successful_run_timestamp_seconds": (
+        "gauge", "When a pass last finished without problems."),
+    "paper_digest_source_last_success_timestamp_seconds": (
+        "gauge", "When each source was last read without error."),
+    "paper_digest_source_failing": ("gauge", "1 while a source's last read failed."),
+    "paper_digest_source_errors_total": ("counter", "Source and dump failures seen by this "
+                                         "process."),
+    "paper_digest_job_runs_total": ("counter", "Scheduler job runs by job and outcome."),
+    "paper_digest_heartbeat_timestamp_seconds": ("gauge", "This process's last heartbeat."),
+    "paper_digest_subscribers": ("gauge", "Subscribers by state (active, broken, disabled)."),
+    "paper_digest_up": ("gauge", "1 when the database answered this scrape."),
+}
+
+
+class Metrics:
+    """Per-process counters, safe to bump from scheduler threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[tuple[str, Labels], float] = {}
+        self.last_beat: datetime | None = None
+
+    def inc(self, name: str, amount: float = 1, **labels: str) -> None:
+        key = (name, tuple(sorted(labels.items())))
+        with self._lock:
+            self._values[key] = self._values.get(key, 0) + amount
+
+    def observe_sources(self, reports: Iterable[SourceReport]) -> None:
+        for source in reports:
+            if source.failures:
+                self.inc("paper_digest_source_errors_total", len(source.failures),
+                         source=source.name)
+
+    def samples(self) -> list[tuple[str, Labels, float]]:
+        with self._lock:
+            items = list(self._values.items())
+        return [(name, labels, value) for (name, labels), value in items]
+
+
+def db_samples(figures: Figures) -> list[tuple[str, Labels, float]]:
+    out: list[tuple[str, Labels, float]] = [
+        ("paper_digest_papers_seen_total", (), figures.listed),
+        ("paper_digest_papers_new_total", (), figures.new),
+        ("paper_digest_papers_stored", (), figures.papers),
+        ("paper_digest_dumps_failed_total", (), figures.failed_dumps),
+    ]
+    for (channel, status), count in sorted(figures.deliveries.items()):
+        out.append(("paper_digest_digests_total",
+                    (("channel", channel), ("status", status)), count))
+    if figures.last_ok_run:
+        out.append(("paper_digest_last_successful_run_timestamp_seconds", (),
+                    figures.last_ok_run.timestamp()))
+    for source in figures.sources:
+        labels = (("source", source.name),)
+        if source.last_success_at:
+            out.append(("paper_digest_source_last_success_timestamp_seconds", labels,
+                        source.last_success_at.timestamp()))
+        out.append(("paper_digest_source_failing", labels, 1 if source.error_since else 0))
+    return out
+
+
+def config_samples(config: Config) -> list[tuple[str, Labels, float]]:
+    return [("paper_digest_subscribers", (("state", state),), float(count))
+            for state, count in (("active", len(config.profiles)),
+                                 ("broken", len(config.broken)),
+                                 ("disabled", len(config.disabled)))]
+
+
+def render(samples: Iterable[tuple[str, Labels, float]]) -> str:
+    """The Prometheus text format (version 0.0.4): HELP and TYPE once per metric family."""
+    families: dict[str, list[str]] = {}
+    for name, labels, value in samples:
+        text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+        families.setdefault(name, []).append(
+            f"{name}{{{text}}} {_number(value)}" if text else f"{name} {_number(value)}")
+    lines = []
+    for name, rows in families.items():
+        kind, help_text = HELP.get(name, ("untyped", name))
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *rows]
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -1,0 +1,298 @@
+"""`paper-digest serve`: APScheduler 3 wiring around the one pipeline pass (worker.app).
+
+Jobs (in-memory job store, never shared between replicas; each job at most one instance at
+a time, late runs coalesced into one):
+- fetch:<source>  each source on its `every` ([serve] fetch_every by default), and at start;
+- due             every [serve] check_every: digests for subscribers whose slot is due
+                  (worker.due), then sends what is pending, respecting retry back-off;
+- heartbeat       every [serve] heartbeat: a row `paper-digest health` reads;
+- reload          every [serve] reload: picks up edits in config/ (worker.reload);
+- maintenance     hourly: forgets old slot claims and dead workers' heartbeats.
+
+This module is the one place that reads the clock; every pass gets `now` from here. Shutdown
+(SIGTERM, SIGINT): no new job or send starts, a send in progress finishes, claimed but unsent
+deliveries are handed back; what still runs after SHUTDOWN_GRACE is abandoned (the caller then
+exits at once). Nothing is marked sent that the channel did not accept.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine, text
+
+from worker.app import PassReport, fetch_pass, run_pass, worker_id
+from worker.due import has_work
+from worker.errors import PaperDigestError
+from worker.metrics import Metrics, config_samples, db_samples, render
+from worker.reload import Change, ConfigWatcher
+from worker.schedules import Schedule, next_slot, parse_every, parse_schedule, zone
+from worker.store import schedule as store
+from worker.store.metrics import figures
+
+log = logging.getLogger("paper_digest.serve")
+SHUTDOWN_GRACE = 8.0  # seconds: Docker's default stop timeout is 10
+Clock = Callable[[], datetime]
+
+
+class ServeError(PaperDigestError):
+    """serve cannot start (its HTTP port is taken, ...)."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SlotTrigger(BaseTrigger):
+    """Fires at a worker.schedules Schedule's slots (DST rules and all) in `tz`."""
+
+    def __init__(self, schedule: Schedule, tz: tzinfo):
+        self.schedule = schedule
+        self.tz = tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None:
+        return next_slot(self.schedule, self.tz, previous_fire_time or now)
+
+    def __str__(self) -> str:
+        return f"slots[{self.schedule.text}]"
+
+
+class Server:
+    """The scheduler, its jobs and the optional HTTP port, over one watched Config."""
+
+    def __init__(self, watcher: ConfigWatcher, engine: Engine, *,
+                 http_factory: Callable[[Any], Any] | None = None, clock: Clock = utc_now):
+        self.watcher = watcher
+        self.engine = engine
+        self.http_factory = http_factory
+        self.clock = clock
+        self.settings = watcher.config.settings  # what needs a restart stays as started
+        self.stopping = threading.Event()
+        self.metrics = Metrics()
+        self.worker, self.host, self.started = worker_id(), socket.gethostname(), clock()
+        self._running = 0
+        self._idle = threading.Condition()
+        self.http: Any = None
+        sources = [s for s in self.settings.sources if s.enabled]
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(len(sources) + 4)},
+            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
+            timezone=UTC)
+
+    # -- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        now, serve = self.clock(), self.settings.serve
+        for source in self.settings.sources:
+            if source.enabled:
+                every = parse_every(source.every or serve.fetch_every)
+                self._add(f"fetch:{source.name}", functools.partial(self.fetch, source.name),
+                          SlotTrigger(every, zone(self.settings.timezone)), now)
+        tick = parse_schedule(f"every {serve.check_every}")
+        self._add("due", self.due, SlotTrigger(tick, UTC))  # aligned: :00 for 1m
+        self._add("heartbeat", self.heartbeat, _interval(serve.duration("heartbeat")), now)
+        self._add("reload", self.reload, _interval(serve.duration("reload")))
+        self._add("maintenance", self.maintenance, _interval(timedelta(hours=1)), now)
+        self.scheduler.start()
+        if serve.http_port:
+            self._start_http(serve.http_host, serve.http_port)
+
+    def _add(self, name: str, func: Callable[[], None], trigger: BaseTrigger,
+             first: datetime | None = None) -> None:
+        extra = {"next_run_time": first} if first is not None else {}
+        self.scheduler.add_job(self._guarded(name, func), trigger, id=name, name=name, **extra)
+
+    def _start_http(self, host: str, port: int) -> None:
+        from worker.statusserver import StatusServer
+
+        try:
+            self.http = StatusServer(host, port, self.health, self.metrics_text)
+        except OSError as exc:
+            raise ServeError(f"cannot listen on {host}:{port} ([serve] http_port): "
+                             f"{exc.strerror or exc}") from None
+        self.http.start()
+        log.info("http on %s:%d (/healthz, /metrics)", host, self.http.port,
+                 extra={"event": "http.start", "port": self.http.port})
+
+    def shutdown(self, grace: float = SHUTDOWN_GRACE) -> bool:
+        """Stop; True when every job finished within `grace` seconds (False: abandon them)."""
+        self.stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + grace
+        with self._idle:
+            while self._running and time.monotonic() < deadline:
+                self._idle.wait(max(0.0, deadline - time.monotonic()))
+            clean = self._running == 0
+        if self.http is not None:
+            self.http.stop()
+        if clean:
+            try:
+                store.end_beat(self.engine, self.worker)
+            except Exception:  # the database may be the reason we stop
+                log.warning("could not remove this worker's heartbeat", exc_info=True)
+        return clean
+
+    def _guarded(self, name: str, func: Callable[[], None]) -> Callable[[], None]:
+        """Count running jobs (for shutdown), refuse to start when stopping, log failures."""
+        def run() -> None:
+            with self._idle:
+                if self.stopping.is_set():
+                    return
+                self._running += 1
+            outcome = "ok"
+            try:
+                func()
+            except Exception as exc:
+                outcome = "error"
+                log.exception("job %s failed: %s", name, exc,
+                              extra={"event": "job.error", "job": name})
+            finally:
+                self.metrics.inc("paper_digest_job_runs_total", job=name, outcome=outcome)
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
+        return run
+
+    # -- jobs -------------------------------------------------------------------------------
+    def fetch(self, name: str) -> None:
+        reports = fetch_pass(self.watcher.config, self.engine, self.clock(), only_sources=[name],
+                             http_factory=self.http_factory)
+        self.metrics.observe_sources(reports)
+        for source in reports:
+            log.info("fetched %s: %d dumps, %d entries, %d new", source.name, source.dumps,
+                     source.entries, source.new_papers,
+                     extra={"event": "fetch.done", "source": source.name,
+                            "dumps": source.dumps, "unchanged": source.unchanged,
+                            "entries": source.entries, "new": source.new_papers,
+                            "failures": len(source.failures)})
+
+    def due(self) -> None:
+        now, config = self.clock(), self.watcher.config
+        if not has_work(self.engine, config, now):
+            return
+        report = run_pass(config, self.engine, now, only_sources=[], due=True,
+                          ignore_backoff=False, http_factory=self.http_factory,
+                          stop=self.stopping.is_set)
+        self.metrics.observe_sources(report.sources)
+        _log_deliveries(report)
+
+    def heartbeat(self) -> None:
+        now = self.clock()
+        store.beat(self.engine, self.worker, host=self.host, pid=os.getpid(),
+                   started_at=self.started, now=now)
+        self.metrics.last_beat = now
+
+    def reload(self) -> None:
+        for change in self.watcher.poll():
+            _log_change(change)
+
+    def maintenance(self) -> None:
+        store.prune(self.engine, self.clock(), claims_older_than=timedelta(days=90),
+                    beats_older_than=timedelta(days=1))
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def health(self) -> tuple[bool, str]:
+        from worker.health import default_max_age
+
+        beat, now = self.metrics.last_beat, self.clock()
+        if beat is None or now - beat > default_max_age(self.settings):
+            return False, "heartbeat is stale"
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return False, f"database unreachable: {type(exc).__name__}"
+        return True, "ok"
+
+    def metrics_text(self) -> str:
+        samples = [*self.metrics.samples(), *config_samples(self.watcher.config)]
+        if self.metrics.last_beat:
+            samples.append(("paper_digest_heartbeat_timestamp_seconds", (),
+                            self.metrics.last_beat.timestamp()))
+        try:
+            samples += db_samples(figures(self.engine))
+            samples.append(("paper_digest_up", (), 1))
+        except Exception:
+            log.warning("metrics: database unreachable", exc_info=True)
+            samples.append(("paper_digest_up", (), 0))
+        return render(samples)
+
+
+def _interval(every: timedelta) -> IntervalTrigger:
+    return IntervalTrigger(seconds=max(1, int(every.total_seconds())), timezone=UTC)
+
+
+def _log_deliveries(report: PassReport) -> None:
+    for d in report.deliveries:
+        level = logging.INFO if d.status == "sent" else logging.WARNING
+        log.log(level, "digest %s to %s by %s: %s (%s)", d.digest_id, d.subscriber_id,
+                d.channel, d.status, d.detail,
+                extra={"event": f"delivery.{d.status}", "digest": d.digest_id,
+                       "subscriber": d.subscriber_id, "channel": d.channel})
+
+
+def _log_change(change: Change) -> None:
+    quiet = change.kind in ("added", "updated", "removed", "disabled", "applied")
+    text_ = {"added": "subscriber {s} added", "updated": "subscriber {s} updated",
+             "removed": "subscriber {s} removed", "disabled": "subscriber {s} disabled",
+             "broken": "{s} has problems, not served: {d}",
+             "kept": "{s} has problems; the previous version stays in force: {d}",
+             "applied": "worker.toml: applied {d}",
+             "restart": "worker.toml: {d} changed; restart serve to apply"}[change.kind]
+    log.log(logging.INFO if quiet else logging.WARNING,
+            text_.format(s=change.subject, d=change.detail),
+            extra={"event": f"config.{change.kind}", "subject": change.subject})
+
+
+def _adopt_apscheduler_logs() -> None:
+    """APScheduler's own warnings (a run skipped as the previous one still runs) go through
+    our handler, so they are JSON lines too; its per-run INFO chatter is not an event."""
+    ours = logging.getLogger("paper_digest")
+    theirs = logging.getLogger("apscheduler")
+    theirs.handlers[:] = ours.handlers
+    theirs.setLevel(logging.WARNING)
+    theirs.propagate = False
+
+
+def serve(watcher: ConfigWatcher, engine: Engine, *, http_factory: Callable[[Any], Any] | None,
+          stop: threading.Event | None = None) -> bool:
+    """Run until SIGTERM/SIGINT (or `stop`); True when it stopped cleanly in time."""
+    stop = stop or threading.Event()
+    _adopt_apscheduler_logs()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = Server(watcher, engine, http_factory=http_factory)
+    try:
+        server.start()
+        config = watcher.config
+        log.info("serve started: %d subscribers, %d sources", len(config.profiles),
+                 len(config.settings.sources),
+                 extra={"event": "serve.start", "worker": server.worker})
+        for sid, problems in config.broken.items():
+            log.warning("%s has problems, not served: %s", sid, "; ".join(map(str, problems)),
+                        extra={"event": "config.broken", "subject": sid})
+        while not stop.wait(0.5):
+            pass
+    finally:
+        log.info("stopping", extra={"event": "serve.stopping"})
+        clean = server.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.log(logging.INFO if clean else logging.WARNING,
+            "stopped" if clean else "stopped; a job still running was abandoned",
+            extra={"event": "serve.stop", "clean": clean})
+    return clean

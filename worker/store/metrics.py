@@ -1,0 +1,42 @@
+"""Aggregates for /metrics, read from the database so they survive restarts and add up
+across replicas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+
+from worker.store.models import SourceState
+from worker.store.runs import source_states
+from worker.store.schema import deliveries, dumps, papers, runs
+
+
+@dataclass(frozen=True)
+class Figures:
+    papers: int  # distinct papers stored
+    listed: int  # entries in every ingested dump (a paper listed twice counts twice)
+    new: int  # entries that were new papers when their dump was ingested
+    failed_dumps: int
+    deliveries: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, status)
+    last_ok_run: datetime | None = None
+    sources: tuple[SourceState, ...] = ()
+
+
+def figures(engine: Engine) -> Figures:
+    ingested = dumps.c.status == "ingested"
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(papers)).scalar_one()
+        listed, new = conn.execute(select(func.coalesce(func.sum(dumps.c.entries), 0),
+                                          func.coalesce(func.sum(dumps.c.new_papers), 0))
+                                   .where(ingested)).one()
+        failed = conn.execute(select(func.count()).select_from(dumps)
+                              .where(dumps.c.status == "failed")).scalar_one()
+        by_status = {(ch, st): n for ch, st, n in conn.execute(
+            select(deliveries.c.channel, deliveries.c.status, func.count())
+            .group_by(deliveries.c.channel, deliveries.c.status))}
+        last_ok = conn.execute(select(func.max(runs.c.finished_at))
+                               .where(runs.c.status == "ok")).scalar()
+    return Figures(int(stored), int(listed), int(new), int(failed), by_status, last_ok,
+                   tuple(source_states(engine)))
