@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from worker.delivery import Channel, Rendered, channel_for
-from worker.errors import DeliveryError, PaperDigestError
+from worker.errors import (
+    DeliveryError,
+    PaperDigestError,
+    database_error,
+    is_database_error,
+)
 from worker.settings import Config, Profile
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
 from worker.store import outbox, papers, runs
@@ -174,8 +179,11 @@ class Pipeline:
         except PaperDigestError as exc:
             report.failures.append(str(exc))
         except Exception as exc:  # a bug in one source must not stop the others
-            log.exception("source %s crashed", source.name)
-            report.failures.append(f"unexpected error: {type(exc).__name__}: {exc}")
+            if is_database_error(exc):  # its transaction rolled back; the next run redoes it
+                report.failures.append(str(database_error(exc)))
+            else:
+                log.exception("source %s crashed", source.name)
+                report.failures.append(f"unexpected error: {type(exc).__name__}: {exc}")
         if report.failures:
             error = "; ".join(report.failures)
             report.repeated = not runs.source_failed(self.engine, source.name, self.now, error)
@@ -562,8 +570,12 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
         status = "ok" if report.ok else "partial"
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
+        if not is_database_error(exc):
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        clean = database_error(exc)
+        error = str(clean)
+        raise clean from exc
     finally:
         pipeline.close()
         runs.finish_run(engine, run_id, report.now, status, report.stats(), error)

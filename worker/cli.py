@@ -17,7 +17,13 @@ from typing import Any
 import click
 
 from worker import __version__
-from worker.errors import ConfigError, PaperDigestError
+from worker.errors import (
+    ConfigError,
+    DatabaseError,
+    PaperDigestError,
+    database_error,
+    is_database_error,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
 
@@ -66,7 +72,9 @@ def setup_logging(verbose: int) -> None:
 
 
 def fail(message: str, hint: str | None = None, code: int = EXIT_ERROR) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
+    from worker.logs import one_line
+
+    click.secho(f"error: {one_line(message)}", fg="red", err=True)
     if hint:
         click.echo(f"  {hint}", err=True)
     sys.exit(code)
@@ -84,7 +92,25 @@ def settings_or_exit(config: Any) -> Any:
              f"fix them, then check with: paper-digest --config {config.settings.config_dir} check")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """Every command: a database error is one line with what to do, never a traceback with
+    SQL (each step is one transaction, so nothing half-done was recorded)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            fail(str(database_error(exc)), DATABASE_HINT)
+
+
+DATABASE_HINT = ("nothing half-done was recorded; check that the database is reachable "
+                 "(database_url in worker.toml), then run again: the next run finishes the work")
+
+
+@click.group(cls=_Commands,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_dir", type=click.Path(path_type=Path),
               envvar="PAPER_DIGEST_CONFIG", default=Path("config"), show_default=True,
               help="Directory with worker.toml and subscribers/ ($PAPER_DIGEST_CONFIG).")
@@ -132,6 +158,8 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
         report = run_pass(config, engine, now, dry_run=dry_run, only_sources=sources or None,
                           http_factory=_http_factory(settings), due=due,
                           ignore_backoff=not due)  # from cron, retries keep their back-off
+    except DatabaseError as exc:
+        fail(str(exc), DATABASE_HINT)
     except PaperDigestError as exc:
         fail(str(exc))
     for line in pass_lines(report, settings):

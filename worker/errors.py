@@ -78,3 +78,28 @@ class DeliveryError(PaperDigestError):
     def __init__(self, message: str, *, permanent: bool = False):
         self.permanent = permanent
         super().__init__(message)
+
+
+class DatabaseError(PaperDigestError):
+    """The database refused or lost a statement. The transaction it was in rolled back."""
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """True for SQLAlchemy's errors, without importing SQLAlchemy for a run that never did."""
+    import sys
+
+    module = sys.modules.get("sqlalchemy.exc")
+    return module is not None and isinstance(exc, module.SQLAlchemyError)
+
+
+def database_error(exc: BaseException) -> DatabaseError:
+    """One clear line for a database error: the driver's own first line, never the SQL
+    statement or its parameters (SQLAlchemy appends both, with paper data, to str(exc))."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if first.startswith("(") and ") " in first:  # "(psycopg.errors.AdminShutdown) text"
+        first = first.split(") ", 1)[1]
+    if first.startswith("[SQL:") or not first:
+        first = type(cause).__name__
+    return DatabaseError(f"database error: {first}")

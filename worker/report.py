@@ -1,4 +1,8 @@
-"""Human-readable summaries of a pass and of the database state (the CLI prints them)."""
+"""Human-readable summaries of a pass and of the database state (the CLI prints them).
+
+Every line is passed through `logs.one_line`: file names, URLs and error texts in them come
+from outside, and a control or bidi character must not forge a line or move the cursor.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from worker.app import PassReport, SourceReport
+from worker.logs import one_line
 from worker.settings import Config, Settings
 from worker.store import outbox, runs
 
@@ -46,7 +51,7 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         lines.append(f"  {sid}: SKIPPED, its file has problems:")
         lines += [f"    {p}" for p in problems]
     lines += [f"error: {e}" for e in report.errors]
-    return lines
+    return [one_line(line) for line in lines]
 
 
 def source_lines(reports: list[SourceReport]) -> list[str]:
@@ -59,7 +64,7 @@ def source_lines(reports: list[SourceReport]) -> list[str]:
         again = " (same error as the last run)" if s.repeated else ""
         lines += [f"    FAILED {f}{again}" for f in s.failures]
         lines += [f"    kept the unreadable response in {path}" for path in s.saved]
-    return lines or ["  (no sources enabled)"]
+    return [one_line(line) for line in lines] or ["  (no sources enabled)"]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -147,7 +152,7 @@ def status_lines(data: dict[str, Any]) -> list[str]:
                          f"{_plural(d['attempts'], 'attempt')}{retry}){error}")
         lines += [f"    failed digest {d['digest']} ({d['channel']}): {d['error']}"
                   for d in row["failed"]]
-    return lines
+    return [one_line(line) for line in lines]
 
 
 def subscribers_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -158,5 +163,5 @@ def subscribers_lines(rows: list[dict[str, Any]]) -> list[str]:
         _when_iso(r["last_sent"]), str(len(r["pending"])), str(len(r["failed"])))
         for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+    return [one_line("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
             for row in table]

@@ -137,21 +137,14 @@ def test_connection_killed_loses_nothing(case: Case, played: Callable[[Case], Pl
           f"items {p.tally.duplicates} (window repeats {len(p.tally.repeated_message_ids)})")
 
 
-UNCLEAN = pytest.mark.xfail(strict=True, reason=(
-    "database errors are not turned into one clear line: a SQLAlchemy OperationalError "
-    "raised outside a source escapes worker.cli (only PaperDigestError is caught), so the "
-    "user gets a Python traceback with the SQL and its parameters; inside ingest_source it "
-    "is caught as an 'unexpected error' of the source, logged with log.exception (traceback) "
-    "and its full text, SQL and parameters with paper data, goes into the run summary, "
-    "source_status.last_error and runs.error (shown by `status`)"))
-
-
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=() if c.exit_code == 0
-                                               else UNCLEAN) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_connection_killed_reports_cleanly(case: Case, played: Callable[[Case], Played]) -> None:
     p = played(case)
     for text in (p.faulty.stdout, p.faulty.stderr, p.status.stdout):
         assert "Traceback" not in text and "[SQL:" not in text and "[parameters:" not in text
     if p.faulty.code == 1:
         errors = [line for line in p.faulty.stderr.splitlines() if line.startswith("error: ")]
-        assert len(errors) == 1 and "database" in errors[0].lower()
+        assert len(errors) == 1 and errors[0].startswith("error: database error: "), errors
+        assert "run again" in p.faulty.stderr  # and says what to do next
+    for text in (p.faulty.stdout, p.faulty.stderr, p.status.stdout):
+        assert "INSERT INTO" not in text and "UPDATE deliveries" not in text

@@ -179,10 +179,22 @@ def _lex_phrase(text: str, start: int, out: list[_Tok]) -> int:
 
 # ---- parser ------------------------------------------------------------------------------------
 
+# Parentheses and NOTs nested deeper than this are refused: no interest needs it, and a
+# recursive-descent parser (and every walk over the tree) must stay far from Python's limit.
+MAX_NESTING = 50
+
+
 class _Parser:
     def __init__(self, text: str):
         self.toks = _lex(text)
         self.i = 0
+        self.depth = 0
+
+    def nested(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise QuerySyntaxError(f"query nested too deeply (more than {MAX_NESTING} levels of "
+                                   "parentheses and NOT)", tok.position)
 
     @property
     def tok(self) -> _Tok:
@@ -219,8 +231,10 @@ class _Parser:
 
     def unary(self) -> Node:
         if self.tok.kind == "NOT":
-            self.take()
-            return Not(self.unary())
+            self.nested(self.take())
+            node = Not(self.unary())
+            self.depth -= 1
+            return node
         return self.primary()
 
     def primary(self) -> Node:
@@ -232,11 +246,13 @@ class _Parser:
         if tok.kind == "(":
             if self.tok.kind == ")":
                 raise QuerySyntaxError("empty parentheses", tok.position)
+            self.nested(tok)
             node = self.or_()
             if self.tok.kind != ")":
                 raise QuerySyntaxError("unbalanced parenthesis: '(' is never closed",
                                        tok.position)
             self.take()
+            self.depth -= 1
             return node
         raise self.missing_operand(tok)
 
