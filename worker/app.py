@@ -29,6 +29,7 @@ from worker.errors import (
     database_error,
     is_database_error,
 )
+from worker.progress import Progress, no_progress
 from worker.settings import Config, Profile
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
 from worker.store import outbox, papers, runs
@@ -145,9 +146,10 @@ class Pipeline:
                  channel_factory: Callable[[str], Channel] | None = None,
                  http_factory: Callable[[Any], Any] | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-                 stop: Callable[[], bool] | None = None):
+                 stop: Callable[[], bool] | None = None, progress: Progress | None = None):
         self.config = config
         self.stop = stop or (lambda: False)  # serve's shutdown: no new send starts once True
+        self.progress = progress or no_progress  # (stage, done, total, label): worker.progress
         self.settings = config.settings
         self.engine = engine
         self.now = now
@@ -160,10 +162,13 @@ class Pipeline:
 
     # -- sources ---------------------------------------------------------------------------
     def ingest(self, only: Sequence[str] | None = None) -> list[SourceReport]:
+        chosen = [source for source in self.settings.sources
+                  if source.enabled and (only is None or source.name in only)]
         reports = []
-        for source in self.settings.sources:
-            if source.enabled and (only is None or source.name in only):
-                reports.append(self.ingest_source(source))
+        for done, source in enumerate(chosen):
+            self.progress("reading sources", done, len(chosen), source.name)
+            reports.append(self.ingest_source(source))
+        self.progress("reading sources", len(chosen), len(chosen), "")
         return reports
 
     def ingest_source(self, source: Any) -> SourceReport:
@@ -351,6 +356,8 @@ class Pipeline:
                 return False
             reports.append(self._deliver_one(job, by_id[job.subscriber_id], channels, rendered,
                                              digests[job.digest_id]))
+            self.progress("delivering digests", len(reports), None,
+                          f"{job.subscriber_id} ({job.channel})")
         return True
 
     def _deliver_one(self, job: Any, profile: Profile, channels: dict[str, Channel],
@@ -513,11 +520,13 @@ def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = F
              only_sources: Sequence[str] | None = None, ignore_backoff: bool = True,
              http_factory: Callable[[Any], Any] | None = None,
              channel_factory: Callable[[str], Channel] | None = None,
-             due: bool = False, stop: Callable[[], bool] | None = None) -> PassReport:
+             due: bool = False, stop: Callable[[], bool] | None = None,
+             progress: Progress | None = None) -> PassReport:
     """One whole pass: ingest, build digests, deliver. `dry_run` does it all, then undoes it.
 
     `due`: build digests only for subscribers whose schedule slot is due (worker.due), as
     `run --due` and serve do. `stop`: serve's shutdown flag, checked before each send.
+    `progress`: told of each source read and each digest delivered (worker.progress).
     """
     from worker.store.db import rolled_back
 
@@ -527,21 +536,22 @@ def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = F
     if dry_run:
         with rolled_back(engine) as scoped:
             _pass(config, scoped, report, only_sources, ignore_backoff, http_factory,
-                  DryRunChannel, due=due, stop=stop)
+                  DryRunChannel, due=due, stop=stop, progress=progress)
     else:
         _pass(config, engine, report, only_sources, ignore_backoff, http_factory,
-              channel_factory, due=due, stop=stop)
+              channel_factory, due=due, stop=stop, progress=progress)
     return report
 
 
 def fetch_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
                only_sources: Sequence[str] | None = None,
-               http_factory: Callable[[Any], Any] | None = None) -> list[SourceReport]:
+               http_factory: Callable[[Any], Any] | None = None,
+               progress: Progress | None = None) -> list[SourceReport]:
     """Read sources and record papers, building no digests (`paper-digest fetch`)."""
     from worker.store.db import rolled_back
 
     def ingest(db: Engine) -> list[SourceReport]:
-        pipeline = Pipeline(config, db, now, http_factory=http_factory)
+        pipeline = Pipeline(config, db, now, http_factory=http_factory, progress=progress)
         try:
             return pipeline.ingest(only_sources)
         finally:
@@ -556,11 +566,11 @@ def fetch_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool =
 def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str] | None,
           ignore_backoff: bool, http_factory: Callable[[Any], Any] | None,
           channel_factory: Callable[[str], Channel] | None, *, due: bool = False,
-          stop: Callable[[], bool] | None = None) -> None:
+          stop: Callable[[], bool] | None = None, progress: Progress | None = None) -> None:
     from worker.due import build_due
 
     pipeline = Pipeline(config, engine, report.now, http_factory=http_factory,
-                        channel_factory=channel_factory, stop=stop)
+                        channel_factory=channel_factory, stop=stop, progress=progress)
     run_id = runs.start_run(engine, "run", report.now)
     status, error = "failed", None
     try:

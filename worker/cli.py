@@ -147,6 +147,7 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
       paper-digest run --due        # hourly from cron: digests only at scheduled times
     """
     from worker.app import run_pass
+    from worker.progress import terminal_progress
     from worker.report import pass_lines
 
     now = parse_now(now_text)
@@ -155,9 +156,11 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
     _check_sources(settings, sources)
     try:
         engine = obj.engine(settings)
-        report = run_pass(config, engine, now, dry_run=dry_run, only_sources=sources or None,
-                          http_factory=_http_factory(settings), due=due,
-                          ignore_backoff=not due)  # from cron, retries keep their back-off
+        with terminal_progress(sys.stderr) as progress:
+            report = run_pass(config, engine, now, dry_run=dry_run,
+                              only_sources=sources or None, http_factory=_http_factory(settings),
+                              due=due, ignore_backoff=not due,  # cron: retries keep back-off
+                              progress=progress)
     except DatabaseError as exc:
         fail(str(exc), DATABASE_HINT)
     except PaperDigestError as exc:
@@ -182,14 +185,17 @@ def fetch(obj: Obj, sources: tuple[str, ...], dry_run: bool, now_text: str | Non
       paper-digest fetch --source hf-daily --dry-run
     """
     from worker.app import fetch_pass
+    from worker.progress import terminal_progress
     from worker.report import source_lines
 
     config = obj.load()
     settings = settings_or_exit(config)
     _check_sources(settings, sources)
     try:
-        reports = fetch_pass(config, obj.engine(settings), parse_now(now_text), dry_run=dry_run,
-                             only_sources=sources or None, http_factory=_http_factory(settings))
+        with terminal_progress(sys.stderr) as progress:
+            reports = fetch_pass(config, obj.engine(settings), parse_now(now_text),
+                                 dry_run=dry_run, only_sources=sources or None,
+                                 http_factory=_http_factory(settings), progress=progress)
     except PaperDigestError as exc:
         fail(str(exc))
     click.echo("paper-digest fetch" + (" (dry run: nothing recorded)" if dry_run else ""))
