@@ -404,7 +404,8 @@ class Pipeline:
         digest = digest or outbox.load_digest(self.engine, digest_id)
         ctx = digest_context(digest, name=profile.name, email=profile.email,
                              profile_file=str(profile.file) if profile.file else None,
-                             timezone=profile.timezone or self.settings.timezone)
+                             timezone=profile.timezone or self.settings.timezone,
+                             mailing=self.settings.email)
         sender = self.settings.smtp.sender if self.settings.smtp else None
         templates = self.settings.templates_dir
         return Rendered(digest.id, digest.subscriber_id,

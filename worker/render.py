@@ -12,12 +12,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
@@ -25,6 +25,9 @@ from markupsafe import Markup, escape
 from worker import __version__
 from worker.records import Links
 from worker.store.models import Digest
+
+if TYPE_CHECKING:
+    from worker.settings import EmailSettings
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_SENDER = "Paper Digest <paper-digest@localhost>"
@@ -80,6 +83,9 @@ class DigestContext:
     date: date  # the digest's day in the subscriber's time zone
     items: tuple[ItemView, ...]
     below_threshold: int  # also new, scored under min_score
+    list_id: str | None = None  # [email] list_id: the List-Id header
+    unsubscribe: tuple[str, ...] = ()  # List-Unsubscribe URIs, {subscriber} filled in
+    help: str | None = None  # [email] help: whom to ask, in the footer
     version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -259,7 +265,7 @@ def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any
 
 
 def digest_context(digest: Digest, *, name: str, email: str | None, profile_file: str | None,
-                   timezone: str = "UTC") -> DigestContext:
+                   timezone: str = "UTC", mailing: EmailSettings | None = None) -> DigestContext:
     local = digest.created_at.astimezone(ZoneInfo(timezone))
     items = tuple(item_view(i.rank, i.score, i.reasons, i.paper) for i in digest.items)
     return DigestContext(
@@ -267,6 +273,9 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
         profile_file=profile_file, digest_id=digest.id, message_id=digest.message_id,
         created_at=digest.created_at, date=local.date(), items=items,
         below_threshold=digest.below_threshold,
+        list_id=mailing.list_id if mailing else None,
+        unsubscribe=mailing.unsubscribe_uris(digest.subscriber_id) if mailing else (),
+        help=mailing.help if mailing else None,
     )
 
 
@@ -275,12 +284,23 @@ def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> s
     return str(environment(templates_dir).get_template(f"digest.{fmt}.j2").render(d=ctx))
 
 
+class _UriListHeader(UnstructuredHeader, BaseHeader):
+    """`<uri>, <uri>` (List-Unsubscribe): folded after its commas, never encoded. The generic
+    folding turns a URI longer than a line into RFC 2047 encoded-words, which no mail client
+    reads as a URI. The URIs are printable ASCII (checked when the settings are loaded)."""
+
+    def fold(self, *, policy: Any) -> str:
+        parts = [part.strip() for part in str(self).split(",")]
+        return f"{self.name}: " + f",{policy.linesep} ".join(parts) + policy.linesep
+
+
 class _HeaderClasses(HeaderRegistry):
     """The standard header registry, but it makes each header class once: the stdlib's makes a
     new class for every header of every message, most of what setting a header costs."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.map_to_type("list-unsubscribe", _UriListHeader)
         self._made: dict[str, type] = {}
 
     def __getitem__(self, name: str) -> type:
@@ -312,6 +332,12 @@ def assemble_message(ctx: DigestContext, *, sender: str | None, text: str,
     message["Message-ID"] = ctx.message_id
     message["Auto-Submitted"] = "auto-generated"
     message["X-Paper-Digest"] = f"{ctx.subscriber_id}; digest={ctx.digest_id}"
+    if ctx.list_id:
+        message["List-Id"] = f"paper-digest <{ctx.list_id}>"
+    if ctx.unsubscribe:
+        message["List-Unsubscribe"] = ", ".join(f"<{uri}>" for uri in ctx.unsubscribe)
+        if any(uri.startswith("https:") for uri in ctx.unsubscribe):  # RFC 8058 one-click
+            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text, cte="quoted-printable")
     message.add_alternative(html, subtype="html", cte="quoted-printable")
     return message

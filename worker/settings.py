@@ -63,6 +63,41 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class EmailSettings:
+    """How digest emails present themselves as a list (`[email]` in worker.toml)."""
+
+    list_id: str | None = None  # List-Id: <list_id>, so mail clients can filter and mute
+    unsubscribe: tuple[str, ...] = ()  # mailto:/https: URIs for List-Unsubscribe; {subscriber}
+    help: str | None = None  # whom to ask, shown in every digest's footer
+
+    def unsubscribe_uris(self, subscriber_id: str) -> tuple[str, ...]:
+        from urllib.parse import quote
+
+        who = quote(subscriber_id, safe="")
+        return tuple(uri.replace("{subscriber}", who) for uri in self.unsubscribe)
+
+
+# mailto: or http(s): in printable ASCII without spaces, commas or <>: safe in a header
+_URI_CHARS = r"[!-+\--;=?-~]"
+_UNSUBSCRIBE_URI = re.compile(rf"mailto:{_URI_CHARS}+@{_URI_CHARS}+|https?://{_URI_CHARS}+")
+
+
+def _email_problems(email: EmailSettings, file: str, text: str) -> list[Problem]:
+    problems = []
+    if email.list_id is not None and not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+",
+                                                      email.list_id):
+        problems.append(Problem(file, "expected a domain-like name without spaces or <>, e.g. "
+                                "\"papers.lab.example.org\"", "email.list_id",
+                                line_of(text, "list_id")))
+    for uri in email.unsubscribe:
+        if not _UNSUBSCRIBE_URI.fullmatch(uri):
+            problems.append(Problem(file, f"{uri!r} is not a mailto: or http(s): URI in "
+                                    "printable ASCII without spaces, commas or <>",
+                                    "email.unsubscribe", line_of(text, "unsubscribe")))
+    return problems
+
+
+@dataclass(frozen=True)
 class MatchingSettings:
     semantic: bool = False  # also compare papers by meaning: needs the `semantic` extra
 
@@ -89,6 +124,7 @@ class Settings:
     delivery: DeliverySettings = DeliverySettings()
     serve: ServeSettings = field(default_factory=ServeSettings)
     matching: MatchingSettings = MatchingSettings()
+    email: EmailSettings = EmailSettings()
 
 
 @dataclass(frozen=True)
@@ -230,7 +266,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     file = str(path)
     data, text, problems = _read_toml(path)
     data = data or {}
-    sections = frozenset({"sources", "smtp", "delivery", "serve", "matching"})
+    sections = frozenset({"sources", "smtp", "delivery", "serve", "matching", "email"})
     base, base_problems = load_table(_WorkerFile, data, file=file, text=text, skip=sections)
     problems += base_problems
     base = base or _WorkerFile()
@@ -263,6 +299,9 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     matching, matching_problems = load_table(MatchingSettings, data.get("matching", {}),
                                              file=file, text=text, prefix="matching.")
     problems += matching_problems
+    email, email_problems = load_table(EmailSettings, data.get("email", {}), file=file,
+                                       text=text, prefix="email.")
+    problems += email_problems or _email_problems(email or EmailSettings(), file, text)
     settings = Settings(
         config_dir=config_dir,
         database_url=env.get("PAPER_DIGEST_DATABASE_URL") or base.database_url,
@@ -275,6 +314,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
         delivery=delivery or DeliverySettings(),
         serve=serve,
         matching=matching or MatchingSettings(),
+        email=email or EmailSettings(),
     )
     return settings, problems
 
