@@ -405,7 +405,7 @@ class Pipeline:
         ctx = digest_context(digest, name=profile.name, email=profile.email,
                              profile_file=str(profile.file) if profile.file else None,
                              timezone=profile.timezone or self.settings.timezone,
-                             mailing=self.settings.email)
+                             mailing=self.settings.email, group_by=profile.group_by)
         sender = self.settings.smtp.sender if self.settings.smtp else None
         templates = self.settings.templates_dir
         return Rendered(digest.id, digest.subscriber_id,

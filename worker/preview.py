@@ -38,7 +38,7 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     ctx = digest_context(digest, name=profile.name, email=profile.email,
                          profile_file=str(profile.file) if profile.file else None,
                          timezone=profile.timezone or config.settings.timezone,
-                         mailing=config.settings.email)
+                         mailing=config.settings.email, group_by=profile.group_by)
     scope = f"papers first seen in the last {_human(since)}" if since else \
         "papers not yet delivered"
     pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.policy
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
@@ -70,6 +70,48 @@ class ItemView:
 
 
 @dataclass(frozen=True)
+class ItemGroup:
+    """Papers shown under one heading: the interest they matched (None: no heading)."""
+
+    label: str | None
+    items: tuple[ItemView, ...]
+
+
+# What a paper matched when its strongest reason is not one of the profile's own words.
+EXAMPLE_GROUP = "Like the papers you liked"
+OTHER_GROUP = "Other"
+
+
+def interest_label(reasons: Sequence[dict[str, Any]]) -> str:
+    """The interest a paper is grouped under: that of its strongest positive reason."""
+    for reason in reasons:  # strongest first, as the matcher orders them
+        if reason.get("weight", 0) <= 0 or reason.get("kind") in ("exclude", "unlike"):
+            continue
+        if reason.get("kind") in ("example", "semantic"):
+            return EXAMPLE_GROUP
+        if reason.get("interest"):
+            return str(reason["interest"])
+    return OTHER_GROUP
+
+
+def group_by_interest(items: Sequence[ItemView]) -> tuple[ItemGroup, ...]:
+    """Sections in the order of their best paper, papers best first within each, numbered
+    again in the order they are shown."""
+    sections: dict[str, list[ItemView]] = {}
+    for item in items:
+        sections.setdefault(interest_label(item.reasons), []).append(item)
+    rank = 0
+    groups = []
+    for label, members in sections.items():
+        shown = []
+        for item in members:
+            rank += 1
+            shown.append(replace(item, rank=rank))
+        groups.append(ItemGroup(label, tuple(shown)))
+    return tuple(groups)
+
+
+@dataclass(frozen=True)
 class DigestContext:
     """Everything a digest template may use."""
 
@@ -86,12 +128,17 @@ class DigestContext:
     list_id: str | None = None  # [email] list_id: the List-Id header
     unsubscribe: tuple[str, ...] = ()  # List-Unsubscribe URIs, {subscriber} filled in
     help: str | None = None  # [email] help: whom to ask, in the footer
+    groups: tuple[ItemGroup, ...] = ()  # the items in sections (one unlabelled by default)
     version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
         return len(self.items)
+
+    @property
+    def grouped(self) -> bool:
+        return any(group.label for group in self.groups)
 
     @property
     def date_label(self) -> str:
@@ -265,9 +312,12 @@ def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any
 
 
 def digest_context(digest: Digest, *, name: str, email: str | None, profile_file: str | None,
-                   timezone: str = "UTC", mailing: EmailSettings | None = None) -> DigestContext:
+                   timezone: str = "UTC", mailing: EmailSettings | None = None,
+                   group_by: str = "none") -> DigestContext:
     local = digest.created_at.astimezone(ZoneInfo(timezone))
     items = tuple(item_view(i.rank, i.score, i.reasons, i.paper) for i in digest.items)
+    groups = group_by_interest(items) if group_by == "interest" else (ItemGroup(None, items),)
+    items = tuple(item for group in groups for item in group.items)  # in the order shown
     return DigestContext(
         subscriber_id=digest.subscriber_id, subscriber_name=name, subscriber_email=email,
         profile_file=profile_file, digest_id=digest.id, message_id=digest.message_id,
@@ -276,6 +326,7 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
         list_id=mailing.list_id if mailing else None,
         unsubscribe=mailing.unsubscribe_uris(digest.subscriber_id) if mailing else (),
         help=mailing.help if mailing else None,
+        groups=groups,
     )
 
 

@@ -23,6 +23,7 @@ from worker.matching.interests import Interests
 from worker.serve_settings import ServeSettings, load_serve
 
 DEFAULT_DATABASE_URL = "sqlite:///data/paper-digest.db"
+GROUP_BY = ("none", "interest")  # a subscriber's `group_by`
 SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
@@ -149,6 +150,7 @@ class Profile:
     send_empty: bool = False
     schedule: str | None = None
     timezone: str | None = None
+    group_by: str = "none"  # "interest": the digest in sections, one per matched interest
     file: Path | None = None
     fingerprint: str = ""  # hash of the file, to notice edits
 
@@ -164,6 +166,7 @@ class _SubscriberFile:
     send_empty: bool = False
     schedule: str | None = None
     timezone: str | None = None
+    group_by: str = "none"
     enabled: bool = True
     interests: dict[str, Any] = field(default_factory=dict)
 
@@ -356,6 +359,9 @@ def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Proble
     if "email" in deliver and raw.email is None:
         problems.append(Problem(file, "deliver includes email but no `email = ...` is set",
                                 "email"))
+    if raw.group_by not in GROUP_BY:
+        problems.append(Problem(file, f"expected one of {', '.join(map(repr, GROUP_BY))}",
+                                "group_by", line_of(text, "group_by")))
     if raw.max_items < 1:
         problems.append(Problem(file, "expected at least 1", "max_items",
                                 line_of(text, "max_items")))
@@ -408,6 +414,7 @@ def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
     profile = Profile(
         id=path.stem, name=raw.name or path.stem, email=raw.email, deliver=tuple(deliver),
         interests=interests, max_items=raw.max_items, min_score=raw.min_score,
+        group_by=raw.group_by,
         backfill=parse_duration(raw.backfill), send_empty=raw.send_empty,
         schedule=raw.schedule, timezone=raw.timezone, file=path,
         fingerprint=hashlib.sha256(text.encode()).hexdigest()[:16],

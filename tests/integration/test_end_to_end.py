@@ -206,3 +206,33 @@ def test_explain_shows_the_breakdown(tmp_path: Path, seeds_dir: Path, sqlite_url
         in shown.output
     missing = run_cli(config, "explain", "grounding", "No Such Paper")
     assert missing.exit_code == 2 and "no stored paper matches" in missing.output
+
+
+def test_grouped_by_interest_on_the_seeds(tmp_path: Path, seeds_dir: Path,
+                                          sqlite_url: str) -> None:
+    grouped = GROUNDING.replace('deliver = ["markdown"]', 'deliver = ["markdown"]\n'
+                                'group_by = "interest"')
+    config = make_config(tmp_path, sqlite_url, {"grouped": grouped})
+    for day in SEED_DAYS:
+        add_seed_day(tmp_path, seeds_dir, day)
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+    (digest,) = (tmp_path / "out" / "grouped").glob("*.md")
+    sections: dict[str, list[str]] = {}  # keyword -> the text of each paper under it
+    for line in digest.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            items = sections[line[3:]] = []
+        elif line.startswith("### "):
+            items.append(line)
+        elif line.startswith("**Why:**"):
+            items[-1] += "\n" + line
+    # One section per keyword that matched, numbered through in the order shown...
+    assert set(sections) <= set(KEYWORDS["grounding"]) and len(sections) >= 2
+    ranks = [int(re.match(r"### (\d+)\.", t).group(1))  # type: ignore[union-attr]
+             for s in sections.values() for t in s]
+    assert ranks == list(range(1, len(ranks) + 1))
+    # ...and each paper under the keyword its strongest reason names.
+    stems = dict(zip(KEYWORDS["grounding"], TERMS["grounding"], strict=True))
+    for keyword, papers in sections.items():
+        for paper in papers:
+            why = paper.split("\n**Why:** ", 1)[1].split(";")[0].casefold()
+            assert stems[keyword] in why, (keyword, paper)

@@ -107,7 +107,7 @@ def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
         if ts.term.kind == "query":
             text += " (query term)"
         reasons.append(Reason(ts.term.kind, text + suffix, name, hit.surfaces,
-                              round(sign * ts.strength * ts.shares[name], 6)))
+                              round(sign * ts.strength * ts.shares[name], 6), ts.term.text))
     return reasons
 
 

@@ -26,6 +26,7 @@ class Reason:
     field: str | None  # "title" | "abstract" | None
     terms: tuple[str, ...] = ()  # surface forms exactly as in the paper text, for highlighting
     weight: float = 0.0  # contribution to the score (negative when it pushed the paper down)
+    interest: str | None = None  # the keyword, phrase or query term of the profile it is for
 
 
 @dataclass(frozen=True)
