@@ -24,7 +24,7 @@ from tests.integration.helpers import make_config, run_cli  # noqa: E402
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         config = make_config(root, f"sqlite:///{root}/pd.db", {})
         shutil.copy(REPO / "config" / "subscribers" / "ada.toml", config / "subscribers")

@@ -90,7 +90,8 @@ def page() -> Iterator[Page]:
 
     binary = chromium()
     assert binary, "chromium not installed"
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write to the profile as it exits.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
                                 stderr=subprocess.PIPE, text=True)
         try:
