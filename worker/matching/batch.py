@@ -13,7 +13,8 @@ evidence that no exclusion rules out, on bit sets.
 
 What the bounds rely on in worker.matching.explain.parts and scoring (tests check it): a
 paper's score is at most combine((lexical, example)), demotions and `unlike` only lower it;
-lexical is at most the noisy-OR of its terms' strengths; the example part rises with the
+lexical is at most the noisy-OR of its terms' strengths, and a term's strength in part of its
+text at most its saturation before the specificity ceiling; the example part rises with the
 cosine; and a term with strength above 0 gives a score above 0. (Sharing a word with an
 example counts as evidence only while the example part is above 0 for every cosine above 0:
 else every such paper is scored.)
@@ -25,7 +26,7 @@ import math
 from bisect import insort
 from collections.abc import Collection, Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from worker.matching import examples as ex
 from worker.matching import scoring
@@ -62,9 +63,8 @@ class Batch:
         found: dict[int, Breakdown] = {}
         for n in sorted(docs):
             b = found[n] = Breakdown(corpus.docs[n], terms=self.terms_of(n),
-                                     excludes=[m._evidence(t, ev.hits[n], corpus.docs[n],
-                                                           corpus, ev.spec)
-                                               for t, ev in self.excludes if n in ev.hits])
+                                     excludes=[ev.score(t, n) for t, ev in self.excludes
+                                               if n in ev.hits])
             if self.gate is not None:
                 b.gate = bool(self.gate >> n & 1)
         if m.examples or m.unlike:
@@ -167,13 +167,20 @@ class Batch:
         hitting = [(t, ev) for t, ev in self.terms if n in ev.hits]
         if len(hitting) > 1 and m._may_overlap([t for t, _ in hitting]):
             split = corpus.claimed(n, [(t.variants, t.near) for t, _ in hitting])
-            return [m._evidence(t, by_field, doc, corpus, ev.spec)
+            return [ev.score(t, n) if by_field is ev.hits[n]
+                    else m._evidence(t, by_field, doc, corpus, ev.spec)
                     for (t, ev), by_field in zip(hitting, split, strict=True) if by_field]
-        return [m._evidence(t, ev.hits[n], doc, corpus, ev.spec) for t, ev in hitting]
+        return [ev.score(t, n) for t, ev in hitting]
 
     @cached_property
     def lexical(self) -> dict[int, float]:
-        """paper -> a bound of its terms' combined strength: the noisy-OR of its terms."""
+        """paper -> a bound of its terms' combined strength: the noisy-OR of its terms.
+
+        Where terms may share text in a paper (`object hallucination` and `hallucination`),
+        each counts only the text it claims (terms_of), and what it is left with can even be
+        worth more than all of it (a rarer field's share rises). Each is bounded there by what
+        its occurrences are worth before the specificity ceiling, which no part of them can
+        exceed; the exact split is only worked out for the papers that get scored."""
         miss: dict[int, float] = {}
         several = []  # papers more than one term hits
         for _, evidence in self.terms:
@@ -183,25 +190,12 @@ class Batch:
                     several.append(n)
                 else:
                     miss[n] = 1.0 - strength
-        if self.m._overlapping:  # where terms split a paper's text, their strengths change
+        if self.m._overlapping:
             for n in set(several):
-                miss[n] = 1.0
-                for strength in self._split_strengths(n):
-                    miss[n] *= 1.0 - strength
+                hitting = [(t, ev) for t, ev in self.terms if n in ev.hits]
+                if self.m._may_overlap([t for t, _ in hitting]):
+                    miss[n] = math.prod(1.0 - ev.caps[n] for _, ev in hitting)
         return {n: 1.0 - m for n, m in miss.items()}
-
-    def _split_strengths(self, n: int) -> tuple[float, ...]:
-        """Paper n's terms' strengths once they have split its text (cached on the corpus for
-        every profile with the same terms in that paper)."""
-        key = (n, *(self.m._cache_keys[t] for t, ev in self.terms if n in ev.hits))
-        found = self.corpus.splits.get(key)
-        if found is None:
-            found = self.corpus.splits.put(key, tuple(_strength(ts) for ts in self.terms_of(n)))
-        return cast(tuple[float, ...], found)
-
-
-def _strength(ts: TermScore) -> float:
-    return max(0.0, min(ts.strength, 1.0))
 
 
 def example_table(m: Matcher) -> tuple[list[float], bool]:

@@ -12,6 +12,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 from typing import Any, cast
 
 from worker.matching.model import PaperText
@@ -106,7 +107,6 @@ class Corpus:
     # Per-term results of the profiles ranked against this batch (Matcher._term_evidence).
     # Bounded: queries make many one-off concepts, and serve keeps a batch for a while.
     evidence: Bounded = field(default_factory=lambda: Bounded(4_000))
-    splits: Bounded = field(default_factory=lambda: Bounded(100_000))  # see batch.Batch
     cache: dict[str, object] = field(default_factory=dict)  # derived data, e.g. tf-idf vectors
 
     @classmethod
@@ -160,7 +160,8 @@ class Corpus:
         cached = self._claims.get(key)
         if cached is None:
             found = [self.hits(variants, near)[n] for variants, near in terms]
-            cached = self._claims.put(key, claim_spans(self.docs[n], found))
+            cached = self._claims.put(key, found if _disjoint(found)
+                                      else claim_spans(self.docs[n], found))
         return cast(list[dict[str, FieldHit]], cached)
 
     def numbers(self, keys: Iterable[str]) -> set[int]:
@@ -280,6 +281,16 @@ def _field_hit(ftext: FieldText, spans: list[tuple[int, int, bool]]) -> FieldHit
 
 def field_hit(ftext: FieldText, spans: Sequence[tuple[int, int]], exact: bool) -> FieldHit:
     return FieldHit(len(spans), exact, tuple(sorted(spans)), ftext)
+
+
+def _disjoint(found: Sequence[dict[str, FieldHit]]) -> bool:
+    """Do no two occurrences in these hits share a token? Then claim_spans keeps them all."""
+    for name in FIELDS:
+        spans = sorted(span for by_field in found if name in by_field
+                       for span in by_field[name].spans)
+        if any(a < end for (_, end), (a, _) in pairwise(spans)):
+            return False
+    return True
 
 
 def claim_spans(doc: Doc, found: Sequence[dict[str, FieldHit]]) -> list[dict[str, FieldHit]]:

@@ -48,4 +48,11 @@ class TermEvidence:
 
     hits: dict[int, dict[str, FieldHit]]  # paper -> field -> hit
     spec: dict[str, float]  # field -> specificity
+    scored: dict[int, tuple[float, dict[str, float]]]  # paper -> TermScore's evidence, shares
     strengths: dict[int, float]  # paper -> TermScore.strength, clamped to 0..1
+    caps: dict[int, float]  # paper -> the most the strength can be when other terms claim text
+
+    def score(self, term: ProfileTerm, n: int) -> TermScore:
+        """Paper n's TermScore for `term` (one of the terms this evidence is shared by)."""
+        evidence, shares = self.scored[n]
+        return TermScore(term, self.hits[n], evidence, self.spec, shares)

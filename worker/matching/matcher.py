@@ -48,7 +48,7 @@ def _words(variants: tuple[tuple[str, ...], ...]) -> frozenset[str]:
     return frozenset(w for v in with_joined(variants) for w in v)
 
 
-def _field_df(hits: Iterable[dict[str, FieldHit]]) -> dict[str, int]:
+def _field_df(hits: Iterable[Iterable[str]]) -> dict[str, int]:
     """field -> how many papers have the term in that field."""
     df: dict[str, int] = defaultdict(int)
     for by_field in hits:
@@ -73,9 +73,10 @@ class Matcher:
         self.unlike = tuple(unlike)
         self.weights = {**scoring.DEFAULT_FIELD_WEIGHTS, **interests.field_weights}
         weights = tuple(sorted(self.weights.items()))
-        # Keys of per-term results cached on a corpus, shared by every profile with the term.
+        # Keys of per-term results cached on a corpus, shared by every profile with the term
+        # (and, for a query term, the same alternatives in any order).
         self._cache_keys = {t: repr(("scores", t.variants, t.near, weights,
-                                     self._groups.get(t.group, ()))) for t in self.terms}
+                                     self._concept(t.group))) for t in self.terms}
         self._cache_keys.update({t: repr(("exclude", t.variants, t.near, weights))
                                  for t in self.excludes})
         words = [_words(t.variants) for t in self.terms]  # may two terms' occurrences overlap?
@@ -99,6 +100,12 @@ class Matcher:
                 self._groups[group] = tuple(t.text.strip() for t in members)
                 items += [(t.text, "query", False, group) for t in members]
         return items
+
+    def _concept(self, group: int) -> tuple[tuple[tuple[str, ...], ...], ...]:
+        """The variants of every alternative of a query concept, in a canonical order (what
+        its specificity depends on); () for a term that is not part of a query concept."""
+        members = (self._query_terms.get(text) for text in self._groups.get(group, ()))
+        return tuple(sorted({t.variants for t in members if t is not None}))
 
     # ---- public API ----------------------------------------------------------------------------
 
@@ -149,10 +156,13 @@ class Matcher:
                 spec = scoring.field_specificity(_field_df(hits.values()), len(corpus))
             else:
                 spec = self._specificity(term, hits, corpus)
-            strengths = {n: max(0.0, min(self._evidence(term, by_field, corpus.docs[n], corpus,
-                                                        spec).strength, 1.0))
-                         for n, by_field in hits.items()}
-            found = corpus.evidence.put(key, TermEvidence(hits, spec, strengths))
+            scored, strengths, caps = {}, {}, {}
+            for n, by_field in hits.items():
+                evidence, shares, cap = self._score(by_field, corpus.docs[n], corpus, spec)
+                scored[n] = (evidence, shares)
+                strengths[n] = max(0.0, min(scoring.TERM_STRENGTH * evidence, 1.0))
+                caps[n] = max(0.0, min(scoring.TERM_STRENGTH * cap, 1.0))
+            found = corpus.evidence.put(key, TermEvidence(hits, spec, scored, strengths, caps))
         return found
 
     def _may_overlap(self, terms: list[ProfileTerm]) -> bool:
@@ -169,23 +179,27 @@ class Matcher:
                      corpus: Corpus) -> dict[str, float]:
         """Per field. A query concept is as telling as the share of papers any of its
         alternatives hits (`multimodal OR VLM` in a batch of multimodal papers tells nothing)."""
-        members = self._groups.get(term.group)
-        if not members:
+        concept = self._concept(term.group)
+        if not concept:
             return scoring.field_specificity(_field_df(hits.values()), len(corpus))
-        docs: dict[int, dict[str, FieldHit]] = {}
-        for text in members:
-            compiled = self._query_terms.get(text)
-            if compiled is not None:
-                for n, by_field in corpus.hits(compiled.variants, near=False).items():
-                    docs[n] = {**docs.get(n, {}), **by_field}
+        docs: dict[int, set[str]] = defaultdict(set)  # paper -> fields any alternative hits
+        for variants in concept:
+            for n, by_field in corpus.hits(variants, near=False).items():
+                docs[n].update(by_field)
         for n, by_field in hits.items():
-            docs[n] = {**docs.get(n, {}), **by_field}
+            docs[n].update(by_field)
         return scoring.field_specificity(_field_df(docs.values()), len(corpus))
+
+    def _score(self, by_field: dict[str, FieldHit], doc: Doc, corpus: Corpus,
+               spec: dict[str, float]) -> tuple[float, dict[str, float], float]:
+        """scoring.term_evidence in this paper: (evidence, each field's share of it, what any
+        part of these occurrences is worth at most)."""
+        lengths = {f: len(doc.fields[f].tokens) for f in by_field}
+        return scoring.term_evidence(by_field, lengths, corpus, self.weights, spec)
 
     def _evidence(self, term: ProfileTerm, by_field: dict[str, FieldHit], doc: Doc,
                   corpus: Corpus, spec: dict[str, float]) -> TermScore:
-        lengths = {f: len(doc.fields[f].tokens) for f in by_field}
-        evidence, shares = scoring.term_evidence(by_field, lengths, corpus, self.weights, spec)
+        evidence, shares, _ = self._score(by_field, doc, corpus, spec)
         return TermScore(term, by_field, evidence, spec, shares)
 
     def _gate_bits(self, corpus: Corpus) -> int:

@@ -65,7 +65,7 @@ UNLIKE_STRENGTH = 0.8
 
 def term_evidence(hits: Mapping[str, FieldHit], doc_len: Mapping[str, int],
                   corpus: Corpus, weights: Mapping[str, float], specs: Mapping[str, float],
-                  ) -> tuple[float, dict[str, float]]:
+                  ) -> tuple[float, dict[str, float], float]:
     """BM25F with a per-field idf: each field's occurrences, length-normalized, weighted by the
     field's weight and by how telling the term is in that field, summed and saturated into
     0..1. Also each field's share, for reasons that say how much title or abstract counted.
@@ -73,7 +73,10 @@ def term_evidence(hits: Mapping[str, FieldHit], doc_len: Mapping[str, int],
     The idf is per field because the fields differ: `benchmark` in half of all abstracts says
     little, `benchmark` in a title (one in ten) says a lot. It applies before saturation, so a
     common word repeated throughout an abstract (what the paper is about) still adds up, while
-    one passing mention of it counts little; but never beyond the term's specificity."""
+    one passing mention of it counts little; but never beyond the term's specificity.
+
+    Returns (evidence, each field's share of it, the evidence before the specificity ceiling:
+    what no subset of these occurrences can exceed, as the ceiling may rise when some go)."""
     tfs, raw = {}, 0.0
     for name, hit in hits.items():
         norm = 1 - B + B * doc_len[name] / corpus.avg_len[name]
@@ -85,7 +88,8 @@ def term_evidence(hits: Mapping[str, FieldHit], doc_len: Mapping[str, int],
     # However often it is repeated, a term tells no more than its specificity: a word that
     # nearly every paper of the batch uses cannot make a paper stand out by repetition.
     ceiling = tf / (raw or 1.0)
-    return min(tf / (K1 + tf), ceiling), shares
+    saturated = tf / (K1 + tf)
+    return min(saturated, ceiling), shares, saturated
 
 
 def field_specificity(docs_by_field: Mapping[str, int], n: int) -> dict[str, float]:

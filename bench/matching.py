@@ -1,0 +1,125 @@
+"""Matching alone, in memory: many generated profiles against one batch of new papers.
+
+    .venv/bin/python bench/matching.py                    # 10,000 subscribers, 2,000 papers
+    .venv/bin/python bench/matching.py --subscribers 2000 --profile
+
+The inner loop of bench/scale.py's "matching" stage (worker.app.match_papers for every
+subscriber against one prepared batch) without the database, so a change to the matcher can
+be measured in seconds. It prints the wall time, subscribers/s, and a fingerprint of every
+digest's items (paper, score, reasons): a faster matcher must print the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH.parent), str(BENCH)]
+
+from scaledata import Generator, toml  # noqa: E402
+
+from worker.app import Candidates, match_papers  # noqa: E402
+from worker.records import Links  # noqa: E402
+from worker.settings import load_profile  # noqa: E402
+from worker.store.models import StoredPaper  # noqa: E402
+
+NOW = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)
+
+
+def stored(n: int, title: str, abstract: str) -> StoredPaper:
+    return StoredPaper(id=n, title=title, abstract=abstract, arxiv_id=None, version=None,
+                       authors=(), links=Links(), published=None, upvotes=None,
+                       first_seen_at=NOW, first_seen_seq=n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--new", type=int, default=2_000)
+    parser.add_argument("--history", type=int, default=4_000,
+                        help="papers the profiles' examples are drawn from")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", action="store_true", help="print a pyinstrument report")
+    parser.add_argument("--verify", type=int, default=0, metavar="N",
+                        help="also match every N-th profile alone, on a batch with nothing "
+                             "cached, and check it gets the same digest")
+    parser.add_argument("--dump", type=Path, help="write every digest's items here (JSON lines)")
+    args = parser.parse_args()
+
+    history = [stored(n + 1, p.title, p.abstract)
+               for n, p in enumerate(Generator(args.seed + 11).papers(args.history))]
+    examples = {p.title: p for p in history}
+    fresh = Generator(args.seed + 1000)
+    fresh.serial = 10_000_000
+    new = [stored(len(history) + n + 1, p.title, p.abstract)
+           for n, p in enumerate(fresh.papers(args.new))]
+    gen = Generator(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        profiles = []
+        for i in range(args.subscribers):
+            path = Path(tmp) / f"s{i:05d}.toml"
+            path.write_text(toml(gen.profile(i, list(examples))), encoding="utf-8")
+            profile, problems, _ = load_profile(path)
+            if profile is None:
+                sys.exit(f"{path}: {problems}")
+            profiles.append(profile)
+
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+    start = time.perf_counter()
+    pool = Candidates(new)
+    results = [match_papers(p, pool, examples) for p in profiles]
+    wall = time.perf_counter() - start
+    if profiler is not None:
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False), file=sys.stderr)
+
+    if args.verify:
+        verify(profiles[::args.verify], results[::args.verify], pool, examples)
+    digest = hashlib.sha256()
+    lines = []
+    for profile, (items, below) in zip(profiles, results, strict=True):
+        lines.append(json.dumps([profile.id, below, [(i.paper_id, i.score, i.reasons)
+                                                     for i in items]], sort_keys=True))
+        digest.update(lines[-1].encode())
+    if args.dump:
+        args.dump.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    count = sum(len(items) for items, _ in results)
+    print(f"matching: {args.subscribers:,} subscribers x {args.new:,} papers: {wall:.2f} s "
+          f"({args.subscribers / wall:,.0f} subscribers/s), {count:,} items; "
+          f"fingerprint {digest.hexdigest()[:16]}")
+
+
+def verify(profiles: list[Any], results: list[Any], pool: Candidates,
+           examples: dict[str, StoredPaper]) -> None:
+    """What each profile gets alone, with no work shared with other profiles, must be what it
+    got among all of them."""
+    from worker.matching import Corpus
+
+    shared = pool.corpus
+    wrong = 0
+    for profile, got in zip(profiles, results, strict=True):
+        alone = Candidates(pool.papers)
+        alone.__dict__["corpus"] = Corpus(shared.docs, shared.index, shared.avg_len)
+        if match_papers(profile, alone, examples) != got:
+            wrong += 1
+            print(f"verify: {profile.id} differs when matched alone", file=sys.stderr)
+    print(f"verify: {len(profiles) - wrong} of {len(profiles)} profiles matched alone agree")
+    if wrong:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
