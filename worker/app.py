@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -501,9 +501,14 @@ def paper_text(paper: StoredPaper) -> Any:
 
 def reason_dict(reason: Any) -> dict[str, Any]:
     """A Reason as stored with a digest item (what dataclasses.asdict gives, terms a list)."""
-    data = {f.name: getattr(reason, f.name) for f in fields(reason)}
+    data = {name: getattr(reason, name) for name in _field_names(reason.__class__)}
     data["terms"] = list(data.get("terms", ()))
     return data
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 class DryRunChannel(Channel):

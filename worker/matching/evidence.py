@@ -48,11 +48,16 @@ class TermEvidence:
 
     hits: dict[int, dict[str, FieldHit]]  # paper -> field -> hit
     spec: dict[str, float]  # field -> specificity
-    scored: dict[int, tuple[float, dict[str, float]]]  # paper -> TermScore's evidence, shares
+    counts: dict[int, scoring.FieldCounts]  # paper -> what its evidence is computed from
     strengths: dict[int, float]  # paper -> TermScore.strength, clamped to 0..1
     caps: dict[int, float]  # paper -> the most the strength can be when other terms claim text
 
+    scored: dict[int, tuple[float, dict[str, float]]] = field(default_factory=dict)
+
     def score(self, term: ProfileTerm, n: int) -> TermScore:
         """Paper n's TermScore for `term` (one of the terms this evidence is shared by)."""
-        evidence, shares = self.scored[n]
-        return TermScore(term, self.hits[n], evidence, self.spec, shares)
+        found = self.scored.get(n)
+        if found is None:
+            evidence, shares, _ = scoring.evidence_from(self.counts[n], self.spec)
+            found = self.scored[n] = (evidence, shares)
+        return TermScore(term, self.hits[n], found[0], self.spec, found[1])

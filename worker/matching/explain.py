@@ -80,7 +80,7 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     gate = []
     if b.gate is not None and m.query is not None:
         verb = "matches" if b.gate else "does not match"
-        gate.append(Reason("query", f"{verb} your query {m.query}", None))
+        gate.append(Reason("query", f"{verb} your query {m.query_text}", None))
     return positive + gate + negative
 
 
@@ -181,7 +181,7 @@ def _term_detail(ts: TermScore) -> str:
 def _notes(b: Breakdown, m: Matcher, p: Parts) -> tuple[str, ...]:
     notes = []
     if m.query is not None:
-        notes.append(f"query gate {'passed' if b.gate else 'FAILED'}: {m.query}")
+        notes.append(f"query gate {'passed' if b.gate else 'FAILED'}: {m.query_text}")
     if b.excludes and m.interests.exclude_mode != "demote":
         notes.append("an exclude term hit: the paper is dropped (exclude_mode = \"drop\")")
     if p.demote < 1.0:

@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache, reduce
+from typing import cast
 
 from worker.matching import examples as ex
 from worker.matching import scoring, semantic
@@ -48,6 +49,10 @@ def _words(variants: tuple[tuple[str, ...], ...]) -> frozenset[str]:
     return frozenset(w for v in with_joined(variants) for w in v)
 
 
+def _lengths(doc: Doc, by_field: Iterable[str]) -> dict[str, int]:
+    return {f: len(doc.fields[f].tokens) for f in by_field}
+
+
 def _field_df(hits: Iterable[Iterable[str]]) -> dict[str, int]:
     """field -> how many papers have the term in that field."""
     df: dict[str, int] = defaultdict(int)
@@ -62,6 +67,7 @@ class Matcher:
                  unlike: Sequence[PaperText] = (), embedder: Embedder | None = None) -> None:
         self.interests = interests
         self.query: Query | None = _parse(interests.query) if interests.query else None
+        self.query_text = str(self.query) if self.query else ""  # as reasons quote it
         synonyms = Synonyms(interests.synonyms)
         self.terms = compile_terms(self._term_sources(), synonyms)
         self.excludes = compile_terms(((t, "exclude", False, -1) for t in interests.exclude),
@@ -72,7 +78,7 @@ class Matcher:
         self.examples = tuple(examples)
         self.unlike = tuple(unlike)
         self.weights = {**scoring.DEFAULT_FIELD_WEIGHTS, **interests.field_weights}
-        weights = tuple(sorted(self.weights.items()))
+        weights = self._weights_key = tuple(sorted(self.weights.items()))
         # Keys of per-term results cached on a corpus, shared by every profile with the term
         # (and, for a query term, the same alternatives in any order).
         self._cache_keys = {t: repr(("scores", t.variants, t.near, weights,
@@ -156,14 +162,27 @@ class Matcher:
                 spec = scoring.field_specificity(_field_df(hits.values()), len(corpus))
             else:
                 spec = self._specificity(term, hits, corpus)
-            scored, strengths, caps = {}, {}, {}
-            for n, by_field in hits.items():
-                evidence, shares, cap = self._score(by_field, corpus.docs[n], corpus, spec)
-                scored[n] = (evidence, shares)
+            counts = self._counts(term, hits, corpus)
+            strengths, caps = {}, {}
+            for n, by_paper in counts.items():
+                evidence, cap = scoring.strength_from(by_paper, spec)
                 strengths[n] = max(0.0, min(scoring.TERM_STRENGTH * evidence, 1.0))
                 caps[n] = max(0.0, min(scoring.TERM_STRENGTH * cap, 1.0))
-            found = corpus.evidence.put(key, TermEvidence(hits, spec, scored, strengths, caps))
+            found = corpus.evidence.put(key, TermEvidence(hits, spec, counts, strengths, caps))
         return found
+
+    def _counts(self, term: ProfileTerm, hits: dict[int, dict[str, FieldHit]],
+                corpus: Corpus) -> dict[int, scoring.FieldCounts]:
+        """Each paper's scoring.field_counts for the term: the same for every concept the term
+        is part of, so cached apart from its evidence."""
+        key = repr(("counts", term.variants, term.near, self._weights_key))
+        found = corpus.evidence.get(key)
+        if found is None:
+            found = corpus.evidence.put(key, {
+                n: scoring.field_counts(by_field, _lengths(corpus.docs[n], by_field), corpus,
+                                        self.weights)
+                for n, by_field in hits.items()})
+        return cast(dict[int, scoring.FieldCounts], found)
 
     def _may_overlap(self, terms: list[ProfileTerm]) -> bool:
         # Two terms' occurrences can only overlap if they share a word (or a joined form).
@@ -182,24 +201,24 @@ class Matcher:
         concept = self._concept(term.group)
         if not concept:
             return scoring.field_specificity(_field_df(hits.values()), len(corpus))
-        docs: dict[int, set[str]] = defaultdict(set)  # paper -> fields any alternative hits
-        for variants in concept:
-            for n, by_field in corpus.hits(variants, near=False).items():
+        key = repr(("concept", concept, term.variants, term.near))
+        found = corpus.evidence.get(key)
+        if found is None:
+            docs: dict[int, set[str]] = defaultdict(set)  # paper -> fields any alternative hits
+            for variants in concept:
+                for n, by_field in corpus.hits(variants, near=False).items():
+                    docs[n].update(by_field)
+            for n, by_field in hits.items():
                 docs[n].update(by_field)
-        for n, by_field in hits.items():
-            docs[n].update(by_field)
-        return scoring.field_specificity(_field_df(docs.values()), len(corpus))
-
-    def _score(self, by_field: dict[str, FieldHit], doc: Doc, corpus: Corpus,
-               spec: dict[str, float]) -> tuple[float, dict[str, float], float]:
-        """scoring.term_evidence in this paper: (evidence, each field's share of it, what any
-        part of these occurrences is worth at most)."""
-        lengths = {f: len(doc.fields[f].tokens) for f in by_field}
-        return scoring.term_evidence(by_field, lengths, corpus, self.weights, spec)
+            found = corpus.evidence.put(key, scoring.field_specificity(
+                _field_df(docs.values()), len(corpus)))
+        return cast(dict[str, float], found)
 
     def _evidence(self, term: ProfileTerm, by_field: dict[str, FieldHit], doc: Doc,
                   corpus: Corpus, spec: dict[str, float]) -> TermScore:
-        evidence, shares, _ = self._score(by_field, doc, corpus, spec)
+        """The term's evidence in part of its occurrences in a paper (see Batch.terms_of)."""
+        evidence, shares, _ = scoring.term_evidence(by_field, _lengths(doc, by_field), corpus,
+                                                    self.weights, spec)
         return TermScore(term, by_field, evidence, spec, shares)
 
     def _gate_bits(self, corpus: Corpus) -> int:

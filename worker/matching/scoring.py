@@ -63,6 +63,9 @@ EXAMPLE_WITH_TERMS = 0.5
 UNLIKE_STRENGTH = 0.8
 
 
+FieldCounts = tuple[tuple[tuple[str, float], ...], float]
+
+
 def term_evidence(hits: Mapping[str, FieldHit], doc_len: Mapping[str, int],
                   corpus: Corpus, weights: Mapping[str, float], specs: Mapping[str, float],
                   ) -> tuple[float, dict[str, float], float]:
@@ -77,19 +80,45 @@ def term_evidence(hits: Mapping[str, FieldHit], doc_len: Mapping[str, int],
 
     Returns (evidence, each field's share of it, the evidence before the specificity ceiling:
     what no subset of these occurrences can exceed, as the ceiling may rise when some go)."""
-    tfs, raw = {}, 0.0
+    return evidence_from(field_counts(hits, doc_len, corpus, weights), specs)
+
+
+def field_counts(hits: Mapping[str, FieldHit], doc_len: Mapping[str, int], corpus: Corpus,
+                 weights: Mapping[str, float]) -> FieldCounts:
+    """The part of term_evidence that does not depend on specificity: each field's weighted,
+    length-normalized count, and their sum."""
+    counts, raw = [], 0.0
     for name, hit in hits.items():
         norm = 1 - B + B * doc_len[name] / corpus.avg_len[name]
         count = weights.get(name, 1.0) * hit.count * (1.0 if hit.exact else NEAR_DISCOUNT) / norm
         raw += count
-        tfs[name] = specs.get(name, 1.0) * count
+        counts.append((name, count))
+    return tuple(counts), raw
+
+
+def evidence_from(counts: FieldCounts, specs: Mapping[str, float],
+                  ) -> tuple[float, dict[str, float], float]:
+    """term_evidence from field_counts."""
+    tfs = {name: specs.get(name, 1.0) * count for name, count in counts[0]}
     tf = sum(tfs.values())
-    shares = {name: v / (tf or 1.0) for name, v in tfs.items()}
+    evidence, saturated = _saturate(tf, counts[1])
+    return evidence, {name: v / (tf or 1.0) for name, v in tfs.items()}, saturated
+
+
+def strength_from(counts: FieldCounts, specs: Mapping[str, float]) -> tuple[float, float]:
+    """evidence_from's evidence and saturation (the same sums), without the shares."""
+    tf: float = 0
+    for name, count in counts[0]:
+        tf += specs.get(name, 1.0) * count
+    return _saturate(tf, counts[1])
+
+
+def _saturate(tf: float, raw: float) -> tuple[float, float]:
     # However often it is repeated, a term tells no more than its specificity: a word that
     # nearly every paper of the batch uses cannot make a paper stand out by repetition.
     ceiling = tf / (raw or 1.0)
     saturated = tf / (K1 + tf)
-    return min(saturated, ceiling), shares, saturated
+    return min(saturated, ceiling), saturated
 
 
 def field_specificity(docs_by_field: Mapping[str, int], n: int) -> dict[str, float]:
@@ -114,8 +143,11 @@ def combine(evidence: Iterable[float], discount: float = 1.0) -> float:
     """Noisy-OR of clues already scaled to 0..1. With discount < 1 the clues are taken as
     overlapping rather than independent: the strongest counts fully, the next `discount` times,
     the one after `discount`**2 times, and so on."""
+    values = tuple(evidence)
+    if discount == 1.0 and len(values) <= 2:  # no order to keep: the product is the same
+        return 1.0 - math.prod(1.0 - max(0.0, min(e, 1.0)) for e in values)
     miss, weight = 1.0, 1.0
-    for e in sorted(evidence, reverse=True):
+    for e in sorted(values, reverse=True):
         miss *= 1.0 - weight * max(0.0, min(e, 1.0))
         weight *= discount
     return 1.0 - miss
