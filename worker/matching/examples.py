@@ -154,13 +154,23 @@ def example_vectors(papers: Sequence[PaperText], corpus: Corpus) -> ExampleSet:
 
 
 # Upper bounds of every paper's cosine at once. Weights are rounded up to whole multiples of
-# 1/SCALE and, for the stems most papers have, packed FIELD bits per paper into one Python int
+# 1/SCALE and, for the stems many papers have, packed FIELD bits per paper into one Python int
 # per stem: one multiply-add of such ints adds a stem's share to every paper's bound, the
 # arithmetic done in C rather than a Python loop over the papers. Rarer stems are added from
-# their postings. Rounding up keeps every bound at or above the true cosine.
-SCALE = 1 << 15  # a weight <= 1 becomes an int <= 2**15; a sum of products stays under 2**48
-FIELD = 64
+# their postings. Rounding up keeps every bound at or above the true cosine. Which papers reach
+# the floor is found on the packed sum too: adding 2**63 - floor to every field sets a field's
+# top bit exactly when its sum is at least the floor.
+# A weight <= 1 becomes an int <= 2**15. Vectors have norm 1, so by Cauchy-Schwarz a sum of
+# products of rounded-up weights stays under 2**30 * 1.01 (for up to 10**5 stems): 31 bits,
+# and the 32nd is the flag.
+SCALE = 1 << 15
+FIELD = 32
+TOP = 1 << (FIELD - 1)
+UINT = "I"  # array type code of FIELD-bit unsigned ints
+assert array(UINT).itemsize * 8 == FIELD
 PACKED_BYTES = 32 << 20  # memory for packed stems per corpus
+# A packed row costs about as much as adding one in ROW_SHARE papers from a posting list.
+ROW_SHARE = 32
 
 
 class Packed:
@@ -174,15 +184,16 @@ class Packed:
         self.budget = PACKED_BYTES // max(self.width, 1)  # packed rows it may keep
         self.rows: dict[str, int] = {}
         self.lists: dict[str, list[tuple[int, int]]] = {}
+        self.ones = int.from_bytes(array(UINT, [1] * self.papers).tobytes(), "little")
 
     def row(self, stem: str) -> int | None:
         """The stem's packed row, if it is frequent enough to be worth one."""
         found = self.rows.get(stem)
         if found is None:
             posting = self.postings.get(stem, ())
-            if len(posting) * 8 < self.papers or len(self.rows) >= self.budget:
+            if len(posting) * ROW_SHARE < self.papers or len(self.rows) >= self.budget:
                 return None
-            values = array("Q", bytes(self.width))
+            values = array(UINT, bytes(self.width))
             for n, w in posting:
                 values[n] = math.ceil(w * SCALE)
             found = self.rows[stem] = int.from_bytes(values.tobytes(), "little")
@@ -217,12 +228,25 @@ def cosine_bounds(vec: Vector, corpus: Corpus, floor: float) -> dict[int, float]
         else:
             for n, w in weights.pairs(stem):
                 extra[n] += q * w
-    sums = array("Q")
+    least = min(TOP, max(1, math.floor(floor * SCALE * SCALE)))
+    top = ((total + (TOP - least) * weights.ones) & (TOP * weights.ones)).to_bytes(
+        weights.width, "little")[FIELD // 8 - 1::FIELD // 8]  # one byte per paper
+    sums = array(UINT)
     sums.frombytes(total.to_bytes(weights.width, "little"))
+    out = {n: sums[n] / (SCALE * SCALE) for n in _nonzero(top) if n not in extra}
     for n, add in extra.items():
-        sums[n] += add
-    least = max(1, math.floor(floor * SCALE * SCALE))
-    return {n: value / (SCALE * SCALE) for n, value in enumerate(sums) if value >= least}
+        if sums[n] + add >= least:
+            out[n] = (sums[n] + add) / (SCALE * SCALE)
+    return out
+
+
+def _nonzero(flags: bytes) -> list[int]:
+    """Positions of the bytes that are not 0."""
+    found, at = [], flags.find(b"\x80")
+    while at >= 0:
+        found.append(at)
+        at = flags.find(b"\x80", at + 1)
+    return found
 
 
 def nearest_among(docs: Collection[int], examples: ExampleSet, corpus: Corpus,
