@@ -29,7 +29,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from worker.matching import examples as ex
-from worker.matching import scoring
 from worker.matching.corpus import Corpus, bits
 from worker.matching.evidence import Breakdown, TermScore
 from worker.matching.explain import Parts, build_match, parts
@@ -154,8 +153,12 @@ class Batch:
             for n, bound in ex.cosine_bounds(vec, self.corpus, floor).items():
                 if bound > cosines.get(n, 0.0):
                     cosines[n] = bound
-        out = {n: scoring.combine((strength, table[_cell(max(cosines.get(n, 0.0), rest))]))
-               for n, strength in lexical.items()}
+        under = table[_cell(rest)]  # the most the example part adds to a paper not in cosines
+        out = {}
+        for n, strength in lexical.items():
+            cosine = cosines.get(n)
+            example = under if cosine is None else table[_cell(max(cosine, rest))]
+            out[n] = 1.0 - (1.0 - strength) * (1.0 - example)  # scoring.combine of the two
         for n, cosine in cosines.items():
             if n not in out:
                 out[n] = table[_cell(max(cosine, rest))]
@@ -182,19 +185,14 @@ class Batch:
         its occurrences are worth before the specificity ceiling, which no part of them can
         exceed; the exact split is only worked out for the papers that get scored."""
         miss: dict[int, float] = {}
-        several = []  # papers more than one term hits
         for _, evidence in self.terms:
             for n, strength in evidence.strengths.items():
-                if n in miss:
-                    miss[n] *= 1.0 - strength
-                    several.append(n)
-                else:
-                    miss[n] = 1.0 - strength
-        if self.m._overlapping:
-            for n in set(several):
-                hitting = [(t, ev) for t, ev in self.terms if n in ev.hits]
-                if self.m._may_overlap([t for t, _ in hitting]):
-                    miss[n] = math.prod(1.0 - ev.caps[n] for _, ev in hitting)
+                miss[n] = miss.get(n, 1.0) * (1.0 - strength)
+        shared: set[int] = set()  # papers two terms that may share text both hit
+        for i, j in self.m._overlap_pairs:
+            shared |= self.terms[i][1].hits.keys() & self.terms[j][1].hits.keys()
+        for n in shared:
+            miss[n] = math.prod(1.0 - ev.caps[n] for _, ev in self.terms if n in ev.hits)
         return {n: 1.0 - m for n, m in miss.items()}
 
 

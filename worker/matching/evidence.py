@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from worker.matching import examples as ex
 from worker.matching import scoring
 from worker.matching.corpus import Doc, FieldHit
+from worker.matching.model import Reason
 from worker.matching.terms import ProfileTerm
 
 
@@ -17,6 +18,9 @@ class TermScore:
     evidence: float  # BM25F saturation, 0..1
     specificity: dict[str, float]  # field -> 0..1
     shares: dict[str, float]  # field -> share of the evidence
+    # Its reasons once worded (worker.matching.explain); a TermScore from TermEvidence.score is
+    # shared by every profile with the same term, and so are they.
+    worded: tuple[Reason, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def strength(self) -> float:
@@ -52,12 +56,14 @@ class TermEvidence:
     strengths: dict[int, float]  # paper -> TermScore.strength, clamped to 0..1
     caps: dict[int, float]  # paper -> the most the strength can be when other terms claim text
 
-    scored: dict[int, tuple[float, dict[str, float]]] = field(default_factory=dict)
+    scored: dict[tuple[int, ProfileTerm], TermScore] = field(default_factory=dict)
 
     def score(self, term: ProfileTerm, n: int) -> TermScore:
-        """Paper n's TermScore for `term` (one of the terms this evidence is shared by)."""
-        found = self.scored.get(n)
+        """Paper n's TermScore for `term` (one of the terms this evidence is shared by); the
+        same object for every profile with that term. Read-only, but for `worded`."""
+        found = self.scored.get((n, term))
         if found is None:
             evidence, shares, _ = scoring.evidence_from(self.counts[n], self.spec)
-            found = self.scored[n] = (evidence, shares)
-        return TermScore(term, self.hits[n], found[0], self.spec, found[1])
+            found = self.scored[n, term] = TermScore(term, self.hits[n], evidence, self.spec,
+                                                     shares)
+        return found

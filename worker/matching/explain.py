@@ -63,7 +63,9 @@ def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
 def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     positive: list[Reason] = []
     for ts in b.terms:
-        positive += _term_reasons(ts)
+        if ts.worded is None:
+            ts.worded = tuple(_term_reasons(ts))
+        positive += ts.worded
     if p.example > 0 and _semantic_leads(b):
         title = m.example_title(b.semantic[0])
         positive.append(Reason("semantic", f"is about the same thing as {_QUOTE.format(title)} "

@@ -86,8 +86,8 @@ class Matcher:
         self._cache_keys.update({t: repr(("exclude", t.variants, t.near, weights))
                                  for t in self.excludes})
         words = [_words(t.variants) for t in self.terms]  # may two terms' occurrences overlap?
-        self._overlapping = any(not a.isdisjoint(b) for i, a in enumerate(words)
-                                for b in words[i + 1:])
+        self._overlap_pairs = [(i, j) for i, a in enumerate(words)
+                               for j in range(i + 1, len(words)) if not a.isdisjoint(words[j])]
         self.embedder = embedder  # optional: see worker.matching.semantic
         self._example_units: list[semantic.Unit] | None = None
 
@@ -201,7 +201,9 @@ class Matcher:
         concept = self._concept(term.group)
         if not concept:
             return scoring.field_specificity(_field_df(hits.values()), len(corpus))
-        key = repr(("concept", concept, term.variants, term.near))
+        # A query term is one of its concept's alternatives: the concept alone decides.
+        key = repr(("concept", concept) if term.variants in concept and not term.near
+                   else ("concept", concept, term.variants, term.near))
         found = corpus.evidence.get(key)
         if found is None:
             docs: dict[int, set[str]] = defaultdict(set)  # paper -> fields any alternative hits
