@@ -18,9 +18,9 @@ class TermScore:
     evidence: float  # BM25F saturation, 0..1
     specificity: dict[str, float]  # field -> 0..1
     shares: dict[str, float]  # field -> share of the evidence
-    # Its reasons once worded (worker.matching.explain); a TermScore from TermEvidence.score is
-    # shared by every profile with the same term, and so are they.
-    worded: tuple[Reason, ...] | None = field(default=None, compare=False, repr=False)
+    # The evidence shared by every profile with the term, and the paper, when the TermScore is
+    # that (not the term's part of a text other terms claim too): its reasons are kept there.
+    shared: tuple[TermEvidence, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def strength(self) -> float:
@@ -56,14 +56,13 @@ class TermEvidence:
     strengths: dict[int, float]  # paper -> TermScore.strength, clamped to 0..1
     caps: dict[int, float]  # paper -> the most the strength can be when other terms claim text
 
-    scored: dict[tuple[int, ProfileTerm], TermScore] = field(default_factory=dict)
+    scored: dict[int, tuple[float, dict[str, float]]] = field(default_factory=dict)
+    worded: dict[tuple[int, str, str], tuple[Reason, ...]] = field(default_factory=dict)
 
     def score(self, term: ProfileTerm, n: int) -> TermScore:
-        """Paper n's TermScore for `term` (one of the terms this evidence is shared by); the
-        same object for every profile with that term. Read-only, but for `worded`."""
-        found = self.scored.get((n, term))
+        """Paper n's TermScore for `term` (one of the terms this evidence is shared by)."""
+        found = self.scored.get(n)
         if found is None:
             evidence, shares, _ = scoring.evidence_from(self.counts[n], self.spec)
-            found = self.scored[n, term] = TermScore(term, self.hits[n], evidence, self.spec,
-                                                     shares)
-        return found
+            found = self.scored[n] = (evidence, shares)
+        return TermScore(term, self.hits[n], found[0], self.spec, found[1], (self, n))

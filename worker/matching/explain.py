@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,9 +64,7 @@ def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
 def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     positive: list[Reason] = []
     for ts in b.terms:
-        if ts.worded is None:
-            ts.worded = tuple(_term_reasons(ts))
-        positive += ts.worded
+        positive += _worded(ts)
     if p.example > 0 and _semantic_leads(b):
         title = m.example_title(b.semantic[0])
         positive.append(Reason("semantic", f"is about the same thing as {_QUOTE.format(title)} "
@@ -89,6 +88,18 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
 def _semantic_leads(b: Breakdown) -> bool:
     return b.semantic[0] >= 0 and semantic_score(b.semantic[1]) > scoring.similarity_score(
         b.liked[1] if b.liked[0] >= 0 else 0.0)
+
+
+def _worded(ts: TermScore) -> Sequence[Reason]:
+    """_term_reasons, worded once for every profile with the same term in the same paper."""
+    if ts.shared is None:
+        return _term_reasons(ts)
+    evidence, n = ts.shared
+    key = (n, ts.term.kind, ts.term.text)  # all else the reasons say is the same for all
+    found = evidence.worded.get(key)
+    if found is None:
+        found = evidence.worded[key] = tuple(_term_reasons(ts))
+    return found
 
 
 def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
