@@ -186,13 +186,13 @@ class Batch:
         exceed; the exact split is only worked out for the papers that get scored."""
         miss: dict[int, float] = {}
         for _, evidence in self.terms:
-            for n, strength in evidence.strengths.items():
+            for n, strength in zip(evidence.base.papers, evidence.strengths, strict=True):
                 miss[n] = miss.get(n, 1.0) * (1.0 - strength)
         shared: set[int] = set()  # papers two terms that may share text both hit
         for i, j in self.m._overlap_pairs:
             shared |= self.terms[i][1].hits.keys() & self.terms[j][1].hits.keys()
         for n in shared:
-            miss[n] = math.prod(1.0 - ev.caps[n] for _, ev in self.terms if n in ev.hits)
+            miss[n] = math.prod(1.0 - ev.cap(n) for _, ev in self.terms if n in ev.hits)
         return {n: 1.0 - m for n, m in miss.items()}
 
 

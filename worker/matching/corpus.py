@@ -104,9 +104,10 @@ class Corpus:
     _hits: dict[tuple[str, ...], dict[int, dict[str, FieldHit]]] = field(default_factory=dict)
     _bits: dict[object, int] = field(default_factory=dict)
     _claims: Bounded = field(default_factory=lambda: Bounded(50_000))
-    # Per-term results of the profiles ranked against this batch (Matcher._term_evidence).
-    # Bounded: queries make many one-off concepts, and serve keeps a batch for a while.
-    evidence: Bounded = field(default_factory=lambda: Bounded(4_000))
+    # Per-term results of the profiles ranked against this batch (Matcher._term_evidence):
+    # compact (two floats per paper a term hits, more only for papers scored), and bounded,
+    # as queries make many one-off concepts and serve keeps a batch for a while.
+    evidence: Bounded = field(default_factory=lambda: Bounded(20_000))
     cache: dict[str, object] = field(default_factory=dict)  # derived data, e.g. tf-idf vectors
 
     @classmethod

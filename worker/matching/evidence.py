@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from worker.matching import examples as ex
 from worker.matching import scoring
@@ -47,22 +49,46 @@ class Breakdown:
 
 
 @dataclass(frozen=True)
-class TermEvidence:
-    """One term against one batch: what its evidence in any paper is made from."""
+class TermCounts:
+    """One term's occurrences in a batch, whatever concept it stands for: each paper's hits
+    and scoring.field_counts, in the same order (shared by every concept with the term)."""
 
     hits: dict[int, dict[str, FieldHit]]  # paper -> field -> hit
+    papers: tuple[int, ...]  # the papers of `hits`, in its order
+    counts: tuple[scoring.FieldCounts, ...]  # each paper's, in that order
+
+    @cached_property
+    def index(self) -> dict[int, int]:
+        """paper -> its place in `papers`."""
+        return {n: i for i, n in enumerate(self.papers)}
+
+
+@dataclass(frozen=True)
+class TermEvidence:
+    """One term (of one concept) against one batch: what its evidence in any paper is made
+    from. Thousands of these live on a batch's corpus: per paper only two floats are kept,
+    anything more is made for the papers that get scored."""
+
+    base: TermCounts
     spec: dict[str, float]  # field -> specificity
-    counts: dict[int, scoring.FieldCounts]  # paper -> what its evidence is computed from
-    strengths: dict[int, float]  # paper -> TermScore.strength, clamped to 0..1
-    caps: dict[int, float]  # paper -> the most the strength can be when other terms claim text
+    strengths: array[float]  # TermScore.strength clamped to 0..1, per paper of base.papers
+    caps: array[float]  # the most the strength can be when other terms claim some of the text
 
     scored: dict[int, tuple[float, dict[str, float]]] = field(default_factory=dict)
     worded: dict[tuple[int, str, str], tuple[Reason, ...]] = field(default_factory=dict)
+
+    @property
+    def hits(self) -> dict[int, dict[str, FieldHit]]:
+        return self.base.hits
+
+    def cap(self, n: int) -> float:
+        return self.caps[self.base.index[n]]
 
     def score(self, term: ProfileTerm, n: int) -> TermScore:
         """Paper n's TermScore for `term` (one of the terms this evidence is shared by)."""
         found = self.scored.get(n)
         if found is None:
-            evidence, shares, _ = scoring.evidence_from(self.counts[n], self.spec)
+            evidence, shares, _ = scoring.evidence_from(self.base.counts[self.base.index[n]],
+                                                        self.spec)
             found = self.scored[n] = (evidence, shares)
         return TermScore(term, self.hits[n], found[0], self.spec, found[1], (self, n))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import re
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache, reduce
@@ -13,7 +14,7 @@ from worker.matching import examples as ex
 from worker.matching import scoring, semantic
 from worker.matching.batch import Batch
 from worker.matching.corpus import Corpus, Doc, FieldHit, with_joined
-from worker.matching.evidence import Breakdown, TermEvidence, TermScore
+from worker.matching.evidence import Breakdown, TermCounts, TermEvidence, TermScore
 from worker.matching.explain import build_explanation, build_match
 from worker.matching.interests import Interests
 from worker.matching.model import Explanation, Match, PaperText, Ranking
@@ -157,32 +158,30 @@ class Matcher:
         key = self._cache_keys[term]
         found = corpus.evidence.get(key)
         if found is None:
-            hits = corpus.hits(term.variants, near=term.near)
+            base = self._counts(term, corpus)
             if term.kind == "exclude":
-                spec = scoring.field_specificity(_field_df(hits.values()), len(corpus))
+                spec = scoring.field_specificity(_field_df(base.hits.values()), len(corpus))
             else:
-                spec = self._specificity(term, hits, corpus)
-            counts = self._counts(term, hits, corpus)
-            strengths, caps = {}, {}
-            for n, by_paper in counts.items():
-                evidence, cap = scoring.strength_from(by_paper, spec)
-                strengths[n] = max(0.0, min(scoring.TERM_STRENGTH * evidence, 1.0))
-                caps[n] = max(0.0, min(scoring.TERM_STRENGTH * cap, 1.0))
-            found = corpus.evidence.put(key, TermEvidence(hits, spec, counts, strengths, caps))
-        return found
+                spec = self._specificity(term, base.hits, corpus)
+            strengths, caps = array("d"), array("d")
+            for counts in base.counts:
+                evidence, cap = scoring.strength_from(counts, spec)
+                strengths.append(max(0.0, min(scoring.TERM_STRENGTH * evidence, 1.0)))
+                caps.append(max(0.0, min(scoring.TERM_STRENGTH * cap, 1.0)))
+            found = corpus.evidence.put(key, TermEvidence(base, spec, strengths, caps))
+        return cast(TermEvidence, found)
 
-    def _counts(self, term: ProfileTerm, hits: dict[int, dict[str, FieldHit]],
-                corpus: Corpus) -> dict[int, scoring.FieldCounts]:
-        """Each paper's scoring.field_counts for the term: the same for every concept the term
-        is part of, so cached apart from its evidence."""
+    def _counts(self, term: ProfileTerm, corpus: Corpus) -> TermCounts:
+        """The term's hits and each paper's scoring.field_counts: the same for every concept
+        the term is part of, so cached apart from its evidence."""
         key = repr(("counts", term.variants, term.near, self._weights_key))
         found = corpus.evidence.get(key)
         if found is None:
-            found = corpus.evidence.put(key, {
-                n: scoring.field_counts(by_field, _lengths(corpus.docs[n], by_field), corpus,
-                                        self.weights)
-                for n, by_field in hits.items()})
-        return cast(dict[int, scoring.FieldCounts], found)
+            hits = corpus.hits(term.variants, near=term.near)
+            found = corpus.evidence.put(key, TermCounts(hits, tuple(hits), tuple(
+                scoring.field_counts(by_field, _lengths(corpus.docs[n], by_field), corpus,
+                                     self.weights) for n, by_field in hits.items())))
+        return cast(TermCounts, found)
 
     def _may_overlap(self, terms: list[ProfileTerm]) -> bool:
         # Two terms' occurrences can only overlap if they share a word (or a joined form).
