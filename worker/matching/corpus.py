@@ -103,7 +103,7 @@ class Corpus:
     avg_len: dict[str, float]
     _hits: dict[tuple[str, ...], dict[int, dict[str, FieldHit]]] = field(default_factory=dict)
     _bits: dict[object, int] = field(default_factory=dict)
-    _claims: Bounded = field(default_factory=lambda: Bounded(50_000))
+    _claims: Bounded = field(default_factory=lambda: Bounded(10_000))
     # Per-term results of the profiles ranked against this batch (Matcher._term_evidence):
     # compact (two floats per paper a term hits, more only for papers scored), and bounded,
     # as queries make many one-off concepts and serve keeps a batch for a while.

@@ -74,7 +74,8 @@ class TermEvidence:
     strengths: array[float]  # TermScore.strength clamped to 0..1, per paper of base.papers
     caps: array[float]  # the most the strength can be when other terms claim some of the text
 
-    scored: dict[int, tuple[float, dict[str, float]]] = field(default_factory=dict)
+    scored: dict[int, tuple[float, tuple[float, ...]]] = field(default_factory=dict)  # shares
+    # in the order of the paper's field counts
     worded: dict[tuple[int, str, str], tuple[Reason, ...]] = field(default_factory=dict)
 
     @property
@@ -86,9 +87,10 @@ class TermEvidence:
 
     def score(self, term: ProfileTerm, n: int) -> TermScore:
         """Paper n's TermScore for `term` (one of the terms this evidence is shared by)."""
+        counts = self.base.counts[self.base.index[n]]
         found = self.scored.get(n)
         if found is None:
-            evidence, shares, _ = scoring.evidence_from(self.base.counts[self.base.index[n]],
-                                                        self.spec)
-            found = self.scored[n] = (evidence, shares)
-        return TermScore(term, self.hits[n], found[0], self.spec, found[1], (self, n))
+            evidence, shares, _ = scoring.evidence_from(counts, self.spec)
+            found = self.scored[n] = (evidence, tuple(shares.values()))
+        shares = {name: share for (name, _), share in zip(counts[0], found[1], strict=True)}
+        return TermScore(term, self.hits[n], found[0], self.spec, shares, (self, n))
