@@ -18,7 +18,8 @@ Set-up (not timed as part of the pass, figures printed apart):
 The pass runs in a child process (a clean peak RSS), stage by stage, on the real code:
 load config; ingest (Pipeline.ingest); Pipeline.build_digests, split by its own stage timers
 into subscriber sync, candidate selection, matching and writing digests; rendering every digest
-(Pipeline.render: the .md, and the email with its text and HTML parts); delivery of every
+in the forms its subscriber gets (as Pipeline.render does: the email's text and HTML parts, the
+.md for Markdown delivery), with putting the emails together timed apart; delivery of every
 digest to .eml/.md files (Pipeline.deliver); then the same deliveries again, to a loopback SMTP
 server in another process (bench/smtp_sink.py) over one connection. Each stage prints wall
 time, a rate and the peak RSS of the process during the stage (VmHWM, reset between stages).
@@ -256,23 +257,30 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
     with engine.connect() as conn:
         made = list(conn.execute(select(digests.c.id, digests.c.subscriber_id)
                                  .where(digests.c.created_at == now).order_by(digests.c.id)))
-    # Rendering: every form of every digest (.md, and the email's text and HTML parts) from
-    # the templates, digests read from the store 500 at a time; then, apart, putting each
-    # email together (MIME: headers, quoted-printable parts), which delivery also does.
+    # Rendering: every digest in the forms its subscriber gets it in, as delivery renders it
+    # (an email: its text and HTML parts; a Markdown file: the .md), from the templates, the
+    # digests read from the store 500 at a time; then, apart, putting each email together
+    # (MIME: headers, quoted-printable parts), which delivery also does.
     with s.stage("rendering") as info:
-        assembly = 0.0
+        assembly, forms = 0.0, 0
         for start in range(0, len(made), 500):
             chunk = made[start:start + 500]
             loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk])
             for digest_id, sub_id in chunk:
-                ctx = digest_view(pipeline, loaded[digest_id], by_id[sub_id])
-                render(ctx, "md")
-                text, html = render(ctx, "txt"), render(ctx, "html")
-                began = time.perf_counter()
-                assemble_message(ctx, sender=None, text=text, html=html)
-                assembly += time.perf_counter() - began
+                profile = by_id[sub_id]
+                ctx = digest_view(pipeline, loaded[digest_id], profile)
+                if "markdown" in profile.deliver:
+                    render(ctx, "md")
+                    forms += 1
+                if "email" in profile.deliver:
+                    text, html = render(ctx, "txt"), render(ctx, "html")
+                    forms += 2
+                    began = time.perf_counter()
+                    assemble_message(ctx, sender=None, text=text, html=html)
+                    assembly += time.perf_counter() - began
         info["count"] = len(made)
         info["assembly"] = assembly
+        info["forms"] = forms
     with s.stage("delivery to files") as info:
         sent = Pipeline(config, engine, now).deliver(profiles)
         info["count"] = sum(d.status == "sent" for d in sent)
@@ -375,7 +383,8 @@ def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
               f"{info['peak']:>13.0f}  {verdict}")
     print(f"ingest: {ingest['count']:,} entries, {ingest['new']:,} new; digests: "
           f"{build['count']:,} with {build['items']:,} items; candidates per subscriber: "
-          f"{build['candidates']:,}; not sent: {result['not_sent']}")
+          f"{build['candidates']:,}; not sent: {result['not_sent']}; forms rendered: "
+          f"{both['forms']:,}")
     if smtp_summary:
         print(f"SMTP server received: {smtp_summary}")
     peak = result["peak_total"]
