@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.matching import Interests, Matcher, PaperText, prepare
+from worker.matching import Corpus, Interests, Matcher, PaperText, prepare
+from worker.matching import examples as ex
 from worker.matching.batch import Batch
 from worker.matching.explain import build_match, parts
 
@@ -162,3 +163,37 @@ def test_terms_that_split_a_paper_are_bounded_after_the_split() -> None:
         expected, ranked = brute_force(matcher, papers, 0.2, limit, set())
         got = matcher.top(papers, min_score=0.2, limit=limit)
         assert (list(got.matches), got.ranked) == (expected, ranked)
+
+
+def test_a_query_concept_changed_by_synonyms_shares_nothing_with_the_plain_one() -> None:
+    """A query term's evidence depends on how telling its whole concept is, and a synonym of
+    another alternative changes that (`VLM` = `vision-language model` makes the concept hit
+    more papers): the same query without the synonym must not get its cached evidence."""
+    papers = synthetic(300, 6) + [
+        PaperText(f"v{i}", f"Study {i}", "a vision-language model for tasks " * (1 + i % 3))
+        for i in range(60)]
+    query = '("visual instruction tuning" OR VLM)'
+    plain = Interests(query=query)
+    with_synonym = Interests(query=query, synonyms={"VLM": ("vision-language model",)})
+    alone = Matcher(plain).rank(Corpus.of(papers))
+    shared = Corpus.of(papers)
+    Matcher(with_synonym).rank(shared)
+    assert Matcher(plain).rank(shared) == alone
+    assert alone  # the profile does match papers, so the comparison means something
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.05, 0.15, 0.3])
+def test_packed_cosine_bounds_cover_every_paper_that_may_reach_the_floor(floor: float) -> None:
+    """examples.cosine_bounds: every paper whose cosine with an example is at least `floor`
+    is there, with a bound at or above its cosine; the bounds are tight (weights rounded up
+    to 1/2**15)."""
+    papers = seeds()
+    corpus = Corpus.of(papers)
+    for example in random.Random(7).sample(papers, 12):
+        vec = ex.example_vectors([example], corpus).vectors[0]
+        exact = ex.similarities(vec, corpus)
+        bounds = ex.cosine_bounds(vec, corpus, floor)
+        for n, cosine in exact.items():
+            if cosine >= floor and cosine > 0:
+                assert n in bounds and cosine - 1e-12 <= bounds[n] <= cosine + 0.01
+        assert all(bound >= floor for bound in bounds.values())
