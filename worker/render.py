@@ -194,16 +194,18 @@ def highlight_html(text: str, terms: Sequence[str]) -> Markup:
     return _highlight_html(text, tuple(terms))
 
 
+_MARK = '<mark style="background:#fff3a3;color:inherit;padding:0 1px;">'
+
+
 @lru_cache(maxsize=_PIECES)
 def _highlight_html(text: str, terms: tuple[str, ...]) -> Markup:
-    out, last = [], 0
+    out: list[str] = []  # escaped text and our own tags (Markup.join would escape each again)
+    last = 0
     for start, end in _spans(text, terms):
-        out += [escape(text[last:start]), Markup("<mark style=\"background:#fff3a3;color:inherit;"
-                                                 "padding:0 1px;\">"),
-                escape(text[start:end]), Markup("</mark>")]
+        out += [escape(text[last:start]), _MARK, escape(text[start:end]), "</mark>"]
         last = end
     out.append(escape(text[last:]))
-    return Markup("").join(out)
+    return Markup("".join(out))
 
 
 @lru_cache(maxsize=_PIECES)
