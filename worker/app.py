@@ -23,12 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from worker.delivery import Channel, Rendered, channel_for
-from worker.errors import (
-    DeliveryError,
-    PaperDigestError,
-    database_error,
-    is_database_error,
-)
+from worker.errors import DeliveryError, PaperDigestError, as_database_error
 from worker.progress import Progress, no_progress
 from worker.settings import Config, Profile
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
@@ -184,8 +179,9 @@ class Pipeline:
         except PaperDigestError as exc:
             report.failures.append(str(exc))
         except Exception as exc:  # a bug in one source must not stop the others
-            if is_database_error(exc):  # its transaction rolled back; the next run redoes it
-                report.failures.append(str(database_error(exc)))
+            clean = as_database_error(exc)
+            if clean is not None:  # its transaction rolled back; the next run redoes it
+                report.failures.append(str(clean))
             else:
                 log.exception("source %s crashed", source.name)
                 report.failures.append(f"unexpected error: {type(exc).__name__}: {exc}")
@@ -586,11 +582,10 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
         status = "ok" if report.ok else "partial"
     except Exception as exc:
-        if not is_database_error(exc):
-            error = f"{type(exc).__name__}: {exc}"
+        clean = as_database_error(exc)
+        error = f"{type(exc).__name__}: {exc}" if clean is None else str(clean)
+        if clean is None or clean is exc:
             raise
-        clean = database_error(exc)
-        error = str(clean)
         raise clean from exc
     finally:
         pipeline.close()

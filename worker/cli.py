@@ -17,13 +17,7 @@ from typing import Any
 import click
 
 from worker import __version__
-from worker.errors import (
-    ConfigError,
-    DatabaseError,
-    PaperDigestError,
-    database_error,
-    is_database_error,
-)
+from worker.errors import ConfigError, DatabaseError, PaperDigestError, as_database_error
 
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
 
@@ -100,9 +94,10 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            if not is_database_error(exc):
+            clean = as_database_error(exc)
+            if clean is None:
                 raise
-            fail(str(database_error(exc)), DATABASE_HINT)
+            fail(str(clean), DATABASE_HINT)
 
 
 DATABASE_HINT = ("nothing half-done was recorded; check that the database is reachable "

@@ -84,15 +84,20 @@ class DatabaseError(PaperDigestError):
     """The database refused or lost a statement. The transaction it was in rolled back."""
 
 
-def is_database_error(exc: BaseException) -> bool:
-    """True for SQLAlchemy's errors, without importing SQLAlchemy for a run that never did."""
+def as_database_error(exc: BaseException) -> DatabaseError | None:
+    """`exc` as one clear DatabaseError if it is a database error (already one, or one of
+    SQLAlchemy's), else None. Does not import SQLAlchemy for a run that never did."""
     import sys
 
+    if isinstance(exc, DatabaseError):
+        return exc
     module = sys.modules.get("sqlalchemy.exc")
-    return module is not None and isinstance(exc, module.SQLAlchemyError)
+    if module is None or not isinstance(exc, module.SQLAlchemyError):
+        return None
+    return _database_error(exc)
 
 
-def database_error(exc: BaseException) -> DatabaseError:
+def _database_error(exc: BaseException) -> DatabaseError:
     """One clear line for a database error: the driver's own first line, never the SQL
     statement or its parameters (SQLAlchemy appends both, with paper data, to str(exc))."""
     cause = getattr(exc, "orig", None) or exc

@@ -36,7 +36,7 @@ from sqlalchemy import Engine, text
 
 from worker.app import PassReport, fetch_pass, run_pass, worker_id
 from worker.due import has_work
-from worker.errors import DatabaseError, PaperDigestError, database_error, is_database_error
+from worker.errors import PaperDigestError, as_database_error
 from worker.metrics import Metrics, config_samples, db_samples, render
 from worker.reload import Change, ConfigWatcher
 from worker.schedules import Schedule, next_slot, parse_every, parse_schedule, zone
@@ -158,9 +158,9 @@ class Server:
                 func()
             except Exception as exc:
                 outcome = "error"
-                if isinstance(exc, DatabaseError) or is_database_error(exc):
+                clean = as_database_error(exc)
+                if clean is not None:
                     # one line, no SQL: the job's transaction rolled back; its next turn redoes it
-                    clean = exc if isinstance(exc, DatabaseError) else database_error(exc)
                     log.error("job %s failed: %s", name, clean,
                               extra={"event": "job.error", "job": name})
                 else:
