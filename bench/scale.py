@@ -224,7 +224,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
 
     from worker.app import Pipeline
     from worker.delivery import channel_for
-    from worker.render import assemble_message, render
+    from worker.render import assemble_message, profile_context, render
     from worker.settings import SmtpSettings, load_config
     from worker.store import outbox
     from worker.store.db import open_engine
@@ -268,7 +268,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
             loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk])
             for digest_id, sub_id in chunk:
                 profile = by_id[sub_id]
-                ctx = digest_view(pipeline, loaded[digest_id], profile)
+                ctx = profile_context(loaded[digest_id], profile, config.settings)
                 if "markdown" in profile.deliver:
                     render(ctx, "md")
                     forms += 1
@@ -307,15 +307,6 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
         pending = conn.execute(select(func.count()).select_from(deliveries)
                                .where(deliveries.c.status != "sent")).scalar_one()
     return {"stages": s.results, "not_sent": pending, "peak_total": _total_peak()}
-
-
-def digest_view(pipeline: Any, digest: Any, profile: Any) -> Any:
-    """The template context of a digest, as Pipeline.render makes it."""
-    from worker.render import digest_context
-
-    return digest_context(digest, name=profile.name, email=profile.email,
-                          profile_file=str(profile.file) if profile.file else None,
-                          timezone=profile.timezone or pipeline.settings.timezone)
 
 
 def _total_peak() -> float:

@@ -395,13 +395,10 @@ class Pipeline:
 
     def render(self, digest_id: int, profile: Profile, digest: Any = None) -> Rendered:
         """The digest (read unless given) ready to send; each form rendered when first used."""
-        from worker.render import build_message, digest_context, render
+        from worker.render import build_message, profile_context, render
 
         digest = digest or outbox.load_digest(self.engine, digest_id)
-        ctx = digest_context(digest, name=profile.name, email=profile.email,
-                             profile_file=str(profile.file) if profile.file else None,
-                             timezone=profile.timezone or self.settings.timezone,
-                             mailing=self.settings.email, group_by=profile.group_by)
+        ctx = profile_context(digest, profile, self.settings)
         sender = self.settings.smtp.sender if self.settings.smtp else None
         templates = self.settings.templates_dir
         return Rendered(digest.id, digest.subscriber_id,

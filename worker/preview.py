@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from worker.app import example_papers, match_papers
-from worker.render import digest_context, render
+from worker.render import profile_context, render
 from worker.semantic import embedder_for
 from worker.settings import Config, Profile, Settings
 from worker.store import outbox, papers
@@ -35,10 +35,7 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     digest = Digest(0, profile.id, now, "<preview>", len(items), below, cursor, upto,
                     tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
                           for rank, i in enumerate(items, start=1)))
-    ctx = digest_context(digest, name=profile.name, email=profile.email,
-                         profile_file=str(profile.file) if profile.file else None,
-                         timezone=profile.timezone or config.settings.timezone,
-                         mailing=config.settings.email, group_by=profile.group_by)
+    ctx = profile_context(digest, profile, config.settings)
     scope = f"papers first seen in the last {_human(since)}" if since else \
         "papers not yet delivered"
     pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})

@@ -28,7 +28,7 @@ from worker.records import Links
 from worker.store.models import Digest
 
 if TYPE_CHECKING:
-    from worker.settings import EmailSettings
+    from worker.settings import EmailSettings, Profile, Settings
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_SENDER = "Paper Digest <paper-digest@localhost>"
@@ -331,6 +331,15 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
         help=mailing.help if mailing else None,
         groups=groups,
     )
+
+
+def profile_context(digest: Digest, profile: Profile, settings: Settings) -> DigestContext:
+    """digest_context for a subscriber's digest as configured: their name, profile file, time
+    zone and grouping, and the install's `[email]` settings."""
+    return digest_context(digest, name=profile.name, email=profile.email,
+                          profile_file=str(profile.file) if profile.file else None,
+                          timezone=profile.timezone or settings.timezone,
+                          mailing=settings.email, group_by=profile.group_by)
 
 
 def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> str:
