@@ -29,6 +29,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from worker.matching import examples as ex
+from worker.matching import scoring
 from worker.matching.corpus import Corpus, bits
 from worker.matching.evidence import Breakdown, TermScore
 from worker.matching.explain import Parts, build_match, parts
@@ -158,7 +159,7 @@ class Batch:
         for n, strength in lexical.items():
             cosine = cosines.get(n)
             example = under if cosine is None else table[_cell(max(cosine, rest))]
-            out[n] = 1.0 - (1.0 - strength) * (1.0 - example)  # scoring.combine of the two
+            out[n] = scoring.combine((strength, example))
         for n, cosine in cosines.items():
             if n not in out:
                 out[n] = table[_cell(max(cosine, rest))]
@@ -168,7 +169,7 @@ class Batch:
         """Paper n's terms' evidence, each piece of text counted for one term only."""
         m, corpus, doc = self.m, self.corpus, self.corpus.docs[n]
         hitting = [(t, ev) for t, ev in self.terms if n in ev.hits]
-        if len(hitting) > 1 and m._may_overlap([t for t, _ in hitting]):
+        if n in self.shared_text:
             split = corpus.claimed(n, [(t.variants, t.near) for t, _ in hitting])
             return [ev.score(t, n) if by_field is ev.hits[n]
                     else m._evidence(t, by_field, doc, corpus, ev.spec)
@@ -188,12 +189,17 @@ class Batch:
         for _, evidence in self.terms:
             for n, strength in zip(evidence.base.papers, evidence.strengths, strict=True):
                 miss[n] = miss.get(n, 1.0) * (1.0 - strength)
-        shared: set[int] = set()  # papers two terms that may share text both hit
-        for i, j in self.m._overlap_pairs:
-            shared |= self.terms[i][1].hits.keys() & self.terms[j][1].hits.keys()
-        for n in shared:
+        for n in self.shared_text:
             miss[n] = math.prod(1.0 - ev.cap(n) for _, ev in self.terms if n in ev.hits)
         return {n: 1.0 - m for n, m in miss.items()}
+
+    @cached_property
+    def shared_text(self) -> set[int]:
+        """The papers two terms that may share text (they have a word in common) both hit."""
+        found: set[int] = set()
+        for i, j in self.m._overlap_pairs:
+            found |= self.terms[i][1].hits.keys() & self.terms[j][1].hits.keys()
+        return found
 
 
 def example_table(m: Matcher) -> tuple[list[float], bool]:

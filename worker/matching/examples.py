@@ -158,7 +158,7 @@ def example_vectors(papers: Sequence[PaperText], corpus: Corpus) -> ExampleSet:
 # per stem: one multiply-add of such ints adds a stem's share to every paper's bound, the
 # arithmetic done in C rather than a Python loop over the papers. Rarer stems are added from
 # their postings. Rounding up keeps every bound at or above the true cosine. Which papers reach
-# the floor is found on the packed sum too: adding 2**63 - floor to every field sets a field's
+# the floor is found on the packed sum too: adding TOP - floor to every field sets a field's
 # top bit exactly when its sum is at least the floor.
 # A weight <= 1 becomes an int <= 2**15. Vectors have norm 1, so by Cauchy-Schwarz a sum of
 # products of rounded-up weights stays under 2**30 * 1.01 (for up to 10**5 stems): 31 bits,
@@ -233,15 +233,15 @@ def cosine_bounds(vec: Vector, corpus: Corpus, floor: float) -> dict[int, float]
         weights.width, "little")[FIELD // 8 - 1::FIELD // 8]  # one byte per paper
     sums = array(UINT)
     sums.frombytes(total.to_bytes(weights.width, "little"))
-    out = {n: sums[n] / (SCALE * SCALE) for n in _nonzero(top) if n not in extra}
+    out = {n: sums[n] / (SCALE * SCALE) for n in _flagged(top) if n not in extra}
     for n, add in extra.items():
         if sums[n] + add >= least:
             out[n] = (sums[n] + add) / (SCALE * SCALE)
     return out
 
 
-def _nonzero(flags: bytes) -> list[int]:
-    """Positions of the bytes that are not 0."""
+def _flagged(flags: bytes) -> list[int]:
+    """Positions of the flagged bytes (each byte is 0x80, the field's top bit, or 0)."""
     found, at = [], flags.find(b"\x80")
     while at >= 0:
         found.append(at)

@@ -183,16 +183,6 @@ class Matcher:
                                      self.weights) for n, by_field in hits.items())))
         return cast(TermCounts, found)
 
-    def _may_overlap(self, terms: list[ProfileTerm]) -> bool:
-        # Two terms' occurrences can only overlap if they share a word (or a joined form).
-        seen: set[str] = set()
-        for term in terms:
-            words = _words(term.variants)
-            if not seen.isdisjoint(words):
-                return True
-            seen |= words
-        return False
-
     def _specificity(self, term: ProfileTerm, hits: dict[int, dict[str, FieldHit]],
                      corpus: Corpus) -> dict[str, float]:
         """Per field. A query concept is as telling as the share of papers any of its

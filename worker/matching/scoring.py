@@ -106,11 +106,8 @@ def evidence_from(counts: FieldCounts, specs: Mapping[str, float],
 
 
 def strength_from(counts: FieldCounts, specs: Mapping[str, float]) -> tuple[float, float]:
-    """evidence_from's evidence and saturation (the same sums), without the shares."""
-    tf: float = 0
-    for name, count in counts[0]:
-        tf += specs.get(name, 1.0) * count
-    return _saturate(tf, counts[1])
+    """evidence_from's evidence and saturation (the same sum), without the shares."""
+    return _saturate(sum(specs.get(name, 1.0) * count for name, count in counts[0]), counts[1])
 
 
 def _saturate(tf: float, raw: float) -> tuple[float, float]:
@@ -144,10 +141,10 @@ def combine(evidence: Iterable[float], discount: float = 1.0) -> float:
     overlapping rather than independent: the strongest counts fully, the next `discount` times,
     the one after `discount`**2 times, and so on."""
     values = tuple(evidence)
-    if discount == 1.0 and len(values) <= 2:  # no order to keep: the product is the same
-        return 1.0 - math.prod(1.0 - max(0.0, min(e, 1.0)) for e in values)
+    if discount != 1.0 or len(values) > 2:  # else the order cannot change the product's bits
+        values = tuple(sorted(values, reverse=True))
     miss, weight = 1.0, 1.0
-    for e in sorted(values, reverse=True):
+    for e in values:
         miss *= 1.0 - weight * max(0.0, min(e, 1.0))
         weight *= discount
     return 1.0 - miss
