@@ -8,6 +8,7 @@ a term share the work.
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from itertools import pairwise
 from typing import Any, cast
 
 from worker.matching.model import PaperText
+from worker.matching.roles import token_weights
 from worker.matching.text import Token, joins, stem, tokens
 
 FIELDS = ("title", "abstract")
@@ -29,9 +31,11 @@ class FieldText:
     tokens: tuple[Token, ...]
     joins: dict[int, str]  # position -> stem of tokens[pos] + tokens[pos + 1] read as one word
     positions: dict[str, list[int]]  # stem -> token positions (joined stems included); read-only
+    # token -> how much a word there says about the paper (worker.matching.roles); None: 1.0
+    weights: array[float] | None = None
 
     @classmethod
-    def of(cls, text: str) -> FieldText:
+    def of(cls, text: str, roles: bool = False) -> FieldText:
         toks = tuple(tokens(text))
         joined = joins(text, toks)
         positions: dict[str, list[int]] = defaultdict(list)
@@ -39,7 +43,14 @@ class FieldText:
             positions[tok.stem].append(i)
         for i, stem_ in joined.items():
             positions[stem_].append(i)
-        return cls(text, toks, joined, dict(positions))
+        return cls(text, toks, joined, dict(positions),
+                   token_weights(text, toks) if roles else None)
+
+    def weight(self, spans: Iterable[tuple[int, int]]) -> float:
+        """The occurrences at these spans, each counted by the role of its sentence."""
+        if self.weights is None:
+            return float(sum(1 for _ in spans))
+        return sum(self.weights[a] for a, _ in spans)
 
     def surface(self, start: int, end: int) -> str:
         """The original text of tokens[start:end]."""
@@ -54,7 +65,7 @@ class Doc:
     @classmethod
     def of(cls, paper: PaperText) -> Doc:
         return cls(paper, {"title": FieldText.of(paper.title),
-                           "abstract": FieldText.of(paper.abstract)})
+                           "abstract": FieldText.of(paper.abstract, roles=True)})
 
     def stems(self) -> set[str]:
         return {s for f in self.fields.values() for s in f.positions}
@@ -66,6 +77,12 @@ class FieldHit:
     exact: bool  # False: only found as words near each other, not as the phrase
     spans: tuple[tuple[int, int], ...] = ()  # token (start, end) of each occurrence, sorted
     text: FieldText | None = field(default=None, compare=False, repr=False)  # of the spans
+    weight: float = -1.0  # occurrences counted by their sentences' roles; -1: as `count`
+
+    @property
+    def weighted(self) -> float:
+        """What the occurrences count for in a score (worker.matching.roles)."""
+        return self.count if self.weight < 0 else self.weight
 
     @cached_property
     def surfaces(self) -> tuple[str, ...]:
@@ -281,7 +298,8 @@ def _field_hit(ftext: FieldText, spans: list[tuple[int, int, bool]]) -> FieldHit
 
 
 def field_hit(ftext: FieldText, spans: Sequence[tuple[int, int]], exact: bool) -> FieldHit:
-    return FieldHit(len(spans), exact, tuple(sorted(spans)), ftext)
+    ordered = tuple(sorted(spans))
+    return FieldHit(len(spans), exact, ordered, ftext, ftext.weight(ordered))
 
 
 def _disjoint(found: Sequence[dict[str, FieldHit]]) -> bool:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from worker.matching import scoring
-from worker.matching.corpus import Doc
+from worker.matching import roles, scoring
+from worker.matching.corpus import Doc, FieldHit
 from worker.matching.model import Component, Explanation, Match, Reason
 from worker.matching.semantic import semantic_score
 from worker.matching.text import term_stems
@@ -113,6 +113,7 @@ def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
         text = f"{name} {verb} {quoted}"
         if hit.count > 1:
             text += f" ({hit.count}×)"
+        text += _where(hit)
         if not hit.exact:
             text += f" (words of {_QUOTE.format(ts.term.text)} close together)"
         elif _is_synonym(ts, hit.surfaces[0]):
@@ -122,6 +123,17 @@ def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
         reasons.append(Reason(ts.term.kind, text + suffix, name, hit.surfaces,
                               round(sign * ts.strength * ts.shares[name], 6), ts.term.text))
     return reasons
+
+
+def _where(hit: FieldHit) -> str:
+    """Where in an abstract the term stands, when that changed what it counts for (see
+    worker.matching.roles): in what the paper contributes, or only in passing."""
+    weights = hit.text.weights if hit.text is not None else None
+    if weights is None:
+        return ""
+    if any(weights[a] >= roles.CONTRIBUTION for a, _ in hit.spans):
+        return ", in what the paper contributes"
+    return ", in passing"
 
 
 def _is_synonym(ts: TermScore, surface: str) -> bool:

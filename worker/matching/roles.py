@@ -1,0 +1,80 @@
+"""What each sentence of an abstract does, and so how much a word in it says about the paper.
+
+A reader's interest is what a paper is about, not what it mentions. Abstracts follow a common
+shape: background ("Large vision-language models have shown ..."), the paper's own contribution
+("We introduce X, a benchmark for ..."), and its results ("X outperforms ... on 11
+benchmarks"). A term in the contribution is the paper's topic; the same term in a result or in
+the background is usually a passing mention. So each occurrence of a term in an abstract counts
+by the role of its sentence:
+
+    contribution  1.0   the paper's own work: "we", "our", "this paper" with a verb of making
+                        (introduce, propose, build, curate, conduct, ...)
+    context       0.6   anything else: background, method details
+    result        0.35  a sentence reporting outcomes (outperforms, achieves, experiments show)
+                        and not also introducing something
+
+Titles are all contribution. The weights are round numbers set from the shape of abstracts,
+not fitted to any judgements; they only scale term counts, so a paper with no contribution
+sentence still scores, only lower.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from bisect import bisect_right
+from collections.abc import Sequence
+
+from worker.matching.text import Token
+
+CONTRIBUTION = 1.0
+CONTEXT = 0.6
+RESULT = 0.35
+
+# A sentence ends at . ! or ? followed by space and a capital, digit or quote; not after e.g.,
+# i.e., et al., cf. or vs. (Initials are rare in abstracts; model names ending a sentence,
+# "we call it X.", are not.)
+_SENTENCE_END = re.compile(
+    r"(?<!\be\.g)(?<!\bi\.e)(?<!\bal)(?<!\bcf)(?<!\bvs)[.!?](?=\s+[\"'(A-Z0-9])")
+_OWN = re.compile(r"\b(?:we|our|us|this (?:paper|work|study|report|article|survey)|here)\b",
+                  re.IGNORECASE)
+_MAKING = re.compile(
+    r"\b(?:introduc|present|propos|construct|buil[dt]|creat|curat|collect|releas|develop|design|"
+    r"establish|conduct|contribut|offer|formulat|devis|assembl|compil|annotat|synthesi[sz]|"
+    r"generat|study|studie|investigat|explor|examin|analy[sz]|evaluat|revisit|"
+    r"tackl|address|aim|focus)\w*", re.IGNORECASE)
+_OUTCOME = re.compile(
+    r"\b(?:achiev|outperform|surpass|attain|exceed|beat|rival|yield|gain|"
+    r"state[- ]of[- ]the[- ]art|sota|results?|experiments?|empirically|extensive|competitive|"
+    r"superior|significantly|consistently|remarkabl|impressive|improv|demonstrat|show)\w*",
+    re.IGNORECASE)
+
+
+def sentence_role(sentence: str) -> float:
+    """The weight of a word in this sentence (see the module's table)."""
+    own, making = _OWN.search(sentence), _MAKING.search(sentence)
+    if own and making and not _reports(sentence, making.start()):
+        return CONTRIBUTION
+    if _OUTCOME.search(sentence):
+        return RESULT
+    return CONTEXT
+
+
+def _reports(sentence: str, making_at: int) -> bool:
+    """A result that names how it was found ("experiments show that our model ...") is a
+    result: an outcome word before the first verb of making decides."""
+    outcome = _OUTCOME.search(sentence)
+    return outcome is not None and outcome.start() < making_at
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Character offsets where each sentence of `text` starts (the first is 0)."""
+    return [0, *(m.end() for m in _SENTENCE_END.finditer(text))]
+
+
+def token_weights(text: str, toks: Sequence[Token]) -> array[float]:
+    """Each token's weight: the role of the sentence it is in."""
+    starts = sentence_starts(text)
+    bounds = [*starts[1:], len(text)]
+    roles = [sentence_role(text[a:b]) for a, b in zip(starts, bounds, strict=True)]
+    return array("d", (roles[bisect_right(starts, tok.start) - 1] for tok in toks))
