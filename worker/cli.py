@@ -552,8 +552,9 @@ def exit_now(code: int) -> NoReturn:
     a sixth of a `run` with nothing new (~50 ms of ~320, bench/nothing_new.py) and does
     nothing the process needs. Everything it does need happens first: the atexit handlers
     (logging's flush and close, our engines' dispose), then stdout and stderr are flushed.
-    With other threads alive (serve), Python's own exit joins them as it should."""
-    if threading.active_count() > 1:
+    With other threads alive (serve), Python's own exit joins them as it should; under a
+    profiler or debugger (python -m cProfile, pdb), which report after main returns, too."""
+    if threading.active_count() > 1 or sys.getprofile() or sys.gettrace():
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
