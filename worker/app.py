@@ -256,17 +256,20 @@ class Pipeline:
         with self.timed("candidates"):
             upto, window, delivered = outbox.candidate_window(
                 self.engine, {sid: s.cursor_seq for sid, s in states.items()})
-            examples = self._examples(profiles)
-            marked = marks_for(self.engine, [p.id for p in profiles])
-        from worker.semantic import embedder_for  # the semantic extra's wiring: only if asked
-
-        embedder = embedder_for(self.settings, self.engine, self.now)
         reports = {p.id: SubscriberReport(p.id, created=states[p.id].created) for p in profiles}
         groups: dict[tuple[int, frozenset[int]], list[Profile]] = defaultdict(list)
         for profile in profiles:
             cursor = states[profile.id].cursor_seq
             if cursor < upto:
                 groups[cursor, frozenset(delivered.get(profile.id, ()))].append(profile)
+        if not groups:  # nothing new to anyone: no examples, marks or model to load
+            return reports
+        with self.timed("candidates"):
+            examples = self._examples(profiles)
+            marked = marks_for(self.engine, [p.id for p in profiles])
+        from worker.semantic import embedder_for  # the semantic extra's wiring: only if asked
+
+        embedder = embedder_for(self.settings, self.engine, self.now)
         pending: list[DigestSpec] = []
         for (cursor, seen), group in groups.items():
             with self.timed("candidates"):
@@ -566,15 +569,13 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
           ignore_backoff: bool, http_factory: Callable[[Any], Any] | None,
           channel_factory: Callable[[str], Channel] | None, *, due: bool = False,
           stop: Callable[[], bool] | None = None, progress: Progress | None = None) -> None:
-    from worker.due import build_due
-
     pipeline = Pipeline(config, engine, report.now, http_factory=http_factory,
                         channel_factory=channel_factory, stop=stop, progress=progress)
     run_id = runs.start_run(engine, "run", report.now)
     status, error = "failed", None
     try:
         report.sources = pipeline.ingest(only)
-        report.subscribers = (build_due(pipeline, config.profiles) if due
+        report.subscribers = (_build_due(pipeline, config.profiles) if due
                               else pipeline.build_digests(config.profiles))
         report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
         status = "ok" if report.ok else "partial"
@@ -587,3 +588,9 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
     finally:
         pipeline.close()
         runs.finish_run(engine, run_id, report.now, status, report.stats(), error)
+
+
+def _build_due(pipeline: Pipeline, profiles: Sequence[Profile]) -> dict[str, SubscriberReport]:
+    from worker.due import build_due  # schedules and slot claims: only for `run --due`, serve
+
+    return build_due(pipeline, profiles)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,27 @@ def test_python_dash_m_is_the_same_command() -> None:
     done = subprocess.run([sys.executable, "-m", "worker", "--version"], capture_output=True,
                           text=True, timeout=30, check=False)
     assert done.returncode == 0 and done.stdout.startswith("paper-digest, version ")
+
+
+def test_the_process_exits_with_its_work_closed_and_said(tmp_path: Path) -> None:
+    """main() ends the process without interpreter teardown (cli.exit_now): the exit code is
+    still the command's, all output is flushed to a pipe, and the engine was disposed (SQLite
+    checkpoints and removes its WAL only on close, so a left -wal file means it was not)."""
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "config", tmp_path / "config")
+    shutil.copytree(repo / "examples", tmp_path / "examples")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "worker", "--config", "config", *args],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                              check=False)
+
+    first, again = run("run"), run("run")
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    subscribers = sorted(p.stem for p in (tmp_path / "config" / "subscribers").glob("*.toml"))
+    assert again.stdout.rstrip().splitlines()[-len(subscribers):] == [
+        f"  {name}: nothing new" for name in subscribers]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["paper-digest.db"]
+    (tmp_path / "config" / "worker.toml").write_text("no_such_key = 1\n", encoding="utf-8")
+    broken = run("run")
+    assert broken.returncode == 1 and "no_such_key" in broken.stderr

@@ -181,3 +181,25 @@ def test_exclusive_lock(engine) -> None:  # type: ignore[no-untyped-def]
             other.dispose()
     with exclusive(engine, "fetch:hf") as again:
         assert again is True
+
+
+def test_title_key_uniqueness_is_kept_by_the_database(engine) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0004's one index still says what the two before it said: papers without an
+    id never share a title key; with distinct ids, or one id and none, they may."""
+    from sqlalchemy import insert
+
+    from worker.store.schema import papers as table
+
+    def add(conn, arxiv_id: str | None) -> None:  # type: ignore[no-untyped-def]
+        conn.execute(insert(table).values(arxiv_id=arxiv_id, title="T", title_key="t",
+                                          abstract="", first_seen_at=NOW, first_seen_seq=0,
+                                          updated_at=NOW))
+
+    with engine.begin() as conn:
+        add(conn, None)
+        add(conn, "2401.00001")
+        add(conn, "2401.00002")
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        add(conn, None)
+    assert papers.counts(engine)["papers"] == 3
+    assert papers.find_papers(engine, ["T"])["T"].arxiv_id is None  # first by id wins

@@ -17,7 +17,7 @@ from worker.errors import PaperDigestError
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; a test checks it equals Alembic's head, so a
 # database already at it opens without importing Alembic (a quick `run` stays quick).
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 
 class DatabaseError(PaperDigestError):
@@ -77,11 +77,16 @@ def reading(engine: Engine) -> Iterator[Connection]:
 
 
 def upsert(conn: Any, table: Any) -> Any:
-    """INSERT with ON CONFLICT for the connection's dialect (SQLite and PostgreSQL agree)."""
-    from sqlalchemy.dialects import postgresql, sqlite
+    """INSERT with ON CONFLICT for the connection's dialect (SQLite and PostgreSQL agree).
 
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    Only the dialect in use is imported: the PostgreSQL one costs a run on SQLite ~15 ms."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def current_revision(engine: Engine) -> str | None:

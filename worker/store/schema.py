@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    text,
+    func,
 )
 
 
@@ -56,7 +56,7 @@ papers = Table(
     Column("arxiv_id", String(64), unique=True),
     Column("version", Integer),
     Column("title", Text, nullable=False),
-    Column("title_key", Text, nullable=False, index=True),
+    Column("title_key", Text, nullable=False),
     Column("abstract", Text, nullable=False),
     Column("authors", Text, nullable=False, server_default="[]"),  # JSON list of names
     Column("link_abstract", Text),
@@ -71,9 +71,12 @@ papers = Table(
     Column("first_seen_seq", Integer, nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=False),
 )
-# Two papers without an id cannot share a title key (a paper with an id may).
-Index("uq_papers_title_key_noid", papers.c.title_key, unique=True,
-      sqlite_where=text("arxiv_id IS NULL"), postgresql_where=text("arxiv_id IS NULL"))
+# Two papers without an id cannot share a title key (a paper with an id may), and ingest looks
+# papers up by title key: one index does both (its first column serves the lookups), so each
+# new paper is written into one random-keyed index, not two (migration 0004). No dialect
+# options either: those would make SQLAlchemy import the PostgreSQL dialect on SQLite too.
+Index("uq_papers_title_key", papers.c.title_key, func.coalesce(papers.c.arxiv_id, ""),
+      unique=True)
 
 dumps = Table(
     "dumps", metadata,
