@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/relevance.py              # lexical matching and examples (< 1 min)
     .venv/bin/python bench/relevance.py --semantic   # with the semantic extra installed
+    .venv/bin/python bench/relevance.py --ceiling    # and a classifier trained on the labels
 
 Data: the five seed dumps in ../shared/seeds and the judgements in ../shared/relevance.
 Profiles: bench/relevance/D1..D4.toml, written from PROFILES.md's descriptions alone.
@@ -221,6 +222,29 @@ def run_svm(days: list[tuple[str, list[PaperText]]], examples: list[PaperText],
     return digest, ranking
 
 
+def supervised_ceiling(days: list[Day], labels: dict[str, set[str]], name: str,
+                       ) -> tuple[float, float]:
+    """How learnable a profile's judgements are from the words at all: tf-idf + logistic
+    regression trained on the judgements themselves (5-fold cross-validation over every seed
+    paper), its AP and its F1 at the best threshold chosen after the fact. Not a method a user
+    could run (it needs ~270 judged papers per profile); a yardstick for the targets."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    everything = [p for _, batch in days for p in batch]
+    x = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, stop_words="english",
+                        ).fit_transform([f"{p.title}. {p.title}. {p.abstract}" for p in everything])
+    y = [name in labels.get(normalize_title(p.title), ()) for p in everything]
+    model = LogisticRegression(C=10, class_weight="balanced", max_iter=2000)
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    proba = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
+    precision, recall, _ = precision_recall_curve(y, proba)
+    f1 = max(2 * p * r / (p + r) for p, r in zip(precision, recall, strict=True) if p + r)
+    return float(average_precision_score(y, proba)), float(f1)
+
+
 # ---- scoring --------------------------------------------------------------------------------
 
 def read_labels() -> dict[str, set[str]]:
@@ -259,11 +283,24 @@ def bench_profile(engine: Any, profile: Profile, days: list[Day],
     scored = pipeline_ranking(engine, profile, days, examples, embedder)
     check_digest(profile, days, scored, sent)
     ranking = [str(pid) for _, pid in sorted(scored, key=lambda s: (-s[0], s[1]))]
+    BEST_F1[profile.id] = best_f1(ranking, relevant)
     return {
         "paper-digest": evaluate([str(pid) for pid in sent], ranking, relevant),
         "keyword OR": evaluate(*run_keyword_or(profile, texts), relevant),
         "tf-idf SVM": evaluate(*run_svm(texts, [paper_text(p) for p in liked]), relevant),
     }
+
+
+BEST_F1: dict[str, float] = {}  # profile -> paper-digest's F1 at its best cut (--ceiling)
+
+
+def best_f1(ranking: Sequence[str], relevant: set[str]) -> float:
+    """F1 of the ranking's best prefix: the digest a perfectly placed threshold would give."""
+    best, hits = 0.0, 0
+    for k, key in enumerate(ranking, 1):
+        hits += key in relevant
+        best = max(best, 2 * hits / (k + len(relevant)))
+    return best
 
 
 def table(results: dict[str, dict[str, Scores]]) -> list[str]:
@@ -285,7 +322,8 @@ def _mean(scores: list[Scores]) -> Scores:
                     for f in ("precision", "recall", "f1", "ap")))
 
 
-def run(names: Sequence[str], semantic: bool) -> tuple[dict[str, dict[str, Scores]], str]:
+def run(names: Sequence[str], semantic: bool, ceiling: bool = False,
+        ) -> tuple[dict[str, dict[str, Scores]], str]:
     with tempfile.TemporaryDirectory(prefix="relevance-") as tmp:
         config = load_config(write_config(Path(tmp), names, semantic), {})
         if config.problems:
@@ -300,6 +338,12 @@ def run(names: Sequence[str], semantic: bool) -> tuple[dict[str, dict[str, Score
         labels = read_labels()
         results = {p.id: bench_profile(engine, p, days, sent[p.id], labels, embedder)
                    for p in sorted(config.profiles, key=lambda p: p.id)}
+        if ceiling:
+            for name in results:
+                ap, f1 = supervised_ceiling(days, labels, name)
+                print(f"{name}: paper-digest's ranking cut at its best place: F1 "
+                      f"{BEST_F1[name]:.2f}; supervised on the judgements (5-fold): AP {ap:.2f}, "
+                      f"F1 at the best threshold {f1:.2f}")
         engine.dispose()
     count = sum(len(b) for _, b in days)
     return results, f"{count} papers in {len(days)} daily passes, pipeline {elapsed:.1f} s"
@@ -311,9 +355,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="turn on [matching] semantic (needs the semantic extra)")
     parser.add_argument("--profile", action="append", choices=PROFILES,
                         help="only this profile (repeatable)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also print what a classifier trained on the judgements reaches")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    results, note = run(args.profile or PROFILES, args.semantic)
+    results, note = run(args.profile or PROFILES, args.semantic, args.ceiling)
     print("\n".join(table(results)))
     mean = _mean([r["paper-digest"] for r in results.values()])
     print(f"\npaper-digest{' (semantic)' if args.semantic else ''}: mean F1 {mean.f1:.3f} "
