@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from array import array
-from bisect import bisect_right
 from collections.abc import Sequence
 
 from worker.matching.text import Token
@@ -34,24 +33,24 @@ RESULT = 0.35
 # A sentence ends at . ! or ? followed by space and a capital, digit or quote; not after e.g.,
 # i.e., et al., cf. or vs. (Initials are rare in abstracts; model names ending a sentence,
 # "we call it X.", are not.)
-_SENTENCE_END = re.compile(
-    r"(?<!\be\.g)(?<!\bi\.e)(?<!\bal)(?<!\bcf)(?<!\bvs)[.!?](?=\s+[\"'(A-Z0-9])")
-_OWN = re.compile(r"\b(?:we|our|us|this (?:paper|work|study|report|article|survey)|here)\b",
-                  re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'(A-Z0-9])")
+_ABBREVIATIONS = ("e.g", "i.e", " al", " cf", " vs")
+# Matched on the lowercased sentence; word beginnings are enough (`introduc` for introduce,
+# introduces, introducing).
+_OWN = re.compile(r"\b(?:we|our|us|this (?:paper|work|study|report|article|survey)|here)\b")
 _MAKING = re.compile(
     r"\b(?:introduc|present|propos|construct|buil[dt]|creat|curat|collect|releas|develop|design|"
     r"establish|conduct|contribut|offer|formulat|devis|assembl|compil|annotat|synthesi[sz]|"
-    r"generat|study|studie|investigat|explor|examin|analy[sz]|evaluat|revisit|"
-    r"tackl|address|aim|focus)\w*", re.IGNORECASE)
+    r"generat|stud(?:y|ie)|investigat|explor|examin|analy[sz]|evaluat|revisit|tackl|address|aim|focus)")
 _OUTCOME = re.compile(
     r"\b(?:achiev|outperform|surpass|attain|exceed|beat|rival|yield|gain|"
-    r"state[- ]of[- ]the[- ]art|sota|results?|experiments?|empirically|extensive|competitive|"
-    r"superior|significantly|consistently|remarkabl|impressive|improv|demonstrat|show)\w*",
-    re.IGNORECASE)
+    r"state[- ]of[- ]the[- ]art|sota|result|experiment|empirical|extensive|competitive|"
+    r"superior|significant|consistent|remarkabl|impressive|improv|demonstrat|show)")
 
 
 def sentence_role(sentence: str) -> float:
     """The weight of a word in this sentence (see the module's table)."""
+    sentence = sentence.lower()
     own, making = _OWN.search(sentence), _MAKING.search(sentence)
     if own and making and not _reports(sentence, making.start()):
         return CONTRIBUTION
@@ -69,12 +68,20 @@ def _reports(sentence: str, making_at: int) -> bool:
 
 def sentence_starts(text: str) -> list[int]:
     """Character offsets where each sentence of `text` starts (the first is 0)."""
-    return [0, *(m.end() for m in _SENTENCE_END.finditer(text))]
+    return [0, *(m.end() for m in _SENTENCE_END.finditer(text)
+                 if not text.endswith(_ABBREVIATIONS, 0, m.start()))]
 
 
 def token_weights(text: str, toks: Sequence[Token]) -> array[float]:
     """Each token's weight: the role of the sentence it is in."""
     starts = sentence_starts(text)
-    bounds = [*starts[1:], len(text)]
-    roles = [sentence_role(text[a:b]) for a, b in zip(starts, bounds, strict=True)]
-    return array("d", (roles[bisect_right(starts, tok.start) - 1] for tok in toks))
+    weights = array("d")
+    i = 0
+    for a, b in zip(starts, [*starts[1:], len(text) + 1], strict=True):
+        j = i
+        while j < len(toks) and toks[j].start < b:  # tokens come in order of their starts
+            j += 1
+        if j > i:
+            weights.extend(array("d", (sentence_role(text[a:b]),)) * (j - i))
+        i = j
+    return weights
