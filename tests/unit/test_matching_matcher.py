@@ -90,7 +90,7 @@ def test_query_gate_reason_and_surfaces() -> None:
     hallu = next(m for m in matches if m.paper.key == "p:hallu")
     texts = [r.text for r in hallu.reasons]
     assert 'matches your query (hallucination OR "language prior") AND NOT survey' in texts
-    assert "abstract mentions “language prior” (query term)" in texts
+    assert "abstract mentions “language prior”, in passing (query term)" in texts
     assert "Hallucinations" in hallu.highlights and "hallucinate" in hallu.highlights
 
 

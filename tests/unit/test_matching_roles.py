@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.matching import Interests, Matcher, PaperText
-from worker.matching import roles
+from worker.matching import Interests, Matcher, PaperText, roles
 from worker.matching.text import tokens
 
 
@@ -27,14 +26,14 @@ def test_sentence_roles(sentence: str, role: float) -> None:
 def test_sentences_split_at_ends_but_not_at_abbreviations() -> None:
     text = "Models, e.g. LLaVA, are common. We propose X. It works, cf. Smith et al. Fine."
     starts = roles.sentence_starts(text)
-    assert [text[a:b].strip() for a, b in zip(starts, [*starts[1:], len(text)])] == [
+    assert [text[a:b].strip() for a, b in zip(starts, [*starts[1:], len(text)], strict=True)] == [
         "Models, e.g. LLaVA, are common.", "We propose X.", "It works, cf. Smith et al. Fine."]
 
 
 def test_each_token_weighs_what_its_sentence_does() -> None:
     text = "Benchmarks matter. We introduce a benchmark. It beats baselines on benchmarks."
     toks = tokens(text)
-    weights = dict(zip((t.fold for t in toks), roles.token_weights(text, toks)))
+    weights = dict(zip((t.fold for t in toks), roles.token_weights(text, toks), strict=True))
     assert weights["matter"] == roles.CONTEXT
     assert weights["introduce"] == roles.CONTRIBUTION
     assert weights["beats"] == roles.RESULT
