@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -343,31 +344,48 @@ class Pipeline:
 
     def _deliver_batch(self, jobs: list[Any], by_id: dict[str, Profile],
                        channels: dict[str, Channel], reports: list[DeliveryReport]) -> bool:
-        """Send one claimed batch; False when told to stop (the rest handed back, untried)."""
+        """Send one claimed batch; False when told to stop (the rest handed back, untried).
+
+        The next job's form is rendered in a helper thread while this one is sent and
+        marked: sending mostly waits for the server and marking for the database, with the
+        GIL released. Rendering has no side effects, so each delivery is still sent, then
+        marked, one by one and in order."""
         digests = outbox.load_digests(self.engine, {job.digest_id for job in jobs})
-        rendered: dict[int, Rendered] = {}
-        for index, job in enumerate(jobs):
-            if self.stop():  # shutting down: hand the unsent ones back, untried
-                outbox.release(self.engine, jobs[index:])
-                return False
-            reports.append(self._deliver_one(job, by_id[job.subscriber_id], channels, rendered,
-                                             digests[job.digest_id]))
-            self.progress("delivering digests", len(reports), None,
-                          f"{job.subscriber_id} ({job.channel})")
+        rendered: dict[int, Rendered] = {}  # written by the helper thread only
+
+        def prepare(job: Any) -> Rendered:
+            made = rendered.get(job.digest_id)
+            if made is None:
+                made = rendered[job.digest_id] = self.render(
+                    job.digest_id, by_id[job.subscriber_id], digests[job.digest_id])
+            made.prepare(job.channel)
+            return made
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="render-ahead") as ahead:
+            upcoming = ahead.submit(prepare, jobs[0])
+            for index, job in enumerate(jobs):
+                if self.stop():  # shutting down: hand the unsent ones back, untried
+                    outbox.release(self.engine, jobs[index:])
+                    return False
+                ready = upcoming
+                if index + 1 < len(jobs):
+                    upcoming = ahead.submit(prepare, jobs[index + 1])
+                reports.append(self._deliver_one(job, channels, ready))
+                self.progress("delivering digests", len(reports), None,
+                              f"{job.subscriber_id} ({job.channel})")
         return True
 
-    def _deliver_one(self, job: Any, profile: Profile, channels: dict[str, Channel],
-                     rendered: dict[int, Rendered], digest: Any = None) -> DeliveryReport:
+    def _deliver_one(self, job: Any, channels: dict[str, Channel],
+                     ready: Future[Rendered]) -> DeliveryReport:
         def report(status: str, detail: str) -> DeliveryReport:
             return DeliveryReport(job.subscriber_id, job.digest_id, job.channel, status, detail)
 
         try:
-            if job.digest_id not in rendered:
-                rendered[job.digest_id] = self.render(job.digest_id, profile, digest)
+            rendered = ready.result()  # a rendering error is raised here, for this job
             if job.channel not in channels:
                 channels[job.channel] = self.channel_factory(job.channel)
                 channels[job.channel].open()
-            target = channels[job.channel].send(rendered[job.digest_id])
+            target = channels[job.channel].send(rendered)
         except DeliveryError as exc:
             return self._failed(job, report, str(exc), exc.permanent)
         except Exception as exc:  # a template or file-system bug: keep it pending, say why
