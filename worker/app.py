@@ -351,7 +351,10 @@ class Pipeline:
         GIL released. Rendering has no side effects, so each delivery is still sent, then
         marked, one by one and in order."""
         digests = outbox.load_digests(self.engine, {job.digest_id for job in jobs})
-        rendered: dict[int, Rendered] = {}  # written by the helper thread only
+        # Added to by the helper thread; a digest's entry is dropped by this one after its
+        # last job, which the helper has then passed: at most two digests' forms are held.
+        rendered: dict[int, Rendered] = {}
+        last_job = {job.digest_id: index for index, job in enumerate(jobs)}
 
         def prepare(job: Any) -> Rendered:
             made = rendered.get(job.digest_id)
@@ -371,6 +374,8 @@ class Pipeline:
                 if index + 1 < len(jobs):
                     upcoming = ahead.submit(prepare, jobs[index + 1])
                 reports.append(self._deliver_one(job, channels, ready))
+                if last_job[job.digest_id] == index:  # no job left needs it: free its forms
+                    rendered.pop(job.digest_id, None)
                 self.progress("delivering digests", len(reports), None,
                               f"{job.subscriber_id} ({job.channel})")
         return True
