@@ -348,19 +348,24 @@ class Pipeline:
                        channels: dict[str, Channel], reports: list[DeliveryReport]) -> bool:
         """Send one claimed batch; False when told to stop (the rest handed back, untried)."""
         digests = outbox.load_digests(self.engine, {job.digest_id for job in jobs})
+        # A digest's forms (serialized emails included) are kept for its other channels and
+        # dropped after its last job: a batch of 500 would otherwise hold them all.
         rendered: dict[int, Rendered] = {}
+        last_job = {job.digest_id: index for index, job in enumerate(jobs)}
         for index, job in enumerate(jobs):
             if self.stop():  # shutting down: hand the unsent ones back, untried
                 outbox.release(self.engine, jobs[index:])
                 return False
             reports.append(self._deliver_one(job, by_id[job.subscriber_id], channels, rendered,
                                              digests[job.digest_id]))
+            if last_job[job.digest_id] == index:
+                rendered.pop(job.digest_id, None)
             self.progress("delivering digests", len(reports), None,
                           f"{job.subscriber_id} ({job.channel})")
         return True
 
     def _deliver_one(self, job: Any, profile: Profile, channels: dict[str, Channel],
-                     rendered: dict[int, Rendered], digest: Any = None) -> DeliveryReport:
+                     rendered: dict[int, Rendered], digest: Any) -> DeliveryReport:
         def report(status: str, detail: str) -> DeliveryReport:
             return DeliveryReport(job.subscriber_id, job.digest_id, job.channel, status, detail)
 

@@ -252,34 +252,53 @@ def fill(text: str, width: int, first: str, indent: str) -> str:
     break_long_words=True, break_on_hyphens=False) for text whose words are separated by
     single spaces (as clean_line leaves it): the same lines, by the same greedy algorithm
     (TextWrapper._wrap_chunks), without textwrap's per-call regular expressions and
-    translation tables. tests/unit/test_render_fill.py holds it to textwrap."""
+    translation tables. tests/unit/test_render_fill.py holds it to textwrap.
+
+    Its chunks are the words and the single spaces between them, so the most chunks that fit
+    in a line end at the last space within reach (or just after it): one rfind per line
+    instead of a step per word."""
     if width <= 0:
         raise ValueError(f"invalid width {width!r} (must be > 0)")
-    chunks: list[str] = []  # words and the spaces between them, last first
-    for word in reversed(text.split(" ") if text else []):
-        if chunks:
-            chunks.append(" ")
-        chunks.append(word)
     lines: list[str] = []
-    while chunks:
+    pos, size = 0, len(text)
+    while pos < size:
         prefix = indent if lines else first
         room = width - len(prefix)
-        if chunks[-1] == " " and lines:
-            del chunks[-1]
-        line: list[str] = []
-        used = 0
-        while chunks and used + len(chunks[-1]) <= room:
-            used += len(chunks[-1])
-            line.append(chunks.pop())
-        if chunks and len(chunks[-1]) > room:  # a word longer than any line: break it
-            cut = 1 if room < 1 else room - used
-            line.append(chunks[-1][:cut])
-            chunks[-1] = chunks[-1][cut:]
-        if line and line[-1] == " ":
-            del line[-1]
+        if lines and text[pos] == " ":  # a line does not start with the space between words
+            pos += 1
+            if pos == size:
+                break
+        end = _fitting_end(text, pos, room)
+        broken = end < size and _next_chunk_len(text, end) > room
+        if broken:  # a word longer than any line: break it
+            end += 1 if room < 1 else room - (end - pos)
+        line = text[pos:end]
+        pos = end
+        # textwrap drops one trailing whitespace chunk; after breaking a word, that chunk is
+        # the word's piece (maybe empty), so a space before it stays.
+        if not broken and line.endswith(" "):
+            line = line[:-1]
         if line:
-            lines.append(prefix + "".join(line))
+            lines.append(prefix + line)
     return "\n".join(lines)
+
+
+def _fitting_end(text: str, pos: int, room: int) -> int:
+    """Where the longest run of whole chunks from `pos` that fits in `room` ends."""
+    if len(text) - pos <= room:
+        return len(text)
+    reach = pos + room  # text[reach] is the first character that does not fit
+    if text[reach] == " ":
+        return reach  # a word ends exactly at the edge
+    space = text.rfind(" ", pos, reach)
+    return pos if space < 0 else space + 1
+
+
+def _next_chunk_len(text: str, at: int) -> int:
+    if text[at] == " ":
+        return 1
+    space = text.find(" ", at)
+    return (space if space >= 0 else len(text)) - at
 
 
 @cache

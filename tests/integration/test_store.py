@@ -114,6 +114,26 @@ def test_digest_moves_cursor_and_items_are_unique(engine) -> None:  # type: igno
                              now=NOW)
 
 
+def test_digests_loaded_together_share_papers_in_rank_order(engine) -> None:  # type: ignore[no-untyped-def]
+    papers.ingest_dump(engine, dump("d", rec("A", authors=("Ana",)), rec("B"), rec("C")), NOW)
+    _, window, _ = outbox.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq,
+                                                    "bo": _subscribe(engine, "bo").cursor_seq})
+    a, b, c = window
+    made = {}
+    for sid, chosen in (("ada", [c, a]), ("bo", [a, b])):
+        items = [ItemSpec(p.id, 1.0 - rank / 10, [{"kind": "keyword", "text": p.title}])
+                 for rank, p in enumerate(chosen)]
+        made[sid] = outbox.create_digest(engine, sid, expected_cursor=0, upto=1, items=items,
+                                         channels=["email"], below_threshold=0,
+                                         message_id=f"<{sid}@x>", now=NOW)
+    loaded = outbox.load_digests(engine, made.values())
+    shown = {d.subscriber_id: [(i.paper.title, i.reasons[0]["text"]) for i in d.items]
+             for d in loaded.values()}
+    assert shown == {"ada": [("C", "C"), ("A", "A")], "bo": [("A", "A"), ("B", "B")]}
+    first_a = loaded[made["ada"]].items[1].paper
+    assert first_a.authors == ("Ana",) and first_a == loaded[made["bo"]].items[0].paper
+
+
 def test_claims_are_exclusive_and_marking_needs_the_lease(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d", rec("A")), NOW)
     _subscribe(engine)

@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP
 from functools import cached_property
 from pathlib import Path
 
@@ -31,6 +32,12 @@ class Rendered:
     def message(self) -> EmailMessage:
         """multipart/alternative, headers set."""
         return self.make_message()
+
+    @cached_property
+    def message_bytes(self) -> bytes:
+        """The message as sent and kept (CRLF line ends): serialized once, however many
+        channels or attempts use it."""
+        return self.message.as_bytes(policy=SMTP)
 
 
 class Channel(ABC):

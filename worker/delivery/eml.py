@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from email.policy import SMTP
 from pathlib import Path
 
 from worker.delivery.base import Channel, Rendered, write_atomically
@@ -18,7 +17,7 @@ class EmlChannel(Channel):
     def send(self, rendered: Rendered) -> str:
         path = self.output_dir / "outbox" / rendered.subscriber_id / f"{rendered.file_stem}.eml"
         try:
-            write_atomically(path, rendered.message.as_bytes(policy=SMTP))
+            write_atomically(path, rendered.message_bytes)
         except OSError as exc:
             raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}") from None
         return str(path)

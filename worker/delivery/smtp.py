@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 
 from worker.delivery.base import Channel, Rendered
 from worker.errors import DeliveryError
@@ -46,7 +46,10 @@ class SmtpChannel(Channel):
         if self.conn is None:
             self.conn = self._connect()
         sender = parseaddr(self.settings.sender)[1]
-        self.conn.send_message(rendered.message, from_addr=sender)
+        recipients = [address for _, address in getaddresses(rendered.message.get_all("To", []))]
+        # What send_message sends (it flattens the message the same way, then calls sendmail),
+        # from the bytes made once. Addresses are ASCII: building the message refuses others.
+        self.conn.sendmail(sender, recipients, rendered.message_bytes)
 
     def send(self, rendered: Rendered) -> str:
         to = str(rendered.message["To"])

@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
@@ -296,12 +297,22 @@ def claim_deliveries(engine: Engine, *, owner: str, now: datetime, lease: timede
 
 
 def _finish(engine: Engine, job: DeliveryJob, **values: object) -> bool:
+    # One transaction per delivery, by design (a crash repeats at most one digest); the
+    # statement is built once per set of columns, since delivery runs it for every digest.
+    statement = _finish_statement(tuple(sorted(values)))
     with engine.begin() as conn:
-        result = conn.execute(update(deliveries).where(
-            deliveries.c.id == job.id, deliveries.c.lease_owner == job.lease_owner,
-            deliveries.c.status == "pending",
-        ).values(lease_owner=None, lease_until=None, **values))
+        result = conn.execute(statement, {"job_id": job.id, "owner": job.lease_owner,
+                                          **{f"v_{name}": v for name, v in values.items()}})
         return result.rowcount == 1
+
+
+@cache
+def _finish_statement(names: tuple[str, ...]) -> Any:
+    return update(deliveries).where(
+        deliveries.c.id == bindparam("job_id"), deliveries.c.lease_owner == bindparam("owner"),
+        deliveries.c.status == "pending",
+    ).values(lease_owner=None, lease_until=None,
+             **{name: bindparam(f"v_{name}") for name in names})
 
 
 def mark_sent(engine: Engine, job: DeliveryJob, *, now: datetime, target: str) -> bool:
@@ -344,20 +355,23 @@ def load_digest(engine: Engine, digest_id: int) -> Digest:
 
 
 def load_digests(engine: Engine, digest_ids: Iterable[int]) -> dict[int, Digest]:
-    """`load_digest` for many digests, in two queries per few hundred (delivery sends many)."""
+    """`load_digest` for many digests, in three queries per few hundred (delivery sends many).
+    A paper is in many of them: it is read and made into a StoredPaper once per few hundred
+    digests, not once per item."""
     found: dict[int, Digest] = {}
     with reading(engine) as conn:
         for chunk in _chunks(sorted(set(digest_ids))):
             rows = list(conn.execute(select(digests).where(digests.c.id.in_(chunk))))
             query = (select(digest_items.c.digest_id, digest_items.c.rank, digest_items.c.score,
-                            digest_items.c.reasons, papers)
-                     .join(papers, papers.c.id == digest_items.c.paper_id)
+                            digest_items.c.reasons, digest_items.c.paper_id)
                      .where(digest_items.c.digest_id.in_(chunk))
                      .order_by(digest_items.c.digest_id, digest_items.c.rank))
+            item_rows = list(conn.execute(query))
+            by_id = _papers_by_id(conn, {r.paper_id for r in item_rows})
             items: dict[int, list[DigestItem]] = defaultdict(list)
-            for r in conn.execute(query):
+            for r in item_rows:
                 items[r.digest_id].append(DigestItem(r.rank, r.score, json.loads(r.reasons),
-                                                     StoredPaper.from_row(r)))
+                                                     by_id[r.paper_id]))
             for row in rows:
                 found[row.id] = Digest(row.id, row.subscriber_id, row.created_at, row.message_id,
                                        row.item_count, row.below_threshold, row.cursor_from,
@@ -366,6 +380,14 @@ def load_digests(engine: Engine, digest_ids: Iterable[int]) -> dict[int, Digest]
     if missing:
         raise NoResultFound(f"no digest {min(missing)}")
     return found
+
+
+def _papers_by_id(conn: Connection, paper_ids: Iterable[int]) -> dict[int, StoredPaper]:
+    by_id: dict[int, StoredPaper] = {}
+    for chunk in _chunks(sorted(paper_ids)):
+        for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))):
+            by_id[row.id] = StoredPaper.from_row(row)
+    return by_id
 
 
 def delivery_states(engine: Engine, subscriber_id: str | None = None,
