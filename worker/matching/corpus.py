@@ -46,10 +46,10 @@ class FieldText:
         return cls(text, toks, joined, dict(positions),
                    token_weights(text, toks) if roles else None)
 
-    def weight(self, spans: Iterable[tuple[int, int]]) -> float:
+    def weight(self, spans: Sequence[tuple[int, int]]) -> float:
         """The occurrences at these spans, each counted by the role of its sentence."""
         if self.weights is None:
-            return float(sum(1 for _ in spans))
+            return float(len(spans))
         return sum(self.weights[a] for a, _ in spans)
 
     def surface(self, start: int, end: int) -> str:
@@ -77,12 +77,12 @@ class FieldHit:
     exact: bool  # False: only found as words near each other, not as the phrase
     spans: tuple[tuple[int, int], ...] = ()  # token (start, end) of each occurrence, sorted
     text: FieldText | None = field(default=None, compare=False, repr=False)  # of the spans
-    weight: float = -1.0  # occurrences counted by their sentences' roles; -1: as `count`
 
-    @property
-    def weighted(self) -> float:
-        """What the occurrences count for in a score (worker.matching.roles)."""
-        return self.count if self.weight < 0 else self.weight
+    @cached_property
+    def weight(self) -> float:
+        """What the occurrences count for in a score: each by its sentence's role
+        (worker.matching.roles); without the field's text, each once."""
+        return self.text.weight(self.spans) if self.text is not None else float(self.count)
 
     @cached_property
     def surfaces(self) -> tuple[str, ...]:
@@ -298,8 +298,7 @@ def _field_hit(ftext: FieldText, spans: list[tuple[int, int, bool]]) -> FieldHit
 
 
 def field_hit(ftext: FieldText, spans: Sequence[tuple[int, int]], exact: bool) -> FieldHit:
-    ordered = tuple(sorted(spans))
-    return FieldHit(len(spans), exact, ordered, ftext, ftext.weight(ordered))
+    return FieldHit(len(spans), exact, tuple(sorted(spans)), ftext)
 
 
 def _disjoint(found: Sequence[dict[str, FieldHit]]) -> bool:

@@ -49,21 +49,16 @@ _OUTCOME = re.compile(
 
 
 def sentence_role(sentence: str) -> float:
-    """The weight of a word in this sentence (see the module's table)."""
+    """The weight of a word in this sentence (see the module's table). A sentence that says
+    how a result was found before it names anything made ("experiments show that our model
+    ...") is a result."""
     sentence = sentence.lower()
-    own, making = _OWN.search(sentence), _MAKING.search(sentence)
-    if own and making and not _reports(sentence, making.start()):
-        return CONTRIBUTION
-    if _OUTCOME.search(sentence):
-        return RESULT
-    return CONTEXT
-
-
-def _reports(sentence: str, making_at: int) -> bool:
-    """A result that names how it was found ("experiments show that our model ...") is a
-    result: an outcome word before the first verb of making decides."""
     outcome = _OUTCOME.search(sentence)
-    return outcome is not None and outcome.start() < making_at
+    if _OWN.search(sentence):
+        making = _MAKING.search(sentence)
+        if making and (outcome is None or making.start() < outcome.start()):
+            return CONTRIBUTION
+    return RESULT if outcome else CONTEXT
 
 
 def sentence_starts(text: str) -> list[int]:

@@ -90,7 +90,7 @@ def field_counts(hits: Mapping[str, FieldHit], doc_len: Mapping[str, int], corpu
     counts, raw = [], 0.0
     for name, hit in hits.items():
         norm = 1 - B + B * doc_len[name] / corpus.avg_len[name]
-        count = weights.get(name, 1.0) * hit.weighted * (1.0 if hit.exact else NEAR_DISCOUNT) / norm
+        count = weights.get(name, 1.0) * hit.weight * (1.0 if hit.exact else NEAR_DISCOUNT) / norm
         raw += count
         counts.append((name, count))
     return tuple(counts), raw
