@@ -103,6 +103,12 @@ class PaperRecord:
     published: datetime | None = None
     upvotes: int | None = None
 
+    def __post_init__(self) -> None:
+        # An empty id is no id, for every consumer alike: identity (`key`) and the store,
+        # whose unique index on (title_key, COALESCE(arxiv_id, '')) would take '' for none.
+        if self.arxiv_id == "":
+            object.__setattr__(self, "arxiv_id", None)
+
     @property
     def title_key(self) -> str:
         return normalize_title(self.title)

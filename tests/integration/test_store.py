@@ -223,3 +223,15 @@ def test_title_key_uniqueness_is_kept_by_the_database(engine) -> None:  # type: 
         add(conn, None)
     assert papers.counts(engine)["papers"] == 3
     assert papers.find_papers(engine, ["T"])["T"].arxiv_id is None  # first by id wins
+
+
+def test_an_empty_arxiv_id_is_no_id(engine) -> None:  # type: ignore[no-untyped-def]
+    """A source that gives "" for the id gives no id: the paper is one paper by its title,
+    stored without an id, and a later listing with the real id fills it in."""
+    papers.ingest_dump(engine, dump("a", rec("Same Title", arxiv_id="")), NOW)
+    papers.ingest_dump(engine, dump("b", rec("Same title", arxiv_id="")), NOW)
+    assert papers.counts(engine)["papers"] == 1
+    assert papers.find_papers(engine, ["Same Title"])["Same Title"].arxiv_id is None
+    papers.ingest_dump(engine, dump("c", rec("Same Title", arxiv_id="2401.00003")), NOW)
+    assert papers.counts(engine)["papers"] == 1
+    assert papers.find_papers(engine, ["Same Title"])["Same Title"].arxiv_id == "2401.00003"

@@ -88,8 +88,7 @@ class _Index:
 
 def _new_values(record: PaperRecord, now: datetime, seq: int) -> dict[str, Any]:
     return {
-        "arxiv_id": record.arxiv_id or None,  # "" is no id: the unique index must agree
-        "version": record.version, "title": record.title,
+        "arxiv_id": record.arxiv_id, "version": record.version, "title": record.title,
         "title_key": record.title_key, "abstract": record.abstract,
         "authors": json.dumps(list(record.authors), ensure_ascii=False),
         "link_abstract": record.links.abstract, "link_pdf": record.links.pdf,
