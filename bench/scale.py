@@ -224,7 +224,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
 
     from worker.app import Pipeline
     from worker.delivery import channel_for
-    from worker.render import assemble_message, profile_context, render
+    from worker.render import assemble_email, profile_context, render
     from worker.settings import SmtpSettings, load_config
     from worker.store import outbox
     from worker.store.db import open_engine
@@ -276,7 +276,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
                     text, html = render(ctx, "txt"), render(ctx, "html")
                     forms += 2
                     began = time.perf_counter()
-                    assemble_message(ctx, sender=None, text=text, html=html)
+                    assemble_email(ctx, sender=None, text=text, html=html)
                     assembly += time.perf_counter() - began
         info["count"] = len(made)
         info["assembly"] = assembly

@@ -403,7 +403,7 @@ class Pipeline:
 
     def render(self, digest_id: int, profile: Profile, digest: Any = None) -> Rendered:
         """The digest (read unless given) ready to send; each form rendered when first used."""
-        from worker.render import build_message, profile_context, render
+        from worker.render import build_email, profile_context, render
 
         digest = digest or outbox.load_digest(self.engine, digest_id)
         ctx = profile_context(digest, profile, self.settings)
@@ -412,7 +412,7 @@ class Pipeline:
         return Rendered(digest.id, digest.subscriber_id,
                         f"{ctx.date.isoformat()}-digest-{digest.id}",
                         lambda: render(ctx, "md", templates),
-                        lambda: build_message(ctx, sender=sender, templates_dir=templates))
+                        lambda: build_email(ctx, sender=sender, templates_dir=templates))
 
 
 def example_papers(profile: Profile, examples: dict[str, StoredPaper],
@@ -519,7 +519,7 @@ class DryRunChannel(Channel):
         self.name = name
 
     def send(self, rendered: Rendered) -> str:
-        to = rendered.message["To"] if self.name == "email" else rendered.file_stem + ".md"
+        to = rendered.email.to if self.name == "email" else rendered.file_stem + ".md"
         return f"would send to {to}" if self.name == "email" else f"would write {to}"
 
 

@@ -7,13 +7,10 @@ is searched first; its templates may `{% extends "default/digest.html.j2" %}`.
 
 from __future__ import annotations
 
-import binascii
-import email.policy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import cache, lru_cache
@@ -23,7 +20,8 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from worker import __version__
+from worker import __version__, mime
+from worker.mime import Mail
 from worker.records import Links
 from worker.store.models import Digest
 
@@ -366,75 +364,37 @@ def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> s
     return str(environment(templates_dir).get_template(f"digest.{fmt}.j2").render(d=ctx))
 
 
-class _UriListHeader(UnstructuredHeader, BaseHeader):
-    """`<uri>, <uri>` (List-Unsubscribe): folded after its commas, never encoded. The generic
-    folding turns a URI longer than a line into RFC 2047 encoded-words, which no mail client
-    reads as a URI. The URIs are printable ASCII (checked when the settings are loaded)."""
-
-    def fold(self, *, policy: Any) -> str:
-        parts = [part.strip() for part in str(self).split(",")]
-        return f"{self.name}: " + f",{policy.linesep} ".join(parts) + policy.linesep
-
-
-class _HeaderClasses(HeaderRegistry):
-    """The standard header registry, but it makes each header class once: the stdlib's makes a
-    new class for every header of every message, most of what setting a header costs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.map_to_type("list-unsubscribe", _UriListHeader)
-        self._made: dict[str, type] = {}
-
-    def __getitem__(self, name: str) -> type:
-        made = self._made.get(name.lower())
-        if made is None:
-            made = self._made[name.lower()] = super().__getitem__(name)
-        return made
-
-
-_POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
+def build_email(ctx: DigestContext, *, sender: str | None,
+                templates_dir: Path | None = None) -> Mail:
+    """multipart/alternative (text, then HTML) with From/To/Subject/Date/Message-ID, as bytes
+    with its envelope."""
+    return assemble_email(ctx, sender=sender, text=render(ctx, "txt", templates_dir),
+                          html=render(ctx, "html", templates_dir))
 
 
 def build_message(ctx: DigestContext, *, sender: str | None,
                   templates_dir: Path | None = None) -> EmailMessage:
-    """multipart/alternative (text, then HTML) with From/To/Subject/Date/Message-ID."""
-    return assemble_message(ctx, sender=sender, text=render(ctx, "txt", templates_dir),
-                            html=render(ctx, "html", templates_dir))
+    """The email of `build_email` as an EmailMessage (parsed back from its bytes), for callers
+    that want to look at its headers and parts."""
+    return build_email(ctx, sender=sender, templates_dir=templates_dir).parse()
 
 
-def assemble_message(ctx: DigestContext, *, sender: str | None, text: str,
-                     html: str) -> EmailMessage:
-    """The email of `build_message` from its rendered text and HTML parts."""
-    message = EmailMessage(policy=_POLICY)
-    sender = sender or DEFAULT_SENDER
-    message["From"] = sender
-    message["To"] = formataddr((clean_line(ctx.subscriber_name), ctx.subscriber_email or ""))
-    message["Subject"] = ctx.subject
-    message["Date"] = format_datetime(ctx.created_at)
-    message["Message-ID"] = ctx.message_id
-    message["Auto-Submitted"] = "auto-generated"
-    message["X-Paper-Digest"] = f"{ctx.subscriber_id}; digest={ctx.digest_id}"
+def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: str) -> Mail:
+    """The email of `build_email` from its rendered text and HTML parts."""
+    to = formataddr((clean_line(ctx.subscriber_name), ctx.subscriber_email or ""))
+    headers = [("From", sender or DEFAULT_SENDER), ("To", to), ("Subject", ctx.subject),
+               ("Date", format_datetime(ctx.created_at)), ("Message-ID", ctx.message_id),
+               ("Auto-Submitted", "auto-generated"),
+               ("X-Paper-Digest", f"{ctx.subscriber_id}; digest={ctx.digest_id}")]
     if ctx.list_id:
-        message["List-Id"] = f"paper-digest <{ctx.list_id}>"
+        headers.append(("List-Id", f"paper-digest <{ctx.list_id}>"))
     if ctx.unsubscribe:
-        message["List-Unsubscribe"] = ", ".join(f"<{uri}>" for uri in ctx.unsubscribe)
+        headers.append(("List-Unsubscribe", ", ".join(f"<{uri}>" for uri in ctx.unsubscribe)))
         if any(uri.startswith("https:") for uri in ctx.unsubscribe):  # RFC 8058 one-click
-            message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["MIME-Version"] = "1.0"
-    message["Content-Type"] = "multipart/alternative"
-    message.set_payload([_text_part(text, "plain"), _text_part(html, "html")])
-    return message
-
-
-def _text_part(body: str, subtype: str) -> EmailMessage:
-    """A UTF-8 text part, quoted-printable: what set_content(body, cte="quoted-printable")
-    makes, encoded by binascii's C encoder instead of email.quoprimime's Python one (most of
-    what putting a digest's email together cost)."""
-    part = EmailMessage(policy=_POLICY)
-    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
-    part["Content-Transfer-Encoding"] = "quoted-printable"
-    part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
-    return part
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    data = mime.alternative(headers, text, html, seed=ctx.message_id)
+    recipients = (ctx.subscriber_email,) if ctx.subscriber_email else ()
+    return Mail(data, recipients, mime.decoded("To", to))
 
 
 def message_domain(sender: str | None) -> str:

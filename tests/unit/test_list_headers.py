@@ -4,14 +4,14 @@ to stop the digest and whom to ask; none of it when not configured."""
 from __future__ import annotations
 
 from email import message_from_bytes
-from email.policy import SMTP, default
+from email.policy import default
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
 
 from tests.unit.test_render_golden import sample_digest
-from worker.render import build_message, digest_context, render
+from worker.render import build_email, build_message, digest_context, render
 from worker.settings import EmailSettings, load_settings
 
 MAILING = EmailSettings(
@@ -29,7 +29,7 @@ def _context(mailing: EmailSettings | None):  # type: ignore[no-untyped-def]
 
 
 def test_headers_when_configured() -> None:
-    raw = build_message(_context(MAILING), sender="d@example.org").as_bytes(policy=SMTP)
+    raw = build_email(_context(MAILING), sender="d@example.org").data  # the bytes as sent
     assert b"=?utf-8?" not in raw  # long URIs are folded at the commas, not encoded
     assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
     message = message_from_bytes(raw, policy=default)

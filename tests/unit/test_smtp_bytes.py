@@ -1,5 +1,5 @@
-"""The SMTP channel sends the message bytes made once (Rendered.message_bytes) with sendmail:
-they must be what send_message would have sent."""
+"""The SMTP channel sends the message bytes made once (Rendered.email) with sendmail: they
+must be what send_message would have sent for the message they are."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import pytest
 from tests.unit.test_render_golden import sample_digest
 from worker.delivery.base import Rendered
 from worker.delivery.smtp import SmtpChannel
-from worker.render import build_message, digest_context
+from worker.render import build_email, digest_context
 from worker.settings import SmtpSettings
 
 
 def _rendered(email: str, name: str = "Ada Lovelace") -> Rendered:
     ctx = digest_context(sample_digest(), name=name, email=email, profile_file=None)
-    return Rendered(7, "ada", "stem", lambda: "", lambda: build_message(
+    return Rendered(7, "ada", "stem", lambda: "", lambda: build_email(
         ctx, sender="Paper Digest <digest@example.org>"))
 
 
@@ -53,4 +53,4 @@ def test_bytes_sent_are_those_send_message_sends(name: str) -> None:
     channel.send(rendered)
     ((how, (sender, recipients, data)),) = channel.conn.calls  # type: ignore[attr-defined]
     assert (how, sender, recipients) == ("sendmail", "digest@example.org", ["ada@example.org"])
-    assert data == _as_send_message_flattens(rendered.message)
+    assert data == _as_send_message_flattens(rendered.email.parse())

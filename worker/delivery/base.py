@@ -7,10 +7,12 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import SMTP
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from worker.mime import Mail
 
 
 @dataclass(frozen=True)
@@ -22,22 +24,17 @@ class Rendered:
     subscriber_id: str
     file_stem: str  # e.g. "2026-11-20-digest-12": stable, so a re-send overwrites
     make_markdown: Callable[[], str] = field(repr=False, compare=False)
-    make_message: Callable[[], EmailMessage] = field(repr=False, compare=False)
+    make_email: Callable[[], Mail] = field(repr=False, compare=False)
 
     @cached_property
     def markdown(self) -> str:
         return self.make_markdown()
 
     @cached_property
-    def message(self) -> EmailMessage:
-        """multipart/alternative, headers set."""
-        return self.make_message()
-
-    @cached_property
-    def message_bytes(self) -> bytes:
-        """The message as sent and kept (CRLF line ends): serialized once, however many
-        channels or attempts use it."""
-        return self.message.as_bytes(policy=SMTP)
+    def email(self) -> Mail:
+        """The message as sent and kept (multipart/alternative, CRLF line ends) and its
+        envelope: made once, however many channels or attempts use it."""
+        return self.make_email()
 
 
 class Channel(ABC):

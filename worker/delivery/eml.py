@@ -17,7 +17,7 @@ class EmlChannel(Channel):
     def send(self, rendered: Rendered) -> str:
         path = self.output_dir / "outbox" / rendered.subscriber_id / f"{rendered.file_stem}.eml"
         try:
-            write_atomically(path, rendered.message_bytes)
+            write_atomically(path, rendered.email.data)
         except OSError as exc:
             raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}") from None
         return str(path)

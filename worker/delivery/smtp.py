@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
 from worker.delivery.base import Channel, Rendered
 from worker.errors import DeliveryError
@@ -46,13 +46,12 @@ class SmtpChannel(Channel):
         if self.conn is None:
             self.conn = self._connect()
         sender = parseaddr(self.settings.sender)[1]
-        recipients = [address for _, address in getaddresses(rendered.message.get_all("To", []))]
-        # What send_message sends (it flattens the message the same way, then calls sendmail),
-        # from the bytes made once. Addresses are ASCII: building the message refuses others.
-        self.conn.sendmail(sender, recipients, rendered.message_bytes)
+        # What send_message would send for the message these bytes are (the same bytes, the
+        # To address as recipient). Addresses are ASCII: building the message refuses others.
+        self.conn.sendmail(sender, list(rendered.email.recipients), rendered.email.data)
 
     def send(self, rendered: Rendered) -> str:
-        to = str(rendered.message["To"])
+        to = rendered.email.to
         try:
             try:
                 self._deliver(rendered)

@@ -1,0 +1,163 @@
+"""Email messages written straight to bytes: the stdlib's output without its object model.
+
+`alternative(headers, text, html)` writes what building an EmailMessage (the headers set one
+by one, two quoted-printable UTF-8 parts) and flattening it with email.policy.SMTP wrote,
+byte for byte (tests/unit/test_mime.py holds it to the stdlib), at a small part of the cost:
+most of that went to parsing every header value into a token tree and folding it again.
+
+Headers: a value that is printable ASCII, fits on one line and reads back as written (the
+kinds of header whose stdlib parse keeps the text as given) is written as is, which is what
+the stdlib's folding does with it. Anything else (non-ASCII names, long subjects, dates) is
+handed, alone, to the stdlib's header classes and folded by them, so both ways give the
+stdlib's bytes by construction.
+"""
+
+from __future__ import annotations
+
+import binascii
+import email.policy
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
+from email.message import EmailMessage
+from functools import lru_cache
+from typing import Any
+
+
+class _UriListHeader(UnstructuredHeader, BaseHeader):
+    """`<uri>, <uri>` (List-Unsubscribe): folded after its commas, never encoded. The generic
+    folding turns a URI longer than a line into RFC 2047 encoded-words, which no mail client
+    reads as a URI. The URIs are printable ASCII (checked when the settings are loaded)."""
+
+    def fold(self, *, policy: Any) -> str:
+        parts = [part.strip() for part in str(self).split(",")]
+        return f"{self.name}: " + f",{policy.linesep} ".join(parts) + policy.linesep
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, but it makes each header class once: the stdlib's makes a
+    new class for every header of every message, most of what setting a header costs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.map_to_type("list-unsubscribe", _UriListHeader)
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        made = self._made.get(name.lower())
+        if made is None:
+            made = self._made[name.lower()] = super().__getitem__(name)
+        return made
+
+
+# Parsing messages back (Mail.parse) and the header classes that fold what is not plain.
+_HEADERS = _HeaderClasses()
+POLICY = email.policy.default.clone(header_factory=_HEADERS)
+_SMTP = POLICY.clone(linesep="\r\n")  # email.policy.SMTP with our header classes
+_MAX_LINE = 78  # _SMTP.max_line_length (RFC 5322's "SHOULD")
+_LINE_ENDS = re.compile(rb"\r\n|\r|\n")  # what the generator turns into CRLF (NLCRE)
+_FOLDED_CACHE = 4096  # headers whose fold is kept: the same sender, list and part headers
+
+
+@lru_cache(maxsize=64)
+def _verbatim_kind(name: str) -> bool:
+    """Whether the stdlib's header class for `name` writes a plain value back as given:
+    unstructured text does; addresses are normalized (":" becomes ":;"), dates reformatted,
+    a Message-ID drops what follows the id, MIME and List-Unsubscribe headers fold their own
+    ways."""
+    kind = _HEADERS[name]
+    return issubclass(kind, UnstructuredHeader) and not issubclass(kind, _UriListHeader)
+
+
+def _plain(name: str, value: str) -> bool:
+    # Printable ASCII and not "=?" (the stdlib decodes encoded-words, then encodes again),
+    # on one line of at most 78 characters with "Name: ". Empty values lose the space.
+    return (value.isascii() and value.isprintable() and "=?" not in value and value != ""
+            and len(name) + 2 + len(value) <= _MAX_LINE and _verbatim_kind(name))
+
+
+def header(name: str, value: str) -> str:
+    """`name: value` and CRLF as the stdlib writes it (message[name] = value, flattened with
+    email.policy.SMTP): folded at 78 characters, non-ASCII text RFC 2047-encoded.
+    A value with a line break is refused with ValueError, as the stdlib refuses it."""
+    if _plain(name, value):
+        return f"{name}: {value}\r\n"
+    return _folded(name, value)
+
+
+@lru_cache(maxsize=_FOLDED_CACHE)
+def _folded(name: str, value: str) -> str:
+    return str(_stdlib_header(name, value).fold(policy=_SMTP))
+
+
+@lru_cache(maxsize=64)  # decoded() right after header() of the same To: parsed once
+def _stdlib_header(name: str, value: str) -> Any:
+    return POLICY.header_store_parse(name, value)[1]  # the ValueError for line breaks too
+
+
+def decoded(name: str, value: str) -> str:
+    """The header as a reader sees it (str() of the stdlib's header: encoded-words decoded,
+    addresses normalized, their comments and needless quotes dropped)."""
+    return value if _plain(name, value) else str(_stdlib_header(name, value))
+
+
+def quoted_printable(body: str) -> bytes:
+    """UTF-8, quoted-printable (binascii's C encoder), CRLF line ends: a text part's body as
+    the generator writes it (it turns every CR, LF and CRLF into CRLF)."""
+    encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True)
+    if b"\r" in encoded:
+        return _LINE_ENDS.sub(b"\r\n", encoded)
+    return encoded.replace(b"\n", b"\r\n")
+
+
+def boundary(seed: str, bodies: Iterable[bytes]) -> str:
+    """A multipart boundary in the stdlib's shape ("=" * 15, 19 digits, "=="), its digits from
+    `seed` (the Message-ID: a re-send is the same bytes). It cannot occur in quoted-printable
+    bodies ("=" there is followed by hex digits or a line end, never by "="); the bodies are
+    searched anyway, as the stdlib searches them, and a suffix added if it were found."""
+    digits = int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest()[:8], "big")
+    chosen = base = f"{'=' * 15}{digits % 10 ** 19:019d}=="
+    texts = list(bodies)
+    counter = 0
+    while any(b"--" + chosen.encode("ascii") in text for text in texts):
+        chosen = f"{base}.{counter}"
+        counter += 1
+    return chosen
+
+
+_PART_HEADERS = "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+
+
+def alternative(headers: Iterable[tuple[str, str]], text: str, html: str, *,
+                seed: str) -> bytes:
+    """multipart/alternative: `headers` (in order), MIME-Version and Content-Type, then a
+    text/plain and a text/html part, both UTF-8 and quoted-printable. CRLF line ends."""
+    parts = [quoted_printable(text), quoted_printable(html)]
+    mark = boundary(seed, parts)
+    head = "".join(header(name, value) for name, value in headers)
+    head += header("MIME-Version", "1.0")
+    head += header("Content-Type", f'multipart/alternative; boundary="{mark}"')
+    out = [head.encode("ascii"), b"\r\n"]
+    for subtype, body in zip(("plain", "html"), parts, strict=True):
+        part_head = header("Content-Type", f'text/{subtype}; charset="utf-8"') + _PART_HEADERS
+        out += [f"--{mark}\r\n".encode("ascii"), part_head.encode("ascii"), body, b"\r\n"]
+    out.append(f"--{mark}--\r\n".encode("ascii"))
+    return b"".join(out)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A message as sent: its bytes and its envelope."""
+
+    data: bytes  # the message, CRLF line ends
+    recipients: tuple[str, ...]  # envelope recipients (RCPT TO)
+    to: str  # the To header as a reader sees it: what reports say it went to
+
+    def parse(self) -> EmailMessage:
+        """The message as an EmailMessage, for the few callers that want one (tests)."""
+        message = message_from_bytes(self.data, policy=POLICY)
+        assert isinstance(message, EmailMessage)
+        return message
