@@ -105,11 +105,9 @@ def test_top_is_what_scoring_everything_gives(source: str) -> None:
         assert list(got.matches) == expected, interests
         assert got.ranked == ranked, interests
         batch = Batch(matcher, prepare(papers))
-        bounds = batch.bounds(min_score)
+        bounds = batch.bounds()
         for n, b in batch.breakdowns(range(len(papers))).items():
-            score = parts(b, matcher).score
-            if score >= min_score - 1e-6:  # a paper that may be picked has a true bound
-                assert score <= bounds.get(n, 0.0) + 1e-12, (interests, n)
+            assert parts(b, matcher).score <= bounds[n], (interests, n)
 
 
 def test_rank_with_a_limit_is_the_head_of_the_full_ranking() -> None:
@@ -156,9 +154,9 @@ def test_terms_that_split_a_paper_are_bounded_after_the_split() -> None:
     papers = common + split
     matcher = Matcher(Interests(keywords=("speech", "speech recognition")))
     batch = Batch(matcher, prepare(papers))
-    bounds = batch.bounds(0.0)
+    bounds = batch.bounds()
     for n, b in batch.breakdowns(range(len(papers))).items():
-        assert parts(b, matcher).score <= bounds.get(n, 0.0) + 1e-12
+        assert parts(b, matcher).score <= bounds[n]
     for limit in (1, 3, 5):
         expected, ranked = brute_force(matcher, papers, 0.2, limit, set())
         got = matcher.top(papers, min_score=0.2, limit=limit)
@@ -182,18 +180,46 @@ def test_a_query_concept_changed_by_synonyms_shares_nothing_with_the_plain_one()
     assert alone  # the profile does match papers, so the comparison means something
 
 
-@pytest.mark.parametrize("floor", [0.0, 0.05, 0.15, 0.3])
-def test_packed_cosine_bounds_cover_every_paper_that_may_reach_the_floor(floor: float) -> None:
-    """examples.cosine_bounds: every paper whose cosine with an example is at least `floor`
-    is there, with a bound at or above its cosine; the bounds are tight (weights rounded up
-    to 1/2**15)."""
+def test_cosines_on_arrays_are_the_dot_products_of_the_vectors() -> None:
+    """examples.Postings: an example's cosine with every paper at once, bit for bit the sum
+    over the example's stems in its order (0.0 for papers sharing no stem)."""
     papers = seeds()
     corpus = Corpus.of(papers)
+    vectors = ex.corpus_vectors(corpus)
     for example in random.Random(7).sample(papers, 12):
-        vec = ex.example_vectors([example], corpus).vectors[0]
-        exact = ex.similarities(vec, corpus)
-        bounds = ex.cosine_bounds(vec, corpus, floor)
-        for n, cosine in exact.items():
-            if cosine >= floor and cosine > 0:
-                assert n in bounds and cosine - 1e-12 <= bounds[n] <= cosine + 0.01
-        assert all(bound >= floor for bound in bounds.values())
+        found = ex.example_vectors([example], corpus).examples[0]
+        cosines, vec = ex.postings(corpus).cosines(found), found.vector
+        for n, paper in enumerate(vectors):
+            expected = 0.0
+            for stem, weight in vec.items():
+                if stem in paper:
+                    expected += weight * paper[stem]
+            assert cosines[n] == expected
+
+
+def test_bounds_are_tight_where_terms_share_no_text() -> None:
+    """Away from shared text the bound is the score itself (to rounding), so a digest scores
+    little more than the papers it shows."""
+    papers = seeds()
+    rng = random.Random(11)
+    for _ in range(40):
+        interests, liked, unliked = profile(rng, papers)
+        matcher = Matcher(interests, examples=liked, unlike=unliked)
+        batch = Batch(matcher, prepare(papers))
+        bounds = batch.bounds()
+        for n, b in batch.breakdowns(range(len(papers))).items():
+            p = parts(b, matcher)
+            if n not in batch.shared_text and not p.excluded:
+                assert bounds[n] - 1e-8 <= p.score <= bounds[n], (interests, n)
+
+
+def test_similarity_on_arrays_is_the_scalar_curve() -> None:
+    from worker.matching import scoring
+    from worker.matching.batch import similarity_scores
+
+    cosines = [-0.1, 0.0, 1e-12, 1e-6, 0.01, 0.05, 0.11, 0.17, 0.2, 0.3, 0.5, 0.99, 1.0]
+    import numpy as np
+
+    got = similarity_scores(np.array(cosines))
+    for cosine, value in zip(cosines, got, strict=True):
+        assert abs(value - scoring.similarity_score(cosine)) <= 1e-12, cosine

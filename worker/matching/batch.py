@@ -1,32 +1,40 @@
 """One profile against one batch of papers: each paper's evidence, and the top of the ranking
-without scoring every paper.
+without scoring every paper in full.
 
 The evidence for each term of a profile is cached on the batch's Corpus and shared by every
 profile with that term (Matcher._term_evidence); what is left per profile is to put it
 together.
-A digest shows a profile's best few papers, and only they need a full score and reasons:
-`Batch.ranking` bounds every paper's score from above cheaply (a noisy-OR of the cached term
-strengths; MaxScore bounds on the cosine to each liked example), scores papers in the order
-of their bounds, and stops as soon as no bound left can beat the last paper taken. The papers
-it never scores still count for "N more scored lower": that is a count of the papers with any
-evidence that no exclusion rules out, on bit sets.
+A digest shows a profile's best few papers, and only they need a full score and reasons.
+`Batch.bounds` works out an upper bound of every paper's score at once, on arrays (numpy): per
+paper, the noisy-OR of its concepts (each the best of its alternatives' cached strengths), the
+example part at its exact cosine to the nearest liked example, and the demotions (`exclude`
+terms in demote mode, the nearest unliked example). That is the score itself, to rounding,
+except where two terms may share a paper's text (below). `Batch.ranking` then scores papers in
+full in the order of their bounds and stops as soon as no bound left can beat the last paper
+taken: usually after little more than the papers the digest shows. The papers it never scores
+still count for "N more scored lower": the papers with any evidence that no exclusion rules
+out.
 
 What the bounds rely on in worker.matching.explain.parts and scoring (tests check it): a
-paper's score is at most combine((lexical, example)), demotions and `unlike` only lower it;
-lexical is at most the noisy-OR of its terms' strengths, and a term's strength in part of its
-text at most its saturation before the specificity ceiling; the example part rises with the
-cosine; and a term with strength above 0 gives a score above 0. (Sharing a word with an
-example counts as evidence only while the example part is above 0 for every cosine above 0:
-else every such paper is scored.)
+paper's score is combine((lexical, example)) times the demote and unlike factors; lexical is
+the noisy-OR of its concepts, each the best of its terms' strengths, and where terms may share
+text (`object hallucination` and `hallucination`) a term's strength in its part of the text is
+at most its saturation before the specificity ceiling (its cap: the exact split is worked out
+only for the papers that get scored); the example part rises with the cosine; the unlike factor
+falls with the unliked cosine; and a term with strength above 0 gives a score above 0. (Sharing
+a word with an example counts as evidence only while the example part is above 0 for every
+cosine above 0: else every such paper is scored.)
 """
 
 from __future__ import annotations
 
 import math
 from bisect import insort
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from worker.matching import examples as ex
 from worker.matching import scoring
@@ -38,9 +46,10 @@ from worker.matching.model import Ranking
 if TYPE_CHECKING:
     from worker.matching.matcher import Matcher
 
-GRID = 1000  # the example part is tabulated at cosines 0, 1/GRID, ..., 1
 SLACK = 1e-6  # scores as shown are rounded to six places: keep what could round up
-_TABLES: dict[bool, tuple[list[float], bool]] = {}
+CHUNK = 4  # candidates scored together after the first `limit`
+ROUNDING = 1e-9  # bounds computed on arrays may sum in another order than the exact score
+_CURVES: dict[bool, bool] = {}
 
 
 class Batch:
@@ -68,8 +77,31 @@ class Batch:
             if self.gate is not None:
                 b.gate = bool(self.gate >> n & 1)
         if m.examples or m.unlike:
-            m._similarities(corpus, found, self.liked, self.unliked)
+            self._nearest(found)
+        if m.embedder is not None and m.examples:
+            m._semantic(corpus, found, m.embedder)
         return found
+
+    def _nearest(self, found: dict[int, Breakdown]) -> None:
+        """Each paper's nearest liked and unliked example, with the vectors the reasons quote."""
+        liked, cosines = self.nearest_liked
+        unliked, unliked_cosines = self.nearest_unliked
+        vectors = ex.corpus_vectors(self.corpus)
+        for n, b in found.items():
+            if liked[n] >= 0:
+                b.liked = (int(liked[n]), float(cosines[n]))
+                b.vectors = (vectors[n], self.liked.vectors[b.liked[0]])
+            if unliked[n] >= 0:
+                b.unliked = (int(unliked[n]), float(unliked_cosines[n]))
+
+    @cached_property
+    def nearest_liked(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every paper's nearest liked example (-1: none) and its cosine with it."""
+        return ex.postings(self.corpus).nearest(self.liked)
+
+    @cached_property
+    def nearest_unliked(self) -> tuple[np.ndarray, np.ndarray]:
+        return ex.postings(self.corpus).nearest(self.unliked)
 
     # ---- ranking -------------------------------------------------------------------------------
 
@@ -77,34 +109,43 @@ class Batch:
                 shown: bool) -> Ranking:
         """The best papers scoring at least `min_score` (as shown, rounded, when `shown`), at
         most `limit`, none of `skip`; and how many papers ranked (score > 0, not excluded)."""
-        allowed = self.corpus.all_bits & ~self._ruled_out() & ~bits(skip)
-        bounds = self.bounds(min_score)
-        target = min_score - SLACK
-        order = sorted((n for n, bound in bounds.items() if bound >= target and allowed >> n & 1),
-                       key=lambda n: (-bounds[n], n))
-        # A few papers at a time; all at once when all are scored (semantic matching finds the
-        # nearest example for the whole batch in one go).
-        step = len(order) if self.exhaustive else 16
+        allowed = as_mask(self.corpus.all_bits & ~self._ruled_out() & ~bits(skip),
+                          len(self.corpus))
+        bound = self.bounds()
+        # a paper without evidence scores 0, which never ranks
+        candidates = np.flatnonzero(allowed & self.evidence & (bound >= min_score - SLACK))
+        order = candidates[np.lexsort((candidates, -bound[candidates]))].tolist()
+        bounds = bound[order].tolist()
         best: list[tuple[float, str, int, Parts, Breakdown]] = []
-        ranked, scored = 0, []
-        for start in range(0, len(order), step or 1):
-            if self._enough(best, limit, bounds[order[start]]):
+        ranked, scored = 0, np.zeros(len(self.corpus), dtype=bool)
+        for start, end in self._chunks(len(order), limit):
+            if self._enough(best, limit, bounds[start]):
                 break
-            chunk = order[start:start + step]
-            found = self.breakdowns(chunk)
-            for n in chunk:
-                if self._enough(best, limit, bounds[n]):
+            found = self.breakdowns(order[start:end])
+            for n, bound_n in zip(order[start:end], bounds[start:end], strict=True):
+                if self._enough(best, limit, bound_n):
                     break
                 b = found[n]
                 p = parts(b, self.m)
-                scored.append(n)
+                scored[n] = True
                 if p.score > 0 and not p.excluded:
                     ranked += 1
                     if (round(p.score, 6) if shown else p.score) >= min_score:
                         insort(best, (-p.score, b.doc.paper.key, n, p, b), key=lambda t: t[:3])
                         del best[len(best) if limit is None else limit:]
-        ranked += (self._evidence_bits() & allowed & ~bits(scored)).bit_count()
+        ranked += int(np.count_nonzero(self.evidence & allowed & ~scored))
         return Ranking(tuple(build_match(b, self.m, p) for _, _, _, p, b in best), ranked)
+
+    def _chunks(self, size: int, limit: int | None) -> Iterator[tuple[int, int]]:
+        """The (start, end) of each chunk of the candidates to score together: all at once
+        when all are scored (semantic matching finds the nearest example for the whole batch in
+        one go); else first `limit`, since the bounds are the scores but where terms share
+        text, so the first `limit` are nearly always the digest; then a few at a time."""
+        step = size if self.exhaustive or limit is None else max(limit, 1)
+        start = 0
+        while start < size:
+            yield start, min(start + step, size)
+            start, step = start + step, CHUNK
 
     @staticmethod
     def _enough(best: list[tuple[float, str, int, Parts, Breakdown]], limit: int | None,
@@ -120,12 +161,15 @@ class Batch:
                 out |= self.corpus.hit_bits(term.variants, term.near)
         return out
 
-    def _evidence_bits(self) -> int:
-        """Papers with any evidence, which therefore score above 0: a term with strength above
-        0, a word shared with a liked example, or (semantic matching) any paper at all."""
-        found = bits(n for n, strength in self.lexical.items() if strength > 0.0)
-        if self.m.examples and not self.exhaustive:
-            found |= ex.example_bits(self.liked, self.corpus)
+    @cached_property
+    def evidence(self) -> np.ndarray:
+        """Papers with any evidence, which therefore score above 0 unless excluded: a term with
+        strength above 0, a word shared with a liked example, or (semantic matching) any."""
+        if self.exhaustive:
+            return np.ones(len(self.corpus), dtype=bool)
+        found = self.lexical > 0.0
+        if self.m.examples:
+            found |= self.nearest_liked[1] > 0.0
         return found
 
     @cached_property
@@ -134,36 +178,28 @@ class Batch:
         example (and there is no cheap bound); with an example curve that is 0 near cosine 0,
         sharing a word is no evidence. Both only with liked examples."""
         return bool(self.m.examples) and (self.m.embedder is not None
-                                          or not example_table(self.m)[1])
+                                          or not example_curve(self.m))
 
     # ---- bounds --------------------------------------------------------------------------------
 
-    def bounds(self, reach: float) -> dict[int, float]:
-        """paper -> an upper bound of its score, for every paper that may score `reach` or
-        more (and some others). With semantic matching there is no cheap bound: 1.0 for all."""
-        lexical = self.lexical
-        if not self.m.examples:
-            return lexical
+    def bounds(self) -> np.ndarray:
+        """An upper bound of every paper's score (see the module docstring); with semantic
+        matching, where there is no cheap one, 1.0 for all."""
         if self.exhaustive:
-            return dict.fromkeys(range(len(self.corpus)), 1.0)
-        table, _ = example_table(self.m)
-        floor = _least_cosine(table, reach - SLACK)
-        cosines: dict[int, float] = {}
-        rest = floor  # every paper not in `cosines` has a cosine under it
-        for vec in self.liked.vectors:
-            for n, bound in ex.cosine_bounds(vec, self.corpus, floor).items():
-                if bound > cosines.get(n, 0.0):
-                    cosines[n] = bound
-        under = table[_cell(rest)]  # the most the example part adds to a paper not in cosines
-        out = {}
-        for n, strength in lexical.items():
-            cosine = cosines.get(n)
-            example = under if cosine is None else table[_cell(max(cosine, rest))]
-            out[n] = scoring.combine((strength, example))
-        for n, cosine in cosines.items():
-            if n not in out:
-                out[n] = table[_cell(max(cosine, rest))]
-        return out
+            return np.ones(len(self.corpus))
+        score = self.lexical.copy()
+        if self.m.examples:
+            example = similarity_scores(self.nearest_liked[1])
+            if self.m.terms:
+                example *= scoring.EXAMPLE_WITH_TERMS
+            score = 1.0 - (1.0 - score) * (1.0 - example)
+        if self.m.excludes and self.m.interests.exclude_mode == "demote":
+            for _, ev in self.excludes:
+                evidence = np.minimum(ev.strengths / scoring.TERM_STRENGTH, 1.0)
+                score[ev.base.papers] *= 1.0 - scoring.DEMOTE_STRENGTH * evidence
+        if self.m.unlike:
+            score *= 1.0 - scoring.UNLIKE_STRENGTH * similarity_scores(self.nearest_unliked[1])
+        return score + ROUNDING
 
     def terms_of(self, n: int) -> list[TermScore]:
         """Paper n's terms' evidence, each piece of text counted for one term only."""
@@ -177,21 +213,30 @@ class Batch:
         return [ev.score(t, n) for t, ev in hitting]
 
     @cached_property
-    def lexical(self) -> dict[int, float]:
-        """paper -> a bound of its terms' combined strength: the noisy-OR of its terms.
+    def lexical(self) -> np.ndarray:
+        """Every paper's terms combined (a fresh array): the noisy-OR of its concepts, each the
+        best of its alternatives.
 
         Where terms may share text in a paper (`object hallucination` and `hallucination`),
         each counts only the text it claims (terms_of), and what it is left with can even be
-        worth more than all of it (a rarer field's share rises). Each is bounded there by what
+        worth more than all of it (a rarer field's share rises). There each is bounded by what
         its occurrences are worth before the specificity ceiling, which no part of them can
         exceed; the exact split is only worked out for the papers that get scored."""
-        miss: dict[int, float] = {}
-        for _, evidence in self.terms:
-            for n, strength in zip(evidence.base.papers, evidence.strengths, strict=True):
-                miss[n] = miss.get(n, 1.0) * (1.0 - strength)
-        for n in self.shared_text:
-            miss[n] = math.prod(1.0 - ev.cap(n) for _, ev in self.terms if n in ev.hits)
-        return {n: 1.0 - m for n, m in miss.items()}
+        size = len(self.corpus)
+        shared = as_mask(bits(self.shared_text), size) if self.shared_text else None
+        concepts: dict[int, np.ndarray] = {}
+        for term, ev in self.terms:
+            papers, strengths = ev.base.papers, ev.strengths
+            if shared is not None:
+                strengths = np.where(shared[papers], ev.caps, strengths)
+            best = concepts.get(term.group)
+            if best is None:
+                best = concepts[term.group] = np.zeros(size)
+            best[papers] = np.maximum(best[papers], strengths)
+        miss = np.ones(size)
+        for best in concepts.values():
+            miss *= 1.0 - best
+        return 1.0 - miss
 
     @cached_property
     def shared_text(self) -> set[int]:
@@ -202,31 +247,25 @@ class Batch:
         return found
 
 
-def example_table(m: Matcher) -> tuple[list[float], bool]:
-    """What example similarity adds (explain.parts' `example`) at each cosine on the grid, for
-    a profile with terms or without, computed with parts itself once per process; and whether
-    every cosine above 0 adds something (so sharing a word is evidence)."""
+def as_mask(bitset: int, size: int) -> np.ndarray:
+    """A bit set (worker.matching.corpus.bits) as a boolean array of `size` papers."""
+    raw = np.frombuffer(bitset.to_bytes((size + 7) // 8, "little"), dtype=np.uint8)
+    return np.unpackbits(raw, bitorder="little")[:size].astype(bool)
+
+
+def similarity_scores(cosines: np.ndarray) -> np.ndarray:
+    """scoring.similarity_score of every cosine at once (to rounding: numpy's exp)."""
+    value = 1.0 / (1.0 + np.exp(-(cosines - scoring.SIM_MIDPOINT) / scoring.SIM_SCALE))
+    floor = 1.0 / (1.0 + math.exp(scoring.SIM_MIDPOINT / scoring.SIM_SCALE))
+    return np.where(cosines > 0.0, np.maximum(0.0, (value - floor) / (1.0 - floor)), 0.0)
+
+
+def example_curve(m: Matcher) -> bool:
+    """Does every cosine above 0 add something to the score (explain.parts' `example`, worked
+    out by parts itself once per process)? Then sharing a word with an example is evidence."""
     key = bool(m.terms)
-    found = _TABLES.get(key)
+    found = _CURVES.get(key)
     if found is None:
-        def example(cosine: float) -> float:
-            return parts(Breakdown(None, liked=(0, cosine)), m).example  # type: ignore[arg-type]
-
-        found = _TABLES[key] = ([example(i / GRID) for i in range(GRID + 1)], example(1e-9) > 0)
+        found = _CURVES[key] = parts(Breakdown(None, liked=(0, 1e-9)),  # type: ignore[arg-type]
+                                     m).example > 0
     return found
-
-
-def _cell(cosine: float) -> int:
-    """The grid point at or above `cosine`: the table there bounds the example part."""
-    return min(GRID, max(0, math.ceil(cosine * GRID)))
-
-
-def _least_cosine(table: list[float], target: float) -> float:
-    """A cosine under which the example part stays below `target` (0.0: every cosine may
-    reach it)."""
-    if target <= 0.0:
-        return 0.0
-    for i, value in enumerate(table):
-        if value >= target:
-            return max(0.0, (i - 1) / GRID)
-    return 2.0  # no cosine is enough

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass, field
 from functools import cached_property
+
+import numpy as np
 
 from worker.matching import examples as ex
 from worker.matching import scoring
@@ -54,13 +55,13 @@ class TermCounts:
     and scoring.field_counts, in the same order (shared by every concept with the term)."""
 
     hits: dict[int, dict[str, FieldHit]]  # paper -> field -> hit
-    papers: tuple[int, ...]  # the papers of `hits`, in its order
+    papers: np.ndarray  # the papers of `hits`, in its order (intp)
     counts: tuple[scoring.FieldCounts, ...]  # each paper's, in that order
 
     @cached_property
     def index(self) -> dict[int, int]:
         """paper -> its place in `papers`."""
-        return {n: i for i, n in enumerate(self.papers)}
+        return {n: i for i, n in enumerate(self.hits)}
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ class TermEvidence:
 
     base: TermCounts
     spec: dict[str, float]  # field -> specificity
-    strengths: array[float]  # TermScore.strength clamped to 0..1, per paper of base.papers
-    caps: array[float]  # the most the strength can be when other terms claim some of the text
+    strengths: np.ndarray  # TermScore.strength clamped to 0..1, per paper of base.papers
+    caps: np.ndarray  # the most the strength can be when other terms claim some of the text
 
     scored: dict[int, tuple[float, tuple[float, ...]]] = field(default_factory=dict)  # shares
     # in the order of the paper's field counts
@@ -81,9 +82,6 @@ class TermEvidence:
     @property
     def hits(self) -> dict[int, dict[str, FieldHit]]:
         return self.base.hits
-
-    def cap(self, n: int) -> float:
-        return self.caps[self.base.index[n]]
 
     def score(self, term: ProfileTerm, n: int) -> TermScore:
         """Paper n's TermScore for `term` (one of the terms this evidence is shared by)."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import operator
 import re
-from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache, reduce
 from typing import cast
 
-from worker.matching import examples as ex
+import numpy as np
+
 from worker.matching import scoring, semantic
 from worker.matching.batch import Batch
 from worker.matching.corpus import Corpus, Doc, FieldHit, with_joined
@@ -163,11 +163,9 @@ class Matcher:
                 spec = scoring.field_specificity(_field_df(base.hits.values()), len(corpus))
             else:
                 spec = self._specificity(term, base.hits, corpus)
-            strengths, caps = array("d"), array("d")
-            for counts in base.counts:
-                evidence, cap = scoring.strength_from(counts, spec)
-                strengths.append(max(0.0, min(scoring.TERM_STRENGTH * evidence, 1.0)))
-                caps.append(max(0.0, min(scoring.TERM_STRENGTH * cap, 1.0)))
+            pairs = np.array([scoring.strength_from(counts, spec) for counts in base.counts],
+                             dtype=np.float64).reshape(-1, 2)
+            strengths, caps = np.clip(scoring.TERM_STRENGTH * pairs, 0.0, 1.0).T
             found = corpus.evidence.put(key, TermEvidence(base, spec, strengths, caps))
         return cast(TermEvidence, found)
 
@@ -178,7 +176,8 @@ class Matcher:
         found = corpus.evidence.get(key)
         if found is None:
             hits = corpus.hits(term.variants, near=term.near)
-            found = corpus.evidence.put(key, TermCounts(hits, tuple(hits), tuple(
+            found = corpus.evidence.put(key, TermCounts(hits, np.fromiter(
+                hits, dtype=np.intp, count=len(hits)), tuple(
                 scoring.field_counts(by_field, _lengths(corpus.docs[n], by_field), corpus,
                                      self.weights) for n, by_field in hits.items())))
         return cast(TermCounts, found)
@@ -230,19 +229,6 @@ class Matcher:
         if compiled is None:  # only for terms without letters, which parse_query rejects
             return 0 if not term_stems(term.text) else corpus.all_bits
         return corpus.hit_bits(compiled.variants, near=False)
-
-    def _similarities(self, corpus: Corpus, found: dict[int, Breakdown], liked: ex.ExampleSet,
-                      unliked: ex.ExampleSet) -> None:
-        best_liked = ex.nearest_among(found, liked, corpus)
-        best_unliked = ex.nearest_among(found, unliked, corpus)
-        vectors = ex.corpus_vectors(corpus)
-        for n, b in found.items():
-            b.liked = best_liked.get(n, (-1, 0.0))
-            b.unliked = best_unliked.get(n, (-1, 0.0))
-            if b.liked[0] >= 0:
-                b.vectors = (vectors[n], liked.vectors[b.liked[0]])
-        if self.embedder is not None and self.examples:
-            self._semantic(corpus, found, self.embedder)
 
     def _semantic(self, corpus: Corpus, found: dict[int, Breakdown], embedder: Embedder,
                   ) -> None:
