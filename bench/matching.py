@@ -1,9 +1,9 @@
 """Matching alone, in memory: many generated profiles against one batch of new papers.
 
     .venv/bin/python bench/matching.py                    # 10,000 subscribers, 2,000 papers
-    .venv/bin/python bench/matching.py --subscribers 2000 --profile
+    .venv/bin/python bench/matching.py --subscribers 2000 --workers 1 --profile
 
-The inner loop of bench/scale.py's "matching" stage (worker.app.match_papers for every
+The inner loop of bench/scale.py's "matching" stage (worker.selection.match_papers for every
 subscriber against one prepared batch) without the database, so a change to the matcher can
 be measured in seconds. It prints the wall time, subscribers/s, and a fingerprint of every
 digest's items (paper, score, reasons): a faster matcher must print the same fingerprint.
@@ -26,8 +26,8 @@ sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
 from scaledata import Generator, toml  # noqa: E402
 
-from worker.app import Candidates, match_papers  # noqa: E402
 from worker.records import Links  # noqa: E402
+from worker.selection import Candidates, default_workers, match_each, match_papers  # noqa: E402
 from worker.settings import load_profile  # noqa: E402
 from worker.store.models import StoredPaper  # noqa: E402
 
@@ -47,7 +47,11 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=4_000,
                         help="papers the profiles' examples are drawn from")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--profile", action="store_true", help="print a pyinstrument report")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="processes matching at once, as [matching] workers (default: "
+                             "one per CPU)")
+    parser.add_argument("--profile", action="store_true",
+                        help="print a pyinstrument report (of this process: use --workers 1)")
     parser.add_argument("--verify", type=int, default=0, metavar="N",
                         help="also match every N-th profile alone, on a batch with nothing "
                              "cached, and check it gets the same digest")
@@ -78,10 +82,10 @@ def main() -> None:
 
         profiler = Profiler(interval=0.001)
         profiler.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     pool = Candidates(new)
-    results = [match_papers(p, pool, examples) for p in profiles]
-    wall = time.perf_counter() - start
+    results = match_each(profiles, pool, examples, {}, workers=args.workers)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False), file=sys.stderr)
@@ -91,14 +95,15 @@ def main() -> None:
     digest = hashlib.sha256()
     lines = []
     for profile, (items, below) in zip(profiles, results, strict=True):
-        lines.append(json.dumps([profile.id, below, [(i.paper_id, i.score, i.reasons)
+        lines.append(json.dumps([profile.id, below, [(i.paper_id, i.score, json.loads(i.reasons))
                                                      for i in items]], sort_keys=True))
         digest.update(lines[-1].encode())
     if args.dump:
         args.dump.write_text("\n".join(lines) + "\n", encoding="utf-8")
     count = sum(len(items) for items, _ in results)
     print(f"matching: {args.subscribers:,} subscribers x {args.new:,} papers: {wall:.2f} s "
-          f"({args.subscribers / wall:,.0f} subscribers/s), {count:,} items; "
+          f"({args.subscribers / wall:,.0f} subscribers/s, {args.workers} process(es); CPU of "
+          f"this process {cpu:.2f} s), {count:,} items; "
           f"fingerprint {digest.hexdigest()[:16]}")
 
 

@@ -22,7 +22,7 @@ How it is measured (the same for all three methods):
 
 Methods:
 - paper-digest: the digests as stored (the profile's own min_score and max_items). Ranking:
-  every candidate scored by the same function the pipeline used (worker.app.match_papers, with
+  every candidate scored by the same function the pipeline used (worker.selection.match_papers, with
   no threshold or limit), by score: scores are calibrated, so scores from different days are
   comparable. The bench checks that each digest is the top of that ranking.
 - keyword OR (the common alert scripts): a paper is sent when any of the profile's keywords
@@ -58,10 +58,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from worker.app import example_papers, match_papers, paper_text, run_pass  # noqa: E402
+from worker.app import run_pass  # noqa: E402
 from worker.delivery import Channel, Rendered  # noqa: E402
 from worker.matching import PaperText  # noqa: E402
 from worker.records import normalize_title  # noqa: E402
+from worker.selection import example_papers, match_papers, paper_text  # noqa: E402
 from worker.semantic import embedder_for  # noqa: E402
 from worker.settings import Config, Profile, load_config  # noqa: E402
 from worker.store import outbox, papers  # noqa: E402

@@ -15,24 +15,21 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine
 
 from worker.delivery import Channel, Rendered, channel_for
 from worker.errors import DeliveryError, PaperDigestError, as_database_error
 from worker.progress import Progress, no_progress
+from worker.selection import Candidates, default_workers, match_each
 from worker.settings import Config, Profile
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
 from worker.store import outbox, papers, runs
-from worker.store.marks import Mark, marks_for
-from worker.store.models import DigestSpec, ItemSpec, StoredPaper, SubscriberInfo
-
-if TYPE_CHECKING:
-    from worker.semantic import StoredEmbedder
+from worker.store.marks import marks_for
+from worker.store.models import DigestSpec, StoredPaper, SubscriberInfo
 
 log = logging.getLogger("paper_digest")
 LEASE = timedelta(minutes=10)
@@ -271,14 +268,15 @@ class Pipeline:
 
         embedder = embedder_for(self.settings, self.engine, self.now)
         pending: list[DigestSpec] = []
+        workers = self.settings.matching.workers or default_workers()
         for (cursor, seen), group in groups.items():
             with self.timed("candidates"):
                 pool = Candidates([p for p in window if p.first_seen_seq > cursor
                                    and p.id not in seen])
-            for profile in group:
-                with self.timed("matching"):
-                    items, below = match_papers(profile, pool, examples,
-                                                marks=marked[profile.id], embedder=embedder)
+            with self.timed("matching"):
+                matched = match_each(group, pool, examples, marked, embedder=embedder,
+                                     workers=workers)
+            for profile, (items, below) in zip(group, matched, strict=True):
                 report = reports[profile.id]
                 report.candidates, report.items, report.below_threshold = (
                     len(pool), len(items), below)
@@ -413,103 +411,6 @@ class Pipeline:
                         f"{ctx.date.isoformat()}-digest-{digest.id}",
                         lambda: render(ctx, "md", templates),
                         lambda: build_email(ctx, sender=sender, templates_dir=templates))
-
-
-def example_papers(profile: Profile, examples: dict[str, StoredPaper],
-                   marked: Sequence[Mark] = ()) -> tuple[list[StoredPaper], list[StoredPaper]]:
-    """(liked, unliked): the profile's `like`/`unlike` papers found among the stored ones, then
-    the papers the subscriber marked. A mark is the later word: it overrides the file."""
-    verdicts = {m.paper.id: m.verdict for m in marked}
-    chosen: dict[int, tuple[StoredPaper, str]] = {}
-    for refs, verdict in ((profile.interests.like, "like"), (profile.interests.unlike, "unlike")):
-        for ref in refs:
-            if ref in examples:
-                paper = examples[ref]
-                chosen.setdefault(paper.id, (paper, verdicts.get(paper.id, verdict)))
-    for mark in marked:
-        chosen.setdefault(mark.paper.id, (mark.paper, mark.verdict))
-    return ([p for p, v in chosen.values() if v == "like"],
-            [p for p, v in chosen.values() if v == "unlike"])
-
-
-class Candidates(Sequence[StoredPaper]):
-    """Papers new to a group of subscribers, prepared for matching once for all of them: their
-    texts tokenized and indexed (worker.matching.Corpus), known to the embedder once."""
-
-    def __init__(self, papers: Sequence[StoredPaper]):
-        self.papers = list(papers)
-        self._known: set[int] = set()  # embedders told about these papers
-
-    def __len__(self) -> int:
-        return len(self.papers)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.papers[index]
-
-    @cached_property
-    def texts(self) -> list[Any]:
-        return [paper_text(p) for p in self.papers]
-
-    @cached_property
-    def corpus(self) -> Any:
-        from worker.matching import Corpus
-
-        return Corpus.of(self.texts)
-
-    @cached_property
-    def by_key(self) -> dict[str, StoredPaper]:
-        return {str(p.id): p for p in self.papers}
-
-    def introduce(self, embedder: StoredEmbedder) -> None:
-        if id(embedder) not in self._known:
-            embedder.know(self.texts)
-            self._known.add(id(embedder))
-
-
-def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
-                 examples: dict[str, StoredPaper], *, marks: Sequence[Mark] = (),
-                 embedder: StoredEmbedder | None = None) -> tuple[list[ItemSpec], int]:
-    """(items for the digest, best first, within max_items; how many more scored lower).
-    `marks`: papers the subscriber marked (more examples); `embedder`: semantic matching."""
-    from worker.matching import Matcher
-
-    if not candidates:
-        return [], 0
-    pool = candidates if isinstance(candidates, Candidates) else Candidates(candidates)
-    liked, unliked = example_papers(profile, examples, marks)
-    liked_texts, unliked_texts = [paper_text(p) for p in liked], [paper_text(p) for p in unliked]
-    if embedder is not None:
-        pool.introduce(embedder)
-        embedder.know(liked_texts)
-    matcher = Matcher(profile.interests, examples=liked_texts, unlike=unliked_texts,
-                      embedder=embedder)
-    # The examples themselves are not news. They are left out of the ranking rather than the
-    # candidates, so subscribers with the same candidates share one prepared batch.
-    own = [str(p.id) for p in (*liked, *unliked)]
-    ranking = matcher.top(pool.corpus, min_score=profile.min_score, limit=profile.max_items,
-                          skip=own)
-    items = [ItemSpec(pool.by_key[m.paper.key].id, round(m.score, 4),
-                      [reason_dict(r) for r in m.reasons]) for m in ranking.matches]
-    return items, ranking.ranked - len(items)
-
-
-def paper_text(paper: StoredPaper) -> Any:
-    from worker.matching import PaperText
-
-    return PaperText(key=str(paper.id), title=paper.title, abstract=paper.abstract,
-                     authors=paper.authors)
-
-
-def reason_dict(reason: Any) -> dict[str, Any]:
-    """A Reason as stored with a digest item (what dataclasses.asdict gives, terms a list)."""
-    data = {name: getattr(reason, name) for name in _field_names(reason.__class__)}
-    data["terms"] = list(data.get("terms", ()))
-    return data
-
-
-@cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
 
 
 class DryRunChannel(Channel):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from worker.app import example_papers, match_papers
 from worker.render import profile_context, render
+from worker.selection import example_papers, match_papers
 from worker.semantic import embedder_for
 from worker.settings import Config, Profile, Settings
 from worker.store import outbox, papers
@@ -33,7 +34,7 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
                                 embedder=embedder_for(config.settings, engine, None))
     by_id = {p.id: p for p in candidates}
     digest = Digest(0, profile.id, now, "<preview>", len(items), below, cursor, upto,
-                    tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
+                    tuple(DigestItem(rank, i.score, json.loads(i.reasons), by_id[i.paper_id])
                           for rank, i in enumerate(items, start=1)))
     ctx = profile_context(digest, profile, config.settings)
     scope = f"papers first seen in the last {_human(since)}" if since else \
@@ -74,8 +75,8 @@ def explain_paper(engine: Engine, profile: Profile, ref: str, *,
     `settings` turn it on, semantic similarity. Raises LookupError when no stored paper
     matches `ref`.
     """
-    from worker.app import paper_text
     from worker.matching import Matcher
+    from worker.selection import paper_text
 
     paper = papers.find_paper(engine, ref)
     if paper is None:

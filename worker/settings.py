@@ -101,6 +101,7 @@ def _email_problems(email: EmailSettings, file: str, text: str) -> list[Problem]
 @dataclass(frozen=True)
 class MatchingSettings:
     semantic: bool = False  # also compare papers by meaning: needs the `semantic` extra
+    workers: int = 0  # processes matching subscribers at once; 0: one per CPU, 1: no others
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,10 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     matching, matching_problems = load_table(MatchingSettings, data.get("matching", {}),
                                              file=file, text=text, prefix="matching.")
     problems += matching_problems
+    if matching is not None and matching.workers < 0:
+        problems.append(Problem(file, "expected 0 (one process per CPU), 1 (matching in this "
+                                "process only) or more", "matching.workers",
+                                line_of(text, "workers")))
     email, email_problems = load_table(EmailSettings, data.get("email", {}), file=file,
                                        text=text, prefix="email.")
     problems += email_problems or _email_problems(email or EmailSettings(), file, text)

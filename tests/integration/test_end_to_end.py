@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,26 @@ def test_grouped_by_interest_on_the_seeds(tmp_path: Path, seeds_dir: Path,
         for paper in papers:
             why = paper.split("\n**Why:** ", 1)[1].split(";")[0].casefold()
             assert stems[keyword] in why, (keyword, paper)
+
+
+def test_matching_over_several_processes_writes_the_same_digests(
+        tmp_path: Path, seeds_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`[matching] workers`: the digests do not depend on how many processes matched them."""
+    from worker import selection
+
+    monkeypatch.setattr(selection, "PARALLEL_MIN", 1)  # fork even for a handful of subscribers
+    subscribers = {"grounding": GROUNDING, "docs": DOCS,
+                   "mixed": GROUNDING.replace('"referring"]', '"referring", "OCR"]')}
+    outputs = []
+    for workers in (1, 3):
+        root = tmp_path / "same-paths-both-times"
+        shutil.rmtree(root, ignore_errors=True)
+        config = make_config(root, f"sqlite:///{root / 'pd.db'}", subscribers,
+                             extra=f"[matching]\nworkers = {workers}")
+        for day in SEED_DAYS:
+            add_seed_day(root, seeds_dir, day)
+            assert run_cli(config, "run", "--now", f"{day}T20:00:00+00:00").exit_code == 0
+        outputs.append({p.relative_to(root / "out").as_posix(): p.read_text(encoding="utf-8")
+                        for p in sorted((root / "out").rglob("*.md"))})
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]) >= 3 * len(subscribers) - 1  # a digest a day for (nearly) each

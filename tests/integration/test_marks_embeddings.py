@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import make_config, run_cli
-from worker.app import paper_text
 from worker.records import PaperRecord
+from worker.selection import paper_text
 from worker.semantic import StoredEmbedder, embedder_for, semantic_problems
 from worker.settings import load_config
 from worker.sources.base import Dump, content_hash
@@ -287,7 +287,7 @@ def test_unlike_mark_demotes_and_remove_undoes(tmp_path: Path, database_url: str
 
 
 def test_a_mark_overrides_the_profile_file(tmp_path: Path, database_url: str) -> None:
-    from worker.app import example_papers
+    from worker.selection import example_papers
 
     root = make_config(tmp_path, database_url, {"ada": PROFILE.replace(
         'keywords = ["chart"]', f'keywords = ["chart"]\nlike = ["{SEEDS[0][0]}"]')})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -95,7 +96,8 @@ def test_digest_moves_cursor_and_items_are_unique(engine) -> None:  # type: igno
     state = _subscribe(engine)
     upto, window, delivered = outbox.candidate_window(engine, {"ada": state.cursor_seq})
     assert (upto, [p.title for p in window], delivered) == (1, ["A", "B"], {"ada": set()})
-    items = [ItemSpec(window[0].id, 0.9, [{"kind": "keyword", "text": "title mentions A"}])]
+    reasons = json.dumps([{"kind": "keyword", "text": "title mentions A"}])
+    items = [ItemSpec(window[0].id, 0.9, reasons)]
     digest_id = outbox.create_digest(engine, "ada", expected_cursor=0, upto=upto, items=items,
                                      channels=["email", "markdown"], below_threshold=1,
                                      message_id="<m1@x>", now=NOW)
@@ -121,7 +123,7 @@ def test_digests_loaded_together_share_papers_in_rank_order(engine) -> None:  # 
     a, b, c = window
     made = {}
     for sid, chosen in (("ada", [c, a]), ("bo", [a, b])):
-        items = [ItemSpec(p.id, 1.0 - rank / 10, [{"kind": "keyword", "text": p.title}])
+        items = [ItemSpec(p.id, 1.0 - rank / 10, json.dumps([{"kind": "keyword", "text": p.title}]))
                  for rank, p in enumerate(chosen)]
         made[sid] = outbox.create_digest(engine, sid, expected_cursor=0, upto=1, items=items,
                                          channels=["email"], below_threshold=0,

@@ -139,3 +139,20 @@ def test_shipped_config_and_its_commented_examples_are_valid(tmp_path: Path) -> 
     from worker.sources import KINDS
 
     assert kinds == set(KINDS)  # one example of every kind
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", 0), ("1", 1), ("3", 3)])
+def test_matching_workers(tmp_path: Path, value: str, expected: int) -> None:
+    config = load_config(write_config(tmp_path, GOOD_WORKER + f"[matching]\nworkers = {value}\n",
+                                      ada=GOOD_SUB), {})
+    assert config.problems == []
+    assert config.settings.matching.workers == expected
+
+
+@pytest.mark.parametrize("value", ["-1", '"auto"', "1.5"])
+def test_matching_workers_must_be_a_count(tmp_path: Path, value: str) -> None:
+    config = load_config(write_config(tmp_path, GOOD_WORKER + f"[matching]\nworkers = {value}\n",
+                                      ada=GOOD_SUB), {})
+    [problem] = config.problems
+    assert problem.key == "matching.workers" and problem.line == 9
+    assert str(tmp_path / "worker.toml") in str(problem.file)

@@ -65,7 +65,7 @@ class ItemSpec:
 
     paper_id: int
     score: float
-    reasons: list[dict[str, Any]]
+    reasons: str  # as stored: a JSON list of objects (worker.selection.reason_dict)
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,7 @@ def create_digest(engine: Engine, sub_id: str, *, expected_cursor: int, upto: in
             conn.execute(insert(digest_items), [
                 {"digest_id": digest_id, "subscriber_id": sub_id, "paper_id": item.paper_id,
                  "rank": rank, "score": item.score,
-                 "reasons": json.dumps(item.reasons, ensure_ascii=False)}
+                 "reasons": item.reasons}
                 for rank, item in enumerate(items, start=1)])
         conn.execute(insert(deliveries), [
             {"digest_id": digest_id, "channel": channel, "status": "pending",
@@ -243,7 +243,7 @@ def _create_digests(conn: Connection, specs: Sequence[DigestSpec], upto: int, no
         result[spec.subscriber_id] = int(digest_id)
         items += [{"digest_id": digest_id, "subscriber_id": spec.subscriber_id,
                    "paper_id": item.paper_id, "rank": rank, "score": item.score,
-                   "reasons": json.dumps(item.reasons, ensure_ascii=False)}
+                   "reasons": item.reasons}
                   for rank, item in enumerate(spec.items, start=1)]
         sends += [{"digest_id": digest_id, "channel": channel, "status": "pending",
                    "next_attempt_at": now} for channel in spec.channels]

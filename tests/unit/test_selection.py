@@ -1,0 +1,68 @@
+"""worker.selection: every subscriber's digest items, matched in this process or over several."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.unit.test_matching_batch import TOPICS, synthetic
+from worker.matching import Interests
+from worker.records import Links
+from worker.selection import PARALLEL_MIN, Candidates, match_each, match_papers
+from worker.settings import Profile
+from worker.store.models import StoredPaper
+
+NOW = datetime(2026, 3, 16, 8, tzinfo=UTC)
+
+
+def stored(papers: list) -> list[StoredPaper]:
+    return [StoredPaper(id=n + 1, title=p.title, abstract=p.abstract, arxiv_id=None,
+                        version=None, authors=(), links=Links(), published=None, upvotes=None,
+                        first_seen_at=NOW, first_seen_seq=n + 1) for n, p in enumerate(papers)]
+
+
+def profiles(count: int, history: list[StoredPaper], seed: int = 3) -> list[Profile]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        topic = rng.choice(TOPICS)
+        fields: dict = {"keywords": tuple(rng.sample(topic, 2))}
+        if i % 3 == 0:
+            fields["like"] = (rng.choice(history).title,)
+        if i % 5 == 0:
+            fields["query"] = " OR ".join(f'"{t}"' for t in rng.sample(topic, 2))
+        out.append(Profile(f"s{i:04d}", f"s{i}", None, ("markdown",), Interests(**fields),
+                           max_items=rng.choice((3, 10, 20)), min_score=rng.choice((0.2, 0.4))))
+    return out
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes are forked")
+def test_several_processes_match_exactly_what_one_does() -> None:
+    history = stored(synthetic(200, 11))
+    examples = {p.title: p for p in history}
+    new = Candidates(stored(synthetic(300, 12)))
+    group = profiles(2 * PARALLEL_MIN + 17, history)
+    alone = [match_papers(p, new, examples) for p in group]
+    together = match_each(group, Candidates(new.papers), examples, {}, workers=2)
+    assert together == alone
+    assert sum(len(items) for items, _ in alone) > len(group)  # digests are not empty
+    assert all(json.loads(item.reasons) for items, _ in alone for item in items)
+
+
+def test_a_small_group_is_matched_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting processes for a few subscribers costs more than it saves."""
+    import multiprocessing
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no process may be started")
+
+    monkeypatch.setattr(multiprocessing, "get_context", refuse)
+    history = stored(synthetic(50, 1))
+    new = Candidates(stored(synthetic(80, 2)))
+    group = profiles(PARALLEL_MIN // 2, history)
+    got = match_each(group, new, {p.title: p for p in history}, {}, workers=4)
+    assert got == [match_papers(p, new, {p.title: p for p in history}) for p in group]

@@ -1,0 +1,196 @@
+"""Which new papers go into each subscriber's digest: the matching stage of a pass.
+
+    Candidates(papers)                       papers new to a group of subscribers, prepared once
+    match_papers(profile, candidates, ...)   one subscriber's items, best first
+    match_each(profiles, candidates, ..., workers=N)
+                                             every subscriber's, over N processes at once
+
+Matching thousands of subscribers against one batch is pure computation on data that is the
+same for all of them, so `match_each` forks worker processes after the batch is prepared: each
+inherits it (copy-on-write, nothing re-read or re-tokenized) and matches a share of the
+profiles; what comes back is small (paper ids, scores, the reasons as the JSON the store keeps).
+Results are the same, in the same order, whatever the number of processes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
+
+from worker.settings import Profile
+from worker.store.marks import Mark
+from worker.store.models import ItemSpec, StoredPaper
+
+if TYPE_CHECKING:
+    from worker.semantic import StoredEmbedder
+
+# Below this many subscribers a group is matched in this process: starting processes and
+# passing results back would cost more than it saves.
+PARALLEL_MIN = 200
+SHARE = 50  # profiles a worker process takes at a time (the last ones finish together)
+
+Match = tuple[list[ItemSpec], int]  # a digest's items and how many more scored lower
+
+
+def example_papers(profile: Profile, examples: dict[str, StoredPaper],
+                   marked: Sequence[Mark] = ()) -> tuple[list[StoredPaper], list[StoredPaper]]:
+    """(liked, unliked): the profile's `like`/`unlike` papers found among the stored ones, then
+    the papers the subscriber marked. A mark is the later word: it overrides the file."""
+    verdicts = {m.paper.id: m.verdict for m in marked}
+    chosen: dict[int, tuple[StoredPaper, str]] = {}
+    for refs, verdict in ((profile.interests.like, "like"), (profile.interests.unlike, "unlike")):
+        for ref in refs:
+            if ref in examples:
+                paper = examples[ref]
+                chosen.setdefault(paper.id, (paper, verdicts.get(paper.id, verdict)))
+    for mark in marked:
+        chosen.setdefault(mark.paper.id, (mark.paper, mark.verdict))
+    return ([p for p, v in chosen.values() if v == "like"],
+            [p for p, v in chosen.values() if v == "unlike"])
+
+
+class Candidates(Sequence[StoredPaper]):
+    """Papers new to a group of subscribers, prepared for matching once for all of them: their
+    texts tokenized and indexed (worker.matching.Corpus), known to the embedder once."""
+
+    def __init__(self, papers: Sequence[StoredPaper]):
+        self.papers = list(papers)
+        self._known: set[int] = set()  # embedders told about these papers
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.papers[index]
+
+    @cached_property
+    def texts(self) -> list[Any]:
+        return [paper_text(p) for p in self.papers]
+
+    @cached_property
+    def corpus(self) -> Any:
+        from worker.matching import Corpus
+
+        return Corpus.of(self.texts)
+
+    @cached_property
+    def by_key(self) -> dict[str, StoredPaper]:
+        return {str(p.id): p for p in self.papers}
+
+    def introduce(self, embedder: StoredEmbedder) -> None:
+        if id(embedder) not in self._known:
+            embedder.know(self.texts)
+            self._known.add(id(embedder))
+
+
+def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
+                 examples: dict[str, StoredPaper], *, marks: Sequence[Mark] = (),
+                 embedder: StoredEmbedder | None = None) -> Match:
+    """(items for the digest, best first, within max_items; how many more scored lower).
+    `marks`: papers the subscriber marked (more examples); `embedder`: semantic matching."""
+    from worker.matching import Matcher
+
+    if not candidates:
+        return [], 0
+    pool = candidates if isinstance(candidates, Candidates) else Candidates(candidates)
+    liked, unliked = example_papers(profile, examples, marks)
+    liked_texts, unliked_texts = [paper_text(p) for p in liked], [paper_text(p) for p in unliked]
+    if embedder is not None:
+        pool.introduce(embedder)
+        embedder.know(liked_texts)
+    matcher = Matcher(profile.interests, examples=liked_texts, unlike=unliked_texts,
+                      embedder=embedder)
+    # The examples themselves are not news. They are left out of the ranking rather than the
+    # candidates, so subscribers with the same candidates share one prepared batch.
+    own = [str(p.id) for p in (*liked, *unliked)]
+    ranking = matcher.top(pool.corpus, min_score=profile.min_score, limit=profile.max_items,
+                          skip=own)
+    items = [ItemSpec(pool.by_key[m.paper.key].id, round(m.score, 4),
+                      json.dumps([reason_dict(r) for r in m.reasons], ensure_ascii=False))
+             for m in ranking.matches]
+    return items, ranking.ranked - len(items)
+
+
+def match_each(profiles: Sequence[Profile], candidates: Candidates,
+               examples: dict[str, StoredPaper], marks: Mapping[str, Sequence[Mark]], *,
+               embedder: StoredEmbedder | None = None, workers: int = 1) -> list[Match]:
+    """match_papers for every profile against the same candidates, in order, over up to
+    `workers` processes (one: all here). Semantic matching stays in this process: its model
+    and database connection are not to be shared with forked children."""
+    workers = min(workers, len(profiles) // PARALLEL_MIN)
+    if workers <= 1 or embedder is not None or not _can_fork():
+        return [match_papers(p, candidates, examples, marks=marks.get(p.id, ()),
+                             embedder=embedder) for p in profiles]
+    _prepare(profiles, candidates, examples)
+    _SHARED.update(profiles=profiles, candidates=candidates, examples=examples, marks=marks)
+    try:
+        shares = [(start, min(start + SHARE, len(profiles)))
+                  for start in range(0, len(profiles), SHARE)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            done = pool.map(_match_share, shares, chunksize=1)
+    finally:
+        _SHARED.clear()
+    return [([ItemSpec(*item) for item in items], below)
+            for share in done for items, below in share]
+
+
+# What forked workers read: set in the parent just before the fork, so never pickled.
+_SHARED: dict[str, Any] = {}
+
+
+def _match_share(bounds: tuple[int, int]) -> list[tuple[list[tuple[int, float, str]], int]]:
+    """In a worker process: match profiles[start:end]; items as plain tuples, which cross
+    the pipe several times cheaper than objects."""
+    profiles, candidates = _SHARED["profiles"], _SHARED["candidates"]
+    examples, marks = _SHARED["examples"], _SHARED["marks"]
+    out = []
+    for profile in profiles[bounds[0]:bounds[1]]:
+        items, below = match_papers(profile, candidates, examples, marks=marks.get(profile.id, ()))
+        out.append(([(i.paper_id, i.score, i.reasons) for i in items], below))
+    return out
+
+
+def _prepare(profiles: Sequence[Profile], candidates: Candidates,
+             examples: dict[str, StoredPaper]) -> None:
+    """Work every worker process would otherwise repeat, done once before they are forked:
+    the batch tokenized and indexed, and its tf-idf postings when examples are compared."""
+    from worker.matching.examples import postings
+
+    corpus = candidates.corpus
+    candidates.by_key  # noqa: B018 - built once here, inherited by every worker
+    if examples or any(p.interests.like or p.interests.unlike for p in profiles):
+        postings(corpus)
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def default_workers() -> int:
+    """One worker process per CPU this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+def paper_text(paper: StoredPaper) -> Any:
+    from worker.matching import PaperText
+
+    return PaperText(key=str(paper.id), title=paper.title, abstract=paper.abstract,
+                     authors=paper.authors)
+
+
+def reason_dict(reason: Any) -> dict[str, Any]:
+    """A Reason as stored with a digest item (what dataclasses.asdict gives, terms a list)."""
+    data = {name: getattr(reason, name) for name in _field_names(reason.__class__)}
+    data["terms"] = list(data.get("terms", ()))
+    return data
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
