@@ -14,12 +14,10 @@ Results are the same, in the same order, whatever the number of processes.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
-from functools import cache, cached_property
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from worker.settings import Profile
@@ -110,9 +108,9 @@ def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
     own = [str(p.id) for p in (*liked, *unliked)]
     ranking = matcher.top(pool.corpus, min_score=profile.min_score, limit=profile.max_items,
                           skip=own)
+    # what json.dumps of the list of reasons gives, each reason encoded once (Reason.json)
     items = [ItemSpec(pool.by_key[m.paper.key].id, round(m.score, 4),
-                      json.dumps([reason_dict(r) for r in m.reasons], ensure_ascii=False))
-             for m in ranking.matches]
+                      f"[{', '.join(r.json for r in m.reasons)}]") for m in ranking.matches]
     return items, ranking.ranked - len(items)
 
 
@@ -182,15 +180,3 @@ def paper_text(paper: StoredPaper) -> Any:
 
     return PaperText(key=str(paper.id), title=paper.title, abstract=paper.abstract,
                      authors=paper.authors)
-
-
-def reason_dict(reason: Any) -> dict[str, Any]:
-    """A Reason as stored with a digest item (what dataclasses.asdict gives, terms a list)."""
-    data = {name: getattr(reason, name) for name in _field_names(reason.__class__)}
-    data["terms"] = list(data.get("terms", ()))
-    return data
-
-
-@cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))

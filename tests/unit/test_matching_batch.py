@@ -181,20 +181,28 @@ def test_a_query_concept_changed_by_synonyms_shares_nothing_with_the_plain_one()
 
 
 def test_cosines_on_arrays_are_the_dot_products_of_the_vectors() -> None:
-    """examples.Postings: an example's cosine with every paper at once, bit for bit the sum
-    over the example's stems in its order (0.0 for papers sharing no stem)."""
+    """examples.Postings: the cosines of several examples with every paper at once, bit for
+    bit the sum over each example's stems in its order (0.0 for papers sharing no stem); and
+    each paper's nearest example, the first of equals."""
     papers = seeds()
     corpus = Corpus.of(papers)
     vectors = ex.corpus_vectors(corpus)
-    for example in random.Random(7).sample(papers, 12):
-        found = ex.example_vectors([example], corpus).examples[0]
-        cosines, vec = ex.postings(corpus).cosines(found), found.vector
+    chosen = random.Random(7).sample(papers, 12)
+    examples = ex.example_vectors([*chosen, chosen[0]], corpus)  # the last: a tie with the first
+    cosines = ex.postings(corpus).cosines(examples.examples)
+    for row, found in zip(cosines, examples.examples, strict=True):
         for n, paper in enumerate(vectors):
             expected = 0.0
-            for stem, weight in vec.items():
+            for stem, weight in found.vector.items():
                 if stem in paper:
                     expected += weight * paper[stem]
-            assert cosines[n] == expected
+            assert row[n] == expected
+    best, best_cosine = ex.postings(corpus).nearest(examples)
+    for n in range(len(corpus)):
+        column = list(cosines[:, n])
+        assert best_cosine[n] == max(column)
+        assert best[n] == (column.index(max(column)) if max(column) > 0 else -1)
+        assert best[n] != len(chosen)
 
 
 def test_bounds_are_tight_where_terms_share_no_text() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.unit.test_matching_batch import TOPICS, synthetic
-from worker.matching import Interests
+from worker.matching import Interests, Reason
 from worker.records import Links
 from worker.selection import PARALLEL_MIN, Candidates, match_each, match_papers
 from worker.settings import Profile
@@ -66,3 +67,28 @@ def test_a_small_group_is_matched_in_this_process(monkeypatch: pytest.MonkeyPatc
     group = profiles(PARALLEL_MIN // 2, history)
     got = match_each(group, new, {p.title: p for p in history}, {}, workers=4)
     assert got == [match_papers(p, new, {p.title: p for p in history}) for p in group]
+
+
+@pytest.mark.parametrize("reason", [
+    Reason("keyword", "title mentions “VLM”", "title", ("VLM", "VLMs"), 0.25, "VLM"),
+    Reason("example", 'resembles "A" (similarity 0.50)', None, (), 0.5),
+    Reason("exclude", "abstract mentions excluded “survey”\n\t\u202e", "abstract", ("survey",),
+           -0.1, None),
+])
+def test_a_reason_is_stored_as_json_of_its_fields(reason: Reason) -> None:
+    fields = dataclasses.asdict(reason)
+    assert json.loads(reason.json) == {**fields, "terms": list(reason.terms)}
+    assert reason.json == json.dumps({**fields, "terms": list(reason.terms)}, ensure_ascii=False)
+
+
+def test_items_store_their_reasons_as_the_json_list_of_them() -> None:
+    history = stored(synthetic(50, 1))
+    new = Candidates(stored(synthetic(80, 2)))
+    [profile] = profiles(1, history, seed=9)
+    items, _ = match_papers(profile, new, {})
+    assert items
+    for item in items:
+        decoded = json.loads(item.reasons)
+        assert item.reasons == json.dumps(decoded, ensure_ascii=False)
+        assert decoded and all(set(r) == {f.name for f in dataclasses.fields(Reason)}
+                               for r in decoded)

@@ -145,29 +145,34 @@ class Postings:
                        np.fromiter((vec[stem] for stem in ids), dtype=np.float64,
                                    count=len(ids)))
 
-    def cosines(self, example: Example) -> np.ndarray:
-        """The example's cosine with every paper (0.0 for papers sharing no stem with it).
-        Each paper's sum runs over the example's stems in order: bincount adds in the order
-        given."""
-        starts = self.start[example.stems]
-        lengths = self.start[example.stems + 1] - starts
+    def cosines(self, examples: Sequence[Example]) -> np.ndarray:
+        """Each example's cosine with every paper (0.0 where they share no stem), a row per
+        example, in one gather and one bincount. Each paper's sum runs over the example's
+        stems in order (bincount adds in the order given): the bits of a dot product in
+        that order."""
+        stems = np.concatenate([e.stems for e in examples]) if examples else np.zeros(0, np.intp)
+        starts = self.start[stems]
+        lengths = self.start[stems + 1] - starts
         # positions of every posting of these stems, stem after stem
         at = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths),
                                                        lengths)
-        products = self.weights[at] * np.repeat(example.weights, lengths)
-        return np.bincount(self.docs[at], weights=products, minlength=self.papers)
+        weights = np.concatenate([e.weights for e in examples]) if examples else np.zeros(0)
+        # the postings of example i count in row i: paper n is bin i * papers + n
+        rows = np.repeat(np.arange(len(examples)) * self.papers, [len(e.stems) for e in examples])
+        bins = self.docs[at] + np.repeat(rows, lengths)
+        products = self.weights[at] * np.repeat(weights, lengths)
+        return np.bincount(bins, weights=products, minlength=len(examples) * self.papers
+                           ).reshape(len(examples), self.papers)
 
     def nearest(self, examples: ExampleSet) -> tuple[np.ndarray, np.ndarray]:
         """For every paper, the index of its most similar example (the first of equals; -1
         where it shares no stem with any) and that cosine."""
-        best = np.full(self.papers, -1, dtype=np.intp)
-        best_cosine = np.zeros(self.papers)
-        for i, example in enumerate(examples.examples):
-            found = self.cosines(example)
-            closer = found > best_cosine
-            best[closer] = i
-            best_cosine[closer] = found[closer]
-        return best, best_cosine
+        if not examples.examples:
+            return np.full(self.papers, -1, dtype=np.intp), np.zeros(self.papers)
+        cosines = self.cosines(examples.examples)
+        best = cosines.argmax(axis=0)
+        best_cosine = cosines[best, np.arange(self.papers)]
+        return np.where(best_cosine > 0.0, best, -1), best_cosine
 
 
 def postings(corpus: Corpus) -> Postings:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from worker.matching.text import tokens
 
@@ -27,6 +29,14 @@ class Reason:
     terms: tuple[str, ...] = ()  # surface forms exactly as in the paper text, for highlighting
     weight: float = 0.0  # contribution to the score (negative when it pushed the paper down)
     interest: str | None = None  # the keyword, phrase or query term of the profile it is for
+
+    @cached_property
+    def json(self) -> str:
+        """The reason as a JSON object of its fields (terms a list), as digests store it;
+        encoded once, as one reason is shared by every profile whose digest it explains."""
+        return json.dumps({"kind": self.kind, "text": self.text, "field": self.field,
+                           "terms": list(self.terms), "weight": self.weight,
+                           "interest": self.interest}, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
