@@ -6,7 +6,8 @@
 The inner loop of bench/scale.py's "matching" stage (worker.selection.match_papers for every
 subscriber against one prepared batch) without the database, so a change to the matcher can
 be measured in seconds. It prints the wall time, subscribers/s, and a fingerprint of every
-digest's items (paper, score, reasons): a faster matcher must print the same fingerprint.
+digest's items (paper, score, reasons; weights to nine places): a faster matcher must print the
+same fingerprint.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ def main() -> None:
     digest = hashlib.sha256()
     lines = []
     for profile, (items, below) in zip(profiles, results, strict=True):
-        lines.append(json.dumps([profile.id, below, [(i.paper_id, i.score, json.loads(i.reasons))
-                                                     for i in items]], sort_keys=True))
+        lines.append(json.dumps([profile.id, below, [(i.paper_id, i.score, json.loads(
+            i.reasons, parse_float=rounded)) for i in items]], sort_keys=True))
         digest.update(lines[-1].encode())
     if args.dump:
         args.dump.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -105,6 +106,13 @@ def main() -> None:
           f"({args.subscribers / wall:,.0f} subscribers/s, {args.workers} process(es); CPU of "
           f"this process {cpu:.2f} s), {count:,} items; "
           f"fingerprint {digest.hexdigest()[:16]}")
+
+
+def rounded(text: str) -> float:
+    """A reason's weight in the fingerprint: to nine places, so that adding the same numbers
+    in another order (which may change the last bit) leaves the fingerprint as it was, while
+    any difference a reader could see changes it."""
+    return round(float(text), 9)
 
 
 def verify(profiles: list[Any], results: list[Any], pool: Candidates,

@@ -14,6 +14,7 @@ Results are the same, in the same order, whatever the number of processes.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
@@ -126,12 +127,16 @@ def match_each(profiles: Sequence[Profile], candidates: Candidates,
                              embedder=embedder) for p in profiles]
     _prepare(profiles, candidates, examples)
     _SHARED.update(profiles=profiles, candidates=candidates, examples=examples, marks=marks)
+    # Everything the workers inherit is left out of their garbage collections: else each
+    # collection walks (and so copies, page by page) the whole inherited heap.
+    gc.freeze()
     try:
         shares = [(start, min(start + SHARE, len(profiles)))
                   for start in range(0, len(profiles), SHARE)]
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             done = pool.map(_match_share, shares, chunksize=1)
     finally:
+        gc.unfreeze()
         _SHARED.clear()
     return [([ItemSpec(*item) for item in items], below)
             for share in done for items, below in share]

@@ -3,6 +3,7 @@ exactly what scoring every paper gives: the same papers, scores, reasons and cou
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from pathlib import Path
@@ -181,22 +182,22 @@ def test_a_query_concept_changed_by_synonyms_shares_nothing_with_the_plain_one()
 
 
 def test_cosines_on_arrays_are_the_dot_products_of_the_vectors() -> None:
-    """examples.Postings: the cosines of several examples with every paper at once, bit for
-    bit the sum over each example's stems in its order (0.0 for papers sharing no stem); and
-    each paper's nearest example, the first of equals."""
+    """examples.Postings: the cosines of several examples with every paper at once are their
+    vectors' dot products (0.0 for papers sharing no stem), common and rare stems alike; each
+    paper's nearest example is the first of equals."""
     papers = seeds()
     corpus = Corpus.of(papers)
     vectors = ex.corpus_vectors(corpus)
     chosen = random.Random(7).sample(papers, 12)
     examples = ex.example_vectors([*chosen, chosen[0]], corpus)  # the last: a tie with the first
+    assert all(len(e.rows) and len(e.stems) for e in examples.examples)  # both kinds of stems
     cosines = ex.postings(corpus).cosines(examples.examples)
     for row, found in zip(cosines, examples.examples, strict=True):
         for n, paper in enumerate(vectors):
-            expected = 0.0
-            for stem, weight in found.vector.items():
-                if stem in paper:
-                    expected += weight * paper[stem]
-            assert row[n] == expected
+            shared = [weight * paper[stem] for stem, weight in found.vector.items()
+                      if stem in paper]
+            assert row[n] == pytest.approx(math.fsum(shared), abs=1e-14)
+            assert (row[n] == 0.0) == (not shared)
     best, best_cosine = ex.postings(corpus).nearest(examples)
     for n in range(len(corpus)):
         column = list(cosines[:, n])

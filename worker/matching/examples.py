@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -25,6 +25,9 @@ from worker.matching.text import Token, tokens
 Vector = dict[str, float]
 
 TITLE_WEIGHT = 2.0
+# A stem in at least 1 of DENSE_SHARE papers is a dense row of Postings, within DENSE_BYTES.
+DENSE_SHARE = 32
+DENSE_BYTES = 64 << 20
 STOP = frozenset("""
 a an and are as at be been being by can do does for from has have how in into is it its more
 most of on or our over such than that the their them these they this those through to under up
@@ -40,11 +43,14 @@ extensive experiment experiments demonstrate demonstrat state art sota code avai
 @dataclass(frozen=True)
 class Example:
     """An example paper as a vector in one corpus's idf space, and the same as arrays over the
-    corpus's Postings: the stems some paper of the batch has, in the vector's order."""
+    corpus's Postings: the stems some paper of the batch has, common and rare apart, each in
+    the vector's order."""
 
     vector: Vector
-    stems: np.ndarray  # Postings ids (intp)
-    weights: np.ndarray  # the vector's weight of each
+    rows: np.ndarray  # Postings dense rows of its common stems (intp)...
+    row_weights: np.ndarray  # ...and the vector's weight of each
+    stems: np.ndarray  # Postings sparse ids of its rare stems (intp)...
+    weights: np.ndarray  # ...and the vector's weight of each
 
 
 @dataclass(frozen=True)
@@ -122,16 +128,26 @@ def example_vectors(papers: Sequence[PaperText], corpus: Corpus) -> ExampleSet:
 
 
 class Postings:
-    """The batch's vectors stem by stem (compressed sparse rows: `start[i]:start[i + 1]` of
-    `docs` and `weights` are stem i's papers and weights): a vector's cosine with every paper
-    is one gather and one bincount, whatever the number of papers."""
+    """The batch's vectors stem by stem, for a vector's cosine with every paper at once.
+
+    The stems many papers have (`model`, `benchmark`: at least one in DENSE_SHARE papers) are
+    kept as dense rows, one weight per paper: a few rows times a few weights is a short
+    product on arrays. The many rare ones are compressed sparse rows (`start[i]:start[i + 1]`
+    of `docs` and `weights` are stem i's papers and weights), added up with one bincount."""
 
     def __init__(self, corpus: Corpus):
         by_stem: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for n, vec in enumerate(corpus_vectors(corpus)):
             for stem, weight in vec.items():
                 by_stem[stem].append((n, weight))
-        self.papers = len(corpus)
+        self.papers = size = len(corpus)
+        common = sorted((s for s, p in by_stem.items() if len(p) * DENSE_SHARE >= size),
+                        key=lambda s: -len(by_stem[s]))[:DENSE_BYTES // (8 * max(size, 1))]
+        self.rows = {stem: r for r, stem in enumerate(common)}
+        self.dense = np.zeros((len(common), size))
+        for stem, r in self.rows.items():
+            papers, weights = zip(*by_stem.pop(stem), strict=True)
+            self.dense[r, list(papers)] = weights
         self.ids = {stem: i for i, stem in enumerate(by_stem)}
         self.start = np.zeros(len(by_stem) + 1, dtype=np.intp)
         np.cumsum([len(p) for p in by_stem.values()], out=self.start[1:])
@@ -140,29 +156,32 @@ class Postings:
         self.weights = np.fromiter((w for _, w in pairs), dtype=np.float64, count=len(pairs))
 
     def example(self, vec: Vector) -> Example:
+        rows = {stem: r for stem in vec if (r := self.rows.get(stem)) is not None}
         ids = {stem: i for stem in vec if (i := self.ids.get(stem)) is not None}
-        return Example(vec, np.fromiter(ids.values(), dtype=np.intp, count=len(ids)),
-                       np.fromiter((vec[stem] for stem in ids), dtype=np.float64,
-                                   count=len(ids)))
+        return Example(vec, _ints(rows.values()), _floats(vec[s] for s in rows),
+                       _ints(ids.values()), _floats(vec[s] for s in ids))
 
     def cosines(self, examples: Sequence[Example]) -> np.ndarray:
         """Each example's cosine with every paper (0.0 where they share no stem), a row per
-        example, in one gather and one bincount. Each paper's sum runs over the example's
-        stems in order (bincount adds in the order given): the bits of a dot product in
-        that order."""
-        stems = np.concatenate([e.stems for e in examples]) if examples else np.zeros(0, np.intp)
+        example: its rare stems' products summed by one bincount for all examples, then its
+        common stems' rows, weighted, added in order (a sum down the rows is sequential)."""
+        stems = np.concatenate([e.stems for e in examples]) if examples else _ints(())
         starts = self.start[stems]
         lengths = self.start[stems + 1] - starts
         # positions of every posting of these stems, stem after stem
         at = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths),
                                                        lengths)
-        weights = np.concatenate([e.weights for e in examples]) if examples else np.zeros(0)
+        weights = np.concatenate([e.weights for e in examples]) if examples else _floats(())
         # the postings of example i count in row i: paper n is bin i * papers + n
         rows = np.repeat(np.arange(len(examples)) * self.papers, [len(e.stems) for e in examples])
         bins = self.docs[at] + np.repeat(rows, lengths)
         products = self.weights[at] * np.repeat(weights, lengths)
-        return np.bincount(bins, weights=products, minlength=len(examples) * self.papers
-                           ).reshape(len(examples), self.papers)
+        out = np.bincount(bins, weights=products, minlength=len(examples) * self.papers
+                          ).astype(np.float64, copy=False).reshape(len(examples), self.papers)
+        for i, e in enumerate(examples):
+            if len(e.rows):
+                out[i] += (self.dense[e.rows] * e.row_weights[:, None]).sum(axis=0)
+        return out
 
     def nearest(self, examples: ExampleSet) -> tuple[np.ndarray, np.ndarray]:
         """For every paper, the index of its most similar example (the first of equals; -1
@@ -173,6 +192,14 @@ class Postings:
         best = cosines.argmax(axis=0)
         best_cosine = cosines[best, np.arange(self.papers)]
         return np.where(best_cosine > 0.0, best, -1), best_cosine
+
+
+def _ints(values: Iterable[int]) -> np.ndarray:
+    return np.fromiter(values, dtype=np.intp)
+
+
+def _floats(values: Iterable[float]) -> np.ndarray:
+    return np.fromiter(values, dtype=np.float64)
 
 
 def postings(corpus: Corpus) -> Postings:
