@@ -18,9 +18,9 @@ from typing import cast
 
 import numpy as np
 
-from worker.matching.corpus import Corpus, Doc
+from worker.matching.corpus import FIELDS, Corpus, Doc
 from worker.matching.model import PaperText
-from worker.matching.text import Token, tokens
+from worker.matching.text import word_forms
 
 Vector = dict[str, float]
 
@@ -65,12 +65,14 @@ class ExampleSet:
         return tuple(e.vector for e in self.examples)
 
 
-def _counts(title: Sequence[Token], abstract: Sequence[Token]) -> dict[str, float]:
+def _counts(title: Sequence[tuple[str, str]], abstract: Sequence[tuple[str, str]],
+            ) -> dict[str, float]:
+    """stem -> its weighted count, from each word's (folded form, stem)."""
     counts: dict[str, float] = defaultdict(float)
     for words, weight in ((title, TITLE_WEIGHT), (abstract, 1.0)):
-        for tok in words:
-            if _content(tok.fold, tok.stem):
-                counts[tok.stem] += weight
+        for fold, stem in words:
+            if _content(fold, stem):
+                counts[stem] += weight
     return counts
 
 
@@ -84,7 +86,8 @@ def _idf(corpus: Corpus, stem: str) -> float:
 
 
 def vectorize(doc: Doc, corpus: Corpus) -> Vector:
-    return _vector(_counts(doc.fields["title"].tokens, doc.fields["abstract"].tokens), corpus)
+    title, abstract = (((t.fold, t.stem) for t in doc.fields[f].tokens) for f in FIELDS)
+    return _vector(_counts(tuple(title), tuple(abstract)), corpus)
 
 
 def _vector(counts: dict[str, float], corpus: Corpus) -> Vector:
@@ -121,7 +124,7 @@ def example_vectors(papers: Sequence[PaperText], corpus: Corpus) -> ExampleSet:
     for paper in papers:
         example = cache.get(paper)
         if example is None:
-            vec = _vector(_counts(tokens(paper.title), tokens(paper.abstract)), corpus)
+            vec = _vector(_counts(word_forms(paper.title), word_forms(paper.abstract)), corpus)
             example = cache[paper] = postings(corpus).example(vec)
         found.append(example)
     return ExampleSet(tuple(p.title for p in papers), tuple(found))

@@ -78,10 +78,7 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
                                f"{p.similarity:.2f}{words})", None, tuple(shared), p.example))
     positive.sort(key=lambda r: -r.weight)
     negative = _negative_reasons(b, m, p)
-    gate = []
-    if b.gate is not None and m.query is not None:
-        verb = "matches" if b.gate else "does not match"
-        gate.append(Reason("query", f"{verb} your query {m.query_text}", None))
+    gate = [m.query_reason(b.gate)] if b.gate is not None and m.query is not None else []
     return positive + gate + negative
 
 

@@ -17,7 +17,7 @@ from worker.matching.corpus import Corpus, Doc, FieldHit, with_joined
 from worker.matching.evidence import Breakdown, TermCounts, TermEvidence, TermScore
 from worker.matching.explain import build_explanation, build_match
 from worker.matching.interests import Interests
-from worker.matching.model import Explanation, Match, PaperText, Ranking
+from worker.matching.model import Explanation, Match, PaperText, Ranking, Reason
 from worker.matching.query import And, Node, Not, Query, Term, parse_query
 from worker.matching.semantic import Embedder
 from worker.matching.terms import ProfileTerm, Synonyms, compile_terms, query_groups
@@ -89,6 +89,7 @@ class Matcher:
         words = [_words(t.variants) for t in self.terms]  # may two terms' occurrences overlap?
         self._overlap_pairs = [(i, j) for i, a in enumerate(words)
                                for j in range(i + 1, len(words)) if not a.isdisjoint(words[j])]
+        self._query_reasons: dict[bool, Reason] = {}
         self.embedder = embedder  # optional: see worker.matching.semantic
         self._example_units: list[semantic.Unit] | None = None
 
@@ -238,6 +239,16 @@ class Matcher:
                                    self._example_units)
         for n, b in found.items():
             b.semantic = nearest[n]
+
+    def query_reason(self, passed: bool) -> Reason:
+        """The reason that says whether a paper satisfies the query: one object for all the
+        profile's papers, so it is encoded for storage once (Reason.json)."""
+        found = self._query_reasons.get(passed)
+        if found is None:
+            verb = "matches" if passed else "does not match"
+            found = self._query_reasons[passed] = Reason(
+                "query", f"{verb} your query {self.query_text}", None)
+        return found
 
     def example_title(self, index: int, unlike: bool = False) -> str:
         pool = self.unlike if unlike else self.examples

@@ -107,6 +107,12 @@ def tokens(text: str) -> list[Token]:
     return [Token(*_forms(match.group()), *match.span()) for match in _TOKEN.finditer(text)]
 
 
+def word_forms(text: str) -> list[tuple[str, str]]:
+    """(folded form, stem) of every word: `tokens` without positions, for what only counts
+    words (an example paper's vector)."""
+    return [_forms(word) for word in _TOKEN.findall(text)]
+
+
 def folds(text: str) -> list[tuple[str, int, int]]:
     """(folded form, start, end) of every word: `tokens` without the stems (highlighting)."""
     return [(fold(match.group()), *match.span()) for match in _TOKEN.finditer(text)]
