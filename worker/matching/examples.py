@@ -111,7 +111,8 @@ def cosine(a: Vector, b: Vector) -> float:
 
 def shared_terms(vec: Vector, example: Vector, limit: int = 5) -> tuple[str, ...]:
     """The stems contributing most to the cosine: the words a reader sees the papers share."""
-    common = sorted(((v * example[s], s) for s, v in vec.items() if s in example), reverse=True)
+    few, many = (vec, example) if len(vec) <= len(example) else (example, vec)
+    common = sorted(((v * many[s], s) for s, v in few.items() if s in many), reverse=True)
     return tuple(s for _, s in common[:limit])
 
 

@@ -158,11 +158,12 @@ def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
 
 
 def _surface(doc: Doc, stem: str) -> str | None:
+    """The first word of the paper (title, then abstract) with this stem, as written."""
     for name in ("title", "abstract"):
         ftext = doc.fields[name]
-        for tok in ftext.tokens:
-            if tok.stem == stem:
-                return ftext.text[tok.start:tok.end]
+        for i in ftext.positions.get(stem, ()):  # words in order, then joined pairs
+            if ftext.tokens[i].stem == stem:
+                return ftext.surface(i, i + 1)
     return None
 
 
