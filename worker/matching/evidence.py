@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from worker.matching import examples as ex
-from worker.matching import scoring
+from worker.matching import roles, scoring
 from worker.matching.corpus import Doc, FieldHit
 from worker.matching.model import Reason
 from worker.matching.terms import ProfileTerm
@@ -27,6 +27,13 @@ class TermScore:
     @property
     def strength(self) -> float:
         return scoring.TERM_STRENGTH * self.evidence
+
+    @property
+    def topical(self) -> bool:
+        """Does the paper state the term as its topic: in its title, or in a sentence where it
+        says what it contributes (worker.matching.roles)? Else it only mentions it in passing."""
+        return any(roles.in_contribution(hit.text.weights if hit.text is not None else None,
+                                         hit.spans) for hit in self.hits.values())
 
 
 @dataclass
