@@ -99,7 +99,7 @@ def test_and_concepts_count_in_full_only_together(paper: PaperText, apart: bool)
     apart_reasons = [r for r in match.reasons if r.text.endswith(APART)]
     notes = matcher.explain(paper, AND_BATCH).notes
     assert bool(apart_reasons) is apart
-    assert any("never stands with the rest of your query" in n for n in notes) is apart
+    assert any("never stands with the rest of the query" in n for n in notes) is apart
     assert all(r.interest in ("VLM", "multimodal") for r in apart_reasons)
     assert match.score > 0  # apart, a concept still counts: half, in passing
 

@@ -233,8 +233,8 @@ def _clue_notes(b: Breakdown, found: Clues) -> list[str]:
 
     notes = []
     if found.apart:
-        notes.append(f"{named(found.apart)} never stands with the rest of your query in the "
-                     "title or in one sentence: counts half, as a passing mention")
+        notes.append(f"your query's {named(found.apart)} never stands with the rest of the "
+                     "query in the title or in one sentence: counts half, as a passing mention")
     if found.outweighed:
         passing = [g for g, c in found.concepts.items() if not c.topical and g in found.counted]
         notes.append(f"{named(found.outweighed)} only mentioned in passing, like "
