@@ -74,8 +74,11 @@ def concepts(terms: Iterable[TermScore], apart: frozenset[int] = frozenset(),
     found: dict[int, Concept] = {}
     for ts in terms:
         was = found.get(ts.term.group)
-        found[ts.term.group] = Concept(max(was.strength if was else 0.0, ts.strength),
-                                       (was is not None and was.topical) or ts.topical)
+        if was is None:
+            found[ts.term.group] = Concept(ts.strength, ts.topical)
+        elif ts.strength > was.strength or not was.topical:
+            found[ts.term.group] = Concept(max(was.strength, ts.strength),
+                                           was.topical or ts.topical)
     for group in apart & found.keys():
         found[group] = Concept(scoring.NEAR_DISCOUNT * found[group].strength, False)
     return found

@@ -8,7 +8,7 @@ abstract ("We introduce X, a benchmark for evaluating VLMs on ..."). A concept o
 that never stands with the others there is apart: its words tell something about the paper,
 but not that the paper is about what the query asks. It counts half, as the words of a
 multi-word keyword found apart rather than as the phrase do (scoring.NEAR_DISCOUNT), and only
-as a passing mention (explain.clues).
+as a passing mention (worker.matching.clues).
 
 Only the query's own concepts are judged so; a keyword is an interest in itself, wherever it
 stands. The other concepts are looked for by every alternative the query names, keywords

@@ -32,8 +32,13 @@ class TermScore:
     def topical(self) -> bool:
         """Does the paper state the term as its topic: in its title, or in a sentence where it
         says what it contributes (worker.matching.roles)? Else it only mentions it in passing."""
-        return any(roles.in_contribution(hit.text.weights if hit.text is not None else None,
-                                         hit.spans) for hit in self.hits.values())
+        if "title" in self.hits:  # the title is all contribution; the cheap, common case
+            return True
+        for hit in self.hits.values():
+            if roles.in_contribution(hit.text.weights if hit.text is not None else None,
+                                     hit.spans):
+                return True
+        return False
 
 
 @dataclass
