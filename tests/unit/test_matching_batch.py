@@ -207,8 +207,9 @@ def test_cosines_on_arrays_are_the_dot_products_of_the_vectors() -> None:
 
 
 def test_bounds_are_tight_where_terms_share_no_text() -> None:
-    """Away from shared text the bound is the score itself (to rounding), so a digest scores
-    little more than the papers it shows."""
+    """Away from shared text (and with no AND of concepts, whose concepts may stand apart) the
+    bound is the score itself, to rounding, passing mentions counted once as the score counts
+    them: a digest scores little more than the papers it shows."""
     papers = seeds()
     rng = random.Random(11)
     for _ in range(40):

@@ -68,3 +68,22 @@ def test_title_mentions_carry_no_role() -> None:
     paper = PaperText("t", "A benchmark for captioning", "Captioning is studied widely.")
     [match] = Matcher(Interests(keywords=("benchmark",))).rank([paper])
     assert [r.text for r in match.reasons] == ["title mentions “benchmark”"]
+
+
+@pytest.mark.parametrize(("offset", "sentence"), [(0, 0), (17, 0), (19, 1), (31, 1), (33, 2),
+                                                  (41, 2)])
+def test_the_sentence_of_a_character(offset: int, sentence: int) -> None:
+    text = "Models are common. We propose X. It works."
+    assert roles.sentence_of(text, offset) == sentence
+
+
+@pytest.mark.parametrize(("weights", "spans", "expected"), [
+    (None, [(0, 1)], True),  # a field without roles: the title
+    ([roles.CONTEXT, roles.CONTRIBUTION], [(1, 2)], True),
+    ([roles.CONTEXT, roles.CONTRIBUTION], [(0, 1)], False),
+    ([roles.RESULT, roles.CONTEXT], [(0, 1), (1, 2)], False),
+])
+def test_where_a_paper_says_what_it_contributes(weights: list[float] | None,
+                                               spans: list[tuple[int, int]],
+                                               expected: bool) -> None:
+    assert roles.in_contribution(weights, spans) is expected

@@ -17,13 +17,15 @@ out.
 
 What the bounds rely on in worker.matching.explain.parts and scoring (tests check it): a
 paper's score is combine((lexical, example)) times the demote and unlike factors; lexical is
-the noisy-OR of its concepts, each the best of its terms' strengths, and where terms may share
-text (`object hallucination` and `hallucination`) a term's strength in its part of the text is
-at most its saturation before the specificity ceiling (its cap: the exact split is worked out
-only for the papers that get scored); the example part rises with the cosine; the unlike factor
-falls with the unliked cosine; and a term with strength above 0 gives a score above 0. (Sharing
-a word with an example counts as evidence only while the example part is above 0 for every
-cosine above 0: else every such paper is scored.)
+the noisy-OR of its topical concepts and its strongest passing one (worker.matching.clues),
+each the best of its terms' strengths, which only falls when a concept stands apart from the
+rest of an AND or turns from topical to passing; where terms may share text (`object
+hallucination` and `hallucination`) a term's strength in its part of the text is at most its
+saturation before the specificity ceiling (its cap: the exact split is worked out only for the
+papers that get scored), and that part is topical only if all of it is; the example part rises
+with the cosine; the unlike factor falls with the unliked cosine; and a term with strength
+above 0 gives a score above 0. (Sharing a word with an example counts as evidence only while
+the example part is above 0 for every cosine above 0: else every such paper is scored.)
 """
 
 from __future__ import annotations
@@ -214,29 +216,35 @@ class Batch:
 
     @cached_property
     def lexical(self) -> np.ndarray:
-        """Every paper's terms combined (a fresh array): the noisy-OR of its concepts, each the
-        best of its alternatives.
+        """Every paper's terms combined (a fresh array), as explain.parts combines them
+        (worker.matching.clues): the noisy-OR of the concepts the paper states as its topic
+        and of the strongest it only mentions in passing, each concept the best of its
+        alternatives. Being apart from the rest of an AND only lowers a concept.
 
         Where terms may share text in a paper (`object hallucination` and `hallucination`),
         each counts only the text it claims (terms_of), and what it is left with can even be
-        worth more than all of it (a rarer field's share rises). There each is bounded by what
-        its occurrences are worth before the specificity ceiling, which no part of them can
-        exceed; the exact split is only worked out for the papers that get scored."""
+        worth more than all of it (a rarer field's share rises), or be no longer topical. There
+        each is bounded by what its occurrences are worth before the specificity ceiling, which
+        no part of them can exceed, and counted as topical if all of them are; the exact split
+        is only worked out for the papers that get scored."""
         size = len(self.corpus)
         shared = as_mask(bits(self.shared_text), size) if self.shared_text else None
-        concepts: dict[int, np.ndarray] = {}
+        best: dict[int, np.ndarray] = {}  # concept -> its strength in every paper
+        topical: dict[int, np.ndarray] = {}  # concept -> where the paper states it as its topic
         for term, ev in self.terms:
             papers, strengths = ev.base.papers, ev.strengths
             if shared is not None:
                 strengths = np.where(shared[papers], ev.caps, strengths)
-            best = concepts.get(term.group)
-            if best is None:
-                best = concepts[term.group] = np.zeros(size)
-            best[papers] = np.maximum(best[papers], strengths)
-        miss = np.ones(size)
-        for best in concepts.values():
-            miss *= 1.0 - best
-        return 1.0 - miss
+            if term.group not in best:
+                best[term.group] = np.zeros(size)
+                topical[term.group] = np.zeros(size, dtype=bool)
+            best[term.group][papers] = np.maximum(best[term.group][papers], strengths)
+            topical[term.group][papers] |= ev.base.topical
+        miss, passing = np.ones(size), np.zeros(size)
+        for group, strength in best.items():
+            miss *= np.where(topical[group], 1.0 - strength, 1.0)
+            np.maximum(passing, np.where(topical[group], 0.0, strength), out=passing)
+        return 1.0 - miss * (1.0 - passing)
 
     @cached_property
     def shared_text(self) -> set[int]:

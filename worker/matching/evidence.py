@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 
 from worker.matching import examples as ex
-from worker.matching import scoring
+from worker.matching import roles, scoring
 from worker.matching.corpus import Doc, FieldHit
 from worker.matching.model import Reason
 from worker.matching.terms import ProfileTerm
@@ -28,6 +28,20 @@ class TermScore:
     @property
     def strength(self) -> float:
         return scoring.TERM_STRENGTH * self.evidence
+
+    @property
+    def topical(self) -> bool:
+        return topical(self.hits)
+
+
+def topical(hits: dict[str, FieldHit]) -> bool:
+    """Does the paper state a term with these hits as its topic: in its title, or in a sentence
+    where it says what it contributes (worker.matching.roles)? Else it only mentions it in
+    passing."""
+    if "title" in hits:  # the title is all contribution; the cheap, common case
+        return True
+    return any(roles.in_contribution(hit.text.weights if hit.text is not None else None,
+                                     hit.spans) for hit in hits.values())
 
 
 @dataclass
@@ -62,6 +76,12 @@ class TermCounts:
     def index(self) -> dict[int, int]:
         """paper -> its place in `papers`."""
         return {n: i for i, n in enumerate(self.hits)}
+
+    @cached_property
+    def topical(self) -> np.ndarray:
+        """Whether each paper of `papers` states the term as its topic (`topical`)."""
+        return np.fromiter((topical(h) for h in self.hits.values()), dtype=bool,
+                           count=len(self.hits))
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from worker.matching import roles, scoring
+from worker.matching.clues import NO_CLUES, Clues, weigh
 from worker.matching.corpus import Doc, FieldHit
 from worker.matching.model import Component, Explanation, Match, Reason
 from worker.matching.semantic import semantic_score
@@ -27,10 +28,13 @@ class Parts:
     demote: float  # factor from demoted exclude terms, 1.0 when none
     excluded: bool
     score: float
+    clues: Clues = NO_CLUES  # which of the paper's concepts counted, and how
 
 
 def parts(b: Breakdown, m: Matcher) -> Parts:
-    lexical = scoring.combine(concepts(b.terms).values(), scoring.CONCEPT_DISCOUNT)
+    found = weigh(b.terms, m.conjunction.apart(b.doc, b.terms) if m.conjunction and b.terms
+                  else frozenset())
+    lexical = scoring.combine(found.counted.values())
     similarity = scoring.similarity_score(b.liked[1]) if b.liked[0] >= 0 else 0.0
     if b.semantic[0] >= 0:
         similarity = max(similarity, semantic_score(b.semantic[1]))
@@ -45,15 +49,7 @@ def parts(b: Breakdown, m: Matcher) -> Parts:
             excluded = True
     score = scoring.combine((lexical, example)) * demote * (1 - scoring.UNLIKE_STRENGTH * unlike)
     return Parts(lexical, example, similarity, unlike, demote, excluded,
-                 0.0 if excluded else score)
-
-
-def concepts(terms: list[TermScore]) -> dict[int, float]:
-    """Each concept's strength: the best of its alternative terms."""
-    best: dict[int, float] = {}
-    for ts in terms:
-        best[ts.term.group] = max(best.get(ts.term.group, 0.0), ts.strength)
-    return best
+                 0.0 if excluded else score, found)
 
 
 def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
@@ -64,7 +60,7 @@ def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
 def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     positive: list[Reason] = []
     for ts in b.terms:
-        positive += _worded(ts)
+        positive += _counted(_worded(ts), p.clues.factor(ts.term.group))
     if p.example > 0 and _semantic_leads(b):
         title = m.example_title(b.semantic[0])
         positive.append(Reason("semantic", f"is about the same thing as {_QUOTE.format(title)} "
@@ -97,6 +93,19 @@ def _worded(ts: TermScore) -> Sequence[Reason]:
     if found is None:
         found = evidence.worded[key] = tuple(_term_reasons(ts))
     return found
+
+
+APART = " (not with the rest of your query: counts half)"
+
+
+def _counted(reasons: Sequence[Reason], factor: float) -> Sequence[Reason]:
+    """A term's reasons weighed by what its concept counted for (worker.matching.clues): half
+    for an AND concept apart from the others (and the reason says so), nothing for a passing
+    mention that a stronger one outweighed."""
+    if factor == 1.0:
+        return reasons
+    return [replace(r, weight=round(factor * r.weight, 6),
+                    text=r.text + APART if factor > 0 else r.text) for r in reasons]
 
 
 def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
@@ -202,7 +211,7 @@ def _term_detail(ts: TermScore) -> str:
 
 
 def _notes(b: Breakdown, m: Matcher, p: Parts) -> tuple[str, ...]:
-    notes = []
+    notes = _clue_notes(b, p.clues)
     if m.query is not None:
         notes.append(f"query gate {'passed' if b.gate else 'FAILED'}: {m.query_text}")
     if b.excludes and m.interests.exclude_mode != "demote":
@@ -212,3 +221,20 @@ def _notes(b: Breakdown, m: Matcher, p: Parts) -> tuple[str, ...]:
     if m.terms or m.examples:
         notes.append("score = 1 - (1 - terms) × (1 - examples), then demotions multiply")
     return tuple(notes)
+
+
+def _clue_notes(b: Breakdown, found: Clues) -> list[str]:
+    """What explain says about the concepts that did not count in full (worker.matching.clues)."""
+    def named(groups: Collection[int]) -> str:
+        return ", ".join(dict.fromkeys(_QUOTE.format(ts.term.text) for ts in b.terms
+                                       if ts.term.group in groups))
+
+    notes = []
+    if found.apart:
+        notes.append(f"your query's {named(found.apart)} never stands with the rest of the "
+                     "query in the title or in one sentence: counts half, as a passing mention")
+    if found.outweighed:
+        passing = [g for g, c in found.concepts.items() if not c.topical and g in found.counted]
+        notes.append(f"{named(found.outweighed)} only mentioned in passing, like "
+                     f"{named(passing)}: passing mentions count once, the strongest")
+    return notes

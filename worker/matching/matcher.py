@@ -13,6 +13,7 @@ import numpy as np
 
 from worker.matching import scoring, semantic
 from worker.matching.batch import Batch
+from worker.matching.conjunction import Conjunction
 from worker.matching.corpus import Corpus, Doc, FieldHit, with_joined
 from worker.matching.evidence import Breakdown, TermCounts, TermEvidence, TermScore
 from worker.matching.explain import build_explanation, build_match
@@ -20,7 +21,13 @@ from worker.matching.interests import Interests
 from worker.matching.model import Explanation, Match, PaperText, Ranking, Reason
 from worker.matching.query import And, Node, Not, Query, Term, parse_query
 from worker.matching.semantic import Embedder
-from worker.matching.terms import ProfileTerm, Synonyms, compile_terms, query_groups
+from worker.matching.terms import (
+    ProfileTerm,
+    Synonyms,
+    compile_terms,
+    conjuncts,
+    query_groups,
+)
 from worker.matching.text import term_stems
 
 _SPACED = re.compile(r"[^\W_]+(?:\s+[^\W_]+)+")
@@ -90,6 +97,7 @@ class Matcher:
         self._overlap_pairs = [(i, j) for i, a in enumerate(words)
                                for j in range(i + 1, len(words)) if not a.isdisjoint(words[j])]
         self._query_reasons: dict[bool, Reason] = {}
+        self.conjunction = self._conjunction()
         self.embedder = embedder  # optional: see worker.matching.semantic
         self._example_units: list[semantic.Unit] | None = None
 
@@ -108,6 +116,18 @@ class Matcher:
                 self._groups[group] = tuple(t.text.strip() for t in members)
                 items += [(t.text, "query", False, group) for t in members]
         return items
+
+    def _conjunction(self) -> Conjunction:
+        """The query's concepts that an AND asks for together (worker.matching.conjunction),
+        each looked for by every alternative the query names."""
+        found = conjuncts(self.query) if self.query else []
+        texts = [tuple(t.text.strip() for t in members) for members in found]
+        alternatives = [tuple(q.variants for text in members
+                              if (q := self._query_terms.get(text)) is not None)
+                        for members in texts]
+        groups = {g: texts.index(members) for g, members in self._groups.items()
+                  if members in texts}
+        return Conjunction(alternatives, groups)
 
     def _concept(self, group: int) -> tuple[tuple[tuple[str, ...], ...], ...]:
         """The variants of every alternative of a query concept, in a canonical order (what

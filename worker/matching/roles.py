@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import re
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
+from functools import lru_cache
 
 from worker.matching.text import Token
 
@@ -61,10 +63,27 @@ def sentence_role(sentence: str) -> float:
     return RESULT if outcome else CONTEXT
 
 
+def in_contribution(weights: Sequence[float] | None, spans: Sequence[tuple[int, int]]) -> bool:
+    """Does any occurrence at these token spans stand where the paper says what it is about: a
+    contribution sentence, or a field without roles (the title)?"""
+    return weights is None or any(weights[a] >= CONTRIBUTION for a, _ in spans)
+
+
 def sentence_starts(text: str) -> list[int]:
     """Character offsets where each sentence of `text` starts (the first is 0)."""
     return [0, *(m.end() for m in _SENTENCE_END.finditer(text)
                  if not text.endswith(_ABBREVIATIONS, 0, m.start()))]
+
+
+@lru_cache(maxsize=4096)
+def _starts(text: str) -> tuple[int, ...]:
+    return tuple(sentence_starts(text))
+
+
+def sentence_of(text: str, offset: int) -> int:
+    """The number of the sentence of `text` that holds the character at `offset` (0: the
+    first)."""
+    return bisect_right(_starts(text), offset) - 1
 
 
 def token_weights(text: str, toks: Sequence[Token]) -> array[float]:

@@ -8,8 +8,10 @@ What a score means, whether a profile has keywords, a query, example papers or a
                the paper shares more specific vocabulary with one of your example papers than
                nine in ten unrelated pairs of papers do. Worth a glance: `min_score = 0.3`
                keeps these (a recall-minded digest).
-    about 0.5  clear evidence: two of your terms in the abstract, a term repeated in the
-               abstract, or clearly similar to an example paper.
+    about 0.5  clear evidence: one of your terms in what the paper contributes, two of
+               your terms in the abstract with at least one of them there, a term repeated
+               in the abstract, or clearly similar to an example paper. (Several terms
+               mentioned only in passing count as the strongest one: about 0.3.)
     about 0.7  strong evidence: your term in the title and again in the abstract, several
                terms throughout, or the paper is about what an example paper is about.
                `min_score = 0.7` gives a short digest of papers squarely on topic.
@@ -33,7 +35,10 @@ How it is computed:
   of all abstracts says little while `benchmark` in a title says a lot.
 - The terms under one OR of a query are alternatives for one concept (`LVLM OR VLM OR
   "vision-language"`): they share the concept's specificity and the best of them counts.
-- Concepts combine like independent clues (noisy-OR): 1 - prod(1 - evidence).
+- Concepts combine like independent clues (noisy-OR): 1 - prod(1 - evidence), when the paper
+  states them as its topic (title, or a sentence saying what it contributes); those it only
+  mentions in passing count once, the strongest of them; a concept of a top-level AND that the
+  paper never names together with the others counts half, in passing (worker.matching.clues).
 - Example similarity is the cosine between tf-idf vectors (title words doubled, sublinear tf),
   mapped through a logistic curve set from the similarity of unrelated pairs of papers in one
   field (median cosine about 0.07 -> 0.1; 0.11, closer than nine in ten pairs -> 0.2; 0.2 ->

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from worker.matching.query import Node, Not, Or, Query, Term, walk
+from worker.matching.query import And, Node, Not, Or, Query, Term, walk
 from worker.matching.text import term_stems
 
 Stems = tuple[str, ...]
@@ -79,6 +79,28 @@ def query_groups(query: Query) -> list[tuple[Term, ...]]:
     out: list[tuple[Term, ...]] = []
     _groups(query.root, True, out)
     return out
+
+
+def conjuncts(query: Query) -> list[tuple[Term, ...]]:
+    """The concepts an AND at the top of the query asks for together (`(benchmark OR
+    evaluation) AND (VLM OR multimodal)`: two), each as its alternatives, as query_groups
+    gives them; [] when the query is not such an AND. A part with a NOT inside is no concept:
+    a paper may satisfy it without any of its words."""
+    out: list[tuple[Term, ...]] = []
+    _conjuncts(query.root, out)
+    return out if len(out) > 1 else []
+
+
+def _conjuncts(node: Node, out: list[tuple[Term, ...]]) -> None:
+    if isinstance(node, Term):
+        out.append((node,))
+    elif isinstance(node, Or):
+        members = list(walk(node, True))
+        if all(positive for _, positive in members):
+            out.append(tuple(t for t, _ in members))
+    elif isinstance(node, And):
+        for child in node.children:
+            _conjuncts(child, out)
 
 
 def _groups(node: Node, positive: bool, out: list[tuple[Term, ...]]) -> None:

@@ -1,0 +1,126 @@
+"""Which matched concepts count as independent clues (worker.matching.clues): passing mentions
+count once, the strongest; an AND's concepts count in full only where the paper names them
+together (worker.matching.conjunction)."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.matching import Interests, Matcher, PaperText, parse_query, scoring
+from worker.matching.clues import Concept, count
+from worker.matching.explain import APART
+from worker.matching.terms import conjuncts
+
+T, P = True, False  # topical, passing
+
+
+@pytest.mark.parametrize(("concepts", "counted"), [
+    ({}, {}),
+    ({1: (0.5, T), 2: (0.3, T)}, {1: 0.5, 2: 0.3}),  # topics are independent clues
+    ({1: (0.5, P), 2: (0.3, P), 3: (0.2, P)}, {1: 0.5}),  # passing: the strongest only
+    ({1: (0.2, P), 2: (0.6, P)}, {2: 0.6}),
+    ({1: (0.4, T), 2: (0.3, P), 3: (0.5, P)}, {1: 0.4, 3: 0.5}),  # a topic, and one passing
+    ({1: (0.4, T), 2: (0.6, P)}, {1: 0.4, 2: 0.6}),  # a passing mention may outweigh a topic
+])
+def test_what_counts(concepts: dict[int, tuple[float, bool]], counted: dict[int, float]) -> None:
+    assert count({g: Concept(*c) for g, c in concepts.items()}) == counted
+
+
+# Five papers, so that no word is in every one; the first four are the cases.
+BOTH_PASSING = PaperText("passing", "Efficient captioning",
+                         "Hallucination and benchmarks are common concerns. Captions vary.")
+BOTH_OWN = PaperText("own", "Efficient captioning",
+                     "Captions vary. We introduce a benchmark for hallucination.")
+ONE_OWN = PaperText("one", "Efficient captioning",
+                    "Hallucination is a common concern. We introduce a benchmark.")
+IN_TITLE = PaperText("title", "A benchmark of captioning",
+                     "Hallucination is a common concern. Captions vary.")
+OTHER = PaperText("other", "Segmenting cells", "We segment cells in microscopy images.")
+BATCH = [BOTH_PASSING, BOTH_OWN, ONE_OWN, IN_TITLE, OTHER]
+
+
+def scores(keywords: tuple[str, ...]) -> dict[str, float]:
+    return {m.paper.key: m.score for m in Matcher(Interests(keywords=keywords)).score(BATCH)}
+
+
+@pytest.mark.parametrize(("key", "independent"), [
+    ("passing", False),
+    ("own", True),
+    ("one", True),
+    ("title", True),
+])
+def test_passing_mentions_count_once_topics_add_up(key: str, independent: bool) -> None:
+    both = scores(("hallucination", "benchmark"))[key]
+    alone = [scores((k,))[key] for k in ("hallucination", "benchmark")]
+    expected = scoring.combine(alone) if independent else max(alone)
+    assert both == pytest.approx(expected, abs=1e-6)
+    assert min(alone) > 0
+
+
+def test_an_outweighed_passing_mention_is_shown_as_counting_nothing() -> None:
+    matcher = Matcher(Interests(keywords=("hallucination", "benchmark")))
+    match = next(m for m in matcher.rank(BATCH) if m.paper.key == "passing")
+    weights = {r.interest: r.weight for r in match.reasons}
+    assert sorted(weights.values())[0] == 0.0 < sorted(weights.values())[1]
+    notes = matcher.explain(BOTH_PASSING, BATCH).notes
+    assert any("passing mentions count once, the strongest" in n for n in notes)
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("(benchmark OR evaluation) AND (multimodal OR VLM)",
+     [("benchmark", "evaluation"), ("multimodal", "VLM")]),
+    ("a AND (b AND (c OR d))", [("a",), ("b",), ("c", "d")]),
+    ("a b", [("a",), ("b",)]),  # adjacent terms are ANDed
+    ("hallucination AND NOT survey", []),  # one concept: nothing to ask for together
+    ("(a OR NOT b) AND c", []),  # a part with a NOT inside is no concept
+    ("a OR b", []),
+    ("(a AND b) OR c", []),
+])
+def test_what_an_and_asks_for_together(query: str, expected: list[tuple[str, ...]]) -> None:
+    assert [tuple(t.text for t in c) for c in conjuncts(parse_query(query))] == expected
+
+
+QUERY = "(benchmark OR evaluation) AND (VLM OR multimodal)"
+TOGETHER_TITLE = PaperText("t", "A benchmark for VLMs", "Captions vary. Models differ.")
+TOGETHER_SENTENCE = PaperText("s", "Faster models",
+                              "Models differ. We evaluate VLMs on a new benchmark.")
+SEPARATE = PaperText("a", "Faster VLMs", "We propose a faster model. It is strong on a benchmark.")
+AND_BATCH = [TOGETHER_TITLE, TOGETHER_SENTENCE, SEPARATE, OTHER]
+
+
+@pytest.mark.parametrize(("paper", "apart"), [
+    (TOGETHER_TITLE, False),
+    (TOGETHER_SENTENCE, False),
+    (SEPARATE, True),
+])
+def test_and_concepts_count_in_full_only_together(paper: PaperText, apart: bool) -> None:
+    matcher = Matcher(Interests(query=QUERY))
+    match = next(m for m in matcher.rank(AND_BATCH) if m.paper.key == paper.key)
+    apart_reasons = [r for r in match.reasons if r.text.endswith(APART)]
+    notes = matcher.explain(paper, AND_BATCH).notes
+    assert bool(apart_reasons) is apart
+    assert any("never stands with the rest of the query" in n for n in notes) is apart
+    assert all(r.interest in ("VLM", "multimodal") for r in apart_reasons)
+    assert match.score > 0  # apart, a concept still counts: half, in passing
+
+
+def test_a_concept_apart_counts_half() -> None:
+    # The same paper, with the AND and with its two concepts as plain query alternatives.
+    def score(interests: Interests) -> float:
+        return next(m.score for m in Matcher(interests).rank(AND_BATCH) if m.paper.key == "a")
+
+    concepts = Matcher(Interests(query="VLM OR multimodal")).score(AND_BATCH)
+    vlm = next(m.score for m in concepts if m.paper.key == "a")
+    benchmark = score(Interests(keywords=("benchmark",)))
+    joined = score(Interests(keywords=("benchmark",), query="benchmark AND (VLM OR multimodal)"))
+    # `benchmark` stands in a result sentence only, VLM (apart) counts in passing: the
+    # stronger passing clue alone counts.
+    assert joined == pytest.approx(max(benchmark, scoring.NEAR_DISCOUNT * vlm), abs=1e-6)
+
+
+def test_keywords_count_wherever_they_stand() -> None:
+    # `benchmark` as a keyword is an interest in itself: only the query's own concept
+    # (VLM OR multimodal) can be apart.
+    matcher = Matcher(Interests(keywords=("benchmark",), query=QUERY))
+    match = next(m for m in matcher.rank(AND_BATCH) if m.paper.key == "a")
+    assert {r.interest for r in match.reasons if r.text.endswith(APART)} == {"VLM"}
