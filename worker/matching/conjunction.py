@@ -48,15 +48,12 @@ class Conjunction:
         for ts in terms:
             if ts.term.group in self.groups:
                 own.setdefault(ts.term.group, set()).update(places(doc, ts.hits))
-        found: dict[int, set[int]] = {}
         out = set()
         for group, where in own.items():
             mine = self.groups[group]
             for i, alternatives in enumerate(self.conjuncts):
                 if i != mine and where:
-                    if i not in found:
-                        found[i] = written_places(doc, alternatives)
-                    where = where & found[i]
+                    where = where & written_places(doc, alternatives)
             if not where:
                 out.add(group)
         return frozenset(out)
@@ -74,9 +71,17 @@ def places(doc: Doc, hits: Mapping[str, FieldHit]) -> set[int]:
     return out
 
 
-def written_places(doc: Doc, alternatives: Sequence[Variants]) -> set[int]:
+def written_places(doc: Doc, alternatives: Sequence[Variants]) -> frozenset[int]:
     """Where any of a concept's alternatives occurs as written (the query gate's exact
-    matching), as places."""
+    matching), as places; kept on the paper for every profile with the same concept."""
+    key = ("places", tuple(alternatives))
+    found = doc.memo.get(key)
+    if found is None:
+        found = doc.memo[key] = frozenset(_written_places(doc, alternatives))
+    return found
+
+
+def _written_places(doc: Doc, alternatives: Sequence[Variants]) -> set[int]:
     out = set()
     for variants in alternatives:
         for seq in with_joined(variants):

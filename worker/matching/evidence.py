@@ -97,7 +97,7 @@ class TermEvidence:
 
     scored: dict[int, tuple[float, tuple[float, ...]]] = field(default_factory=dict)  # shares
     # in the order of the paper's field counts
-    worded: dict[tuple[int, str, str], tuple[Reason, ...]] = field(default_factory=dict)
+    worded: dict[tuple[int, str, str, float], tuple[Reason, ...]] = field(default_factory=dict)
 
     @property
     def hits(self) -> dict[int, dict[str, FieldHit]]:
