@@ -233,3 +233,20 @@ def test_similarity_on_arrays_is_the_scalar_curve() -> None:
     got = similarity_scores(np.array(cosines))
     for cosine, value in zip(cosines, got, strict=True):
         assert abs(value - scoring.similarity_score(cosine)) <= 1e-12, cosine
+
+
+def test_strengths_on_arrays_are_each_papers_evidence_to_the_bit() -> None:
+    """scoring.strengths (every paper at once, for the bounds) and scoring.evidence_from (one
+    paper, for its score) must agree exactly: the bounds are the scores."""
+    from worker.matching import scoring
+
+    corpus = prepare(synthetic(300, 8))
+    matcher = Matcher(Interests(keywords=("hallucination", "object hallucination", "robot"),
+                                query='("KV cache" OR quantization OR LLM)'))
+    batch = Batch(matcher, corpus)
+    assert all(len(ev.base.papers) for _, ev in batch.terms)
+    for _, ev in batch.terms:
+        for i, counts in enumerate(ev.base.counts):
+            evidence, _, saturated = scoring.evidence_from(counts, ev.spec)
+            assert ev.strengths[i] == min(scoring.TERM_STRENGTH * evidence, 1.0)
+            assert ev.caps[i] == min(scoring.TERM_STRENGTH * saturated, 1.0)

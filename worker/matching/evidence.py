@@ -9,7 +9,7 @@ import numpy as np
 
 from worker.matching import examples as ex
 from worker.matching import roles, scoring
-from worker.matching.corpus import Doc, FieldHit
+from worker.matching.corpus import FIELDS, Doc, FieldHit
 from worker.matching.model import Reason
 from worker.matching.terms import ProfileTerm
 
@@ -31,6 +31,9 @@ class TermScore:
 
     @property
     def topical(self) -> bool:
+        if self.shared is not None:  # all of the term's occurrences: known for the batch
+            evidence, n = self.shared
+            return bool(evidence.base.topical[evidence.base.index[n]])
         return topical(self.hits)
 
 
@@ -76,6 +79,22 @@ class TermCounts:
     def index(self) -> dict[int, int]:
         """paper -> its place in `papers`."""
         return {n: i for i, n in enumerate(self.hits)}
+
+    @cached_property
+    def by_field(self) -> dict[str, np.ndarray]:
+        """Each field's weighted, length-normalized count in every paper (0.0 where the term
+        is not in the field), fields in the order field_counts gives them."""
+        found = {name: np.zeros(len(self.counts)) for name in FIELDS}
+        for i, (counts, _) in enumerate(self.counts):
+            for name, count in counts:
+                found[name][i] = count
+        return found
+
+    @cached_property
+    def raw(self) -> np.ndarray:
+        """Each paper's sum of its fields' counts."""
+        return np.fromiter((raw for _, raw in self.counts), dtype=np.float64,
+                           count=len(self.counts))
 
     @cached_property
     def topical(self) -> np.ndarray:

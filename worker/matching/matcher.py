@@ -184,9 +184,8 @@ class Matcher:
                 spec = scoring.field_specificity(_field_df(base.hits.values()), len(corpus))
             else:
                 spec = self._specificity(term, base.hits, corpus)
-            pairs = np.array([scoring.strength_from(counts, spec) for counts in base.counts],
-                             dtype=np.float64).reshape(-1, 2)
-            strengths, caps = np.clip(scoring.TERM_STRENGTH * pairs, 0.0, 1.0).T
+            strengths, caps = (np.clip(scoring.TERM_STRENGTH * values, 0.0, 1.0)
+                               for values in scoring.strengths(base.by_field, base.raw, spec))
             found = corpus.evidence.put(key, TermEvidence(base, spec, strengths, caps))
         return cast(TermEvidence, found)
 
