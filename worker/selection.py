@@ -15,9 +15,12 @@ Results are the same, in the same order, whatever the number of processes.
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +31,7 @@ from worker.store.models import ItemSpec, StoredPaper
 if TYPE_CHECKING:
     from worker.semantic import StoredEmbedder
 
+log = logging.getLogger("paper_digest")
 # Below this many subscribers a group is matched in this process: starting processes and
 # passing results back would cost more than it saves.
 PARALLEL_MIN = 200
@@ -122,9 +126,19 @@ def match_each(profiles: Sequence[Profile], candidates: Candidates,
     `workers` processes (one: all here). Semantic matching stays in this process: its model
     and database connection are not to be shared with forked children."""
     workers = min(workers, len(profiles) // PARALLEL_MIN)
-    if workers <= 1 or embedder is not None or not _can_fork():
-        return [match_papers(p, candidates, examples, marks=marks.get(p.id, ()),
-                             embedder=embedder) for p in profiles]
+    if workers > 1 and embedder is None and _can_fork():
+        try:
+            return _match_forked(profiles, candidates, examples, marks, workers)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): do it here instead
+            log.warning("a matching worker process died; matching %d subscribers in the "
+                        "running process instead", len(profiles))
+    return [match_papers(p, candidates, examples, marks=marks.get(p.id, ()), embedder=embedder)
+            for p in profiles]
+
+
+def _match_forked(profiles: Sequence[Profile], candidates: Candidates,
+                  examples: dict[str, StoredPaper], marks: Mapping[str, Sequence[Mark]],
+                  workers: int) -> list[Match]:
     _prepare(profiles, candidates, examples)
     _SHARED.update(profiles=profiles, candidates=candidates, examples=examples, marks=marks)
     # Everything the workers inherit is left out of their garbage collections: else each
@@ -133,8 +147,8 @@ def match_each(profiles: Sequence[Profile], candidates: Candidates,
     try:
         shares = [(start, min(start + SHARE, len(profiles)))
                   for start in range(0, len(profiles), SHARE)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            done = pool.map(_match_share, shares, chunksize=1)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(_match_share, shares))
     finally:
         gc.unfreeze()
         _SHARED.clear()

@@ -92,3 +92,21 @@ def test_items_store_their_reasons_as_the_json_list_of_them() -> None:
         assert item.reasons == json.dumps(decoded, ensure_ascii=False)
         assert decoded and all(set(r) == {f.name for f in dataclasses.fields(Reason)}
                                for r in decoded)
+
+
+def _die(bounds: tuple[int, int]) -> None:
+    os._exit(9)  # as if the kernel had killed the worker (out of memory)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes are forked")
+def test_a_worker_that_dies_costs_time_not_digests(monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from worker import selection
+
+    history = stored(synthetic(60, 3))
+    new = Candidates(stored(synthetic(100, 4)))
+    group = profiles(2 * PARALLEL_MIN, history)
+    expected = [match_papers(p, new, {}) for p in group]
+    monkeypatch.setattr(selection, "_match_share", _die)
+    assert match_each(group, new, {}, {}, workers=2) == expected
+    assert "a matching worker process died" in caplog.text
