@@ -141,16 +141,16 @@ def _match_forked(profiles: Sequence[Profile], candidates: Candidates,
                   workers: int) -> list[Match]:
     _prepare(profiles, candidates, examples)
     _SHARED.update(profiles=profiles, candidates=candidates, examples=examples, marks=marks)
-    # Everything the workers inherit is left out of their garbage collections: else each
-    # collection walks (and so copies, page by page) the whole inherited heap.
-    gc.freeze()
+    shares = [(start, min(start + SHARE, len(profiles)))
+              for start in range(0, len(profiles), SHARE)]
+    # Each worker first leaves everything it inherited out of its garbage collections (an O(1)
+    # move of the collector's lists): else each collection walks, and so copies page by page,
+    # the whole inherited heap.
     try:
-        shares = [(start, min(start + SHARE, len(profiles)))
-                  for start in range(0, len(profiles), SHARE)]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=gc.freeze) as pool:
             done = list(pool.map(_match_share, shares))
     finally:
-        gc.unfreeze()
         _SHARED.clear()
     return [([ItemSpec(*item) for item in items], below)
             for share in done for items, below in share]
