@@ -60,11 +60,6 @@ class Breakdown:
     semantic: tuple[int, float] = (-1, 0.0)  # (example index, z: see matching.semantic)
     vectors: tuple[ex.Vector, ex.Vector] | None = None  # the paper's and its nearest example's
 
-    @property
-    def shared(self) -> tuple[str, ...]:
-        """Stems the paper shares most with its nearest example."""
-        return ex.shared_terms(*self.vectors) if self.vectors else ()
-
 
 @dataclass(frozen=True)
 class TermCounts:

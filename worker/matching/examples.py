@@ -81,8 +81,12 @@ def _content(fold: str, stem: str) -> bool:
 
 
 def _idf(corpus: Corpus, stem: str) -> float:
-    df = len(corpus.index.get(stem, ()))
-    return math.log((len(corpus) + 1) / (df + 1)) + 1.0
+    idf = cast(dict[str, float], corpus.cache.setdefault("idf", {}))
+    found = idf.get(stem)
+    if found is None:
+        df = len(corpus.index.get(stem, ()))
+        found = idf[stem] = math.log((len(corpus) + 1) / (df + 1)) + 1.0
+    return found
 
 
 def vectorize(doc: Doc, corpus: Corpus) -> Vector:

@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from worker.matching import examples as ex
 from worker.matching import roles, scoring
 from worker.matching.clues import NO_CLUES, Clues, weigh
 from worker.matching.corpus import Doc, FieldHit
@@ -67,7 +68,7 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
                                f"(meaning similarity {p.similarity:.2f})", None, (), p.example))
     elif p.example > 0:
         title = m.example_title(b.liked[0])
-        shared = [s for s in (_surface(b.doc, stem) for stem in b.shared) if s]
+        shared = _shared_words(b)
         words = f"; shares {', '.join(dict.fromkeys(w.lower() for w in shared[:4]))}" \
             if shared else ""
         positive.append(Reason("example", f"resembles {_QUOTE.format(title)} (similarity "
@@ -165,6 +166,21 @@ def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
         out.append(Reason("unlike", f"resembles {_QUOTE.format(title)}, which you marked "
                           f"unlike (similarity {p.unlike:.2f})", None, (), round(-loss, 6)))
     return out
+
+
+def _shared_words(b: Breakdown) -> list[str]:
+    """The words the paper shares most with its nearest example, as the paper writes them:
+    the same for every profile with that example, so kept on the paper (Doc.memo, with the
+    example's vector itself, which no other vector can pass for)."""
+    if b.vectors is None:
+        return []
+    paper, example = b.vectors
+    found = b.doc.memo.get(("shared", id(example)))
+    if found is None or found[0] is not example:
+        stems = ex.shared_terms(paper, example)
+        found = b.doc.memo[("shared", id(example))] = (
+            example, [s for s in (_surface(b.doc, stem) for stem in stems) if s])
+    return list(found[1])
 
 
 def _surface(doc: Doc, stem: str) -> str | None:
