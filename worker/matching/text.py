@@ -101,10 +101,16 @@ def _forms(word: str) -> tuple[str, str]:
     return folded, stem(folded)
 
 
+_new = tuple.__new__
+
+
 def tokens(text: str) -> list[Token]:
     """Every word of `text` with its folded form, stem and span."""
     # NFKC may turn one character into a separator sequence (e.g. `½`); it stays one token.
-    return [Token(*_forms(match.group()), *match.span()) for match in _TOKEN.finditer(text)]
+    # tuple.__new__ directly: a NamedTuple's own __new__ is a Python function, and a batch
+    # of papers has hundreds of thousands of words
+    return [_new(Token, (*_forms(match.group()), *match.span()))
+            for match in _TOKEN.finditer(text)]
 
 
 def word_forms(text: str) -> list[tuple[str, str]]:
