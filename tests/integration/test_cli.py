@@ -100,3 +100,18 @@ def test_the_process_exits_with_its_work_closed_and_said(tmp_path: Path) -> None
     (tmp_path / "config" / "worker.toml").write_text("no_such_key = 1\n", encoding="utf-8")
     broken = run("run")
     assert broken.returncode == 1 and "no_such_key" in broken.stderr
+
+
+def test_run_logs_its_stage_times_at_debug(tmp_path: Path, seeds_dir: Path,
+                                           sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    result = run_cli(config, "-vv", "run", "--now", "2026-03-14T20:00:00+00:00",
+                     env={"PAPER_DIGEST_LOG_FORMAT": "json"})
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    stages = [e["stages"] for e in events if e.get("event") == "pass.stages"]
+    assert len(stages) == 1 and {"ingest", "matching", "delivery"} <= set(stages[0])
+    assert all(seconds >= 0 for seconds in stages[0].values())
+    quiet = run_cli(config, "run", "--now", "2026-03-14T21:00:00+00:00")
+    assert "pass.stages" not in quiet.stderr and "pass stages" not in quiet.stderr
