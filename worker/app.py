@@ -595,7 +595,13 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
     finally:
         pipeline.close()
         runs.finish_run(engine, run_id, report.now, status, report.stats(), error)
-        stages = {stage: round(seconds, 4) for stage, seconds in pipeline.timings.items()}
+        _log_stages(pipeline.timings)
+
+
+def _log_stages(timings: dict[str, float]) -> None:
+    """Where the pass's time went (`run -vv`; bench/vs_rss2email.sh sums these up)."""
+    if log.isEnabledFor(logging.DEBUG):
+        stages = {stage: round(seconds, 4) for stage, seconds in timings.items()}
         log.debug("pass stages: %s", ", ".join(f"{k} {v:.3f} s" for k, v in stages.items()),
                   extra={"event": "pass.stages", "stages": stages})
 
