@@ -8,6 +8,7 @@ source, a broken subscriber file, a digest not sent yet). README lists them too.
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import os
 import sys
@@ -22,6 +23,10 @@ from worker import __version__
 from worker.errors import ConfigError, DatabaseError, PaperDigestError, as_database_error
 
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+# True once main() runs: this process is the command itself, not a caller of `cli` (a test's
+# CliRunner), so a one-shot command may set process-wide things such as the collector's.
+OWN_PROCESS = False
+YOUNG_OBJECTS = 5000  # the collector's first-generation threshold in a one-shot pass
 
 
 class Obj:
@@ -69,6 +74,20 @@ def setup_logging(verbose: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+
+
+def settle_heap() -> None:
+    """Start-up is done: what it made (modules, config, the engine) lives until the exit.
+
+    gc.freeze() takes it out of the cyclic collector's scans, and a first generation of
+    YOUNG_OBJECTS (CPython's default: 700) makes young collections rarer while the pass
+    allocates. On the five seeds (bench/vs_rss2email.sh) the collector took ~15 % of the run
+    (467 young and 3 full collections, the full ones freeing nothing); with this the run takes
+    ~9 % less CPU time. Frozen objects are still freed by reference counting as ever; only
+    cycles among them would wait for the exit."""
+    if OWN_PROCESS:
+        gc.freeze()
+        gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])
 
 
 def fail(message: str, hint: str | None = None, code: int = EXIT_ERROR) -> None:
@@ -157,6 +176,7 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
     _check_sources(settings, sources)
     try:
         engine = obj.engine(settings)
+        settle_heap()
         with terminal_progress(sys.stderr) as progress:
             report = run_pass(config, engine, now, dry_run=dry_run,
                               only_sources=sources or None, http_factory=_http_factory(settings),
@@ -537,6 +557,8 @@ def retry(obj: Obj, name: str | None, now_text: str | None) -> None:
 
 
 def main() -> None:
+    global OWN_PROCESS
+    OWN_PROCESS = True
     try:
         cli(prog_name="paper-digest")
     except SystemExit as exc:
