@@ -117,20 +117,21 @@ def test_run_logs_its_stage_times_at_debug(tmp_path: Path, seeds_dir: Path,
     assert "pass.stages" not in quiet.stderr and "pass stages" not in quiet.stderr
 
 
-def test_a_run_settles_the_collector_only_in_its_own_process(tmp_path: Path, seeds_dir: Path,
-                                                             sqlite_url: str) -> None:
-    """`run` freezes start-up's objects and raises the young-generation threshold (a speed
-    matter: cli.settle_heap), but only when main() owns the process: a caller of `cli`, such
-    as this test's CliRunner, keeps its collector as it was."""
+def test_the_collector_is_settled_after_start_up_only_in_its_own_process(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    """main() turns the collector off for start-up; opening the database turns it back on
+    with start-up's objects frozen and a larger young generation (a speed matter:
+    cli.settle_heap). A caller of `cli`, such as this test's CliRunner, keeps its collector
+    as it was."""
     import gc
 
     config = make_config(tmp_path, sqlite_url, {"ada": SUB})
     add_seed_day(tmp_path, seeds_dir, "2026-03-14")
-    frozen, threshold = gc.get_freeze_count(), gc.get_threshold()
+    before = gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()
     assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
-    assert (gc.get_freeze_count(), gc.get_threshold()) == (frozen, threshold)
+    assert (gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()) == before
     probe = ("import atexit, gc, sys\n"
-             "atexit.register(lambda: print('gc', gc.get_freeze_count() > 0,"
+             "atexit.register(lambda: print('gc', gc.isenabled(), gc.get_freeze_count() > 0,"
              " gc.get_threshold()[0], file=sys.stderr))\n"
              "from worker.cli import main\n"
              f"sys.argv = ['paper-digest', '--config', {str(config)!r}, 'run']\n"
@@ -138,4 +139,4 @@ def test_a_run_settles_the_collector_only_in_its_own_process(tmp_path: Path, see
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[-1] == "gc True 5000"
+    assert done.stderr.splitlines()[-1] == "gc True True 5000"
