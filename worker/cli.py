@@ -26,7 +26,7 @@ EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
 # True once main() runs: this process is the command itself, not a caller of `cli` (a test's
 # CliRunner), so a one-shot command may set process-wide things such as the collector's.
 OWN_PROCESS = False
-YOUNG_OBJECTS = 5000  # the collector's first-generation threshold in a one-shot pass
+YOUNG_OBJECTS = 5000  # the collector's first-generation threshold after start-up
 
 
 class Obj:
@@ -87,8 +87,9 @@ def settle_heap() -> None:
     default: 700) makes young collections rarer while the command works. On the five seeds
     (bench/vs_rss2email.sh) the collector had taken ~15 % of the run, its 3 full collections
     freeing nothing. Frozen objects are still freed by reference counting as ever; only
-    cycles among them would wait for the exit. Commands that never open the database
-    (check, init, health) are short and end with the collector still off."""
+    cycles among them would wait for the exit. Commands that do not open the database
+    through Obj.engine (check, init, health) are short and end with the collector still off.
+    serve settles here too, once, before it starts its schedule."""
     if OWN_PROCESS:
         gc.freeze()
         gc.set_threshold(YOUNG_OBJECTS, *gc.get_threshold()[1:])

@@ -145,9 +145,9 @@ def _host(url: str) -> str:
 class LazyTlsTransport(httpx.BaseTransport):
     """Two of httpx's transports behind one: the https one made at the first https request.
 
-    Making it loads the CA bundle, ~20 ms of a ~1 s `run`; a pass that reads only plain-http
-    sources (a mirror on the LAN, the loopback benchmarks) never needs it. A redirect to https
-    comes back here as an https request, so it gets the verifying transport too."""
+    Making it loads the CA bundle (~20 ms); a pass that reads only plain-http sources (a
+    mirror on the LAN, the loopback benchmarks) never needs it. A redirect to https comes
+    back here as an https request, so it gets the verifying transport too."""
 
     def __init__(self, https: Callable[[], httpx.BaseTransport],
                  plain: Callable[[], httpx.BaseTransport]):
