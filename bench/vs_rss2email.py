@@ -1,6 +1,7 @@
 """Helpers for bench/vs_rss2email.sh: inputs built from the seeds at bench time, and the report.
 
     python bench/vs_rss2email.py inputs OUT BASE_URL SMTP_PORT   # feeds, dumps, configs
+    python bench/vs_rss2email.py time OUT TOOL RUN LOG -- CMD... # one timed run
     python bench/vs_rss2email.py report OUT                      # medians, ratio, repeats
 
 `inputs` writes, under OUT:
@@ -13,9 +14,15 @@
   the four of config/subscribers, the four of bench/relevance and four generated ones).
 Nothing of the seeds is written into the repository: OUT is under bench/out (gitignored).
 
-`report` reads OUT/times.tsv (tool, run, start, end) and the mail the sink saved per run, and
+`time` runs CMD (stdout dropped, stderr to LOG) and appends its wall time and its CPU time
+(user + system, which other load on the machine moves much less) to OUT/times.tsv.
+
+`report` reads OUT/times.tsv (tool, run, wall, cpu) and the mail the sink saved per run, and
 prints both medians, the ratio, and how many items each tool sent and how many of those were
-the same paper sent again to the same recipient.
+the same paper sent again to the same recipient. It also prints where paper-digest's time
+went (the medians of the stages its `-vv` log reports, and the rest: start-up, imports,
+config, exit) and, timed then and there, what Python alone and `import sqlalchemy` cost:
+the state of the machine, and the floor under any `run`.
 """
 
 from __future__ import annotations
@@ -23,10 +30,14 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import json
 import re
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
+import time
 from collections import Counter
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -122,7 +133,7 @@ def write_paper_digest_config(config: Path, base: str, smtp_port: int) -> None:
         (subscribers / f"gen{index}.toml").write_text(toml(profile), encoding="utf-8")
 
 
-# -- report ---------------------------------------------------------------------------------
+# -- report: what was sent ------------------------------------------------------------------
 def items_of(message: EmailMessage) -> list[str]:
     """The papers in one received message: rss2email's digest has one message/rfc822 part
     per entry (its Subject is the title); paper-digest's text part numbers its papers."""
@@ -153,20 +164,86 @@ def count(mail_dir: Path) -> tuple[int, int, int]:
     return messages, items, repeats
 
 
-def report(out: Path) -> None:
-    times: dict[str, list[float]] = {}
+# -- time ------------------------------------------------------------------------------------
+def timed(out: Path, tool: str, run: str, log: Path, command: list[str]) -> int:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with log.open("ab") as err:
+        code = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=err,
+                              check=False).returncode
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    with (out / "times.tsv").open("a") as times:
+        times.write(f"{tool}\t{run}\t{wall:.4f}\t{cpu:.4f}\n")
+    return code
+
+
+# -- report ---------------------------------------------------------------------------------
+def read_times(out: Path) -> dict[str, dict[str, list[float]]]:
+    """tool -> {"wall": [...], "cpu": [...]}, in run order."""
+    times: dict[str, dict[str, list[float]]] = {}
     for line in (out / "times.tsv").read_text().splitlines():
-        tool, _, start, end = line.split("\t")
-        times.setdefault(tool, []).append(float(end) - float(start))
-    r2e, pd = statistics.median(times["rss2email"]), statistics.median(times["paper-digest"])
-    runs = len(times["rss2email"])
+        tool, run, wall, cpu = line.split("\t")
+        if run == "0":  # the warm-up round
+            continue
+        entry = times.setdefault(tool, {"wall": [], "cpu": []})
+        entry["wall"].append(float(wall))
+        entry["cpu"].append(float(cpu))
+    return times
+
+
+def pass_stages(out: Path) -> dict[str, float]:
+    """Medians over the timed runs of the stages paper-digest's log reports (`pass.stages`)."""
+    seen: dict[str, list[float]] = {}
+    for log in sorted(out.glob("paper-digest-[1-9]*.log")):  # not the warm-up round
+        for line in log.read_text(encoding="utf-8").splitlines():
+            if line.startswith("{") and '"pass.stages"' in line:
+                for stage, seconds in json.loads(line)["stages"].items():
+                    seen.setdefault(stage, []).append(seconds)
+    return {stage: statistics.median(values) for stage, values in seen.items()}
+
+
+def probe(code: str, runs: int = 5) -> float:
+    """Median wall time of this Python running `code` (the bench's own interpreter)."""
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        walls.append(time.perf_counter() - start)
+    return statistics.median(walls)
+
+
+def print_split(out: Path, wall: float) -> None:
+    stages = pass_stages(out)
+    if not stages:
+        return
+    inside = sum(stages.values())
+    print("  paper-digest's time (medians of its `-vv` log): "
+          + ", ".join(f"{stage} {seconds:.3f}" for stage, seconds in stages.items())
+          + f"; outside the pass (start-up, imports, config, exit) ~{wall - inside:.3f} s")
+    # paper-digest imports with the collector off (cli.settle_heap); so does the probe.
+    sqlalchemy = probe("import gc; gc.disable(); import sqlalchemy")
+    print(f"  floor, timed now: python -c pass {probe('pass'):.3f} s, "
+          f"import sqlalchemy (collector off) {sqlalchemy:.3f} s")
+
+
+def report(out: Path) -> None:
+    times = read_times(out)
+    walls = {tool: statistics.median(t["wall"]) for tool, t in times.items()}
+    cpus = {tool: statistics.median(t["cpu"]) for tool, t in times.items()}
+    r2e, pd = walls["rss2email"], walls["paper-digest"]
+    runs = len(times["rss2email"]["wall"])
     print(f"vs_rss2email: the five seeds (444 entries, 338 distinct papers), fresh state, "
           f"{runs} alternating runs each")
     for tool in ("rss2email", "paper-digest"):
-        spread = ", ".join(f"{t:.2f}" for t in times[tool])
-        print(f"  {tool:<13} median {statistics.median(times[tool]):6.2f} s  ({spread})")
+        spread = ", ".join(f"{t:.2f}" for t in times[tool]["wall"])
+        print(f"  {tool:<13} median {walls[tool]:6.2f} s  ({spread}); "
+              f"CPU median {cpus[tool]:.2f} s")
     print(f"  ratio paper-digest / rss2email: {pd / r2e:.2f} (target <= 0.5: "
-          f"{'met' if pd / r2e <= 0.5 else 'NOT MET'})")
+          f"{'met' if pd / r2e <= 0.5 else 'NOT MET'}); in CPU time "
+          f"{cpus['paper-digest'] / cpus['rss2email']:.2f}")
+    print_split(out, pd)
     for tool, label in (("rss2email", "rss2email 3.14 (digest mode, one reader)"),
                         ("paper-digest", "paper-digest run (12 subscribers)")):
         messages, items, repeats = count(out / "mail" / f"{tool}-1")
@@ -177,6 +254,9 @@ def report(out: Path) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["inputs"]:
         inputs(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1:2] == ["time"] and sys.argv[6:7] == ["--"]:
+        sys.exit(timed(Path(sys.argv[2]), sys.argv[3], sys.argv[4], Path(sys.argv[5]),
+                       sys.argv[7:]))
     elif sys.argv[1:2] == ["report"]:
         report(Path(sys.argv[2]))
     else:

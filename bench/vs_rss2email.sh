@@ -8,9 +8,10 @@
 # sources, 12 subscribers, email by SMTP to the same kind of server). Both start from fresh
 # state every run: rss2email from a new feed database (its five feeds added untimed), and
 # paper-digest from a new database (its schema created untimed by `status`). Runs alternate;
-# each tool's median wall time over RUNS runs is printed, with the ratio, and the mail each
-# sent (bench/smtp_sink.py keeps it): rss2email sends a paper again for every feed that lists
-# it, paper-digest once per subscriber.
+# each tool's median wall time over RUNS runs is printed, with the ratio, its CPU time, and the
+# mail each sent (bench/smtp_sink.py keeps it): rss2email sends a paper again for every feed
+# that lists it, paper-digest once per subscriber. Then where paper-digest's time went (its
+# log's stage times) and the floor under it (Python alone, `import sqlalchemy`), timed then.
 #
 # rss2email is installed with pip into bench/out/rss2email-venv on first use. Everything it
 # writes goes to bench/out/vs_rss2email (gitignored); the seed text is never committed.
@@ -67,34 +68,36 @@ start_sink() {  # $1: where this run's mail goes
 }
 stop_sink() { kill "$SINK_PID"; wait "$SINK_PID" || true; SINK_PID=; }
 
-: > "$OUT/times.tsv"
-for run in $(seq "$RUNS"); do
+# One round: each tool once, from fresh state. Round 0 is not counted: it warms the bytecode
+# cache of the modules only a real run imports (the untimed steps do not reach them).
+one_round() {  # $1: the round's number
+  local run=$1 state=$OUT/r2e-$1 n=0
   # rss2email: a new feed database, the five feeds added (untimed), then one timed run.
-  state=$OUT/r2e-$run
   mkdir -p "$state"
   cp "$OUT/r2e.cfg" "$state/config"
-  n=0
   while read -r url; do
     "$R2E" -c "$state/config" -d "$state/data.json" add "seed$n" "$url" reader@example.org
     n=$((n + 1))
   done < "$OUT/feeds.txt"
   start_sink "$OUT/mail/rss2email-$run"
-  t0=$EPOCHREALTIME
-  "$R2E" -c "$state/config" -d "$state/data.json" run 2>> "$OUT/rss2email.log"
-  t1=$EPOCHREALTIME
+  "$PY" "$BENCH/vs_rss2email.py" time "$OUT" rss2email "$run" "$OUT/rss2email.log" -- \
+    "$R2E" -c "$state/config" -d "$state/data.json" run
   stop_sink
-  echo -e "rss2email\t$run\t$t0\t$t1" >> "$OUT/times.tsv"
 
   # paper-digest: a new database (schema made untimed), then one timed run.
   rm -f "$OUT/pd/pd.db" "$OUT/pd/pd.db-wal" "$OUT/pd/pd.db-shm"
   rm -rf "$OUT/pd/out"
   "$PD" --config "$OUT/pd" status >/dev/null
   start_sink "$OUT/mail/paper-digest-$run"
-  t0=$EPOCHREALTIME
-  "$PD" --config "$OUT/pd" run >/dev/null
-  t1=$EPOCHREALTIME
+  # -vv: its log (JSON lines) ends with the pass's stage times, which the report sums up.
+  PAPER_DIGEST_LOG_FORMAT=json "$PY" "$BENCH/vs_rss2email.py" time "$OUT" paper-digest \
+    "$run" "$OUT/paper-digest-$run.log" -- "$PD" -vv --config "$OUT/pd" run
   stop_sink
-  echo -e "paper-digest\t$run\t$t0\t$t1" >> "$OUT/times.tsv"
+}
+
+: > "$OUT/times.tsv"
+for run in $(seq 0 "$RUNS"); do
+  one_round "$run"
 done
 
 "$PY" "$BENCH/vs_rss2email.py" report "$OUT"

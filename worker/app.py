@@ -480,10 +480,12 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
     run_id = runs.start_run(engine, "run", report.now)
     status, error = "failed", None
     try:
-        report.sources = pipeline.ingest(only)
+        with pipeline.timed("ingest"):
+            report.sources = pipeline.ingest(only)
         report.subscribers = (_build_due(pipeline, config.profiles) if due
                               else pipeline.build_digests(config.profiles))
-        report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
+        with pipeline.timed("delivery"):  # rendering included: forms are made as sent
+            report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
         status = "ok" if report.ok else "partial"
     except Exception as exc:
         clean = as_database_error(exc)
@@ -494,6 +496,15 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
     finally:
         pipeline.close()
         runs.finish_run(engine, run_id, report.now, status, report.stats(), error)
+        _log_stages(pipeline.timings)
+
+
+def _log_stages(timings: dict[str, float]) -> None:
+    """Where the pass's time went (`run -vv`; bench/vs_rss2email.sh sums these up)."""
+    if log.isEnabledFor(logging.DEBUG):
+        stages = {stage: round(seconds, 4) for stage, seconds in timings.items()}
+        log.debug("pass stages: %s", ", ".join(f"{k} {v:.3f} s" for k, v in stages.items()),
+                  extra={"event": "pass.stages", "stages": stages})
 
 
 def _build_due(pipeline: Pipeline, profiles: Sequence[Profile]) -> dict[str, SubscriberReport]:

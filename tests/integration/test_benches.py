@@ -39,3 +39,26 @@ def test_scale_bench_delivers_every_digest_over_one_connection(tmp_path: Path) -
 def test_nothing_new_bench_times_a_run() -> None:
     out = _bench("nothing_new.py", "--runs", "1")
     assert re.search(r"nothing_new: .* median of 1: \d\.\d{3} s", out)
+
+
+def test_vs_rss2email_times_a_command_and_reports_medians_cpu_and_stages(
+        tmp_path: Path) -> None:
+    """The side-by-side's own bookkeeping, without rss2email: `time` records a command's wall
+    and CPU time, `report` prints the medians, the ratios and paper-digest's stage split."""
+    (tmp_path / "mail" / "rss2email-1").mkdir(parents=True)
+    (tmp_path / "mail" / "paper-digest-1").mkdir(parents=True)
+    spin = "import time\nend = time.process_time() + 0.05\nwhile time.process_time() < end: pass"
+    for run in ("0", "1", "2", "3"):  # round 0 is the warm-up: not counted
+        _bench("vs_rss2email.py", "time", str(tmp_path), "rss2email", run,
+               str(tmp_path / "r2e.log"), "--", sys.executable, "-c", spin)
+        (tmp_path / f"paper-digest-{run}.log").write_text(
+            '{"event": "pass.stages", "stages": {"ingest": 0.01, "matching": 0.02}}\n')
+        _bench("vs_rss2email.py", "time", str(tmp_path), "paper-digest", run,
+               str(tmp_path / f"paper-digest-{run}.log"), "--", sys.executable, "-c", spin)
+    rows = [line.split("\t") for line in (tmp_path / "times.tsv").read_text().splitlines()]
+    assert len(rows) == 8 and all(float(cpu) >= 0.04 for *_, cpu in rows)
+    out = _bench("vs_rss2email.py", "report", str(tmp_path))
+    assert "3 alternating runs each" in out
+    assert re.search(r"ratio paper-digest / rss2email: \d\.\d\d .* in CPU time \d\.\d\d", out)
+    assert "(medians of its `-vv` log): ingest 0.010, matching 0.020;" in out
+    assert re.search(r"floor, timed now: python -c pass \d\.\d{3} s", out)

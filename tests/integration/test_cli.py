@@ -100,3 +100,43 @@ def test_the_process_exits_with_its_work_closed_and_said(tmp_path: Path) -> None
     (tmp_path / "config" / "worker.toml").write_text("no_such_key = 1\n", encoding="utf-8")
     broken = run("run")
     assert broken.returncode == 1 and "no_such_key" in broken.stderr
+
+
+def test_run_logs_its_stage_times_at_debug(tmp_path: Path, seeds_dir: Path,
+                                           sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    result = run_cli(config, "-vv", "run", "--now", "2026-03-14T20:00:00+00:00",
+                     env={"PAPER_DIGEST_LOG_FORMAT": "json"})
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    stages = [e["stages"] for e in events if e.get("event") == "pass.stages"]
+    assert len(stages) == 1 and {"ingest", "matching", "delivery"} <= set(stages[0])
+    assert all(seconds >= 0 for seconds in stages[0].values())
+    quiet = run_cli(config, "run", "--now", "2026-03-14T21:00:00+00:00")
+    assert "pass.stages" not in quiet.stderr and "pass stages" not in quiet.stderr
+
+
+def test_the_collector_is_settled_after_start_up_only_in_its_own_process(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    """main() turns the collector off for start-up; opening the database turns it back on
+    with start-up's objects frozen and a larger young generation (a speed matter:
+    cli.settle_heap). A caller of `cli`, such as this test's CliRunner, keeps its collector
+    as it was."""
+    import gc
+
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    before = gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+    assert (gc.isenabled(), gc.get_freeze_count(), gc.get_threshold()) == before
+    probe = ("import atexit, gc, sys\n"
+             "atexit.register(lambda: print('gc', gc.isenabled(), gc.get_freeze_count() > 0,"
+             " gc.get_threshold()[0], file=sys.stderr))\n"
+             "from worker.cli import main\n"
+             f"sys.argv = ['paper-digest', '--config', {str(config)!r}, 'run']\n"
+             "main()\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == "gc True True 5000"
