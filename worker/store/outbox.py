@@ -361,16 +361,17 @@ def load_digests(engine: Engine, digest_ids: Iterable[int]) -> dict[int, Digest]
     found: dict[int, Digest] = {}
     with reading(engine) as conn:
         for chunk in _chunks(sorted(set(digest_ids))):
-            rows = list(conn.execute(select(digests).where(digests.c.id.in_(chunk))))
+            # .all() fetches the rows at once; iterating a result fetches them one by one.
+            rows = conn.execute(select(digests).where(digests.c.id.in_(chunk))).all()
             query = (select(digest_items.c.digest_id, digest_items.c.rank, digest_items.c.score,
                             digest_items.c.reasons, digest_items.c.paper_id)
                      .where(digest_items.c.digest_id.in_(chunk))
                      .order_by(digest_items.c.digest_id, digest_items.c.rank))
-            item_rows = list(conn.execute(query))
+            item_rows = conn.execute(query).all()
             by_id = _papers_by_id(conn, {r.paper_id for r in item_rows})
             items: dict[int, list[DigestItem]] = defaultdict(list)
             for r in item_rows:
-                items[r.digest_id].append(DigestItem(r.rank, r.score, json.loads(r.reasons),
+                items[r.digest_id].append(DigestItem(r.rank, r.score, r.reasons,
                                                      by_id[r.paper_id]))
             for row in rows:
                 found[row.id] = Digest(row.id, row.subscriber_id, row.created_at, row.message_id,
@@ -385,7 +386,7 @@ def load_digests(engine: Engine, digest_ids: Iterable[int]) -> dict[int, Digest]
 def _papers_by_id(conn: Connection, paper_ids: Iterable[int]) -> dict[int, StoredPaper]:
     by_id: dict[int, StoredPaper] = {}
     for chunk in _chunks(sorted(paper_ids)):
-        for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))):
+        for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))).all():
             by_id[row.id] = StoredPaper.from_row(row)
     return by_id
 
