@@ -224,6 +224,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
 
     from worker.app import Pipeline
     from worker.delivery import channel_for
+    from worker.delivery.collector import paced_for_batches
     from worker.render import assemble_email, profile_context, render
     from worker.settings import SmtpSettings, load_config
     from worker.store import outbox
@@ -261,7 +262,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
     # (an email: its text and HTML parts; a Markdown file: the .md), from the templates, the
     # digests read from the store 500 at a time; then, apart, putting each email together
     # (MIME: headers, quoted-printable parts), which delivery also does.
-    with s.stage("rendering") as info:
+    with s.stage("rendering") as info, paced_for_batches():  # as Pipeline.deliver renders
         assembly, forms = 0.0, 0
         for start in range(0, len(made), 500):
             chunk = made[start:start + 500]
