@@ -155,9 +155,14 @@ class DigestContext:
         return f"Paper digest for {clean_line(self.subscriber_name)}: {what} ({self.date:%a %d %b})"
 
 
-@lru_cache(maxsize=_PIECES)
 def clean_line(text: str) -> str:
     """No control characters, bidi overrides or line breaks: safe in headers and one-liners."""
+    # Most text has none of those, and single spaces: it is returned as it is, after checks
+    # in C. A printable string's only whitespace is " ", and every _CONTROL character is
+    # unprintable (Cc or Cf), so for such text the substitution and the split change nothing.
+    # (Not cached: the check costs about what a cache lookup does.)
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
@@ -325,11 +330,11 @@ def environment(templates_dir: Path | None = None) -> Any:
 @lru_cache(maxsize=_PAPERS)
 def _paper_text(title: str, abstract: str) -> tuple[str, str, str]:
     """(title, abstract, short abstract) as items show them: the same in every digest the paper
-    is in, so worked out once a paper. The cache is its own: in clean_line's, the one-off
-    lines that filters clean (each item's reasons, say) pushed the abstracts out. The same
-    string objects in every item also keep their hashes for the filters' caches."""
-    abstract = clean_line.__wrapped__(abstract)
-    return clean_line.__wrapped__(title), abstract, shorten(abstract)
+    is in, so worked out once a paper, in a cache of their own (in a filter's, the one-off
+    lines of each item's reasons pushed them out). The same string objects in every item
+    also keep their hashes for the filters' caches."""
+    abstract = clean_line(abstract)
+    return clean_line(title), abstract, shorten(abstract)
 
 
 def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any) -> ItemView:
