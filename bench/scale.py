@@ -260,13 +260,15 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
                                  .where(digests.c.created_at == now).order_by(digests.c.id)))
     # Rendering: every digest in the forms its subscriber gets it in, as delivery renders it
     # (an email: its text and HTML parts; a Markdown file: the .md), from the templates, the
-    # digests read from the store 500 at a time; then, apart, putting each email together
-    # (MIME: headers, quoted-printable parts), which delivery also does.
+    # digests read from the store 500 at a time (each paper once a pass); then, apart,
+    # putting each email together (MIME: headers, quoted-printable parts), which delivery
+    # also does.
     with s.stage("rendering") as info, paced_for_batches():  # as Pipeline.deliver renders
-        assembly, forms = 0.0, 0
+        assembly, forms, papers_read = 0.0, 0, {}
         for start in range(0, len(made), 500):
             chunk = made[start:start + 500]
-            loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk])
+            loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk],
+                                         papers_read)
             for digest_id, sub_id in chunk:
                 profile = by_id[sub_id]
                 ctx = profile_context(loaded[digest_id], profile, config.settings)

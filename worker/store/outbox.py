@@ -354,11 +354,14 @@ def load_digest(engine: Engine, digest_id: int) -> Digest:
     return load_digests(engine, [digest_id])[digest_id]
 
 
-def load_digests(engine: Engine, digest_ids: Iterable[int]) -> dict[int, Digest]:
+def load_digests(engine: Engine, digest_ids: Iterable[int],
+                 papers_read: dict[int, StoredPaper] | None = None) -> dict[int, Digest]:
     """`load_digest` for many digests, in three queries per few hundred (delivery sends many).
-    A paper is in many of them: it is read and made into a StoredPaper once per few hundred
-    digests, not once per item."""
+    A paper is in many of them: it is read and made into a StoredPaper once, not once per
+    item. `papers_read`, given for a whole pass, keeps the papers read by id and is added
+    to: a day's papers recur in every batch of a pass and are read in the first."""
     found: dict[int, Digest] = {}
+    by_id = {} if papers_read is None else papers_read
     with reading(engine) as conn:
         for chunk in _chunks(sorted(set(digest_ids))):
             # .all() fetches the rows at once; iterating a result fetches them one by one.
@@ -368,7 +371,7 @@ def load_digests(engine: Engine, digest_ids: Iterable[int]) -> dict[int, Digest]
                      .where(digest_items.c.digest_id.in_(chunk))
                      .order_by(digest_items.c.digest_id, digest_items.c.rank))
             item_rows = conn.execute(query).all()
-            by_id = _papers_by_id(conn, {r.paper_id for r in item_rows})
+            by_id.update(_papers_by_id(conn, {r.paper_id for r in item_rows} - by_id.keys()))
             items: dict[int, list[DigestItem]] = defaultdict(list)
             for r in item_rows:
                 items[r.digest_id].append(DigestItem(r.rank, r.score, r.reasons,
