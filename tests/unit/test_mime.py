@@ -207,16 +207,14 @@ def test_each_header_as_the_stdlib_writes_it(name: str, value: str) -> None:
 @settings(max_examples=500, deadline=None)
 @given(name=st.sampled_from(["Subject", "To", "From", "X-Paper-Digest", "List-Id", "Date",
                              "Message-ID", "List-Unsubscribe", "Content-Type"]), value=TEXT)
+@example(name="To", value="x" * 80 + "(")  # the stdlib parses it, then fails to fold it
 def test_any_header_as_the_stdlib_writes_it(name: str, value: str) -> None:
-    message = EmailMessage(policy=mime.POLICY)
-    try:
-        message[name] = value
-    except Exception as exc:  # a line break; the stdlib's parser failing on odd addresses
-        with pytest.raises(type(exc)):
+    expected = _stdlib_header(name, value)
+    if isinstance(expected, type):  # a line break; the stdlib failing on odd addresses
+        with pytest.raises(expected):
             mime.header(name, value)
         return
-    assert mime.header(name, value) == SMTP.fold(name, message[name])
-    assert mime.decoded(name, value) == str(message[name])
+    assert (mime.header(name, value), mime.decoded(name, value)) == expected
 
 
 @pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\r\nb", "a\u2028b", "a\x0bb"])
@@ -269,11 +267,12 @@ MESSAGE_IDS = st.builds(lambda left, right: f"<{left}@{right}>", DOT_ATOMS, DOT_
 
 
 def _stdlib_header(name: str, value: str) -> tuple[str, str] | type:
+    """(header as the stdlib writes it, as it reads), or the type of what it raised."""
     message = EmailMessage(policy=mime.POLICY)
     try:
         message[name] = value
         return SMTP.fold(name, message[name]), str(message[name])
-    except Exception as exc:  # the stdlib's parser failing on an odd address
+    except Exception as exc:  # in parsing or in folding (both seen for odd addresses)
         return type(exc)
 
 
