@@ -1,4 +1,4 @@
-"""render.clean_line returns most text as it is, after cheap checks: it must give what the
+"""plaintext.clean_line returns most text as it is, after cheap checks: it must give what the
 substitution and split it skips give, for any text."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import sys
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from worker.render import _CONTROL, clean_line
+from worker.plaintext import CONTROL, clean_line
 
 
 def reference(text: str) -> str:
     """clean_line as it was: every control character a space, runs of whitespace one space."""
-    return " ".join(re.sub(_CONTROL, " ", text).split())
+    return " ".join(re.sub(CONTROL, " ", text).split())
 
 
 # Every whitespace and every control or format character the patterns might disagree on.
