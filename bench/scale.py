@@ -31,6 +31,7 @@ Work files go to bench/out/scale (kept: the digests can be looked at; --keep kee
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -270,6 +271,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
 
     from worker.app import Pipeline
     from worker.delivery import channel_for
+    from worker.delivery.collector import paced_for_batches
     from worker.render import assemble_email, profile_context, render
     from worker.settings import SmtpSettings, load_config
     from worker.store import outbox
@@ -305,28 +307,37 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
                                  .where(digests.c.created_at == now).order_by(digests.c.id)))
     # Rendering: every digest in the forms its subscriber gets it in, as delivery renders it
     # (an email: its text and HTML parts; a Markdown file: the .md), from the templates, the
-    # digests read from the store 500 at a time; then, apart, putting each email together
-    # (MIME: headers, quoted-printable parts), which delivery also does.
-    with s.stage("rendering") as info:
-        assembly, forms = 0.0, 0
+    # digests read from the store 500 at a time (each paper once a pass); then, apart,
+    # putting each email together (MIME: headers, quoted-printable parts), which delivery
+    # also does. Every form's text goes into a fingerprint (hashed apart from the timing): the
+    # same data gives the same one whatever the code, so a change that alters any digest shows.
+    with s.stage("rendering") as info, paced_for_batches():  # as Pipeline.deliver renders
+        assembly, hashing, forms, papers_read = 0.0, 0.0, 0, {}
+        fingerprint = hashlib.sha256()
         for start in range(0, len(made), 500):
             chunk = made[start:start + 500]
-            loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk])
+            loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk],
+                                         papers_read)
             for digest_id, sub_id in chunk:
                 profile = by_id[sub_id]
                 ctx = profile_context(loaded[digest_id], profile, config.settings)
-                if "markdown" in profile.deliver:
-                    render(ctx, "md")
-                    forms += 1
+                texts = [render(ctx, "md")] if "markdown" in profile.deliver else []
                 if "email" in profile.deliver:
                     text, html = render(ctx, "txt"), render(ctx, "html")
-                    forms += 2
+                    texts += [text, html]
                     began = time.perf_counter()
                     assemble_email(ctx, sender=None, text=text, html=html)
                     assembly += time.perf_counter() - began
+                began = time.perf_counter()
+                for form in texts:
+                    fingerprint.update(form.encode("utf-8") + b"\0")
+                forms += len(texts)
+                hashing += time.perf_counter() - began
         info["count"] = len(made)
         info["assembly"] = assembly
+        info["hashing"] = hashing
         info["forms"] = forms
+        info["fingerprint"] = fingerprint.hexdigest()[:16]
     with s.stage("delivery to files") as info:
         sent = Pipeline(config, engine, now).deliver(profiles)
         info["count"] = sum(d.status == "sent" for d in sent)
@@ -407,7 +418,8 @@ def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
                                  else args.subscribers}, "subscribers", TARGETS.get(key)))
     rows.append(("build digests (all)", build, "digests", None))
     both = st["rendering"]
-    rows.append(("rendering (templates)", {**both, "wall": both["wall"] - both["assembly"]},
+    templates = both["wall"] - both["assembly"] - both.get("hashing", 0.0)
+    rows.append(("rendering (templates)", {**both, "wall": templates},
                  "digests", TARGETS["rendering"]))
     rows.append(("email assembly (MIME)", {**both, "wall": both["assembly"]}, "digests", None))
     rows.append(("delivery to files", st["delivery to files"], "deliveries", None))
@@ -423,7 +435,7 @@ def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
     print(f"ingest: {ingest['count']:,} entries, {ingest['new']:,} new; digests: "
           f"{build['count']:,} with {build['items']:,} items; candidates per subscriber: "
           f"{build['candidates']:,}; not sent: {result['not_sent']}; forms rendered: "
-          f"{both['forms']:,}")
+          f"{both['forms']:,} (fingerprint {both.get('fingerprint', '?')})")
     if smtp_summary:
         print(f"SMTP server received: {smtp_summary}")
     peak = result["peak_total"]

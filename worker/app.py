@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from worker.delivery import Channel, Rendered, channel_for
+from worker.delivery.collector import paced_for_batches
 from worker.errors import DeliveryError, PaperDigestError, as_database_error
 from worker.progress import Progress, no_progress
 from worker.selection import Candidates, default_workers, match_each
@@ -327,25 +328,29 @@ class Pipeline:
         ids = list(by_id)
         channels: dict[str, Channel] = {}
         reports: list[DeliveryReport] = []
-        try:
-            for start in range(0, len(ids), CLAIM_BATCH):
-                after = 0
-                while jobs := outbox.claim_deliveries(
-                        self.engine, owner=self.owner, now=self.now, lease=LEASE,
-                        subscriber_ids=ids[start:start + CLAIM_BATCH], limit=CLAIM_BATCH,
-                        ignore_backoff=ignore_backoff, reclaim=reclaim, after=after):
-                    after = jobs[-1].id  # tried in this pass: not claimed again by it
-                    if not self._deliver_batch(jobs, by_id, channels, reports):
-                        return reports
-        finally:
-            for channel in channels.values():
-                channel.close()
+        papers_read: dict[int, StoredPaper] = {}  # the pass's papers, read once for all batches
+        with paced_for_batches():  # worker/delivery/collector.py says why
+            try:
+                for start in range(0, len(ids), CLAIM_BATCH):
+                    after = 0
+                    while jobs := outbox.claim_deliveries(
+                            self.engine, owner=self.owner, now=self.now, lease=LEASE,
+                            subscriber_ids=ids[start:start + CLAIM_BATCH], limit=CLAIM_BATCH,
+                            ignore_backoff=ignore_backoff, reclaim=reclaim, after=after):
+                        after = jobs[-1].id  # tried in this pass: not claimed again by it
+                        if not self._deliver_batch(jobs, by_id, channels, reports,
+                                                   papers_read):
+                            return reports
+            finally:
+                for channel in channels.values():
+                    channel.close()
         return reports
 
     def _deliver_batch(self, jobs: list[Any], by_id: dict[str, Profile],
-                       channels: dict[str, Channel], reports: list[DeliveryReport]) -> bool:
+                       channels: dict[str, Channel], reports: list[DeliveryReport],
+                       papers_read: dict[int, StoredPaper]) -> bool:
         """Send one claimed batch; False when told to stop (the rest handed back, untried)."""
-        digests = outbox.load_digests(self.engine, {job.digest_id for job in jobs})
+        digests = outbox.load_digests(self.engine, {job.digest_id for job in jobs}, papers_read)
         # A digest's forms (serialized emails included) are kept for its other channels and
         # dropped after its last job: a batch of 500 would otherwise hold them all.
         rendered: dict[int, Rendered] = {}

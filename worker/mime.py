@@ -5,11 +5,13 @@ by one, two quoted-printable UTF-8 parts) and flattening it with email.policy.SM
 byte for byte (tests/unit/test_mime.py holds it to the stdlib), at a small part of the cost:
 most of that went to parsing every header value into a token tree and folding it again.
 
-Headers: a value that is printable ASCII, fits on one line and reads back as written (the
-kinds of header whose stdlib parse keeps the text as given) is written as is, which is what
-the stdlib's folding does with it. Anything else (non-ASCII names, long subjects, dates) is
-handed, alone, to the stdlib's header classes and folded by them, so both ways give the
-stdlib's bytes by construction.
+Headers: a value that is printable ASCII, fits on one line and reads back as written is
+written as is, which is what the stdlib's folding does with it: unstructured text, and
+addresses and message ids in their plainest forms (`Name Words <local@domain>`, `<id@host>`,
+atoms only), which its parser keeps as given. Anything else (non-ASCII names, quoted names,
+long subjects, dates) is handed, alone, to the stdlib's header classes and folded by them.
+The multipart's Content-Type, whose boundary is ours, is written in the one shape the stdlib
+folds it into. tests/unit/test_mime.py holds every path to the stdlib's bytes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email import message_from_bytes
-from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import (
+    AddressHeader,
+    BaseHeader,
+    HeaderRegistry,
+    MessageIDHeader,
+    UnstructuredHeader,
+)
 from email.message import EmailMessage
 from functools import lru_cache
 from typing import Any
@@ -62,21 +70,42 @@ _LINE_ENDS = re.compile(rb"\r\n|\r|\n")  # what the generator turns into CRLF (N
 _FOLDED_CACHE = 4096  # headers whose fold is kept: the same sender, list and part headers
 
 
+# RFC 5322 atoms; a phrase of them separated by single spaces, an address and a message id
+# made of dot-atoms. The stdlib's parser gives these back exactly as written; anything else
+# (quoted strings, comments, groups, double spaces, literals) takes the stdlib's path.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_SIMPLE = {
+    "address": re.compile(rf"(?:{_ATOM}(?: {_ATOM})* <{_DOT_ATOM}@{_DOT_ATOM}>"
+                          rf"|{_DOT_ATOM}@{_DOT_ATOM})"),
+    "message-id": re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>"),
+}
+
+
 @lru_cache(maxsize=64)
-def _verbatim_kind(name: str) -> bool:
-    """Whether the stdlib's header class for `name` writes a plain value back as given:
-    unstructured text does; addresses are normalized (":" becomes ":;"), dates reformatted,
-    a Message-ID drops what follows the id, MIME and List-Unsubscribe headers fold their own
-    ways."""
+def _verbatim_kind(name: str) -> str | None:
+    """Which plain values the stdlib's header class for `name` writes back as given: any
+    unstructured text ("text"), the simplest addresses ("address") or message ids
+    ("message-id"); None for the rest (dates are reformatted, MIME and List-Unsubscribe
+    headers fold their own ways)."""
     kind = _HEADERS[name]
-    return issubclass(kind, UnstructuredHeader) and not issubclass(kind, _UriListHeader)
+    if issubclass(kind, UnstructuredHeader) and not issubclass(kind, _UriListHeader):
+        return "text"
+    if issubclass(kind, AddressHeader):
+        return "address"
+    if issubclass(kind, MessageIDHeader):
+        return "message-id"
+    return None
 
 
 def _plain(name: str, value: str) -> bool:
     # Printable ASCII and not "=?" (the stdlib decodes encoded-words, then encodes again),
     # on one line of at most 78 characters with "Name: ". Empty values lose the space.
-    return (value.isascii() and value.isprintable() and "=?" not in value and value != ""
-            and len(name) + 2 + len(value) <= _MAX_LINE and _verbatim_kind(name))
+    if not (value.isascii() and value.isprintable() and "=?" not in value and value != ""
+            and len(name) + 2 + len(value) <= _MAX_LINE):
+        return False
+    kind = _verbatim_kind(name)
+    return kind == "text" or (kind is not None and _SIMPLE[kind].fullmatch(value) is not None)
 
 
 def header(name: str, value: str) -> str:
@@ -129,6 +158,19 @@ def boundary(seed: str, bodies: Iterable[bytes]) -> str:
 
 
 _PART_HEADERS = "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+_MULTIPART = "multipart/alternative"
+_BOUNDARY = re.compile(r"={15}\d{19}==(?:\.\d{1,6})?")  # boundary()'s shapes
+
+
+def multipart_header(mark: str) -> str:
+    """The multipart's Content-Type with boundary `mark`, as header() writes it. For the
+    boundaries boundary() makes (one per message, so no fold of it is ever reused) this is the
+    stdlib's one shape: too long for a line, broken after the ";", the quoted boundary on the
+    next (tests/unit/test_mime.py checks both against the stdlib); other marks go to header()."""
+    value = f'{_MULTIPART}; boundary="{mark}"'
+    if _BOUNDARY.fullmatch(mark) and len(f"Content-Type: {value}") > _MAX_LINE:
+        return f'Content-Type: {_MULTIPART};\r\n boundary="{mark}"\r\n'
+    return header("Content-Type", value)
 
 
 def alternative(headers: Iterable[tuple[str, str]], text: str, html: str, *,
@@ -139,7 +181,7 @@ def alternative(headers: Iterable[tuple[str, str]], text: str, html: str, *,
     mark = boundary(seed, parts)
     head = "".join(header(name, value) for name, value in headers)
     head += header("MIME-Version", "1.0")
-    head += header("Content-Type", f'multipart/alternative; boundary="{mark}"')
+    head += multipart_header(mark)
     out = [head.encode("ascii"), b"\r\n"]
     for subtype, body in zip(("plain", "html"), parts, strict=True):
         part_head = header("Content-Type", f'text/{subtype}; charset="utf-8"') + _PART_HEADERS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -34,7 +33,7 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
                                 embedder=embedder_for(config.settings, engine, None))
     by_id = {p.id: p for p in candidates}
     digest = Digest(0, profile.id, now, "<preview>", len(items), below, cursor, upto,
-                    tuple(DigestItem(rank, i.score, json.loads(i.reasons), by_id[i.paper_id])
+                    tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
                           for rank, i in enumerate(items, start=1)))
     ctx = profile_context(digest, profile, config.settings)
     scope = f"papers first seen in the last {_human(since)}" if since else \

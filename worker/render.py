@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 
 from worker import __version__, mime
 from worker.mime import Mail
+from worker.plaintext import CONTROL, clean_line, fill, shorten
 from worker.records import Links
 from worker.store.models import Digest
 
@@ -30,13 +31,16 @@ if TYPE_CHECKING:
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_SENDER = "Paper Digest <paper-digest@localhost>"
-SHORT_ABSTRACT_CHARS = 420
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~#])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 # The filters templates use are pure and see the same arguments over and over: one paper is in
 # many subscribers' digests, with the same few highlighted terms. Their results are kept
 # (lru_cache), so a run renders each distinct piece once.
-_PIECES = 16384  # results kept per filter: a few MB at most
+_PIECES = 16384  # results kept per filter (most pieces are a line or two)
+_PAPERS = 4096  # papers whose shown text is kept: a day's new papers at an institute's scale
+# Highlighted titles and abstracts in HTML: the costliest piece (~10 µs to make) and the most
+# repeated. At institute scale a pass has ~34,000 distinct (paper, highlighted terms) pairs,
+# so ~67,000 pieces; with 16,384 kept, half of the lookups missed. ~0.5 KB a piece: ~30 MB.
+_HIGHLIGHTED = 65536
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class ItemView:
     rank: int
     title: str
     abstract: str
-    abstract_short: str  # cut at a sentence or word boundary near SHORT_ABSTRACT_CHARS
+    abstract_short: str  # cut at a sentence or word boundary near plaintext.SHORT_ABSTRACT_CHARS
     authors: tuple[str, ...]
     links: Links
     arxiv_id: str | None
@@ -150,22 +154,6 @@ class DigestContext:
         return f"Paper digest for {clean_line(self.subscriber_name)}: {what} ({self.date:%a %d %b})"
 
 
-@lru_cache(maxsize=_PIECES)
-def clean_line(text: str) -> str:
-    """No control characters, bidi overrides or line breaks: safe in headers and one-liners."""
-    return " ".join(_CONTROL.sub(" ", text).split())
-
-
-def shorten(text: str, limit: int = SHORT_ABSTRACT_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    sentence = cut.rfind(". ")
-    if sentence > limit * 0.6:
-        return cut[: sentence + 1]
-    return cut[: cut.rfind(" ")].rstrip(",;:") + " …"
-
-
 # Reasons whose terms are highlighted in the text: what the reader asked for. Words shared
 # with an example paper are not: they are often common words and would only add noise.
 HIGHLIGHTED_KINDS = frozenset({"keyword", "phrase", "query"})
@@ -195,7 +183,7 @@ def highlight_html(text: str, terms: Sequence[str]) -> Markup:
 _MARK = '<mark style="background:#fff3a3;color:inherit;padding:0 1px;">'
 
 
-@lru_cache(maxsize=_PIECES)
+@lru_cache(maxsize=_HIGHLIGHTED)
 def _highlight_html(text: str, terms: tuple[str, ...]) -> Markup:
     out: list[str] = []  # escaped text and our own tags (Markup.join would escape each again)
     last = 0
@@ -214,7 +202,7 @@ def md_escape(text: str) -> str:
 
 def _md_escape_part(text: str) -> str:
     # Pieces of one line: keep their edge spaces, which separate them from the highlights.
-    return _MD_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", text).replace("\n", " "))
+    return _MD_SPECIAL.sub(r"\\\1", CONTROL.sub(" ", text).replace("\n", " "))
 
 
 def highlight_md(text: str, terms: Sequence[str]) -> str:
@@ -245,60 +233,6 @@ def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None)
     return fill(clean_line(text), width, indent if first is None else first, indent)
 
 
-def fill(text: str, width: int, first: str, indent: str) -> str:
-    """textwrap.fill(text, width, initial_indent=first, subsequent_indent=indent,
-    break_long_words=True, break_on_hyphens=False) for text whose words are separated by
-    single spaces (as clean_line leaves it): the same lines, by the same greedy algorithm
-    (TextWrapper._wrap_chunks), without textwrap's per-call regular expressions and
-    translation tables. tests/unit/test_render_fill.py holds it to textwrap.
-
-    Its chunks are the words and the single spaces between them, so the most chunks that fit
-    in a line end at the last space within reach (or just after it): one rfind per line
-    instead of a step per word."""
-    if width <= 0:
-        raise ValueError(f"invalid width {width!r} (must be > 0)")
-    lines: list[str] = []
-    pos, size = 0, len(text)
-    while pos < size:
-        prefix = indent if lines else first
-        room = width - len(prefix)
-        if lines and text[pos] == " ":  # a line does not start with the space between words
-            pos += 1
-            if pos == size:
-                break
-        end = _fitting_end(text, pos, room)
-        broken = end < size and _next_chunk_len(text, end) > room
-        if broken:  # a word longer than any line: break it
-            end += 1 if room < 1 else room - (end - pos)
-        line = text[pos:end]
-        pos = end
-        # textwrap drops one trailing whitespace chunk; after breaking a word, that chunk is
-        # the word's piece (maybe empty), so a space before it stays.
-        if not broken and line.endswith(" "):
-            line = line[:-1]
-        if line:
-            lines.append(prefix + line)
-    return "\n".join(lines)
-
-
-def _fitting_end(text: str, pos: int, room: int) -> int:
-    """Where the longest run of whole chunks from `pos` that fits in `room` ends."""
-    if len(text) - pos <= room:
-        return len(text)
-    reach = pos + room  # text[reach] is the first character that does not fit
-    if text[reach] == " ":
-        return reach  # a word ends exactly at the edge
-    space = text.rfind(" ", pos, reach)
-    return pos if space < 0 else space + 1
-
-
-def _next_chunk_len(text: str, at: int) -> int:
-    if text[at] == " ":
-        return 1
-    space = text.find(" ", at)
-    return (space if space >= 0 else len(text)) - at
-
-
 @cache
 def environment(templates_dir: Path | None = None) -> Any:
     """The Jinja environment, built once per templates directory (compiled templates reused)."""
@@ -317,14 +251,25 @@ def environment(templates_dir: Path | None = None) -> Any:
     return env
 
 
+@lru_cache(maxsize=_PAPERS)
+def _paper_text(title: str, abstract: str) -> tuple[str, str, str]:
+    """(title, abstract, short abstract) as items show them: the same in every digest the paper
+    is in, so worked out once a paper, in a cache of their own (in a filter's, the one-off
+    lines of each item's reasons pushed them out). The same string objects in every item
+    also keep their hashes for the filters' caches."""
+    abstract = clean_line(abstract)
+    return clean_line(title), abstract, shorten(abstract)
+
+
 def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any) -> ItemView:
     terms: list[str] = []
     for reason in reasons:
         if reason.get("kind") in HIGHLIGHTED_KINDS:
             terms += [t for t in reason.get("terms", ()) if t not in terms]
+    title, abstract, abstract_short = _paper_text(paper.title, paper.abstract)
     return ItemView(
-        rank=rank, title=clean_line(paper.title), abstract=clean_line(paper.abstract),
-        abstract_short=shorten(clean_line(paper.abstract)), authors=paper.authors,
+        rank=rank, title=title, abstract=abstract, abstract_short=abstract_short,
+        authors=paper.authors,
         links=paper.links, arxiv_id=paper.arxiv_id, listing_date=paper.listing_date,
         score=score, why=reasons_sentence(reasons), reasons=tuple(reasons),
         highlights=tuple(sorted(terms, key=len, reverse=True)), key=paper.key,

@@ -134,6 +134,14 @@ def test_digests_loaded_together_share_papers_in_rank_order(engine) -> None:  # 
     assert shown == {"ada": [("C", "C"), ("A", "A")], "bo": [("A", "A"), ("B", "B")]}
     first_a = loaded[made["ada"]].items[1].paper
     assert first_a.authors == ("Ana",) and first_a == loaded[made["bo"]].items[0].paper
+    # Batch after batch in one pass: a paper read for an earlier batch is not read again.
+    papers_read: dict = {}
+    ada = outbox.load_digests(engine, [made["ada"]], papers_read)[made["ada"]]
+    assert sorted(p.title for p in papers_read.values()) == ["A", "C"]
+    bo = outbox.load_digests(engine, [made["bo"]], papers_read)[made["bo"]]
+    assert bo.items[0].paper is ada.items[1].paper  # A: the object read for ada's batch
+    assert sorted(p.title for p in papers_read.values()) == ["A", "B", "C"]
+    assert {ada.id: ada, bo.id: bo} == loaded
 
 
 def test_claims_are_exclusive_and_marking_needs_the_lease(engine) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""render.fill must give exactly what textwrap.fill gives (it replaces it for speed)."""
+"""plaintext.fill must give exactly what textwrap.fill gives (it replaces it for speed)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from worker.render import clean_line, fill
+from worker.plaintext import clean_line, fill
 
 WORDS = ["a", "of", "the", "vision-language", "model", "LLM", "benchmark", "—", "x" * 30,
          "y" * 80, "naïve", "Vision–Language", "(LVLMs)", "2.5%", "http://example.org/a/b/c",

@@ -53,7 +53,7 @@ def sample_digest() -> Digest:
         [{"kind": "keyword", "text": "abstract mentions “hallucination”", "field": "abstract",
           "terms": ["hallucination"], "weight": 0.3}],
     ]
-    items = tuple(DigestItem(i + 1, score, reasons[i], papers[i])
+    items = tuple(DigestItem.from_reasons(i + 1, score, reasons[i], papers[i])
                   for i, score in enumerate((0.87, 0.41)))
     return Digest(7, "ada", CREATED, "<digest.abc123.ada@example.org>", 2, 3, 0, 5, items)
 

@@ -28,7 +28,8 @@ def _digest() -> Digest:
         [{"kind": "keyword", "text": "stored before reasons named their interest",
           "weight": 0.2}],
     ]
-    items = tuple(DigestItem(n + 1, 0.9 - n / 10, r, _paper(n + 1, f"Paper {n + 1}", "Text."))
+    items = tuple(DigestItem.from_reasons(n + 1, 0.9 - n / 10, r,
+                                          _paper(n + 1, f"Paper {n + 1}", "Text."))
                   for n, r in enumerate(reasons))
     return Digest(3, "ada", CREATED, "<d3@example.org>", len(items), 0, 0, 9, items)
 

@@ -8,7 +8,6 @@ lose one.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -354,23 +353,27 @@ def load_digest(engine: Engine, digest_id: int) -> Digest:
     return load_digests(engine, [digest_id])[digest_id]
 
 
-def load_digests(engine: Engine, digest_ids: Iterable[int]) -> dict[int, Digest]:
+def load_digests(engine: Engine, digest_ids: Iterable[int],
+                 papers_read: dict[int, StoredPaper] | None = None) -> dict[int, Digest]:
     """`load_digest` for many digests, in three queries per few hundred (delivery sends many).
-    A paper is in many of them: it is read and made into a StoredPaper once per few hundred
-    digests, not once per item."""
+    A paper is in many of them: it is read and made into a StoredPaper once, not once per
+    item. `papers_read`, given for a whole pass, keeps the papers read by id and is added
+    to: a day's papers recur in every batch of a pass and are read in the first."""
     found: dict[int, Digest] = {}
+    by_id = {} if papers_read is None else papers_read
     with reading(engine) as conn:
         for chunk in _chunks(sorted(set(digest_ids))):
-            rows = list(conn.execute(select(digests).where(digests.c.id.in_(chunk))))
+            # .all() fetches the rows at once; iterating a result fetches them one by one.
+            rows = conn.execute(select(digests).where(digests.c.id.in_(chunk))).all()
             query = (select(digest_items.c.digest_id, digest_items.c.rank, digest_items.c.score,
                             digest_items.c.reasons, digest_items.c.paper_id)
                      .where(digest_items.c.digest_id.in_(chunk))
                      .order_by(digest_items.c.digest_id, digest_items.c.rank))
-            item_rows = list(conn.execute(query))
-            by_id = _papers_by_id(conn, {r.paper_id for r in item_rows})
+            item_rows = conn.execute(query).all()
+            by_id.update(_papers_by_id(conn, {r.paper_id for r in item_rows} - by_id.keys()))
             items: dict[int, list[DigestItem]] = defaultdict(list)
             for r in item_rows:
-                items[r.digest_id].append(DigestItem(r.rank, r.score, json.loads(r.reasons),
+                items[r.digest_id].append(DigestItem(r.rank, r.score, r.reasons,
                                                      by_id[r.paper_id]))
             for row in rows:
                 found[row.id] = Digest(row.id, row.subscriber_id, row.created_at, row.message_id,
@@ -385,7 +388,7 @@ def load_digests(engine: Engine, digest_ids: Iterable[int]) -> dict[int, Digest]
 def _papers_by_id(conn: Connection, paper_ids: Iterable[int]) -> dict[int, StoredPaper]:
     by_id: dict[int, StoredPaper] = {}
     for chunk in _chunks(sorted(paper_ids)):
-        for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))):
+        for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))).all():
             by_id[row.id] = StoredPaper.from_row(row)
     return by_id
 

@@ -1,0 +1,87 @@
+"""Plain text for templates and headers: one-line cleaning, shortening and line filling.
+
+Pure functions on str, used by worker.render's filters and item views (which cache what
+repeats); kept apart from the Jinja side of rendering.
+"""
+
+from __future__ import annotations
+
+import re
+
+SHORT_ABSTRACT_CHARS = 420
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_line(text: str) -> str:
+    """No control characters, bidi overrides or line breaks: safe in headers and one-liners."""
+    # Most text has none of those, and single spaces: it is returned as it is, after checks
+    # in C. A printable string's only whitespace is " ", and every CONTROL character is
+    # unprintable (Cc or Cf), so for such text the substitution and the split change nothing.
+    # (Not cached: the check costs about what a cache lookup does.)
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
+    return " ".join(CONTROL.sub(" ", text).split())
+
+
+def shorten(text: str, limit: int = SHORT_ABSTRACT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    sentence = cut.rfind(". ")
+    if sentence > limit * 0.6:
+        return cut[: sentence + 1]
+    return cut[: cut.rfind(" ")].rstrip(",;:") + " …"
+
+
+def fill(text: str, width: int, first: str, indent: str) -> str:
+    """textwrap.fill(text, width, initial_indent=first, subsequent_indent=indent,
+    break_long_words=True, break_on_hyphens=False) for text whose words are separated by
+    single spaces (as clean_line leaves it): the same lines, by the same greedy algorithm
+    (TextWrapper._wrap_chunks), without textwrap's per-call regular expressions and
+    translation tables. tests/unit/test_render_fill.py holds it to textwrap.
+
+    Its chunks are the words and the single spaces between them, so the most chunks that fit
+    in a line end at the last space within reach (or just after it): one rfind per line
+    instead of a step per word."""
+    if width <= 0:
+        raise ValueError(f"invalid width {width!r} (must be > 0)")
+    lines: list[str] = []
+    pos, size = 0, len(text)
+    while pos < size:
+        prefix = indent if lines else first
+        room = width - len(prefix)
+        if lines and text[pos] == " ":  # a line does not start with the space between words
+            pos += 1
+            if pos == size:
+                break
+        end = _fitting_end(text, pos, room)
+        broken = end < size and _next_chunk_len(text, end) > room
+        if broken:  # a word longer than any line: break it
+            end += 1 if room < 1 else room - (end - pos)
+        line = text[pos:end]
+        pos = end
+        # textwrap drops one trailing whitespace chunk; after breaking a word, that chunk is
+        # the word's piece (maybe empty), so a space before it stays.
+        if not broken and line.endswith(" "):
+            line = line[:-1]
+        if line:
+            lines.append(prefix + line)
+    return "\n".join(lines)
+
+
+def _fitting_end(text: str, pos: int, room: int) -> int:
+    """Where the longest run of whole chunks from `pos` that fits in `room` ends."""
+    if len(text) - pos <= room:
+        return len(text)
+    reach = pos + room  # text[reach] is the first character that does not fit
+    if text[reach] == " ":
+        return reach  # a word ends exactly at the edge
+    space = text.rfind(" ", pos, reach)
+    return pos if space < 0 else space + 1
+
+
+def _next_chunk_len(text: str, at: int) -> int:
+    if text[at] == " ":
+        return 1
+    space = text.find(" ", at)
+    return (space if space >= 0 else len(text)) - at
