@@ -85,7 +85,7 @@ def main() -> None:
         profiler.start()
     start, cpu = time.perf_counter(), time.process_time()
     pool = Candidates(new)
-    results = match_each(profiles, pool, examples, {}, workers=args.workers)
+    results = list(match_each(profiles, pool, examples, {}, workers=args.workers))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     if profiler is not None:
         profiler.stop()

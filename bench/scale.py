@@ -141,7 +141,7 @@ def database(url: str | None, workdir: Path, keep: bool) -> Iterator[str]:
         admin.dispose()
 
 
-def write_config(workdir: Path, url: str, profiles: list[dict[str, Any]]) -> Path:
+def write_config(workdir: Path, url: str, profiles: list[dict[str, Any]], workers: int) -> Path:
     from scaledata import toml
 
     config = workdir / "config"
@@ -150,7 +150,8 @@ def write_config(workdir: Path, url: str, profiles: list[dict[str, Any]]) -> Pat
     (workdir / "dumps").mkdir(exist_ok=True)
     (config / "worker.toml").write_text(
         f'database_url = "{url}"\noutput_dir = "{workdir / "out"}"\n'
-        f'[[sources]]\nname = "daily"\nkind = "dump_dir"\npath = "{workdir / "dumps"}"\n',
+        f'[[sources]]\nname = "daily"\nkind = "dump_dir"\npath = "{workdir / "dumps"}"\n'
+        f"[matching]\nworkers = {workers}\n",
         encoding="utf-8")
     for index, profile in enumerate(profiles):
         (config / "subscribers" / f"s{index:05d}.toml").write_text(toml(profile),
@@ -207,7 +208,7 @@ def setup(args: argparse.Namespace, workdir: Path, url: str) -> tuple[Path, dict
     engine.dispose()
     gen = Generator(args.seed)
     profiles = [gen.profile(i, titles) for i in range(args.subscribers)]
-    config = write_config(workdir, url, profiles)
+    config = write_config(workdir, url, profiles, args.workers)
     # First sight of every subscriber (their cursors start after history): a pass with no
     # new papers, in a child process like the measured one.
     first = child(config, NOW - timedelta(hours=6), stages="sync")
@@ -270,8 +271,8 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
     from sqlalchemy import func, select, update
 
     from worker.app import Pipeline
+    from worker.collector import paced_for_batches
     from worker.delivery import channel_for
-    from worker.delivery.collector import paced_for_batches
     from worker.render import assemble_email, profile_context, render
     from worker.settings import SmtpSettings, load_config
     from worker.store import outbox
@@ -402,7 +403,8 @@ def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
     build = st["build digests"]
     split = build.get("split", {})
     print(f"scale: {args.history:,} papers of history, {args.subscribers:,} subscribers, "
-          f"{args.new:,} new papers; {redact(url).split('?')[0]}")
+          f"{args.new:,} new papers; matching workers {args.workers or 'one per CPU'}; "
+          f"{redact(url).split('?')[0]}")
     n, secs = figures["history"]
     print(f"set-up: history {n:,} papers in {secs:.1f} s ({n / secs:,.0f} papers/s); first "
           f"sight of {figures['first_sight']['count']:,} subscribers "
@@ -456,6 +458,8 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=2_000)
     parser.add_argument("--database-url", help="default: an SQLite file in the work folder")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="[matching] workers: 0 (the default) one per CPU, 1 no others")
     parser.add_argument("--workdir", type=Path, default=BENCH / "out" / "scale")
     parser.add_argument("--no-smtp", action="store_true", help="skip the SMTP delivery stage")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")

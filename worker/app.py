@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from worker.collector import paced_for_batches
 from worker.delivery import Channel, Rendered, channel_for
-from worker.delivery.collector import paced_for_batches
 from worker.errors import DeliveryError, PaperDigestError, as_database_error
 from worker.progress import Progress, no_progress
 from worker.selection import Candidates, default_workers, match_each
@@ -274,10 +274,11 @@ class Pipeline:
             with self.timed("candidates"):
                 pool = Candidates([p for p in window if p.first_seen_seq > cursor
                                    and p.id not in seen])
-            with self.timed("matching"):
-                matched = match_each(group, pool, examples, marked, embedder=embedder,
-                                     workers=workers)
-            for profile, (items, below) in zip(group, matched, strict=True):
+            matched = match_each(group, pool, examples, marked, embedder=embedder,
+                                 workers=workers)
+            for profile in group:
+                with self.timed("matching"):  # the time this pass waits for each match
+                    items, below = next(matched)
                 report = reports[profile.id]
                 report.candidates, report.items, report.below_threshold = (
                     len(pool), len(items), below)
@@ -329,7 +330,7 @@ class Pipeline:
         channels: dict[str, Channel] = {}
         reports: list[DeliveryReport] = []
         papers_read: dict[int, StoredPaper] = {}  # the pass's papers, read once for all batches
-        with paced_for_batches():  # worker/delivery/collector.py says why
+        with paced_for_batches():  # worker/collector.py says why
             try:
                 for start in range(0, len(ids), CLAIM_BATCH):
                     after = 0

@@ -18,12 +18,13 @@ import gc
 import logging
 import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from worker.collector import paced_for_batches
 from worker.settings import Profile
 from worker.store.marks import Mark
 from worker.store.models import ItemSpec, StoredPaper
@@ -121,24 +122,32 @@ def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
 
 def match_each(profiles: Sequence[Profile], candidates: Candidates,
                examples: dict[str, StoredPaper], marks: Mapping[str, Sequence[Mark]], *,
-               embedder: StoredEmbedder | None = None, workers: int = 1) -> list[Match]:
+               embedder: StoredEmbedder | None = None, workers: int = 1) -> Iterator[Match]:
     """match_papers for every profile against the same candidates, in order, over up to
-    `workers` processes (one: all here). Semantic matching stays in this process: its model
-    and database connection are not to be shared with forked children."""
+    `workers` processes (one: all here), each as soon as it is known: the caller writes
+    digests while workers go on, and never holds all of them. Semantic matching stays in
+    this process: its model and database connection are not to be shared with forked
+    children."""
     workers = min(workers, len(profiles) // PARALLEL_MIN)
-    if workers > 1 and embedder is None and _can_fork():
-        try:
-            return _match_forked(profiles, candidates, examples, marks, workers)
-        except BrokenProcessPool:  # a worker died (killed, out of memory): do it here instead
-            log.warning("a matching worker process died; matching %d subscribers in the "
-                        "running process instead", len(profiles))
-    return [match_papers(p, candidates, examples, marks=marks.get(p.id, ()), embedder=embedder)
-            for p in profiles]
+    done = 0
+    with paced_for_batches():  # worker/collector.py says why; forked workers inherit it
+        if workers > 1 and embedder is None and _can_fork():
+            try:
+                for match in _match_forked(profiles, candidates, examples, marks, workers):
+                    yield match
+                    done += 1
+                return
+            except BrokenProcessPool:  # a worker died (killed, out of memory): do it here
+                log.warning("a matching worker process died; matching %d subscribers in the "
+                            "running process instead", len(profiles) - done)
+        for p in profiles[done:]:
+            yield match_papers(p, candidates, examples, marks=marks.get(p.id, ()),
+                               embedder=embedder)
 
 
 def _match_forked(profiles: Sequence[Profile], candidates: Candidates,
                   examples: dict[str, StoredPaper], marks: Mapping[str, Sequence[Mark]],
-                  workers: int) -> list[Match]:
+                  workers: int) -> Iterator[Match]:
     _prepare(profiles, candidates, examples)
     _SHARED.update(profiles=profiles, candidates=candidates, examples=examples, marks=marks)
     shares = [(start, min(start + SHARE, len(profiles)))
@@ -149,11 +158,11 @@ def _match_forked(profiles: Sequence[Profile], candidates: Candidates,
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=gc.freeze) as pool:
-            done = list(pool.map(_match_share, shares))
+            for share in pool.map(_match_share, shares):
+                for items, below in share:
+                    yield [ItemSpec(*item) for item in items], below
     finally:
         _SHARED.clear()
-    return [([ItemSpec(*item) for item in items], below)
-            for share in done for items, below in share]
 
 
 # What forked workers read: set in the parent just before the fork, so never pickled.

@@ -48,7 +48,7 @@ def test_several_processes_match_exactly_what_one_does() -> None:
     new = Candidates(stored(synthetic(300, 12)))
     group = profiles(2 * PARALLEL_MIN + 17, history)
     alone = [match_papers(p, new, examples) for p in group]
-    together = match_each(group, Candidates(new.papers), examples, {}, workers=2)
+    together = list(match_each(group, Candidates(new.papers), examples, {}, workers=2))
     assert together == alone
     assert sum(len(items) for items, _ in alone) > len(group)  # digests are not empty
     assert all(json.loads(item.reasons) for items, _ in alone for item in items)
@@ -65,7 +65,7 @@ def test_a_small_group_is_matched_in_this_process(monkeypatch: pytest.MonkeyPatc
     history = stored(synthetic(50, 1))
     new = Candidates(stored(synthetic(80, 2)))
     group = profiles(PARALLEL_MIN // 2, history)
-    got = match_each(group, new, {p.title: p for p in history}, {}, workers=4)
+    got = list(match_each(group, new, {p.title: p for p in history}, {}, workers=4))
     assert got == [match_papers(p, new, {p.title: p for p in history}) for p in group]
 
 
@@ -108,5 +108,5 @@ def test_a_worker_that_dies_costs_time_not_digests(monkeypatch: pytest.MonkeyPat
     group = profiles(2 * PARALLEL_MIN, history)
     expected = [match_papers(p, new, {}) for p in group]
     monkeypatch.setattr(selection, "_match_share", _die)
-    assert match_each(group, new, {}, {}, workers=2) == expected
+    assert list(match_each(group, new, {}, {}, workers=2)) == expected
     assert "a matching worker process died" in caplog.text

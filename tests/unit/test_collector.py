@@ -1,4 +1,4 @@
-"""The collector's pace during a delivery pass (worker/delivery/collector.py)."""
+"""The collector's pace during a delivery pass (worker/collector.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from worker.delivery.collector import PASS_THRESHOLD, paced_for_batches
+from worker.collector import PASS_THRESHOLD, paced_for_batches
 
 
 @pytest.fixture(autouse=True)
