@@ -114,9 +114,9 @@ def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
     own = [str(p.id) for p in (*liked, *unliked)]
     ranking = matcher.top(pool.corpus, min_score=profile.min_score, limit=profile.max_items,
                           skip=own)
-    # what json.dumps of the list of reasons gives, each reason encoded once (Reason.json)
+    # what json.dumps of the list of reasons gives (Reason.to_json)
     items = [ItemSpec(pool.by_key[m.paper.key].id, round(m.score, 4),
-                      f"[{', '.join(r.json for r in m.reasons)}]") for m in ranking.matches]
+                      f"[{', '.join(r.to_json() for r in m.reasons)}]") for m in ranking.matches]
     return items, ranking.ranked - len(items)
 
 

@@ -77,8 +77,9 @@ def test_a_small_group_is_matched_in_this_process(monkeypatch: pytest.MonkeyPatc
 ])
 def test_a_reason_is_stored_as_json_of_its_fields(reason: Reason) -> None:
     fields = dataclasses.asdict(reason)
-    assert json.loads(reason.json) == {**fields, "terms": list(reason.terms)}
-    assert reason.json == json.dumps({**fields, "terms": list(reason.terms)}, ensure_ascii=False)
+    stored = {**fields, "terms": list(reason.terms)}
+    assert json.loads(reason.to_json()) == stored
+    assert reason.to_json() == json.dumps(stored, ensure_ascii=False)
 
 
 def test_items_store_their_reasons_as_the_json_list_of_them() -> None:

@@ -261,7 +261,7 @@ class Matcher:
 
     def query_reason(self, passed: bool) -> Reason:
         """The reason that says whether a paper satisfies the query: one object for all the
-        profile's papers, so it is encoded for storage once (Reason.json)."""
+        profile's papers, not one made for each."""
         found = self._query_reasons.get(passed)
         if found is None:
             verb = "matches" if passed else "does not match"

@@ -65,7 +65,7 @@ class ItemSpec:
 
     paper_id: int
     score: float
-    reasons: str  # as stored: a JSON list of reason objects (worker.matching.Reason.json)
+    reasons: str  # as stored: a JSON list of reason objects (worker.matching.Reason.to_json)
 
 
 @dataclass(frozen=True)
