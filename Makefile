@@ -40,7 +40,7 @@ relevance: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/relevance.py
 
-# The semantic extra (about 1.4 GB with PyTorch's CPU build) and the tests that need its model;
+# The semantic extra (about 1.2 GB with PyTorch's CPU build) and the tests that need its model;
 # `make test` runs without it (those tests skip, naming the extra).
 test-semantic: $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
