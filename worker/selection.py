@@ -18,6 +18,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -131,7 +132,9 @@ def match_each(profiles: Sequence[Profile], candidates: Candidates,
     workers = min(workers, len(profiles) // PARALLEL_MIN)
     done = 0
     with paced_for_batches():  # worker/collector.py says why; forked workers inherit it
-        if workers > 1 and embedder is None and _can_fork():
+        # One fan-out at a time (_SHARED is the process's): a second, concurrent one (another
+        # thread of serve) is matched here.
+        if workers > 1 and embedder is None and _can_fork() and _FORKING.acquire(False):
             try:
                 for match in _match_forked(profiles, candidates, examples, marks, workers):
                     yield match
@@ -140,6 +143,8 @@ def match_each(profiles: Sequence[Profile], candidates: Candidates,
             except BrokenProcessPool:  # a worker died (killed, out of memory): do it here
                 log.warning("a matching worker process died; matching %d subscribers in the "
                             "running process instead", len(profiles) - done)
+            finally:
+                _FORKING.release()
         for p in profiles[done:]:
             yield match_papers(p, candidates, examples, marks=marks.get(p.id, ()),
                                embedder=embedder)
@@ -167,6 +172,7 @@ def _match_forked(profiles: Sequence[Profile], candidates: Candidates,
 
 # What forked workers read: set in the parent just before the fork, so never pickled.
 _SHARED: dict[str, Any] = {}
+_FORKING = threading.Lock()
 
 
 def _match_share(bounds: tuple[int, int]) -> list[tuple[list[tuple[int, float, str]], int]]:

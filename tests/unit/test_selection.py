@@ -111,3 +111,26 @@ def test_a_worker_that_dies_costs_time_not_digests(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(selection, "_match_share", _die)
     assert list(match_each(group, new, {}, {}, workers=2)) == expected
     assert "a matching worker process died" in caplog.text
+
+
+def test_a_second_fan_out_at_the_same_time_matches_in_its_own_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers read the batch from module state: while one group is fanned out (another
+    thread of serve), a second is matched where it runs, not mixed into the first's."""
+    import multiprocessing
+
+    from worker import selection
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no process may be started")
+
+    history = stored(synthetic(50, 1))
+    new = Candidates(stored(synthetic(80, 2)))
+    group = profiles(2 * PARALLEL_MIN, history)
+    assert selection._FORKING.acquire(False)  # as if another fan-out were running
+    try:
+        monkeypatch.setattr(multiprocessing, "get_context", refuse)
+        got = list(match_each(group, new, {}, {}, workers=2))
+    finally:
+        selection._FORKING.release()
+    assert got == [match_papers(p, new, {}) for p in group]
