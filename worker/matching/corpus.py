@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from array import array
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
@@ -223,14 +223,6 @@ def bits(numbers: Iterable[int]) -> int:
             flags.extend(bytes(byte - len(flags) + 1))
         flags[byte] |= 1 << (n & 7)
     return int.from_bytes(flags, "little")
-
-
-def members(bitset: int) -> Iterator[int]:
-    """The numbers whose bits are set, ascending."""
-    while bitset:
-        low = bitset & -bitset
-        yield low.bit_length() - 1
-        bitset ^= low
 
 
 def with_joined(variants: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:

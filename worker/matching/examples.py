@@ -107,12 +107,6 @@ def corpus_vectors(corpus: Corpus) -> list[Vector]:
     return cast(list[Vector], cached)
 
 
-def cosine(a: Vector, b: Vector) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    return sum(v * b.get(s, 0.0) for s, v in a.items())
-
-
 def shared_terms(vec: Vector, example: Vector, limit: int = 5) -> tuple[str, ...]:
     """The stems contributing most to the cosine: the words a reader sees the papers share."""
     few, many = (vec, example) if len(vec) <= len(example) else (example, vec)

@@ -151,21 +151,16 @@ PRIOR_SHARE = 0.05
 PRIOR_WEIGHT = 20
 
 
-def combine(evidence: Iterable[float], discount: float = 1.0) -> float:
-    """Noisy-OR of clues already scaled to 0..1. With discount < 1 the clues are taken as
-    overlapping rather than independent: the strongest counts fully, the next `discount` times,
-    the one after `discount`**2 times, and so on."""
+def combine(evidence: Iterable[float]) -> float:
+    """Noisy-OR of clues already scaled to 0..1, strongest first (the same bits in any
+    order of the same clues)."""
     values = tuple(evidence)
-    if discount != 1.0 or len(values) > 2:  # else the order cannot change the product's bits
+    if len(values) > 2:  # else the order cannot change the product's bits
         values = tuple(sorted(values, reverse=True))
-    miss, weight = 1.0, 1.0
+    miss = 1.0
     for e in values:
-        miss *= 1.0 - weight * max(0.0, min(e, 1.0))
-        weight *= discount
+        miss *= 1.0 - max(0.0, min(e, 1.0))
     return 1.0 - miss
-
-
-CONCEPT_DISCOUNT = 1.0
 
 
 def similarity_score(cosine: float) -> float:
