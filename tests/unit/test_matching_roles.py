@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from worker.matching import Interests, Matcher, PaperText, roles
+from worker.matching.corpus import FieldText
 from worker.matching.text import tokens
 
 
@@ -33,7 +34,7 @@ def test_sentences_split_at_ends_but_not_at_abbreviations() -> None:
 def test_each_token_weighs_what_its_sentence_does() -> None:
     text = "Benchmarks matter. We introduce a benchmark. It beats baselines on benchmarks."
     toks = tokens(text)
-    weights = dict(zip((t.fold for t in toks), roles.token_weights(text, toks), strict=True))
+    weights = dict(zip((t.fold for t in toks), roles.token_roles(text, toks)[0], strict=True))
     assert weights["matter"] == roles.CONTEXT
     assert weights["introduce"] == roles.CONTRIBUTION
     assert weights["beats"] == roles.RESULT
@@ -70,11 +71,13 @@ def test_title_mentions_carry_no_role() -> None:
     assert [r.text for r in match.reasons] == ["title mentions “benchmark”"]
 
 
-@pytest.mark.parametrize(("offset", "sentence"), [(0, 0), (17, 0), (19, 1), (31, 1), (33, 2),
-                                                  (41, 2)])
-def test_the_sentence_of_a_character(offset: int, sentence: int) -> None:
-    text = "Models are common. We propose X. It works."
-    assert roles.sentence_of(text, offset) == sentence
+@pytest.mark.parametrize(("word", "sentence"), [("Models", 0), ("common", 0), ("We", 1),
+                                                ("X", 1), ("It", 2), ("works", 2)])
+def test_the_sentence_of_a_word(word: str, sentence: int) -> None:
+    """Each token's sentence comes from the same split as its role (FieldText.sentence)."""
+    ftext = FieldText.of("Models are common. We propose X. It works.", roles=True)
+    [position] = [i for i in range(len(ftext.tokens)) if ftext.surface(i, i + 1) == word]
+    assert ftext.sentence(position) == sentence
 
 
 @pytest.mark.parametrize(("weights", "spans", "expected"), [

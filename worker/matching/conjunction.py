@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from worker.matching.corpus import Doc, FieldHit, find_phrase, with_joined
 from worker.matching.evidence import TermScore
-from worker.matching.roles import sentence_of
 from worker.matching.terms import Stems
 
 TITLE = -1  # the title is one place; an abstract's sentences are places 0, 1, ...
@@ -66,8 +65,7 @@ def places(doc: Doc, hits: Mapping[str, FieldHit]) -> set[int]:
         if name == "title":
             out.add(TITLE)
         else:
-            ftext = doc.fields[name]
-            out.update(sentence_of(ftext.text, ftext.tokens[a].start) for a, _ in hit.spans)
+            out.update(doc.fields[name].sentence(a) for a, _ in hit.spans)
     return out
 
 
@@ -92,6 +90,5 @@ def _written_places(doc: Doc, alternatives: Sequence[Variants]) -> set[int]:
                 if name == "title":
                     out.add(TITLE)
                 else:
-                    out.update(sentence_of(ftext.text, ftext.tokens[a].start)
-                               for a, _, _ in spans)
+                    out.update(ftext.sentence(a) for a, _, _ in spans)
     return out

@@ -17,7 +17,7 @@ from itertools import pairwise
 from typing import Any, cast
 
 from worker.matching.model import PaperText
-from worker.matching.roles import token_weights
+from worker.matching.roles import token_roles
 from worker.matching.text import Token, joins, stem, tokens
 
 FIELDS = ("title", "abstract")
@@ -33,6 +33,7 @@ class FieldText:
     positions: dict[str, list[int]]  # stem -> token positions (joined stems included); read-only
     # token -> how much a word there says about the paper (worker.matching.roles); None: 1.0
     weights: array[float] | None = None
+    sentences: array[int] | None = None  # token -> its sentence's number; None: one sentence
 
     @classmethod
     def of(cls, text: str, roles: bool = False) -> FieldText:
@@ -44,13 +45,17 @@ class FieldText:
         for i, stem_ in joined.items():
             positions[stem_].append(i)
         return cls(text, toks, joined, dict(positions),
-                   token_weights(text, toks) if roles else None)
+                   *(token_roles(text, toks) if roles else (None, None)))
 
     def weight(self, spans: Sequence[tuple[int, int]]) -> float:
         """The occurrences at these spans, each counted by the role of its sentence."""
         if self.weights is None:
             return float(len(spans))
         return sum(self.weights[a] for a, _ in spans)
+
+    def sentence(self, token: int) -> int:
+        """The number of the sentence the token stands in (0: the first)."""
+        return 0 if self.sentences is None else self.sentences[token]
 
     def surface(self, start: int, end: int) -> str:
         """The original text of tokens[start:end]."""

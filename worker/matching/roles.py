@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from bisect import bisect_right
 from collections.abc import Sequence
-from functools import lru_cache
 
 from worker.matching.text import Token
 
@@ -75,27 +73,18 @@ def sentence_starts(text: str) -> list[int]:
                  if not text.endswith(_ABBREVIATIONS, 0, m.start()))]
 
 
-@lru_cache(maxsize=4096)
-def _starts(text: str) -> tuple[int, ...]:
-    return tuple(sentence_starts(text))
-
-
-def sentence_of(text: str, offset: int) -> int:
-    """The number of the sentence of `text` that holds the character at `offset` (0: the
-    first)."""
-    return bisect_right(_starts(text), offset) - 1
-
-
-def token_weights(text: str, toks: Sequence[Token]) -> array[float]:
-    """Each token's weight: the role of the sentence it is in."""
+def token_roles(text: str, toks: Sequence[Token]) -> tuple[array[float], array[int]]:
+    """Each token's weight (the role of the sentence it is in) and the number of that sentence
+    (0: the first), from one split of the text into sentences."""
     starts = sentence_starts(text)
-    weights = array("d")
+    weights, sentences = array("d"), array("I")
     i = 0
-    for a, b in zip(starts, [*starts[1:], len(text) + 1], strict=True):
+    for number, (a, b) in enumerate(zip(starts, [*starts[1:], len(text) + 1], strict=True)):
         j = i
         while j < len(toks) and toks[j].start < b:  # tokens come in order of their starts
             j += 1
         if j > i:
             weights.extend(array("d", (sentence_role(text[a:b]),)) * (j - i))
+            sentences.extend(array("I", (number,)) * (j - i))
         i = j
-    return weights
+    return weights, sentences
