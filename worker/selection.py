@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import gc
 import logging
-import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +133,9 @@ def match_each(profiles: Sequence[Profile], candidates: Candidates,
         # One fan-out at a time (_SHARED is the process's): a second, concurrent one (another
         # thread of serve) is matched here.
         if workers > 1 and embedder is None and _can_fork() and _FORKING.acquire(False):
+            # imported here: a run with nothing new, or a few subscribers, never forks
+            from concurrent.futures.process import BrokenProcessPool
+
             try:
                 for match in _match_forked(profiles, candidates, examples, marks, workers):
                     yield match
@@ -160,6 +161,9 @@ def _match_forked(profiles: Sequence[Profile], candidates: Candidates,
     # Each worker first leaves everything it inherited out of its garbage collections (an O(1)
     # move of the collector's lists): else each collection walks, and so copies page by page,
     # the whole inherited heap.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                  initializer=gc.freeze) as pool:
@@ -200,7 +204,8 @@ def _prepare(profiles: Sequence[Profile], candidates: Candidates,
 
 
 def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    # Linux only: macOS has fork, but its system frameworks are not safe in forked children
+    return sys.platform.startswith("linux")
 
 
 def default_workers() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import random
 from datetime import UTC, datetime
 
@@ -41,7 +42,7 @@ def profiles(count: int, history: list[StoredPaper], seed: int = 3) -> list[Prof
     return out
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes are forked")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
 def test_several_processes_match_exactly_what_one_does() -> None:
     history = stored(synthetic(200, 11))
     examples = {p.title: p for p in history}
@@ -99,7 +100,7 @@ def _die(bounds: tuple[int, int]) -> None:
     os._exit(9)  # as if the kernel had killed the worker (out of memory)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes are forked")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
 def test_a_worker_that_dies_costs_time_not_digests(monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     from worker import selection
