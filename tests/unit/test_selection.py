@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import random
+import sys
 from datetime import UTC, datetime
 
 import pytest
