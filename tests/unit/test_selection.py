@@ -75,6 +75,9 @@ def test_a_small_group_is_matched_in_this_process(monkeypatch: pytest.MonkeyPatc
     Reason("example", 'resembles "A" (similarity 0.50)', None, (), 0.5),
     Reason("exclude", "abstract mentions excluded “survey”\n\t\u202e", "abstract", ("survey",),
            -0.1, None),
+    Reason("keyword", 'a \\ "quoted" \x00 \U0001f600 ×', "title", ('"q"', "\\"), 1e-07, "é"),
+    Reason("unlike", "", None, (), -123456.789012, ""),
+    Reason("query", "matches", None, (), 0, None),  # type: ignore[arg-type]  # an int weight
 ])
 def test_a_reason_is_stored_as_json_of_its_fields(reason: Reason) -> None:
     fields = dataclasses.asdict(reason)
