@@ -1,9 +1,9 @@
 """Similarity to example papers: sparse tf-idf vectors over stems.
 
 Vectors are built once per corpus (cached on it) and once per example. The cosine of an example
-with every paper of the batch is one gather over the batch's stem-major postings and one
-bincount (numpy), summed stem by stem in the example's order, so every cosine has the same bits
-a pure-Python dot product in that order would give. Title words count double because a title
+with every paper of the batch is a product with the dense rows of the batch's common stems and
+one bincount over the postings of its rare ones (numpy). Every cosine, bound or exact, comes
+from that one computation, so a bound and the score it bounds agree to the bit. Title words count double because a title
 states what a paper is about; sublinear tf keeps one repeated word from dominating; a short stop
 list and numbers are left out because they make every pair of papers look alike.
 """
@@ -166,7 +166,7 @@ class Postings:
     def cosines(self, examples: Sequence[Example]) -> np.ndarray:
         """Each example's cosine with every paper (0.0 where they share no stem), a row per
         example: its rare stems' products summed by one bincount for all examples, then its
-        common stems' rows, weighted, added in order (a sum down the rows is sequential)."""
+        common stems' rows times their weights (one vector-matrix product)."""
         stems = np.concatenate([e.stems for e in examples]) if examples else _ints(())
         starts = self.start[stems]
         lengths = self.start[stems + 1] - starts
@@ -182,7 +182,7 @@ class Postings:
                           ).astype(np.float64, copy=False).reshape(len(examples), self.papers)
         for i, e in enumerate(examples):
             if len(e.rows):
-                out[i] += (self.dense[e.rows] * e.row_weights[:, None]).sum(axis=0)
+                out[i] += e.row_weights @ self.dense[e.rows]
         return out
 
     def nearest(self, examples: ExampleSet) -> tuple[np.ndarray, np.ndarray]:
