@@ -10,7 +10,6 @@ import numpy as np
 from worker.matching import examples as ex
 from worker.matching import roles, scoring
 from worker.matching.corpus import FIELDS, Doc, FieldHit
-from worker.matching.model import Reason
 from worker.matching.terms import ProfileTerm
 
 
@@ -22,7 +21,7 @@ class TermScore:
     specificity: dict[str, float]  # field -> 0..1
     shares: dict[str, float]  # field -> share of the evidence
     # The evidence shared by every profile with the term, and the paper, when the TermScore is
-    # that (not the term's part of a text other terms claim too): its reasons are kept there.
+    # that (not the term's part of a text other terms claim too): where it is topical is known.
     shared: tuple[TermEvidence, int] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -111,7 +110,6 @@ class TermEvidence:
 
     scored: dict[int, tuple[float, tuple[float, ...]]] = field(default_factory=dict)  # shares
     # in the order of the paper's field counts
-    worded: dict[tuple[int, str, str, float], tuple[Reason, ...]] = field(default_factory=dict)
 
     @property
     def hits(self) -> dict[int, dict[str, FieldHit]]:

@@ -61,7 +61,7 @@ def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
 def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     positive: list[Reason] = []
     for ts in b.terms:
-        positive += _worded(ts, p.clues.factor(ts.term.group))
+        positive += _counted(_term_reasons(ts), p.clues.factor(ts.term.group))
     if p.example > 0 and _semantic_leads(b):
         title = m.example_title(b.semantic[0])
         positive.append(Reason("semantic", f"is about the same thing as {_QUOTE.format(title)} "
@@ -82,19 +82,6 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
 def _semantic_leads(b: Breakdown) -> bool:
     return b.semantic[0] >= 0 and semantic_score(b.semantic[1]) > scoring.similarity_score(
         b.liked[1] if b.liked[0] >= 0 else 0.0)
-
-
-def _worded(ts: TermScore, factor: float) -> Sequence[Reason]:
-    """_term_reasons weighed by what the term's concept counted for (_counted), worded once
-    for every profile with the same term in the same paper counting the same."""
-    if ts.shared is None:
-        return _counted(_term_reasons(ts), factor)
-    evidence, n = ts.shared
-    key = (n, ts.term.kind, ts.term.text, factor)  # all else the reasons say is the same
-    found = evidence.worded.get(key)
-    if found is None:
-        found = evidence.worded[key] = tuple(_counted(_term_reasons(ts), factor))
-    return found
 
 
 APART = " (not with the rest of your query: counts half)"

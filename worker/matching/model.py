@@ -20,7 +20,7 @@ class PaperText:
     authors: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # ~40 for each digest
 class Reason:
     """One piece of evidence, in words a reader understands."""
 
