@@ -9,7 +9,7 @@ import pytest
 from worker.matching import Interests, Matcher, PaperText, parse_query, scoring
 from worker.matching.clues import Concept, count
 from worker.matching.explain import APART
-from worker.matching.terms import conjuncts
+from worker.matching.terms import conjuncts, query_groups
 
 T, P = True, False  # topical, passing
 
@@ -124,3 +124,47 @@ def test_keywords_count_wherever_they_stand() -> None:
     matcher = Matcher(Interests(keywords=("benchmark",), query=QUERY))
     match = next(m for m in matcher.rank(AND_BATCH) if m.paper.key == "a")
     assert {r.interest for r in match.reasons if r.text.endswith(APART)} == {"VLM"}
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    # an OR that is part of an AND: alternatives for that part
+    ("(benchmark OR evaluation) AND (multimodal OR VLM)",
+     [("benchmark", "evaluation"), ("multimodal", "VLM")]),
+    ("a AND NOT (b OR c)", [("a",)]),
+    # an OR at the top asks for any of its parts: each an interest of its own
+    ("grounding OR referring OR segmentation", [("grounding",), ("referring",), ("segmentation",)]),
+    ("(a OR b) OR (c OR d)", [("a", "b"), ("c", "d")]),  # parentheses keep alternatives
+    ("(a AND b) OR c", [("a",), ("b",), ("c",)]),
+    ("a OR NOT b", [("a",)]),
+])
+def test_which_query_terms_are_alternatives(query: str, expected: list[tuple[str, ...]]) -> None:
+    assert [tuple(t.text for t in g) for g in query_groups(parse_query(query))] == expected
+
+
+# Every word of the profile in a share of its own: `detection` is rarer than `segmentation`.
+OR_BATCH = [
+    PaperText("both", "Referring segmentation", "We segment what a referring expression names."),
+    PaperText("seg", "Segmentation of cells", "We introduce a segmentation model."),
+    PaperText("seg2", "Faster segmentation", "Segmentation is slow. We make it fast."),
+    PaperText("seg3", "Segmentation in the wild", "We study segmentation outdoors."),
+    PaperText("ref", "Referring to objects", "We resolve referring phrases."),
+    OTHER, PaperText("x", "Captions", "Captions vary."), PaperText("y", "Speech", "We hear."),
+]
+
+
+def test_a_query_of_alternatives_at_the_top_scores_as_keywords_do() -> None:
+    # `query = 'a OR b'` asks for any of them, as `keywords = ["a", "b"]` does: a paper on
+    # both scores as much, and each word tells as much as its own share of the batch says
+    # (not the share of papers with either).
+    def scores(interests: Interests) -> dict[str, float]:
+        return {m.paper.key: m.score for m in Matcher(interests).score(OR_BATCH)}
+
+    query = scores(Interests(query="referring OR segmentation"))
+    keywords = scores(Interests(keywords=("referring", "segmentation")))
+    assert query == pytest.approx(keywords, abs=1e-6)
+    alone = [scores(Interests(query=q))["both"] for q in ("referring", "segmentation")]
+    assert query["both"] == pytest.approx(scoring.combine(alone), abs=1e-6)
+    assert query["both"] > max(alone)
+    # In an AND, the same words are alternatives for one part: the best one counts.
+    anded = scores(Interests(query="(referring OR segmentation) AND NOT speech"))
+    assert anded["both"] < query["both"]

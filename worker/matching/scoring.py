@@ -33,8 +33,10 @@ How it is computed:
   of the papers or fewer counts fully, one in half of them about 0.2, one in every paper not at
   all (smoothed toward 5% so that small batches behave). Per field, because `benchmark` in half
   of all abstracts says little while `benchmark` in a title says a lot.
-- The terms under one OR of a query are alternatives for one concept (`LVLM OR VLM OR
-  "vision-language"`): they share the concept's specificity and the best of them counts.
+- The terms of an OR that is part of an AND are alternatives for one concept (`hallucination
+  AND (LVLM OR VLM OR "vision-language")`): they share the concept's specificity and the best
+  of them counts. An OR at the top of a query asks for any of its parts, as a keyword list
+  does: each part is a concept of its own (worker.matching.terms.query_groups).
 - Concepts combine like independent clues (noisy-OR): 1 - prod(1 - evidence), when the paper
   states them as its topic (title, or a sentence saying what it contributes); those it only
   mentions in passing count once, the strongest of them; a concept of a top-level AND that the

@@ -74,10 +74,19 @@ def compile_terms(items: Iterable[tuple[str, str, bool, int]], synonyms: Synonym
 
 
 def query_groups(query: Query) -> list[tuple[Term, ...]]:
-    """The query's positive terms grouped into concepts: the terms under one top-level OR are
-    alternatives (`LVLM OR VLM OR "vision-language"`), every other positive term stands alone."""
+    """The query's positive terms grouped into concepts: the terms of an OR that is part of
+    an AND are alternatives for that part (`hallucination AND (LVLM OR VLM OR
+    "vision-language")`: any of the three fills it), every other positive term stands alone.
+
+    An OR at the top asks for any of its parts, as a list of keywords does: each part is an
+    interest of its own (`grounding OR referring OR segmentation`: three concepts, each
+    counting as a clue by itself and telling as much as its own share of the batch says, not
+    the share of papers with any of the three). A part written in parentheses is one
+    (`(LVLM OR VLM) OR (OCR OR "text recognition")`: two concepts, of two alternatives each)."""
     out: list[tuple[Term, ...]] = []
-    _groups(query.root, True, out)
+    root = query.root
+    for part in root.children if isinstance(root, Or) else (root,):
+        _groups(part, True, out)
     return out
 
 
