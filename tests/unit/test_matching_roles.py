@@ -76,7 +76,7 @@ def test_title_mentions_carry_no_role() -> None:
 def test_the_sentence_of_a_word(word: str, sentence: int) -> None:
     """Each token's sentence comes from the same split as its role (FieldText.sentence)."""
     ftext = FieldText.of("Models are common. We propose X. It works.", roles=True)
-    [position] = [i for i in range(len(ftext.tokens)) if ftext.surface(i, i + 1) == word]
+    [position] = [i for i in range(len(ftext.stems)) if ftext.surface(i, i + 1) == word]
     assert ftext.sentence(position) == sentence
 
 

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from worker.matching.model import PaperText
 from worker.matching.roles import token_roles
-from worker.matching.text import Token, joins, stem, tokens
+from worker.matching.text import joins, stem, tokens
 
 FIELDS = ("title", "abstract")
 # A multi-word term whose words all occur within this many extra tokens counts as "near".
@@ -27,8 +27,14 @@ NEAR_SLACK = 3
 
 @dataclass(frozen=True)
 class FieldText:
+    """A field's words, kept column by column (a batch has hundreds of thousands of words: a
+    record for each would be most of its memory)."""
+
     text: str
-    tokens: tuple[Token, ...]
+    stems: tuple[str, ...]  # each word's stem, in order
+    folds: tuple[str, ...]  # each word's folded form (worker.matching.text)
+    starts: array[int]  # each word's span in `text`
+    ends: array[int]
     joins: dict[int, str]  # position -> stem of tokens[pos] + tokens[pos + 1] read as one word
     positions: dict[str, list[int]]  # stem -> token positions (joined stems included); read-only
     # token -> how much a word there says about the paper (worker.matching.roles); None: 1.0
@@ -37,15 +43,16 @@ class FieldText:
 
     @classmethod
     def of(cls, text: str, roles: bool = False) -> FieldText:
-        toks = tuple(tokens(text))
+        toks = tokens(text)
         joined = joins(text, toks)
+        folds, stems, starts, ends = zip(*toks, strict=True) if toks else ((), (), (), ())
         positions: dict[str, list[int]] = defaultdict(list)
-        for i, tok in enumerate(toks):
-            positions[tok.stem].append(i)
+        for i, stem_ in enumerate(stems):
+            positions[stem_].append(i)
         for i, stem_ in joined.items():
             positions[stem_].append(i)
-        return cls(text, toks, joined, dict(positions),
-                   *(token_roles(text, toks) if roles else (None, None)))
+        return cls(text, stems, folds, array("I", starts), array("I", ends), joined,
+                   dict(positions), *(token_roles(text, toks) if roles else (None, None)))
 
     def weight(self, spans: Sequence[tuple[int, int]]) -> float:
         """The occurrences at these spans, each counted by the role of its sentence."""
@@ -59,7 +66,7 @@ class FieldText:
 
     def surface(self, start: int, end: int) -> str:
         """The original text of tokens[start:end]."""
-        return self.text[self.tokens[start].start:self.tokens[end - 1].end]
+        return self.text[self.starts[start]:self.ends[end - 1]]
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ class Corpus:
         for n, doc in enumerate(docs):
             for s in doc.stems():
                 index[s].add(n)
-        avg = {f: sum(len(d.fields[f].tokens) for d in docs) / max(len(docs), 1) for f in FIELDS}
+        avg = {f: sum(len(d.fields[f].stems) for d in docs) / max(len(docs), 1) for f in FIELDS}
         return cls(docs, dict(index), {f: max(v, 1.0) for f, v in avg.items()})
 
     def __len__(self) -> int:
@@ -257,9 +264,9 @@ def find_phrase(ftext: FieldText, seq: Sequence[str]) -> list[tuple[int, int, bo
 
 
 def _match_at(ftext: FieldText, seq: Sequence[str], pos: int) -> int | None:
-    toks, joins = ftext.tokens, ftext.joins
+    stems, joins = ftext.stems, ftext.joins
     for word in seq:
-        if pos < len(toks) and toks[pos].stem == word:
+        if pos < len(stems) and stems[pos] == word:
             pos += 1
         elif joins.get(pos) == word:
             pos += 2
@@ -274,14 +281,14 @@ def find_near(ftext: FieldText, seq: Sequence[str]) -> list[tuple[int, int, bool
     wanted = set(seq)
     limit = len(seq) + NEAR_SLACK
     out: list[tuple[int, int, bool]] = []
-    toks = ftext.tokens
+    stems = ftext.stems
     start = 0
-    while start < len(toks):
-        if toks[start].stem in wanted:
+    while start < len(stems):
+        if stems[start] in wanted:
             seen = set()
-            for end in range(start, min(start + limit, len(toks))):
-                if toks[end].stem in wanted:
-                    seen.add(toks[end].stem)
+            for end in range(start, min(start + limit, len(stems))):
+                if stems[end] in wanted:
+                    seen.add(stems[end])
                 if seen == wanted:
                     out.append((start, end + 1, False))
                     start = end

@@ -91,8 +91,9 @@ def _idf(corpus: Corpus, stem: str) -> float:
 
 
 def vectorize(doc: Doc, corpus: Corpus) -> Vector:
-    title, abstract = (((t.fold, t.stem) for t in doc.fields[f].tokens) for f in FIELDS)
-    return _vector(_counts(tuple(title), tuple(abstract)), corpus)
+    title, abstract = (tuple(zip(doc.fields[f].folds, doc.fields[f].stems, strict=True))
+                       for f in FIELDS)
+    return _vector(_counts(title, abstract), corpus)
 
 
 def _vector(counts: dict[str, float], corpus: Corpus) -> Vector:

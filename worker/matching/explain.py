@@ -175,7 +175,7 @@ def _surface(doc: Doc, stem: str) -> str | None:
     for name in ("title", "abstract"):
         ftext = doc.fields[name]
         for i in ftext.positions.get(stem, ()):  # words in order, then joined pairs
-            if ftext.tokens[i].stem == stem:
+            if ftext.stems[i] == stem:
                 return ftext.surface(i, i + 1)
     return None
 

@@ -58,7 +58,7 @@ def _words(variants: tuple[tuple[str, ...], ...]) -> frozenset[str]:
 
 
 def _lengths(doc: Doc, by_field: Iterable[str]) -> dict[str, int]:
-    return {f: len(doc.fields[f].tokens) for f in by_field}
+    return {f: len(doc.fields[f].stems) for f in by_field}
 
 
 def _field_df(hits: Iterable[Iterable[str]]) -> dict[str, int]:

@@ -24,8 +24,9 @@ _ED_WORDS = frozenset({"embed", "hundred", "shred", "infrared", "bred", "sacred"
 
 
 class Token(NamedTuple):
-    # A named tuple, not a dataclass: every word of every paper is one, and a tuple is the
-    # cheapest immutable record to make (a frozen dataclass costs several times as much).
+    # A named tuple, not a dataclass: every word of every paper is one while it is tokenized,
+    # and a tuple is the cheapest immutable record to make (a frozen dataclass costs several
+    # times as much). A batch keeps its words column by column (corpus.FieldText).
     fold: str  # case-, accent- and compatibility-folded surface form
     stem: str
     start: int
