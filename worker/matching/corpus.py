@@ -36,7 +36,7 @@ class FieldText:
     starts: array[int]  # each word's span in `text`
     ends: array[int]
     joins: dict[int, str]  # position -> stem of tokens[pos] + tokens[pos + 1] read as one word
-    positions: dict[str, list[int]]  # stem -> token positions (joined stems included); read-only
+    positions: dict[str, tuple[int, ...]]  # stem -> token positions (joined stems included)
     # token -> how much a word there says about the paper (worker.matching.roles); None: 1.0
     weights: array[float] | None = None
     sentences: array[int] | None = None  # token -> its sentence's number; None: one sentence
@@ -52,7 +52,7 @@ class FieldText:
         for i, stem_ in joined.items():
             positions[stem_].append(i)
         return cls(text, stems, folds, array("I", starts), array("I", ends), joined,
-                   dict(positions), *(token_roles(text, toks) if roles else (None, None)))
+                   {s: tuple(p) for s, p in positions.items()}, *(token_roles(text, toks) if roles else (None, None)))
 
     def weight(self, spans: Sequence[tuple[int, int]]) -> float:
         """The occurrences at these spans, each counted by the role of its sentence."""
