@@ -31,6 +31,7 @@ from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_c
 from worker.store import outbox, papers, runs
 from worker.store.marks import marks_for
 from worker.store.models import DigestSpec, StoredPaper, SubscriberInfo
+from worker.store.recording import Recorder, recording
 
 log = logging.getLogger("paper_digest")
 LEASE = timedelta(minutes=10)
@@ -145,6 +146,7 @@ class Pipeline:
         self.progress = progress or no_progress  # (stage, done, total, label): worker.progress
         self.settings = config.settings
         self.engine = engine
+        self.marks: Engine | Recorder = engine  # where outcomes go: deliver() says
         self.now = now
         self.owner = worker_id()
         self.new_id = new_id
@@ -330,7 +332,9 @@ class Pipeline:
         channels: dict[str, Channel] = {}
         reports: list[DeliveryReport] = []
         papers_read: dict[int, StoredPaper] = {}  # the pass's papers, read once for all batches
-        with paced_for_batches():  # worker/collector.py says why
+        # Outcomes (sent, retry, failed) are written on one held connection for the pass.
+        with paced_for_batches(), recording(self.engine) as recorder:
+            self.marks = recorder or self.engine
             try:
                 for start in range(0, len(ids), CLAIM_BATCH):
                     after = 0
@@ -343,6 +347,7 @@ class Pipeline:
                                                    papers_read):
                             return reports
             finally:
+                self.marks = self.engine
                 for channel in channels.values():
                     channel.close()
         return reports
@@ -385,7 +390,7 @@ class Pipeline:
         except Exception as exc:  # a template or file-system bug: keep it pending, say why
             log.exception("delivery of digest %s failed", job.digest_id)
             return self._failed(job, report, f"{type(exc).__name__}: {exc}", False)
-        if not outbox.mark_sent(self.engine, job, now=self.now, target=target):
+        if not outbox.mark_sent(self.marks, job, now=self.now, target=target):
             log.warning("lease on digest %s/%s was lost; it may be sent again with the same "
                         "Message-ID", job.digest_id, job.channel)
         return report("sent", target)
@@ -394,13 +399,13 @@ class Pipeline:
                 permanent: bool) -> DeliveryReport:
         delivery = self.settings.delivery
         if permanent or job.attempts >= delivery.max_attempts:
-            outbox.mark_failed(self.engine, job, error=error)
+            outbox.mark_failed(self.marks, job, error=error)
             why = "permanent" if permanent else f"{job.attempts} attempts"
             log.error("digest %s to %s failed (%s): %s", job.digest_id, job.subscriber_id,
                       why, error)
             return report("failed", error)
         delay = min(delivery.base * 2 ** (job.attempts - 1), delivery.cap)
-        outbox.mark_retry(self.engine, job, error=error, retry_at=self.now + delay)
+        outbox.mark_retry(self.marks, job, error=error, retry_at=self.now + delay)
         log.warning("digest %s to %s not sent, will retry after %s: %s", job.digest_id,
                     job.subscriber_id, self.now + delay, error)
         return report("retry", f"{error} (retry after {(self.now + delay):%Y-%m-%d %H:%M} UTC)")

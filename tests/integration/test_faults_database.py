@@ -44,8 +44,9 @@ CASES = [
     Case("claim", r"sql:UPDATE deliveries SET attempts=\(deliveries.attempts \+", 1, 3, 0, 0),
     # Between transactions the pool notices the dead connection (pre-ping) and reconnects.
     Case("between-send-and-mark", "sent:2", 0, 3, 3, 0),
-    # Marking bob's digest sent dies after the server accepted it: the documented window.
-    Case("mark-sent", "sql:UPDATE deliveries SET status=.*sent_at=:2", 1, 3, 2, 1),
+    # Marking bob's digest sent dies after the server accepted it: the mark is written again
+    # on a new connection (worker/store/recording.py), the run finishes, nothing repeats.
+    Case("mark-sent", "sql:UPDATE deliveries SET status=.*sent_at=:2", 0, 3, 3, 0),
 ]
 
 

@@ -31,6 +31,7 @@ from worker.store.models import (
     SubscriberState,
 )
 from worker.store.papers import papers_in_range
+from worker.store.recording import Recorder
 from worker.store.schema import deliveries, digest_items, digests, papers, subscribers
 
 log = logging.getLogger("paper_digest")
@@ -295,14 +296,17 @@ def claim_deliveries(engine: Engine, *, owner: str, now: datetime, lease: timede
             for r in rows]
 
 
-def _finish(engine: Engine, job: DeliveryJob, **values: object) -> bool:
+def _finish(db: Engine | Recorder, job: DeliveryJob, **values: object) -> bool:
     # One transaction per delivery, by design (a crash repeats at most one digest); the
     # statement is built once per set of columns, since delivery runs it for every digest.
+    # A delivery pass writes them on its Recorder's held connection (recording.py says why).
     statement = _finish_statement(tuple(sorted(values)))
-    with engine.begin() as conn:
-        result = conn.execute(statement, {"job_id": job.id, "owner": job.lease_owner,
-                                          **{f"v_{name}": v for name, v in values.items()}})
-        return result.rowcount == 1
+    params = {"job_id": job.id, "owner": job.lease_owner,
+              **{f"v_{name}": v for name, v in values.items()}}
+    if isinstance(db, Recorder):
+        return db.write(statement, params) == 1
+    with db.begin() as conn:
+        return conn.execute(statement, params).rowcount == 1
 
 
 @cache
@@ -314,17 +318,17 @@ def _finish_statement(names: tuple[str, ...]) -> Any:
              **{name: bindparam(f"v_{name}") for name in names})
 
 
-def mark_sent(engine: Engine, job: DeliveryJob, *, now: datetime, target: str) -> bool:
+def mark_sent(db: Engine | Recorder, job: DeliveryJob, *, now: datetime, target: str) -> bool:
     """False when the lease was lost meanwhile (the send may then repeat, same Message-ID)."""
-    return _finish(engine, job, status="sent", sent_at=now, target=target, last_error=None)
+    return _finish(db, job, status="sent", sent_at=now, target=target, last_error=None)
 
 
-def mark_retry(engine: Engine, job: DeliveryJob, *, error: str, retry_at: datetime) -> bool:
-    return _finish(engine, job, last_error=error, next_attempt_at=retry_at)
+def mark_retry(db: Engine | Recorder, job: DeliveryJob, *, error: str, retry_at: datetime) -> bool:
+    return _finish(db, job, last_error=error, next_attempt_at=retry_at)
 
 
-def mark_failed(engine: Engine, job: DeliveryJob, *, error: str) -> bool:
-    return _finish(engine, job, status="failed", last_error=error, next_attempt_at=None)
+def mark_failed(db: Engine | Recorder, job: DeliveryJob, *, error: str) -> bool:
+    return _finish(db, job, status="failed", last_error=error, next_attempt_at=None)
 
 
 def release(engine: Engine, jobs: Sequence[DeliveryJob]) -> None:
