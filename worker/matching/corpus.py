@@ -52,7 +52,8 @@ class FieldText:
         for i, stem_ in joined.items():
             positions[stem_].append(i)
         return cls(text, stems, folds, array("I", starts), array("I", ends), joined,
-                   {s: tuple(p) for s, p in positions.items()}, *(token_roles(text, toks) if roles else (None, None)))
+                   {s: tuple(p) for s, p in positions.items()},
+                   *(token_roles(text, toks) if roles else (None, None)))
 
     def weight(self, spans: Sequence[tuple[int, int]]) -> float:
         """The occurrences at these spans, each counted by the role of its sentence."""

@@ -156,18 +156,12 @@ def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
 
 
 def _shared_words(b: Breakdown) -> list[str]:
-    """The words the paper shares most with its nearest example, as the paper writes them:
-    the same for every profile with that example, so kept on the paper (Doc.memo, with the
-    example's vector itself, which no other vector can pass for)."""
+    """The words the paper shares most with its nearest example, as the paper writes them.
+    (Worked out for each item: a paper and an example meet in one digest, rarely in two.)"""
     if b.vectors is None:
         return []
     paper, example = b.vectors
-    found = b.doc.memo.get(("shared", id(example)))
-    if found is None or found[0] is not example:
-        stems = ex.shared_terms(paper, example)
-        found = b.doc.memo[("shared", id(example))] = (
-            example, [s for s in (_surface(b.doc, stem) for stem in stems) if s])
-    return list(found[1])
+    return [s for s in (_surface(b.doc, stem) for stem in ex.shared_terms(paper, example)) if s]
 
 
 def _surface(doc: Doc, stem: str) -> str | None:
