@@ -136,7 +136,6 @@ class Corpus:
     avg_len: dict[str, float]
     _hits: dict[tuple[str, ...], dict[int, dict[str, FieldHit]]] = field(default_factory=dict)
     _bits: dict[object, int] = field(default_factory=dict)
-    _claims: Bounded = field(default_factory=lambda: Bounded(10_000))
     # Per-term results of the profiles ranked against this batch (Matcher._term_evidence):
     # compact (two floats per paper a term hits, more only for papers scored), and bounded,
     # as queries make many one-off concepts and serve keeps a batch for a while.
@@ -188,15 +187,10 @@ class Corpus:
 
     def claimed(self, n: int, terms: Sequence[tuple[tuple[tuple[str, ...], ...], bool]],
                 ) -> list[dict[str, FieldHit]]:
-        """claim_spans for paper n and terms given as (variants, near), in order (cached:
-        profiles with the same overlapping terms share it)."""
-        key = (n, *terms)
-        cached = self._claims.get(key)
-        if cached is None:
-            found = [self.hits(variants, near)[n] for variants, near in terms]
-            cached = self._claims.put(key, found if _disjoint(found)
-                                      else claim_spans(self.docs[n], found))
-        return cast(list[dict[str, FieldHit]], cached)
+        """claim_spans for paper n and terms given as (variants, near), in order. (Not kept:
+        one paper with the same overlapping terms comes back for one profile in five.)"""
+        found = [self.hits(variants, near)[n] for variants, near in terms]
+        return found if _disjoint(found) else claim_spans(self.docs[n], found)
 
     def numbers(self, keys: Iterable[str]) -> set[int]:
         """The doc numbers of the papers with these keys."""
