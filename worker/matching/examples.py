@@ -19,7 +19,7 @@ from typing import cast
 
 import numpy as np
 
-from worker.matching.corpus import FIELDS, Corpus, Doc
+from worker.matching.corpus import FIELDS, Bounded, Corpus, Doc
 from worker.matching.model import PaperText
 from worker.matching.text import word_forms
 
@@ -29,6 +29,7 @@ TITLE_WEIGHT = 2.0
 # A stem in at least 1 of DENSE_SHARE papers is a dense row of Postings, within DENSE_BYTES.
 DENSE_SHARE = 32
 DENSE_BYTES = 64 << 20
+EXAMPLES_KEPT = 1000
 STOP = frozenset("""
 a an and are as at be been being by can do does for from has have how in into is it its more
 most of on or our over such than that the their them these they this those through to under up
@@ -117,16 +118,18 @@ def shared_terms(vec: Vector, example: Vector, limit: int = 5) -> tuple[str, ...
 
 
 def example_vectors(papers: Sequence[PaperText], corpus: Corpus) -> ExampleSet:
-    """ExampleSet of papers in the corpus's idf space; each paper is tokenized and weighed once
-    per corpus, so subscribers who like the same paper share the work. An example needs only
-    its words, not the index and sentence roles a paper being ranked gets."""
-    cache = cast(dict[PaperText, Example], corpus.cache.setdefault("example-vectors", {}))
+    """ExampleSet of papers in the corpus's idf space; the EXAMPLES_KEPT most recently used
+    are kept on the corpus, so subscribers who like the same paper share the work (most
+    examples are one subscriber's: kept without a bound, they grew to ~36 MiB at 10,000
+    subscribers). An example needs only its words, not the index and sentence roles a paper
+    being ranked gets."""
+    cache = cast(Bounded, corpus.cache.setdefault("example-vectors", Bounded(EXAMPLES_KEPT)))
     found = []
     for paper in papers:
         example = cache.get(paper)
         if example is None:
             vec = _vector(_counts(word_forms(paper.title), word_forms(paper.abstract)), corpus)
-            example = cache[paper] = postings(corpus).example(vec)
+            example = cache.put(paper, postings(corpus).example(vec))
         found.append(example)
     return ExampleSet(tuple(p.title for p in papers), tuple(found))
 
