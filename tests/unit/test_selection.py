@@ -7,6 +7,7 @@ import json
 import os
 import random
 import sys
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -43,13 +44,14 @@ def profiles(count: int, history: list[StoredPaper], seed: int = 3) -> list[Prof
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
-def test_several_processes_match_exactly_what_one_does() -> None:
+@pytest.mark.parametrize("workers", [2, 3])
+def test_several_processes_match_exactly_what_one_does(workers: int) -> None:
     history = stored(synthetic(200, 11))
     examples = {p.title: p for p in history}
     new = Candidates(stored(synthetic(300, 12)))
     group = profiles(2 * PARALLEL_MIN + 17, history)
     alone = [match_papers(p, new, examples) for p in group]
-    together = list(match_each(group, Candidates(new.papers), examples, {}, workers=2))
+    together = list(match_each(group, Candidates(new.papers), examples, {}, workers=workers))
     assert together == alone
     assert sum(len(items) for items, _ in alone) > len(group)  # digests are not empty
     assert all(json.loads(item.reasons) for items, _ in alone for item in items)
@@ -97,6 +99,37 @@ def test_items_store_their_reasons_as_the_json_list_of_them() -> None:
         assert item.reasons == json.dumps(decoded, ensure_ascii=False)
         assert decoded and all(set(r) == {f.name for f in dataclasses.fields(Reason)}
                                for r in decoded)
+
+
+def _slow(bounds: tuple[int, int]) -> object:
+    from worker import selection
+
+    time.sleep(0.3)
+    return selection._matched(bounds)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
+def test_the_running_process_matches_the_shares_no_worker_has_started(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the share it must hand on next is not ready, the pass matches later ones itself
+    (its own process is one of the `workers`), and still hands every digest on in order."""
+    from worker import selection
+
+    history = stored(synthetic(60, 5))
+    new = Candidates(stored(synthetic(100, 6)))
+    group = profiles(3 * PARALLEL_MIN, history)
+    expected = [match_papers(p, new, {}) for p in group]
+    here: list[tuple[int, int]] = []
+    matched = selection._matched
+
+    def counted(bounds: tuple[int, int]) -> object:
+        here.append(bounds)  # only this process's calls: a worker counts in its own copy
+        return matched(bounds)
+
+    monkeypatch.setattr(selection, "_match_share", _slow)  # workers: slow to answer
+    monkeypatch.setattr(selection, "_matched", counted)
+    assert list(match_each(group, new, {}, {}, workers=2)) == expected
+    assert 0 < len(here) < len(group) // selection.SHARE  # some here, some by the worker
 
 
 def _die(bounds: tuple[int, int]) -> None:
