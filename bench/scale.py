@@ -253,10 +253,11 @@ class Stages:
 
             profiler = Profiler(interval=0.001)
             profiler.start()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         with PssSampler() as pss:
             yield info
         info["wall"] = time.perf_counter() - start
+        info["cpu"] = time.thread_time() - cpu  # main thread only (not the PSS sampler)
         info["peak"] = peak_mib()
         info["pss"] = pss.peak_kib / 1024
         if profiler is not None:
@@ -314,6 +315,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
     # same data gives the same one whatever the code, so a change that alters any digest shows.
     with s.stage("rendering") as info, paced_for_batches():  # as Pipeline.deliver renders
         assembly, hashing, forms, papers_read = 0.0, 0.0, 0, {}
+        assembly_cpu = hashing_cpu = 0.0
         fingerprint = hashlib.sha256()
         for start in range(0, len(made), 500):
             chunk = made[start:start + 500]
@@ -326,17 +328,19 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
                 if "email" in profile.deliver:
                     text, html = render(ctx, "txt"), render(ctx, "html")
                     texts += [text, html]
-                    began = time.perf_counter()
+                    began, cpu = time.perf_counter(), time.thread_time()
                     assemble_email(ctx, sender=None, text=text, html=html)
                     assembly += time.perf_counter() - began
-                began = time.perf_counter()
+                    assembly_cpu += time.thread_time() - cpu
+                began, cpu = time.perf_counter(), time.thread_time()
                 for form in texts:
                     fingerprint.update(form.encode("utf-8") + b"\0")
                 forms += len(texts)
                 hashing += time.perf_counter() - began
+                hashing_cpu += time.thread_time() - cpu
         info["count"] = len(made)
-        info["assembly"] = assembly
-        info["hashing"] = hashing
+        info["assembly"], info["assembly_cpu"] = assembly, assembly_cpu
+        info["hashing"], info["hashing_cpu"] = hashing, hashing_cpu
         info["forms"] = forms
         info["fingerprint"] = fingerprint.hexdigest()[:16]
     with s.stage("delivery to files") as info:
@@ -421,18 +425,21 @@ def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
     rows.append(("build digests (all)", build, "digests", None))
     both = st["rendering"]
     templates = both["wall"] - both["assembly"] - both.get("hashing", 0.0)
-    rows.append(("rendering (templates)", {**both, "wall": templates},
+    templates_cpu = both["cpu"] - both["assembly_cpu"] - both["hashing_cpu"]
+    rows.append(("rendering (templates)", {**both, "wall": templates, "cpu": templates_cpu},
                  "digests", TARGETS["rendering"]))
-    rows.append(("email assembly (MIME)", {**both, "wall": both["assembly"]}, "digests", None))
+    rows.append(("email assembly (MIME)", {**both, "wall": both["assembly"],
+                                           "cpu": both["assembly_cpu"]}, "digests", None))
     rows.append(("delivery to files", st["delivery to files"], "deliveries", None))
     if "delivery to SMTP" in st:
         rows.append(("delivery to SMTP", st["delivery to SMTP"], "emails", None))
-    print(f"{'stage':<22} {'wall s':>8} {'rate':>22} {'peak RSS MiB':>13}  target")
+    print(f"{'stage':<22} {'wall s':>8} {'cpu s':>7} {'rate':>22} {'peak RSS MiB':>13}  target")
     for label, info, unit, target in rows:
         rate = info["count"] / info["wall"] if info["wall"] else 0.0
         verdict = "" if target is None else (
             f"<= {target:g} s {'met' if info['wall'] <= target else 'NOT MET'}")
-        print(f"{label:<22} {info['wall']:>8.2f} {rate:>13,.0f} {unit + '/s':<8} "
+        cpu = f"{info['cpu']:>7.2f}" if "cpu" in info else f"{'':>7}"
+        print(f"{label:<22} {info['wall']:>8.2f} {cpu} {rate:>13,.0f} {unit + '/s':<8} "
               f"{info['peak']:>13.0f}  {verdict}")
     print(f"ingest: {ingest['count']:,} entries, {ingest['new']:,} new; digests: "
           f"{build['count']:,} with {build['items']:,} items; candidates per subscriber: "

@@ -77,3 +77,21 @@ def test_highlight_spans(text: str, terms: list[str], expected: list[str]) -> No
     assert [text[a:b] for a, b in spans] == expected
     assert spans == sorted(spans)
     assert all(b1 <= a2 for (_, b1), (a2, _) in pairwise(spans))
+
+
+@pytest.mark.parametrize(("text", "terms", "expected"), [
+    *HIGHLIGHTS,
+    ("A B C", ["b c", "x y", "a b", "c d"], ["A B"]),  # absent terms do not change the claims
+    ("Language models", ["large language models", "zebra", "language models"],
+     ["Language models"]),
+])
+def test_terms_in_keeps_the_spans(text: str, terms: list[str], expected: list[str]) -> None:
+    """Renderers key highlighted text by `terms_in`: it must mark exactly what all terms do,
+    and leave out the terms whose first word is not in the text."""
+    from worker.matching.highlight import terms_in
+
+    found = terms_in(text, terms)
+    assert highlight_spans(text, found) == highlight_spans(text, terms)
+    assert [text[a:b] for a, b in highlight_spans(text, found)] == expected
+    assert set(found) <= set(terms)
+    assert "zebra" not in found and "x y" not in found and "" not in found

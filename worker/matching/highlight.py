@@ -32,6 +32,15 @@ def highlight_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
     return sorted(spans)
 
 
+def terms_in(text: str, terms: Sequence[str]) -> tuple[str, ...]:
+    """The terms whose first word occurs in `text`, in their order: the only ones
+    highlight_spans can mark there, so it gives the same spans for them as for all of
+    `terms`. A paper is highlighted for many different term lists, most of whose terms are
+    not in its title, say; callers that keep highlighted text can key it by these."""
+    at = _indexed(text)[1]
+    return tuple(term for term in terms if (seq := _folded(term)) and seq[0] in at)
+
+
 @lru_cache(maxsize=4096)
 def _folded(term: str) -> tuple[str, ...]:
     return tuple(word for word, _, _ in folds(term))
