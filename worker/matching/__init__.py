@@ -15,9 +15,10 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-# The matcher uses numpy for elementwise arithmetic only, never its linear algebra: its
-# OpenBLAS need not start a thread per CPU when numpy is imported (~0.07 s of CPU on every
-# run that matches, and threads that forked matching workers would inherit half-made).
+# The matcher's only linear algebra is small vector-matrix products (an example's cosines),
+# which one thread does best: numpy's OpenBLAS need not start a thread per CPU when it is
+# imported (~0.07 s of CPU on every run that matches, and threads that forked matching
+# workers would inherit half-made).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 if TYPE_CHECKING:
