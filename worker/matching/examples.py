@@ -1,13 +1,12 @@
 """Similarity to example papers: sparse tf-idf vectors over stems.
 
 Vectors are built once per corpus (cached on it) and once per example in use (the most
-recently used are kept). The cosine of an example
-with every paper of the batch is a product with the dense rows of the batch's common stems and
-one bincount over the postings of its rare ones (numpy). Every cosine, bound or exact, comes
-from that one computation, so a bound and the score it bounds agree to the bit. Title words
-count double because a title states what a paper is about; sublinear tf keeps one repeated word
-from dominating; a short stop list and numbers are left out because they make every pair of
-papers look alike.
+recently used are kept). The cosine of an example with every paper of the batch is a product
+with the dense rows of the batch's common stems and one bincount over the postings of its rare
+ones (numpy). Every cosine, bound or exact, comes from that one computation, so a bound and the
+score it bounds agree to the bit. Title words count double because a title states what a paper
+is about; sublinear tf keeps one repeated word from dominating; a short stop list and numbers
+are left out because they make every pair of papers look alike.
 """
 
 from __future__ import annotations
