@@ -206,6 +206,24 @@ def test_cosines_on_arrays_are_the_dot_products_of_the_vectors() -> None:
         assert best[n] != len(chosen)
 
 
+def test_example_vectors_kept_are_bounded_and_made_again_alike(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch keeps the EXAMPLES_KEPT most recently used examples' vectors; one made again
+    after it was dropped is the same, and one still kept is the same object."""
+    papers = seeds()
+    corpus = Corpus.of(papers)
+    monkeypatch.setattr(ex, "EXAMPLES_KEPT", 2)
+    first = ex.example_vectors(papers[:3], corpus).examples
+    kept = corpus.cache["example-vectors"]
+    assert list(kept) == papers[1:3]  # the first was dropped
+    [still] = ex.example_vectors([papers[2]], corpus).examples
+    assert still is first[2]
+    [again] = ex.example_vectors([papers[0]], corpus).examples
+    assert again is not first[0] and again.vector == first[0].vector
+    assert (again.rows == first[0].rows).all() and (again.stems == first[0].stems).all()
+    assert list(kept) == [papers[2], papers[0]]  # papers[1] was the least recently used
+
+
 def test_bounds_are_tight_where_terms_share_no_text() -> None:
     """Away from shared text (and with no AND of concepts, whose concepts may stand apart) the
     bound is the score itself, to rounding, passing mentions counted once as the score counts
