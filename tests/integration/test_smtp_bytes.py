@@ -8,6 +8,7 @@ import copy
 import io
 from email.generator import BytesGenerator
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 
 import pytest
@@ -78,6 +79,6 @@ def test_lines_starting_with_a_dot_arrive_whole() -> None:
     data = b"Subject: dots\r\n\r\n.\r\n..two\r\n.three.\r\nend."
     mails = [Mail(data, ("ada@example.org",), "ada@example.org"),
              Mail(b"Subject: next\r\n\r\nsecond\r\n", ("bob@example.org",), "bob@example.org")]
-    received = _sent(*(Rendered(n, "x", "stem", lambda: "", lambda m=m: m)
-                       for n, m in enumerate(mails)))
+    received = _sent(*(Rendered(n, "x", "stem", lambda: "", partial(lambda m: m, mail))
+                       for n, mail in enumerate(mails)))
     assert [r[2] for r in received] == [data + b"\r\n", mails[1].data]
