@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from tests.integration.helpers import make_config, run_cli
 from worker.records import Links, PaperRecord
 from worker.sources.base import Dump, DumpFailure, content_hash
 from worker.store import outbox, papers
-from worker.store.db import HEAD_REVISION, current_revision, open_engine, rolled_back
+from worker.store.db import (
+    HEAD_REVISION,
+    DatabaseError,
+    current_revision,
+    open_engine,
+    rolled_back,
+)
 from worker.store.models import ItemSpec
 
 NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)
@@ -43,6 +52,23 @@ def test_migrated_to_head(engine) -> None:  # type: ignore[no-untyped-def]
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_a_database_from_a_newer_version_is_refused_clearly(tmp_path: Path, database_url: str,
+                                                            command: str) -> None:
+    # Say a newer paper-digest migrated this database and this one was put back (a rollback).
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9001'"))
+    with pytest.raises(DatabaseError, match=r"schema revision 9001, which paper-digest .* does "
+                                            r"not know \(its newest is " + HEAD_REVISION):
+        open_engine(database_url)
+    engine.dispose()
+    result = run_cli(make_config(tmp_path, database_url, {}), command)
+    assert result.exit_code != 0
+    assert "schema revision 9001" in result.output and "newer paper-digest" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_same_paper_by_title_then_id_is_one_paper(engine) -> None:  # type: ignore[no-untyped-def]

@@ -99,13 +99,24 @@ def current_revision(engine: Engine) -> str | None:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (Alembic), unless it is there already."""
-    if current_revision(engine) == HEAD_REVISION:
+    current = current_revision(engine)
+    if current == HEAD_REVISION:
         return
     from alembic import command
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    if current is not None and current not in known:
+        from worker import __version__
+
+        raise DatabaseError(
+            f"database {engine.url.render_as_string(hide_password=True)} is at schema revision "
+            f"{current}, which paper-digest {__version__} does not know (its newest is "
+            f"{HEAD_REVISION}): a newer paper-digest wrote it. Run that version again, or "
+            "restore a backup of the database made before it.")
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Runs that start together on an empty database: one migrates, the others wait
