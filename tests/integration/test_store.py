@@ -16,7 +16,7 @@ from worker.sources.base import Dump, DumpFailure, content_hash
 from worker.store import outbox, papers
 from worker.store.db import (
     HEAD_REVISION,
-    DatabaseError,
+    DatabaseOpenError,
     current_revision,
     open_engine,
     rolled_back,
@@ -61,7 +61,7 @@ def test_a_database_from_a_newer_version_is_refused_clearly(tmp_path: Path, data
     engine = open_engine(database_url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9001'"))
-    with pytest.raises(DatabaseError, match=r"schema revision 9001, which paper-digest .* does "
+    with pytest.raises(DatabaseOpenError, match=r"schema revision 9001, which paper-digest .* does "
                                             r"not know \(its newest is " + HEAD_REVISION):
         open_engine(database_url)
     engine.dispose()

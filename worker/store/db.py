@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = "0004"
 
 
-class DatabaseError(PaperDigestError):
+class DatabaseOpenError(PaperDigestError):
     """The database cannot be opened or migrated."""
 
 
@@ -112,7 +112,7 @@ def migrate(engine: Engine) -> None:
     if current is not None and current not in known:
         from worker import __version__
 
-        raise DatabaseError(
+        raise DatabaseOpenError(
             f"database {engine.url.render_as_string(hide_password=True)} is at schema revision "
             f"{current}, which paper-digest {__version__} does not know (its newest is "
             f"{HEAD_REVISION}): a newer paper-digest wrote it. Run that version again, or "
@@ -129,14 +129,14 @@ def migrate(engine: Engine) -> None:
 
 
 def open_engine(url: str) -> Engine:
-    """An engine on `url` with the schema migrated; DatabaseError says what went wrong."""
+    """An engine on `url` with the schema migrated; DatabaseOpenError says what went wrong."""
     try:
         engine = make_engine(url)
         migrate(engine)
     except (OperationalError, ProgrammingError) as exc:
-        raise DatabaseError(f"cannot open database {redact(url)}: {exc.orig}") from None
+        raise DatabaseOpenError(f"cannot open database {redact(url)}: {exc.orig}") from None
     except ModuleNotFoundError as exc:
-        raise DatabaseError(f"database driver missing for {redact(url)}: {exc.name}; "
+        raise DatabaseOpenError(f"database driver missing for {redact(url)}: {exc.name}; "
                             "install paper-digest[postgres]") from None
     return engine
 
