@@ -18,16 +18,15 @@ whatever the number of processes.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from worker.collector import paced_for_batches
+from worker.fanout import FanOut, can_fork
 from worker.settings import Profile
 from worker.store.marks import Mark
 from worker.store.models import ItemSpec, StoredPaper
@@ -40,7 +39,6 @@ log = logging.getLogger("paper_digest")
 # passing results back would cost more than it saves.
 PARALLEL_MIN = 200
 SHARE = 50  # profiles a worker process takes at a time (the last ones finish together)
-AHEAD = 8  # shares the running process may match ahead of the one it must hand on next
 
 Match = tuple[list[ItemSpec], int]  # a digest's items and how many more scored lower
 
@@ -133,73 +131,32 @@ def match_each(profiles: Sequence[Profile], candidates: Candidates,
     this process: its model and database connection are not to be shared with forked
     children."""
     workers = min(workers, len(profiles) // PARALLEL_MIN)
-    done = 0
     with paced_for_batches():  # worker/collector.py says why; forked workers inherit it
         # One fan-out at a time (_SHARED is the process's): a second, concurrent one (another
         # thread of serve) is matched here.
-        if workers > 1 and embedder is None and _can_fork() and _FORKING.acquire(False):
-            # imported here: a run with nothing new, or a few subscribers, never forks
-            from concurrent.futures.process import BrokenProcessPool
-
+        if workers > 1 and embedder is None and can_fork() and _FORKING.acquire(False):
             try:
-                for match in _match_forked(profiles, candidates, examples, marks, workers):
-                    yield match
-                    done += 1
+                _prepare(profiles, candidates, examples)
+                _SHARED.update(profiles=profiles, candidates=candidates, examples=examples,
+                               marks=marks)
+                shares = [(start, min(start + SHARE, len(profiles)))
+                          for start in range(0, len(profiles), SHARE)]
+                with FanOut(workers, "matching") as fan:
+                    for share in fan.map(_matched, shares):
+                        for items, below in share:
+                            yield [ItemSpec(*item) for item in items], below
                 return
-            except BrokenProcessPool:  # a worker died (killed, out of memory): do it here
-                log.warning("a matching worker process died; matching %d subscribers in the "
-                            "running process instead", len(profiles) - done)
             finally:
+                _SHARED.clear()
                 _FORKING.release()
-        for p in profiles[done:]:
+        for p in profiles:
             yield match_papers(p, candidates, examples, marks=marks.get(p.id, ()),
                                embedder=embedder)
-
-
-def _match_forked(profiles: Sequence[Profile], candidates: Candidates,
-                  examples: dict[str, StoredPaper], marks: Mapping[str, Sequence[Mark]],
-                  workers: int) -> Iterator[Match]:
-    """Shares of the profiles, in order, over `workers - 1` forked processes and this one."""
-    _prepare(profiles, candidates, examples)
-    _SHARED.update(profiles=profiles, candidates=candidates, examples=examples, marks=marks)
-    shares = [(start, min(start + SHARE, len(profiles)))
-              for start in range(0, len(profiles), SHARE)]
-    # Each worker first leaves everything it inherited out of its garbage collections (an O(1)
-    # move of the collector's lists): else each collection walks, and so copies page by page,
-    # the whole inherited heap.
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    try:
-        with ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork"),
-                                 initializer=gc.freeze) as pool:
-            # by share, until handed on (then dropped: each holds its share's results)
-            futures = {i: pool.submit(_match_share, share) for i, share in enumerate(shares)}
-            here: dict[int, list[tuple[list[tuple[int, float, str]], int]]] = {}
-            ahead = 0  # shares before it were tried: taken here, or a worker's
-            for i in range(len(shares)):
-                future, ahead = futures.pop(i), max(ahead, i)
-                # While share i is not ready, match here the next share no worker has started
-                # (cancel() succeeds only for those: one started or queued for a worker stays).
-                while i not in here and not future.done() and ahead < min(len(shares),
-                                                                          i + AHEAD):
-                    if (future if ahead == i else futures[ahead]).cancel():
-                        here[ahead] = _matched(shares[ahead])
-                    ahead += 1
-                for items, below in here.pop(i) if i in here else future.result():
-                    yield [ItemSpec(*item) for item in items], below
-    finally:
-        _SHARED.clear()
 
 
 # What forked workers read: set in the parent just before the fork, so never pickled.
 _SHARED: dict[str, Any] = {}
 _FORKING = threading.Lock()
-
-
-def _match_share(bounds: tuple[int, int]) -> list[tuple[list[tuple[int, float, str]], int]]:
-    """In a worker process: match profiles[start:end]."""
-    return _matched(bounds)
 
 
 def _matched(bounds: tuple[int, int]) -> list[tuple[list[tuple[int, float, str]], int]]:
@@ -224,11 +181,6 @@ def _prepare(profiles: Sequence[Profile], candidates: Candidates,
     candidates.by_key  # noqa: B018 - built once here, inherited by every worker
     if examples or any(p.interests.like or p.interests.unlike for p in profiles):
         postings(corpus)
-
-
-def _can_fork() -> bool:
-    # Linux only: macOS has fork, but its system frameworks are not safe in forked children
-    return sys.platform.startswith("linux")
 
 
 def default_workers() -> int:

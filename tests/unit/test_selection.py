@@ -16,6 +16,7 @@ from tests.unit.test_matching_batch import TOPICS, synthetic
 from worker.matching import Interests, Reason
 from worker.records import Links
 from worker.selection import PARALLEL_MIN, Candidates, match_each, match_papers
+from worker.selection import _matched as _really_matched  # before any test replaces it
 from worker.settings import Profile
 from worker.store.models import StoredPaper
 
@@ -101,11 +102,24 @@ def test_items_store_their_reasons_as_the_json_list_of_them() -> None:
                                for r in decoded)
 
 
-def _slow(bounds: tuple[int, int]) -> object:
-    from worker import selection
+# Workers run what the running process runs (FanOut maps one function); these tell the two
+# apart by process. Module-level: a worker is handed its function by reference (pickled).
+_HERE: list[tuple[int, int]] = []
+_PARENT = os.getpid()
 
-    time.sleep(0.3)
-    return selection._matched(bounds)
+
+def _slow_there_counted_here(bounds: tuple[int, int]) -> object:
+    if os.getpid() == _PARENT:
+        _HERE.append(bounds)  # a worker's calls count in its own copy, not here
+    else:
+        time.sleep(0.3)
+    return _really_matched(bounds)
+
+
+def _dying_there(bounds: tuple[int, int]) -> object:
+    if os.getpid() != _PARENT:
+        os._exit(9)  # as if the kernel had killed the worker (out of memory)
+    return _really_matched(bounds)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
@@ -119,21 +133,10 @@ def test_the_running_process_matches_the_shares_no_worker_has_started(
     new = Candidates(stored(synthetic(100, 6)))
     group = profiles(3 * PARALLEL_MIN, history)
     expected = [match_papers(p, new, {}) for p in group]
-    here: list[tuple[int, int]] = []
-    matched = selection._matched
-
-    def counted(bounds: tuple[int, int]) -> object:
-        here.append(bounds)  # only this process's calls: a worker counts in its own copy
-        return matched(bounds)
-
-    monkeypatch.setattr(selection, "_match_share", _slow)  # workers: slow to answer
-    monkeypatch.setattr(selection, "_matched", counted)
+    _HERE.clear()
+    monkeypatch.setattr(selection, "_matched", _slow_there_counted_here)
     assert list(match_each(group, new, {}, {}, workers=2)) == expected
-    assert 0 < len(here) < len(group) // selection.SHARE  # some here, some by the worker
-
-
-def _die(bounds: tuple[int, int]) -> None:
-    os._exit(9)  # as if the kernel had killed the worker (out of memory)
+    assert 0 < len(_HERE) < len(group) // selection.SHARE  # some here, some by the worker
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
@@ -145,7 +148,7 @@ def test_a_worker_that_dies_costs_time_not_digests(monkeypatch: pytest.MonkeyPat
     new = Candidates(stored(synthetic(100, 4)))
     group = profiles(2 * PARALLEL_MIN, history)
     expected = [match_papers(p, new, {}) for p in group]
-    monkeypatch.setattr(selection, "_match_share", _die)
+    monkeypatch.setattr(selection, "_matched", _dying_there)
     assert list(match_each(group, new, {}, {}, workers=2)) == expected
     assert "a matching worker process died" in caplog.text
 

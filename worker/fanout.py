@@ -1,0 +1,101 @@
+"""Shares of one stage's work over forked worker processes and the running one, in order.
+
+A pass's CPU-heavy stages (matching subscribers, rendering digests) are the same pure work on
+many independent shares. `FanOut(workers)` forks `workers - 1` processes the first time it is
+used; each inherits what the running process holds (copy-on-write: nothing re-read or
+re-prepared) and is handed shares by reference to module-level state the caller set before.
+`map` yields each share's result in order. The running process is the N-th worker: whenever
+the result it must yield next is not back yet, it does the next share no worker has started
+itself (`Future.cancel()` tells which), at most AHEAD shares ahead. A worker that dies (killed,
+out of memory) costs only time: its shares, and every later one, are done here.
+
+Linux only: macOS has fork, but its system frameworks are not safe in forked children.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+log = logging.getLogger("paper_digest")
+AHEAD = 8  # shares the running process may do ahead of the one it must hand on next
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+def can_fork() -> bool:
+    return sys.platform.startswith("linux")
+
+
+class FanOut:
+    """`workers` processes (this one included) for the shares of a stage; a context manager
+    (the worker processes end with it). `setup` runs first in each forked process."""
+
+    def __init__(self, workers: int, what: str, setup: Callable[[], None] | None = None):
+        self.workers = workers if can_fork() else 1
+        self.what = what  # for the log: "matching", "rendering"
+        self.setup = setup
+        self.pool: Any = None
+        self.broken = False
+
+    def __enter__(self) -> FanOut:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def map(self, work: Callable[[S], R], shares: Sequence[S]) -> Iterator[R]:
+        """work(share) for every share, in order. `work` must be a module-level function."""
+        if self.workers < 2 or self.broken:
+            yield from map(work, shares)
+            return
+        from concurrent.futures.process import BrokenProcessPool
+
+        done = 0
+        try:
+            for result in self._forked(work, shares):
+                yield result
+                done += 1
+        except BrokenProcessPool:
+            self.broken = True
+            log.warning("a %s worker process died; the rest of the %s is done in the running "
+                        "process", self.what, self.what)
+            yield from map(work, shares[done:])
+
+    def _forked(self, work: Callable[[S], R], shares: Sequence[S]) -> Iterator[R]:
+        if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.workers - 1,
+                                            mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_started, initargs=(self.setup,))
+        # by share, until handed on (then dropped: each holds its share's result)
+        # (Left early, the shares no worker started are cancelled when the pool shuts down.)
+        futures = {i: self.pool.submit(work, share) for i, share in enumerate(shares)}
+        here: dict[int, R] = {}
+        ahead = 0  # shares before it were tried: taken here, or a worker's
+        for i in range(len(shares)):
+            future, ahead = futures.pop(i), max(ahead, i)
+            # While share i is not ready, do here the next share no worker has started
+            # (cancel() succeeds only for those: one started or queued for a worker stays).
+            while i not in here and not future.done() and ahead < min(len(shares), i + AHEAD):
+                if (future if ahead == i else futures[ahead]).cancel():
+                    here[ahead] = work(shares[ahead])
+                ahead += 1
+            yield here.pop(i) if i in here else future.result()
+
+
+def _started(setup: Callable[[], None] | None) -> None:
+    # Each worker first leaves everything it inherited out of its garbage collections (an O(1)
+    # move of the collector's lists): else each collection walks, and so copies page by page,
+    # the whole inherited heap.
+    gc.freeze()
+    if setup is not None:
+        setup()
