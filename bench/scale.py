@@ -274,7 +274,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
     from worker.app import Pipeline
     from worker.collector import paced_for_batches
     from worker.delivery import channel_for
-    from worker.render import assemble_email, profile_context, render
+    from worker.render import assemble_email, forget_pieces, profile_context, render
     from worker.settings import SmtpSettings, load_config
     from worker.store import outbox
     from worker.store.db import open_engine
@@ -343,6 +343,9 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
         info["hashing"], info["hashing_cpu"] = hashing, hashing_cpu
         info["forms"] = forms
         info["fingerprint"] = fingerprint.hexdigest()[:16]
+    # Delivery renders again, as a pass does after building: with nothing kept from the
+    # rendering stage above (a pass's processes start rendering with empty caches).
+    forget_pieces()
     with s.stage("delivery to files") as info:
         sent = Pipeline(config, engine, now).deliver(profiles)
         info["count"] = sum(d.status == "sent" for d in sent)

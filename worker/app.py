@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -23,7 +24,8 @@ from sqlalchemy import Engine
 
 from worker.collector import paced_for_batches
 from worker.delivery import Channel, Rendered, channel_for
-from worker.errors import DeliveryError, PaperDigestError, as_database_error
+from worker.errors import DeliveryError, PaperDigestError, RenderError, as_database_error
+from worker.fanout import FanOut
 from worker.progress import Progress, no_progress
 from worker.selection import Candidates, default_workers, match_each
 from worker.settings import Config, Profile
@@ -37,6 +39,8 @@ log = logging.getLogger("paper_digest")
 LEASE = timedelta(minutes=10)
 DIGEST_BATCH = 500  # subscribers whose digests are written in one transaction
 CLAIM_BATCH = 500  # deliveries claimed at once (and subscribers asked for at once)
+RENDER_SHARE = 25  # digests a rendering process takes at a time
+RENDER_MIN = 100  # digests in a first batch below which a pass renders them itself
 
 
 @dataclass
@@ -332,8 +336,10 @@ class Pipeline:
         channels: dict[str, Channel] = {}
         reports: list[DeliveryReport] = []
         papers_read: dict[int, StoredPaper] = {}  # the pass's papers, read once for all batches
-        # Outcomes (sent, retry, failed) are written on one held connection for the pass.
-        with paced_for_batches(), recording(self.engine) as recorder:
+        # Outcomes (sent, retry, failed) are written on one held connection for the pass;
+        # digests are rendered over the pass's worker processes (forked when first needed).
+        with paced_for_batches(), recording(self.engine) as recorder, \
+                self._renderers(by_id, papers_read) as fan:
             self.marks = recorder or self.engine
             try:
                 for start in range(0, len(ids), CLAIM_BATCH):
@@ -344,7 +350,7 @@ class Pipeline:
                             ignore_backoff=ignore_backoff, reclaim=reclaim, after=after):
                         after = jobs[-1].id  # tried in this pass: not claimed again by it
                         if not self._deliver_batch(jobs, by_id, channels, reports,
-                                                   papers_read):
+                                                   papers_read, fan):
                             return reports
             finally:
                 self.marks = self.engine
@@ -352,11 +358,32 @@ class Pipeline:
                     channel.close()
         return reports
 
+    @contextmanager
+    def _renderers(self, by_id: dict[str, Profile],
+                   papers_read: dict[int, StoredPaper]) -> Iterator[FanOut]:
+        """The processes that render this pass's digests: `[matching] workers` of them, this
+        one included. A forked one reads the digests itself, on its own connection: only
+        their ids go to it, and the finished forms come back. Not for a pass on one
+        connection (--dry-run) or while another pass renders in this process (serve)."""
+        workers = self.settings.matching.workers or default_workers()
+        if workers < 2 or not isinstance(self.engine, Engine) or \
+                not _RENDERING_LOCK.acquire(False):
+            with FanOut(1, "rendering") as fan:
+                yield fan
+            return
+        try:
+            _RENDERING.update(pipeline=self, by_id=by_id, papers=papers_read)
+            with FanOut(workers, "rendering", setup=_renderer_started, ahead=0) as fan:
+                yield fan
+        finally:
+            _RENDERING.clear()
+            _RENDERING_LOCK.release()
+
     def _deliver_batch(self, jobs: list[Any], by_id: dict[str, Profile],
                        channels: dict[str, Channel], reports: list[DeliveryReport],
-                       papers_read: dict[int, StoredPaper]) -> bool:
+                       papers_read: dict[int, StoredPaper], fan: FanOut) -> bool:
         """Send one claimed batch; False when told to stop (the rest handed back, untried)."""
-        digests = outbox.load_digests(self.engine, {job.digest_id for job in jobs}, papers_read)
+        ready = self._rendered(jobs, by_id, papers_read, fan)
         # A digest's forms (serialized emails included) are kept for its other channels and
         # dropped after its last job: a batch of 500 would otherwise hold them all.
         rendered: dict[int, Rendered] = {}
@@ -365,26 +392,71 @@ class Pipeline:
             if self.stop():  # shutting down: hand the unsent ones back, untried
                 outbox.release(self.engine, jobs[index:])
                 return False
-            reports.append(self._deliver_one(job, by_id[job.subscriber_id], channels, rendered,
-                                             digests[job.digest_id]))
+            while job.digest_id not in rendered:
+                digest = next(ready)
+                rendered[digest.digest_id] = digest
+            reports.append(self._deliver_one(job, channels, rendered[job.digest_id]))
             if last_job[job.digest_id] == index:
                 rendered.pop(job.digest_id, None)
             self.progress("delivering digests", len(reports), None,
                           f"{job.subscriber_id} ({job.channel})")
         return True
 
-    def _deliver_one(self, job: Any, profile: Profile, channels: dict[str, Channel],
-                     rendered: dict[int, Rendered], digest: Any) -> DeliveryReport:
+    def _rendered(self, jobs: list[Any], by_id: dict[str, Profile],
+                  papers_read: dict[int, StoredPaper], fan: FanOut) -> Iterator[Rendered]:
+        """The jobs' digests ready to send, in the order the jobs first need them: rendered
+        over the fan's processes in shares of RENDER_SHARE (each in the forms its jobs'
+        channels take), or here, each form when a channel first asks for it."""
+        order = list(dict.fromkeys(job.digest_id for job in jobs))
+        if fan.workers < 2 or (len(order) < RENDER_MIN and not fan.started):
+            digests = outbox.load_digests(self.engine, order, papers_read)
+            for digest_id in order:
+                digest, profile = digests[digest_id], by_id[digests[digest_id].subscriber_id]
+                try:
+                    rendered = self.render(digest_id, profile, digest)
+                except Exception as exc:  # its jobs stay pending and say why
+                    rendered = self._made(digest_id, profile, "", {}, exc)
+                yield rendered
+            return
+        forms: dict[int, set[str]] = defaultdict(set)
+        for job in jobs:
+            forms[job.digest_id].add(job.channel)
+        shares = [tuple((digest_id, tuple(sorted(forms[digest_id])))
+                        for digest_id in order[start:start + RENDER_SHARE])
+                  for start in range(0, len(order), RENDER_SHARE)]
+        for share in fan.map(_render_share, shares):
+            for digest_id, subscriber_id, file_stem, made, error in share:
+                yield self._made(digest_id, by_id[subscriber_id], file_stem, made, error)
+
+    def _made(self, digest_id: int, profile: Profile, file_stem: str, made: dict[str, Any],
+              error: str | Exception | None) -> Rendered:
+        """A digest rendered ahead: its forms as made (`made` by channel name), or the error
+        that stopped them (raised when a channel asks for a form: its jobs stay pending); a
+        form not made ahead is rendered here when asked for."""
+        def form(channel: str, name: str) -> Callable[[], Any]:
+            def make() -> Any:
+                if isinstance(error, Exception):
+                    raise error
+                if error is not None:
+                    raise RenderError(error)
+                if channel in made:
+                    return made[channel]
+                return getattr(self.render(digest_id, profile), name)
+            return make
+
+        return Rendered(digest_id, profile.id, file_stem, form("markdown", "markdown"),
+                        form("email", "email"))
+
+    def _deliver_one(self, job: Any, channels: dict[str, Channel],
+                     rendered: Rendered) -> DeliveryReport:
         def report(status: str, detail: str) -> DeliveryReport:
             return DeliveryReport(job.subscriber_id, job.digest_id, job.channel, status, detail)
 
         try:
-            if job.digest_id not in rendered:
-                rendered[job.digest_id] = self.render(job.digest_id, profile, digest)
             if job.channel not in channels:
                 channels[job.channel] = self.channel_factory(job.channel)
                 channels[job.channel].open()
-            target = channels[job.channel].send(rendered[job.digest_id])
+            target = channels[job.channel].send(rendered)
         except DeliveryError as exc:
             return self._failed(job, report, str(exc), exc.permanent)
         except Exception as exc:  # a template or file-system bug: keep it pending, say why
@@ -422,6 +494,40 @@ class Pipeline:
                         f"{ctx.date.isoformat()}-digest-{digest.id}",
                         lambda: render(ctx, "md", templates),
                         lambda: build_email(ctx, sender=sender, templates_dir=templates))
+
+
+# What a rendering worker reads: set before the fork, so never pickled (FanOut).
+_RENDERING: dict[str, Any] = {}
+_RENDERING_LOCK = threading.Lock()
+
+
+def _renderer_started() -> None:
+    # A forked process opens its own connections: the pool's, inherited, are the parent's.
+    _RENDERING["pipeline"].engine.dispose(close=False)
+
+
+def _render_share(share: Sequence[tuple[int, Sequence[str]]],
+                  ) -> list[tuple[int, str, str, dict[str, Any], str | None]]:
+    """Digests rendered in the forms their channels take: (id, subscriber, file stem, the
+    forms by channel name, None), or an error's text in the last place."""
+    pipeline, by_id = _RENDERING["pipeline"], _RENDERING["by_id"]
+    digests = outbox.load_digests(pipeline.engine, [digest_id for digest_id, _ in share],
+                                  _RENDERING["papers"])
+    out: list[tuple[int, str, str, dict[str, Any], str | None]] = []
+    for digest_id, channels in share:
+        digest = digests[digest_id]
+        try:
+            rendered = pipeline.render(digest_id, by_id[digest.subscriber_id], digest)
+            made = {channel: getattr(rendered, channel) for channel in channels
+                    if channel in FORMS}
+        except Exception as exc:  # a template bug: that digest stays pending, says why
+            out.append((digest_id, digest.subscriber_id, "", {}, f"{type(exc).__name__}: {exc}"))
+            continue
+        out.append((digest_id, digest.subscriber_id, rendered.file_stem, made, None))
+    return out
+
+
+FORMS = ("email", "markdown")  # channels named after the form of a digest they send
 
 
 class DryRunChannel(Channel):

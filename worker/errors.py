@@ -80,6 +80,10 @@ class DeliveryError(PaperDigestError):
         super().__init__(message)
 
 
+class RenderError(PaperDigestError):
+    """A digest could not be rendered (in a rendering worker process: its error as text)."""
+
+
 class DatabaseError(PaperDigestError):
     """The database refused or lost a statement. The transaction it was in rolled back."""
 

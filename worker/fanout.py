@@ -35,12 +35,19 @@ class FanOut:
     """`workers` processes (this one included) for the shares of a stage; a context manager
     (the worker processes end with it). `setup` runs first in each forked process."""
 
-    def __init__(self, workers: int, what: str, setup: Callable[[], None] | None = None):
+    def __init__(self, workers: int, what: str, setup: Callable[[], None] | None = None, *,
+                 ahead: int = AHEAD):
         self.workers = workers if can_fork() else 1
         self.what = what  # for the log: "matching", "rendering"
         self.setup = setup
+        self.ahead = ahead  # 0: this process only waits (what it would do, it would keep)
         self.pool: Any = None
         self.broken = False
+
+    @property
+    def started(self) -> bool:
+        """Whether its worker processes were forked (on first use)."""
+        return self.pool is not None
 
     def __enter__(self) -> FanOut:
         return self
@@ -76,16 +83,23 @@ class FanOut:
             self.pool = ProcessPoolExecutor(self.workers - 1,
                                             mp_context=multiprocessing.get_context("fork"),
                                             initializer=_started, initargs=(self.setup,))
-        # by share, until handed on (then dropped: each holds its share's result)
+        # Shares are handed to the workers a few at a time (two each beyond what this process
+        # may take ahead), so that results wait for the caller only that many at a time.
         # (Left early, the shares no worker started are cancelled when the pool shuts down.)
-        futures = {i: self.pool.submit(work, share) for i, share in enumerate(shares)}
+        window = self.ahead + 2 * (self.workers - 1)
+        futures: dict[int, Any] = {}  # by share, until handed on
+        submitted = 0  # shares before it were handed to the workers
         here: dict[int, R] = {}
         ahead = 0  # shares before it were tried: taken here, or a worker's
         for i in range(len(shares)):
+            while submitted < min(len(shares), i + window):
+                futures[submitted] = self.pool.submit(work, shares[submitted])
+                submitted += 1
             future, ahead = futures.pop(i), max(ahead, i)
             # While share i is not ready, do here the next share no worker has started
             # (cancel() succeeds only for those: one started or queued for a worker stays).
-            while i not in here and not future.done() and ahead < min(len(shares), i + AHEAD):
+            while i not in here and not future.done() and ahead < min(len(shares),
+                                                                      i + self.ahead):
                 if (future if ahead == i else futures[ahead]).cancel():
                     here[ahead] = work(shares[ahead])
                 ahead += 1

@@ -282,6 +282,14 @@ def _paper_text(title: str, abstract: str) -> tuple[str, str, str]:
     return clean_line(title), abstract, shorten(abstract)
 
 
+def forget_pieces() -> None:
+    """Empty the filters' caches, as in a process that has rendered nothing yet (the scale
+    benchmark renders every digest once before delivery does it again)."""
+    for cached in (_highlight_html, _marked_html, md_escape, _highlight_md, _marked_md, md_url,
+                   wrap, _paper_text):
+        cached.cache_clear()
+
+
 def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any) -> ItemView:
     terms: list[str] = []
     for reason in reasons:

@@ -1,0 +1,126 @@
+"""Delivery renders digests over `[matching] workers` processes: the same files as one process,
+a digest that fails to render stays pending and says why, and a dead worker costs time only."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from tests.integration.helpers import add_seed_day, make_config
+from worker import app
+from worker.app import RENDER_MIN, Pipeline
+from worker.settings import load_config
+from worker.store.db import open_engine
+from worker.store.schema import deliveries
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="rendering workers are forked on Linux")
+NOW = datetime(2026, 3, 14, 20, tzinfo=UTC)
+SUBSCRIBER = """
+email = "{name}@example.org"
+deliver = {deliver}
+max_items = 30
+min_score = 0.01
+[interests]
+keywords = ["{keyword}"]
+"""
+KEYWORDS = ["model", "language", "vision", "image", "learning", "benchmark"]
+_PARENT = os.getpid()
+
+
+def _pipeline(tmp_path: Path, seeds_dir: Path, database_url: str, workers: int) -> Pipeline:
+    """RENDER_MIN + 20 subscribers (email, Markdown, or both) with their digests built."""
+    subscribers = {
+        f"s{n:03d}": SUBSCRIBER.format(
+            name=f"s{n:03d}", keyword=KEYWORDS[n % len(KEYWORDS)],
+            deliver=('["email"]', '["markdown"]', '["email", "markdown"]')[n % 3])
+        for n in range(RENDER_MIN + 20)}
+    root = make_config(tmp_path, database_url, subscribers,
+                       extra=f"[matching]\nworkers = {workers}")
+    for day in ("2026-03-12", "2026-03-13"):
+        add_seed_day(tmp_path, seeds_dir, day)
+    config = load_config(root, {})
+    pipeline = Pipeline(config, open_engine(database_url), NOW)
+    assert not config.broken, config.broken
+    pipeline.ingest()
+    pipeline.build_digests(config.profiles)
+    return pipeline
+
+
+def _with_workers(pipeline: Pipeline, workers: int) -> Pipeline:
+    config = pipeline.config
+    settings = replace(config.settings, matching=replace(config.settings.matching,
+                                                         workers=workers))
+    return Pipeline(replace(config, settings=settings), pipeline.engine, pipeline.now)
+
+
+def _delivered(pipeline: Pipeline, workers: int) -> dict[str, bytes]:
+    """Every pending delivery sent with `workers` rendering processes: the files written."""
+    pipeline = _with_workers(pipeline, workers)
+    out = pipeline.settings.output_dir
+    with pipeline.engine.begin() as conn:
+        conn.execute(update(deliveries).values(status="pending", attempts=0, sent_at=None,
+                                               target=None))
+    for path in out.rglob("*"):
+        if path.is_file():
+            path.unlink()
+    reports = pipeline.deliver(pipeline.config.profiles)
+    assert len(reports) > RENDER_MIN and {r.status for r in reports} == {"sent"}, reports[:3]
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file()}
+
+
+def test_workers_render_the_same_files_as_one_process(tmp_path: Path, seeds_dir: Path,
+                                                      database_url: str) -> None:
+    pipeline = _pipeline(tmp_path, seeds_dir, database_url, 2)
+    alone = _delivered(pipeline, 1)
+    assert any(k.endswith(".eml") for k in alone) and any(k.endswith(".md") for k in alone)
+    assert _delivered(pipeline, 2) == alone
+    assert _delivered(pipeline, 3) == alone
+
+
+def test_a_digest_that_fails_to_render_in_a_worker_stays_pending_and_says_why(
+        tmp_path: Path, seeds_dir: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = _pipeline(tmp_path, seeds_dir, database_url, 2)
+    render = Pipeline.render
+    broken = 5  # a digest every process fails on (the workers inherit the patch)
+
+    def failing(self: Pipeline, digest_id: int, *args: Any) -> Any:
+        if digest_id == broken:
+            raise ValueError(f"template trouble in digest {digest_id}")
+        return render(self, digest_id, *args)
+
+    monkeypatch.setattr(Pipeline, "render", failing)
+    reports = pipeline.deliver(pipeline.config.profiles)
+    failed = [r for r in reports if r.status != "sent"]
+    assert failed and {r.digest_id for r in failed} == {broken}
+    assert all(r.status == "retry" and "ValueError: template trouble in digest 5" in r.detail
+               for r in failed)
+    assert len(reports) - len(failed) > RENDER_MIN
+
+
+def _dying_there(share: Any) -> Any:
+    if os.getpid() != _PARENT:
+        os._exit(9)  # as if the kernel had killed the worker (out of memory)
+    return _really_rendered(share)
+
+
+_really_rendered = app._render_share
+
+
+def test_a_rendering_worker_that_dies_costs_time_not_digests(
+        tmp_path: Path, seeds_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    pipeline = _pipeline(tmp_path, seeds_dir, database_url, 2)
+    alone = _delivered(pipeline, 1)
+    monkeypatch.setattr(app, "_render_share", _dying_there)
+    assert _delivered(pipeline, 2) == alone
+    assert "a rendering worker process died" in caplog.text
