@@ -361,10 +361,12 @@ class Pipeline:
     @contextmanager
     def _renderers(self, by_id: dict[str, Profile],
                    papers_read: dict[int, StoredPaper]) -> Iterator[FanOut]:
-        """The processes that render this pass's digests: `[matching] workers` of them, this
-        one included. A forked one reads the digests itself, on its own connection: only
-        their ids go to it, and the finished forms come back. Not for a pass on one
-        connection (--dry-run) or while another pass renders in this process (serve)."""
+        """The processes that render this pass's digests: with `[matching] workers` = N,
+        N - 1 forked ones render while this one sends and marks. This one renders nothing
+        itself (its caches would add to the renderers' memory, and it has the sending to
+        do). A renderer reads the digests itself, on its own connection: only their ids go
+        to it, and the finished forms come back. Not for a pass on one connection
+        (--dry-run) or while another pass renders in this process (serve)."""
         workers = self.settings.matching.workers or default_workers()
         if workers < 2 or not isinstance(self.engine, Engine) or \
                 not _RENDERING_LOCK.acquire(False):

@@ -40,7 +40,7 @@ class FanOut:
         self.workers = workers if can_fork() else 1
         self.what = what  # for the log: "matching", "rendering"
         self.setup = setup
-        self.ahead = ahead  # 0: this process only waits (what it would do, it would keep)
+        self.ahead = ahead  # 0: this process never takes a share (it has other work)
         self.pool: Any = None
         self.broken = False
 

@@ -101,7 +101,7 @@ def _email_problems(email: EmailSettings, file: str, text: str) -> list[Problem]
 @dataclass(frozen=True)
 class MatchingSettings:
     semantic: bool = False  # also compare papers by meaning: needs the `semantic` extra
-    workers: int = 0  # processes matching subscribers at once; 0: one per CPU, 1: no others
+    workers: int = 0  # processes matching (and rendering) at once; 0: one per CPU, 1: no others
 
 
 @dataclass(frozen=True)
