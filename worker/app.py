@@ -41,6 +41,9 @@ DIGEST_BATCH = 500  # subscribers whose digests are written in one transaction
 CLAIM_BATCH = 500  # deliveries claimed at once (and subscribers asked for at once)
 RENDER_SHARE = 25  # digests a rendering process takes at a time
 RENDER_MIN = 100  # digests in a first batch below which a pass renders them itself
+# Renderers at most, whatever `workers`: one process sends, and two renderers (~2 ms a digest
+# each) keep it busy; more would only hold more memory (~130 MiB each at 10,000 digests).
+RENDERERS_MAX = 2
 
 
 @dataclass
@@ -362,12 +365,13 @@ class Pipeline:
     def _renderers(self, by_id: dict[str, Profile],
                    papers_read: dict[int, StoredPaper]) -> Iterator[FanOut]:
         """The processes that render this pass's digests: with `[matching] workers` = N,
-        N - 1 forked ones render while this one sends and marks. This one renders nothing
-        itself (its caches would add to the renderers' memory, and it has the sending to
-        do). A renderer reads the digests itself, on its own connection: only their ids go
-        to it, and the finished forms come back. Not for a pass on one connection
-        (--dry-run) or while another pass renders in this process (serve)."""
-        workers = self.settings.matching.workers or default_workers()
+        N - 1 forked ones (at most RENDERERS_MAX) render while this one sends and marks.
+        This one renders nothing itself (its caches would add to the renderers' memory, and
+        it has the sending to do). A renderer reads the digests itself, on its own
+        connection: only their ids go to it, and the finished forms come back. Not for a
+        pass on one connection (--dry-run) or while another pass renders in this process
+        (serve)."""
+        workers = min(self.settings.matching.workers or default_workers(), RENDERERS_MAX + 1)
         if workers < 2 or not isinstance(self.engine, Engine) or \
                 not _RENDERING_LOCK.acquire(False):
             with FanOut(1, "rendering") as fan:
