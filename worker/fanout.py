@@ -6,8 +6,9 @@ used; each inherits what the running process holds (copy-on-write: nothing re-re
 re-prepared) and is handed shares by reference to module-level state the caller set before.
 `map` yields each share's result in order. The running process is the N-th worker: whenever
 the result it must yield next is not back yet, it does the next share no worker has started
-itself (`Future.cancel()` tells which), at most AHEAD shares ahead. A worker that dies (killed,
-out of memory) costs only time: its shares, and every later one, are done here.
+itself (`Future.cancel()` tells which), at most AHEAD shares ahead; with `ahead=0` it only
+waits (delivery: it has the sending to do). A worker that dies (killed, out of memory) costs
+only time: its shares, and every later one, are done here.
 
 Linux only: macOS has fork, but its system frameworks are not safe in forked children.
 """
