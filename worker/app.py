@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -25,7 +24,7 @@ from sqlalchemy import Engine
 from worker.collector import paced_for_batches
 from worker.delivery import Channel, Rendered, channel_for
 from worker.errors import DeliveryError, PaperDigestError, RenderError, as_database_error
-from worker.fanout import FanOut
+from worker.fanout import FanOut, shared
 from worker.progress import Progress, no_progress
 from worker.selection import Candidates, default_workers, match_each
 from worker.settings import Config, Profile
@@ -361,29 +360,18 @@ class Pipeline:
                     channel.close()
         return reports
 
-    @contextmanager
     def _renderers(self, by_id: dict[str, Profile],
-                   papers_read: dict[int, StoredPaper]) -> Iterator[FanOut]:
+                   papers_read: dict[int, StoredPaper]) -> FanOut:
         """The processes that render this pass's digests: with `[matching] workers` = N,
         N - 1 forked ones (at most RENDERERS_MAX) render while this one sends and marks.
         This one renders nothing itself (its caches would add to the renderers' memory, and
         it has the sending to do). A renderer reads the digests itself, on its own
         connection: only their ids go to it, and the finished forms come back. Not for a
-        pass on one connection (--dry-run) or while another pass renders in this process
-        (serve)."""
+        pass on one connection (--dry-run)."""
         workers = min(self.settings.matching.workers or default_workers(), RENDERERS_MAX + 1)
-        if workers < 2 or not isinstance(self.engine, Engine) or \
-                not _RENDERING_LOCK.acquire(False):
-            with FanOut(1, "rendering") as fan:
-                yield fan
-            return
-        try:
-            _RENDERING.update(pipeline=self, by_id=by_id, papers=papers_read)
-            with FanOut(workers, "rendering", setup=_renderer_started, ahead=0) as fan:
-                yield fan
-        finally:
-            _RENDERING.clear()
-            _RENDERING_LOCK.release()
+        return FanOut(workers if isinstance(self.engine, Engine) else 1, "rendering",
+                      {"pipeline": self, "by_id": by_id, "papers": papers_read},
+                      _renderer_started, ahead=0)
 
     def _deliver_batch(self, jobs: list[Any], by_id: dict[str, Profile],
                        channels: dict[str, Channel], reports: list[DeliveryReport],
@@ -417,7 +405,8 @@ class Pipeline:
         if fan.workers < 2 or (len(order) < RENDER_MIN and not fan.started):
             digests = outbox.load_digests(self.engine, order, papers_read)
             for digest_id in order:
-                digest, profile = digests[digest_id], by_id[digests[digest_id].subscriber_id]
+                digest = digests[digest_id]
+                profile = by_id[digest.subscriber_id]
                 try:
                     rendered = self.render(digest_id, profile, digest)
                 except Exception as exc:  # its jobs stay pending and say why
@@ -502,23 +491,22 @@ class Pipeline:
                         lambda: build_email(ctx, sender=sender, templates_dir=templates))
 
 
-# What a rendering worker reads: set before the fork, so never pickled (FanOut).
-_RENDERING: dict[str, Any] = {}
-_RENDERING_LOCK = threading.Lock()
+FORMS = ("email", "markdown")  # channels named after the form of a digest they send
 
 
 def _renderer_started() -> None:
     # A forked process opens its own connections: the pool's, inherited, are the parent's.
-    _RENDERING["pipeline"].engine.dispose(close=False)
+    shared("rendering")["pipeline"].engine.dispose(close=False)
 
 
 def _render_share(share: Sequence[tuple[int, Sequence[str]]],
                   ) -> list[tuple[int, str, str, dict[str, Any], str | None]]:
     """Digests rendered in the forms their channels take: (id, subscriber, file stem, the
     forms by channel name, None), or an error's text in the last place."""
-    pipeline, by_id = _RENDERING["pipeline"], _RENDERING["by_id"]
+    state = shared("rendering")
+    pipeline, by_id = state["pipeline"], state["by_id"]
     digests = outbox.load_digests(pipeline.engine, [digest_id for digest_id, _ in share],
-                                  _RENDERING["papers"])
+                                  state["papers"])
     out: list[tuple[int, str, str, dict[str, Any], str | None]] = []
     for digest_id, channels in share:
         digest = digests[digest_id]
@@ -531,9 +519,6 @@ def _render_share(share: Sequence[tuple[int, Sequence[str]]],
             continue
         out.append((digest_id, digest.subscriber_id, rendered.file_stem, made, None))
     return out
-
-
-FORMS = ("email", "markdown")  # channels named after the form of a digest they send
 
 
 class DryRunChannel(Channel):

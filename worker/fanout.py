@@ -4,7 +4,10 @@ A pass's CPU-heavy stages (matching subscribers, rendering digests) are the same
 many independent shares. `FanOut(workers)` forks `workers - 1` processes the first time it is
 used; each inherits what the running process holds (copy-on-write: nothing re-read or
 re-prepared) and is handed shares by reference to module-level state the caller set before.
-`map` yields each share's result in order. The running process is the N-th worker: whenever
+Workers read what the caller passed as `shared` (`shared(what)`), set before the fork and so
+never pickled. One fan-out of a stage at a time: a second, concurrent one (another thread of
+serve) gets no workers and does its work where it runs. `map` yields each share's result in
+order. The running process is the N-th worker: whenever
 the result it must yield next is not back yet, it does the next share no worker has started
 itself (`Future.cancel()` tells which), at most AHEAD shares ahead; with `ahead=0` it only
 waits (delivery: it has the sending to do). A worker that dies (killed, out of memory) costs
@@ -18,6 +21,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -28,18 +32,31 @@ S = TypeVar("S")
 R = TypeVar("R")
 
 
+# By stage: what its fan-out under way shares with its workers, and who holds it.
+_SHARED: dict[str, dict[str, Any]] = {}
+_HELD: dict[str, threading.Lock] = {}
+
+
 def can_fork() -> bool:
     return sys.platform.startswith("linux")
 
 
+def shared(what: str) -> dict[str, Any]:
+    """What the fan-out of stage `what` under way passed as `shared` (in it or its workers)."""
+    return _SHARED[what]
+
+
 class FanOut:
     """`workers` processes (this one included) for the shares of a stage; a context manager
-    (the worker processes end with it). `setup` runs first in each forked process."""
+    (the worker processes end with it). Once entered, `workers` is 1 if it cannot fork or
+    another fan-out of the stage is under way: then `shared` is not set, and the caller
+    does the work itself. `setup` runs first in each forked process."""
 
-    def __init__(self, workers: int, what: str, setup: Callable[[], None] | None = None, *,
-                 ahead: int = AHEAD):
+    def __init__(self, workers: int, what: str, shared: dict[str, Any] | None = None,
+                 setup: Callable[[], None] | None = None, *, ahead: int = AHEAD):
         self.workers = workers if can_fork() else 1
-        self.what = what  # for the log: "matching", "rendering"
+        self.what = what  # the stage: "matching", "rendering"
+        self.shared = shared or {}
         self.setup = setup
         self.ahead = ahead  # 0: this process never takes a share (it has other work)
         self.pool: Any = None
@@ -51,12 +68,20 @@ class FanOut:
         return self.pool is not None
 
     def __enter__(self) -> FanOut:
+        if self.workers > 1:
+            if _HELD.setdefault(self.what, threading.Lock()).acquire(blocking=False):
+                _SHARED[self.what] = self.shared
+            else:
+                self.workers = 1
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+        if self.workers > 1:
+            del _SHARED[self.what]
+            _HELD[self.what].release()
 
     def map(self, work: Callable[[S], R], shares: Sequence[S]) -> Iterator[R]:
         """work(share) for every share, in order. `work` must be a module-level function."""

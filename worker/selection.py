@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from worker.collector import paced_for_batches
-from worker.fanout import FanOut, can_fork
+from worker.fanout import FanOut, shared
 from worker.settings import Profile
 from worker.store.marks import Mark
 from worker.store.models import ItemSpec, StoredPaper
@@ -130,40 +129,29 @@ def match_each(profiles: Sequence[Profile], candidates: Candidates,
     digests while workers go on, and never holds all of them. Semantic matching stays in
     this process: its model and database connection are not to be shared with forked
     children."""
-    workers = min(workers, len(profiles) // PARALLEL_MIN)
-    with paced_for_batches():  # worker/collector.py says why; forked workers inherit it
-        # One fan-out at a time (_SHARED is the process's): a second, concurrent one (another
-        # thread of serve) is matched here.
-        if workers > 1 and embedder is None and can_fork() and _FORKING.acquire(False):
-            try:
-                _prepare(profiles, candidates, examples)
-                _SHARED.update(profiles=profiles, candidates=candidates, examples=examples,
-                               marks=marks)
-                shares = [(start, min(start + SHARE, len(profiles)))
-                          for start in range(0, len(profiles), SHARE)]
-                with FanOut(workers, "matching") as fan:
-                    for share in fan.map(_matched, shares):
-                        for items, below in share:
-                            yield [ItemSpec(*item) for item in items], below
-                return
-            finally:
-                _SHARED.clear()
-                _FORKING.release()
+    workers = min(workers, len(profiles) // PARALLEL_MIN) if embedder is None else 1
+    with paced_for_batches(), FanOut(workers, "matching", shared={
+            "profiles": profiles, "candidates": candidates, "examples": examples,
+            "marks": marks}) as fan:  # worker/collector.py says why; workers inherit it
+        if fan.workers > 1:
+            _prepare(profiles, candidates, examples)
+            shares = [(start, min(start + SHARE, len(profiles)))
+                      for start in range(0, len(profiles), SHARE)]
+            for share in fan.map(_matched, shares):
+                for items, below in share:
+                    yield [ItemSpec(*item) for item in items], below
+            return
         for p in profiles:
             yield match_papers(p, candidates, examples, marks=marks.get(p.id, ()),
                                embedder=embedder)
 
 
-# What forked workers read: set in the parent just before the fork, so never pickled.
-_SHARED: dict[str, Any] = {}
-_FORKING = threading.Lock()
-
-
 def _matched(bounds: tuple[int, int]) -> list[tuple[list[tuple[int, float, str]], int]]:
     """profiles[start:end] of the fan-out under way, each its items as plain tuples (which
     cross the pipe several times cheaper than objects) and how many more scored lower."""
-    profiles, candidates = _SHARED["profiles"], _SHARED["candidates"]
-    examples, marks = _SHARED["examples"], _SHARED["marks"]
+    state = shared("matching")
+    profiles, candidates = state["profiles"], state["candidates"]
+    examples, marks = state["examples"], state["marks"]
     out = []
     for profile in profiles[bounds[0]:bounds[1]]:
         items, below = match_papers(profile, candidates, examples, marks=marks.get(profile.id, ()))

@@ -159,7 +159,7 @@ def test_a_second_fan_out_at_the_same_time_matches_in_its_own_process(
     thread of serve), a second is matched where it runs, not mixed into the first's."""
     import multiprocessing
 
-    from worker import selection
+    from worker.fanout import FanOut, shared
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("no process may be started")
@@ -167,10 +167,10 @@ def test_a_second_fan_out_at_the_same_time_matches_in_its_own_process(
     history = stored(synthetic(50, 1))
     new = Candidates(stored(synthetic(80, 2)))
     group = profiles(2 * PARALLEL_MIN, history)
-    assert selection._FORKING.acquire(False)  # as if another fan-out were running
-    try:
+    other = {"profiles": "the other group's"}
+    with FanOut(2, "matching", other) as first:  # another fan-out under way
+        assert first.workers == 2 and shared("matching") is other
         monkeypatch.setattr(multiprocessing, "get_context", refuse)
         got = list(match_each(group, new, {}, {}, workers=2))
-    finally:
-        selection._FORKING.release()
+        assert shared("matching") is other  # left as it was
     assert got == [match_papers(p, new, {}) for p in group]
