@@ -283,11 +283,11 @@ def _paper_text(title: str, abstract: str) -> tuple[str, str, str]:
 
 
 def forget_pieces() -> None:
-    """Empty the filters' caches, as in a process that has rendered nothing yet (the scale
+    """Empty this module's caches, as in a process that has rendered nothing yet (the scale
     benchmark renders every digest once before delivery does it again)."""
-    for cached in (_highlight_html, _marked_html, md_escape, _highlight_md, _marked_md, md_url,
-                   wrap, _paper_text):
-        cached.cache_clear()
+    for value in list(globals().values()):
+        if hasattr(value, "cache_clear") and getattr(value, "__module__", None) == __name__:
+            value.cache_clear()
 
 
 def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any) -> ItemView:
