@@ -35,13 +35,14 @@ KEYWORDS = ["model", "language", "vision", "image", "learning", "benchmark"]
 _PARENT = os.getpid()
 
 
-def _pipeline(tmp_path: Path, seeds_dir: Path, database_url: str, workers: int) -> Pipeline:
-    """RENDER_MIN + 20 subscribers (email, Markdown, or both) with their digests built."""
+def _pipeline(tmp_path: Path, seeds_dir: Path, database_url: str, workers: int,
+              count: int = RENDER_MIN + 20, build: bool = True) -> Pipeline:
+    """`count` subscribers (email, Markdown, or both), their digests built unless not."""
     subscribers = {
         f"s{n:03d}": SUBSCRIBER.format(
             name=f"s{n:03d}", keyword=KEYWORDS[n % len(KEYWORDS)],
             deliver=('["email"]', '["markdown"]', '["email", "markdown"]')[n % 3])
-        for n in range(RENDER_MIN + 20)}
+        for n in range(count)}
     root = make_config(tmp_path, database_url, subscribers,
                        extra=f"[matching]\nworkers = {workers}")
     for day in ("2026-03-12", "2026-03-13"):
@@ -49,8 +50,9 @@ def _pipeline(tmp_path: Path, seeds_dir: Path, database_url: str, workers: int) 
     config = load_config(root, {})
     pipeline = Pipeline(config, open_engine(database_url), NOW)
     assert not config.broken, config.broken
-    pipeline.ingest()
-    pipeline.build_digests(config.profiles)
+    if build:
+        pipeline.ingest()
+        pipeline.build_digests(config.profiles)
     return pipeline
 
 
@@ -124,3 +126,37 @@ def test_a_rendering_worker_that_dies_costs_time_not_digests(
     monkeypatch.setattr(app, "_render_share", _dying_there)
     assert _delivered(pipeline, 2) == alone
     assert "a rendering worker process died" in caplog.text
+
+
+def _no_process_may_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("no process may be started")
+
+    monkeypatch.setattr(multiprocessing, "get_context", refuse)
+
+
+def test_a_few_digests_are_rendered_where_they_are_sent(
+        tmp_path: Path, seeds_dir: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below RENDER_MIN digests a pass forks no renderer: starting one costs more than it
+    saves (a laptop's daily run)."""
+    pipeline = _pipeline(tmp_path, seeds_dir, database_url, 2, count=RENDER_MIN - 10)
+    _no_process_may_start(monkeypatch)
+    reports = pipeline.deliver(pipeline.config.profiles)
+    assert len(reports) >= RENDER_MIN - 10 and {r.status for r in reports} == {"sent"}
+
+
+def test_a_dry_run_renders_on_its_one_connection(tmp_path: Path, seeds_dir: Path,
+                                                 database_url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """--dry-run runs the pass on one connection, rolled back after: a renderer could not
+    read its uncommitted digests, and must not share that connection."""
+    from worker.app import run_pass
+
+    pipeline = _pipeline(tmp_path, seeds_dir, database_url, 2, build=False)
+    _no_process_may_start(monkeypatch)
+    report = run_pass(pipeline.config, pipeline.engine, NOW, dry_run=True)
+    assert len(report.deliveries) > RENDER_MIN
+    assert all(d.status == "sent" and d.detail.startswith("would ") for d in report.deliveries)
