@@ -137,7 +137,7 @@ def open_engine(url: str) -> Engine:
         raise DatabaseOpenError(f"cannot open database {redact(url)}: {exc.orig}") from None
     except ModuleNotFoundError as exc:
         raise DatabaseOpenError(f"database driver missing for {redact(url)}: {exc.name}; "
-                            "install paper-digest[postgres]") from None
+                                "install paper-digest[postgres]") from None
     return engine
 
 
