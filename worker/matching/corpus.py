@@ -23,6 +23,18 @@ from worker.matching.text import joins, stem, tokens
 FIELDS = ("title", "abstract")
 # A multi-word term whose words all occur within this many extra tokens counts as "near".
 NEAR_SLACK = 3
+# An occurrence that only describes the next word (FieldText.modifier) counts this much.
+MODIFIER_DISCOUNT = 0.5
+# Words after which a past participle is a verb, not a description of the next word:
+# `trained on`, `grounded in the image`, `masked by`, `learned and`.
+FUNCTION_WORDS = frozenset("""
+a an the this that these those its their our his her my your it they we he she one
+and or but nor as at by for from in into of off on onto out to up with within without via
+through over under upon across along among between than then so if when while where which
+who whom whose is are was were be been being has have had do does did can could will would
+may might must shall should not no also only both either each every all any some such more
+most less very well further again here there how why
+""".split())
 
 
 @dataclass(frozen=True)
@@ -56,10 +68,24 @@ class FieldText:
                    *(token_roles(text, toks) if roles else (None, None)))
 
     def weight(self, spans: Sequence[tuple[int, int]]) -> float:
-        """The occurrences at these spans, each counted by the role of its sentence."""
-        if self.weights is None:
-            return float(len(spans))
-        return sum(self.weights[a] for a, _ in spans)
+        """The occurrences at these spans, each counted by the role of its sentence
+        (worker.matching.roles), and half where it only describes the word after it."""
+        roles = self.weights
+        return sum((1.0 if roles is None else roles[a])
+                   * (MODIFIER_DISCOUNT if self.modifier(b) else 1.0) for a, b in spans)
+
+    def modifier(self, end: int) -> bool:
+        """Does the occurrence ending at token `end` only describe the word after it? Its last
+        word is a past participle standing right before another word that is not a function
+        word: `Pre-trained Vision-Language Models` and `masked image modeling` are about models
+        and image modeling, not about pre-training or masks (`trained on`, `grounded in the
+        image`, a hyphenated `pre-trained-model` and a final word are not)."""
+        if end >= len(self.folds):
+            return False
+        last, after = self.folds[end - 1], self.folds[end]
+        return (last.endswith("ed") and self.stems[end - 1] != last
+                and self.text[self.ends[end - 1]:self.starts[end]] == " "
+                and after not in FUNCTION_WORDS and not after.isdigit())
 
     def sentence(self, token: int) -> int:
         """The number of the sentence the token stands in (0: the first)."""

@@ -108,7 +108,7 @@ def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
         text = f"{name} {verb} {quoted}"
         if hit.count > 1:
             text += f" ({hit.count}×)"
-        text += _where(hit)
+        text += _where(hit) + _describing(hit)
         if not hit.exact:
             text += f" (words of {_QUOTE.format(ts.term.text)} close together)"
         elif _is_synonym(ts, hit.surfaces[0]):
@@ -129,6 +129,18 @@ def _where(hit: FieldHit) -> str:
     if any(weights[a] >= roles.CONTRIBUTION for a, _ in hit.spans):
         return ", in what the paper contributes"
     return ", in passing"
+
+
+def _describing(hit: FieldHit) -> str:
+    """Which occurrences only describe the word after them (FieldText.modifier): counted half."""
+    if hit.text is None:
+        return ""
+    found = sum(hit.text.modifier(b) for _, b in hit.spans)
+    if not found:
+        return ""
+    if found == hit.count:
+        return " (describing the next word: counted half)"
+    return f" ({found} of {hit.count} describing the next word: counted half)"
 
 
 def _is_synonym(ts: TermScore, surface: str) -> bool:

@@ -28,7 +28,9 @@ How it is computed:
   over its occurrences): a word that nearly every paper of the batch uses cannot make a paper
   stand out by repetition (`VLM` six times in an abstract, in a batch of VLM papers, is worth
   about 0.1, not 0.35). Words found near each other rather than as the exact phrase count
-  half. A piece of text counts for one term only (the longest that covers it).
+  half, and so does an occurrence that only describes the next word (`pre-trained models`
+  for `pre-training`: worker.matching.corpus.FieldText.modifier). A piece of text counts
+  for one term only (the longest that covers it).
 - Specificity is an idf over the papers being ranked, per field, scaled to 0..1: a term in 2%
   of the papers or fewer counts fully, one in half of them about 0.2, one in every paper not at
   all (smoothed toward 5% so that small batches behave). Per field, because `benchmark` in half
