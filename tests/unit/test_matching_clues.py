@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from worker.matching import Interests, Matcher, PaperText, parse_query, scoring
-from worker.matching.clues import Concept, count
+from worker.matching.clues import PASSING_MAX, Concept, count
 from worker.matching.explain import APART
 from worker.matching.terms import conjuncts, query_groups
 
@@ -17,10 +17,12 @@ T, P = True, False  # topical, passing
 @pytest.mark.parametrize(("concepts", "counted"), [
     ({}, {}),
     ({1: (0.5, T), 2: (0.3, T)}, {1: 0.5, 2: 0.3}),  # topics are independent clues
-    ({1: (0.5, P), 2: (0.3, P), 3: (0.2, P)}, {1: 0.5}),  # passing: the strongest only
-    ({1: (0.2, P), 2: (0.6, P)}, {2: 0.6}),
-    ({1: (0.4, T), 2: (0.3, P), 3: (0.5, P)}, {1: 0.4, 3: 0.5}),  # a topic, and one passing
-    ({1: (0.4, T), 2: (0.6, P)}, {1: 0.4, 2: 0.6}),  # a passing mention may outweigh a topic
+    ({1: (0.25, P), 2: (0.2, P), 3: (0.1, P)}, {1: 0.25}),  # passing: the strongest only
+    ({1: (0.1, P), 2: (0.2, P)}, {2: 0.2}),
+    ({1: (0.4, T), 2: (0.1, P), 3: (0.2, P)}, {1: 0.4, 3: 0.2}),  # a topic, and one passing
+    ({1: (0.1, T), 2: (0.2, P)}, {1: 0.1, 2: 0.2}),  # a passing mention may outweigh a topic
+    ({1: (0.4, T), 2: (0.6, P)}, {1: 0.4, 2: PASSING_MAX}),  # passing: at most PASSING_MAX
+    ({1: (0.9, T), 2: (0.8, T)}, {1: 0.9, 2: 0.8}),  # topics: as strong as they are
 ])
 def test_what_counts(concepts: dict[int, tuple[float, bool]], counted: dict[int, float]) -> None:
     assert count({g: Concept(*c) for g, c in concepts.items()}) == counted
@@ -168,3 +170,30 @@ def test_a_query_of_alternatives_at_the_top_scores_as_keywords_do() -> None:
     # In an AND, the same words are alternatives for one part: the best one counts.
     anded = scores(Interests(query="(referring OR segmentation) AND NOT speech"))
     assert anded["both"] < query["both"]
+
+
+# A rare word repeated in the background only, as Ovis' abstract repeats "embedding table".
+REPEATED = PaperText("repeated", "Structural embedding alignment",
+                     "Models use an embedding table. The visual embedding table is learned. "
+                     "Each patch indexes the table twice. The table grows with the data.")
+STATED = PaperText("stated", "Structural embedding alignment",
+                   "Models use embeddings. We introduce a benchmark of table understanding.")
+# Papers without the word, so that it is as rare as a specific interest is in a day's batch.
+FILLER = [PaperText(f"cells{i}", f"Segmenting cells, part {i}",
+                    "We segment cells in microscopy images. Cells vary in shape and size, and "
+                    "stains differ between labs. Results improve on three datasets.")
+          for i in range(30)]
+
+
+def test_what_a_paper_only_mentions_in_passing_is_at_most_some_evidence() -> None:
+    batch = [REPEATED, STATED, *FILLER]
+    matches = {m.paper.key: m for m in Matcher(Interests(keywords=("table",))).score(batch)}
+    repeated, stated = matches["repeated"], matches["stated"]
+    assert repeated.score == pytest.approx(PASSING_MAX)  # saturated well above, capped
+    assert stated.score > PASSING_MAX  # said once, in what the paper contributes
+    [reason] = repeated.reasons
+    assert reason.text == ("abstract mentions “table” (4×), in passing "
+                           f"(only in passing: counts at most {PASSING_MAX})")
+    assert reason.weight == pytest.approx(PASSING_MAX)  # the reasons add up to the score
+    assert "only in passing" not in stated.reasons[0].text
+

@@ -17,7 +17,8 @@ out.
 
 What the bounds rely on in worker.matching.explain.parts and scoring (tests check it): a
 paper's score is combine((lexical, example)) times the demote and unlike factors; lexical is
-the noisy-OR of its topical concepts and its strongest passing one (worker.matching.clues),
+the noisy-OR of its topical concepts and its strongest passing one, at most PASSING_MAX
+(worker.matching.clues),
 each the best of its terms' strengths, which only falls when a concept stands apart from the
 rest of an AND or turns from topical to passing; where terms may share text (`object
 hallucination` and `hallucination`) a term's strength in its part of the text is at most its
@@ -40,6 +41,7 @@ import numpy as np
 
 from worker.matching import examples as ex
 from worker.matching import scoring
+from worker.matching.clues import PASSING_MAX
 from worker.matching.corpus import Corpus, bits
 from worker.matching.evidence import Breakdown, TermScore
 from worker.matching.explain import Parts, build_match, parts
@@ -244,7 +246,7 @@ class Batch:
         for group, strength in best.items():
             miss *= np.where(topical[group], 1.0 - strength, 1.0)
             np.maximum(passing, np.where(topical[group], 0.0, strength), out=passing)
-        return 1.0 - miss * (1.0 - passing)
+        return 1.0 - miss * (1.0 - np.minimum(passing, PASSING_MAX))
 
     @cached_property
     def shared_text(self) -> set[int]:

@@ -11,6 +11,12 @@ two kinds of evidence are not independent:
   mentions in passing the strongest alone.
 - Concepts of an AND that the paper never names together (worker.matching.conjunction): such
   a concept counts half, and only in passing.
+
+And what a paper only mentions in passing is at most "some evidence" (PASSING_MAX, the 0.3 of
+scoring's table of what scores mean), however often it repeats it: a paper that never names
+an interest in its title or in what it contributes is not about it, and a rare word repeated
+in the background ("an embedding look-up table ... the visual embedding table") saturates
+as if it were.
 """
 
 from __future__ import annotations
@@ -36,11 +42,18 @@ class Clues:
 
     def factor(self, group: int) -> float:
         """What a term of this concept counts for, against its own strength: 1, NEAR_DISCOUNT
-        for a concept apart from the rest of its AND, 0 for a passing mention that another
-        one outweighs."""
+        for a concept apart from the rest of its AND, less for a passing mention above
+        PASSING_MAX, 0 for a passing mention that another one outweighs."""
         if group not in self.counted:
             return 0.0
-        return scoring.NEAR_DISCOUNT if group in self.apart else 1.0
+        factor = scoring.NEAR_DISCOUNT if group in self.apart else 1.0
+        if self.capped(group):
+            factor *= self.counted[group] / self.concepts[group].strength
+        return factor
+
+    def capped(self, group: int) -> bool:
+        """Is this concept a passing mention that counts PASSING_MAX, less than its strength?"""
+        return group in self.counted and self.counted[group] < self.concepts[group].strength
 
     @property
     def outweighed(self) -> list[int]:
@@ -49,6 +62,7 @@ class Clues:
 
 
 NO_CLUES = Clues()
+PASSING_MAX = 0.3
 
 
 def weigh(terms: Iterable[TermScore], apart: frozenset[int] = frozenset()) -> Clues:
@@ -58,12 +72,13 @@ def weigh(terms: Iterable[TermScore], apart: frozenset[int] = frozenset()) -> Cl
 
 
 def count(found: dict[int, Concept]) -> dict[int, float]:
-    """concept -> what it counts for: every topical concept, and the strongest passing one."""
+    """concept -> what it counts for: every topical concept, and the strongest passing one, up
+    to PASSING_MAX."""
     counted = {g: c.strength for g, c in found.items() if c.topical}
     passing = [(c.strength, g) for g, c in found.items() if not c.topical]
     if passing:
         strength, group = max(passing)
-        counted[group] = strength
+        counted[group] = min(strength, PASSING_MAX)
     return counted
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from worker.matching import examples as ex
 from worker.matching import roles, scoring
-from worker.matching.clues import NO_CLUES, Clues, weigh
+from worker.matching.clues import NO_CLUES, PASSING_MAX, Clues, weigh
 from worker.matching.corpus import Doc, FieldHit
 from worker.matching.model import Component, Explanation, Match, Reason
 from worker.matching.semantic import semantic_score
@@ -61,7 +61,7 @@ def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
 def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     positive: list[Reason] = []
     for ts in b.terms:
-        positive += _counted(_term_reasons(ts), p.clues.factor(ts.term.group))
+        positive += _counted(_term_reasons(ts), p.clues, ts.term.group)
     if p.example > 0 and _semantic_leads(b):
         title = m.example_title(b.semantic[0])
         positive.append(Reason("semantic", f"is about the same thing as {_QUOTE.format(title)} "
@@ -85,16 +85,19 @@ def _semantic_leads(b: Breakdown) -> bool:
 
 
 APART = " (not with the rest of your query: counts half)"
+CAPPED = f" (only in passing: counts at most {PASSING_MAX})"
 
 
-def _counted(reasons: Sequence[Reason], factor: float) -> Sequence[Reason]:
+def _counted(reasons: Sequence[Reason], clues: Clues, group: int) -> Sequence[Reason]:
     """A term's reasons weighed by what its concept counted for (worker.matching.clues): half
-    for an AND concept apart from the others (and the reason says so), nothing for a passing
-    mention that a stronger one outweighed."""
+    for an AND concept apart from the others, at most PASSING_MAX for a passing mention (and
+    the reason says which), nothing for a passing mention that a stronger one outweighed."""
+    factor = clues.factor(group)
     if factor == 1.0:
         return reasons
-    return [replace(r, weight=round(factor * r.weight, 6),
-                    text=r.text + APART if factor > 0 else r.text) for r in reasons]
+    note = "" if factor == 0 else (APART if group in clues.apart else "") + (
+        CAPPED if clues.capped(group) else "")
+    return [replace(r, weight=round(factor * r.weight, 6), text=r.text + note) for r in reasons]
 
 
 def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",

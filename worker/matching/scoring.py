@@ -10,8 +10,9 @@ What a score means, whether a profile has keywords, a query, example papers or a
                keeps these (a recall-minded digest).
     about 0.5  clear evidence: one of your terms in what the paper contributes, two of
                your terms in the abstract with at least one of them there, a term repeated
-               in the abstract, or clearly similar to an example paper. (Several terms
-               mentioned only in passing count as the strongest one: about 0.3.)
+               in the abstract and stated there, or clearly similar to an example paper.
+               (What the paper only mentions in passing, however often, counts as the
+               strongest such term, and for at most 0.3.)
     about 0.7  strong evidence: your term in the title and again in the abstract, several
                terms throughout, or the paper is about what an example paper is about.
                `min_score = 0.7` gives a short digest of papers squarely on topic.
@@ -41,7 +42,8 @@ How it is computed:
   does: each part is a concept of its own (worker.matching.terms.query_groups).
 - Concepts combine like independent clues (noisy-OR): 1 - prod(1 - evidence), when the paper
   states them as its topic (title, or a sentence saying what it contributes); those it only
-  mentions in passing count once, the strongest of them; a concept of a top-level AND that the
+  mentions in passing count once, the strongest of them, and for at most 0.3 (a paper that
+  never states an interest is not about it); a concept of a top-level AND that the
   paper never names together with the others counts half, in passing (worker.matching.clues).
 - Example similarity is the cosine between tf-idf vectors (title words doubled, sublinear tf),
   mapped through a logistic curve set from the similarity of unrelated pairs of papers in one
