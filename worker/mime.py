@@ -45,9 +45,24 @@ class _UriListHeader(UnstructuredHeader, BaseHeader):
         return f"{self.name}: " + f",{policy.linesep} ".join(parts) + policy.linesep
 
 
+class _NoEmptyLine:
+    """A header class's fold, without an empty line. CPython 3.11's folder can leave one
+    where a word longer than a line follows another (`To: xxx…(80) yyy…(80) <a@b>` folds to
+    `To:`, ` xxx…`, ``, ` yyy…`): an empty line ends the header block, and every header after
+    it would be read as part of the body. The line is dropped, so the long word goes on the
+    next line, past 78 characters (a line may have 998)."""
+
+    def fold(self, *, policy: Any) -> str:
+        return _EMPTY_LINE.sub("", super().fold(policy=policy))  # type: ignore[misc]
+
+
+_EMPTY_LINE = re.compile(r"(?:\r\n|\n)[ \t]*(?=\r\n|\n)")
+
+
 class _HeaderClasses(HeaderRegistry):
-    """The standard header registry, but it makes each header class once: the stdlib's makes a
-    new class for every header of every message, most of what setting a header costs."""
+    """The standard header registry, but it makes each header class once (the stdlib's makes a
+    new class for every header of every message, most of what setting a header costs), and
+    its folds never hold an empty line (_NoEmptyLine)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -57,7 +72,8 @@ class _HeaderClasses(HeaderRegistry):
     def __getitem__(self, name: str) -> type:
         made = self._made.get(name.lower())
         if made is None:
-            made = self._made[name.lower()] = super().__getitem__(name)
+            base = super().__getitem__(name)
+            made = self._made[name.lower()] = type(base.__name__, (_NoEmptyLine, base), {})
         return made
 
 

@@ -110,6 +110,10 @@ def _built(make):  # type: ignore[no-untyped-def]
 @example(ctx=replace(BASE, subscriber_name="=?utf-8?b?w6k=?="), sender=None, text="=", html=".")
 @example(ctx=replace(BASE, message_id=f"<digest.{'0' * 17}.{'0' * 28}@example.org>"),
          sender=None, text="", html="")
+@example(ctx=replace(BASE, subscriber_name="x" * 80 + " " + "y" * 80), sender=None, text="",
+         html="")  # the stdlib's folder left an empty line: Subject and the rest were body
+@example(ctx=replace(BASE, subscriber_name=":" + "x" * 80 + " " + "x" * 80), sender=None,
+         text="", html="")
 def test_bytes_are_the_stdlib_bytes(ctx: DigestContext, sender: str | None, text: str,
                                     html: str) -> None:
     mail = _built(lambda: assemble_email(ctx, sender=sender, text=text, html=html))
@@ -153,6 +157,24 @@ def _stdlib_breaks_quotes(name: str) -> bool:
     other specials make it unparsable. The bytes are what it wrote before; not new."""
     to = formataddr((name, "ada@example.org"))
     return bool(SPECIALS & set(name)) and not mime._plain("To", to)
+
+
+def test_a_name_of_words_longer_than_a_line_leaves_no_empty_line_in_the_headers() -> None:
+    """CPython 3.11 folds `To: xxx…(80) yyy…(80) <ada@…>` with an empty line between the words,
+    which ends the header block: Subject, Date and the MIME headers became the body."""
+    name = "x" * 80 + " " + "y" * 80
+    ctx = replace(BASE, subscriber_name=name)
+    mail = assemble_email(ctx, sender=None, text="t", html="h")
+    head, _ = mail.data.split(b"\r\n\r\n", 1)
+    assert all(line.strip() for line in head.split(b"\r\n"))
+    parsed = message_from_bytes(mail.data, policy=default)
+    assert [(a.display_name, a.addr_spec) for a in parsed["To"].addresses] == [
+        (name, "ada@example.org")]
+    assert name in ctx.subject
+    assert _words(parsed["Subject"]) == _words(ctx.subject)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert mime.header("To", f"{name} <a@b.org>") == (
+        f"To:\r\n {'x' * 80}\r\n {'y' * 80}\r\n <a@b.org>\r\n")
 
 
 @pytest.mark.xfail(strict=True, reason="the stdlib's folding of an encoded, quoted name")
