@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import pytest
 
 from worker.matching import Interests, Match, Matcher, PaperText, interest_problems
+from worker.matching.corpus import FieldText, find_near, find_phrase
+from worker.matching.text import term_stems
 
 FILLER = [PaperText(f"f{i}", f"Unrelated topic number {i}",
                     f"We study {w} in depth with a new method and report results.")
@@ -78,6 +80,21 @@ def test_exact_phrase_beats_words_near_each_other() -> None:
     assert set(matches) == {"exact", "near"}
     assert matches["exact"].score > matches["near"].score
     assert "close together" in matches["near"].reasons[0].text
+
+
+def test_words_of_a_term_match_within_one_sentence() -> None:
+    """Close together, or as the phrase, but never across a sentence's end."""
+    same = paper("same", "Models", "We train in stages. Each training stage is short.")
+    near = paper("near", "Models", "We use training data. The stage is short.")
+    phrase = paper("phrase", "Models", "Results follow training. Stage two is short.")
+    matches = by_key(rank(Interests(keywords=("training stage",)), [same, near, phrase]))
+    assert set(matches) == {"same"}
+    words = term_stems("training stage")
+    for text in (near.abstract, phrase.abstract):
+        ftext = FieldText.of(text, roles=True)
+        assert find_near(ftext, words) == find_phrase(ftext, words) == []
+    title = FieldText.of("Training. Stage")  # a title is one sentence
+    assert find_phrase(title, words) == [(0, 2, True)]
 
 
 def test_overlapping_terms_count_text_once() -> None:

@@ -91,6 +91,10 @@ class FieldText:
         """The number of the sentence the token stands in (0: the first)."""
         return 0 if self.sentences is None else self.sentences[token]
 
+    def one_sentence(self, start: int, end: int) -> bool:
+        """Do tokens[start:end] stand in one sentence?"""
+        return self.sentences is None or self.sentences[start] == self.sentences[end - 1]
+
     def surface(self, start: int, end: int) -> str:
         """The original text of tokens[start:end]."""
         return self.text[self.starts[start]:self.ends[end - 1]]
@@ -270,15 +274,16 @@ def with_joined(variants: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
 
 
 def find_phrase(ftext: FieldText, seq: Sequence[str]) -> list[tuple[int, int, bool]]:
-    """Non-overlapping (start, end, exact=True) token spans where `seq` occurs as a phrase;
-    a doc word written with a hyphen may stand for two words of `seq` and vice versa."""
+    """Non-overlapping (start, end, exact=True) token spans where `seq` occurs as a phrase,
+    within one sentence; a doc word written with a hyphen may stand for two words of `seq`
+    and vice versa."""
     out: list[tuple[int, int, bool]] = []
     last_end = -1
     for start in ftext.positions.get(seq[0], ()):
         if start < last_end:
             continue
         end = _match_at(ftext, seq, start)
-        if end is not None:
+        if end is not None and ftext.one_sentence(start, end):
             out.append((start, end, True))
             last_end = end
     return out
@@ -298,7 +303,8 @@ def _match_at(ftext: FieldText, seq: Sequence[str], pos: int) -> int | None:
 
 def find_near(ftext: FieldText, seq: Sequence[str]) -> list[tuple[int, int, bool]]:
     """Shortest windows holding every word of `seq` in any order, at most NEAR_SLACK tokens
-    longer than the phrase: `grounding of referring expressions` for `referring grounding`."""
+    longer than the phrase, within one sentence: `grounding of referring expressions` for
+    `referring grounding`, not `... two-stage training. The stage ...` for `training stage`."""
     wanted = set(seq)
     limit = len(seq) + NEAR_SLACK
     out: list[tuple[int, int, bool]] = []
@@ -311,8 +317,9 @@ def find_near(ftext: FieldText, seq: Sequence[str]) -> list[tuple[int, int, bool
                 if stems[end] in wanted:
                     seen.add(stems[end])
                 if seen == wanted:
-                    out.append((start, end + 1, False))
-                    start = end
+                    if ftext.one_sentence(start, end + 1):
+                        out.append((start, end + 1, False))
+                        start = end
                     break
         start += 1
     return out
