@@ -106,6 +106,7 @@ class FanOut:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            release_free_heap()
             self.pool = ProcessPoolExecutor(self.workers - 1,
                                             mp_context=multiprocessing.get_context("fork"),
                                             initializer=_started, initargs=(self.setup,))
@@ -130,6 +131,27 @@ class FanOut:
                     here[ahead] = work(shares[ahead])
                 ahead += 1
             yield here.pop(i) if i in here else future.result()
+
+
+def release_free_heap() -> None:
+    """Hand the heap this process has freed back to the OS (glibc's malloc_trim), before it
+    forks: a page that holds nothing stays in its memory otherwise, and the forked workers
+    share it for as long as they run. At the scale case, delivery starts with ~30 MiB of what
+    building the digests freed (bench/scale.py: peak PSS of all processes 389-393 -> 362
+    MiB). Nothing happens where the C library is not glibc."""
+    global _TRIM
+    if _TRIM is None:
+        import ctypes
+
+        try:
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim  # glibc's name on Linux
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None  # glibc's malloc_trim, once looked up; False where there is none
 
 
 def _started(setup: Callable[[], None] | None) -> None:
