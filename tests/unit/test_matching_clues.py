@@ -197,3 +197,12 @@ def test_what_a_paper_only_mentions_in_passing_is_at_most_some_evidence() -> Non
     assert reason.weight == pytest.approx(PASSING_MAX)  # the reasons add up to the score
     assert "only in passing" not in stated.reasons[0].text
 
+
+
+def test_explain_says_a_passing_mention_was_capped() -> None:
+    matcher = Matcher(Interests(keywords=("table",)))
+    notes = matcher.explain(REPEATED, [STATED, *FILLER]).notes
+    assert f"“table” only mentioned in passing: counts at most {PASSING_MAX}, however often" \
+        in notes
+    assert not any("only mentioned in passing" in n
+                   for n in matcher.explain(STATED, [REPEATED, *FILLER]).notes)

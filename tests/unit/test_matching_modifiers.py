@@ -70,3 +70,10 @@ def test_reasons_say_an_occurrence_was_counted_half() -> None:
     [match] = Matcher(Interests(keywords=("pre-training",))).rank([mixed])
     [abstract] = [r.text for r in match.reasons if r.field == "abstract"]
     assert abstract.endswith("(1 of 2 describing the next word: counted half)")
+
+
+def test_explain_says_which_occurrences_describe_the_next_word() -> None:
+    explained = Matcher(Interests(keywords=("pre-training",))).explain(USING, [ABOUT])
+    [term] = [c.detail for c in explained.components if c.name == "keyword"]
+    assert term.startswith("“pre-training”: title 1× (describing the next word: counted half), "
+                           "abstract 1× (describing the next word: counted half);")

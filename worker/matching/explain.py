@@ -217,7 +217,8 @@ def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
 
 
 def _term_detail(ts: TermScore) -> str:
-    where = ", ".join(f"{f} {h.count}×{'' if h.exact else ' (near)'}" for f, h in ts.hits.items())
+    where = ", ".join(f"{f} {h.count}×{'' if h.exact else ' (near)'}{_describing(h)}"
+                      for f, h in ts.hits.items())
     spec = ", ".join(f"{f} {v:.2f}" for f, v in ts.specificity.items() if f in ts.hits)
     return (f"{_QUOTE.format(ts.term.text)}: {where}; specificity {spec}; evidence "
             f"{ts.evidence:.2f} × {scoring.TERM_STRENGTH}")
@@ -246,6 +247,10 @@ def _clue_notes(b: Breakdown, found: Clues) -> list[str]:
     if found.apart:
         notes.append(f"your query's {named(found.apart)} never stands with the rest of the "
                      "query in the title or in one sentence: counts half, as a passing mention")
+    capped = [g for g in found.counted if found.capped(g)]
+    if capped:
+        notes.append(f"{named(capped)} only mentioned in passing: counts at most {PASSING_MAX}, "
+                     "however often")
     if found.outweighed:
         passing = [g for g, c in found.concepts.items() if not c.topical and g in found.counted]
         notes.append(f"{named(found.outweighed)} only mentioned in passing, like "
