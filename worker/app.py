@@ -428,19 +428,18 @@ class Pipeline:
         """A digest rendered ahead: its forms as made (`made` by channel name), or the error
         that stopped them (raised when a channel asks for a form: its jobs stay pending); a
         form not made ahead is rendered here when asked for."""
-        def form(channel: str, name: str) -> Callable[[], Any]:
+        failure = RenderError(error) if isinstance(error, str) else error
+
+        def form(channel: str) -> Callable[[], Any]:
             def make() -> Any:
-                if isinstance(error, Exception):
-                    raise error
-                if error is not None:
-                    raise RenderError(error)
+                if failure is not None:
+                    raise failure
                 if channel in made:
                     return made[channel]
-                return getattr(self.render(digest_id, profile), name)
+                return getattr(self.render(digest_id, profile), channel)
             return make
 
-        return Rendered(digest_id, profile.id, file_stem, form("markdown", "markdown"),
-                        form("email", "email"))
+        return Rendered(digest_id, profile.id, file_stem, form("markdown"), form("email"))
 
     def _deliver_one(self, job: Any, channels: dict[str, Channel],
                      rendered: Rendered) -> DeliveryReport:

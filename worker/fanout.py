@@ -23,6 +23,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from typing import Any, TypeVar
 
 log = logging.getLogger("paper_digest")
@@ -139,19 +140,19 @@ def release_free_heap() -> None:
     share it for as long as they run. At the scale case, delivery starts with ~30 MiB of what
     building the digests freed (bench/scale.py: peak PSS of all processes 389-393 -> 362
     MiB). Nothing happens where the C library is not glibc."""
-    global _TRIM
-    if _TRIM is None:
-        import ctypes
-
-        try:
-            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim  # glibc's name on Linux
-        except (OSError, AttributeError):
-            _TRIM = False
-    if _TRIM:
-        _TRIM(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
-_TRIM: Any = None  # glibc's malloc_trim, once looked up; False where there is none
+@cache
+def _malloc_trim() -> Any:
+    import ctypes
+
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim  # glibc's name on Linux
+    except (OSError, AttributeError):
+        return None
 
 
 def _started(setup: Callable[[], None] | None) -> None:
