@@ -20,7 +20,7 @@ from typing import Any
 from scaledata import Generator
 from sqlalchemy import Engine, insert, text, update
 
-from worker.records import normalize_title
+from worker.records import normalize_title, title_hash
 from worker.store.schema import counters, dumps, papers, sightings
 
 POOL = 4000
@@ -50,11 +50,12 @@ class History:
             title = f"{name}: {self.tails[k]}"
             d = i // self.per_dump + 1
             when = self.dump_time(d)
+            key = f"{_name_key(name)} {self.tail_keys[k]}"
             yield {
                 "id": i + 1,
                 # Half the papers came with arXiv ids (API, RSS, HF sources), half from dumps.
                 "arxiv_id": f"{2401 + i // 99_999}.{i % 99_999:05d}" if i % 2 else None,
-                "title": title, "title_key": f"{_name_key(name)} {self.tail_keys[k]}",
+                "title": title, "title_key": key, "title_hash": title_hash(key),
                 "abstract": self.abstracts[(i * 104_729) % POOL].replace("{name}", name),
                 "authors": "[]", "first_seen_at": when, "first_seen_seq": d,
                 "updated_at": when,

@@ -7,6 +7,7 @@ merges records that share a key, or whose title key matches a paper known by id.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -51,6 +52,16 @@ def normalize_title(title: str) -> str:
     text = unicodedata.normalize("NFKC", text.translate(_MATH_MARKUP))
     text = _NON_WORD.sub(" ", text.casefold())
     return " ".join(text.split())
+
+
+def title_hash(key: str) -> int:
+    """A title key (normalize_title) as a signed 64-bit integer, the first 8 bytes of its
+    BLAKE2b digest: what the store indexes and looks titles up by. An index of these holds a
+    few times more papers per page than one of the keys themselves, so a day's new papers,
+    which land at random places in it, rewrite a few times fewer pages (bench/growth.py).
+    Stored values depend on it: changing it needs a migration that rewrites them."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def split_arxiv_id(raw: str) -> tuple[str, int | None] | None:
@@ -105,7 +116,7 @@ class PaperRecord:
 
     def __post_init__(self) -> None:
         # An empty id is no id, for every consumer alike: identity (`key`) and the store,
-        # whose unique index on (title_key, COALESCE(arxiv_id, '')) would take '' for none.
+        # whose unique index on (title_hash, COALESCE(arxiv_id, '')) would take '' for none.
         if self.arxiv_id == "":
             object.__setattr__(self, "arxiv_id", None)
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from tests.integration.helpers import make_config, run_cli
-from worker.records import Links, PaperRecord
+from worker.records import Links, PaperRecord, title_hash
 from worker.sources.base import Dump, DumpFailure, content_hash
 from worker.store import outbox, papers
 from worker.store.db import (
@@ -240,14 +240,16 @@ def test_exclusive_lock(engine) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_title_key_uniqueness_is_kept_by_the_database(engine) -> None:  # type: ignore[no-untyped-def]
-    """Migration 0004's one index still says what the two before it said: papers without an
-    id never share a title key; with distinct ids, or one id and none, they may."""
+    """The one index of migrations 0004 and 0005 still says what the two before it said:
+    papers without an id never share a title key; with distinct ids, or one id and none, they
+    may."""
     from sqlalchemy import insert
 
     from worker.store.schema import papers as table
 
     def add(conn, arxiv_id: str | None) -> None:  # type: ignore[no-untyped-def]
         conn.execute(insert(table).values(arxiv_id=arxiv_id, title="T", title_key="t",
+                                          title_hash=title_hash("t"),
                                           abstract="", first_seen_at=NOW, first_seen_seq=0,
                                           updated_at=NOW))
 
@@ -259,6 +261,69 @@ def test_title_key_uniqueness_is_kept_by_the_database(engine) -> None:  # type: 
         add(conn, None)
     assert papers.counts(engine)["papers"] == 3
     assert papers.find_papers(engine, ["T"])["T"].arxiv_id is None  # first by id wins
+
+
+def test_papers_are_found_by_their_title_not_only_its_hash(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Ingest and `like` look titles up by their 64-bit hash (migration 0005); a paper of
+    another title with the same hash is not the paper. Every title hashing alike shows it."""
+    monkeypatch.setattr(papers, "title_hash", lambda key: 7)
+    papers.ingest_dump(engine, dump("a", rec("Alpha Paper", arxiv_id="2401.00001"),
+                                    rec("Beta Paper", arxiv_id="2401.00002")), NOW)
+    again = papers.ingest_dump(engine, dump("b", rec("Beta paper"), rec("Gamma Paper")), NOW)
+    assert again is not None and (again.new_papers, again.known_papers) == (1, 1)
+    found = papers.find_papers(engine, ["Alpha Paper", "beta paper", "Gamma Paper", "Delta"])
+    assert {ref: p.arxiv_id for ref, p in found.items()} == {
+        "Alpha Paper": "2401.00001", "beta paper": "2401.00002", "Gamma Paper": None}
+    assert papers.counts(engine)["papers"] == 3
+
+
+def test_migration_0005_hashes_the_titles_of_papers_already_stored(  # type: ignore[no-untyped-def]
+        database_url: str) -> None:
+    """A database of revision 0004 with papers (more than one batch of them) upgraded: each
+    paper gets the hash of its title key, the index on hashes replaces the one on keys, and
+    papers are found by title as before."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import insert, inspect, select
+
+    from worker.store.db import MIGRATIONS, make_engine
+    from worker.store.schema import papers as table
+
+    engine = make_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0004")
+    with engine.begin() as conn:  # the columns of revision 0004
+        conn.execute(insert(table), [
+            {"arxiv_id": f"2401.{i:05d}" if i % 2 else None, "title": f"Paper {i}",
+             "title_key": f"paper {i}", "abstract": "", "first_seen_at": NOW,
+             "first_seen_seq": 0, "updated_at": NOW} for i in range(1, 2502)])
+    engine.dispose()
+    engine = open_engine(database_url)
+    try:
+        assert current_revision(engine) == "0005"
+        with engine.connect() as conn:
+            rows = conn.execute(select(table.c.title_key, table.c.title_hash)).all()
+        assert len(rows) == 2501 and all(h == title_hash(k) for k, h in rows)
+        # (an index on an expression is not reflected: the catalogues are asked)
+        catalogue = ("SELECT indexname FROM pg_indexes WHERE tablename = 'papers' AND "
+                     "schemaname = current_schema()" if engine.dialect.name == "postgresql"
+                     else "SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                     "tbl_name = 'papers'")
+        with engine.connect() as conn:
+            indexes = set(conn.execute(text(catalogue)).scalars())
+        assert "uq_papers_title_hash" in indexes and "uq_papers_title_key" not in indexes
+        if engine.dialect.name == "postgresql":
+            column = next(c for c in inspect(engine).get_columns("papers")
+                          if c["name"] == "title_hash")
+            assert column["nullable"] is False
+        assert papers.find_papers(engine, ["Paper 2500"])["Paper 2500"].arxiv_id is None
+        again = papers.ingest_dump(engine, dump("d", rec("paper 2500"), rec("Paper 2501!")), NOW)
+        assert again is not None and (again.new_papers, again.known_papers) == (0, 2)
+    finally:
+        engine.dispose()
 
 
 def test_an_empty_arxiv_id_is_no_id(engine) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
-from worker.records import PaperRecord, normalize_title, split_arxiv_id
+from worker.records import PaperRecord, normalize_title, split_arxiv_id, title_hash
 from worker.sources.base import Dump, DumpFailure, content_hash
 from worker.store.db import reading, upsert
 from worker.store.models import IngestResult, StoredPaper
@@ -50,15 +50,14 @@ def _next_seq(conn: Connection) -> int:
 
 
 def _existing(conn: Connection, records: Sequence[PaperRecord]) -> list[Any]:
+    """The known papers with one of the records' ids or title hashes (a paper of another title
+    with the same hash may come too: _Index looks papers up by the title key itself)."""
     ids = sorted({r.arxiv_id for r in records if r.arxiv_id})
-    keys = sorted({r.title_key for r in records})
+    hashes = sorted({title_hash(r.title_key) for r in records})
     rows: dict[int, Any] = {}
-    for chunk in _chunks(ids):
-        rows.update((r.id, r) for r in conn.execute(select(papers)
-                                                    .where(papers.c.arxiv_id.in_(chunk))))
-    for chunk in _chunks(keys):
-        rows.update((r.id, r) for r in conn.execute(select(papers)
-                                                    .where(papers.c.title_key.in_(chunk))))
+    for column, values in ((papers.c.arxiv_id, ids), (papers.c.title_hash, hashes)):
+        for chunk in _chunks(values):
+            rows.update((r.id, r) for r in conn.execute(select(papers).where(column.in_(chunk))))
     return sorted(rows.values(), key=lambda r: r.id)
 
 
@@ -87,9 +86,10 @@ class _Index:
 
 
 def _new_values(record: PaperRecord, now: datetime, seq: int) -> dict[str, Any]:
+    key = record.title_key
     return {
         "arxiv_id": record.arxiv_id, "version": record.version, "title": record.title,
-        "title_key": record.title_key, "abstract": record.abstract,
+        "title_key": key, "title_hash": title_hash(key), "abstract": record.abstract,
         "authors": json.dumps(list(record.authors), ensure_ascii=False),
         "link_abstract": record.links.abstract, "link_pdf": record.links.pdf,
         "link_code": record.links.code, "link_project": record.links.project,
@@ -246,9 +246,10 @@ def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
         return found
     by_id: dict[str, Any] = {}
     by_key: dict[str, Any] = {}
+    hashes = sorted({title_hash(key) for key in keys.values()})
     with reading(engine) as conn:  # rows in id order: the first paper with a key wins
         for column, values, table in ((papers.c.arxiv_id, sorted(set(ids.values())), by_id),
-                                      (papers.c.title_key, sorted(set(keys.values())), by_key)):
+                                      (papers.c.title_hash, hashes, by_key)):
             for chunk in _chunks(values):
                 for row in conn.execute(select(papers).where(column.in_(chunk))
                                         .order_by(papers.c.id)):

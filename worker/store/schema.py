@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     DateTime,
@@ -70,12 +71,19 @@ papers = Table(
     # count in these, so "new" never depends on clocks agreeing.
     Column("first_seen_seq", Integer, nullable=False, index=True),
     Column("updated_at", UTCDateTime, nullable=False),
+    # worker.records.title_hash(title_key), which ingest looks titles up by (migration 0005;
+    # NOT NULL on PostgreSQL: SQLite cannot add the constraint to an existing table).
+    Column("title_hash", BigInteger, nullable=False),
 )
-# Two papers without an id cannot share a title key (a paper with an id may), and ingest looks
-# papers up by title key: one index does both (its first column serves the lookups), so each
-# new paper is written into one random-keyed index, not two (migration 0004). No dialect
-# options either: those would make SQLAlchemy import the PostgreSQL dialect on SQLite too.
-Index("uq_papers_title_key", papers.c.title_key, func.coalesce(papers.c.arxiv_id, ""),
+# Two papers without an id cannot share a title (a paper with an id may), and ingest looks
+# papers up by title: one index does both (its first column serves the lookups), so each new
+# paper is written into one random-keyed index, not two (migration 0004). It holds title
+# hashes, not the keys (migration 0005): a few times more entries per page, so a day's papers
+# rewrite a few times fewer of its pages. Two different titles of papers without an id that
+# share a 64-bit hash (about 1 in 3.7e7 at a million papers) would be refused as one title.
+# No dialect options either: those would make SQLAlchemy import the PostgreSQL dialect on
+# SQLite too.
+Index("uq_papers_title_hash", papers.c.title_hash, func.coalesce(papers.c.arxiv_id, ""),
       unique=True)
 
 dumps = Table(
