@@ -21,7 +21,7 @@ from worker.store.db import (
     open_engine,
     rolled_back,
 )
-from worker.store.models import ItemSpec
+from worker.store.models import DigestSpec, ItemSpec
 
 NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)
 
@@ -140,6 +140,27 @@ def test_digest_moves_cursor_and_items_are_unique(engine) -> None:  # type: igno
         outbox.create_digest(engine, "ada", expected_cursor=1, upto=1, items=items,
                              channels=["email"], below_threshold=0, message_id="<m3@x>",
                              now=NOW)
+
+
+def test_digests_written_together_fall_back_one_by_one_when_one_breaks_a_constraint(  # type: ignore[no-untyped-def]
+        engine) -> None:
+    """Items go in by COPY on PostgreSQL and by the driver's executemany on SQLite
+    (db.insert_rows): a paper sent twice to one subscriber is still SQLAlchemy's
+    IntegrityError, so the batch is rolled back and written one subscriber at a time, and
+    only the one that broke the rule gets nothing. Reasons keep every character."""
+    papers.ingest_dump(engine, dump("d", rec("A"), rec("B")), NOW)
+    _, window, _ = outbox.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq,
+                                                    "bo": _subscribe(engine, "bo").cursor_seq})
+    a, b = window
+    odd = json.dumps([{"kind": "keyword", "text": "tab\there, line\nbreak, back\\slash, \\N, “π”"}],
+                     ensure_ascii=False)
+    twice = [ItemSpec(a.id, 0.9, odd), ItemSpec(a.id, 0.8, odd)]  # ada: A twice
+    specs = [DigestSpec("ada", 0, twice, ("email",), 0, "<ada@x>", False),
+             DigestSpec("bo", 0, [ItemSpec(b.id, 0.7, odd)], ("email",), 0, "<bo@x>", False)]
+    made = outbox.create_digests(engine, specs, upto=1, now=NOW)
+    assert made["ada"] is None and made["bo"] is not None
+    [item] = outbox.load_digest(engine, made["bo"]).items
+    assert (item.paper.title, item.score, item.reasons) == ("B", 0.7, json.loads(odd))
 
 
 def test_digests_loaded_together_share_papers_in_rank_order(engine) -> None:  # type: ignore[no-untyped-def]

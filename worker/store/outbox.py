@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, NoResultFound
 
-from worker.store.db import reading, upsert
+from worker.store.db import insert_rows, reading, upsert
 from worker.store.models import (
     DeliveryJob,
     DeliveryState,
@@ -152,6 +152,10 @@ def candidate_window(engine: Engine, cursors: dict[str, int]
     return upto, found, delivered
 
 
+# digest_items' columns as create_digest(s) write them: plain values (worker.store.db.insert_rows)
+ITEM_COLUMNS = ("digest_id", "subscriber_id", "paper_id", "rank", "score", "reasons")
+
+
 def create_digest(engine: Engine, sub_id: str, *, expected_cursor: int, upto: int,
                   items: Sequence[ItemSpec], channels: Sequence[str], below_threshold: int,
                   message_id: str, now: datetime, slot: str | None = None,
@@ -175,12 +179,9 @@ def create_digest(engine: Engine, sub_id: str, *, expected_cursor: int, upto: in
             subscriber_id=sub_id, created_at=now, message_id=message_id,
             cursor_from=expected_cursor, cursor_to=upto, item_count=len(items),
             below_threshold=below_threshold, slot=slot).returning(digests.c.id)).scalar_one()
-        if items:
-            conn.execute(insert(digest_items), [
-                {"digest_id": digest_id, "subscriber_id": sub_id, "paper_id": item.paper_id,
-                 "rank": rank, "score": item.score,
-                 "reasons": item.reasons}
-                for rank, item in enumerate(items, start=1)])
+        insert_rows(conn, digest_items, ITEM_COLUMNS, [
+            (digest_id, sub_id, item.paper_id, rank, item.score, item.reasons)
+            for rank, item in enumerate(items, start=1)])
         conn.execute(insert(deliveries), [
             {"digest_id": digest_id, "channel": channel, "status": "pending",
              "next_attempt_at": now} for channel in channels])
@@ -238,17 +239,15 @@ def _create_digests(conn: Connection, specs: Sequence[DigestSpec], upto: int, no
         {"subscriber_id": s.subscriber_id, "created_at": now, "message_id": s.message_id,
          "cursor_from": s.expected_cursor, "cursor_to": upto, "item_count": len(s.items),
          "below_threshold": s.below_threshold, "slot": slot} for s in kept]).scalars().all()
-    items, sends = [], []
+    items: list[tuple[Any, ...]] = []
+    sends = []
     for spec, digest_id in zip(kept, ids, strict=True):
         result[spec.subscriber_id] = int(digest_id)
-        items += [{"digest_id": digest_id, "subscriber_id": spec.subscriber_id,
-                   "paper_id": item.paper_id, "rank": rank, "score": item.score,
-                   "reasons": item.reasons}
+        items += [(digest_id, spec.subscriber_id, item.paper_id, rank, item.score, item.reasons)
                   for rank, item in enumerate(spec.items, start=1)]
         sends += [{"digest_id": digest_id, "channel": channel, "status": "pending",
                    "next_attempt_at": now} for channel in spec.channels]
-    if items:
-        conn.execute(insert(digest_items), items)
+    insert_rows(conn, digest_items, ITEM_COLUMNS, items)
     conn.execute(insert(deliveries), sends)
     return result
 
