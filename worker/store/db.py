@@ -108,9 +108,9 @@ def insert_rows(conn: Connection, table: Any, columns: Sequence[str],
 
     statement = f"COPY {table.name} ({names}) FROM STDIN"
     dbapi = conn.dialect.loaded_dbapi
+    driver: Any = conn.connection.driver_connection  # psycopg's, in this transaction
     try:
-        with conn.connection.driver_connection.cursor() as cursor, \
-                cursor.copy(statement) as copy:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
     except dbapi.Error as exc:
