@@ -295,6 +295,9 @@ class Pipeline:
                 if len(pending) >= DIGEST_BATCH:
                     self._write_digests(pending, reports, upto, slot)
         self._write_digests(pending, reports, upto, slot)
+        with self.timed("digests"):
+            outbox.refresh_statistics(self.engine, sum(r.items for r in reports.values()
+                                                       if r.digest_id is not None))
         return reports
 
     def _write_digests(self, specs: list[DigestSpec], reports: dict[str, SubscriberReport],

@@ -163,6 +163,25 @@ def test_digests_written_together_fall_back_one_by_one_when_one_breaks_a_constra
     assert (item.paper.title, item.score, item.reasons) == ("B", 0.7, json.loads(odd))
 
 
+def test_statistics_are_refreshed_when_a_pass_grows_the_digest_tables(engine) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: a pass whose items are a tenth or more of digest_items analyzes the digest
+    tables (the planner reads them at once, in delivery); a small share does nothing, and
+    SQLite has nothing to refresh."""
+    papers.ingest_dump(engine, dump("d", *(rec(f"Paper {n}") for n in range(12))), NOW)
+    _, window, _ = outbox.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq})
+    items = [ItemSpec(p.id, 0.5, "[]") for p in window]
+    outbox.create_digests(engine, [DigestSpec("ada", 0, items, ("email",), 0, "<a@x>")],
+                          upto=1, now=NOW)
+    postgres = engine.dialect.name == "postgresql"
+    assert outbox.refresh_statistics(engine, 12) is postgres
+    if postgres:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT reltuples FROM pg_class "
+                                     "WHERE oid = to_regclass('digest_items')")).scalar() == 12
+    assert outbox.refresh_statistics(engine, 1) is False  # 1 of 12: under a tenth
+    assert outbox.refresh_statistics(engine, 0) is False
+
+
 def test_digests_loaded_together_share_papers_in_rank_order(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d", rec("A", authors=("Ana",)), rec("B"), rec("C")), NOW)
     _, window, _ = outbox.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq,
