@@ -56,9 +56,10 @@ def normalize_title(title: str) -> str:
 
 def title_hash(key: str) -> int:
     """A title key (normalize_title) as a signed 64-bit integer, the first 8 bytes of its
-    BLAKE2b digest: what the store indexes and looks titles up by. An index of these holds a
-    few times more papers per page than one of the keys themselves, so a day's new papers,
-    which land at random places in it, rewrite a few times fewer pages (bench/growth.py).
+    BLAKE2b digest: what the store indexes and looks titles up by. An index of these holds
+    about three times more papers a page than one of the keys themselves, so a day's new
+    papers, which land at random places in it, split fewer pages and rewrite about a third
+    fewer (bench/growth.py).
     Stored values depend on it: changing it needs a migration that rewrites them."""
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
