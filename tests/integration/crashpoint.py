@@ -11,6 +11,8 @@ STEP (N: at its Nth occurrence, default 1):
   send     mid-DATA of the Nth message: half of it written to the SMTP server, the rest not
   sent     after the channel accepted the Nth digest, before it is marked sent
   sql:RE   just before the Nth SQL statement matching the regular expression RE executes
+  rows:T   just before the Nth bulk write into table T (worker.store.db.insert_rows: COPY on
+           PostgreSQL, which SQLAlchemy's statement events do not see)
 
 ACTION:
   kill     SIGKILL this process (kill -9: no cleanup, no atexit, no rollback sent)
@@ -51,11 +53,12 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def _step(text: str) -> tuple[str, int, str | None]:
     """'sent:2' -> ('sent', 2, None); 'sql:INSERT INTO x:3' -> ('sql', 3, 'INSERT INTO x')."""
-    if text.startswith("sql:"):
-        pattern, _, count = text[4:].rpartition(":")
-        if pattern and count.isdigit():
-            return "sql", int(count), pattern
-        return "sql", 1, text[4:]
+    for kind in ("sql", "rows"):
+        if text.startswith(f"{kind}:"):
+            pattern, _, count = text[len(kind) + 1:].rpartition(":")
+            if pattern and count.isdigit():
+                return kind, int(count), pattern
+            return kind, 1, text[len(kind) + 1:]
     name, _, count = text.partition(":")
     return name, int(count or 1), None
 
@@ -147,6 +150,17 @@ def _install(step: str, nth: int, pattern: str | None, action: str) -> None:
         outbox.mark_sent = fault_then_mark
     elif step == "sql":
         _install_sql(re.compile(pattern or "", re.IGNORECASE | re.DOTALL), hit, action, label)
+    elif step == "rows":
+        from worker.store import outbox
+
+        insert_rows = outbox.insert_rows
+
+        def fault_then_insert(conn: Any, table: Any, columns: Any, rows: Any) -> None:
+            if table.name == pattern and hit():
+                _fault(action, label)
+            insert_rows(conn, table, columns, rows)
+
+        outbox.insert_rows = fault_then_insert
     elif step != "none":
         raise SystemExit(f"crashpoint: unknown step {step!r}")
 

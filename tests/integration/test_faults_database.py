@@ -37,9 +37,9 @@ class Case:
 CASES = [
     # The 2nd dump's transaction dies: that source stops, the 1st dump's digests go out.
     Case("ingest", "sql:INSERT INTO sightings:2", 3, 1, 3, 0),
-    # Writing the digests' items dies: whatever was written with them is rolled back (the
-    # digests, their deliveries, the cursors' moves), the run stops.
-    Case("build", "sql:INSERT INTO digest_items:1", 1, 3, 0, 0),
+    # Writing the digests' items (COPY) dies: whatever was written with them is rolled back
+    # (the digests, their deliveries, the cursors' moves), the run stops.
+    Case("build", "rows:digest_items:1", 1, 3, 0, 0),
     # Claiming deliveries dies: nothing was leased, nothing sent.
     Case("claim", r"sql:UPDATE deliveries SET attempts=\(deliveries.attempts \+", 1, 3, 0, 0),
     # Between transactions the pool notices the dead connection (pre-ping) and reconnects.
