@@ -3,15 +3,14 @@
 A pass's CPU-heavy stages (matching subscribers, rendering digests) are the same pure work on
 many independent shares. `FanOut(workers)` forks `workers - 1` processes the first time it is
 used; each inherits what the running process holds (copy-on-write: nothing re-read or
-re-prepared) and is handed shares by reference to module-level state the caller set before.
-Workers read what the caller passed as `shared` (`shared(what)`), set before the fork and so
-never pickled. One fan-out of a stage at a time: a second, concurrent one (another thread of
-serve) gets no workers and does its work where it runs. `map` yields each share's result in
-order. The running process is the N-th worker: whenever
-the result it must yield next is not back yet, it does the next share no worker has started
-itself (`Future.cancel()` tells which), at most AHEAD shares ahead; with `ahead=0` it only
-waits (delivery: it has the sending to do). A worker that dies (killed, out of memory) costs
-only time: its shares, and every later one, are done here.
+re-prepared). Shares name their work by reference into what the caller passed as `shared`,
+which workers read as `shared(what)`: set before the fork, so never pickled. One fan-out of a
+stage at a time: a second, concurrent one (another thread of serve) gets no workers and does
+its work where it runs. `map` yields each share's result in order. The running process is the
+N-th worker: whenever the result it must yield next is not back yet, it does the next share no
+worker has started itself (`Future.cancel()` tells which), at most AHEAD shares ahead; with
+`ahead=0` it only waits (delivery: it has the sending to do). A worker that dies (killed, out
+of memory) costs only time: its shares, and every later one, are done here.
 
 Linux only: macOS has fork, but its system frameworks are not safe in forked children.
 """

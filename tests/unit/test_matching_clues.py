@@ -198,7 +198,6 @@ def test_what_a_paper_only_mentions_in_passing_is_at_most_some_evidence() -> Non
     assert "only in passing" not in stated.reasons[0].text
 
 
-
 def test_explain_says_a_passing_mention_was_capped() -> None:
     matcher = Matcher(Interests(keywords=("table",)))
     notes = matcher.explain(REPEATED, [STATED, *FILLER]).notes

@@ -18,15 +18,15 @@ out.
 What the bounds rely on in worker.matching.explain.parts and scoring (tests check it): a
 paper's score is combine((lexical, example)) times the demote and unlike factors; lexical is
 the noisy-OR of its topical concepts and its strongest passing one, at most PASSING_MAX
-(worker.matching.clues),
-each the best of its terms' strengths, which only falls when a concept stands apart from the
-rest of an AND or turns from topical to passing; where terms may share text (`object
-hallucination` and `hallucination`) a term's strength in its part of the text is at most its
-saturation before the specificity ceiling (its cap: the exact split is worked out only for the
-papers that get scored), and that part is topical only if all of it is; the example part rises
-with the cosine; the unlike factor falls with the unliked cosine; and a term with strength
-above 0 gives a score above 0. (Sharing a word with an example counts as evidence only while
-the example part is above 0 for every cosine above 0: else every such paper is scored.)
+(worker.matching.clues), each the best of its terms' strengths, which only falls when a concept
+stands apart from the rest of an AND or turns from topical to passing; where terms may share
+text (`object hallucination` and `hallucination`) a term's strength in its part of the text is
+at most its saturation before the specificity ceiling (its cap: the exact split is worked out
+only for the papers that get scored), and that part is topical only if all of it is; the
+example part rises with the cosine; the unlike factor falls with the unliked cosine; and a term
+with strength above 0 gives a score above 0. (Sharing a word with an example counts as evidence
+only while the example part is above 0 for every cosine above 0: else every such paper is
+scored.)
 """
 
 from __future__ import annotations

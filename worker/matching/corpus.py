@@ -131,6 +131,12 @@ class FieldHit:
         return self.text.weight(self.spans) if self.text is not None else float(self.count)
 
     @cached_property
+    def describing(self) -> int:
+        """How many of the occurrences only describe the word after them (FieldText.modifier):
+        worked out once for every profile whose reasons quote the hit."""
+        return 0 if self.text is None else sum(self.text.modifier(b) for _, b in self.spans)
+
+    @cached_property
     def surfaces(self) -> tuple[str, ...]:
         """Distinct surface forms, in order of first occurrence. Worded when asked: only the
         hits of the papers a digest shows become reasons."""

@@ -136,9 +136,7 @@ def _where(hit: FieldHit) -> str:
 
 def _describing(hit: FieldHit) -> str:
     """Which occurrences only describe the word after them (FieldText.modifier): counted half."""
-    if hit.text is None:
-        return ""
-    found = sum(hit.text.modifier(b) for _, b in hit.spans)
+    found = hit.describing
     if not found:
         return ""
     if found == hit.count:
