@@ -254,6 +254,26 @@ def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None)
     return fill(clean_line(text), width, indent if first is None else first, indent)
 
 
+def numbered(text: str, number: int, width: int = 72, indent: str = "") -> str:
+    """wrap(f"{number}. {text}", width, indent, ""): an item's title after its rank. The
+    title's lines are kept once a paper and width of its rank, not once a rank: a paper
+    stands at many ranks in a pass's digests."""
+    prefix = f"{number}. "
+    lines = _after_number(text, len(prefix), width, indent)
+    return prefix + lines if lines is not None else wrap(prefix + text, width, indent, "")
+
+
+@lru_cache(maxsize=_PIECES)
+def _after_number(text: str, room: int, width: int, indent: str) -> str | None:
+    """`text` filled after a number and its space `room` wide, without them; None where a
+    word is longer than what the first line leaves it (wrapped with the number, that word
+    would start the next line rather than be broken), or there is no text."""
+    text = clean_line(text)
+    if not text or max(map(len, text.split(" "))) > width - room:
+        return None
+    return fill(text, width, " " * room, indent)[room:]
+
+
 @cache
 def environment(templates_dir: Path | None = None) -> Any:
     """The Jinja environment, built once per templates directory (compiled templates reused)."""
@@ -268,7 +288,8 @@ def environment(templates_dir: Path | None = None) -> Any:
                       autoescape=lambda name: bool(name and name.endswith(".html.j2")),
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(md=md_escape, md_url=md_url, hl_html=highlight_html,
-                       hl_md=highlight_md, wrap=wrap, oneline=clean_line)
+                       hl_md=highlight_md, wrap=wrap, numbered=numbered,
+                       oneline=clean_line)
     return env
 
 

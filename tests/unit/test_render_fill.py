@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from worker.plaintext import clean_line, fill
+from worker.render import numbered, wrap
 
 WORDS = ["a", "of", "the", "vision-language", "model", "LLM", "benchmark", "—", "x" * 30,
          "y" * 80, "naïve", "Vision–Language", "(LVLMs)", "2.5%", "http://example.org/a/b/c",
@@ -26,3 +27,17 @@ def test_fill_is_textwrap(seed: int) -> None:
                                  subsequent_indent=indent, break_long_words=True,
                                  break_on_hyphens=False)
         assert fill(text, width, first, indent) == expected, (text, width, first, indent)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_numbered_title_is_the_number_and_title_wrapped_as_one(seed: int) -> None:
+    """render.numbered keeps a title's lines once per paper, not per rank: the same text as
+    wrapping "N. title", first words too long to follow the number and empty titles too."""
+    rng = random.Random(seed)
+    for _ in range(200):
+        title = clean_line(" ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 25))))
+        title = rng.choice((title, f"  {title} ", title.replace(" ", "\t\n ", 1)))
+        number, width = rng.choice((1, 9, 10, 99, 100, 1234)), rng.choice((10, 40, 72, 80))
+        indent = rng.choice(("", "   "))
+        assert numbered(title, number, width, indent) == wrap(f"{number}. {title}", width,
+                                                                indent, ""), (title, number)
