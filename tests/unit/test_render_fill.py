@@ -41,3 +41,10 @@ def test_a_numbered_title_is_the_number_and_title_wrapped_as_one(seed: int) -> N
         indent = rng.choice(("", "   "))
         assert numbered(title, number, width, indent) == wrap(f"{number}. {title}", width,
                                                                 indent, ""), (title, number)
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_a_numbered_title_whose_first_word_just_fits_or_not(extra: int) -> None:
+    word = "w" * (72 - len("12. ") + extra)
+    for title in (word, f"{word} and more words after it", f"short {word} tail"):
+        assert numbered(title, 12, 72, "   ") == wrap(f"12. {title}", 72, "   ", "")
