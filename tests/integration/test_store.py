@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tests.integration.helpers import make_config, run_cli
+from tests.integration.helpers import add_seed_day, make_config, run_cli
 from worker.records import Links, PaperRecord, title_hash
 from worker.sources.base import Dump, DumpFailure, content_hash
 from worker.store import outbox, papers
@@ -181,6 +181,29 @@ def test_statistics_are_refreshed_when_a_pass_grows_the_digest_tables(engine) ->
     assert outbox.refresh_statistics(engine, 1) is False  # 1 of 12: under a tenth
     assert outbox.refresh_statistics(engine, 0) is False
 
+
+
+def test_a_pass_that_grows_the_digest_tables_leaves_them_analyzed(  # type: ignore[no-untyped-def]
+        tmp_path, seeds_dir, database_url) -> None:
+    """`run`'s build calls refresh_statistics: on PostgreSQL a first pass leaves digest_items
+    with statistics (never analyzed before; autovacuum would come a minute or more later)."""
+    config = make_config(tmp_path, database_url, {"ada": (
+        'name = "Ada"\ndeliver = ["markdown"]\nmin_score = 0.01\n'
+        '[interests]\nkeywords = ["segmentation", "grounding"]\n')})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+    assert result.exit_code == 0, result.output
+    if not database_url.startswith("postgresql"):
+        return  # nothing to refresh on SQLite
+    engine = open_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            items = conn.execute(text("SELECT count(*) FROM digest_items")).scalar()
+            known = conn.execute(text("SELECT reltuples FROM pg_class "
+                                      "WHERE oid = to_regclass('digest_items')")).scalar()
+    finally:
+        engine.dispose()
+    assert items and known == items
 
 def test_digests_loaded_together_share_papers_in_rank_order(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d", rec("A", authors=("Ana",)), rec("B"), rec("C")), NOW)

@@ -49,13 +49,12 @@ def _next_seq(conn: Connection) -> int:
                .scalar_one())
 
 
-def _existing(conn: Connection, records: Sequence[PaperRecord]) -> list[Any]:
-    """The known papers with one of the records' ids or title hashes (a paper of another title
-    with the same hash may come too: _Index looks papers up by the title key itself)."""
-    ids = sorted({r.arxiv_id for r in records if r.arxiv_id})
-    hashes = sorted({title_hash(r.title_key) for r in records})
+def _known(conn: Connection, ids: Iterable[str | None], title_keys: Iterable[str]) -> list[Any]:
+    """The known papers with one of these arXiv ids or title keys' hashes, in id order (a paper
+    of another title with the same hash may come too: callers compare the title key itself)."""
     rows: dict[int, Any] = {}
-    for column, values in ((papers.c.arxiv_id, ids), (papers.c.title_hash, hashes)):
+    for column, values in ((papers.c.arxiv_id, sorted({i for i in ids if i})),
+                           (papers.c.title_hash, sorted({title_hash(k) for k in title_keys}))):
         for chunk in _chunks(values):
             rows.update((r.id, r) for r in conn.execute(select(papers).where(column.in_(chunk))))
     return sorted(rows.values(), key=lambda r: r.id)
@@ -145,7 +144,9 @@ def _ingest(engine: Engine, dump: Dump, now: datetime) -> IngestResult:
             dumps.c.content_hash == dump.content_hash, dumps.c.status == "ingested")).first()
         if already:
             raise _AlreadyIngested
-        plan = _Plan(_Index(_existing(conn, dump.records)), now, seq)
+        known = _known(conn, (r.arxiv_id for r in dump.records),
+                       (r.title_key for r in dump.records))
+        plan = _Plan(_Index(known), now, seq)
         for position, record in enumerate(dump.records):
             plan.take(position, record, record.listing_date or dump.listing_date)
         dump_id = conn.execute(insert(dumps).values(
@@ -246,16 +247,11 @@ def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
         return found
     by_id: dict[str, Any] = {}
     by_key: dict[str, Any] = {}
-    hashes = sorted({title_hash(key) for key in keys.values()})
-    with reading(engine) as conn:  # rows in id order: the first paper with a key wins
-        for column, values, table in ((papers.c.arxiv_id, sorted(set(ids.values())), by_id),
-                                      (papers.c.title_hash, hashes, by_key)):
-            for chunk in _chunks(values):
-                for row in conn.execute(select(papers).where(column.in_(chunk))
-                                        .order_by(papers.c.id)):
-                    key = row.arxiv_id if table is by_id else row.title_key
-                    if key not in table or row.id < table[key].id:
-                        table[key] = row
+    with reading(engine) as conn:  # rows in id order: the first paper with an id or key wins
+        for row in _known(conn, ids.values(), keys.values()):
+            if row.arxiv_id:
+                by_id.setdefault(row.arxiv_id, row)
+            by_key.setdefault(row.title_key, row)
     for ref in refs:
         match = by_id.get(ids[ref]) if ref in ids else by_key.get(keys[ref])
         if match is not None:

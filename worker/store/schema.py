@@ -79,10 +79,10 @@ papers = Table(
 # papers up by title: one index does both (its first column serves the lookups), so each new
 # paper is written into one random-keyed index, not two (migration 0004). It holds title
 # hashes, not the keys (migration 0005): about three times more entries a page, so a day's
-# papers rewrite about a third fewer of its pages. Two different titles of papers without an id that
-# share a 64-bit hash (about 1 in 3.7e7 at a million papers) would be refused as one title.
-# No dialect options either: those would make SQLAlchemy import the PostgreSQL dialect on
-# SQLite too.
+# papers rewrite about a third fewer of its pages. Two different titles of papers without an
+# id that share a 64-bit hash (about 1 in 3.7e7 at a million papers) would be refused as one
+# title. No dialect options either: those would make SQLAlchemy import the PostgreSQL dialect
+# on SQLite too.
 Index("uq_papers_title_hash", papers.c.title_hash, func.coalesce(papers.c.arxiv_id, ""),
       unique=True)
 
