@@ -1,10 +1,13 @@
-"""`paper-digest preview`: the next digest of one subscriber, computed without writing."""
+"""`paper-digest preview` (the next digest of one subscriber, computed without writing) and
+`paper-digest explain` (one paper's score for one subscriber, term by term)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
 
 from worker.render import profile_context, render
 from worker.selection import example_papers, match_papers
@@ -13,20 +16,27 @@ from worker.settings import Config, Profile, Settings
 from worker.store import outbox, papers
 from worker.store.db import reading
 from worker.store.marks import marks_for
-from worker.store.models import Digest, DigestItem
+from worker.store.models import Digest, DigestItem, StoredPaper
 from worker.store.schema import subscribers
+
+if TYPE_CHECKING:
+    from worker.matching import Explanation
 
 
 def preview_digest(config: Config, engine: Engine, profile: Profile, now: datetime, *,
                    fmt: str = "md", since: timedelta | None = None) -> tuple[str, str]:
     """(rendered digest, a note on what it covers). Reads the database, writes nothing."""
-    cursor, delivered = _cursor(engine, profile, now)
-    if since is not None:
-        cursor, delivered = papers.seq_before(engine, now - since), set()
+    if since is not None:  # a replay: what was delivered too
+        cursor = papers.seq_before(engine, now - since)
+    else:
+        with reading(engine) as conn:
+            known = _cursor(conn, profile.id)
+        # not yet known: what its first digest would hold
+        cursor = papers.seq_before(engine, now - profile.backfill) if known is None else known
     with reading(engine) as conn:
         upto = papers.current_seq(conn)
-        found = papers.papers_in_range(conn, cursor, upto)
-    candidates = [p for p in found if p.id not in delivered]
+        candidates = (papers.papers_in_range(conn, cursor, upto) if since is not None
+                      else outbox.digest_candidates(conn, profile.id, cursor, upto))
     examples = papers.find_papers(engine, [*profile.interests.like, *profile.interests.unlike])
     items, below = match_papers(profile, candidates, examples,
                                 marks=marks_for(engine, [profile.id])[profile.id],
@@ -45,17 +55,10 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     return render(ctx, fmt, config.settings.templates_dir), note
 
 
-def _cursor(engine: Engine, profile: Profile, now: datetime) -> tuple[int, set[int]]:
-    from sqlalchemy import select
-
-    with reading(engine) as conn:
-        row = conn.execute(select(subscribers.c.cursor_seq)
-                           .where(subscribers.c.id == profile.id)).first()
-        if row is None:  # not yet known: what its first digest would hold
-            return papers.seq_before(engine, now - profile.backfill), set()
-        upto = papers.current_seq(conn)
-        done = outbox.delivered_paper_ids(conn, [profile.id], row.cursor_seq, upto)
-    return row.cursor_seq, done[profile.id]
+def _cursor(conn: Connection, sub_id: str) -> int | None:
+    """The subscriber's cursor; None while it is not yet known (no pass has seen it)."""
+    return conn.execute(select(subscribers.c.cursor_seq)
+                        .where(subscribers.c.id == sub_id)).scalar()
 
 
 def _human(span: timedelta) -> str:
@@ -65,14 +68,25 @@ def _human(span: timedelta) -> str:
     return f"{hours:g} hour{'s' if hours != 1 else ''}"
 
 
-def explain_paper(engine: Engine, profile: Profile, ref: str, *,
-                  settings: Settings | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Explained:
+    paper: StoredPaper
+    explanation: Explanation
+    among: str  # the papers it was scored among, in words
+    missing: tuple[str, ...] = ()  # the profile's examples not among the stored papers
+
+
+def explain(engine: Engine, profile: Profile, ref: str, *,
+            settings: Settings | None = None) -> Explained:
     """The full score breakdown of one stored paper for one profile (`paper-digest explain`).
 
-    The paper is scored among the papers it arrived with (its ingest batch), as a digest
-    would have scored it, with the papers the subscriber marked as examples and, when
-    `settings` turn it on, semantic similarity. Raises LookupError when no stored paper
-    matches `ref`.
+    The paper is scored among the papers a digest ranked it with (specificity and example
+    similarity are relative to them), so the score is the one the digest gave or would have
+    given it: those of the subscriber's digest whose range held it; else, while it waits for
+    the next digest, the papers that digest will rank; else (the subscriber came later, or
+    the pass that went past it sent nothing) the papers listed with it. With the papers the
+    subscriber marked as examples and, when `settings` turn it on, semantic similarity.
+    Raises LookupError when no stored paper matches `ref`.
     """
     from worker.matching import Matcher
     from worker.selection import paper_text
@@ -80,8 +94,7 @@ def explain_paper(engine: Engine, profile: Profile, ref: str, *,
     paper = papers.find_paper(engine, ref)
     if paper is None:
         raise LookupError(ref)
-    with reading(engine) as conn:
-        batch = papers.papers_in_range(conn, paper.first_seen_seq - 1, paper.first_seen_seq)
+    batch, among = _ranked_with(engine, profile.id, paper)
     refs = [*profile.interests.like, *profile.interests.unlike]
     examples = papers.find_papers(engine, refs)
     liked, unliked = example_papers(profile, examples, marks_for(engine, [profile.id])[profile.id])
@@ -90,14 +103,40 @@ def explain_paper(engine: Engine, profile: Profile, ref: str, *,
         embedder.know([paper_text(p) for p in (paper, *batch, *liked)])
     matcher = Matcher(profile.interests, examples=[paper_text(p) for p in liked],
                       unlike=[paper_text(p) for p in unliked], embedder=embedder)
-    explanation = matcher.explain(paper_text(paper), [paper_text(p) for p in batch])
-    missing = [r for r in refs if r not in examples]
+    return Explained(paper, matcher.explain(paper_text(paper), [paper_text(p) for p in batch]),
+                     among, tuple(r for r in refs if r not in examples))
+
+
+def _ranked_with(engine: Engine, sub_id: str, paper: StoredPaper) -> tuple[list[StoredPaper], str]:
+    """(the papers `paper` is scored among, which they are in words): see explain."""
+    seq = paper.first_seen_seq
+    with reading(engine) as conn:
+        digest = outbox.covering_digest(conn, sub_id, seq)
+        if digest is not None:
+            batch = outbox.digest_candidates(conn, sub_id, digest.cursor_from, digest.cursor_to,
+                                             before=digest.id)
+            return batch, (f"the {len(batch)} papers its digest of "
+                           f"{digest.created_at:%Y-%m-%d %H:%M} UTC ranked")
+        cursor = _cursor(conn, sub_id)
+        if cursor is not None and cursor < seq:
+            batch = outbox.digest_candidates(conn, sub_id, cursor, papers.current_seq(conn))
+            return batch, f"the {len(batch)} papers its next digest will rank"
+        batch = papers.papers_in_range(conn, seq - 1, seq)
+    return batch, f"the {len(batch)} papers listed with it (none of {sub_id}'s digests ranked it)"
+
+
+def explain_paper(engine: Engine, profile: Profile, ref: str, *,
+                  settings: Settings | None = None) -> list[str]:
+    """explain's breakdown as the lines `paper-digest explain` prints."""
+    found = explain(engine, profile, ref, settings=settings)
+    paper, explanation = found.paper, found.explanation
     lines = [f"{profile.id} × {paper.key}" + (f" (arXiv {paper.arxiv_id})"
                                                 if paper.arxiv_id else ""),
              *explanation.lines()]
     threshold = "would be in the digest" if explanation.match.score >= profile.min_score \
         and not explanation.match.excluded else "would be left out"
     lines.append(f"  min_score {profile.min_score:.2f}: {threshold}")
+    lines.append(f"  scored among {found.among}")
     lines += [f"  note: example {r!r} is not among the stored papers, so it was not used"
-              for r in missing]
+              for r in found.missing]
     return lines

@@ -7,10 +7,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, select
 
 from tests.integration.helpers import SEED_DAYS, add_seed_day, make_config, run_cli
+from worker.preview import explain
 from worker.records import normalize_title
+from worker.settings import load_config
 from worker.sources.dumps import parse_dump
+from worker.store import outbox
+from worker.store.db import open_engine
+from worker.store.models import StoredPaper
+from worker.store.papers import papers_in_range
+from worker.store.schema import digests, dumps
 
 GROUNDING = """
 name = "Grounding Fan"
@@ -207,6 +215,89 @@ def test_explain_shows_the_breakdown(tmp_path: Path, seeds_dir: Path, sqlite_url
         in shown.output
     missing = run_cli(config, "explain", "grounding", "No Such Paper")
     assert missing.exit_code == 2 and "no stored paper matches" in missing.output
+
+
+def papers_of_day(engine: Engine, day: str, prefix: str = "") -> list[StoredPaper]:
+    """The papers first listed by the seeds of `day` (those whose name starts with `prefix`)."""
+    names = [n for n in SEED_DAYS[day] if n.startswith(prefix)]
+    with engine.connect() as conn:
+        seqs = sorted(s for locator, s in conn.execute(select(dumps.c.locator, dumps.c.seq).where(
+            dumps.c.status == "ingested")) if any(locator.endswith(n) for n in names))
+        return [p for s in seqs for p in papers_in_range(conn, s - 1, s)]
+
+
+def test_explain_scores_a_paper_as_its_digest_did(tmp_path: Path, seeds_dir: Path,
+                                                  database_url: str) -> None:
+    """A digest ranks every dump since the last digest together (two seeds on 2026-03-12) and
+    specificity is relative to those papers: explain scores a paper among the same ones, so it
+    shows the digest's score, for the digest that held the paper or passed it over."""
+    config = make_config(tmp_path, database_url, {"grounding": GROUNDING.replace(
+        "min_score = 0.01", "min_score = 0.3")})
+    for day in ("2026-03-12", "2026-03-13"):
+        add_seed_day(tmp_path, seeds_dir, day)
+        assert run_cli(config, "run", "--now", f"{day}T20:00:00+00:00").exit_code == 0
+    profile = next(p for p in load_config(config, {}).profiles if p.id == "grounding")
+    engine = open_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            ids = conn.execute(select(digests.c.id).where(
+                digests.c.subscriber_id == "grounding").order_by(digests.c.id)).scalars().all()
+        made = outbox.load_digests(engine, ids)
+        assert len(made) == 2
+        batch = dict(zip(ids, (papers_of_day(engine, "2026-03-12"),
+                               papers_of_day(engine, "2026-03-13")), strict=True))
+        for digest in made.values():
+            for item in digest.items:
+                shown = explain(engine, profile, item.paper.key)
+                assert round(shown.explanation.match.score, 4) == item.score, item.paper.title
+                assert shown.among == f"the {len(batch[digest.id])} papers its digest of " \
+                    f"{digest.created_at:%Y-%m-%d %H:%M} UTC ranked"
+        # A paper that scored under min_score is explained among its digest's papers too.
+        first = made[ids[0]]
+        shown_ids = {i.paper.id for i in first.items}
+        left_out = next(p for p in batch[first.id] if p.id not in shown_ids)
+        assert explain(engine, profile, left_out.key).among == explain(
+            engine, profile, first.items[0].paper.key).among
+    finally:
+        engine.dispose()
+
+
+def test_explain_a_paper_no_digest_covers(tmp_path: Path, seeds_dir: Path,
+                                          sqlite_url: str) -> None:
+    """A paper the next digest will rank is explained among the papers that digest will rank,
+    with the score it will then get; one from before a subscriber's first digest, among the
+    papers listed with it."""
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    assert run_cli(config, "fetch", "--now", "2026-03-13T20:00:00+00:00").exit_code == 0
+    profile = next(p for p in load_config(config, {}).profiles if p.id == "grounding")
+    engine = open_engine(sqlite_url)
+    try:
+        title = "UniTAB: Unifying Text and Box Outputs for Grounded Vision-Language Modeling"
+        ahead = explain(engine, profile, title)
+        new = len(papers_of_day(engine, "2026-03-13"))
+        assert ahead.among == f"the {new} papers its next digest will rank"
+        assert run_cli(config, "run", "--now", "2026-03-13T21:00:00+00:00").exit_code == 0
+        after = explain(engine, profile, title)
+        assert after.among.startswith(f"the {new} papers its digest of 2026-03-13 21:00")
+        assert after.explanation.match.score == ahead.explanation.match.score
+
+        (config / "subscribers" / "late.toml").write_text(
+            GROUNDING.replace("min_score = 0.01", 'min_score = 0.01\nbackfill = "0d"'),
+            encoding="utf-8")
+        add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+        assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+        late = next(p for p in load_config(config, {}).profiles if p.id == "late")
+        listed = explain(engine, late, title)
+        dump = papers_of_day(engine, "2026-03-13", "000_")
+        assert listed.among == f"the {len(dump)} papers listed with it (none of late's " \
+            "digests ranked it)"
+        shown = run_cli(config, "explain", "late", title)
+        assert shown.exit_code == 0 and f"scored among {listed.among}" in shown.output
+    finally:
+        engine.dispose()
 
 
 def test_grouped_by_interest_on_the_seeds(tmp_path: Path, seeds_dir: Path,

@@ -124,17 +124,37 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
 
 
 def delivered_paper_ids(conn: Connection, sub_ids: Sequence[str], after: int,
-                        upto: int) -> dict[str, set[int]]:
-    """Per subscriber, the papers of the range (after, upto] it has already been given."""
+                        upto: int, *, before: int | None = None) -> dict[str, set[int]]:
+    """Per subscriber, the papers of the range (after, upto] it has already been given (by
+    the digests with ids below `before`, when given)."""
     result: dict[str, set[int]] = {sid: set() for sid in sub_ids}
     for chunk in _chunks(list(sub_ids)):
         query = (select(digest_items.c.subscriber_id, digest_items.c.paper_id)
                  .join(papers, papers.c.id == digest_items.c.paper_id)
                  .where(digest_items.c.subscriber_id.in_(chunk),
                         papers.c.first_seen_seq > after, papers.c.first_seen_seq <= upto))
+        if before is not None:
+            query = query.where(digest_items.c.digest_id < before)
         for sid, pid in conn.execute(query):
             result[sid].add(pid)
     return result
+
+
+def digest_candidates(conn: Connection, sub_id: str, after: int, upto: int, *,
+                      before: int | None = None) -> list[StoredPaper]:
+    """What a digest of the range (after, upto] ranks for the subscriber, as build_digests
+    picks it: the papers first seen in the range that no digest (below id `before`, for a
+    digest already written) has given it."""
+    given = delivered_paper_ids(conn, [sub_id], after, upto, before=before)[sub_id]
+    return [p for p in papers_in_range(conn, after, upto) if p.id not in given]
+
+
+def covering_digest(conn: Connection, sub_id: str, seq: int) -> Any:
+    """The subscriber's digest whose range held ingest `seq` (its row), or None: no digest
+    was written for the pass that went past it, or the subscriber came later."""
+    return conn.execute(select(digests).where(
+        digests.c.subscriber_id == sub_id, digests.c.cursor_from < seq,
+        digests.c.cursor_to >= seq).order_by(digests.c.id).limit(1)).first()
 
 
 def candidate_window(engine: Engine, cursors: dict[str, int]
