@@ -47,9 +47,15 @@ class Obj:
 
         engine = open_engine(settings.database_url)
         settle_heap()  # the command's start-up ends here: config read, database open
-        # Closed on the way out however the process exits (see main): SQLite checkpoints its
-        # WAL on close, PostgreSQL sees the sessions end instead of a dropped socket.
-        atexit.register(engine.dispose)
+        # Closed when the command ends, however it ends (click closes its context before
+        # main exits): SQLite checkpoints its WAL on close, PostgreSQL sees the sessions end
+        # instead of a dropped socket, and a command run in-process (tests) leaves no
+        # connections behind. Outside a command, on the way out of the process.
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.call_on_close(engine.dispose)
+        else:
+            atexit.register(engine.dispose)
         return engine
 
 
@@ -579,9 +585,10 @@ def exit_now(code: int) -> NoReturn:
     Tearing down (freeing every module and object SQLAlchemy and the rest created) is about
     a sixth of a `run` with nothing new (~50 ms of ~320, bench/nothing_new.py) and does
     nothing the process needs. Everything it does need happens first: the atexit handlers
-    (logging's flush and close, our engines' dispose), then stdout and stderr are flushed.
-    With other threads alive (serve), Python's own exit joins them as it should; under a
-    profiler or debugger (python -m cProfile, pdb), which report after main returns, too."""
+    (logging's flush and close; engines are disposed as their command ends), then stdout and
+    stderr are flushed. With other threads alive (serve), Python's own exit joins them as it
+    should; under a profiler or debugger (python -m cProfile, pdb), which report after main
+    returns, too."""
     if threading.active_count() > 1 or sys.getprofile() or sys.gettrace():
         sys.exit(code)
     atexit._run_exitfuncs()

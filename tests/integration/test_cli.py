@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -140,3 +141,28 @@ def test_the_collector_is_settled_after_start_up_only_in_its_own_process(
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[-1] == "gc True True 5000"
+
+
+@pytest.mark.parametrize("command", [("run",), ("status",), ("explain", "ada", "No Such Paper")])
+def test_a_command_closes_its_database_connections_as_it_ends(
+        tmp_path: Path, seeds_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch,
+        command: tuple[str, ...]) -> None:
+    """However a command ends (explain of an unknown paper exits 2), its connections are closed
+    then, not when the process exits: a process that runs commands in-process (the tests, an
+    embedding application) must not pile up PostgreSQL sessions."""
+    import worker.store.db as db
+
+    opened: list[Any] = []
+
+    def recorded(url: str) -> Any:
+        opened.append(engine := open_engine(url))
+        return engine
+
+    open_engine = db.open_engine
+    monkeypatch.setattr(db, "open_engine", recorded)
+    config = make_config(tmp_path, database_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    run_cli(config, *command)
+    assert len(opened) == 2
+    assert [engine.pool.checkedin() for engine in opened] == [0, 0]
