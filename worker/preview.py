@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, select
 
 from worker.render import profile_context, render
-from worker.selection import example_papers, match_papers
+from worker.selection import Candidates, example_papers, match_papers
 from worker.semantic import embedder_for
 from worker.settings import Config, Profile, Settings
 from worker.store import outbox, papers
@@ -74,6 +74,31 @@ class Explained:
     explanation: Explanation
     among: str  # the papers it was scored among, in words
     missing: tuple[str, ...] = ()  # the profile's examples not among the stored papers
+    # Where the profile as it is ranks it among those papers: its place in the digest they
+    # make (None: not in it), how many papers that digest holds, and an example it is itself.
+    rank: int | None = None
+    shown: tuple[float, ...] = ()  # the scores of the digest's papers, best first
+    example: bool = False
+
+    def verdict(self, profile: Profile) -> str:
+        """Whether the paper is in the digest these papers make, and if not, what keeps it
+        out: min_score, an exclusion, max_items, or being one of the profile's examples."""
+        match = self.explanation.match
+        if self.rank is not None:
+            return f"in the digest, #{self.rank} of {len(self.shown)}"
+        if match.excluded:
+            hit = next((r for r in match.reasons if r.kind == "exclude" and r.terms), None)
+            return (f"left out: it mentions “{hit.terms[0]}”, which your profile excludes"
+                    if hit is not None else "left out: it does not match your query")
+        if self.example:
+            return "left out: it is one of your examples (digests never show them)"
+        if match.score <= 0:
+            return "left out: nothing in your profile matched it"
+        if match.score < profile.min_score:  # as the ranking compares it (Matcher.top)
+            return f"left out: under min_score {profile.min_score:.2f}"
+        return (f"left out: max_items = {profile.max_items}, and {len(self.shown)} papers "
+                f"scored higher (the lowest {self.shown[-1]:.2f})" if self.shown else
+                "left out")
 
 
 def explain(engine: Engine, profile: Profile, ref: str, *,
@@ -95,16 +120,24 @@ def explain(engine: Engine, profile: Profile, ref: str, *,
     if paper is None:
         raise LookupError(ref)
     batch, among = _ranked_with(engine, profile.id, paper)
+    if all(p.id != paper.id for p in batch):  # its own range holds it; this only guards
+        batch.append(paper)
     refs = [*profile.interests.like, *profile.interests.unlike]
     examples = papers.find_papers(engine, refs)
-    liked, unliked = example_papers(profile, examples, marks_for(engine, [profile.id])[profile.id])
+    marked = marks_for(engine, [profile.id])[profile.id]
+    liked, unliked = example_papers(profile, examples, marked)
     embedder = embedder_for(settings, engine, None) if settings is not None else None
     if embedder is not None:
-        embedder.know([paper_text(p) for p in (paper, *batch, *liked)])
+        embedder.know([paper_text(p) for p in (*batch, *liked)])
     matcher = Matcher(profile.interests, examples=[paper_text(p) for p in liked],
                       unlike=[paper_text(p) for p in unliked], embedder=embedder)
-    return Explained(paper, matcher.explain(paper_text(paper), [paper_text(p) for p in batch]),
-                     among, tuple(r for r in refs if r not in examples))
+    pool = Candidates(batch)  # prepared once for the breakdown and the ranking
+    explanation = matcher.explain(paper_text(paper), pool.corpus)
+    items, _ = match_papers(profile, pool, examples, marks=marked, embedder=embedder)
+    rank = next((n for n, item in enumerate(items, start=1) if item.paper_id == paper.id), None)
+    return Explained(paper, explanation, among, tuple(r for r in refs if r not in examples),
+                     rank, tuple(item.score for item in items),
+                     any(p.id == paper.id for p in (*liked, *unliked)))
 
 
 def _ranked_with(engine: Engine, sub_id: str, paper: StoredPaper) -> tuple[list[StoredPaper], str]:
@@ -133,9 +166,7 @@ def explain_paper(engine: Engine, profile: Profile, ref: str, *,
     lines = [f"{profile.id} × {paper.key}" + (f" (arXiv {paper.arxiv_id})"
                                                 if paper.arxiv_id else ""),
              *explanation.lines()]
-    threshold = "would be in the digest" if explanation.match.score >= profile.min_score \
-        and not explanation.match.excluded else "would be left out"
-    lines.append(f"  min_score {profile.min_score:.2f}: {threshold}")
+    lines.append(f"  {found.verdict(profile)}")
     lines.append(f"  scored among {found.among}")
     lines += [f"  note: example {r!r} is not among the stored papers, so it was not used"
               for r in found.missing]

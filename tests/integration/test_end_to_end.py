@@ -211,8 +211,7 @@ def test_explain_shows_the_breakdown(tmp_path: Path, seeds_dir: Path, sqlite_url
     shown = run_cli(config, "explain", "grounding", title.upper())  # titles match folded
     assert shown.exit_code == 0, shown.output
     assert shown.output.splitlines()[1] == title
-    assert "“grounding”" in shown.output and "min_score 0.01: would be in the digest" \
-        in shown.output
+    assert "“grounding”" in shown.output and "  in the digest, #" in shown.output
     missing = run_cli(config, "explain", "grounding", "No Such Paper")
     assert missing.exit_code == 2 and "no stored paper matches" in missing.output
 
@@ -250,14 +249,16 @@ def test_explain_scores_a_paper_as_its_digest_did(tmp_path: Path, seeds_dir: Pat
             for item in digest.items:
                 shown = explain(engine, profile, item.paper.key)
                 assert round(shown.explanation.match.score, 4) == item.score, item.paper.title
+                assert (shown.rank, len(shown.shown)) == (item.rank, len(digest.items))
                 assert shown.among == f"the {len(batch[digest.id])} papers its digest of " \
                     f"{digest.created_at:%Y-%m-%d %H:%M} UTC ranked"
         # A paper that scored under min_score is explained among its digest's papers too.
         first = made[ids[0]]
         shown_ids = {i.paper.id for i in first.items}
         left_out = next(p for p in batch[first.id] if p.id not in shown_ids)
-        assert explain(engine, profile, left_out.key).among == explain(
-            engine, profile, first.items[0].paper.key).among
+        passed_over = explain(engine, profile, left_out.key)
+        assert passed_over.among == explain(engine, profile, first.items[0].paper.key).among
+        assert passed_over.rank is None and passed_over.verdict(profile).startswith("left out: ")
     finally:
         engine.dispose()
 
@@ -298,6 +299,56 @@ def test_explain_a_paper_no_digest_covers(tmp_path: Path, seeds_dir: Path,
         assert shown.exit_code == 0 and f"scored among {listed.among}" in shown.output
     finally:
         engine.dispose()
+
+
+FEW = """
+name = "Few"
+deliver = ["markdown"]
+max_items = 2
+min_score = 0.3
+[interests]
+keywords = ["vision-language", "segmentation"]
+exclude = ["survey"]
+like = ["MouSi: Poly-Visual-Expert Vision-Language Models"]
+"""
+
+
+def test_explain_says_what_keeps_a_paper_out(tmp_path: Path, seeds_dir: Path,
+                                             sqlite_url: str) -> None:
+    """explain's verdict is the digest's: the papers of the digest are in it at their places,
+    others are told what kept them out. (Every eighth paper of the day, with the digest's, the
+    liked one and a survey: each explain ranks the day's 166 papers again.)"""
+    fish = FEW.replace('["vision-language", "segmentation"]', '["zebrafish"]')
+    config = make_config(tmp_path, sqlite_url, {
+        "few": FEW, "fish": fish.replace("like = ", "# "),
+        "gated": FEW.replace("exclude = ", 'query = "zebrafish"\nexclude = ')})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    profile, fish, gated = (next(p for p in load_config(config, {}).profiles if p.id == name)
+                            for name in ("few", "fish", "gated"))
+    engine = open_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            [digest_id] = conn.execute(select(digests.c.id)).scalars().all()  # few's only
+        sent = {i.paper.id: i.rank for i in outbox.load_digest(engine, digest_id).items}
+        day = papers_of_day(engine, "2026-03-12")
+        chosen = [p for n, p in enumerate(day) if n % 8 == 0 or p.id in sent
+                  or p.title.startswith(("MouSi:", "Few-shot Adaptation"))]
+        verdicts = {p.id: explain(engine, profile, p.key).verdict(profile) for p in chosen}
+        assert explain(engine, fish, day[0].key).verdict(fish) == \
+            "left out: nothing in your profile matched it"
+        assert explain(engine, gated, day[0].key).verdict(gated) == \
+            "left out: it does not match your query"
+    finally:
+        engine.dispose()
+    assert {pid: v for pid, v in verdicts.items() if v.startswith("in the digest")} == {
+        pid: f"in the digest, #{rank} of 2" for pid, rank in sent.items()}
+    kinds = {re.sub(r"\(the lowest [0-9.]+\)", "", v) for v in verdicts.values()
+             if not v.startswith("in the digest")}
+    assert kinds == {"left out: it mentions “Survey”, which your profile excludes",
+                     "left out: it is one of your examples (digests never show them)",
+                     "left out: max_items = 2, and 2 papers scored higher ",
+                     "left out: under min_score 0.30"}
 
 
 def test_grouped_by_interest_on_the_seeds(tmp_path: Path, seeds_dir: Path,

@@ -156,12 +156,16 @@ class Matcher:
         corpus = prepare(papers)
         return Batch(self, corpus).ranking(min_score, limit, corpus.numbers(skip), shown=True)
 
-    def explain(self, paper: PaperText, papers: Sequence[PaperText] = ()) -> Explanation:
-        """The full score breakdown for one paper, scored among `papers` (its batch)."""
-        batch = list(papers)
-        if all(p.key != paper.key for p in batch):
-            batch.append(paper)
-        corpus = prepare(batch)
+    def explain(self, paper: PaperText, papers: Sequence[PaperText] | Corpus = ()) -> Explanation:
+        """The full score breakdown for one paper, scored among `papers` (its batch; a
+        prepared Corpus must hold the paper)."""
+        if isinstance(papers, Corpus):
+            corpus = papers
+        else:
+            batch = list(papers)
+            if all(p.key != paper.key for p in batch):
+                batch.append(paper)
+            corpus = prepare(batch)
         n = next(i for i, d in enumerate(corpus.docs) if d.paper.key == paper.key)
         return build_explanation(Batch(self, corpus).breakdowns((n,))[n], self)
 
