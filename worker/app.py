@@ -75,6 +75,9 @@ class SubscriberReport:
     below_threshold: int = 0
     candidates: int = 0
     created: bool = False
+    # `like`/`unlike` entries that match no stored paper, so were not used (looked up only
+    # when there was something new to match)
+    unknown_examples: tuple[str, ...] = ()
 
 
 @dataclass
@@ -273,6 +276,10 @@ class Pipeline:
         with self.timed("candidates"):
             examples = self._examples(profiles)
             marked = marks_for(self.engine, [p.id for p in profiles])
+        for profile in profiles:
+            reports[profile.id].unknown_examples = tuple(
+                r for r in (*profile.interests.like, *profile.interests.unlike)
+                if r not in examples)
         from worker.semantic import embedder_for  # the semantic extra's wiring: only if asked
 
         embedder = embedder_for(self.settings, self.engine, self.now)

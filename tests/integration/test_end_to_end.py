@@ -351,6 +351,21 @@ def test_explain_says_what_keeps_a_paper_out(tmp_path: Path, seeds_dir: Path,
                      "left out: under min_score 0.30"}
 
 
+def test_run_says_which_examples_it_could_not_use(tmp_path: Path, seeds_dir: Path,
+                                                  sqlite_url: str) -> None:
+    """A `like` that matches no stored paper (a typo, a paper no source listed) is named in
+    the run's report, not silently dropped."""
+    config = make_config(tmp_path, sqlite_url, {"few": FEW.replace(
+        'like = ["MouSi', 'unlike = ["2401.99999"]\nlike = ["A Paper Nobody Wrote", "MouSi')})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("  few: 2 papers"))
+    assert lines[at + 1] == ('    examples not used (no source has listed them): '
+                             '"A Paper Nobody Wrote", "2401.99999"')
+
+
 def test_grouped_by_interest_on_the_seeds(tmp_path: Path, seeds_dir: Path,
                                           sqlite_url: str) -> None:
     grouped = GROUNDING.replace('deliver = ["markdown"]', 'deliver = ["markdown"]\n'
