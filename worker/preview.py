@@ -74,10 +74,11 @@ class Explained:
     explanation: Explanation
     among: str  # the papers it was scored among, in words
     missing: tuple[str, ...] = ()  # the profile's examples not among the stored papers
-    # Where the profile as it is ranks it among those papers: its place in the digest they
-    # make (None: not in it), how many papers that digest holds, and an example it is itself.
+    # The digest those papers make with the profile as it is: the paper's place in it (None:
+    # left out), the scores of the papers it holds (best first), and whether the paper is
+    # one of the profile's examples (which digests never show).
     rank: int | None = None
-    shown: tuple[float, ...] = ()  # the scores of the digest's papers, best first
+    shown: tuple[float, ...] = ()
     example: bool = False
 
     def verdict(self, profile: Profile) -> str:
