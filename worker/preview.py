@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, select
@@ -17,7 +18,7 @@ from worker.store import outbox, papers
 from worker.store.db import reading
 from worker.store.marks import marks_for
 from worker.store.models import Digest, DigestItem, StoredPaper
-from worker.store.schema import subscribers
+from worker.store.schema import digests, subscribers
 
 if TYPE_CHECKING:
     from worker.matching import Explanation
@@ -25,34 +26,68 @@ if TYPE_CHECKING:
 
 def preview_digest(config: Config, engine: Engine, profile: Profile, now: datetime, *,
                    fmt: str = "md", since: timedelta | None = None) -> tuple[str, str]:
-    """(rendered digest, a note on what it covers). Reads the database, writes nothing."""
-    if since is not None:  # a replay: what was delivered too
-        cursor = papers.seq_before(engine, now - since)
+    """(rendered digest, a note on what it covers). Reads the database, writes nothing.
+
+    Without `since`: the next digest, from the papers not yet delivered. With it, a replay of
+    the papers first seen in that window, delivered or not, ranked as the subscriber's digests
+    ranked them (each digest's papers together, and those of the passes between digests, and
+    the next digest's, each together; scores are relative to the papers ranked together), so
+    the replay shows what those digests would have held with the profile as it is now, best
+    first."""
+    if since is not None:
+        start = papers.seq_before(engine, now - since)
     else:
         with reading(engine) as conn:
             known = _cursor(conn, profile.id)
         # not yet known: what its first digest would hold
-        cursor = papers.seq_before(engine, now - profile.backfill) if known is None else known
+        start = papers.seq_before(engine, now - profile.backfill) if known is None else known
     with reading(engine) as conn:
         upto = papers.current_seq(conn)
-        candidates = (papers.papers_in_range(conn, cursor, upto) if since is not None
-                      else outbox.digest_candidates(conn, profile.id, cursor, upto))
+        batches = ([papers.papers_in_range(conn, a, b)
+                    for a, b in _digest_ranges(conn, profile.id, start, upto)]
+                   if since is not None
+                   else [outbox.digest_candidates(conn, profile.id, start, upto)])
     examples = papers.find_papers(engine, [*profile.interests.like, *profile.interests.unlike])
-    items, below = match_papers(profile, candidates, examples,
-                                marks=marks_for(engine, [profile.id])[profile.id],
-                                embedder=embedder_for(config.settings, engine, None))
-    by_id = {p.id: p for p in candidates}
-    digest = Digest(0, profile.id, now, "<preview>", len(items), below, cursor, upto,
+    marked = marks_for(engine, [profile.id])[profile.id]
+    embedder = embedder_for(config.settings, engine, None)
+    found, below = [], 0
+    for batch in batches:
+        items, more = match_papers(profile, batch, examples, marks=marked, embedder=embedder)
+        found += items
+        below += more
+    found.sort(key=lambda item: -item.score)  # stable: batch by batch where scores tie
+    by_id = {p.id: p for batch in batches for p in batch}
+    digest = Digest(0, profile.id, now, "<preview>", len(found), below, start, upto,
                     tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
-                          for rank, i in enumerate(items, start=1)))
+                          for rank, i in enumerate(found, start=1)))
     ctx = profile_context(digest, profile, config.settings)
-    scope = f"papers first seen in the last {_human(since)}" if since else \
-        "papers not yet delivered"
+    count = sum(len(batch) for batch in batches)
+    scope = (f"papers first seen in the last {_human(since)}, ranked as its digests ranked "
+             f"them, in {len(batches)} batch{'' if len(batches) == 1 else 'es'}" if since else
+             "papers not yet delivered")
     pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})
-    note = (f"preview of {profile.id}: {len(items)} of {len(candidates)} {scope} "
+    note = (f"preview of {profile.id}: {len(found)} of {count} {scope} "
             f"({below} more scored lower); nothing was sent or recorded"
             + (f"; {pending} earlier digest(s) still pending" if pending else ""))
     return render(ctx, fmt, config.settings.templates_dir), note
+
+
+def _digest_ranges(conn: Connection, sub_id: str, start: int, upto: int,
+                   ) -> list[tuple[int, int]]:
+    """(start, upto] cut where the subscriber's digests' ranges and its cursor cut it: each
+    digest's papers, the papers of passes that sent nothing between two digests, and those
+    the next digest will rank. A digest begun before `start` counts from it."""
+    cuts = {start, upto}
+    rows = conn.execute(select(digests.c.cursor_from, digests.c.cursor_to).where(
+        digests.c.subscriber_id == sub_id, digests.c.cursor_to > start,
+        digests.c.cursor_from < upto))
+    for after, until in rows:
+        cuts |= {max(after, start), min(until, upto)}
+    cursor = _cursor(conn, sub_id)
+    if cursor is not None and start < cursor < upto:
+        cuts.add(cursor)
+    ordered = sorted(cuts)
+    return [(a, b) for a, b in pairwise(ordered) if a < b] or [(start, upto)]
 
 
 def _cursor(conn: Connection, sub_id: str) -> int | None:

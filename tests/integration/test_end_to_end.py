@@ -196,6 +196,34 @@ def test_preview_sends_and_records_nothing(tmp_path: Path, seeds_dir: Path, sqli
     assert "docs: " in after.output and "docs: nothing new" not in after.output
 
 
+def test_a_replay_ranks_as_the_digests_did(tmp_path: Path, seeds_dir: Path,
+                                           database_url: str) -> None:
+    """preview --since ranks each digest's papers together, as that digest did: with the
+    profile unchanged it shows what the digests held (max_items each, not for the whole
+    window), at their scores, best first."""
+    config = make_config(tmp_path, database_url, {"grounding": GROUNDING.replace(
+        "max_items = 200", "max_items = 3")})
+    for day in ("2026-03-12", "2026-03-13"):
+        add_seed_day(tmp_path, seeds_dir, day)
+        assert run_cli(config, "run", "--now", f"{day}T20:00:00+00:00").exit_code == 0
+    engine = open_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            ids = conn.execute(select(digests.c.id)).scalars().all()
+        sent = sorted(((f"{i.score:.2f}", i.paper.key) for d in outbox.load_digests(
+            engine, ids).values() for i in d.items), key=lambda s: -float(s[0]))
+    finally:
+        engine.dispose()
+    replay = run_cli(config, "preview", "grounding", "--since", "30d", "--now",
+                     "2026-03-13T21:00:00+00:00")
+    assert replay.exit_code == 0, replay.output
+    shown = re.findall(r"\(score ([0-9.]+), `(paper:\d+)`\)", replay.output)
+    assert len(sent) == 6 and sorted(shown) == sorted(sent)
+    assert [float(score) for score, _ in shown] == sorted((float(s) for s, _ in sent),
+                                                          reverse=True)
+    assert "ranked as its digests ranked them, in 2 batches" in replay.output
+
+
 def test_preview_unknown_name(tmp_path: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
     result = run_cli(config, "preview", "nobody")
