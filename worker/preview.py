@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, select
@@ -29,11 +28,9 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     """(rendered digest, a note on what it covers). Reads the database, writes nothing.
 
     Without `since`: the next digest, from the papers not yet delivered. With it, a replay of
-    the papers first seen in that window, delivered or not, ranked as the subscriber's digests
-    ranked them (each digest's papers together, and those of the passes between digests, and
-    the next digest's, each together; scores are relative to the papers ranked together), so
-    the replay shows what those digests would have held with the profile as it is now, best
-    first."""
+    the papers first seen in that window, delivered or not, each ranked among the papers it
+    was ranked with (_batches), so that with the profile unchanged the replay shows what the
+    subscriber's digests held, at their scores; best first."""
     if since is not None:
         start = papers.seq_before(engine, now - since)
     else:
@@ -44,27 +41,27 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     with reading(engine) as conn:
         upto = papers.current_seq(conn)
         batches = ([papers.papers_in_range(conn, a, b)
-                    for a, b in _digest_ranges(conn, profile.id, start, upto)]
+                    for a, b in _batches(conn, profile.id, start, upto)]
                    if since is not None
                    else [outbox.digest_candidates(conn, profile.id, start, upto)])
     examples = papers.find_papers(engine, [*profile.interests.like, *profile.interests.unlike])
     marked = marks_for(engine, [profile.id])[profile.id]
     embedder = embedder_for(config.settings, engine, None)
+    by_id = {p.id: p for batch in batches for p in batch}
     found, below = [], 0
     for batch in batches:
         items, more = match_papers(profile, batch, examples, marks=marked, embedder=embedder)
-        found += items
+        # a digest begun before the window ranks papers from before it too: not shown
+        found += [i for i in items if by_id[i.paper_id].first_seen_seq > start]
         below += more
     found.sort(key=lambda item: -item.score)  # stable: batch by batch where scores tie
-    by_id = {p.id: p for batch in batches for p in batch}
     digest = Digest(0, profile.id, now, "<preview>", len(found), below, start, upto,
                     tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
                           for rank, i in enumerate(found, start=1)))
     ctx = profile_context(digest, profile, config.settings)
-    count = sum(len(batch) for batch in batches)
-    scope = (f"papers first seen in the last {_human(since)}, ranked as its digests ranked "
-             f"them, in {len(batches)} batch{'' if len(batches) == 1 else 'es'}" if since else
-             "papers not yet delivered")
+    count = sum(1 for p in by_id.values() if p.first_seen_seq > start)
+    scope = (f"papers first seen in the last {_human(since)}, each ranked with the papers "
+             f"its digest ranked it with" if since else "papers not yet delivered")
     pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})
     note = (f"preview of {profile.id}: {len(found)} of {count} {scope} "
             f"({below} more scored lower); nothing was sent or recorded"
@@ -72,22 +69,28 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     return render(ctx, fmt, config.settings.templates_dir), note
 
 
-def _digest_ranges(conn: Connection, sub_id: str, start: int, upto: int,
-                   ) -> list[tuple[int, int]]:
-    """(start, upto] cut where the subscriber's digests' ranges and its cursor cut it: each
-    digest's papers, the papers of passes that sent nothing between two digests, and those
-    the next digest will rank. A digest begun before `start` counts from it."""
-    cuts = {start, upto}
+def _batches(conn: Connection, sub_id: str, start: int, upto: int) -> list[tuple[int, int]]:
+    """The ranges of ingests whose papers were (or will be) ranked together for the subscriber,
+    covering (start, upto]: each of its digests' whole range; then the range its next digest
+    will rank; between them, where passes sent it nothing (their ranges are not recorded),
+    each dump on its own, as `explain` scores such a paper. A subscriber no pass has seen yet:
+    what its first digest would rank, together."""
     rows = conn.execute(select(digests.c.cursor_from, digests.c.cursor_to).where(
         digests.c.subscriber_id == sub_id, digests.c.cursor_to > start,
-        digests.c.cursor_from < upto))
-    for after, until in rows:
-        cuts |= {max(after, start), min(until, upto)}
+        digests.c.cursor_from < upto).order_by(digests.c.cursor_from)).all()
     cursor = _cursor(conn, sub_id)
-    if cursor is not None and start < cursor < upto:
-        cuts.add(cursor)
-    ordered = sorted(cuts)
-    return [(a, b) for a, b in pairwise(ordered) if a < b] or [(start, upto)]
+    found: list[tuple[int, int]] = []
+    at = start
+    for after, until in rows:
+        found += [(seq, seq + 1) for seq in range(at, after)]  # passes that sent nothing
+        found.append((after, until))
+        at = max(at, until)
+    if cursor is None:
+        found.append((at, upto))
+    elif at < upto:
+        found += [(seq, seq + 1) for seq in range(at, min(cursor, upto))]
+        found.append((max(at, cursor), upto))
+    return [(a, b) for a, b in found if a < b]
 
 
 def _cursor(conn: Connection, sub_id: str) -> int | None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.integration.helpers import SEED_DAYS, add_seed_day, make_config, run_cli
-from worker.preview import explain
+from worker.preview import _batches, explain
 from worker.records import normalize_title
 from worker.settings import load_config
 from worker.sources.dumps import parse_dump
@@ -221,7 +221,31 @@ def test_a_replay_ranks_as_the_digests_did(tmp_path: Path, seeds_dir: Path,
     assert len(sent) == 6 and sorted(shown) == sorted(sent)
     assert [float(score) for score, _ in shown] == sorted((float(s) for s, _ in sent),
                                                           reverse=True)
-    assert "ranked as its digests ranked them, in 2 batches" in replay.output
+    assert "each ranked with the papers its digest ranked it with" in replay.output
+
+
+def test_the_batches_a_replay_ranks(tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    """A replay ranks each digest's range whole, the pending papers together, and where a pass
+    sent nothing (its range is not recorded) each dump alone, as explain scores such a paper."""
+    picky = GROUNDING.replace('["segmentation", "grounding", "referring"]', '["UniTAB"]')
+    config = make_config(tmp_path, sqlite_url, {"picky": picky})
+    for day in ("2026-03-12", "2026-03-13"):  # UniTAB is listed on the 13th only
+        add_seed_day(tmp_path, seeds_dir, day)
+        assert run_cli(config, "run", "--now", f"{day}T20:00:00+00:00").exit_code == 0
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    assert run_cli(config, "fetch", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+    profile = next(p for p in load_config(config, {}).profiles if p.id == "picky")
+    engine = open_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert _batches(conn, "picky", 0, 5) == [(0, 1), (1, 2), (2, 4), (4, 5)]
+            assert _batches(conn, "picky", 3, 5) == [(2, 4), (4, 5)]
+            first = papers_in_range(conn, 0, 1)[0]
+        assert explain(engine, profile, first.key).among.startswith(
+            f"the {len(papers_of_day(engine, '2026-03-12', SEED_DAYS['2026-03-12'][0][:4]))} "
+            "papers listed with it")
+    finally:
+        engine.dispose()
 
 
 def test_preview_unknown_name(tmp_path: Path, sqlite_url: str) -> None:
