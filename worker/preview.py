@@ -51,7 +51,8 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     found, below = [], 0
     for batch in batches:
         items, more = match_papers(profile, batch, examples, marks=marked, embedder=embedder)
-        # a digest begun before the window ranks papers from before it too: not shown
+        # a digest begun before the window ranks papers from before it too: not shown (its
+        # count of papers that scored lower is the whole digest's)
         found += [i for i in items if by_id[i.paper_id].first_seen_seq > start]
         below += more
     found.sort(key=lambda item: -item.score)  # stable: batch by batch where scores tie
