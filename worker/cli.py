@@ -288,6 +288,9 @@ def check(obj: Obj) -> None:
 def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | None) -> None:
     """Render NAME's next digest to the terminal; send and record nothing.
 
+    With --since, replay the papers first seen in that window, each ranked with the papers
+    its digest ranked it with: what NAME's digests would have held with the profile as it is.
+
     \b
     Example:
       paper-digest preview ada
@@ -481,9 +484,12 @@ def health(obj: Obj, max_age: str | None, any_host: bool, now_text: str | None) 
 @click.argument("paper")
 @click.pass_obj
 def explain(obj: Obj, name: str, paper: str) -> None:
-    """Show how NAME's profile scores PAPER, term by term, to tune the profile.
+    """Show how NAME's profile scores PAPER, term by term, and its place in the digest.
 
-    PAPER is an arXiv id, a title, or the key a digest shows (paper:123).
+    PAPER is an arXiv id, a title, or the key a digest shows (paper:123). It is scored among
+    the papers NAME's digest ranked it with, so the score is the digest's; the verdict says
+    its place in that digest or what kept it out (min_score, an excluded term, the query,
+    max_items), with the profile as it is now.
 
     \b
     Example:
