@@ -182,7 +182,7 @@ def test_statistics_are_refreshed_when_a_pass_grows_the_digest_tables(engine) ->
     assert outbox.refresh_statistics(engine, 0) is False
 
 
-
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite: nothing to do
 def test_a_pass_that_grows_the_digest_tables_leaves_them_analyzed(  # type: ignore[no-untyped-def]
         tmp_path, seeds_dir, database_url) -> None:
     """`run`'s build calls refresh_statistics: on PostgreSQL a first pass leaves digest_items
@@ -193,8 +193,6 @@ def test_a_pass_that_grows_the_digest_tables_leaves_them_analyzed(  # type: igno
     add_seed_day(tmp_path, seeds_dir, "2026-03-12")
     result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
     assert result.exit_code == 0, result.output
-    if not database_url.startswith("postgresql"):
-        return  # nothing to refresh on SQLite
     engine = open_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -204,6 +202,7 @@ def test_a_pass_that_grows_the_digest_tables_leaves_them_analyzed(  # type: igno
     finally:
         engine.dispose()
     assert items and known == items
+
 
 def test_digests_loaded_together_share_papers_in_rank_order(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d", rec("A", authors=("Ana",)), rec("B"), rec("C")), NOW)
