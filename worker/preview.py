@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -40,8 +40,8 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
         start = papers.seq_before(engine, now - profile.backfill) if known is None else known
     with reading(engine) as conn:
         upto = papers.current_seq(conn)
-        batches = ([papers.papers_in_range(conn, a, b)
-                    for a, b in _batches(conn, profile.id, start, upto)]
+        batches = ([_papers(conn, profile.id, ranked)
+                    for ranked in _batches(conn, profile.id, start, upto)]
                    if since is not None
                    else [outbox.digest_candidates(conn, profile.id, start, upto)])
     examples = papers.find_papers(engine, [*profile.interests.like, *profile.interests.unlike])
@@ -70,28 +70,43 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     return render(ctx, fmt, config.settings.templates_dir), note
 
 
-def _batches(conn: Connection, sub_id: str, start: int, upto: int) -> list[tuple[int, int]]:
-    """The ranges of ingests whose papers were (or will be) ranked together for the subscriber,
-    covering (start, upto]: each of its digests' whole range; then the range its next digest
-    will rank; between them, where passes sent it nothing (their ranges are not recorded),
-    each dump on its own, as `explain` scores such a paper. A subscriber no pass has seen yet:
-    what its first digest would rank, together."""
-    rows = conn.execute(select(digests.c.cursor_from, digests.c.cursor_to).where(
+@dataclass(frozen=True)
+class Ranked:
+    """Ingests (after, upto] whose papers were, or will be, ranked together for a subscriber."""
+
+    after: int
+    upto: int
+    digest: Any = None  # the digests row of the digest that ranked them
+    next: bool = False  # the subscriber's next digest will rank them
+
+
+def _batches(conn: Connection, sub_id: str, start: int, upto: int) -> list[Ranked]:
+    """The ranges whose papers were (or will be) ranked together for the subscriber, covering
+    (start, upto]: each of its digests' whole range; then the range its next digest will rank;
+    between them, where passes sent it nothing (their ranges are not recorded), and for a
+    subscriber no pass has seen yet, each dump on its own."""
+    rows = conn.execute(select(digests.c.id, digests.c.cursor_from, digests.c.cursor_to,
+                               digests.c.created_at).where(
         digests.c.subscriber_id == sub_id, digests.c.cursor_to > start,
         digests.c.cursor_from < upto).order_by(digests.c.cursor_from)).all()
     cursor = _cursor(conn, sub_id)
-    found: list[tuple[int, int]] = []
+    found: list[Ranked] = []
     at = start
-    for after, until in rows:
-        found += [(seq, seq + 1) for seq in range(at, after)]  # passes that sent nothing
-        found.append((after, until))
-        at = max(at, until)
-    if cursor is None:
-        found.append((at, upto))
-    elif at < upto:
-        found += [(seq, seq + 1) for seq in range(at, min(cursor, upto))]
-        found.append((max(at, cursor), upto))
-    return [(a, b) for a, b in found if a < b]
+    for row in rows:
+        found += [Ranked(seq, seq + 1) for seq in range(at, row.cursor_from)]
+        found.append(Ranked(row.cursor_from, row.cursor_to, row))
+        at = max(at, row.cursor_to)
+    until = upto if cursor is None else max(at, min(cursor, upto))
+    found += [Ranked(seq, seq + 1) for seq in range(at, until)]
+    found.append(Ranked(until, upto, next=True))
+    return [r for r in found if r.after < r.upto]
+
+
+def _papers(conn: Connection, sub_id: str, ranked: Ranked) -> list[StoredPaper]:
+    """The papers of a range as its digest ranked (or will rank) them: less those an earlier
+    digest had given the subscriber (outbox.digest_candidates)."""
+    return outbox.digest_candidates(conn, sub_id, ranked.after, ranked.upto,
+                                    before=ranked.digest.id if ranked.digest else None)
 
 
 def _cursor(conn: Connection, sub_id: str) -> int | None:
@@ -184,17 +199,14 @@ def _ranked_with(engine: Engine, sub_id: str, paper: StoredPaper) -> tuple[list[
     """(the papers `paper` is scored among, which they are in words): see explain."""
     seq = paper.first_seen_seq
     with reading(engine) as conn:
-        digest = outbox.covering_digest(conn, sub_id, seq)
-        if digest is not None:
-            batch = outbox.digest_candidates(conn, sub_id, digest.cursor_from, digest.cursor_to,
-                                             before=digest.id)
-            return batch, (f"the {len(batch)} papers its digest of "
-                           f"{digest.created_at:%Y-%m-%d %H:%M} UTC ranked")
-        cursor = _cursor(conn, sub_id)
-        if cursor is not None and cursor < seq:
-            batch = outbox.digest_candidates(conn, sub_id, cursor, papers.current_seq(conn))
-            return batch, f"the {len(batch)} papers its next digest will rank"
-        batch = papers.papers_in_range(conn, seq - 1, seq)
+        ranked = next(r for r in _batches(conn, sub_id, seq - 1, papers.current_seq(conn))
+                      if r.after < seq <= r.upto)
+        batch = _papers(conn, sub_id, ranked)
+    if ranked.digest is not None:
+        return batch, (f"the {len(batch)} papers its digest of "
+                       f"{ranked.digest.created_at:%Y-%m-%d %H:%M} UTC ranked")
+    if ranked.next:
+        return batch, f"the {len(batch)} papers its next digest will rank"
     return batch, f"the {len(batch)} papers listed with it (none of {sub_id}'s digests ranked it)"
 
 

@@ -149,14 +149,6 @@ def digest_candidates(conn: Connection, sub_id: str, after: int, upto: int, *,
     return [p for p in papers_in_range(conn, after, upto) if p.id not in given]
 
 
-def covering_digest(conn: Connection, sub_id: str, seq: int) -> Any:
-    """The subscriber's digest whose range held ingest `seq` (its row), or None: no digest
-    was written for the pass that went past it, or the subscriber came later."""
-    return conn.execute(select(digests).where(
-        digests.c.subscriber_id == sub_id, digests.c.cursor_from < seq,
-        digests.c.cursor_to >= seq).order_by(digests.c.id).limit(1)).first()
-
-
 def candidate_window(engine: Engine, cursors: dict[str, int]
                      ) -> tuple[int, list[StoredPaper], dict[str, set[int]]]:
     """(upto, papers first seen after the lowest cursor, already-delivered ids per subscriber).
