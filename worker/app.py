@@ -24,6 +24,8 @@ from sqlalchemy import Engine
 from worker.collector import paced_for_batches
 from worker.delivery import Channel, Rendered, channel_for
 from worker.errors import DeliveryError, PaperDigestError, RenderError, as_database_error
+from worker.examples import Examples, lookup_for
+from worker.examples import resolve as resolve_examples
 from worker.fanout import FanOut, shared
 from worker.progress import Progress, no_progress
 from worker.selection import Candidates, default_workers, match_each
@@ -77,7 +79,7 @@ class SubscriberReport:
     created: bool = False
     # `like`/`unlike` entries that match no stored paper, so were not used (looked up only
     # when there was something new to match)
-    unknown_examples: tuple[str, ...] = ()
+    unknown_examples: tuple[tuple[str, str], ...] = ()  # (like/unlike entry, why not used)
 
 
 @dataclass
@@ -273,13 +275,15 @@ class Pipeline:
                 groups[cursor, frozenset(delivered.get(profile.id, ()))].append(profile)
         if not groups:  # nothing new to anyone: no examples, marks or model to load
             return reports
+        with self.timed("examples"):
+            found = self._examples(profiles)
+            examples = found.papers
         with self.timed("candidates"):
-            examples = self._examples(profiles)
             marked = marks_for(self.engine, [p.id for p in profiles])
         for profile in profiles:
             reports[profile.id].unknown_examples = tuple(
-                r for r in (*profile.interests.like, *profile.interests.unlike)
-                if r not in examples)
+                (r, found.unused[r]) for r in (*profile.interests.like, *profile.interests.unlike)
+                if r in found.unused)
         from worker.semantic import embedder_for  # the semantic extra's wiring: only if asked
 
         embedder = embedder_for(self.settings, self.engine, self.now)
@@ -325,9 +329,12 @@ class Pipeline:
         finally:
             self.timings[stage] += time.perf_counter() - start
 
-    def _examples(self, profiles: Sequence[Profile]) -> dict[str, StoredPaper]:
-        refs = sorted({r for p in profiles for r in (*p.interests.like, *p.interests.unlike)})
-        return papers.find_papers(self.engine, refs) if refs else {}
+    def _examples(self, profiles: Sequence[Profile]) -> Examples:
+        """The profiles' example papers; arXiv ids no source has listed are looked up."""
+        refs = {r for p in profiles for r in (*p.interests.like, *p.interests.unlike)}
+        return resolve_examples(self.engine, refs, self.now,
+                                lookup_for(self.settings, self._fetcher if self.http_factory
+                                           else None))
 
     def _message_id(self, profile: Profile) -> str:
         from worker.render import message_domain

@@ -252,6 +252,22 @@ def _http_factory(settings: Any) -> Any:
     return make
 
 
+def _example_lookup(settings: Any) -> Any:
+    """What looks up example arXiv ids no source has listed, as a pass does (worker.examples);
+    its HTTP client is made when first needed and closed as the command ends."""
+    from worker.examples import lookup_for
+
+    made: list[Any] = []
+
+    def fetcher() -> Any:
+        if not made:
+            made.append(_http_factory(settings)(None))
+            click.get_current_context().call_on_close(made[0].close)
+        return made[0]
+
+    return lookup_for(settings, fetcher)
+
+
 @cli.command()
 @click.pass_obj
 def check(obj: Obj) -> None:
@@ -308,7 +324,7 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
         raise click.BadParameter(str(exc), param_hint="--since") from None
     try:
         text, note = preview_digest(config, obj.engine(settings), profile, parse_now(now_text),
-                                    fmt=fmt, since=window)
+                                    fmt=fmt, since=window, lookup=_example_lookup(settings))
     except PaperDigestError as exc:
         fail(str(exc))
     click.echo(text, nl=False)
@@ -502,7 +518,8 @@ def explain(obj: Obj, name: str, paper: str) -> None:
     settings = settings_or_exit(config)
     profile = _profile_or_exit(config, name)
     try:
-        lines = explain_paper(obj.engine(settings), profile, paper, settings=settings)
+        lines = explain_paper(obj.engine(settings), profile, paper, settings=settings,
+                              lookup=_example_lookup(settings))
     except LookupError:
         fail(f"no stored paper matches {paper!r}",
              "give an arXiv id, an exact title, or a key like paper:123 from a digest", 2)

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 
+from worker.examples import Lookup, resolve
 from worker.render import profile_context, render
 from worker.selection import Candidates, example_papers, match_papers
 from worker.semantic import embedder_for
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 
 
 def preview_digest(config: Config, engine: Engine, profile: Profile, now: datetime, *,
-                   fmt: str = "md", since: timedelta | None = None) -> tuple[str, str]:
-    """(rendered digest, a note on what it covers). Reads the database, writes nothing.
+                   fmt: str = "md", since: timedelta | None = None,
+                   lookup: Lookup | None = None) -> tuple[str, str]:
+    """(rendered digest, a note on what it covers). Writes no digest; with `lookup`, example
+    arXiv ids no source has listed are looked up (and kept) as a pass looks them up.
 
     Without `since`: the next digest, from the papers not yet delivered. With it, a replay of
     the papers first seen in that window, delivered or not, each ranked among the papers it
@@ -44,7 +47,8 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
                     for ranked in _batches(conn, profile.id, start, upto)]
                    if since is not None
                    else [outbox.digest_candidates(conn, profile.id, start, upto)])
-    examples = papers.find_papers(engine, [*profile.interests.like, *profile.interests.unlike])
+    resolved = resolve(engine, [*profile.interests.like, *profile.interests.unlike], now, lookup)
+    examples = resolved.papers
     marked = marks_for(engine, [profile.id])[profile.id]
     embedder = embedder_for(config.settings, engine, None)
     by_id = {p.id: p for batch in batches for p in batch}
@@ -65,8 +69,11 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
              f"its digest ranked it with" if since else "papers not yet delivered")
     pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})
     note = (f"preview of {profile.id}: {len(found)} of {count} {scope} "
-            f"({below} more scored lower); nothing was sent or recorded"
-            + (f"; {pending} earlier digest(s) still pending" if pending else ""))
+            f"({below} more scored lower); no digest was sent or recorded"
+            + (f"; {pending} earlier digest(s) still pending" if pending else "")
+            + ("; examples not used: " + ", ".join(f'"{ref}" ({why})' for ref, why
+                                                   in resolved.unused.items())
+               if resolved.unused else ""))
     return render(ctx, fmt, config.settings.templates_dir), note
 
 
@@ -127,7 +134,7 @@ class Explained:
     paper: StoredPaper
     explanation: Explanation
     among: str  # the papers it was scored among, in words
-    missing: tuple[str, ...] = ()  # the profile's examples not among the stored papers
+    unused: tuple[tuple[str, str], ...] = ()  # the profile's examples not used, and why
     # The digest those papers make with the profile as it is: the paper's place in it (None:
     # left out), the scores of the papers it holds (best first), and whether the paper is
     # one of the profile's examples (which digests never show).
@@ -157,7 +164,7 @@ class Explained:
 
 
 def explain(engine: Engine, profile: Profile, ref: str, *,
-            settings: Settings | None = None) -> Explained:
+            settings: Settings | None = None, lookup: Lookup | None = None) -> Explained:
     """The full score breakdown of one stored paper for one profile (`paper-digest explain`).
 
     The paper is scored among the papers a digest ranked it with (specificity and example
@@ -165,7 +172,8 @@ def explain(engine: Engine, profile: Profile, ref: str, *,
     given it: those of the subscriber's digest whose range held it; else, while it waits for
     the next digest, the papers that digest will rank; else (the subscriber came later, or
     the pass that went past it sent nothing) the papers listed with it. With the papers the
-    subscriber marked as examples and, when `settings` turn it on, semantic similarity.
+    subscriber marked as examples and, when `settings` turn it on, semantic similarity;
+    example arXiv ids no source has listed are looked up with `lookup`, as a pass does.
     Raises LookupError when no stored paper matches `ref`.
     """
     from worker.matching import Matcher
@@ -178,7 +186,8 @@ def explain(engine: Engine, profile: Profile, ref: str, *,
     if all(p.id != paper.id for p in batch):  # its own range holds it; this only guards
         batch.append(paper)
     refs = [*profile.interests.like, *profile.interests.unlike]
-    examples = papers.find_papers(engine, refs)
+    found = resolve(engine, refs, datetime.now(UTC), lookup)
+    examples = found.papers
     marked = marks_for(engine, [profile.id])[profile.id]
     liked, unliked = example_papers(profile, examples, marked)
     embedder = embedder_for(settings, engine, None) if settings is not None else None
@@ -190,7 +199,8 @@ def explain(engine: Engine, profile: Profile, ref: str, *,
     explanation = matcher.explain(paper_text(paper), pool.corpus)
     items, _ = match_papers(profile, pool, examples, marks=marked, embedder=embedder)
     rank = next((n for n, item in enumerate(items, start=1) if item.paper_id == paper.id), None)
-    return Explained(paper, explanation, among, tuple(r for r in refs if r not in examples),
+    return Explained(paper, explanation, among, tuple((r, found.unused[r]) for r in refs
+                                                      if r in found.unused),
                      rank, tuple(item.score for item in items),
                      any(p.id == paper.id for p in (*liked, *unliked)))
 
@@ -211,15 +221,14 @@ def _ranked_with(engine: Engine, sub_id: str, paper: StoredPaper) -> tuple[list[
 
 
 def explain_paper(engine: Engine, profile: Profile, ref: str, *,
-                  settings: Settings | None = None) -> list[str]:
+                  settings: Settings | None = None, lookup: Lookup | None = None) -> list[str]:
     """explain's breakdown as the lines `paper-digest explain` prints."""
-    found = explain(engine, profile, ref, settings=settings)
+    found = explain(engine, profile, ref, settings=settings, lookup=lookup)
     paper, explanation = found.paper, found.explanation
     lines = [f"{profile.id} × {paper.key}" + (f" (arXiv {paper.arxiv_id})"
                                                 if paper.arxiv_id else ""),
              *explanation.lines()]
     lines.append(f"  {found.verdict(profile)}")
     lines.append(f"  scored among {found.among}")
-    lines += [f"  note: example {r!r} is not among the stored papers, so it was not used"
-              for r in found.missing]
+    lines += [f"  note: example {r!r} was not used: {why}" for r, why in found.unused]
     return lines

@@ -44,8 +44,8 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
             lines.append(f"  {sid}: nothing new" if sub.candidates == 0 else
                          f"  {sid}: none of {sub.candidates} new papers matched")
         if sub.unknown_examples:
-            lines.append("    examples not used (no source has listed them): "
-                         + ", ".join(f'"{ref}"' for ref in sub.unknown_examples))
+            lines.append("    examples not used: " + ", ".join(
+                f'"{ref}" ({why})' for ref, why in sub.unknown_examples))
         lines += [f"    {entry}" for entry in sent.pop(sid, [])]
     for sid, entries in sent.items():  # older pending digests sent in this pass
         lines.append(f"  {sid}: earlier digest")

@@ -102,6 +102,9 @@ def _email_problems(email: EmailSettings, file: str, text: str) -> list[Problem]
 class MatchingSettings:
     semantic: bool = False  # also compare papers by meaning: needs the `semantic` extra
     workers: int = 0  # processes matching (and rendering) at once; 0: one per CPU, 1: no others
+    # Where a `like`/`unlike` arXiv id no source has listed is looked up (worker.examples);
+    # "" never looks one up.
+    example_lookup: str = "https://export.arxiv.org"
 
 
 @dataclass(frozen=True)
@@ -307,6 +310,11 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
         problems.append(Problem(file, "expected 0 (one process per CPU), 1 (matching in this "
                                 "process only) or more", "matching.workers",
                                 line_of(text, "workers")))
+    lookup = matching.example_lookup if matching is not None else ""
+    if lookup and not lookup.startswith(("http://", "https://")):
+        problems.append(Problem(file, 'expected an http:// or https:// URL, or "" for no '
+                                "lookups", "matching.example_lookup",
+                                line_of(text, "example_lookup")))
     email, email_problems = load_table(EmailSettings, data.get("email", {}), file=file,
                                        text=text, prefix="email.")
     problems += email_problems or _email_problems(email or EmailSettings(), file, text)

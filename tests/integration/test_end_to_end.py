@@ -182,7 +182,7 @@ def test_preview_sends_and_records_nothing(tmp_path: Path, seeds_dir: Path, sqli
     shown = run_cli(config, "preview", "docs", "--format", fmt, "--now",
                     "2026-03-14T21:00:00+00:00")
     assert shown.exit_code == 0, shown.output
-    assert "nothing was sent or recorded" in shown.output
+    assert "no digest was sent or recorded" in shown.output
     assert {"md": "# Paper digest for Doc Reader", "txt": "Paper digest for Doc Reader",
             "html": "<h1"}[fmt] in shown.output
     # Already delivered papers come back only when replaying a window.
@@ -408,14 +408,15 @@ def test_run_says_which_examples_it_could_not_use(tmp_path: Path, seeds_dir: Pat
     """A `like` that matches no stored paper (a typo, a paper no source listed) is named in
     the run's report, not silently dropped."""
     config = make_config(tmp_path, sqlite_url, {"few": FEW.replace(
-        'like = ["MouSi', 'unlike = ["2401.99999"]\nlike = ["A Paper Nobody Wrote", "MouSi')})
+        'like = ["MouSi', 'unlike = ["2401.99999"]\nlike = ["A Paper Nobody Wrote", "MouSi')},
+        extra='[matching]\nexample_lookup = ""')  # arXiv ids: test_example_lookup.py
     add_seed_day(tmp_path, seeds_dir, "2026-03-12")
     result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     at = next(n for n, line in enumerate(lines) if line.startswith("  few: 2 papers"))
-    assert lines[at + 1] == ('    examples not used (no source has listed them): '
-                             '"A Paper Nobody Wrote", "2401.99999"')
+    assert lines[at + 1] == ('    examples not used: "A Paper Nobody Wrote" (no source has listed '
+                             'it), "2401.99999" (no source has listed it)')
 
 
 def test_grouped_by_interest_on_the_seeds(tmp_path: Path, seeds_dir: Path,

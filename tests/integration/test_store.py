@@ -365,7 +365,7 @@ def test_migration_0005_hashes_the_titles_of_papers_already_stored(  # type: ign
     engine.dispose()
     engine = open_engine(database_url)
     try:
-        assert current_revision(engine) == "0005"
+        assert current_revision(engine) == HEAD_REVISION
         with engine.connect() as conn:
             rows = conn.execute(select(table.c.title_key, table.c.title_hash)).all()
         assert len(rows) == 2501 and all(h == title_hash(k) for k, h in rows)

@@ -237,11 +237,17 @@ def papers_in_range(conn: Connection, after: int, upto: int) -> list[StoredPaper
     return [StoredPaper.from_row(row, row.first_listing) for row in conn.execute(query)]
 
 
+def ref_arxiv_id(ref: str) -> str | None:
+    """The arXiv id a `like` reference gives (`2401.12345`, `arXiv:2401.12345v2`), or None
+    when it is a title (which may well contain something shaped like an id)."""
+    parsed = split_arxiv_id(ref)
+    return parsed[0] if parsed and len(ref.strip()) <= len(parsed[0]) + 12 else None
+
+
 def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
     """Resolve `like` references (arXiv ids or titles) to known papers; unknown ones absent."""
     found: dict[str, StoredPaper] = {}
-    ids = {ref: parsed[0] for ref in refs if (parsed := split_arxiv_id(ref))
-           and len(ref.strip()) <= len(parsed[0]) + 12}
+    ids = {ref: found_id for ref in refs if (found_id := ref_arxiv_id(ref))}
     keys = {ref: normalize_title(ref) for ref in refs if ref not in ids}
     if not refs:
         return found

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -251,4 +252,21 @@ paper_marks = Table(
     Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("verdict", String(8), nullable=False),  # like | unlike
     Column("marked_at", UTCDateTime, nullable=False),
+)
+
+# `like`/`unlike` papers given by arXiv id that no source has listed, looked up on arXiv's
+# export API once (worker.examples). Kept apart from `papers`: a paper here has not been
+# listed by any source, so it is not "seen" and stays new to everyone when a source lists it;
+# from then on the stored paper is the example. `found` false: arXiv answered without it (a
+# typo, a paper not yet announced), asked again after worker.examples.ASK_AGAIN.
+example_papers = Table(
+    "example_papers", metadata,
+    Column("id", Integer, primary_key=True),  # an example's paper id is minus this
+    Column("arxiv_id", String(64), nullable=False, unique=True),
+    Column("found", Boolean, nullable=False),
+    Column("version", Integer),
+    Column("title", Text, nullable=False, server_default=""),
+    Column("abstract", Text, nullable=False, server_default=""),
+    Column("authors", Text, nullable=False, server_default="[]"),  # JSON list of names
+    Column("looked_up_at", UTCDateTime, nullable=False),
 )

@@ -1,0 +1,164 @@
+"""`like`/`unlike` arXiv ids that no source has listed: looked up on arXiv's export API (a real
+HTTP server on loopback, answering with a recorded arXiv response) once, kept apart from the
+papers sources listed, used as examples, and named in the report when they cannot be."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import func, select
+
+from tests.integration.helpers import make_config, run_cli
+from tests.integration.httpfixture import ATOM, FixtureServer, Reply, shared_fixture
+from worker.store.db import open_engine
+from worker.store.schema import example_papers, papers
+
+# ../shared/fixtures/arxiv: arXiv's answer to id_list=0808.05394,1707.08567; it has the
+# second (a workshop's proceedings in information theory), not the first.
+ANSWER = "arxivpy_api_idlist_one_missing.xml"
+LIKED = "1707.08567"
+NO_SUCH = "0808.05394"
+PROFILE = f"""
+deliver = ["markdown"]
+min_score = 0.2
+max_items = 10
+[interests]
+like = ["{LIKED}", "{NO_SUCH}"]
+"""
+# Written for this test: one paper close to the liked one, one far from it.
+DUMP = """Mar 12
+
+Concepts in Information Theory and Communications: Notes from the AEW Workshop Series
+
+The Asia-Europe workshop series on concepts in information theory and communications brings \
+together scientists from Asia and Europe. We summarize the talks of the latest workshop, held \
+in Germany, on coding, communication and information theory, and the long cooperation between \
+the scientists who started the series in Eindhoven.
+
+Kilometre-Scale Weather Forecasting with Spherical Transformers
+
+We train a spherical transformer on reanalysis data to forecast global weather at kilometre \
+scale, and compare its temperature and wind errors with an operational forecast.
+"""
+
+
+def _setup(tmp_path: Path, database_url: str, server: FixtureServer,
+           profile: str = PROFILE, lookup: str | None = None) -> Path:
+    url = server.url if lookup is None else lookup
+    config = make_config(tmp_path, database_url, {"reader": profile},
+                         extra=f'[matching]\nexample_lookup = "{url}"\n')
+    (tmp_path / "dumps" / "2026-03-12_hf.txt").write_text(DUMP, encoding="utf-8")
+    return config
+
+
+def _another_day(tmp_path: Path, config: Path, day: int, words: str, now: str) -> str:
+    """A dump of day `day` of March (the same papers, retitled with `words`) read by a pass at
+    `now`; the pass's output."""
+    (tmp_path / "dumps" / f"2026-03-{day}_hf.txt").write_text(
+        DUMP.replace("Mar 12", f"Mar {day}").replace("Notes from", words), encoding="utf-8")
+    result = run_cli(config, "run", "--now", now)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _asked(server: FixtureServer) -> list[str]:
+    return [parse_qs(urlsplit(s.path).query)["id_list"][0] for s in server.seen
+            if s.path.startswith("/api/query")]
+
+
+def test_an_arxiv_id_no_source_listed_is_looked_up_once(tmp_path: Path,
+                                                        database_url: str) -> None:
+    with FixtureServer() as server:
+        server.route("/api/query", Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        config = _setup(tmp_path, database_url, server)
+        result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+        # One request for both ids; the one arXiv has no paper for is named.
+        assert _asked(server) == [f"{NO_SUCH},{LIKED}"]
+        assert (f'    examples not used: "{NO_SUCH}" (arXiv has no paper with this id)'
+                in result.output.splitlines())
+        # The liked paper was an example: the paper written like it is in the digest, and
+        # says so; the other is not.
+        (digest,) = (tmp_path / "out" / "reader").glob("*.md")
+        text = digest.read_text(encoding="utf-8")
+        assert "Notes from the AEW Workshop Series" in text
+        assert "Proceedings of Workshop AEW10" in text  # the example it resembles
+        assert "Weather Forecasting" not in text
+        # It is kept apart from the papers sources listed: not seen, not new to anyone.
+        engine = open_engine(database_url)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(select(func.count()).select_from(papers)).scalar() == 2
+                kept = {r.arxiv_id: r.found for r in conn.execute(select(example_papers))}
+            assert kept == {LIKED: True, NO_SUCH: False}
+        finally:
+            engine.dispose()
+
+        # Asked once: the next day's pass asks again only for the id arXiv had nothing for
+        # (it may be announced since), and not within a day of asking.
+        _another_day(tmp_path, config, 13, "More notes from", "2026-03-12T22:00:00+00:00")
+        assert _asked(server) == [f"{NO_SUCH},{LIKED}"]
+        _another_day(tmp_path, config, 14, "Last notes from", "2026-03-14T20:00:00+00:00")
+        assert _asked(server) == [f"{NO_SUCH},{LIKED}", NO_SUCH]
+
+        # explain scores with the same example (kept), and looks up as a pass does: it runs
+        # now, more than a day after arXiv had nothing for the other id.
+        title = ("Concepts in Information Theory and Communications: More notes from the AEW "
+                 "Workshop Series")
+        result = run_cli(config, "explain", "reader", title)
+        assert result.exit_code == 0, result.output
+        assert "Proceedings of Workshop AEW10" in result.output
+        assert f"note: example '{NO_SUCH}' was not used: arXiv has no paper" in result.output
+        assert _asked(server) == [f"{NO_SUCH},{LIKED}", NO_SUCH, NO_SUCH]
+        # preview replays with it too, and says which example it could not use.
+        shown = run_cli(config, "preview", "reader", "--since", "7d", "--now",
+                        "2026-03-14T21:00:00+00:00")
+        assert shown.exit_code == 0, shown.output
+        assert "Last notes from the AEW Workshop Series" in shown.output
+        assert f'examples not used: "{NO_SUCH}" (arXiv has no paper with this id)' in shown.output
+        assert len(_asked(server)) == 3  # answered within the day
+
+
+def test_a_failed_lookup_is_reported_and_asked_again(tmp_path: Path, sqlite_url: str) -> None:
+    """arXiv not answering loses nothing: the run goes on without the example, says why, keeps
+    no answer, and the next run asks again."""
+    with FixtureServer() as server:
+        server.route("/api/query", Reply(404, b"not here", "text/plain"),
+                     Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        config = _setup(tmp_path, sqlite_url, server)
+        result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+        line = next(x for x in result.output.splitlines() if "examples not used" in x)
+        assert f'"{LIKED}" (looking it up on arXiv failed (' in line
+        assert "HTTP 404" in line and f"{server.url}/api/query" in line
+        engine = open_engine(sqlite_url)
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(select(func.count()).select_from(example_papers)
+                                    ).scalar() == 0
+        finally:
+            engine.dispose()
+        output = _another_day(tmp_path, config, 13, "More notes from",
+                              "2026-03-13T20:00:00+00:00")
+        assert _asked(server) == [f"{NO_SUCH},{LIKED}"] * 2
+        assert f'"{LIKED}"' not in output
+
+
+def test_lookups_can_be_turned_off(tmp_path: Path, sqlite_url: str) -> None:
+    with FixtureServer() as server:
+        config = _setup(tmp_path, sqlite_url, server, lookup="")
+        result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+        assert server.seen == []
+        assert (f'    examples not used: "{LIKED}" (no source has listed it), "{NO_SUCH}" '
+                "(no source has listed it)") in result.output.splitlines()
+
+
+def test_a_bad_lookup_url_is_a_configuration_problem(tmp_path: Path, sqlite_url: str) -> None:
+    with FixtureServer() as server:
+        config = _setup(tmp_path, sqlite_url, server, lookup="export.arxiv.org")
+    result = run_cli(config, "check")
+    assert result.exit_code != 0
+    assert "worker.toml" in result.output and "matching.example_lookup" in result.output
+    assert 'expected an http:// or https:// URL, or "" for no lookups' in result.output

@@ -1,0 +1,125 @@
+"""A profile's example papers (`like`, `unlike`): the papers sources have listed, else, for an
+arXiv id, the paper arXiv's export API gives for it, asked once and kept
+(worker.store.examples).
+
+    resolve(engine, refs, now, lookup)   -> Examples: ref -> paper, and ref -> why not used
+    lookup_for(settings, make_fetcher)   -> the ArxivLookup of [matching] example_lookup
+
+A paper looked up this way is only an example: it is not recorded as seen, so when a source
+lists it later it is new to every subscriber like any other paper (and from then on that
+stored paper is the example). Titles are not looked up: arXiv's search matches words, not
+titles, and a wrong example is worse than none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from worker.errors import PaperDigestError
+from worker.records import PaperRecord
+from worker.store import examples as store
+from worker.store import papers
+from worker.store.models import StoredPaper
+
+ASK_AGAIN = timedelta(days=1)  # an id arXiv had no paper for (not announced yet?) is asked again
+ID_LIST = 100  # ids a request asks for
+NOT_LISTED = "no source has listed it"
+NOT_ON_ARXIV = "arXiv has no paper with this id"
+SOURCE = "example lookup"  # how errors name the lookup
+
+
+Lookup = Callable[[Sequence[str]], "Answer"]  # arXiv ids -> what arXiv says about them
+
+
+@dataclass
+class Examples:
+    papers: dict[str, StoredPaper] = field(default_factory=dict)  # ref -> its paper
+    unused: dict[str, str] = field(default_factory=dict)  # ref -> why it is not used
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self.papers
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What arXiv said about some ids: their papers, the ids it has no paper for, and the
+    ids it could not be asked about (-> the error)."""
+
+    found: tuple[PaperRecord, ...] = ()
+    missing: tuple[str, ...] = ()
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class ArxivLookup:
+    """Papers by arXiv id from the export API (`/api/query?id_list=...`), ID_LIST at a time,
+    through the pass's Fetcher (its retries, and its pace of one request per 3 s to arXiv)."""
+
+    def __init__(self, fetcher: Callable[[], Any], base_url: str):
+        self.fetcher = fetcher  # made only when something is to be asked
+        self.url = base_url.rstrip("/") + "/api/query"
+
+    def __call__(self, ids: Sequence[str]) -> Answer:
+        from worker.sources.arxiv_api import parse_feed
+
+        found: list[PaperRecord] = []
+        missing: list[str] = []
+        failed: dict[str, str] = {}
+        for start in range(0, len(ids), ID_LIST):
+            asked = ids[start:start + ID_LIST]
+            try:
+                # A 400 carries the API's explanation in an Atom error entry: parse_feed says it.
+                result = self.fetcher().fetch(
+                    self.url, source=SOURCE, conditional=False, ok_statuses=(400,),
+                    accept="application/atom+xml",
+                    params={"id_list": ",".join(asked), "max_results": len(asked)})
+                feed = parse_feed(result.body, result.url, source=SOURCE, status=result.status)
+            except PaperDigestError as exc:
+                failed.update(dict.fromkeys(asked, str(exc)))
+                continue
+            given = {p.arxiv_id: p for p in feed.records if p.arxiv_id in asked}
+            found += given.values()
+            missing += [i for i in asked if i not in given]
+        return Answer(tuple(found), tuple(missing), failed)
+
+
+def lookup_for(settings: Any, fetcher: Callable[[], Any] | None) -> ArxivLookup | None:
+    """The lookup [matching] example_lookup asks for, through the Fetcher `fetcher` makes;
+    None when lookups are off or there is no way to fetch."""
+    url = settings.matching.example_lookup
+    return ArxivLookup(fetcher, url) if url and fetcher is not None else None
+
+
+def resolve(engine: Engine, refs: Iterable[str], now: datetime,
+            lookup: Lookup | None = None) -> Examples:
+    """Each reference's paper: a stored one (by arXiv id or title), else one looked up on arXiv
+    before (or now, with `lookup`), else the reason it cannot be used."""
+    refs = sorted(set(refs))
+    result = Examples(papers.find_papers(engine, refs) if refs else {})
+    ids = {ref: i for ref in refs if ref not in result and (i := papers.ref_arxiv_id(ref))}
+    result.unused = {ref: NOT_LISTED for ref in refs if ref not in result and ref not in ids}
+    if not ids:
+        return result
+    known = store.looked_up(engine, ids.values(), now, ASK_AGAIN)
+    ask = sorted({i for i in ids.values() if i not in known})
+    failed: dict[str, str] = {}
+    if ask and lookup is not None:
+        answer = lookup(ask)
+        known.update(store.record_lookup(engine, answer.found, answer.missing, now))
+        known.update(dict.fromkeys(answer.missing))
+        failed = answer.failed
+    for ref, arxiv_id in ids.items():
+        if (paper := known.get(arxiv_id)) is not None:
+            result.papers[ref] = paper
+        elif arxiv_id in known:
+            result.unused[ref] = NOT_ON_ARXIV
+        elif arxiv_id in failed:
+            result.unused[ref] = f"looking it up on arXiv failed ({failed[arxiv_id]})"
+        else:
+            result.unused[ref] = NOT_LISTED
+    return result
+

@@ -1,0 +1,67 @@
+"""Example papers looked up on arXiv by id (schema.example_papers), for `like`/`unlike`
+entries no source has listed: what worker.examples asked arXiv, and what it answered."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from worker.records import Links, PaperRecord
+from worker.store.db import reading, upsert
+from worker.store.models import StoredPaper
+from worker.store.schema import example_papers
+
+_CHUNK = 500  # bound parameter lists, as worker.store.papers does
+
+
+def _paper(row: Any) -> StoredPaper:
+    return StoredPaper(
+        id=-row.id, title=row.title, abstract=row.abstract, arxiv_id=row.arxiv_id,
+        version=row.version, authors=tuple(json.loads(row.authors or "[]")),
+        links=Links.for_arxiv(row.arxiv_id), published=None, upvotes=None,
+        first_seen_at=row.looked_up_at, first_seen_seq=0)
+
+
+def looked_up(engine: Engine, arxiv_ids: Iterable[str], now: datetime,
+              ask_again: timedelta) -> dict[str, StoredPaper | None]:
+    """arXiv id -> the paper arXiv gave for it, or None where arXiv had no such paper when
+    asked less than `ask_again` ago. Ids never asked about, or whose answer is older, are
+    absent: they are to be asked (again)."""
+    ids = sorted(set(arxiv_ids))
+    found: dict[str, StoredPaper | None] = {}
+    with reading(engine) as conn:
+        for start in range(0, len(ids), _CHUNK):
+            rows = conn.execute(select(example_papers).where(
+                example_papers.c.arxiv_id.in_(ids[start:start + _CHUNK])))
+            for row in rows:
+                if row.found:
+                    found[row.arxiv_id] = _paper(row)
+                elif row.looked_up_at > now - ask_again:
+                    found[row.arxiv_id] = None
+    return found
+
+
+def record_lookup(engine: Engine, papers: Sequence[PaperRecord], missing: Sequence[str],
+                  now: datetime) -> dict[str, StoredPaper]:
+    """Keep what arXiv answered: the papers it gave, and the ids it had nothing for. Returns
+    the papers as examples, by arXiv id."""
+    rows: list[dict[str, Any]] = [
+        {"arxiv_id": p.arxiv_id, "found": True, "version": p.version, "title": p.title,
+         "abstract": p.abstract, "authors": json.dumps(list(p.authors)), "looked_up_at": now}
+        for p in papers if p.arxiv_id]
+    rows += [{"arxiv_id": i, "found": False, "version": None, "title": "", "abstract": "",
+              "authors": "[]", "looked_up_at": now} for i in missing]
+    if not rows:
+        return {}
+    with engine.begin() as conn:
+        for row in rows:
+            statement = upsert(conn, example_papers).values(**row)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["arxiv_id"],
+                set_={k: v for k, v in row.items() if k != "arxiv_id"}))
+    given = looked_up(engine, [p.arxiv_id for p in papers if p.arxiv_id], now, timedelta(0))
+    return {i: p for i, p in given.items() if p is not None}
