@@ -557,7 +557,14 @@ def mark(obj: Obj, name: str, paper: str, unlike: bool, remove: bool,
         message = mark_paper(obj.engine(settings), profile.id, paper, remove=remove,
                              verdict="unlike" if unlike else "like", now=parse_now(now_text))
     except LookupError:
+        from worker.store.papers import ref_arxiv_id
+
+        arxiv_id = ref_arxiv_id(paper)
+        where = profile.file or f"{name}'s profile"
         fail(f"no stored paper matches {paper!r}",
+             f"no source has listed arXiv {arxiv_id}: to use it as an example all the same, "
+             f'add "{arxiv_id}" to `{"unlike" if unlike else "like"}` in {where} (a run looks '
+             "it up on arXiv)" if arxiv_id and not remove else
              "give an arXiv id, an exact title, or a key like paper:123 from a digest", 2)
     except PaperDigestError as exc:
         fail(str(exc))

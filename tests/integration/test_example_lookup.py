@@ -162,3 +162,14 @@ def test_a_bad_lookup_url_is_a_configuration_problem(tmp_path: Path, sqlite_url:
     assert result.exit_code != 0
     assert "worker.toml" in result.output and "matching.example_lookup" in result.output
     assert 'expected an http:// or https:// URL, or "" for no lookups' in result.output
+
+
+def test_marking_a_paper_no_source_listed_says_how_to_like_it(tmp_path: Path,
+                                                              sqlite_url: str) -> None:
+    with FixtureServer() as server:
+        config = _setup(tmp_path, sqlite_url, server)
+        result = run_cli(config, "mark", "reader", "arXiv:2401.99999v2", "--unlike")
+    assert result.exit_code == 2
+    assert ('no source has listed arXiv 2401.99999: to use it as an example all the same, add '
+            '"2401.99999" to `unlike` in ') in result.output
+    assert str(config / "subscribers" / "reader.toml") in result.output
