@@ -3,6 +3,7 @@ arXiv id, the paper arXiv's export API gives for it, asked once and kept
 (worker.store.examples).
 
     resolve(engine, refs, now, lookup)   -> Examples: ref -> paper, and ref -> why not used
+    unused_lines(unused)                 -> what to tell the subscriber about the latter
     lookup_for(settings, make_fetcher)   -> the ArxivLookup of [matching] example_lookup
 
 A paper looked up this way is only an example: it is not recorded as seen, so when a source
@@ -13,6 +14,7 @@ titles, and a wrong example is worse than none.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,11 +28,12 @@ from worker.store import examples as store
 from worker.store import papers
 from worker.store.models import StoredPaper
 
+log = logging.getLogger("paper_digest")
 ASK_AGAIN = timedelta(days=1)  # an id arXiv had no paper for (not announced yet?) is asked again
 ID_LIST = 100  # ids a request asks for
-NOT_LISTED = "no source has listed it"
-NOT_ON_ARXIV = "arXiv has no paper with this id"
-SOURCE = "example lookup"  # how errors name the lookup
+NOT_LISTED = "not listed by any source"
+NOT_ON_ARXIV = "not on arXiv"
+SOURCE = "arXiv lookup"  # how errors name the lookup
 
 
 Lookup = Callable[[Sequence[str]], "Answer"]  # arXiv ids -> what arXiv says about them
@@ -112,14 +115,24 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
         known.update(store.record_lookup(engine, answer.found, answer.missing, now))
         known.update(dict.fromkeys(answer.missing))
         failed = answer.failed
+        for error in dict.fromkeys(failed.values()):
+            log.warning("example papers not looked up (the next run asks again): %s", error)
     for ref, arxiv_id in ids.items():
         if (paper := known.get(arxiv_id)) is not None:
             result.papers[ref] = paper
         elif arxiv_id in known:
             result.unused[ref] = NOT_ON_ARXIV
         elif arxiv_id in failed:
-            result.unused[ref] = f"looking it up on arXiv failed ({failed[arxiv_id]})"
+            result.unused[ref] = f"the lookup failed: {failed[arxiv_id]}; asked again next run"
         else:
             result.unused[ref] = NOT_LISTED
     return result
 
+
+
+def unused_lines(unused: Iterable[tuple[str, str]]) -> list[str]:
+    """`examples not used (why): "ref", "ref"`, a line for each reason, in order."""
+    by_why: dict[str, list[str]] = {}
+    for ref, why in unused:
+        by_why.setdefault(why, []).append(f'"{ref}"')
+    return [f"examples not used ({why}): {', '.join(refs)}" for why, refs in by_why.items()]

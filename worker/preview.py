@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 
-from worker.examples import Lookup, resolve
+from worker.examples import Lookup, resolve, unused_lines
 from worker.render import profile_context, render
 from worker.selection import Candidates, example_papers, match_papers
 from worker.semantic import embedder_for
@@ -71,9 +71,7 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     note = (f"preview of {profile.id}: {len(found)} of {count} {scope} "
             f"({below} more scored lower); no digest was sent or recorded"
             + (f"; {pending} earlier digest(s) still pending" if pending else "")
-            + ("; examples not used: " + ", ".join(f'"{ref}" ({why})' for ref, why
-                                                   in resolved.unused.items())
-               if resolved.unused else ""))
+            + "".join(f"; {line}" for line in unused_lines(resolved.unused.items())))
     return render(ctx, fmt, config.settings.templates_dir), note
 
 
@@ -230,5 +228,5 @@ def explain_paper(engine: Engine, profile: Profile, ref: str, *,
              *explanation.lines()]
     lines.append(f"  {found.verdict(profile)}")
     lines.append(f"  scored among {found.among}")
-    lines += [f"  note: example {r!r} was not used: {why}" for r, why in found.unused]
+    lines += [f"  note: {line}" for line in unused_lines(found.unused)]
     return lines

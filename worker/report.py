@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from worker.app import PassReport, SourceReport
+from worker.examples import unused_lines
 from worker.logs import one_line
 from worker.settings import Config, Settings
 from worker.store import outbox, runs
@@ -44,8 +45,7 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
             lines.append(f"  {sid}: nothing new" if sub.candidates == 0 else
                          f"  {sid}: none of {sub.candidates} new papers matched")
         if sub.unknown_examples:
-            lines.append("    examples not used: " + ", ".join(
-                f'"{ref}" ({why})' for ref, why in sub.unknown_examples))
+            lines += [f"    {line}" for line in unused_lines(sub.unknown_examples)]
         lines += [f"    {entry}" for entry in sent.pop(sid, [])]
     for sid, entries in sent.items():  # older pending digests sent in this pass
         lines.append(f"  {sid}: earlier digest")

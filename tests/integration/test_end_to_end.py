@@ -415,8 +415,8 @@ def test_run_says_which_examples_it_could_not_use(tmp_path: Path, seeds_dir: Pat
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     at = next(n for n, line in enumerate(lines) if line.startswith("  few: 2 papers"))
-    assert lines[at + 1] == ('    examples not used: "A Paper Nobody Wrote" (no source has listed '
-                             'it), "2401.99999" (no source has listed it)')
+    assert lines[at + 1] == ('    examples not used (not listed by any source): '
+                             '"A Paper Nobody Wrote", "2401.99999"')
 
 
 def test_grouped_by_interest_on_the_seeds(tmp_path: Path, seeds_dir: Path,
