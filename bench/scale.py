@@ -420,7 +420,8 @@ def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
     ingest = st["ingest"]
     rows.append(("ingest", ingest, "papers", None))
     for key, label in (("sync", "subscriber sync"), ("candidates", "candidate selection"),
-                       ("matching", "matching"), ("digests", "writing digests")):
+                       ("examples", "example papers"), ("matching", "matching"),
+                       ("digests", "writing digests")):
         if key in split:
             rows.append((label, {"wall": split[key], "peak": build["peak"],
                                  "count": build["count"] if key == "digests"
