@@ -37,6 +37,7 @@ from sqlalchemy import Engine, text
 from worker.app import PassReport, fetch_pass, run_pass, worker_id
 from worker.due import has_work
 from worker.errors import PaperDigestError, as_database_error
+from worker.examples import unused_lines
 from worker.metrics import Metrics, config_samples, db_samples, render
 from worker.reload import Change, ConfigWatcher
 from worker.schedules import Schedule, next_slot, parse_every, parse_schedule, zone
@@ -194,6 +195,7 @@ class Server:
                           ignore_backoff=False, http_factory=self.http_factory,
                           stop=self.stopping.is_set)
         self.metrics.observe_sources(report.sources)
+        _log_unused_examples(report)
         _log_deliveries(report)
 
     def heartbeat(self) -> None:
@@ -240,6 +242,15 @@ class Server:
 
 def _interval(every: timedelta) -> IntervalTrigger:
     return IntervalTrigger(seconds=max(1, int(every.total_seconds())), timezone=UTC)
+
+
+def _log_unused_examples(report: PassReport) -> None:
+    """What `run` prints under a subscriber whose `like`/`unlike` entries could not be used (a
+    typo in a title, an id arXiv does not know), as a warning for each digest built."""
+    for sid, sub in report.subscribers.items():
+        for line in unused_lines(sub.unknown_examples):
+            log.warning("subscriber %s: %s", sid, line,
+                        extra={"event": "examples.unused", "subject": sid})
 
 
 def _log_deliveries(report: PassReport) -> None:

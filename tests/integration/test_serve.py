@@ -124,7 +124,8 @@ def test_serve_end_to_end(served: Served, tmp_path: Path, seeds_dir: Path,
 
     # 2. While it runs: bob edited, carol added, alice deleted, dave's file broken.
     (config / "bob.toml").write_text(PROFILE.format(email="robert@example.org"), "utf-8")
-    (config / "carol.toml").write_text(PROFILE.format(email="carol@example.org"), "utf-8")
+    (config / "carol.toml").write_text(PROFILE.format(email="carol@example.org")
+                                       + 'like = ["A Paper Nobody Wrote"]\n', "utf-8")
     (config / "alice.toml").unlink()
     (config / "dave.toml").write_text("[interests\nkeywords = 1\n", "utf-8")
     assert wait_for(lambda: all(served.saw(event, who) for event, who in (
@@ -138,6 +139,9 @@ def test_serve_end_to_end(served: Served, tmp_path: Path, seeds_dir: Path,
         served.log.read_text()
     assert len(served.to("alice@example.org")) == alice_before  # deleted: no more
     assert len(served.to("bob@example.org")) == bob_before  # edited: goes to robert now
+    assert wait_for(lambda: served.saw("examples.unused", "carol"), 5)  # told, not dropped
+    assert any('examples not used (not listed by any source): "A Paper Nobody Wrote"'
+               in str(e.get("msg")) for e in served.events()), served.log.read_text()
 
     # 3. SIGTERM while a send is in progress.
     served.handler.delay = 2.0
