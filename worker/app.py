@@ -77,9 +77,9 @@ class SubscriberReport:
     below_threshold: int = 0
     candidates: int = 0
     created: bool = False
-    # `like`/`unlike` entries that match no stored paper, so were not used (looked up only
-    # when there was something new to match)
-    unknown_examples: tuple[tuple[str, str], ...] = ()  # (like/unlike entry, why not used)
+    # (`like`/`unlike` entry, why it was not used: worker.examples), for the entries that
+    # could not be used; resolved only when there was something new to match
+    unknown_examples: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

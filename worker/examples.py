@@ -35,7 +35,6 @@ NOT_LISTED = "not listed by any source"
 NOT_ON_ARXIV = "not on arXiv"
 SOURCE = "arXiv lookup"  # how errors name the lookup
 
-
 Lookup = Callable[[Sequence[str]], "Answer"]  # arXiv ids -> what arXiv says about them
 
 
@@ -127,7 +126,6 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
         else:
             result.unused[ref] = NOT_LISTED
     return result
-
 
 
 def unused_lines(unused: Iterable[tuple[str, str]]) -> list[str]:
