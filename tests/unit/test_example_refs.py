@@ -1,0 +1,35 @@
+"""Which `like`/`unlike` entries (and `explain`/`mark` arguments) are arXiv ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.store.papers import ref_arxiv_id
+
+
+@pytest.mark.parametrize(("ref", "arxiv_id"), [
+    ("2401.12345", "2401.12345"),
+    (" 2401.12345v3 ", "2401.12345"),
+    ("arXiv:2401.12345", "2401.12345"),
+    ("0808.05394", "0808.05394"),
+    ("astro-ph/0601001v1", "astro-ph/0601001"),
+    ("https://arxiv.org/abs/2401.12345", "2401.12345"),
+    ("https://arxiv.org/abs/2401.12345v2/", "2401.12345"),
+    ("http://export.arxiv.org/abs/math.GT/0309136", "math.GT/0309136"),
+    ("https://arxiv.org/pdf/2401.12345v2.pdf", "2401.12345"),
+    ("https://www.arxiv.org/html/2401.12345v1", "2401.12345"),
+    ("arxiv.org/abs/2401.12345", "2401.12345"),
+])
+def test_an_id_however_it_is_written(ref: str, arxiv_id: str) -> None:
+    assert ref_arxiv_id(ref) == arxiv_id
+
+
+@pytest.mark.parametrize("ref", [
+    "Visual Instruction Tuning",
+    "2401.12345: a title that starts with something shaped like an id",
+    "https://example.org/abs/2401.12345-and-more-of-a-long-path",
+    "https://github.com/someone/2401.12345",
+    "",
+])
+def test_a_title_is_not_an_id(ref: str) -> None:
+    assert ref_arxiv_id(ref) is None
