@@ -273,6 +273,9 @@ def _example_lookup(settings: Any) -> Any:
 def check(obj: Obj) -> None:
     """Validate worker.toml and every subscriber file; report all problems at once.
 
+    Then, from the database if there is one already, note the `like`/`unlike` entries that
+    match no paper a source has listed (a run looks arXiv ids up on arXiv).
+
     \b
     Example:
       paper-digest --config config check
@@ -291,6 +294,10 @@ def check(obj: Obj) -> None:
     disabled = f", {len(config.disabled)} disabled" if config.disabled else ""
     click.echo(f"OK: {len(s.sources)} source(s), {len(config.profiles)} subscriber(s)"
                f"{disabled}; email via {email}.")
+    from worker.examples import check_notes
+
+    for note in check_notes(s, config.profiles, datetime.now(UTC)):
+        click.secho(f"note: {note}", fg="yellow", err=True)
 
 
 @cli.command()

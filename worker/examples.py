@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -31,8 +32,12 @@ from worker.store.models import StoredPaper
 log = logging.getLogger("paper_digest")
 ASK_AGAIN = timedelta(days=1)  # an id arXiv had no paper for (not announced yet?) is asked again
 ID_LIST = 100  # ids a request asks for
+# Tries a request gets (the sources' 4 would keep a pass waiting ~7 s offline): what fails is
+# asked again by the next run, which meanwhile goes on without the example.
+ATTEMPTS = 2
 NOT_LISTED = "not listed by any source"
 NOT_ON_ARXIV = "not on arXiv"
+NOT_ASKED = "not listed by any source; the next run looks it up on arXiv"
 SOURCE = "arXiv lookup"  # how errors name the lookup
 
 Lookup = Callable[[Sequence[str]], "Answer"]  # arXiv ids -> what arXiv says about them
@@ -77,7 +82,7 @@ class ArxivLookup:
                 # A 400 carries the API's explanation in an Atom error entry: parse_feed says it.
                 result = self.fetcher().fetch(
                     self.url, source=SOURCE, conditional=False, ok_statuses=(400,),
-                    accept="application/atom+xml",
+                    accept="application/atom+xml", attempts=ATTEMPTS,
                     params={"id_list": ",".join(asked), "max_results": len(asked)})
                 feed = parse_feed(result.body, result.url, source=SOURCE, status=result.status)
             except PaperDigestError as exc:
@@ -97,35 +102,42 @@ def lookup_for(settings: Any, fetcher: Callable[[], Any] | None) -> ArxivLookup 
 
 
 def resolve(engine: Engine, refs: Iterable[str], now: datetime,
-            lookup: Lookup | None = None) -> Examples:
+            lookup: Lookup | None = None, *, later: bool = False) -> Examples:
     """Each reference's paper: a stored one (by arXiv id or title), else one looked up on arXiv
-    before (or now, with `lookup`), else the reason it cannot be used."""
+    before (or now, with `lookup`), else the reason it cannot be used. `later`: ids not asked
+    about yet will be, by the next run (for `check`, which asks nothing itself)."""
     refs = sorted(set(refs))
     result = Examples(papers.find_papers(engine, refs) if refs else {})
     ids = {ref: i for ref in refs if ref not in result and (i := papers.ref_arxiv_id(ref))}
     result.unused = {ref: NOT_LISTED for ref in refs if ref not in result and ref not in ids}
     if not ids:
         return result
-    known = store.looked_up(engine, ids.values(), now, ASK_AGAIN)
-    ask = sorted({i for i in ids.values() if i not in known})
+    known = store.looked_up(engine, ids.values())
+    ask = sorted({i for i in ids.values() if i not in known or _stale(known[i], now)})
     failed: dict[str, str] = {}
     if ask and lookup is not None:
         answer = lookup(ask)
         known.update(store.record_lookup(engine, answer.found, answer.missing, now))
-        known.update(dict.fromkeys(answer.missing))
+        known.update(dict.fromkeys(answer.missing, now))
         failed = answer.failed
         for error in dict.fromkeys(failed.values()):
             log.warning("example papers not looked up (the next run asks again): %s", error)
     for ref, arxiv_id in ids.items():
-        if (paper := known.get(arxiv_id)) is not None:
-            result.papers[ref] = paper
-        elif arxiv_id in known:
-            result.unused[ref] = NOT_ON_ARXIV
+        answer_for = known.get(arxiv_id)
+        if isinstance(answer_for, StoredPaper):
+            result.papers[ref] = answer_for
         elif arxiv_id in failed:
             result.unused[ref] = f"the lookup failed: {failed[arxiv_id]}; asked again next run"
+        elif answer_for is not None:  # when arXiv last said it had no such paper
+            result.unused[ref] = NOT_ON_ARXIV
         else:
-            result.unused[ref] = NOT_LISTED
+            result.unused[ref] = NOT_ASKED if later else NOT_LISTED
     return result
+
+
+def _stale(answer: StoredPaper | datetime, now: datetime) -> bool:
+    """Is this an answer "no such paper" old enough to ask again (it may be announced since)?"""
+    return isinstance(answer, datetime) and answer <= now - ASK_AGAIN
 
 
 def unused_lines(unused: Iterable[tuple[str, str]]) -> list[str]:
@@ -134,3 +146,40 @@ def unused_lines(unused: Iterable[tuple[str, str]]) -> list[str]:
     for ref, why in unused:
         by_why.setdefault(why, []).append(f'"{ref}"')
     return [f"examples not used ({why}): {', '.join(refs)}" for why, refs in by_why.items()]
+
+
+def check_notes(settings: Any, profiles: Iterable[Any], now: datetime) -> list[str]:
+    """For `check`: each subscriber's `like`/`unlike` entries that no paper in the database
+    matches, as notes (a source may list the paper later). Reads an existing database only:
+    nothing is created, migrated or asked of arXiv."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from worker.store.db import HEAD_REVISION, current_revision, make_engine, normalize_url, redact
+
+    profiles = [p for p in profiles if p.interests.like or p.interests.unlike]
+    if not profiles:
+        return []
+    url = normalize_url(settings.database_url)
+    where = redact(url)
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        if not path or path == ":memory:" or not Path(path).exists():
+            return [f"examples not checked: no database at {where} yet (the first run makes it)"]
+    try:
+        engine = make_engine(url)
+    except (SQLAlchemyError, ModuleNotFoundError) as exc:
+        return [f"examples not checked: cannot open {where}: {exc}"]
+    try:
+        if current_revision(engine) != HEAD_REVISION:
+            return [f"examples not checked: {where} is not set up yet (the next run does it)"]
+        found = resolve(engine, {r for p in profiles for r in (*p.interests.like,
+                                                               *p.interests.unlike)},
+                        now, later=bool(settings.matching.example_lookup))
+    except SQLAlchemyError as exc:
+        return [f"examples not checked: cannot read {where}: {exc}"]
+    finally:
+        engine.dispose()
+    return [f"{p.id}: {line}" for p in profiles for line in unused_lines(
+        (r, found.unused[r]) for r in (*p.interests.like, *p.interests.unlike)
+        if r in found.unused)]

@@ -121,16 +121,19 @@ def test_an_arxiv_id_no_source_listed_is_looked_up_once(tmp_path: Path,
 
 def test_a_failed_lookup_is_reported_and_asked_again(tmp_path: Path, sqlite_url: str) -> None:
     """arXiv not answering loses nothing: the run goes on without the example, says why, keeps
-    no answer, and the next run asks again."""
+    no answer, and the next run asks again. A request is tried twice, not as often as a
+    source's: what fails is asked again by the next run anyway."""
     with FixtureServer() as server:
-        server.route("/api/query", Reply(404, b"not here", "text/plain"),
+        server.route("/api/query", Reply(503, b"busy", "text/plain"),
+                     Reply(503, b"busy", "text/plain"),
                      Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
         config = _setup(tmp_path, sqlite_url, server)
         result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
         assert result.exit_code == 0, result.output
         line = next(x for x in result.output.splitlines() if "examples not used" in x)
         assert line.startswith("    examples not used (the lookup failed: ")
-        assert "HTTP 404" in line and f"{server.url}/api/query" in line
+        assert "HTTP 503" in line and f"{server.url}/api/query" in line
+        assert "gave up after 2 attempts" in line
         assert line.endswith(f'; asked again next run): "{LIKED}", "{NO_SUCH}"')  # as listed
         engine = open_engine(sqlite_url)
         try:
@@ -141,7 +144,7 @@ def test_a_failed_lookup_is_reported_and_asked_again(tmp_path: Path, sqlite_url:
             engine.dispose()
         output = _another_day(tmp_path, config, 13, "More notes from",
                               "2026-03-13T20:00:00+00:00")
-        assert _asked(server) == [f"{NO_SUCH},{LIKED}"] * 2
+        assert _asked(server) == [f"{NO_SUCH},{LIKED}"] * 3
         assert f'"{LIKED}"' not in output
 
 
@@ -173,3 +176,29 @@ def test_marking_a_paper_no_source_listed_says_how_to_like_it(tmp_path: Path,
     assert ('no source has listed arXiv 2401.99999: to use it as an example all the same, add '
             '"2401.99999" to `unlike` in ') in result.output
     assert str(config / "subscribers" / "reader.toml") in result.output
+
+
+def test_check_notes_the_examples_no_stored_paper_matches(tmp_path: Path,
+                                                          database_url: str) -> None:
+    """`check` reads an existing database (and asks arXiv nothing): the entries no stored or
+    looked-up paper matches are notes, not errors."""
+    profile = PROFILE.replace(f'"{NO_SUCH}"]', f'"{NO_SUCH}", "A Paper Nobody Wrote"]')
+    with FixtureServer() as server:
+        server.route("/api/query", Reply(404, b"not here", "text/plain"),
+                     Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        config = _setup(tmp_path, database_url, server, profile)
+        before = run_cli(config, "check")
+        assert before.exit_code == 0, before.output
+        assert "note: examples not checked: " in before.output  # no database yet
+        assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+        failed = run_cli(config, "check")  # the lookup failed: the next run asks again
+        assert failed.exit_code == 0 and failed.output.splitlines()[1:] == [
+            'note: reader: examples not used (not listed by any source; the next run looks it '
+            f'up on arXiv): "{LIKED}", "{NO_SUCH}"',
+            'note: reader: examples not used (not listed by any source): "A Paper Nobody Wrote"']
+        _another_day(tmp_path, config, 13, "More notes from", "2026-03-13T20:00:00+00:00")
+        after = run_cli(config, "check")
+        assert after.output.splitlines()[1:] == [
+            'note: reader: examples not used (not on arXiv): "0808.05394"',
+            'note: reader: examples not used (not listed by any source): "A Paper Nobody Wrote"']
+        assert len(server.seen) == 2  # check asked nothing

@@ -233,14 +233,16 @@ class Fetcher:
     def fetch(self, url: str, *, source: str, params: Mapping[str, Any] | None = None,
               follow_redirects: bool = True, min_interval: float | None = None,
               timeout: float | None = None, conditional: bool = True,
-              ok_statuses: Iterable[int] = (), accept: str | None = None) -> FetchResult:
+              ok_statuses: Iterable[int] = (), accept: str | None = None,
+              attempts: int | None = None) -> FetchResult:
         """GET `url`, retrying what is worth retrying; SourceError when it finally fails.
 
         `follow_redirects=False` returns a 3xx as it is (`redirected`, `final_url` = Location)
         for kinds where a redirect means something. `ok_statuses` are error statuses the
         caller wants to read itself (arXiv's API explains a 400 in its body). Validators
         are sent when `conditional`, but only stored when the caller calls `remember()`
-        after it has used the body, so a crash in between never loses papers.
+        after it has used the body, so a crash in between never loses papers. `attempts`
+        overrides the settings' max_attempts (what can wait for the next pass tries less).
         """
         try:
             full = str(httpx.URL(url, params=params) if params else httpx.URL(url))
@@ -248,7 +250,7 @@ class Fetcher:
             raise SourceError(source, url, f"invalid URL: {exc}") from None
         headers = self._request_headers(full, conditional, accept)
         ok = frozenset(ok_statuses)
-        attempts = self.settings.max_attempts
+        attempts = attempts or self.settings.max_attempts
         for attempt in range(1, attempts + 1):
             try:
                 return self._attempt(full, source, headers, follow_redirects, min_interval,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -26,22 +26,17 @@ def _paper(row: Any) -> StoredPaper:
         first_seen_at=row.looked_up_at, first_seen_seq=0)
 
 
-def looked_up(engine: Engine, arxiv_ids: Iterable[str], now: datetime,
-              ask_again: timedelta) -> dict[str, StoredPaper | None]:
-    """arXiv id -> the paper arXiv gave for it, or None where arXiv had no such paper when
-    asked less than `ask_again` ago. Ids never asked about, or whose answer is older, are
-    absent: they are to be asked (again)."""
+def looked_up(engine: Engine, arxiv_ids: Iterable[str]) -> dict[str, StoredPaper | datetime]:
+    """arXiv id -> the paper arXiv gave for it, or when arXiv last said it had no such paper.
+    Ids never asked about are absent."""
     ids = sorted(set(arxiv_ids))
-    found: dict[str, StoredPaper | None] = {}
+    found: dict[str, StoredPaper | datetime] = {}
     with reading(engine) as conn:
         for start in range(0, len(ids), _CHUNK):
             rows = conn.execute(select(example_papers).where(
                 example_papers.c.arxiv_id.in_(ids[start:start + _CHUNK])))
             for row in rows:
-                if row.found:
-                    found[row.arxiv_id] = _paper(row)
-                elif row.looked_up_at > now - ask_again:
-                    found[row.arxiv_id] = None
+                found[row.arxiv_id] = _paper(row) if row.found else row.looked_up_at
     return found
 
 
@@ -63,5 +58,5 @@ def record_lookup(engine: Engine, papers: Sequence[PaperRecord], missing: Sequen
             conn.execute(statement.on_conflict_do_update(
                 index_elements=["arxiv_id"],
                 set_={k: v for k, v in row.items() if k != "arxiv_id"}))
-    given = looked_up(engine, [p.arxiv_id for p in papers if p.arxiv_id], now, timedelta(0))
-    return {i: p for i, p in given.items() if p is not None}
+    given = looked_up(engine, [p.arxiv_id for p in papers if p.arxiv_id])
+    return {i: p for i, p in given.items() if isinstance(p, StoredPaper)}
