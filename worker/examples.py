@@ -171,13 +171,16 @@ def check_notes(settings: Any, profiles: Iterable[Any], now: datetime) -> list[s
     except (SQLAlchemyError, ModuleNotFoundError) as exc:
         return [f"examples not checked: cannot open {where}: {exc}"]
     try:
+        with engine.connect():  # unreachable is not "not set up" (current_revision's None)
+            pass
         if current_revision(engine) != HEAD_REVISION:
             return [f"examples not checked: {where} is not set up yet (the next run does it)"]
         found = resolve(engine, {r for p in profiles for r in (*p.interests.like,
                                                                *p.interests.unlike)},
                         now, later=bool(settings.matching.example_lookup))
     except SQLAlchemyError as exc:
-        return [f"examples not checked: cannot read {where}: {exc}"]
+        why = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return [f"examples not checked: cannot read {where}: {why}"]
     finally:
         engine.dispose()
     return [f"{p.id}: {line}" for p in profiles for line in unused_lines(

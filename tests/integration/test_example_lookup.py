@@ -202,3 +202,13 @@ def test_check_notes_the_examples_no_stored_paper_matches(tmp_path: Path,
             'note: reader: examples not used (not on arXiv): "0808.05394"',
             'note: reader: examples not used (not listed by any source): "A Paper Nobody Wrote"']
         assert len(server.seen) == 2  # check asked nothing
+
+
+def test_check_says_when_it_cannot_reach_the_database(tmp_path: Path) -> None:
+    with FixtureServer() as server:
+        config = _setup(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:1/test", server)
+        result = run_cli(config, "check")
+    assert result.exit_code == 0, result.output  # the files are fine
+    note = result.output.splitlines()[1]
+    assert note.startswith("note: examples not checked: cannot read postgresql+psycopg://"
+                           "postgres@127.0.0.1:1/test: connection failed")
