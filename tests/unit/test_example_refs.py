@@ -19,6 +19,7 @@ from worker.store.papers import ref_arxiv_id
     ("https://arxiv.org/pdf/2401.12345v2.pdf", "2401.12345"),
     ("https://www.arxiv.org/html/2401.12345v1", "2401.12345"),
     ("arxiv.org/abs/2401.12345", "2401.12345"),
+    ("https://huggingface.co/papers/2401.12345", "2401.12345"),
 ])
 def test_an_id_however_it_is_written(ref: str, arxiv_id: str) -> None:
     assert ref_arxiv_id(ref) == arxiv_id
@@ -29,6 +30,7 @@ def test_an_id_however_it_is_written(ref: str, arxiv_id: str) -> None:
     "2401.12345: a title that starts with something shaped like an id",
     "https://example.org/abs/2401.12345-and-more-of-a-long-path",
     "https://github.com/someone/2401.12345",
+    "https://huggingface.co/datasets/someone/2401.12345",
     "",
 ])
 def test_a_title_is_not_an_id(ref: str) -> None:

@@ -238,14 +238,15 @@ def papers_in_range(conn: Connection, after: int, upto: int) -> list[StoredPaper
     return [StoredPaper.from_row(row, row.first_listing) for row in conn.execute(query)]
 
 
-_ARXIV_PAGE = re.compile(r"(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/", re.I)
+_PAPER_PAGE = re.compile(r"(?:https?://)?(?:(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
+                         r"|(?:www\.)?huggingface\.co/papers/)", re.I)
 
 
 def ref_arxiv_id(ref: str) -> str | None:
     """The arXiv id a `like` reference gives (`2401.12345`, `arXiv:2401.12345v2`, the paper's
-    page or PDF on arxiv.org), or None when it is a title (which may well contain something
-    shaped like an id)."""
-    bare = _ARXIV_PAGE.sub("", ref.strip(), count=1).removesuffix("/").removesuffix(".pdf")
+    page or PDF on arxiv.org, its Hugging Face paper page), or None when it is a title (which
+    may well contain something shaped like an id)."""
+    bare = _PAPER_PAGE.sub("", ref.strip(), count=1).removesuffix("/").removesuffix(".pdf")
     parsed = split_arxiv_id(bare)
     return parsed[0] if parsed and len(bare) <= len(parsed[0]) + 12 else None
 
