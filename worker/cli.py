@@ -528,12 +528,25 @@ def explain(obj: Obj, name: str, paper: str) -> None:
         lines = explain_paper(obj.engine(settings), profile, paper, settings=settings,
                               lookup=_example_lookup(settings))
     except LookupError:
-        fail(f"no stored paper matches {paper!r}",
-             "give an arXiv id, an exact title, or a key like paper:123 from a digest", 2)
+        fail(f"no stored paper matches {paper!r}", _not_stored_hint(profile, paper, "like"), 2)
     except PaperDigestError as exc:
         fail(str(exc))
     for line in lines:
         click.echo(line)
+
+
+def _not_stored_hint(profile: Any, ref: str, verdict: str, remove: bool = False) -> str:
+    """What to do about a paper no stored paper matches: for an arXiv id no source has listed,
+    that it can be an example all the same (in the profile's file, looked up on arXiv)."""
+    from worker.store.papers import ref_arxiv_id
+
+    arxiv_id = ref_arxiv_id(ref)
+    if arxiv_id is None or remove:
+        return "give an arXiv id, an exact title, or a key like paper:123 from a digest"
+    where = profile.file or f"{profile.id}'s profile"
+    return (f"no source has listed arXiv {arxiv_id}, so no digest holds it: to use it as an "
+            f'example all the same, add "{arxiv_id}" to `{verdict}` in {where} (a run looks it '
+            "up on arXiv)")
 
 
 @cli.command()
@@ -564,15 +577,8 @@ def mark(obj: Obj, name: str, paper: str, unlike: bool, remove: bool,
         message = mark_paper(obj.engine(settings), profile.id, paper, remove=remove,
                              verdict="unlike" if unlike else "like", now=parse_now(now_text))
     except LookupError:
-        from worker.store.papers import ref_arxiv_id
-
-        arxiv_id = ref_arxiv_id(paper)
-        where = profile.file or f"{name}'s profile"
         fail(f"no stored paper matches {paper!r}",
-             f"no source has listed arXiv {arxiv_id}: to use it as an example all the same, "
-             f'add "{arxiv_id}" to `{"unlike" if unlike else "like"}` in {where} (a run looks '
-             "it up on arXiv)" if arxiv_id and not remove else
-             "give an arXiv id, an exact title, or a key like paper:123 from a digest", 2)
+             _not_stored_hint(profile, paper, "unlike" if unlike else "like", remove), 2)
     except PaperDigestError as exc:
         fail(str(exc))
     click.echo(message)

@@ -167,15 +167,20 @@ def test_a_bad_lookup_url_is_a_configuration_problem(tmp_path: Path, sqlite_url:
     assert 'expected an http:// or https:// URL, or "" for no lookups' in result.output
 
 
-def test_marking_a_paper_no_source_listed_says_how_to_like_it(tmp_path: Path,
+def test_marking_or_explaining_a_paper_no_source_listed_says_how_to_like_it(tmp_path: Path,
                                                               sqlite_url: str) -> None:
     with FixtureServer() as server:
         config = _setup(tmp_path, sqlite_url, server)
         result = run_cli(config, "mark", "reader", "arXiv:2401.99999v2", "--unlike")
     assert result.exit_code == 2
-    assert ('no source has listed arXiv 2401.99999: to use it as an example all the same, add '
-            '"2401.99999" to `unlike` in ') in result.output
+    assert ('no source has listed arXiv 2401.99999, so no digest holds it: to use it as an '
+            'example all the same, add "2401.99999" to `unlike` in ') in result.output
     assert str(config / "subscribers" / "reader.toml") in result.output
+    explained = run_cli(config, "explain", "reader", "https://arxiv.org/abs/2401.99999")
+    assert explained.exit_code == 2
+    assert 'add "2401.99999" to `like` in ' in explained.output
+    titled = run_cli(config, "explain", "reader", "A Paper Nobody Wrote")
+    assert "give an arXiv id, an exact title, or a key like paper:123" in titled.output
 
 
 def test_check_notes_the_examples_no_stored_paper_matches(tmp_path: Path,
