@@ -167,8 +167,8 @@ def test_a_bad_lookup_url_is_a_configuration_problem(tmp_path: Path, sqlite_url:
     assert 'expected an http:// or https:// URL, or "" for no lookups' in result.output
 
 
-def test_marking_or_explaining_a_paper_no_source_listed_says_how_to_like_it(tmp_path: Path,
-                                                              sqlite_url: str) -> None:
+def test_marking_or_explaining_a_paper_no_source_listed_says_how_to_like_it(
+        tmp_path: Path, sqlite_url: str) -> None:
     with FixtureServer() as server:
         config = _setup(tmp_path, sqlite_url, server)
         result = run_cli(config, "mark", "reader", "arXiv:2401.99999v2", "--unlike")
