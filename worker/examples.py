@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -47,9 +46,6 @@ Lookup = Callable[[Sequence[str]], "Answer"]  # arXiv ids -> what arXiv says abo
 class Examples:
     papers: dict[str, StoredPaper] = field(default_factory=dict)  # ref -> its paper
     unused: dict[str, str] = field(default_factory=dict)  # ref -> why it is not used
-
-    def __contains__(self, ref: object) -> bool:
-        return ref in self.papers
 
 
 @dataclass(frozen=True)
@@ -108,8 +104,10 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
     about yet will be, by the next run (for `check`, which asks nothing itself)."""
     refs = sorted(set(refs))
     result = Examples(papers.find_papers(engine, refs) if refs else {})
-    ids = {ref: i for ref in refs if ref not in result and (i := papers.ref_arxiv_id(ref))}
-    result.unused = {ref: NOT_LISTED for ref in refs if ref not in result and ref not in ids}
+    ids = {ref: i for ref in refs
+           if ref not in result.papers and (i := papers.ref_arxiv_id(ref))}
+    result.unused = {ref: NOT_LISTED for ref in refs
+                     if ref not in result.papers and ref not in ids}
     if not ids:
         return result
     known = store.looked_up(engine, ids.values())
@@ -152,37 +150,40 @@ def check_notes(settings: Any, profiles: Iterable[Any], now: datetime) -> list[s
     """For `check`: each subscriber's `like`/`unlike` entries that no paper in the database
     matches, as notes (a source may list the paper later). Reads an existing database only:
     nothing is created, migrated or asked of arXiv."""
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from worker.store.db import HEAD_REVISION, current_revision, make_engine, normalize_url, redact
+    from worker.store.db import (
+        HEAD_REVISION,
+        current_revision,
+        error_line,
+        make_engine,
+        missing_sqlite_file,
+        redact,
+    )
 
     profiles = [p for p in profiles if p.interests.like or p.interests.unlike]
     if not profiles:
         return []
-    url = normalize_url(settings.database_url)
-    where = redact(url)
-    if url.startswith("sqlite"):
-        path = make_url(url).database
-        if not path or path == ":memory:" or not Path(path).exists():
-            return [f"examples not checked: no database at {where} yet (the first run makes it)"]
+    url = settings.database_url
+    missing = missing_sqlite_file(url)
+    if missing:
+        return [f"examples not checked: no database file {missing} yet (the first run makes it)"]
+    engine = None
     try:
         engine = make_engine(url)
-    except (SQLAlchemyError, ModuleNotFoundError) as exc:
-        return [f"examples not checked: cannot open {where}: {exc}"]
-    try:
         with engine.connect():  # unreachable is not "not set up" (current_revision's None)
             pass
         if current_revision(engine) != HEAD_REVISION:
-            return [f"examples not checked: {where} is not set up yet (the next run does it)"]
+            return [f"examples not checked: {redact(url)} is not set up yet (the next run "
+                    "does it)"]
         found = resolve(engine, {r for p in profiles for r in (*p.interests.like,
                                                                *p.interests.unlike)},
                         now, later=bool(settings.matching.example_lookup))
-    except SQLAlchemyError as exc:
-        why = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return [f"examples not checked: cannot read {where}: {why}"]
+    except (SQLAlchemyError, ModuleNotFoundError) as exc:
+        return [f"examples not checked: cannot read {redact(url)}: {error_line(exc)}"]
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     return [f"{p.id}: {line}" for p in profiles for line in unused_lines(
         (r, found.unused[r]) for r in (*p.interests.like, *p.interests.unlike)
         if r in found.unused)]

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.settings import Settings
-from worker.store.db import make_engine, normalize_url, redact
+from worker.store.db import error_line, make_engine, missing_sqlite_file, redact
 from worker.store.schedule import latest_beat
 
 
@@ -34,7 +32,7 @@ def default_max_age(settings: Settings) -> timedelta:
 def check_health(settings: Settings, now: datetime, *, host: str | None,
                  max_age: timedelta) -> Health:
     url = settings.database_url
-    missing = _missing_sqlite_file(url)
+    missing = missing_sqlite_file(url)
     if missing:
         return Health(False, f"database file {missing} does not exist")
     engine = None
@@ -42,9 +40,7 @@ def check_health(settings: Settings, now: datetime, *, host: str | None,
         engine = make_engine(url)
         beat = latest_beat(engine, host)
     except (SQLAlchemyError, ModuleNotFoundError) as exc:
-        lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        return Health(False, f"cannot read the heartbeat from {redact(url)}: "
-                      f"{lines[0] if lines else type(exc).__name__}")
+        return Health(False, f"cannot read the heartbeat from {redact(url)}: {error_line(exc)}")
     finally:
         if engine is not None:
             engine.dispose()
@@ -58,18 +54,6 @@ def check_health(settings: Settings, now: datetime, *, host: str | None,
                       f"(limit {_ago(max_age)})")
     return Health(True, f"OK: heartbeat {_ago(age)} ago from {beat.worker}; database "
                   "reachable")
-
-
-def _missing_sqlite_file(url: str) -> str | None:
-    """Connecting to a missing SQLite file would create an empty one: say it is gone."""
-    url = normalize_url(url)
-    if not url.startswith("sqlite"):
-        return None
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        return None
-    path = Path(database).expanduser()
-    return None if path.exists() else str(path)
 
 
 def _ago(delta: timedelta) -> str:

@@ -10,7 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import func, select
 
 from tests.integration.helpers import make_config, run_cli
-from tests.integration.httpfixture import ATOM, FixtureServer, Reply, shared_fixture
+from tests.integration.httpfixture import ATOM, FakeClock, FixtureServer, Reply, shared_fixture
+from worker.examples import ArxivLookup
+from worker.sources.http import Fetcher
 from worker.store.db import open_engine
 from worker.store.schema import example_papers, papers
 
@@ -134,6 +136,9 @@ def test_a_failed_lookup_is_reported_and_asked_again(tmp_path: Path, sqlite_url:
         assert line.startswith("    examples not used (the lookup failed: ")
         assert "HTTP 503" in line and f"{server.url}/api/query" in line
         assert "gave up after 2 attempts" in line
+        # logged too (serve has no report): once for the request, not once an id
+        logged = [x for x in result.stderr.splitlines() if "example papers not looked up" in x]
+        assert len(logged) == 1 and "HTTP 503" in logged[0], result.stderr
         assert line.endswith(f'; asked again next run): "{LIKED}", "{NO_SUCH}"')  # as listed
         engine = open_engine(sqlite_url)
         try:
@@ -217,3 +222,17 @@ def test_check_says_when_it_cannot_reach_the_database(tmp_path: Path) -> None:
     note = result.output.splitlines()[1]
     assert note.startswith("note: examples not checked: cannot read postgresql+psycopg://"
                            "postgres@127.0.0.1:1/test: connection failed")
+
+
+def test_many_ids_are_asked_a_hundred_at_a_time() -> None:
+    """arXiv's id_list takes many ids; a request asks for at most 100 (ID_LIST), and what the
+    answers leave out is missing."""
+    ids = sorted({LIKED, *(f"2401.{n:05d}" for n in range(149))})
+    clock = FakeClock()
+    with FixtureServer() as server, Fetcher(sleep=clock.sleep, clock=clock.monotonic) as fetcher:
+        server.route("/api/query", Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        answer = ArxivLookup(lambda: fetcher, server.url)(ids)
+        asked = [listed.split(",") for listed in _asked(server)]
+    assert [len(a) for a in asked] == [100, 50] and [*asked[0], *asked[1]] == ids
+    assert [p.arxiv_id for p in answer.found] == [LIKED]
+    assert sorted(answer.missing) == [i for i in ids if i != LIKED] and not answer.failed

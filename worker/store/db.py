@@ -182,6 +182,26 @@ def redact(url: str) -> str:
         return url.split(":", 1)[0] + ":..."
 
 
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of the SQLite file `url` names when there is none (connecting would create an
+    empty one: a command that only reads says it is missing instead); else None."""
+    url = normalize_url(url)
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    path = Path(database).expanduser()
+    return None if path.exists() else str(path)
+
+
+def error_line(exc: BaseException) -> str:
+    """The first line of a database error: the driver's message, without SQLAlchemy's
+    statement and background link."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class _Scoped:
     """Quacks like an Engine but runs every transaction as a savepoint of one connection."""
 
