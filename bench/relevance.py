@@ -3,6 +3,7 @@
     .venv/bin/python bench/relevance.py              # lexical matching and examples (< 1 min)
     .venv/bin/python bench/relevance.py --semantic   # with the semantic extra installed
     .venv/bin/python bench/relevance.py --ceiling    # and a classifier trained on the labels
+    .venv/bin/python bench/relevance.py --feedback   # and a reader who marks each digest
 
 Data: the five seed dumps in ../shared/seeds and the judgements in ../shared/relevance.
 Profiles: bench/relevance/D1..D4.toml, written from PROFILES.md's descriptions alone.
@@ -36,6 +37,12 @@ Methods:
   library) because here "every other paper" would be the very papers being judged, half of
   some profiles' relevant papers among them. Digest: the top 20 of each day's batch by decision
   value. Ranking: by decision value. Needs scikit-learn (`pip install scikit-learn`).
+
+With --feedback, the pipeline runs a second time over a fresh database, and after each day's
+pass every profile marks each item of its digest (worker.marking.mark_paper, what `paper-digest
+mark` runs): liked when the judgements say it is relevant, unliked when not. A second table
+compares the two runs on the days after the first, when marks can count; each day's ranking is
+scored with the marks that day's pass had.
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 
 from worker.app import run_pass  # noqa: E402
 from worker.delivery import Channel, Rendered  # noqa: E402
+from worker.marking import mark_paper  # noqa: E402
 from worker.matching import PaperText  # noqa: E402
 from worker.records import normalize_title  # noqa: E402
 from worker.selection import example_papers, match_papers, paper_text  # noqa: E402
@@ -67,7 +75,7 @@ from worker.semantic import embedder_for  # noqa: E402
 from worker.settings import Config, Profile, load_config  # noqa: E402
 from worker.store import outbox, papers  # noqa: E402
 from worker.store.db import open_engine, reading  # noqa: E402
-from worker.store.marks import marks_for  # noqa: E402
+from worker.store.marks import Mark, marks_for  # noqa: E402
 from worker.store.models import StoredPaper  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -116,12 +124,18 @@ def write_config(folder: Path, names: Sequence[str], semantic: bool) -> Path:
     return folder
 
 
-def run_days(folder: Path, config: Config) -> tuple[Any, list[Day], dict[str, list[int]]]:
+def run_days(folder: Path, config: Config, reader: dict[str, set[str]] | None = None,
+             ) -> tuple[Any, list[Day], dict[str, list[list[int]]], list[dict[str, list[Mark]]]]:
     """Feed the seeds day by day through run_pass. Returns the engine, each day's new papers,
-    and per subscriber the paper ids of its digests in the order they were sent."""
+    per subscriber the paper ids of each day's digest, and each day's marks as the pass used
+    them. With `reader` (the judgements), each subscriber then marks every item of its
+    digest as a diligent reader would: liked when it is relevant, unliked when not, through
+    `paper-digest mark`'s own code; the next day's pass matches with those marks."""
     engine = open_engine(config.settings.database_url)
     days: list[Day] = []
-    sent: dict[str, list[int]] = {p.id: [] for p in config.profiles}
+    ids = [p.id for p in config.profiles]
+    sent: dict[str, list[list[int]]] = {sid: [] for sid in ids}
+    marks_of_day: list[dict[str, list[Mark]]] = []
     seq = 0
     for day, prefixes in ARRIVAL:
         now = datetime.strptime(f"{day} {YEAR} 09:00", "%b %d %Y %H:%M").replace(tzinfo=UTC)
@@ -130,28 +144,36 @@ def run_days(folder: Path, config: Config) -> tuple[Any, list[Day], dict[str, li
             target = folder / "dumps" / seed.name
             shutil.copy(seed, target)
             os.utime(target, (now.timestamp(), now.timestamp()))  # when the dump was written
+        marks_of_day.append(marks_for(engine, ids))
         report = run_pass(config, engine, now, channel_factory=_Discard)
         if not report.ok:
             raise SystemExit(f"the pass of {day} was not clean: {report.errors or report}")
-        for sid, sub in report.subscribers.items():
-            if sub.digest_id is not None:
-                digest = outbox.load_digest(engine, sub.digest_id)
-                sent[sid] += [item.paper.id for item in digest.items]
+        for sid in ids:
+            sub = report.subscribers.get(sid)
+            items = (outbox.load_digest(engine, sub.digest_id).items
+                     if sub is not None and sub.digest_id is not None else [])
+            sent[sid].append([item.paper.id for item in items])
+            for item in items if reader is not None else ():
+                relevant = sid in reader.get(normalize_title(item.paper.title), ())
+                mark_paper(engine, sid, item.paper.key, verdict="like" if relevant else "unlike",
+                           remove=False, now=now + timedelta(hours=1))
         with reading(engine) as conn:
             upto = papers.current_seq(conn)
             days.append((day, papers.papers_in_range(conn, seq, upto)))
         seq = upto
-    return engine, days, sent
+    return engine, days, sent, marks_of_day
 
 
-def pipeline_ranking(engine: Any, profile: Profile, days: list[Day],
-                     examples: dict[str, StoredPaper], embedder: Any) -> list[tuple[float, int]]:
-    """(score, paper id) of every candidate, as match_papers scored it in the pipeline."""
+def pipeline_ranking(profile: Profile, days: list[Day], examples: dict[str, StoredPaper],
+                     marks: list[dict[str, list[Mark]]], embedder: Any,
+                     ) -> list[tuple[float, int]]:
+    """(score, paper id) of every candidate, as match_papers scored it in the pipeline: each
+    day's batch with the marks of that day's pass."""
     everyone = replace(profile, min_score=0.0, max_items=10**9)
-    marked = marks_for(engine, [profile.id])[profile.id]
     scored: list[tuple[float, int]] = []
-    for _, batch in days:
-        items, _ = match_papers(everyone, batch, examples, marks=marked, embedder=embedder)
+    for (_, batch), marked in zip(days, marks, strict=True):
+        items, _ = match_papers(everyone, batch, examples, marks=marked[profile.id],
+                                embedder=embedder)
         scored += [(item.score, item.paper_id) for item in items]
     return scored
 
@@ -269,25 +291,51 @@ def evaluate(digest: Sequence[str], ranking: Sequence[str], relevant: set[str]) 
     return Scores(precision, recall, f1, total / len(relevant) if relevant else 0.0, best)
 
 
-def bench_profile(engine: Any, profile: Profile, days: list[Day],
-                  sent: list[int], labels: dict[str, set[str]], embedder: Any,
-                  ) -> dict[str, Scores]:
+@dataclass
+class Passes:
+    """What run_days gives: the database, each day's batch, per subscriber each day's digest,
+    and each day's marks as that day's pass used them."""
+    engine: Any
+    days: list[Day]
+    sent: dict[str, list[list[int]]]
+    marks: list[dict[str, list[Mark]]]
+
+
+def own_examples(engine: Any, profile: Profile) -> tuple[dict[str, StoredPaper], list[StoredPaper]]:
     refs = [*profile.interests.like, *profile.interests.unlike]
     examples = papers.find_papers(engine, refs)
     missing = [r for r in refs if r not in examples]
     if missing:
         raise SystemExit(f"{profile.id}: examples not found in the seeds: {missing}")
-    liked, _ = example_papers(profile, examples)
-    own = {str(p.id) for p in liked}
-    texts = [(day, [paper_text(p) for p in batch if str(p.id) not in own])
-             for day, batch in days]
+    return examples, example_papers(profile, examples)[0]
+
+
+def pipeline_scores(passes: Passes, profile: Profile, labels: dict[str, set[str]],
+                    embedder: Any, since: int = 0) -> Scores:
+    """paper-digest's digests and ranking, judged over the days from `since` on."""
+    examples, liked = own_examples(passes.engine, profile)
+    own = {p.id for p in liked}
+    days = passes.days[since:]
     relevant = {str(p.id) for _, batch in days for p in batch
-                if profile.id in labels.get(normalize_title(p.title), ())} - own
-    scored = pipeline_ranking(engine, profile, days, examples, embedder)
+                if profile.id in labels.get(normalize_title(p.title), ())
+                and p.id not in own}
+    scored = pipeline_ranking(profile, days, examples, passes.marks[since:], embedder)
+    sent = [pid for day in passes.sent[profile.id][since:] for pid in day]
     check_digest(profile, days, scored, sent)
     ranking = [str(pid) for _, pid in sorted(scored, key=lambda s: (-s[0], s[1]))]
+    return evaluate([str(pid) for pid in sent], ranking, relevant)
+
+
+def bench_profile(passes: Passes, profile: Profile, labels: dict[str, set[str]], embedder: Any,
+                  ) -> dict[str, Scores]:
+    _, liked = own_examples(passes.engine, profile)
+    own = {p.id for p in liked}
+    texts = [(day, [paper_text(p) for p in batch if p.id not in own])
+             for day, batch in passes.days]
+    relevant = {p.key for _, batch in texts for p in batch
+                if profile.id in labels.get(normalize_title(p.title), ())}
     return {
-        "paper-digest": evaluate([str(pid) for pid in sent], ranking, relevant),
+        "paper-digest": pipeline_scores(passes, profile, labels, embedder),
         "keyword OR": evaluate(*run_keyword_or(profile, texts), relevant),
         "tf-idf SVM": evaluate(*run_svm(texts, [paper_text(p) for p in liked]), relevant),
     }
@@ -312,32 +360,58 @@ def _mean(scores: list[Scores]) -> Scores:
                     for f in ("precision", "recall", "f1", "ap")))
 
 
-def run(names: Sequence[str], semantic: bool, ceiling: bool = False,
+def pipeline(names: Sequence[str], semantic: bool, tmp: Path,
+             reader: dict[str, set[str]] | None = None) -> tuple[Config, Passes, float]:
+    config = load_config(write_config(tmp, names, semantic), {})
+    if config.problems:
+        raise SystemExit("\n".join(str(p) for p in config.problems))
+    start = time.perf_counter()
+    passes = Passes(*run_days(tmp, config, reader))
+    return config, passes, time.perf_counter() - start
+
+
+def run(names: Sequence[str], semantic: bool, ceiling: bool = False, feedback: bool = False,
         ) -> tuple[dict[str, dict[str, Scores]], str]:
+    labels = read_labels()
     with tempfile.TemporaryDirectory(prefix="relevance-") as tmp:
-        config = load_config(write_config(Path(tmp), names, semantic), {})
-        if config.problems:
-            raise SystemExit("\n".join(str(p) for p in config.problems))
-        start = time.perf_counter()
-        engine, days, sent = run_days(Path(tmp), config)
-        elapsed = time.perf_counter() - start
-        embedder = embedder_for(config.settings, engine, None)
+        config, passes, elapsed = pipeline(names, semantic, Path(tmp))
+        embedder = embedder_for(config.settings, passes.engine, None)
         if semantic and embedder is None:
             raise SystemExit("--semantic: the semantic extra is not installed "
                              "(see docs/matching.md)")
-        labels = read_labels()
-        results = {p.id: bench_profile(engine, p, days, sent[p.id], labels, embedder)
-                   for p in sorted(config.profiles, key=lambda p: p.id)}
+        profiles = sorted(config.profiles, key=lambda p: p.id)
+        results = {p.id: bench_profile(passes, p, labels, embedder) for p in profiles}
         if ceiling:
             for name in results:
-                ap, f1 = supervised_ceiling(days, labels, name)
+                ap, f1 = supervised_ceiling(passes.days, labels, name)
                 ours = results[name]["paper-digest"].best_f1
                 print(f"{name}: paper-digest's ranking cut at its best place: F1 {ours:.2f}; "
                       f"supervised on the judgements (5-fold): AP {ap:.2f}, "
                       f"F1 at the best threshold {f1:.2f}")
-        engine.dispose()
-    count = sum(len(b) for _, b in days)
-    return results, f"{count} papers in {len(days)} daily passes, pipeline {elapsed:.1f} s"
+        if feedback:
+            print_feedback(names, semantic, passes, profiles, labels, embedder)
+        passes.engine.dispose()
+    count = sum(len(b) for _, b in passes.days)
+    return results, f"{count} papers in {len(passes.days)} daily passes, pipeline {elapsed:.1f} s"
+
+
+def print_feedback(names: Sequence[str], semantic: bool, plain: Passes,
+                   profiles: list[Profile], labels: dict[str, set[str]], embedder: Any) -> None:
+    """The same pipeline again, with a reader who marks every item of each day's digest by
+    the judgements; both judged on the days after the first, when the marks can count."""
+    with tempfile.TemporaryDirectory(prefix="relevance-marks-") as tmp:
+        _, marked, _ = pipeline(names, semantic, Path(tmp), reader=labels)
+        results = {p.id: {"no marks": pipeline_scores(plain, p, labels, embedder, since=1),
+                          "marks": pipeline_scores(marked, p, labels, embedder, since=1)}
+                   for p in profiles}
+        counts = {p.id: sum(len(day) for day in marked.sent[p.id][:-1]) for p in profiles}
+        marked.engine.dispose()
+    later = ", ".join(day for day, _ in plain.days[1:])
+    print(f"With marks: each digest's items marked by the judgements (liked when relevant, "
+          f"unliked when not) before the next day's pass; judged on {later} only.")
+    print("\n".join(table(results)))
+    print("marks made before the last day: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -348,9 +422,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only this profile (repeatable)")
     parser.add_argument("--ceiling", action="store_true",
                         help="also print what a classifier trained on the judgements reaches")
+    parser.add_argument("--feedback", action="store_true",
+                        help="also run with a reader who marks each digest's items")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    results, note = run(args.profile or PROFILES, args.semantic, args.ceiling)
+    results, note = run(args.profile or PROFILES, args.semantic, args.ceiling,
+                        args.feedback)
     print("\n".join(table(results)))
     mean = _mean([r["paper-digest"] for r in results.values()])
     print(f"\npaper-digest{' (semantic)' if args.semantic else ''}: mean F1 {mean.f1:.3f} "
