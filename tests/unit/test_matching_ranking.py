@@ -156,11 +156,36 @@ def test_examples_alone_rank_similar_papers_and_say_which() -> None:
 
 
 def test_unlike_examples_push_down() -> None:
-    liked_only = by_key(rank(Interests(like=("x",)), [SIMILAR, OTHER], examples=[LIKED]))
-    with_unlike = by_key(rank(Interests(like=("x",), unlike=("y",)), [SIMILAR, OTHER],
-                              examples=[LIKED], unlike=[SIMILAR]))
-    assert with_unlike["sim"].score < liked_only["sim"].score
-    assert any(r.kind == "unlike" and r.weight < 0 for r in with_unlike["sim"].reasons)
+    stereo = paper("stereo", "Stereo depth with cost volumes",
+                   "A cost volume for depth from stereo images, refined in two steps.")
+    interests = Interests(keywords=("depth",), unlike=("y",))
+    plain = by_key(rank(Interests(keywords=("depth",)), [OTHER, stereo]))
+    with_unlike = by_key(rank(interests, [OTHER, stereo], unlike=[stereo]))
+    assert with_unlike["other"].score < plain["other"].score
+    [reason] = [r for r in with_unlike["other"].reasons if r.kind == "unlike"]
+    assert reason.weight < 0 and "which you marked unlike (similarity" in reason.text
+
+
+def test_with_both_kinds_of_example_the_nearer_side_counts() -> None:
+    """Marks give a profile liked and unliked papers of one field, which every new paper of
+    the field resembles a little: a paper counts as like the side it resembles more."""
+    twin = paper("twin", "Improved Baselines with Visual Instruction Tuning",
+                 "Simple modifications to LLaVA with academic instruction-following data and a "
+                 "stronger vision encoder give a better large multimodal model.")
+    near_liked = paper("dup", LIKED.title, LIKED.abstract)
+    liked_only = by_key(rank(Interests(like=("x",)), [twin, near_liked, OTHER],
+                             examples=[LIKED]))
+    both = by_key(rank(Interests(like=("x",), unlike=("y",)), [twin, near_liked, OTHER],
+                       examples=[LIKED], unlike=[SIMILAR]))
+    # the unliked paper's twin resembles it more than the liked one: no longer a match at all
+    assert "twin" in liked_only and "twin" not in both
+    # the liked paper's twin resembles it more: still a match, not demoted, a little less
+    # similar for resembling the unliked paper too, and its reason says so
+    assert 0.5 < both["dup"].score < liked_only["dup"].score
+    assert not any(r.kind == "unlike" for r in both["dup"].reasons)
+    [reason] = [r for r in both["dup"].reasons if r.kind == "example"]
+    assert "counts as" in reason.text and "Improved Baselines" in reason.text
+    assert "which you marked unlike" in reason.text
 
 
 # What a score means must not depend on the kind of profile (issue 6 calibration).

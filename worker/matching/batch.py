@@ -7,13 +7,13 @@ together.
 A digest shows a profile's best few papers, and only they need a full score and reasons.
 `Batch.bounds` works out an upper bound of every paper's score at once, on arrays (numpy): per
 paper, the noisy-OR of its concepts (each the best of its alternatives' cached strengths), the
-example part at its exact cosine to the nearest liked example, and the demotions (`exclude`
-terms in demote mode, the nearest unliked example). That is the score itself, to rounding,
-except where two terms may share a paper's text (below). `Batch.ranking` then scores papers in
-full in the order of their bounds and stops as soon as no bound left can beat the last paper
-taken: usually after little more than the papers the digest shows. The papers it never scores
-still count for "N more scored lower": the papers with any evidence that no exclusion rules
-out.
+example part at its exact cosines to the nearest liked and unliked examples, and the demotions
+(`exclude` terms in demote mode, an unliked example resembled more than any liked one). That
+is the score itself, to rounding, except where two terms may share a paper's text (below).
+`Batch.ranking` then scores papers in full in the order of their bounds and stops as soon as
+no bound left can beat the last paper taken: usually after little more than the papers the
+digest shows. The papers it never scores still count for "N more scored lower": the papers
+with any evidence that no exclusion rules out.
 
 What the bounds rely on in worker.matching.explain.parts and scoring (tests check it): a
 paper's score is combine((lexical, example)) times the demote and unlike factors; lexical is
@@ -23,10 +23,11 @@ stands apart from the rest of an AND or turns from topical to passing; where ter
 text (`object hallucination` and `hallucination`) a term's strength in its part of the text is
 at most its saturation before the specificity ceiling (its cap: the exact split is worked out
 only for the papers that get scored), and that part is topical only if all of it is; the
-example part rises with the cosine; the unlike factor falls with the unliked cosine; and a term
-with strength above 0 gives a score above 0. (Sharing a word with an example counts as evidence
-only while the example part is above 0 for every cosine above 0: else every such paper is
-scored.)
+example part and the unlike factor are what explain.parts makes of the cosines to the nearest
+liked and unliked examples (the side resembled more counts, by how much more); and a term with
+strength above 0 gives a score above 0. (Sharing more words with a liked example than with any
+unliked one counts as evidence only while the example part is above 0 for every cosine above 0:
+else every such paper is scored.)
 """
 
 from __future__ import annotations
@@ -100,12 +101,18 @@ class Batch:
 
     @cached_property
     def nearest_liked(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every paper's nearest liked example (-1: none) and its cosine with it."""
-        return ex.postings(self.corpus).nearest(self.liked)
+        """Every paper's nearest liked example (-1: none) and its cosine with it (0: none)."""
+        return self._nearest_of(self.liked)
 
     @cached_property
     def nearest_unliked(self) -> tuple[np.ndarray, np.ndarray]:
-        return ex.postings(self.corpus).nearest(self.unliked)
+        return self._nearest_of(self.unliked)
+
+    def _nearest_of(self, examples: ex.ExampleSet) -> tuple[np.ndarray, np.ndarray]:
+        if not examples.examples:  # no need for the batch's postings
+            size = len(self.corpus)
+            return np.full(size, -1, dtype=np.intp), np.zeros(size)
+        return ex.postings(self.corpus).nearest(examples)
 
     # ---- ranking -------------------------------------------------------------------------------
 
@@ -168,12 +175,13 @@ class Batch:
     @cached_property
     def evidence(self) -> np.ndarray:
         """Papers with any evidence, which therefore score above 0 unless excluded: a term with
-        strength above 0, a word shared with a liked example, or (semantic matching) any."""
+        strength above 0, a liked example resembled more than any unliked one, or (semantic
+        matching) any."""
         if self.exhaustive:
             return np.ones(len(self.corpus), dtype=bool)
         found = self.lexical > 0.0
         if self.m.examples:
-            found |= self.nearest_liked[1] > 0.0
+            found |= self.nearest_liked[1] > self.nearest_unliked[1]
         return found
 
     @cached_property
@@ -192,8 +200,9 @@ class Batch:
         if self.exhaustive:
             return np.ones(len(self.corpus))
         score = self.lexical.copy()
+        liked, unliked = self.nearest_liked[1], self.nearest_unliked[1]  # cosines, 0 for none
         if self.m.examples:
-            example = similarity_scores(self.nearest_liked[1])
+            example = similarity_scores(liked - unliked)
             if self.m.terms:
                 example *= scoring.EXAMPLE_WITH_TERMS
             score = 1.0 - (1.0 - score) * (1.0 - example)
@@ -202,7 +211,7 @@ class Batch:
                 evidence = np.minimum(ev.strengths / scoring.TERM_STRENGTH, 1.0)
                 score[ev.base.papers] *= 1.0 - scoring.DEMOTE_STRENGTH * evidence
         if self.m.unlike:
-            score *= 1.0 - scoring.UNLIKE_STRENGTH * similarity_scores(self.nearest_unliked[1])
+            score *= 1.0 - scoring.UNLIKE_STRENGTH * similarity_scores(unliked - liked)
         return score + ROUNDING
 
     def terms_of(self, n: int) -> list[TermScore]:

@@ -25,22 +25,31 @@ class Parts:
     lexical: float
     example: float  # what example similarity contributes
     similarity: float  # calibrated similarity to the nearest example, as shown to readers
-    unlike: float
+    unlike: float  # how much more the paper resembles an unliked example than a liked one
     demote: float  # factor from demoted exclude terms, 1.0 when none
     excluded: bool
     score: float
     clues: Clues = NO_CLUES  # which of the paper's concepts counted, and how
+    unliked: float = 0.0  # calibrated similarity to the nearest unliked example
+    nearer: float = 0.0  # how much more it resembles a liked example than an unliked one
 
 
 def parts(b: Breakdown, m: Matcher) -> Parts:
     found = weigh(b.terms, m.conjunction.apart(b.doc, b.terms) if m.conjunction and b.terms
                   else frozenset())
     lexical = scoring.combine(found.counted.values())
-    similarity = scoring.similarity_score(b.liked[1]) if b.liked[0] >= 0 else 0.0
+    liked = b.liked[1] if b.liked[0] >= 0 else 0.0
+    unliked = b.unliked[1] if b.unliked[0] >= 0 else 0.0
+    # With examples on both sides (marks make both), the side the paper resembles more counts,
+    # by how much more (in cosine): a field's papers all resemble a few of the reader's likes
+    # and unlikes a little.
+    similarity = scoring.similarity_score(liked)
+    nearer = scoring.similarity_score(liked - unliked) if unliked else similarity
     if b.semantic[0] >= 0:
         similarity = max(similarity, semantic_score(b.semantic[1]))
-    example = similarity * (scoring.EXAMPLE_WITH_TERMS if m.terms else 1.0)
-    unlike = scoring.similarity_score(b.unliked[1]) if b.unliked[0] >= 0 else 0.0
+        nearer = max(nearer, semantic_score(b.semantic[1]))
+    example = nearer * (scoring.EXAMPLE_WITH_TERMS if m.terms else 1.0)
+    unlike = scoring.similarity_score(unliked - liked)
     demote, excluded = 1.0, b.gate is False
     if b.excludes:
         if m.interests.exclude_mode == "demote":
@@ -50,7 +59,7 @@ def parts(b: Breakdown, m: Matcher) -> Parts:
             excluded = True
     score = scoring.combine((lexical, example)) * demote * (1 - scoring.UNLIKE_STRENGTH * unlike)
     return Parts(lexical, example, similarity, unlike, demote, excluded,
-                 0.0 if excluded else score, found)
+                 0.0 if excluded else score, found, scoring.similarity_score(unliked), nearer)
 
 
 def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
@@ -62,21 +71,34 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     positive: list[Reason] = []
     for ts in b.terms:
         positive += _counted(_term_reasons(ts), p.clues, ts.term.group)
+    less = _less_unliked(b, m, p)
     if p.example > 0 and _semantic_leads(b):
         title = m.example_title(b.semantic[0])
         positive.append(Reason("semantic", f"is about the same thing as {_QUOTE.format(title)} "
-                               f"(meaning similarity {p.similarity:.2f})", None, (), p.example))
+                               f"(meaning similarity {p.similarity:.2f}{less})", None, (),
+                               p.example))
     elif p.example > 0:
         title = m.example_title(b.liked[0])
         shared = _shared_words(b)
         words = f"; shares {', '.join(dict.fromkeys(w.lower() for w in shared[:4]))}" \
             if shared else ""
         positive.append(Reason("example", f"resembles {_QUOTE.format(title)} (similarity "
-                               f"{p.similarity:.2f}{words})", None, tuple(shared), p.example))
+                               f"{p.similarity:.2f}{less}{words})", None, tuple(shared),
+                               p.example))
     positive.sort(key=lambda r: -r.weight)
     negative = _negative_reasons(b, m, p)
     gate = [m.query_reason(b.gate)] if b.gate is not None and m.query is not None else []
     return positive + gate + negative
+
+
+def _less_unliked(b: Breakdown, m: Matcher, p: Parts) -> str:
+    """What an example's reason says when resembling an unliked example too took some of its
+    similarity."""
+    if p.nearer >= p.similarity:
+        return ""
+    title = m.example_title(b.unliked[0], unlike=True)
+    return (f"; counts as {p.nearer:.2f}: it also resembles {_QUOTE.format(title)} "
+            f"({p.unliked:.2f}), which you marked unlike")
 
 
 def _semantic_leads(b: Breakdown) -> bool:
@@ -84,6 +106,8 @@ def _semantic_leads(b: Breakdown) -> bool:
         b.liked[1] if b.liked[0] >= 0 else 0.0)
 
 
+UNLIKED_NOTE = (" (liked and unliked examples both resemble it: the nearer side counts, by how "
+                "much nearer)")
 APART = " (not with the rest of your query: counts half)"
 CAPPED = f" (only in passing: counts at most {PASSING_MAX})"
 
@@ -163,8 +187,11 @@ def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     if p.unlike > 0:
         title = m.example_title(b.unliked[0], unlike=True)
         loss = base * p.demote * scoring.UNLIKE_STRENGTH * p.unlike
+        than = (f"; counts as {p.unlike:.2f}: more than it resembles any paper you liked"
+                if p.unlike < p.unliked else "")
         out.append(Reason("unlike", f"resembles {_QUOTE.format(title)}, which you marked "
-                          f"unlike (similarity {p.unlike:.2f})", None, (), round(-loss, 6)))
+                          f"unlike (similarity {p.unliked:.2f}{than})", None, (),
+                          round(-loss, 6)))
     return out
 
 
@@ -209,7 +236,8 @@ def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
     if b.unliked[0] >= 0:
         comps.append(Component("unlike", f"nearest unliked example "
                                f"{_QUOTE.format(m.example_title(b.unliked[0], unlike=True))}: "
-                               f"cosine {b.unliked[1]:.3f}", -p.unlike))
+                               f"cosine {b.unliked[1]:.3f} -> similarity {p.unliked:.2f}"
+                               f"{UNLIKED_NOTE if b.liked[0] >= 0 else ''}", -p.unlike))
     notes = _notes(b, m, p)
     return Explanation(match, round(p.lexical, 4), round(p.example, 4), tuple(comps), notes)
 

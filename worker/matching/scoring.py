@@ -53,6 +53,9 @@ How it is computed:
   named in words. Terms and examples combine by the same noisy-OR.
 - Demotions multiply: each `exclude` term hit with exclude_mode = "demote" by 1 - 0.6 * its
   evidence; similarity to an `unlike` example by 1 - 0.8 * that similarity.
+- With liked and unliked examples both, the side a paper resembles more counts, by how much
+  more: the example part is the curve at (liked cosine - unliked cosine), the unlike factor
+  1 - 0.8 * the curve at the reverse (worker.matching.explain.parts).
 """
 
 from __future__ import annotations
