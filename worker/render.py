@@ -27,6 +27,7 @@ from worker.records import Links
 from worker.store.models import Digest
 
 if TYPE_CHECKING:
+    from worker.feedback import Links as FeedbackLinks
     from worker.settings import EmailSettings, Profile, Settings
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
@@ -60,6 +61,8 @@ class ItemView:
     reasons: tuple[dict[str, Any], ...]
     highlights: tuple[str, ...]  # terms to highlight, as they occur in the text
     key: str  # "arxiv:<id>" or "paper:<n>", what `paper-digest explain` takes
+    more_url: str | None = None  # feedback links ([feedback] url), None when off
+    fewer_url: str | None = None
 
     @property
     def url(self) -> str | None:
@@ -311,7 +314,8 @@ def forget_pieces() -> None:
             value.cache_clear()
 
 
-def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any) -> ItemView:
+def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any,
+              feedback: tuple[str | None, str | None] = (None, None)) -> ItemView:
     terms: list[str] = []
     for reason in reasons:
         if reason.get("kind") in HIGHLIGHTED_KINDS:
@@ -323,14 +327,24 @@ def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any
         links=paper.links, arxiv_id=paper.arxiv_id, listing_date=paper.listing_date,
         score=score, why=reasons_sentence(reasons), reasons=tuple(reasons),
         highlights=tuple(sorted(terms, key=len, reverse=True)), key=paper.key,
+        more_url=feedback[0], fewer_url=feedback[1],
     )
 
 
 def digest_context(digest: Digest, *, name: str, email: str | None, profile_file: str | None,
                    timezone: str = "UTC", mailing: EmailSettings | None = None,
-                   group_by: str = "none") -> DigestContext:
+                   group_by: str = "none", feedback: FeedbackLinks | None = None,
+                   ) -> DigestContext:
     local = digest.created_at.astimezone(ZoneInfo(timezone))
-    items = tuple(item_view(i.rank, i.score, i.reasons, i.paper) for i in digest.items)
+    sid = digest.subscriber_id
+
+    def links(paper_id: int) -> tuple[str | None, str | None]:
+        if feedback is None:
+            return None, None
+        return feedback.link(sid, paper_id, "like"), feedback.link(sid, paper_id, "unlike")
+
+    items = tuple(item_view(i.rank, i.score, i.reasons, i.paper, links(i.paper.id))
+                  for i in digest.items)
     groups = group_by_interest(items) if group_by == "interest" else (ItemGroup(None, items),)
     items = tuple(item for group in groups for item in group.items)  # in the order shown
     return DigestContext(
@@ -351,7 +365,8 @@ def profile_context(digest: Digest, profile: Profile, settings: Settings) -> Dig
     return digest_context(digest, name=profile.name, email=profile.email,
                           profile_file=str(profile.file) if profile.file else None,
                           timezone=profile.timezone or settings.timezone,
-                          mailing=settings.email, group_by=profile.group_by)
+                          mailing=settings.email, group_by=profile.group_by,
+                          feedback=settings.feedback.links())
 
 
 def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> str:

@@ -110,6 +110,9 @@ class Server:
         self.scheduler.start()
         if serve.http_port:
             self._start_http(serve.http_host, serve.http_port)
+        elif self.settings.feedback.url:
+            log.warning("[feedback] url is set but [serve] http_port is not: nothing answers "
+                        "the feedback links in digests", extra={"event": "feedback.unanswered"})
 
     def _add(self, name: str, func: Callable[[], None], trigger: BaseTrigger,
              first: datetime | None = None) -> None:
@@ -119,13 +122,19 @@ class Server:
     def _start_http(self, host: str, port: int) -> None:
         from worker.statusserver import StatusServer
 
+        links, desk = self.settings.feedback.links(), None
+        if links is not None:
+            from worker.feedback import Desk
+
+            desk = Desk(self.engine, links.secret, self.clock)
         try:
-            self.http = StatusServer(host, port, self.health, self.metrics_text)
+            self.http = StatusServer(host, port, self.health, self.metrics_text, desk)
         except OSError as exc:
             raise ServeError(f"cannot listen on {host}:{port} ([serve] http_port): "
                              f"{exc.strerror or exc}") from None
         self.http.start()
-        log.info("http on %s:%d (/healthz, /metrics)", host, self.http.port,
+        log.info("http on %s:%d (/healthz, /metrics%s)", host, self.http.port,
+                 ", feedback links at .../mark" if desk else "",
                  extra={"event": "http.start", "port": self.http.port})
 
     def shutdown(self, grace: float = SHUTDOWN_GRACE) -> bool:

@@ -99,6 +99,39 @@ def _email_problems(email: EmailSettings, file: str, text: str) -> list[Problem]
 
 
 @dataclass(frozen=True)
+class FeedbackSettings:
+    """`[feedback]`: "more like this" / "fewer like this" links in digests (worker.feedback),
+    answered by serve's HTTP port at `url`; signed with PAPER_DIGEST_FEEDBACK_SECRET."""
+
+    url: str | None = None  # where readers reach serve's HTTP port, e.g. https://host/digest
+    secret: str = field(default="", repr=False)  # from the environment only
+
+    def links(self) -> Any:
+        """worker.feedback.Links, or None when feedback links are off."""
+        if not self.url or not self.secret:
+            return None
+        from worker.feedback import Links
+
+        return Links(self.url, self.secret)
+
+
+def _feedback_problems(feedback: FeedbackSettings, file: str, text: str) -> list[Problem]:
+    from worker.feedback import MIN_SECRET, SECRET_ENV
+
+    if feedback.url is None:
+        return []
+    if not re.fullmatch(r"https?://[!-~]+", feedback.url):
+        return [Problem(file, "expected the http:// or https:// URL where readers reach "
+                        "serve's HTTP port", "feedback.url", line_of(text, "url"))]
+    if len(feedback.secret) < MIN_SECRET:
+        return [Problem(file, f"feedback links are signed with {SECRET_ENV}: set it in the "
+                        f"environment, at least {MIN_SECRET} characters "
+                        f"({'not set' if not feedback.secret else 'too short'})",
+                        "feedback.url", line_of(text, "url"))]
+    return []
+
+
+@dataclass(frozen=True)
 class MatchingSettings:
     semantic: bool = False  # also compare papers by meaning: needs the `semantic` extra
     workers: int = 0  # processes matching (and rendering) at once; 0: one per CPU, 1: no others
@@ -130,6 +163,7 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     matching: MatchingSettings = MatchingSettings()
     email: EmailSettings = EmailSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
 
 @dataclass(frozen=True)
@@ -273,7 +307,8 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     file = str(path)
     data, text, problems = _read_toml(path)
     data = data or {}
-    sections = frozenset({"sources", "smtp", "delivery", "serve", "matching", "email"})
+    sections = frozenset({"sources", "smtp", "delivery", "serve", "matching", "email",
+                          "feedback"})
     base, base_problems = load_table(_WorkerFile, data, file=file, text=text, skip=sections)
     problems += base_problems
     base = base or _WorkerFile()
@@ -318,6 +353,16 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     email, email_problems = load_table(EmailSettings, data.get("email", {}), file=file,
                                        text=text, prefix="email.")
     problems += email_problems or _email_problems(email or EmailSettings(), file, text)
+    feedback, feedback_problems = load_table(FeedbackSettings, data.get("feedback", {}),
+                                             file=file, text=text, prefix="feedback.",
+                                             skip=frozenset({"secret"}))
+    if isinstance(data.get("feedback"), dict) and "secret" in data["feedback"]:
+        feedback_problems.append(Problem(file, "a secret does not belong in a file: set "
+                                         "PAPER_DIGEST_FEEDBACK_SECRET in the environment",
+                                         "feedback.secret", line_of(text, "secret")))
+    feedback = FeedbackSettings((feedback or FeedbackSettings()).url,
+                                env.get("PAPER_DIGEST_FEEDBACK_SECRET", ""))
+    problems += feedback_problems or _feedback_problems(feedback, file, text)
     settings = Settings(
         config_dir=config_dir,
         database_url=env.get("PAPER_DIGEST_DATABASE_URL") or base.database_url,
@@ -331,6 +376,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
         serve=serve,
         matching=matching or MatchingSettings(),
         email=email or EmailSettings(),
+        feedback=feedback,
     )
     return settings, problems
 

@@ -1,4 +1,5 @@
-"""serve's optional HTTP port: GET /healthz and GET /metrics, stdlib only, in a thread."""
+"""serve's optional HTTP port: GET /healthz and GET /metrics, and with `[feedback]` the
+feedback links (GET and POST .../mark, worker.feedback); stdlib only, in a thread."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import logging
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:
+    from worker.feedback import Desk
 
 log = logging.getLogger("paper_digest.http")
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -16,8 +21,8 @@ class StatusServer:
     """`health()` -> (ok, reason); `metrics()` -> exposition text. Both run per request."""
 
     def __init__(self, host: str, port: int, health: Callable[[], tuple[bool, str]],
-                 metrics: Callable[[], str]):
-        handler = _handler(health, metrics)
+                 metrics: Callable[[], str], feedback: Desk | None = None):
+        handler = _handler(health, metrics, feedback)
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
@@ -32,14 +37,36 @@ class StatusServer:
         self.httpd.server_close()
 
 
-def _handler(health: Callable[[], tuple[bool, str]],
-             metrics: Callable[[], str]) -> type[BaseHTTPRequestHandler]:
+def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
+             feedback: Desk | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "paper-digest"
 
+        def do_POST(self) -> None:
+            path, _, query = self.path.partition("?")
+            if feedback is None or not path.endswith("/mark"):
+                self._reply(404, "text/plain; charset=utf-8", "nothing to post here\n")
+                return
+            self._feedback("POST", query)
+
+        def _feedback(self, method: str, query: str) -> None:
+            assert feedback is not None
+            try:
+                page = feedback.answer(method, dict(parse_qsl(query)))
+            except Exception:  # the database is down: say so, keep serving
+                log.exception("feedback link not answered")
+                self._reply(503, "text/plain; charset=utf-8",
+                            "paper-digest cannot record this now; try the link again later\n")
+                return
+            if method == "POST" and page.status == 200:
+                log.info("feedback: %s", query.split("&t=", 1)[0])
+            self._reply(page.status, "text/html; charset=utf-8", page.body)
+
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/healthz":
+            path, _, query = self.path.partition("?")
+            if feedback is not None and path.endswith("/mark"):
+                self._feedback("GET", query)
+            elif path == "/healthz":
                 ok, reason = health()
                 self._reply(200 if ok else 503, "text/plain; charset=utf-8", reason + "\n")
             elif path == "/metrics":

@@ -1,0 +1,106 @@
+"""`[feedback]`: signed "more like this" / "fewer like this" links under every digest item, in
+every format, and none of it when not configured (the server side is in
+tests/integration/test_feedback_links.py)."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from markdown_it import MarkdownIt
+
+from tests.unit.test_render_golden import sample_digest
+from worker.feedback import Links, token
+from worker.render import digest_context, render
+from worker.settings import load_settings
+
+SECRET = "s3cret-s3cret-s3cret"
+LINKS = Links("https://lab.example.org/digest/", SECRET)
+
+
+def _context(links: Links | None):  # type: ignore[no-untyped-def]
+    digest = sample_digest()
+    digest = type(digest)(**{**digest.__dict__, "subscriber_id": "ada lovelace&co"})
+    return digest, digest_context(digest, name="Ada", email="ada@example.org",
+                                  profile_file=None, feedback=links)
+
+
+def test_a_token_signs_subscriber_paper_and_verdict() -> None:
+    one = token(SECRET, "ada", 7, "like")
+    assert one == token(SECRET, "ada", 7, "like")
+    assert len(one) == 22 and re.fullmatch(r"[A-Za-z0-9_-]+", one)
+    others = {token(SECRET, "bob", 7, "like"), token(SECRET, "ada", 8, "like"),
+              token(SECRET, "ada", 7, "unlike"), token(SECRET + "x", "ada", 7, "like"),
+              token(SECRET, "ada\x007", 7, "like")}
+    assert one not in others and len(others) == 5
+
+
+def test_a_link_names_what_it_marks_and_survives_odd_subscriber_ids() -> None:
+    url = LINKS.link("ada lovelace&co", 42, "unlike")
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == ("https", "lab.example.org",
+                                                        "/digest/mark")
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert query == {"s": "ada lovelace&co", "p": "42", "v": "unlike",
+                     "t": token(SECRET, "ada lovelace&co", 42, "unlike")}
+
+
+@pytest.mark.parametrize("fmt", ["html", "txt", "md"])
+def test_every_item_gets_both_links_in_every_format(fmt: str) -> None:
+    digest, ctx = _context(LINKS)
+    text = render(ctx, fmt)
+    if fmt == "md":  # the links as a Markdown reader follows them
+        found = [html.unescape(u)
+                 for u in re.findall(r'href="([^"]+)"', MarkdownIt().render(text))]
+    elif fmt == "html":
+        found = [html.unescape(u) for u in re.findall(r'href="([^"]+/mark\?[^"]+)"', text)]
+    else:
+        found = re.findall(r"(https://lab\S+/mark\?\S+)", text)
+    marks = [u for u in found if "/mark?" in u]
+    expected = [LINKS.link(digest.subscriber_id, item.paper.id, verdict)
+                for item in digest.items for verdict in ("like", "unlike")]
+    assert sorted(marks) == sorted(expected) and len(expected) >= 4
+
+
+@pytest.mark.parametrize("fmt", ["html", "txt", "md"])
+def test_no_links_when_not_configured(fmt: str) -> None:
+    _, ctx = _context(None)
+    text = render(ctx, fmt)
+    assert "/mark?" not in text and "ore like this" not in text
+
+
+def _settings(tmp_path: Path, body: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
+    (tmp_path / "worker.toml").write_text(body, encoding="utf-8")
+    return load_settings(tmp_path, env)
+
+
+def test_settings_take_the_url_from_the_file_and_the_secret_from_the_environment(
+        tmp_path: Path) -> None:
+    settings, problems = _settings(tmp_path, '[feedback]\nurl = "https://h.example/d"\n',
+                                   {"PAPER_DIGEST_FEEDBACK_SECRET": SECRET})
+    assert problems == []
+    assert settings.feedback.links() == Links("https://h.example/d", SECRET)
+    assert SECRET not in repr(settings)
+    off, problems = _settings(tmp_path, "", {"PAPER_DIGEST_FEEDBACK_SECRET": SECRET})
+    assert problems == [] and off.feedback.links() is None
+
+
+@pytest.mark.parametrize(("body", "env", "key", "says"), [
+    ('[feedback]\nurl = "https://h.example/d"\n', {}, "feedback.url",
+     "PAPER_DIGEST_FEEDBACK_SECRET: set it in the environment"),
+    ('[feedback]\nurl = "https://h.example/d"\n', {"PAPER_DIGEST_FEEDBACK_SECRET": "short"},
+     "feedback.url", "too short"),
+    ('[feedback]\nurl = "h.example/d"\n', {"PAPER_DIGEST_FEEDBACK_SECRET": SECRET},
+     "feedback.url", "http:// or https:// URL"),
+    ('[feedback]\nurl = "https://h.example/d"\nsecret = "in the file"\n',
+     {"PAPER_DIGEST_FEEDBACK_SECRET": SECRET}, "feedback.secret", "does not belong in a file"),
+])
+def test_settings_problems_name_the_key_and_line(tmp_path: Path, body: str, env: dict[str, str],
+                                                 key: str, says: str) -> None:
+    _, problems = _settings(tmp_path, body, env)
+    [problem] = problems
+    assert problem.key == key and says in problem.message
+    assert problem.line == body[:body.index(key.split(".")[1])].count("\n") + 1

@@ -1,0 +1,94 @@
+"""Feedback links: "more like this" / "fewer like this" under every item of a digest.
+
+A link names the subscriber, the paper and the verdict, signed with a secret only the worker
+knows (HMAC-SHA256 of the three, `[feedback] url` and PAPER_DIGEST_FEEDBACK_SECRET), so nobody
+can mark papers for someone else by editing a link. `serve`'s HTTP port answers it: opening the
+link shows what it will do and a button; pressing the button (a POST) records the mark, as
+`paper-digest mark` would. Opening alone changes nothing: mail scanners and link previews open
+every link in a message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from sqlalchemy import Engine
+
+VERDICTS = {"like": "more like this", "unlike": "fewer like this"}
+SECRET_ENV = "PAPER_DIGEST_FEEDBACK_SECRET"
+MIN_SECRET = 16  # characters: a short secret could be guessed from links
+
+
+def token(secret: str, subscriber_id: str, paper_id: int, verdict: str) -> str:
+    message = f"{subscriber_id}\0{paper_id}\0{verdict}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class Links:
+    """Makes the links of one install: `url` is where serve's HTTP port is reached."""
+
+    url: str
+    secret: str
+
+    def link(self, subscriber_id: str, paper_id: int, verdict: str) -> str:
+        query = urlencode({"s": subscriber_id, "p": paper_id, "v": verdict,
+                           "t": token(self.secret, subscriber_id, paper_id, verdict)})
+        return f"{self.url.rstrip('/')}/mark?{query}"
+
+
+@dataclass(frozen=True)
+class Page:
+    status: int
+    body: str  # an HTML page
+
+
+class Desk:
+    """Answers feedback links: `answer(method, params)` for GET (a page with a button) and POST
+    (the mark recorded). Every answer is a whole HTML page."""
+
+    def __init__(self, engine: Engine, secret: str, now: Callable[[], datetime]):
+        self.engine, self.secret, self.now = engine, secret, now
+
+    def answer(self, method: str, params: Mapping[str, str]) -> Page:
+        from worker.marking import mark_paper
+        from worker.store.papers import find_paper
+
+        sid, paper_ref, verdict = params.get("s", ""), params.get("p", ""), params.get("v", "")
+        if (verdict not in VERDICTS or not sid or not (paper_ref.isascii() and paper_ref.isdigit())
+                or not hmac.compare_digest(params.get("t", ""),
+                                           token(self.secret, sid, int(paper_ref), verdict))):
+            return _page(403, "This link is not valid",
+                         "It may have been cut short or changed, or it is from before the "
+                         "feedback secret was changed. Nothing was marked.")
+        paper = find_paper(self.engine, f"paper:{paper_ref}")
+        if paper is None:
+            return _page(404, "Paper not found",
+                         "This paper is no longer in the database. Nothing was marked.")
+        title = html.escape(paper.title)
+        if method != "POST":
+            return _page(200, f"{VERDICTS[verdict].capitalize()}?",
+                         f"Mark “{title}” for {html.escape(sid)}: later digests rank "
+                         f"{'more' if verdict == 'like' else 'fewer'} papers like it.",
+                         button=f"Yes, {VERDICTS[verdict]}")
+        said = mark_paper(self.engine, sid, f"paper:{paper_ref}", verdict=verdict,
+                          remove=False, now=self.now())
+        return _page(200, "Thank you", html.escape(said))
+
+
+def _page(status: int, heading: str, text: str, button: str | None = None) -> Page:
+    form = (f'<form method="post"><button type="submit">{html.escape(button)}</button></form>'
+            if button else "")
+    return Page(status, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<meta name=\"viewport\" content=\"width=device-width\">"
+                f"<title>{heading} - paper-digest</title></head>"
+                f"<body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\">"
+                f"<h1>{heading}</h1><p>{text}</p>{form}</body></html>\n")
