@@ -551,28 +551,37 @@ def _not_stored_hint(profile: Any, ref: str, verdict: str, remove: bool = False)
 
 @cli.command()
 @click.argument("name")
-@click.argument("paper")
+@click.argument("paper", required=False)
 @click.option("--unlike", is_flag=True, help="Mark it as a paper NAME wants fewer like.")
 @click.option("--remove", is_flag=True, help="Take the mark off again.")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Mark as if it were this moment.")
 @click.pass_obj
-def mark(obj: Obj, name: str, paper: str, unlike: bool, remove: bool,
+def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
          now_text: str | None) -> None:
     """Mark PAPER as liked (or --unlike) by NAME: later digests use it as an example.
 
-    PAPER is an arXiv id, a title, or the key a digest shows (paper:123).
+    PAPER is an arXiv id, a title, or the key a digest shows (paper:123). Without PAPER, list
+    NAME's marks (made here or with the feedback links in digests).
 
     \b
     Example:
       paper-digest mark ada 2403.12345            # more like this
       paper-digest mark ada paper:123 --unlike    # fewer like this
       paper-digest mark ada paper:123 --remove
+      paper-digest mark ada                       # what ada has marked
     """
-    from worker.marking import mark_paper
+    from worker.marking import list_marks, mark_paper
 
     config = obj.load()
     settings = settings_or_exit(config)
     profile = _profile_or_exit(config, name)
+    if paper is None:
+        if unlike or remove:
+            fail("--unlike and --remove need a PAPER", "paper-digest mark NAME PAPER --unlike",
+                 2)
+        for line in list_marks(obj.engine(settings), profile.id):
+            click.echo(line)
+        return
     try:
         message = mark_paper(obj.engine(settings), profile.id, paper, remove=remove,
                              verdict="unlike" if unlike else "like", now=parse_now(now_text))

@@ -38,6 +38,16 @@ def mark_paper(engine: Engine, subscriber_id: str, ref: str, *, verdict: str, re
             f"preview and explain rank {use}")
 
 
+def list_marks(engine: Engine, subscriber_id: str) -> list[str]:
+    """A subscriber's marks, oldest first, one line each, in words."""
+    found = marks.marks_for(engine, [subscriber_id])[subscriber_id]
+    if not found:
+        return [f"{subscriber_id} has marked no papers (paper-digest mark {subscriber_id} PAPER, "
+                "or the feedback links in a digest)"]
+    return [f"{_WORD[m.verdict]:<8} {m.marked_at:%Y-%m-%d %H:%M}  {_name(m.paper)}"
+            for m in found]
+
+
 def _name(paper: StoredPaper) -> str:
     ident = f" (arXiv {paper.arxiv_id})" if paper.arxiv_id else f" ({paper.key})"
     return f"“{paper.title}”{ident}"

@@ -5,6 +5,7 @@ Runs on SQLite, and on PostgreSQL when PAPER_DIGEST_TEST_DATABASE_URL is set."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -271,10 +272,16 @@ def test_unlike_mark_demotes_and_remove_undoes(tmp_path: Path, database_url: str
     missing = run_cli(root, "mark", "ada", SEEDS[2][0], "--unlike", "--now", now)
     assert missing.exit_code == 2 and "no stored paper matches" in missing.output
     assert run_cli(root, "run", "--now", now).exit_code == 0
+    assert "ada has marked no papers" in run_cli(root, "mark", "ada").output
     before = chart_score()
     other = run_cli(root, "mark", "ada", "A Benchmark for Chart Question Answering", "--unlike",
                     "--now", now)
     assert other.exit_code == 0 and "as unliked" in other.output
+    listed = run_cli(root, "mark", "ada").output.splitlines()  # without PAPER: the marks
+    [line] = listed
+    assert re.fullmatch(rf"unliked  2026-03-14 08:00  “{SEEDS[2][0]}” \(paper:\d+\)", line)
+    needs = run_cli(root, "mark", "ada", "--unlike")
+    assert needs.exit_code == 2 and "need a PAPER" in needs.output
     assert chart_score() < before  # resembles (is) a paper marked unlike
     again = run_cli(root, "mark", "ada", SEEDS[2][0], "--unlike", "--now", now)
     assert "already marked unliked" in again.output
