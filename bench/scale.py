@@ -5,6 +5,7 @@
     .venv/bin/python bench/scale.py --history 20000 --subscribers 1000 --new 500
     .venv/bin/python bench/scale.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/scale.py --profile matching    # pyinstrument report of one stage
+    .venv/bin/python bench/scale.py --feedback            # digests with feedback links
 
 Set-up (not timed as part of the pass, figures printed apart):
 - history: --history papers written straight into the store (bench/history.py), in daily dumps
@@ -52,6 +53,7 @@ REPO = BENCH.parent
 sys.path[:0] = [str(REPO), str(BENCH)]
 
 NOW = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)
+FEEDBACK_SECRET = "PAPER_DIGEST_FEEDBACK_SECRET"
 TARGETS = {"matching": 5.0, "rendering": 10.0}
 PEAK_TARGET_MIB = 400
 
@@ -141,7 +143,8 @@ def database(url: str | None, workdir: Path, keep: bool) -> Iterator[str]:
         admin.dispose()
 
 
-def write_config(workdir: Path, url: str, profiles: list[dict[str, Any]], workers: int) -> Path:
+def write_config(workdir: Path, url: str, profiles: list[dict[str, Any]], workers: int,
+                 feedback: bool = False) -> Path:
     from scaledata import toml
 
     config = workdir / "config"
@@ -151,7 +154,8 @@ def write_config(workdir: Path, url: str, profiles: list[dict[str, Any]], worker
     (config / "worker.toml").write_text(
         f'database_url = "{url}"\noutput_dir = "{workdir / "out"}"\n'
         f'[[sources]]\nname = "daily"\nkind = "dump_dir"\npath = "{workdir / "dumps"}"\n'
-        f"[matching]\nworkers = {workers}\n",
+        f"[matching]\nworkers = {workers}\n"
+        + ('[feedback]\nurl = "https://lab.example.org/digest"\n' if feedback else ""),
         encoding="utf-8")
     for index, profile in enumerate(profiles):
         (config / "subscribers" / f"s{index:05d}.toml").write_text(toml(profile),
@@ -208,7 +212,7 @@ def setup(args: argparse.Namespace, workdir: Path, url: str) -> tuple[Path, dict
     engine.dispose()
     gen = Generator(args.seed)
     profiles = [gen.profile(i, titles) for i in range(args.subscribers)]
-    config = write_config(workdir, url, profiles, args.workers)
+    config = write_config(workdir, url, profiles, args.workers, args.feedback)
     # First sight of every subscriber (their cursors start after history): a pass with no
     # new papers, in a child process like the measured one.
     first = child(config, NOW - timedelta(hours=6), stages="sync")
@@ -282,7 +286,8 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
 
     s = Stages(profile_stage)
     with s.stage("load config") as info:
-        config = load_config(config_dir, {})
+        config = load_config(config_dir, {k: v for k, v in os.environ.items()
+                                          if k == FEEDBACK_SECRET})
         engine = open_engine(config.settings.database_url)
         info["count"] = len(config.profiles)
     profiles = config.profiles
@@ -473,6 +478,8 @@ def main() -> None:
                         help="[matching] workers: 0 (the default) one per CPU, 1 no others")
     parser.add_argument("--workdir", type=Path, default=BENCH / "out" / "scale")
     parser.add_argument("--no-smtp", action="store_true", help="skip the SMTP delivery stage")
+    parser.add_argument("--feedback", action="store_true",
+                        help="digests with feedback links ([feedback] url and a secret)")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
     parser.add_argument("--profile", metavar="STAGE",
                         help="print a pyinstrument profile of one stage (e.g. 'build digests')")
@@ -487,6 +494,8 @@ def main() -> None:
                            args.smtp_port, args.profile)
         print(json.dumps(result))
         return
+    if args.feedback:  # the children read it from here (a fixed secret: links are data here)
+        os.environ[FEEDBACK_SECRET] = "scale-benchmark-feedback-secret"
     workdir = args.workdir.resolve()
     shutil.rmtree(workdir / "out", ignore_errors=True)
     shutil.rmtree(workdir / "dumps", ignore_errors=True)

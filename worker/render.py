@@ -336,12 +336,12 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
                    group_by: str = "none", feedback: FeedbackLinks | None = None,
                    ) -> DigestContext:
     local = digest.created_at.astimezone(ZoneInfo(timezone))
-    sid = digest.subscriber_id
+    link = feedback.of(digest.subscriber_id) if feedback is not None else None
 
     def links(paper_id: int) -> tuple[str | None, str | None]:
-        if feedback is None:
+        if link is None:
             return None, None
-        return feedback.link(sid, paper_id, "like"), feedback.link(sid, paper_id, "unlike")
+        return link(paper_id, "like"), link(paper_id, "unlike")
 
     items = tuple(item_view(i.rank, i.score, i.reasons, i.paper, links(i.paper.id))
                   for i in digest.items)
