@@ -1,16 +1,15 @@
 """Feedback links: "more like this" / "fewer like this" under every item of a digest.
 
 A link names the subscriber, the paper and the verdict, signed with a secret only the worker
-knows (HMAC-SHA256 of the three, `[feedback] url` and PAPER_DIGEST_FEEDBACK_SECRET), so nobody
-can mark papers for someone else by editing a link. `serve`'s HTTP port answers it: opening the
-link shows what it will do and a button; pressing the button (a POST) records the mark, as
-`paper-digest mark` would. Opening alone changes nothing: mail scanners and link previews open
-every link in a message.
+knows (PAPER_DIGEST_FEEDBACK_SECRET; the signature is a keyed BLAKE2b of the three, 128 bits),
+so nobody can mark papers for someone else by editing a link. `serve`'s HTTP port answers it:
+opening the link shows what it will do and a button; pressing the button (a POST) records the
+mark, as `paper-digest mark` would. Opening alone changes nothing: mail scanners and link
+previews open every link in a message.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import html
@@ -18,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
 from urllib.parse import quote_plus
 
 from sqlalchemy import Engine
@@ -29,17 +27,17 @@ MIN_SECRET = 16  # characters: a short secret could be guessed from links
 
 
 def token(secret: str, subscriber_id: str, paper_id: int, verdict: str) -> str:
-    return _token(_keyed(secret), subscriber_id, paper_id, verdict)
+    return _token(_key(secret), subscriber_id, paper_id, verdict)
 
 
-def _keyed(secret: str) -> Any:
-    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+def _key(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()  # any length of secret, 32 bytes of key
 
 
-def _token(keyed: Any, subscriber_id: str, paper_id: int, verdict: str) -> str:
-    mac = keyed.copy()  # the key's pads hashed once, not once a link
-    mac.update(f"{subscriber_id}\0{paper_id}\0{verdict}".encode())
-    return base64.urlsafe_b64encode(mac.digest()[:16]).rstrip(b"=").decode("ascii")
+def _token(key: bytes, subscriber_id: str, paper_id: int, verdict: str) -> str:
+    """BLAKE2b in its keyed mode, a MAC in one call (~1 µs: a pass makes ~300,000 links)."""
+    message = f"{subscriber_id}\0{paper_id}\0{verdict}".encode()
+    return hashlib.blake2b(message, key=key, digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -55,17 +53,17 @@ class Links:
     def of(self, subscriber_id: str) -> Callable[[int, str], str]:
         """The link maker of one subscriber's digest: a digest has many items (at institute
         scale a pass makes ~300,000 links, so each costs a few microseconds)."""
-        keyed = self._keyed
+        key = self._key
         start = f"{self.url.rstrip('/')}/mark?s={quote_plus(subscriber_id)}&p="
 
         def link(paper_id: int, verdict: str) -> str:
-            return (f"{start}{paper_id}&v={verdict}"
-                    f"&t={_token(keyed, subscriber_id, paper_id, verdict)}")
+            signed = _token(key, subscriber_id, paper_id, verdict)
+            return f"{start}{paper_id}&v={verdict}&t={signed}"
         return link
 
     @cached_property
-    def _keyed(self) -> Any:
-        return _keyed(self.secret)
+    def _key(self) -> bytes:
+        return _key(self.secret)
 
 
 @dataclass(frozen=True)

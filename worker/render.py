@@ -244,11 +244,13 @@ def _marked_md(text: str, terms: tuple[str, ...]) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=_PIECES)
+_MD_URL = str.maketrans({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"})
+
+
 def md_url(url: str) -> str:
-    """A URL safe inside Markdown's `(...)`: spaces, parentheses and angle brackets encoded."""
-    return "".join({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"}.get(c, c)
-                   for c in clean_line(url))
+    """A URL safe inside Markdown's `(...)`: spaces, parentheses and angle brackets encoded.
+    (Not cached: feedback links make every URL of a pass a new one.)"""
+    return clean_line(url).translate(_MD_URL)
 
 
 @lru_cache(maxsize=_PIECES)
