@@ -17,9 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
-from sqlalchemy import Engine
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 VERDICTS = {"like": "more like this", "unlike": "fewer like this"}
 SECRET_ENV = "PAPER_DIGEST_FEEDBACK_SECRET"

@@ -14,13 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from worker.config_types import line_of, load_table, parse_duration
 from worker.errors import ConfigError, Problem
 from worker.matching.interests import Interests
 from worker.serve_settings import ServeSettings, load_serve
+
+if TYPE_CHECKING:
+    from worker.feedback import Links as FeedbackLinks
 
 DEFAULT_DATABASE_URL = "sqlite:///data/paper-digest.db"
 GROUP_BY = ("none", "interest")  # a subscriber's `group_by`
@@ -106,8 +109,8 @@ class FeedbackSettings:
     url: str | None = None  # where readers reach serve's HTTP port, e.g. https://host/digest
     secret: str = field(default="", repr=False)  # from the environment only
 
-    def links(self) -> Any:
-        """worker.feedback.Links, or None when feedback links are off."""
+    def links(self) -> FeedbackLinks | None:
+        """The links' maker, or None when feedback links are off."""
         if not self.url or not self.secret:
             return None
         from worker.feedback import Links
@@ -356,12 +359,13 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     feedback, feedback_problems = load_table(FeedbackSettings, data.get("feedback", {}),
                                              file=file, text=text, prefix="feedback.",
                                              skip=frozenset({"secret"}))
+    from worker.feedback import SECRET_ENV
+
     if isinstance(data.get("feedback"), dict) and "secret" in data["feedback"]:
-        feedback_problems.append(Problem(file, "a secret does not belong in a file: set "
-                                         "PAPER_DIGEST_FEEDBACK_SECRET in the environment",
+        feedback_problems.append(Problem(file, f"a secret does not belong in a file: set "
+                                         f"{SECRET_ENV} in the environment",
                                          "feedback.secret", line_of(text, "secret")))
-    feedback = FeedbackSettings((feedback or FeedbackSettings()).url,
-                                env.get("PAPER_DIGEST_FEEDBACK_SECRET", ""))
+    feedback = FeedbackSettings((feedback or FeedbackSettings()).url, env.get(SECRET_ENV, ""))
     problems += feedback_problems or _feedback_problems(feedback, file, text)
     settings = Settings(
         config_dir=config_dir,
