@@ -1,6 +1,7 @@
 """The benchmarks of issue 7 run on small sizes and check what they can check: the scale pass
 sends every digest over one SMTP connection, matching alone agrees with every profile matched
-again with nothing cached, and the nothing-new run is timed. No figure is asserted here."""
+again with nothing cached, and the nothing-new run is timed; and issue 6's relevance bench
+marks as its reader would. No figure is asserted here."""
 
 from __future__ import annotations
 
@@ -62,3 +63,29 @@ def test_vs_rss2email_times_a_command_and_reports_medians_cpu_and_stages(
     assert re.search(r"ratio paper-digest / rss2email: \d\.\d\d .* in CPU time \d\.\d\d", out)
     assert "(medians of its `-vv` log): ingest 0.010, matching 0.020;" in out
     assert re.search(r"floor, timed now: python -c pass \d\.\d{3} s", out)
+
+
+def test_relevance_feedback_reader_marks_each_digest_before_the_next_day(tmp_path: Path) -> None:
+    """bench/relevance.py --feedback: after each day's pass the reader marks every item of the
+    digest by the judgements, and the next day's pass (and its ranking) has those marks."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import relevance
+    finally:
+        sys.path.remove(str(BENCH))
+    from worker.records import normalize_title
+
+    labels = relevance.read_labels()
+    config, passes, _ = relevance.pipeline(["D2"], False, tmp_path, reader=labels)
+    [profile] = config.profiles
+    assert passes.marks[0]["D2"] == []  # the first day's pass had none
+    sent = [pid for day in passes.sent["D2"][:2] for pid in day]
+    assert sent  # something to mark
+    marked = {m.paper.id: m.verdict for m in passes.marks[2]["D2"]}
+    assert set(marked) == set(sent)  # the last day's pass had the marks of both days before
+    for mark in passes.marks[2]["D2"]:
+        relevant = "D2" in labels.get(normalize_title(mark.paper.title), ())
+        assert mark.verdict == ("like" if relevant else "unlike")
+    later = relevance.pipeline_scores(passes, profile, labels, None, since=1)
+    assert 0.0 < later.precision <= 1.0 and 0.0 < later.ap <= 1.0
+    passes.engine.dispose()
