@@ -7,9 +7,9 @@ re-prepared). Shares name their work by reference into what the caller passed as
 which workers read as `shared(what)`: set before the fork, so never pickled. One fan-out of a
 stage at a time: a second, concurrent one (another thread of serve) gets no workers and does
 its work where it runs. `map` yields each share's result in order. The running process is the
-N-th worker: whenever the result it must yield next is not back yet, it does the next share no
-worker has started itself (`Future.cancel()` tells which), at most AHEAD shares ahead; with
-`ahead=0` it only waits (delivery: it has the sending to do). A worker that dies (killed, out
+N-th worker: whenever the result it must yield next is not back yet, it does the next share not
+yet handed to a worker itself, at most AHEAD shares ahead; with `ahead=0` it only waits
+(delivery: it has the sending to do). A worker that dies (killed, out
 of memory) costs only time: its shares, and every later one, are done here.
 
 Linux only: macOS has fork, but its system frameworks are not safe in forked children.
@@ -110,27 +110,35 @@ class FanOut:
             self.pool = ProcessPoolExecutor(self.workers - 1,
                                             mp_context=multiprocessing.get_context("fork"),
                                             initializer=_started, initargs=(self.setup,))
-        # Shares are handed to the workers a few at a time (two each beyond what this process
-        # may take ahead), so that results wait for the caller only that many at a time.
-        # (Left early, the shares no worker started are cancelled when the pool shuts down.)
-        window = self.ahead + 2 * (self.workers - 1)
+        # Shares are handed to the workers as they go, two each at a time (one running, one
+        # queued), and none more than `ahead` + two a worker past the one the caller waits for,
+        # so that results wait for the caller only that many at a time. While share i is not
+        # back, this process does the next share not yet handed to a worker, at most `ahead`
+        # past i. (Taking back a share already handed over, with Future.cancel(), is
+        # what this did before: on Python 3.11 a worker dying while a cancelled share is still
+        # queued crashes the pool's manager thread, and the futures after it never complete.)
+        size, in_flight = len(shares), 2 * (self.workers - 1)
+        window = self.ahead + in_flight
         futures: dict[int, Any] = {}  # by share, until handed on
-        submitted = 0  # shares before it were handed to the workers
         here: dict[int, R] = {}
-        ahead = 0  # shares before it were tried: taken here, or a worker's
-        for i in range(len(shares)):
-            while submitted < min(len(shares), i + window):
-                futures[submitted] = self.pool.submit(work, shares[submitted])
-                submitted += 1
-            future, ahead = futures.pop(i), max(ahead, i)
-            # While share i is not ready, do here the next share no worker has started
-            # (cancel() succeeds only for those: one started or queued for a worker stays).
-            while i not in here and not future.done() and ahead < min(len(shares),
-                                                                      i + self.ahead):
-                if (future if ahead == i else futures[ahead]).cancel():
-                    here[ahead] = work(shares[ahead])
-                ahead += 1
-            yield here.pop(i) if i in here else future.result()
+        frontier = 0  # shares before it were handed to a worker or done here
+
+        def hand_out(i: int) -> None:
+            nonlocal frontier
+            while frontier < min(size, i + window) and sum(
+                    not f.done() for f in futures.values()) < in_flight:
+                futures[frontier] = self.pool.submit(work, shares[frontier])
+                frontier += 1
+
+        for i in range(size):
+            hand_out(i)
+            future = futures.pop(i, None)
+            while future is not None and not future.done() and frontier < min(size,
+                                                                              i + self.ahead):
+                here[frontier] = work(shares[frontier])
+                frontier += 1
+                hand_out(i)
+            yield here.pop(i) if future is None else future.result()
 
 
 def release_free_heap() -> None:
