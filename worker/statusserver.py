@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("paper_digest.http")
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# A feedback page holds a signed link and a button that marks: not cached, not framed by
+# another site (a button under someone else's page), no link or script of its own.
+FEEDBACK_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class StatusServer:
@@ -60,7 +69,7 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
                 return
             if method == "POST" and page.status == 200:
                 log.info("feedback: %s", query.split("&t=", 1)[0])
-            self._reply(page.status, "text/html; charset=utf-8", page.body)
+            self._reply(page.status, "text/html; charset=utf-8", page.body, FEEDBACK_HEADERS)
 
         def do_GET(self) -> None:
             path, _, query = self.path.partition("?")
@@ -74,11 +83,14 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
             else:
                 self._reply(404, "text/plain; charset=utf-8", "try /healthz or /metrics\n")
 
-        def _reply(self, status: int, content_type: str, body: str) -> None:
+        def _reply(self, status: int, content_type: str, body: str,
+                   headers: dict[str, str] | None = None) -> None:
             data = body.encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 

@@ -64,6 +64,8 @@ def test_a_link_asks_first_and_the_button_records_the_mark(
         page = client.get(more)  # what a mail scanner or a link preview does
         assert page.status_code == 200 and '<form method="post">' in page.text
         assert "Yes, more like this" in page.text
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store"
         assert marks_for(engine, ["ada"])["ada"] == []  # type: ignore[arg-type]
 
         done = client.post(more)  # the button: the form posts to the link itself
@@ -103,3 +105,42 @@ def test_check_says_the_secret_is_missing(tmp_path: Path, sqlite_url: str) -> No
     assert result.exit_code != 0
     assert "feedback.url" in result.output and "PAPER_DIGEST_FEEDBACK_SECRET" in result.output
     assert run_cli(config, "check", env=ENV).exit_code == 0
+
+
+def test_in_a_browser_the_page_marks_only_when_its_button_is_pressed(sqlite_url: str) -> None:
+    """The page as a reader's browser shows it (its Content-Security-Policy included): the
+    button's form posts to the link itself, and only that records the mark."""
+    from tests.integration import browser
+    from worker.feedback import Links
+    from worker.records import PaperRecord
+    from worker.sources.base import Dump, content_hash
+    from worker.store import papers
+
+    if browser.chromium() is None:
+        pytest.skip("Chromium is not installed and could not be (make test tries apt-get "
+                    "install chromium; it needs root and Debian's package lists)")
+    engine = open_engine(sqlite_url)
+    records = (PaperRecord(title="Charts & <Tables> Read Aloud", abstract="About charts."),)
+    papers.ingest_dump(engine, Dump("test", "d", content_hash(b"one"), NOW, records, None), NOW)
+    paper = papers.find_paper(engine, "Charts & <Tables> Read Aloud")
+    assert paper is not None
+    server = StatusServer("127.0.0.1", 0, lambda: (True, "ok"), lambda: "",
+                          Desk(engine, SECRET, lambda: NOW))
+    server.start()
+    try:
+        link = Links(f"http://127.0.0.1:{server.port}/digest", SECRET).link("ada", paper.id,
+                                                                           "unlike")
+        with browser.page() as tab:
+            tab.open(link, 800)
+            shown = tab.evaluate("document.body.innerText")
+            assert "Charts & <Tables> Read Aloud" in shown and "Yes, fewer like this" in shown
+            assert marks_for(engine, ["ada"])["ada"] == []
+            tab.evaluate("document.querySelector('button').click(), true")
+            tab.wait_for("Page.loadEventFired")
+            done = tab.evaluate("document.body.innerText")
+        assert "marked “Charts & <Tables> Read Aloud” (paper:" in done and "as unliked" in done
+        [mark] = marks_for(engine, ["ada"])["ada"]
+        assert mark.verdict == "unlike" and mark.paper.id == paper.id
+    finally:
+        server.stop()
+        engine.dispose()
