@@ -253,8 +253,10 @@ def _http_factory(settings: Any) -> Any:
 
 
 def _example_lookup(settings: Any) -> Any:
-    """What looks up example arXiv ids no source has listed, as a pass does (worker.examples);
-    its HTTP client is made when first needed and closed as the command ends."""
+    """What looks up example arXiv ids no source has listed, as a pass does (worker.examples),
+    but each request tried once: someone waits at the terminal (offline, a pass's second try
+    costs ~3 s), and what fails is asked again by the next run. Its HTTP client is made when
+    first needed and closed as the command ends."""
     from worker.examples import lookup_for
 
     made: list[Any] = []
@@ -265,7 +267,7 @@ def _example_lookup(settings: Any) -> Any:
             click.get_current_context().call_on_close(made[0].close)
         return made[0]
 
-    return lookup_for(settings, fetcher)
+    return lookup_for(settings, fetcher, attempts=1)
 
 
 @cli.command()

@@ -62,9 +62,10 @@ class ArxivLookup:
     """Papers by arXiv id from the export API (`/api/query?id_list=...`), ID_LIST at a time,
     through the pass's Fetcher (its retries, and its pace of one request per 3 s to arXiv)."""
 
-    def __init__(self, fetcher: Callable[[], Any], base_url: str):
+    def __init__(self, fetcher: Callable[[], Any], base_url: str, attempts: int = ATTEMPTS):
         self.fetcher = fetcher  # made only when something is to be asked
         self.url = base_url.rstrip("/") + "/api/query"
+        self.attempts = attempts
 
     def __call__(self, ids: Sequence[str]) -> Answer:
         from worker.sources.arxiv_api import parse_feed
@@ -78,7 +79,7 @@ class ArxivLookup:
                 # A 400 carries the API's explanation in an Atom error entry: parse_feed says it.
                 result = self.fetcher().fetch(
                     self.url, source=SOURCE, conditional=False, ok_statuses=(400,),
-                    accept="application/atom+xml", attempts=ATTEMPTS,
+                    accept="application/atom+xml", attempts=self.attempts,
                     params={"id_list": ",".join(asked), "max_results": len(asked)})
                 feed = parse_feed(result.body, result.url, source=SOURCE, status=result.status)
             except PaperDigestError as exc:
@@ -90,11 +91,12 @@ class ArxivLookup:
         return Answer(tuple(found), tuple(missing), failed)
 
 
-def lookup_for(settings: Any, fetcher: Callable[[], Any] | None) -> ArxivLookup | None:
+def lookup_for(settings: Any, fetcher: Callable[[], Any] | None,
+               attempts: int = ATTEMPTS) -> ArxivLookup | None:
     """The lookup [matching] example_lookup asks for, through the Fetcher `fetcher` makes;
     None when lookups are off or there is no way to fetch."""
     url = settings.matching.example_lookup
-    return ArxivLookup(fetcher, url) if url and fetcher is not None else None
+    return ArxivLookup(fetcher, url, attempts) if url and fetcher is not None else None
 
 
 def resolve(engine: Engine, refs: Iterable[str], now: datetime,

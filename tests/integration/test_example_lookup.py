@@ -153,6 +153,29 @@ def test_a_failed_lookup_is_reported_and_asked_again(tmp_path: Path, sqlite_url:
         assert f'"{LIKED}"' not in output
 
 
+def test_explain_and_preview_ask_arxiv_once_without_waiting_to_try_again(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """Someone waits at the terminal: explain and preview try a lookup once (a pass tries
+    twice), say it failed, and leave it to the next run."""
+    with FixtureServer() as server:
+        server.route("/api/query", *[Reply(503, b"busy", "text/plain")] * 6)
+        config = _setup(tmp_path, sqlite_url, server)
+        assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+        assert len(_asked(server)) == 2  # the pass: two attempts
+        title = ("Concepts in Information Theory and Communications: Notes from the AEW Workshop"
+                 " Series")
+        explained = run_cli(config, "explain", "reader", title)
+        assert explained.exit_code == 0, explained.output
+        assert "note: examples not used (the lookup failed: " in explained.output
+        assert "Service Unavailable (tried once); asked again next run" in explained.output
+        assert len(_asked(server)) == 3  # one attempt
+        shown = run_cli(config, "preview", "reader", "--since", "7d", "--now",
+                        "2026-03-12T21:00:00+00:00")
+        assert shown.exit_code == 0, shown.output
+        assert "examples not used (the lookup failed: " in shown.output
+        assert len(_asked(server)) == 4
+
+
 def test_lookups_can_be_turned_off(tmp_path: Path, sqlite_url: str) -> None:
     with FixtureServer() as server:
         config = _setup(tmp_path, sqlite_url, server, lookup="")

@@ -257,8 +257,9 @@ class Fetcher:
                                      timeout, ok)
             except _Retry as retry:
                 if attempt == attempts:
-                    raise SourceError(source, full, f"{retry.reason} (gave up after "
-                                      f"{attempts} attempts)", retry.status) from None
+                    tried = "tried once" if attempts == 1 else f"gave up after {attempts} attempts"
+                    raise SourceError(source, full, f"{retry.reason} ({tried})",
+                                      retry.status) from None
                 self._wait_before_retry(full, source, attempt, retry)
         raise AssertionError("unreachable")  # pragma: no cover
 
