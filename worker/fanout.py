@@ -9,8 +9,8 @@ stage at a time: a second, concurrent one (another thread of serve) gets no work
 its work where it runs. `map` yields each share's result in order. The running process is the
 N-th worker: whenever the result it must yield next is not back yet, it does the next share not
 yet handed to a worker itself, at most AHEAD shares ahead; with `ahead=0` it only waits
-(delivery: it has the sending to do). A worker that dies (killed, out
-of memory) costs only time: its shares, and every later one, are done here.
+(delivery: it has the sending to do). A worker that dies (killed, out of memory) costs only
+time: its shares, and every later one, are done here.
 
 Linux only: macOS has fork, but its system frameworks are not safe in forked children.
 """
@@ -114,9 +114,10 @@ class FanOut:
         # queued), and none more than `ahead` + two a worker past the one the caller waits for,
         # so that results wait for the caller only that many at a time. While share i is not
         # back, this process does the next share not yet handed to a worker, at most `ahead`
-        # past i. (Taking back a share already handed over, with Future.cancel(), is
-        # what this did before: on Python 3.11 a worker dying while a cancelled share is still
-        # queued crashes the pool's manager thread, and the futures after it never complete.)
+        # past i. (It used to take back shares handed over but not started, with
+        # Future.cancel(): on Python 3.11 a worker dying while a cancelled share is still
+        # queued crashes the pool's manager thread, and the futures after it never complete.
+        # Left early, the shares still queued are cancelled as the pool shuts down.)
         size, in_flight = len(shares), 2 * (self.workers - 1)
         window = self.ahead + in_flight
         futures: dict[int, Any] = {}  # by share, until handed on
