@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -33,7 +34,10 @@ reload = "1s"
 fetch_every = "1s"
 default_schedule = "every 2s"
 http_port = {port}
+[feedback]
+url = "http://127.0.0.1:{port}/digest"
 """
+SECRET = "serve-test-feedback-secret"
 PROFILE = """
 email = "{email}"
 min_score = 0.0
@@ -85,7 +89,7 @@ def served(tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> Iterator[Served]
         add_seed_day(tmp_path, seeds_dir, "2026-03-12")
         # The image's environment, with the mounts (/config, /data) at test paths.
         env = {**os.environ, **image.env, "PAPER_DIGEST_CONFIG": str(config),
-               "PAPER_DIGEST_DATABASE_URL": sqlite_url}
+               "PAPER_DIGEST_DATABASE_URL": sqlite_url, "PAPER_DIGEST_FEEDBACK_SECRET": SECRET}
         env.pop("PAPER_DIGEST_LOG_FORMAT", None)
         log = tmp_path / "serve.log"
         with log.open("wb") as stderr:
@@ -121,6 +125,7 @@ def test_serve_end_to_end(served: Served, tmp_path: Path, seeds_dir: Path,
     status, metrics = get(served.http, "/metrics")
     assert status == 200 and "paper_digest_papers_new_total 166" in metrics
     assert 'paper_digest_digests_total{channel="email",status="sent"} 3' in metrics
+    _a_feedback_link_marks(served, sqlite_url)
 
     # 2. While it runs: bob edited, carol added, alice deleted, dave's file broken.
     (config / "bob.toml").write_text(PROFILE.format(email="robert@example.org"), "utf-8")
@@ -159,6 +164,30 @@ def test_serve_end_to_end(served: Served, tmp_path: Path, seeds_dir: Path,
     _nothing_half_sent(served, sqlite_url)
     after = served.image_command(read_image().healthcheck)
     assert after.returncode == 1  # stopped cleanly: its heartbeat is gone
+
+
+def _a_feedback_link_marks(served: Served, url: str) -> None:
+    """The "Fewer like this" link of alice's first paper, as her email's text part gives it,
+    answered by serve's own port: a page with a button, then the mark."""
+    from worker.store.marks import marks_for
+
+    [first, *_] = served.to("alice@example.org")
+    text = first.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+    fewer = re.search(r"Fewer like this: (http://\S+)", text)
+    assert fewer, text
+    path = fewer.group(1).split(str(served.http), 1)[1]
+    status, page = get(served.http, path)
+    assert status == 200 and "Yes, fewer like this" in page
+    request = urllib.request.Request(fewer.group(1), data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        assert reply.status == 200 and "as unliked" in reply.read().decode()
+    engine = open_engine(url)
+    try:
+        [mark] = marks_for(engine, ["alice"])["alice"]
+    finally:
+        engine.dispose()
+    assert mark.verdict == "unlike"
+    assert any(str(e.get("msg", "")).startswith("feedback: s=alice&p=") for e in served.events())
 
 
 def _nothing_half_sent(served: Served, url: str) -> None:
