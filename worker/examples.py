@@ -30,6 +30,7 @@ from worker.store.models import StoredPaper
 
 log = logging.getLogger("paper_digest")
 ASK_AGAIN = timedelta(days=1)  # an id arXiv had no paper for (not announced yet?) is asked again
+REFRESH = timedelta(days=30)  # a paper arXiv gave is asked again: a new version, a new abstract
 ID_LIST = 100  # ids a request asks for
 # Tries a request gets (the sources' 4 would keep a pass waiting ~7 s offline): what fails is
 # asked again by the next run, which meanwhile goes on without the example.
@@ -136,8 +137,12 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
 
 
 def _stale(answer: StoredPaper | datetime, now: datetime) -> bool:
-    """Is this an answer "no such paper" old enough to ask again (it may be announced since)?"""
-    return isinstance(answer, datetime) and answer <= now - ASK_AGAIN
+    """Is this answer old enough to ask again: "no such paper" after a day (it may be announced
+    since), a paper after REFRESH (a new version may say it better)? A paper asked again stays
+    the example if the lookup fails."""
+    if isinstance(answer, datetime):
+        return answer <= now - ASK_AGAIN
+    return answer.first_seen_at <= now - REFRESH
 
 
 def unused_lines(unused: Iterable[tuple[str, str]]) -> list[str]:

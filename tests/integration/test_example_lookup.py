@@ -104,14 +104,15 @@ def test_an_arxiv_id_no_source_listed_is_looked_up_once(tmp_path: Path,
         assert _asked(server) == [f"{NO_SUCH},{LIKED}", NO_SUCH]
 
         # explain scores with the same example (kept), and looks up as a pass does: it runs
-        # now, more than a day after arXiv had nothing for the other id.
+        # now, more than a day after arXiv had nothing for the other id, and months after it
+        # gave the liked paper (asked again too: a new version may have a better abstract).
         title = ("Concepts in Information Theory and Communications: More notes from the AEW "
                  "Workshop Series")
         result = run_cli(config, "explain", "reader", title)
         assert result.exit_code == 0, result.output
         assert "Proceedings of Workshop AEW10" in result.output
         assert f'  note: examples not used (not on arXiv): "{NO_SUCH}"' in result.output
-        assert _asked(server) == [f"{NO_SUCH},{LIKED}", NO_SUCH, NO_SUCH]
+        assert _asked(server) == [f"{NO_SUCH},{LIKED}", NO_SUCH, f"{NO_SUCH},{LIKED}"]
         # preview replays with it too, and says which example it could not use.
         shown = run_cli(config, "preview", "reader", "--since", "7d", "--now",
                         "2026-03-14T21:00:00+00:00")
@@ -151,6 +152,36 @@ def test_a_failed_lookup_is_reported_and_asked_again(tmp_path: Path, sqlite_url:
                               "2026-03-13T20:00:00+00:00")
         assert _asked(server) == [f"{NO_SUCH},{LIKED}"] * 3
         assert f'"{LIKED}"' not in output
+
+
+def test_a_looked_up_paper_is_asked_again_after_a_month_and_kept_when_that_fails(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """A paper arXiv gave is asked again after REFRESH (a new version may have a better
+    abstract); a refresh that fails loses nothing: the kept paper stays the example."""
+    with FixtureServer() as server:
+        answer = Reply(200, shared_fixture("arxiv", ANSWER), ATOM)
+        server.route("/api/query", answer, answer, Reply(503, b"busy", "text/plain"),
+                     Reply(503, b"busy", "text/plain"), answer)
+        config = _setup(tmp_path, sqlite_url, server)
+        assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+        _another_day(tmp_path, config, 13, "More notes from", "2026-03-20T20:00:00+00:00")
+        assert _asked(server) == [f"{NO_SUCH},{LIKED}", NO_SUCH]  # within the month
+        output = _another_day(tmp_path, config, 14, "Last notes from",
+                              "2026-04-14T20:00:00+00:00")
+        assert _asked(server)[2:] == [f"{NO_SUCH},{LIKED}"] * 2  # refreshed: it failed twice
+        assert f'"{LIKED}"' not in output  # still the example
+        newest = sorted((tmp_path / "out" / "reader").glob("*.md"))[-1].read_text("utf-8")
+        assert "Last notes from the AEW Workshop Series" in newest
+        assert "Proceedings of Workshop AEW10" in newest  # the example it resembles
+        _another_day(tmp_path, config, 15, "Later notes from", "2026-04-15T20:00:00+00:00")
+        assert _asked(server)[4:] == [f"{NO_SUCH},{LIKED}"]  # the failure kept nothing
+        engine = open_engine(sqlite_url)
+        try:
+            with engine.connect() as conn:
+                when = {r.arxiv_id: r.looked_up_at for r in conn.execute(select(example_papers))}
+        finally:
+            engine.dispose()
+        assert when[LIKED].isoformat().startswith("2026-04-15T20:00")
 
 
 def test_explain_and_preview_ask_arxiv_once_without_waiting_to_try_again(
