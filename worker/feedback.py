@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlencode
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 VERDICTS = {"like": "more like this", "unlike": "fewer like this"}
+UNDO = "remove"  # the verdict of the undo button a thank-you page shows
 SECRET_ENV = "PAPER_DIGEST_FEEDBACK_SECRET"
 MIN_SECRET = 16  # characters: a short secret could be guessed from links
 
@@ -86,7 +87,8 @@ class Desk:
         from worker.store.papers import find_paper
 
         sid, paper_ref, verdict = params.get("s", ""), params.get("p", ""), params.get("v", "")
-        if (verdict not in VERDICTS or not sid or not (paper_ref.isascii() and paper_ref.isdigit())
+        if (verdict not in (*VERDICTS, UNDO) or not sid
+                or not (paper_ref.isascii() and paper_ref.isdigit())
                 or not hmac.compare_digest(params.get("t", ""),
                                            token(self.secret, sid, int(paper_ref), verdict))):
             return _page(403, "This link is not valid",
@@ -96,20 +98,33 @@ class Desk:
         if paper is None:
             return _page(404, "Paper not found",
                          "This paper is no longer in the database. Nothing was marked.")
-        title = html.escape(paper.title)
+        title, who = html.escape(paper.title), html.escape(sid)
         if method != "POST":
+            if verdict == UNDO:
+                return _page(200, "Take the mark off?", f"Take {who}'s mark off “{title}”.",
+                             button="Yes, take it off")
             return _page(200, f"{VERDICTS[verdict].capitalize()}?",
-                         f"Mark “{title}” for {html.escape(sid)}: later digests rank "
+                         f"Mark “{title}” for {who}: later digests rank "
                          f"{'more' if verdict == 'like' else 'fewer'} papers like it.",
                          button=f"Yes, {VERDICTS[verdict]}")
-        said = mark_paper(self.engine, sid, f"paper:{paper_ref}", verdict=verdict,
-                          remove=False, now=self.now())
-        return _page(200, "Thank you", html.escape(said))
+        said = mark_paper(self.engine, sid, f"paper:{paper_ref}",
+                          verdict="like" if verdict == UNDO else verdict,
+                          remove=verdict == UNDO, now=self.now())
+        if verdict == UNDO:
+            return _page(200, "Done", html.escape(said))
+        # A thank-you page offers to undo: the same link with verdict `remove`, signed, as a
+        # query relative to this page (its path is whatever the proxy in front made it).
+        undo = "?" + urlencode({"s": sid, "p": paper_ref, "v": UNDO,
+                                "t": token(self.secret, sid, int(paper_ref), UNDO)})
+        return _page(200, "Thank you", html.escape(said), button="Undo", action=undo)
 
 
-def _page(status: int, heading: str, text: str, button: str | None = None) -> Page:
-    form = (f'<form method="post"><button type="submit">{html.escape(button)}</button></form>'
-            if button else "")
+def _page(status: int, heading: str, text: str, button: str | None = None,
+          action: str | None = None) -> Page:
+    """A whole page; with `button`, a form that posts to `action` (default: this page)."""
+    target = f' action="{html.escape(action)}"' if action else ""
+    form = (f'<form method="post"{target}><button type="submit">{html.escape(button)}</button>'
+            "</form>" if button else "")
     return Page(status, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 "<meta name=\"viewport\" content=\"width=device-width\">"
                 f"<title>{heading} - paper-digest</title></head>"

@@ -4,6 +4,7 @@ is pressed; a link that was changed marks nothing. SQLite, and PostgreSQL when c
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -87,6 +88,17 @@ def test_a_link_asks_first_and_the_button_records_the_mark(
         assert len(marks_for(engine, ["ada"])["ada"]) == 1  # type: ignore[arg-type]
         assert client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
 
+        # The thank-you page's undo button: the same link with verdict `remove`, signed.
+        thanked = client.post(fewer).text
+        [action] = re.findall(r'<form method="post" action="([^"]+)"', thanked)
+        undo = fewer.split("?")[0] + html.unescape(action)
+        assert "v=remove" in undo
+        assert "Take the mark off?" in client.get(undo).text
+        assert client.post(undo.replace("s=ada", "s=bob")).status_code == 403
+        removed = client.post(undo)
+        assert removed.status_code == 200 and "removed the mark" in removed.text
+        assert marks_for(engine, ["ada"])["ada"] == []  # type: ignore[arg-type]
+
 
 def test_a_signed_link_to_a_paper_no_longer_stored_is_a_clear_404(
         database_url: str, served: tuple[object, int]) -> None:
@@ -138,9 +150,18 @@ def test_in_a_browser_the_page_marks_only_when_its_button_is_pressed(sqlite_url:
             tab.evaluate("document.querySelector('button').click(), true")
             tab.wait_for("Page.loadEventFired")
             done = tab.evaluate("document.body.innerText")
-        assert "marked “Charts & <Tables> Read Aloud” (paper:" in done and "as unliked" in done
-        [mark] = marks_for(engine, ["ada"])["ada"]
-        assert mark.verdict == "unlike" and mark.paper.id == paper.id
+            assert "marked “Charts & <Tables> Read Aloud” (paper:" in done
+            assert "as unliked" in done
+            [mark] = marks_for(engine, ["ada"])["ada"]
+            assert mark.verdict == "unlike" and mark.paper.id == paper.id
+            # The thank-you page offers to undo: its button takes the mark off.
+            assert tab.evaluate("document.querySelector('button').innerText") == "Undo"
+            tab.evaluate("document.querySelector('button').click(), true")
+            tab.wait_for("Page.loadEventFired")
+            undone = tab.evaluate("document.body.innerText")
+        assert "removed the mark from “Charts & <Tables> Read Aloud”" in undone
+        assert "it was unliked" in undone
+        assert marks_for(engine, ["ada"])["ada"] == []
     finally:
         server.stop()
         engine.dispose()
