@@ -16,7 +16,7 @@ import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote_plus, urlencode
 
@@ -69,6 +69,12 @@ class Links:
         return _key(self.secret)
 
 
+@lru_cache(maxsize=4)
+def links_for(url: str, secret: str) -> Links:
+    """The Links of an install, made once (its key hashed once), however often asked."""
+    return Links(url, secret)
+
+
 @dataclass(frozen=True)
 class Page:
     status: int
@@ -83,7 +89,7 @@ class Desk:
         self.engine, self.secret, self.now = engine, secret, now
 
     def answer(self, method: str, params: Mapping[str, str]) -> Page:
-        from worker.marking import mark_paper
+        from worker.marking import mark_stored
         from worker.store.papers import find_paper
 
         sid, paper_ref, verdict = params.get("s", ""), params.get("p", ""), params.get("v", "")
@@ -107,9 +113,8 @@ class Desk:
                          f"Mark “{title}” for {who}: later digests rank "
                          f"{'more' if verdict == 'like' else 'fewer'} papers like it.",
                          button=f"Yes, {VERDICTS[verdict]}")
-        said = mark_paper(self.engine, sid, f"paper:{paper_ref}",
-                          verdict="like" if verdict == UNDO else verdict,
-                          remove=verdict == UNDO, now=self.now())
+        said = mark_stored(self.engine, sid, paper, verdict="like" if verdict == UNDO else verdict,
+                           remove=verdict == UNDO, now=self.now())
         if verdict == UNDO:
             return _page(200, "Done", html.escape(said))
         # A thank-you page offers to undo: the same link with verdict `remove`, signed, as a

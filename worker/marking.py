@@ -23,6 +23,12 @@ def mark_paper(engine: Engine, subscriber_id: str, ref: str, *, verdict: str, re
     paper = papers.find_paper(engine, ref)
     if paper is None:
         raise LookupError(ref)
+    return mark_stored(engine, subscriber_id, paper, verdict=verdict, remove=remove, now=now)
+
+
+def mark_stored(engine: Engine, subscriber_id: str, paper: StoredPaper, *, verdict: str,
+                remove: bool, now: datetime) -> str:
+    """mark_paper for a paper already found (the feedback desk has it in hand)."""
     name = _name(paper)
     if remove:
         before = marks.remove_mark(engine, subscriber_id, paper.id)

@@ -113,9 +113,9 @@ class FeedbackSettings:
         """The links' maker, or None when feedback links are off."""
         if not self.url or not self.secret:
             return None
-        from worker.feedback import Links
+        from worker.feedback import links_for
 
-        return Links(self.url, self.secret)
+        return links_for(self.url, self.secret)  # one for the install: render asks per digest
 
 
 def _feedback_problems(feedback: FeedbackSettings, file: str, text: str) -> list[Problem]:

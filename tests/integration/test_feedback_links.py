@@ -87,6 +87,7 @@ def test_a_link_asks_first_and_the_button_records_the_mark(
             assert answer.status_code == 403 and "Nothing was marked" in answer.text
         assert len(marks_for(engine, ["ada"])["ada"]) == 1  # type: ignore[arg-type]
         assert client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        assert client.post(f"http://127.0.0.1:{port}/healthz").status_code == 404  # only .../mark
 
         # The thank-you page's undo button: the same link with verdict `remove`, signed.
         thanked = client.post(fewer).text

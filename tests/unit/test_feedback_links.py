@@ -83,6 +83,7 @@ def test_settings_take_the_url_from_the_file_and_the_secret_from_the_environment
                                    {"PAPER_DIGEST_FEEDBACK_SECRET": SECRET})
     assert problems == []
     assert settings.feedback.links() == Links("https://h.example/d", SECRET)
+    assert settings.feedback.links() is settings.feedback.links()  # made once, not per digest
     assert SECRET not in repr(settings)
     off, problems = _settings(tmp_path, "", {"PAPER_DIGEST_FEEDBACK_SECRET": SECRET})
     assert problems == [] and off.feedback.links() is None
