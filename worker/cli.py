@@ -538,14 +538,19 @@ def explain(obj: Obj, name: str, paper: str) -> None:
 
 
 def _not_stored_hint(profile: Any, ref: str, verdict: str, remove: bool = False) -> str:
-    """What to do about a paper no stored paper matches: for an arXiv id no source has listed,
-    that it can be an example all the same (in the profile's file, looked up on arXiv)."""
+    """What to do about a paper no stored paper matches: for an arXiv id or a title no source
+    has listed, that it can be an example all the same (in the profile's file, looked up on
+    arXiv)."""
     from worker.store.papers import ref_arxiv_id
 
     arxiv_id = ref_arxiv_id(ref)
-    if arxiv_id is None or remove:
-        return "give an arXiv id, an exact title, or a key like paper:123 from a digest"
     where = profile.file or f"{profile.id}'s profile"
+    if remove or ref.startswith("paper:") or not ref.strip():
+        return "give an arXiv id, an exact title, or a key like paper:123 from a digest"
+    if arxiv_id is None:
+        return ("give an arXiv id, an exact title, or a key like paper:123 from a digest; a "
+                "paper no source has listed can be an example all the same: add its exact "
+                f"title or arXiv id to `{verdict}` in {where} (a run looks it up on arXiv)")
     return (f"no source has listed arXiv {arxiv_id}, so no digest holds it: to use it as an "
             f'example all the same, add "{arxiv_id}" to `{verdict}` in {where} (a run looks it '
             "up on arXiv)")

@@ -1,6 +1,6 @@
-"""A profile's example papers (`like`, `unlike`): the papers sources have listed, else, for an
-arXiv id, the paper arXiv's export API gives for it, asked once and kept
-(worker.store.examples).
+"""A profile's example papers (`like`, `unlike`): the papers sources have listed, else the
+paper arXiv's export API gives for an arXiv id, or has with exactly that title, asked once and
+kept (worker.store.examples).
 
     resolve(engine, refs, now, lookup)   -> Examples: ref -> paper, and ref -> why not used
     unused_lines(unused)                 -> what to tell the subscriber about the latter
@@ -8,8 +8,10 @@ arXiv id, the paper arXiv's export API gives for it, asked once and kept
 
 A paper looked up this way is only an example: it is not recorded as seen, so when a source
 lists it later it is new to every subscriber like any other paper (and from then on that
-stored paper is the example). Titles are not looked up: arXiv's search matches words, not
-titles, and a wrong example is worse than none.
+stored paper is the example). A title is searched for as a phrase in arXiv's titles, and only
+a paper whose whole title is the same (worker.records.normalize_title: case, punctuation and
+LaTeX aside) is taken: arXiv's search matches words, and a wrong example is worse than none.
+The id found for a title is kept, and its paper is refreshed as an id's is.
 """
 
 from __future__ import annotations
@@ -23,24 +25,28 @@ from typing import Any
 from sqlalchemy import Engine
 
 from worker.errors import PaperDigestError
-from worker.records import PaperRecord
+from worker.records import PaperRecord, normalize_title
 from worker.store import examples as store
 from worker.store import papers
 from worker.store.models import StoredPaper
 
 log = logging.getLogger("paper_digest")
 ASK_AGAIN = timedelta(days=1)  # an id arXiv had no paper for (not announced yet?) is asked again
+# A title arXiv had no paper for is more often not on arXiv (a journal paper) or misspelt than
+# not announced yet; a corrected title is a new one, asked at once.
+ASK_TITLE_AGAIN = timedelta(days=7)
 REFRESH = timedelta(days=30)  # a paper arXiv gave is asked again: a new version, a new abstract
 ID_LIST = 100  # ids a request asks for
+TITLE_LIST = 20  # titles a search asks for (an OR of title phrases)
+TITLE_HITS = 5  # results a search may give for each title (phrases match longer titles too)
 # Tries a request gets (the sources' 4 would keep a pass waiting ~7 s offline): what fails is
 # asked again by the next run, which meanwhile goes on without the example.
 ATTEMPTS = 2
 NOT_LISTED = "not listed by any source"
 NOT_ON_ARXIV = "not on arXiv"
+NO_SUCH_TITLE = "no arXiv paper has this exact title"
 NOT_ASKED = "not listed by any source; the next run looks it up on arXiv"
 SOURCE = "arXiv lookup"  # how errors name the lookup
-
-Lookup = Callable[[Sequence[str]], "Answer"]  # arXiv ids -> what arXiv says about them
 
 
 @dataclass
@@ -59,9 +65,20 @@ class Answer:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TitleAnswer:
+    """What a title search said: title key -> the paper with that title, the titles arXiv has
+    no such paper for, and the titles it could not be asked about (-> the error)."""
+
+    found: dict[str, PaperRecord] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    failed: dict[str, str] = field(default_factory=dict)
+
+
 class ArxivLookup:
     """Papers by arXiv id from the export API (`/api/query?id_list=...`), ID_LIST at a time,
-    through the pass's Fetcher (its retries, and its pace of one request per 3 s to arXiv)."""
+    and by title (`search_query=ti:"..." OR ...`), TITLE_LIST at a time, through the pass's
+    Fetcher (its retries, and its pace of one request per 3 s to arXiv)."""
 
     def __init__(self, fetcher: Callable[[], Any], base_url: str, attempts: int = ATTEMPTS):
         self.fetcher = fetcher  # made only when something is to be asked
@@ -69,27 +86,51 @@ class ArxivLookup:
         self.attempts = attempts
 
     def __call__(self, ids: Sequence[str]) -> Answer:
-        from worker.sources.arxiv_api import parse_feed
-
         found: list[PaperRecord] = []
         missing: list[str] = []
         failed: dict[str, str] = {}
         for start in range(0, len(ids), ID_LIST):
             asked = ids[start:start + ID_LIST]
             try:
-                # A 400 carries the API's explanation in an Atom error entry: parse_feed says it.
-                result = self.fetcher().fetch(
-                    self.url, source=SOURCE, conditional=False, ok_statuses=(400,),
-                    accept="application/atom+xml", attempts=self.attempts,
-                    params={"id_list": ",".join(asked), "max_results": len(asked)})
-                feed = parse_feed(result.body, result.url, source=SOURCE, status=result.status)
+                records = self._ask({"id_list": ",".join(asked), "max_results": len(asked)})
             except PaperDigestError as exc:
                 failed.update(dict.fromkeys(asked, str(exc)))
                 continue
-            given = {p.arxiv_id: p for p in feed.records if p.arxiv_id in asked}
+            given = {p.arxiv_id: p for p in records if p.arxiv_id in asked}
             found += given.values()
             missing += [i for i in asked if i not in given]
         return Answer(tuple(found), tuple(missing), failed)
+
+    def titles(self, keys: Sequence[str]) -> TitleAnswer:
+        """The paper whose title is each of `keys` (normalize_title forms), by a phrase
+        search of arXiv's titles; the first of several with the same title (arXiv's order)."""
+        found: dict[str, PaperRecord] = {}
+        missing: list[str] = []
+        failed: dict[str, str] = {}
+        for start in range(0, len(keys), TITLE_LIST):
+            asked = keys[start:start + TITLE_LIST]
+            query = " OR ".join(f'ti:"{key}"' for key in asked)
+            try:
+                records = self._ask({"search_query": query,
+                                     "max_results": TITLE_HITS * len(asked)})
+            except PaperDigestError as exc:
+                failed.update(dict.fromkeys(asked, str(exc)))
+                continue
+            for record in records:
+                key = normalize_title(record.title)
+                if key in asked and record.arxiv_id:
+                    found.setdefault(key, record)
+            missing += [k for k in asked if k not in found]
+        return TitleAnswer(found, tuple(missing), failed)
+
+    def _ask(self, params: dict[str, Any]) -> tuple[PaperRecord, ...]:
+        from worker.sources.arxiv_api import parse_feed
+
+        # A 400 carries the API's explanation in an Atom error entry: parse_feed says it.
+        result = self.fetcher().fetch(
+            self.url, source=SOURCE, conditional=False, ok_statuses=(400,),
+            accept="application/atom+xml", attempts=self.attempts, params=params)
+        return parse_feed(result.body, result.url, source=SOURCE, status=result.status).records
 
 
 def lookup_for(settings: Any, fetcher: Callable[[], Any] | None,
@@ -101,16 +142,25 @@ def lookup_for(settings: Any, fetcher: Callable[[], Any] | None,
 
 
 def resolve(engine: Engine, refs: Iterable[str], now: datetime,
-            lookup: Lookup | None = None, *, later: bool = False) -> Examples:
+            lookup: ArxivLookup | None = None, *, later: bool = False) -> Examples:
     """Each reference's paper: a stored one (by arXiv id or title), else one looked up on arXiv
-    before (or now, with `lookup`), else the reason it cannot be used. `later`: ids not asked
+    before (or now, with `lookup`), else the reason it cannot be used. `later`: refs not asked
     about yet will be, by the next run (for `check`, which asks nothing itself)."""
     refs = sorted(set(refs))
     result = Examples(papers.find_papers(engine, refs) if refs else {})
     ids = {ref: i for ref in refs
            if ref not in result.papers and (i := papers.ref_arxiv_id(ref))}
-    result.unused = {ref: NOT_LISTED for ref in refs
-                     if ref not in result.papers and ref not in ids}
+    titles = {ref: normalize_title(ref) for ref in refs
+              if ref not in result.papers and ref not in ids}
+    if titles:
+        by_title = _search_titles(engine, titles, now, lookup, later, result)
+        # A source may have listed the paper since, under another title (a later version's).
+        listed = papers.find_papers(engine, sorted(set(by_title.values())))
+        for ref, arxiv_id in by_title.items():
+            if arxiv_id in listed:
+                result.papers[ref] = listed[arxiv_id]
+            else:
+                ids[ref] = arxiv_id
     if not ids:
         return result
     known = store.looked_up(engine, ids.values())
@@ -121,19 +171,64 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
         known.update(store.record_lookup(engine, answer.found, answer.missing, now))
         known.update(dict.fromkeys(answer.missing, now))
         failed = answer.failed
-        for error in dict.fromkeys(failed.values()):
-            log.warning("example papers not looked up (the next run asks again): %s", error)
+        _warn(failed)
     for ref, arxiv_id in ids.items():
         answer_for = known.get(arxiv_id)
         if isinstance(answer_for, StoredPaper):
             result.papers[ref] = answer_for
         elif arxiv_id in failed:
-            result.unused[ref] = f"the lookup failed: {failed[arxiv_id]}; asked again next run"
+            result.unused[ref] = _failed(failed[arxiv_id])
         elif answer_for is not None:  # when arXiv last said it had no such paper
             result.unused[ref] = NOT_ON_ARXIV
         else:
             result.unused[ref] = NOT_ASKED if later else NOT_LISTED
     return result
+
+
+def _search_titles(engine: Engine, titles: dict[str, str], now: datetime,
+                   lookup: ArxivLookup | None, later: bool, result: Examples) -> dict[str, str]:
+    """The arXiv id of the paper with each title (ref -> its title key) that arXiv has one
+    for, searching for the titles not asked about yet, or not found for ASK_TITLE_AGAIN; the
+    others go into result.unused, with why. A title's paper is kept with the ids' papers."""
+    keys = sorted({k for k in titles.values() if k})
+    known = store.titles_looked_up(engine, keys)
+    ask = [k for k in keys if _title_stale(known.get(k), now)]
+    failed: dict[str, str] = {}
+    if ask and lookup is not None:
+        answer = lookup.titles(ask)
+        store.record_lookup(engine, tuple(answer.found.values()), (), now)
+        found = {k: p.arxiv_id for k, p in answer.found.items() if p.arxiv_id}
+        store.record_titles(engine, found, answer.missing, now)
+        known.update(found)
+        known.update(dict.fromkeys(answer.missing, now))
+        failed = answer.failed
+        _warn(failed)
+    ids: dict[str, str] = {}
+    for ref, key in titles.items():
+        answer_for = known.get(key)
+        if isinstance(answer_for, str):
+            ids[ref] = answer_for
+        elif key in failed:
+            result.unused[ref] = _failed(failed[key])
+        elif answer_for is not None:  # when arXiv last had no paper with this title
+            result.unused[ref] = NO_SUCH_TITLE
+        else:
+            result.unused[ref] = NOT_ASKED if later and key else NOT_LISTED
+    return ids
+
+
+def _title_stale(answer: str | datetime | None, now: datetime) -> bool:
+    """Is a title to be searched for: never asked, or arXiv had none ASK_TITLE_AGAIN ago?"""
+    return answer is None or (isinstance(answer, datetime) and answer <= now - ASK_TITLE_AGAIN)
+
+
+def _warn(failed: dict[str, str]) -> None:
+    for error in dict.fromkeys(failed.values()):
+        log.warning("example papers not looked up (the next run asks again): %s", error)
+
+
+def _failed(error: str) -> str:
+    return f"the lookup failed: {error}; asked again next run"
 
 
 def _stale(answer: StoredPaper | datetime, now: datetime) -> bool:

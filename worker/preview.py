@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 
-from worker.examples import Lookup, resolve, unused_lines
+from worker.examples import ArxivLookup, resolve, unused_lines
 from worker.render import profile_context, render
 from worker.selection import Candidates, example_papers, match_papers
 from worker.semantic import embedder_for
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 def preview_digest(config: Config, engine: Engine, profile: Profile, now: datetime, *,
                    fmt: str = "md", since: timedelta | None = None,
-                   lookup: Lookup | None = None) -> tuple[str, str]:
+                   lookup: ArxivLookup | None = None) -> tuple[str, str]:
     """(rendered digest, a note on what it covers). Writes no digest; with `lookup`, example
     arXiv ids no source has listed are looked up (and kept) as a pass looks them up.
 
@@ -162,7 +162,7 @@ class Explained:
 
 
 def explain(engine: Engine, profile: Profile, ref: str, *,
-            settings: Settings | None = None, lookup: Lookup | None = None) -> Explained:
+            settings: Settings | None = None, lookup: ArxivLookup | None = None) -> Explained:
     """The full score breakdown of one stored paper for one profile (`paper-digest explain`).
 
     The paper is scored among the papers a digest ranked it with (specificity and example
@@ -219,7 +219,7 @@ def _ranked_with(engine: Engine, sub_id: str, paper: StoredPaper) -> tuple[list[
 
 
 def explain_paper(engine: Engine, profile: Profile, ref: str, *,
-                  settings: Settings | None = None, lookup: Lookup | None = None) -> list[str]:
+                  settings: Settings | None = None, lookup: ArxivLookup | None = None) -> list[str]:
     """explain's breakdown as the lines `paper-digest explain` prints."""
     found = explain(engine, profile, ref, settings=settings, lookup=lookup)
     paper, explanation = found.paper, found.explanation

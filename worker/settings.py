@@ -138,7 +138,7 @@ def _feedback_problems(feedback: FeedbackSettings, file: str, text: str) -> list
 class MatchingSettings:
     semantic: bool = False  # also compare papers by meaning: needs the `semantic` extra
     workers: int = 0  # processes matching (and rendering) at once; 0: one per CPU, 1: no others
-    # Where a `like`/`unlike` arXiv id no source has listed is looked up (worker.examples);
+    # Where a `like`/`unlike` arXiv id or title no source has listed is looked up (worker.examples);
     # "" never looks one up.
     example_lookup: str = "https://export.arxiv.org"
 

@@ -14,7 +14,7 @@ from tests.integration.httpfixture import ATOM, FakeClock, FixtureServer, Reply,
 from worker.examples import ArxivLookup
 from worker.sources.http import Fetcher
 from worker.store.db import open_engine
-from worker.store.schema import example_papers, papers
+from worker.store.schema import example_papers, example_titles, papers
 
 # ../shared/fixtures/arxiv: arXiv's answer to id_list=0808.05394,1707.08567; it has the
 # second (a workshop's proceedings in information theory), not the first.
@@ -64,9 +64,10 @@ def _another_day(tmp_path: Path, config: Path, day: int, words: str, now: str) -
     return result.output
 
 
-def _asked(server: FixtureServer) -> list[str]:
-    return [parse_qs(urlsplit(s.path).query)["id_list"][0] for s in server.seen
-            if s.path.startswith("/api/query")]
+def _asked(server: FixtureServer, what: str = "id_list") -> list[str]:
+    """What each request to the API asked for: its id list (or its title search)."""
+    return [query[what][0] for s in server.seen if s.path.startswith("/api/query")
+            and what in (query := parse_qs(urlsplit(s.path).query))]
 
 
 def test_an_arxiv_id_no_source_listed_is_looked_up_once(tmp_path: Path,
@@ -240,6 +241,9 @@ def test_marking_or_explaining_a_paper_no_source_listed_says_how_to_like_it(
     assert 'add "2401.99999" to `like` in ' in explained.output
     titled = run_cli(config, "explain", "reader", "A Paper Nobody Wrote")
     assert "give an arXiv id, an exact title, or a key like paper:123" in titled.output
+    assert "add its exact title or arXiv id to `like` in " in titled.output
+    keyed = run_cli(config, "mark", "reader", "paper:999")
+    assert keyed.exit_code == 2 and "add its exact title" not in keyed.output
 
 
 def test_check_notes_the_examples_no_stored_paper_matches(tmp_path: Path,
@@ -248,24 +252,27 @@ def test_check_notes_the_examples_no_stored_paper_matches(tmp_path: Path,
     looked-up paper matches are notes, not errors."""
     profile = PROFILE.replace(f'"{NO_SUCH}"]', f'"{NO_SUCH}", "A Paper Nobody Wrote"]')
     with FixtureServer() as server:
+        # the first run's title search, then its id lookup, fail; the next run's are answered
         server.route("/api/query", Reply(404, b"not here", "text/plain"),
+                     Reply(404, b"not here", "text/plain"),
+                     Reply(200, shared_fixture("arxiv", "arxivpy_api_empty_result.xml"), ATOM),
                      Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
         config = _setup(tmp_path, database_url, server, profile)
         before = run_cli(config, "check")
         assert before.exit_code == 0, before.output
         assert "note: examples not checked: " in before.output  # no database yet
         assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
-        failed = run_cli(config, "check")  # the lookup failed: the next run asks again
+        failed = run_cli(config, "check")  # the lookups failed: the next run asks again
         assert failed.exit_code == 0 and failed.output.splitlines()[1:] == [
             'note: reader: examples not used (not listed by any source; the next run looks it '
-            f'up on arXiv): "{LIKED}", "{NO_SUCH}"',
-            'note: reader: examples not used (not listed by any source): "A Paper Nobody Wrote"']
+            f'up on arXiv): "{LIKED}", "{NO_SUCH}", "A Paper Nobody Wrote"']
         _another_day(tmp_path, config, 13, "More notes from", "2026-03-13T20:00:00+00:00")
         after = run_cli(config, "check")
         assert after.output.splitlines()[1:] == [
             'note: reader: examples not used (not on arXiv): "0808.05394"',
-            'note: reader: examples not used (not listed by any source): "A Paper Nobody Wrote"']
-        assert len(server.seen) == 2  # check asked nothing
+            'note: reader: examples not used (no arXiv paper has this exact title): '
+            '"A Paper Nobody Wrote"']
+        assert len(server.seen) == 4  # check asked nothing
 
 
 def test_check_says_when_it_cannot_reach_the_database(tmp_path: Path) -> None:
@@ -290,3 +297,104 @@ def test_many_ids_are_asked_a_hundred_at_a_time() -> None:
     assert [len(a) for a in asked] == [100, 50] and [*asked[0], *asked[1]] == ids
     assert [p.arxiv_id for p in answer.found] == [LIKED]
     assert sorted(answer.missing) == [i for i in ids if i != LIKED] and not answer.failed
+
+
+# The liked paper of ANSWER, by title, as a reader might write it (other case and punctuation).
+WRITTEN = "proceedings of workshop AEW10 - concepts in information theory and communications"
+# A phrase of that title: arXiv's search finds the paper for it too, but it is not its title.
+PART = "Concepts in Information Theory and Communications"
+
+
+def test_a_title_no_source_listed_is_found_on_arxiv_by_its_exact_title(
+        tmp_path: Path, database_url: str) -> None:
+    profile = PROFILE.replace(f'like = ["{LIKED}", "{NO_SUCH}"]', f'like = ["{WRITTEN}", "{PART}"]')
+    with FixtureServer() as server:
+        server.route("/api/query", Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        config = _setup(tmp_path, database_url, server, profile)
+        result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+        # One search for both titles, each a phrase in arXiv's titles.
+        assert _asked(server, "search_query") == [
+            'ti:"concepts in information theory and communications" OR '
+            'ti:"proceedings of workshop aew10 concepts in information theory and communications"']
+        assert _asked(server, "max_results") == ["10"]
+        assert ("    examples not used (no arXiv paper has this exact title): "
+                f'"{PART}"') in result.output.splitlines()
+        (digest,) = (tmp_path / "out" / "reader").glob("*.md")
+        text = digest.read_text(encoding="utf-8")
+        assert "Notes from the AEW Workshop Series" in text
+        assert "Proceedings of Workshop AEW10" in text  # the example it resembles
+        assert "Weather Forecasting" not in text
+        engine = open_engine(database_url)
+        try:
+            with engine.connect() as conn:
+                titles = {r.title_key: r.arxiv_id for r in conn.execute(select(example_titles))}
+                kept = {r.arxiv_id: r.found for r in conn.execute(select(example_papers))}
+                listed = conn.execute(select(func.count()).select_from(papers)).scalar()
+        finally:
+            engine.dispose()
+        assert titles == {"concepts in information theory and communications": None,
+                          "proceedings of workshop aew10 concepts in information theory and "
+                          "communications": LIKED}
+        assert kept == {LIKED: True} and listed == 2  # an example, not a paper seen
+
+        # Within a week nothing is asked again; after it, the title arXiv had no paper for is.
+        _another_day(tmp_path, config, 13, "More notes from", "2026-03-18T20:00:00+00:00")
+        assert len(server.seen) == 1
+        _another_day(tmp_path, config, 14, "Last notes from", "2026-03-20T20:00:00+00:00")
+        assert _asked(server, "search_query")[1:] == [
+            'ti:"concepts in information theory and communications"']
+        assert not _asked(server)  # the found paper is fresh: no id asked
+        # explain scores with the example found by title.
+        result = run_cli(config, "explain", "reader", f"{PART}: Last notes from the AEW "
+                         "Workshop Series")
+        assert result.exit_code == 0, result.output
+        assert "Proceedings of Workshop AEW10" in result.output
+        # After a month its paper is refreshed as an id's is: by id, not by a title search.
+        _another_day(tmp_path, config, 15, "Later notes from", "2026-04-20T20:00:00+00:00")
+        assert _asked(server) == [LIKED]
+
+
+def test_a_title_search_that_fails_is_reported_and_asked_again(tmp_path: Path,
+                                                               sqlite_url: str) -> None:
+    profile = PROFILE.replace(f'like = ["{LIKED}", "{NO_SUCH}"]', f'like = ["{WRITTEN}"]')
+    with FixtureServer() as server:
+        server.route("/api/query", Reply(503, b"busy", "text/plain"),
+                     Reply(503, b"busy", "text/plain"),
+                     Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        config = _setup(tmp_path, sqlite_url, server, profile)
+        result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+        line = next(x for x in result.output.splitlines() if "examples not used" in x)
+        assert line.startswith("    examples not used (the lookup failed: ") and "503" in line
+        assert line.endswith(f'; asked again next run): "{WRITTEN}"')
+        engine = open_engine(sqlite_url)
+        try:
+            with engine.connect() as conn:  # nothing half-done is kept
+                assert conn.execute(select(func.count()).select_from(example_titles)
+                                    ).scalar() == 0
+        finally:
+            engine.dispose()
+        output = _another_day(tmp_path, config, 13, "More notes from",
+                              "2026-03-13T20:00:00+00:00")
+        assert len(_asked(server, "search_query")) == 3
+        assert "examples not used" not in output
+        (digest,) = (tmp_path / "out" / "reader").glob("2026-03-13*.md")
+        assert "Proceedings of Workshop AEW10" in digest.read_text(encoding="utf-8")
+
+
+def test_many_titles_are_searched_twenty_at_a_time() -> None:
+    """A search asks for at most TITLE_LIST titles, an OR of phrases, with room for a few
+    results each; only a paper whose whole title is the one asked for counts."""
+    keys = sorted({*(f"a title number {n}" for n in range(44)), "proceedings of workshop "
+                   "aew10 concepts in information theory and communications"})
+    clock = FakeClock()
+    with FixtureServer() as server, Fetcher(sleep=clock.sleep, clock=clock.monotonic) as fetcher:
+        server.route("/api/query", Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        answer = ArxivLookup(lambda: fetcher, server.url).titles(keys)
+        asked = [q.split(" OR ") for q in _asked(server, "search_query")]
+        results = _asked(server, "max_results")
+    assert [len(a) for a in asked] == [20, 20, 5] and results == ["100", "100", "25"]
+    assert [t for a in asked for t in a] == [f'ti:"{k}"' for k in keys]
+    assert {k: p.arxiv_id for k, p in answer.found.items()} == {keys[-1]: LIKED}
+    assert sorted(answer.missing) == keys[:-1] and not answer.failed

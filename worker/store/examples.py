@@ -1,5 +1,6 @@
-"""Example papers looked up on arXiv by id (schema.example_papers), for `like`/`unlike`
-entries no source has listed: what worker.examples asked arXiv, and what it answered."""
+"""Example papers looked up on arXiv (schema.example_papers, by id; schema.example_titles, the
+id a title search found), for `like`/`unlike` entries no source has listed: what
+worker.examples asked arXiv, and what it answered."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from worker.records import Links, PaperRecord
+from worker.records import Links, PaperRecord, title_hash
 from worker.store.db import reading, upsert
 from worker.store.models import StoredPaper
-from worker.store.schema import example_papers
+from worker.store.schema import example_papers, example_titles
 
 _CHUNK = 500  # bound parameter lists, as worker.store.papers does
 
@@ -60,3 +61,35 @@ def record_lookup(engine: Engine, papers: Sequence[PaperRecord], missing: Sequen
                 set_={k: v for k, v in row.items() if k != "arxiv_id"}))
     given = looked_up(engine, [p.arxiv_id for p in papers if p.arxiv_id])
     return {i: p for i, p in given.items() if isinstance(p, StoredPaper)}
+
+
+def titles_looked_up(engine: Engine, keys: Iterable[str]) -> dict[str, str | datetime]:
+    """Title key -> the arXiv id of the paper with that title, or when arXiv last had none.
+    Titles never searched for are absent."""
+    wanted = {title_hash(k): k for k in set(keys)}
+    hashes = sorted(wanted)
+    found: dict[str, str | datetime] = {}
+    with reading(engine) as conn:
+        for start in range(0, len(hashes), _CHUNK):
+            rows = conn.execute(select(example_titles).where(
+                example_titles.c.title_hash.in_(hashes[start:start + _CHUNK])))
+            for row in rows:
+                if wanted.get(row.title_hash) == row.title_key:
+                    found[row.title_key] = row.arxiv_id or row.looked_up_at
+    return found
+
+
+def record_titles(engine: Engine, found: dict[str, str], missing: Sequence[str],
+                  now: datetime) -> None:
+    """Keep what a title search answered: title key -> arXiv id, and the titles it had no
+    paper for."""
+    rows = [{"title_hash": title_hash(k), "title_key": k, "arxiv_id": i, "looked_up_at": now}
+            for k, i in [*found.items(), *((k, None) for k in missing)]]
+    if not rows:
+        return
+    with engine.begin() as conn:
+        for row in rows:
+            statement = upsert(conn, example_titles).values(**row)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["title_hash"],
+                set_={k: v for k, v in row.items() if k != "title_hash"}))
