@@ -25,6 +25,13 @@ def make_config(root: Path, database_url: str, subscribers: dict[str, str],
     (root / "dumps").mkdir(exist_ok=True)
     smtp = (f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\n'
             f'from = "Paper Digest <digest@example.org>"\ntimeout = 5\n') if smtp_port else ""
+    # Tests reach loopback only: an example no source listed (an arXiv id, a title) is not
+    # looked up on arXiv unless the test names its own example_lookup. The network guard
+    # (conftest) covers this process, not a `serve` started as a process of its own.
+    if "example_lookup" not in extra:
+        matching = '[matching]\nexample_lookup = ""\n'
+        extra = (extra.replace("[matching]\n", matching, 1) if "[matching]" in extra
+                 else f"{extra}\n{matching}")
     (config / "worker.toml").write_text(
         f'database_url = "{database_url}"\noutput_dir = "{root / "out"}"\n{extra}\n'
         f'[[sources]]\nname = "local"\nkind = "dump_dir"\npath = "{root / "dumps"}"\n{smtp}',
