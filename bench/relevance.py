@@ -118,7 +118,8 @@ def write_config(folder: Path, names: Sequence[str], semantic: bool) -> Path:
         f'database_url = "sqlite:///{folder / "bench.db"}"\n'
         f'output_dir = "{folder / "out"}"\n'
         f"[[sources]]\nname = \"seeds\"\nkind = \"dump_dir\"\npath = \"{folder / 'dumps'}\"\n"
-        f"[matching]\nsemantic = {'true' if semantic else 'false'}\n", encoding="utf-8")
+        f"[matching]\nsemantic = {'true' if semantic else 'false'}\n"
+        'example_lookup = ""\n', encoding="utf-8")  # offline: the seeds list every example
     for name in names:
         shutil.copy(ROOT / "bench" / "relevance" / f"{name}.toml", folder / "subscribers")
     return folder

@@ -154,7 +154,7 @@ def write_config(workdir: Path, url: str, profiles: list[dict[str, Any]], worker
     (config / "worker.toml").write_text(
         f'database_url = "{url}"\noutput_dir = "{workdir / "out"}"\n'
         f'[[sources]]\nname = "daily"\nkind = "dump_dir"\npath = "{workdir / "dumps"}"\n'
-        f"[matching]\nworkers = {workers}\n"
+        f'[matching]\nworkers = {workers}\nexample_lookup = ""\n'  # offline: examples are history
         + ('[feedback]\nurl = "https://lab.example.org/digest"\n' if feedback else ""),
         encoding="utf-8")
     for index, profile in enumerate(profiles):
