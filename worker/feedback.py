@@ -5,7 +5,8 @@ knows (PAPER_DIGEST_FEEDBACK_SECRET; the signature is a keyed BLAKE2b of the thr
 so nobody can mark papers for someone else by editing a link. `serve`'s HTTP port answers it:
 opening the link shows what it will do and a button; pressing the button (a POST) records the
 mark, as `paper-digest mark` would. Opening alone changes nothing: mail scanners and link
-previews open every link in a message.
+previews open every link in a message. A link still verifies after its subscriber's file is
+deleted, so the desk also asks whether the subscriber is subscribed now: if not, 410, no mark.
 """
 
 from __future__ import annotations
@@ -83,10 +84,12 @@ class Page:
 
 class Desk:
     """Answers feedback links: `answer(method, params)` for GET (a page with a button) and POST
-    (the mark recorded). Every answer is a whole HTML page."""
+    (the mark recorded). Every answer is a whole HTML page. `subscribed(id)` says whether a
+    subscriber is subscribed now (serve asks its running config, as hot reload left it)."""
 
-    def __init__(self, engine: Engine, secret: str, now: Callable[[], datetime]):
-        self.engine, self.secret, self.now = engine, secret, now
+    def __init__(self, engine: Engine, secret: str, now: Callable[[], datetime], *,
+                 subscribed: Callable[[str], bool]):
+        self.engine, self.secret, self.now, self.subscribed = engine, secret, now, subscribed
 
     def answer(self, method: str, params: Mapping[str, str]) -> Page:
         from worker.marking import mark_stored
@@ -100,6 +103,10 @@ class Desk:
             return _page(403, "This link is not valid",
                          "It may have been cut short or changed, or it is from before the "
                          "feedback secret was changed. Nothing was marked.")
+        if not self.subscribed(sid):  # the link is genuine, but its subscriber has left
+            return _page(410, "You are no longer subscribed",
+                         f"This link is from a digest for {html.escape(sid)}, who no longer "
+                         "gets digests here, so it marks nothing. Nothing was marked.")
         paper = find_paper(self.engine, f"paper:{paper_ref}")
         if paper is None:
             return _page(404, "Paper not found",

@@ -126,7 +126,7 @@ class Server:
         if links is not None:
             from worker.feedback import Desk
 
-            desk = Desk(self.engine, links.secret, self.clock)
+            desk = Desk(self.engine, links.secret, self.clock, subscribed=self.subscribed)
         try:
             self.http = StatusServer(host, port, self.health, self.metrics_text, desk)
         except OSError as exc:
@@ -234,6 +234,14 @@ class Server:
         except Exception as exc:
             return False, f"database unreachable: {type(exc).__name__}"
         return True, "ok"
+
+    def subscribed(self, subscriber_id: str) -> bool:
+        """Whether the running config, as the last reload left it, has `subscriber_id`: served,
+        or its file there but broken (to be fixed). A deleted or disabled one is not: the
+        feedback desk marks nothing for it."""
+        config = self.watcher.config  # read once: a reload swaps the whole Config
+        return subscriber_id in config.broken or any(p.id == subscriber_id
+                                                     for p in config.profiles)
 
     def metrics_text(self) -> str:
         samples = [*self.metrics.samples(), *config_samples(self.watcher.config)]

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 if TYPE_CHECKING:
     from worker.feedback import Desk
@@ -60,8 +60,9 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
 
         def _feedback(self, method: str, query: str) -> None:
             assert feedback is not None
+            params = dict(parse_qsl(query))
             try:
-                page = feedback.answer(method, dict(parse_qsl(query)))
+                page = feedback.answer(method, params)
             except Exception:  # the database is down: say so, keep serving
                 log.exception("feedback link not answered")
                 self._reply(503, "text/plain; charset=utf-8",
@@ -69,6 +70,10 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
                 return
             if method == "POST" and page.status == 200:
                 log.info("feedback: %s", query.split("&t=", 1)[0])
+            elif method == "POST" and page.status == 410:  # signed, but no longer subscribed
+                said = urlencode({k: params[k] for k in ("s", "p", "v")})
+                log.info("feedback refused, no longer subscribed: %s", said,
+                         extra={"event": "feedback.unsubscribed", "subscriber": params["s"]})
             self._reply(page.status, "text/html; charset=utf-8", page.body, FEEDBACK_HEADERS)
 
         def do_GET(self) -> None:

@@ -1,10 +1,12 @@
 """Feedback links end to end: a run writes digests whose items carry signed links; serve's HTTP
 port (a real server on loopback) shows a button for a link and records the mark only when it
-is pressed; a link that was changed marks nothing. SQLite, and PostgreSQL when configured."""
+is pressed; a link that was changed, or whose subscriber has left, marks nothing. SQLite, and
+PostgreSQL when configured."""
 
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,7 +16,7 @@ import httpx
 import pytest
 
 from tests.integration.helpers import add_seed_day, make_config, run_cli
-from worker.feedback import Desk
+from worker.feedback import Desk, Links
 from worker.statusserver import StatusServer
 from worker.store.db import open_engine
 from worker.store.marks import marks_for
@@ -28,13 +30,20 @@ deliver = ["markdown"]
 [interests]
 keywords = ["benchmark"]
 """
+ODD = 'ada "<lab>" & co'  # a subscriber id a page must escape
 
 
 @pytest.fixture
-def served(database_url: str) -> Iterator[tuple[object, int]]:
+def subscribers() -> set[str]:
+    """Who the desk of `served` takes as subscribed now; a test removes one to unsubscribe it."""
+    return {"ada", ODD}
+
+
+@pytest.fixture
+def served(database_url: str, subscribers: set[str]) -> Iterator[tuple[object, int]]:
     engine = open_engine(database_url)
     server = StatusServer("127.0.0.1", 0, lambda: (True, "ok"), lambda: "",
-                          Desk(engine, SECRET, lambda: NOW))
+                          Desk(engine, SECRET, lambda: NOW, subscribed=subscribers.__contains__))
     server.start()
     yield engine, server.port
     server.stop()
@@ -103,12 +112,112 @@ def test_a_link_asks_first_and_the_button_records_the_mark(
 
 def test_a_signed_link_to_a_paper_no_longer_stored_is_a_clear_404(
         database_url: str, served: tuple[object, int]) -> None:
-    from worker.feedback import Links
-
     _, port = served
     link = Links(f"http://127.0.0.1:{port}", SECRET).link("ada", 123456, "like")
     answer = httpx.post(link, timeout=5)
     assert answer.status_code == 404 and "no longer in the database" in answer.text
+
+
+def _stored(engine: object, title: str) -> int:
+    """A paper in the database (as a fetch would leave it): its id."""
+    from worker.records import PaperRecord
+    from worker.sources.base import Dump, content_hash
+    from worker.store import papers
+
+    records = (PaperRecord(title=title, abstract="About it."),)
+    dump = Dump("test", title, content_hash(title.encode()), NOW, records, None)
+    papers.ingest_dump(engine, dump, NOW)  # type: ignore[arg-type]
+    paper = papers.find_paper(engine, title)  # type: ignore[arg-type]
+    assert paper is not None
+    return paper.id
+
+
+def test_a_removed_subscriber_s_signed_link_is_410_and_marks_nothing(
+        database_url: str, served: tuple[object, int], subscribers: set[str],
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Links in digests already sent still verify after the subscriber's file is deleted:
+    opening one or pressing its button says so and marks nothing, undo included."""
+    engine, port = served
+    paper = _stored(engine, "Charts & <Tables> Read Aloud")
+    links = Links(f"http://127.0.0.1:{port}/digest", SECRET)
+    caplog.set_level(logging.INFO, logger="paper_digest.http")
+    http_log = logging.getLogger("paper_digest.http")  # caught here, once: the CLI may have
+    monkeypatch.setattr(http_log, "propagate", False)  # stopped "paper_digest" propagating
+    http_log.addHandler(caplog.handler)
+    try:
+        with httpx.Client(timeout=5) as client:
+            for sid in ("ada", ODD):  # a mark each while subscribed
+                assert client.post(links.link(sid, paper, "like")).status_code == 200
+            before = marks_for(engine, ["ada", ODD])  # type: ignore[arg-type]
+            assert [len(m) for m in before.values()] == [1, 1]
+            subscribers.clear()  # both files deleted
+            caplog.clear()
+            for sid in ("ada", ODD):
+                for verdict in ("like", "unlike", "remove"):
+                    for method in ("GET", "POST"):
+                        answer = client.request(method, links.link(sid, paper, verdict))
+                        assert answer.status_code == 410, (sid, verdict, method)
+                        assert "You are no longer subscribed" in answer.text
+                        assert "Nothing was marked" in answer.text and "<form" not in answer.text
+                        assert answer.headers["cache-control"] == "no-store"
+            assert html.escape(ODD) in answer.text and "<lab>" not in answer.text
+            # The signature is checked first, then the subscriber, then the paper.
+            signed = links.link("ada", paper, "like")
+            assert client.post(re.sub(r"&t=[^&]+", "", signed)).status_code == 403
+            assert client.post(signed.replace("s=ada", "s=bob")).status_code == 403
+            assert client.post(links.link("ada", 999999, "like")).status_code == 410
+    finally:
+        http_log.removeHandler(caplog.handler)
+    assert marks_for(engine, ["ada", ODD]) == before  # type: ignore[arg-type]
+    refused = [r for r in caplog.records if getattr(r, "event", None) == "feedback.unsubscribed"]
+    assert len(refused) == 2 * 3 + 1  # every refused POST, no GET
+    assert {r.subscriber for r in refused} == {"ada", ODD}  # type: ignore[attr-defined]
+    assert all(r.levelno == logging.INFO and SECRET not in r.getMessage()
+               and "t=" not in r.getMessage() for r in refused)
+    assert not [r for r in caplog.records if r.getMessage().startswith("feedback: ")]
+
+
+def test_serve_s_desk_asks_the_running_config_as_hot_reload_left_it(
+        tmp_path: Path, database_url: str) -> None:
+    """serve's own desk: a subscriber file deleted or disabled while it runs refuses that
+    subscriber's links from the next reload on; one added is answered, and so is one whose
+    file is broken (it is still subscribed, its file is to be fixed)."""
+    from worker.reload import ConfigWatcher
+    from worker.scheduler import Server
+    from worker.settings import load_config
+
+    broken = "[interests\nkeywords = 1\n"
+    config = make_config(tmp_path, database_url,
+                         {"ada": ADA, "bob": ADA, "dave": ADA, "eve": broken},
+                         extra='[feedback]\nurl = "http://127.0.0.1/digest"\n')
+    engine = open_engine(database_url)
+    server = Server(ConfigWatcher(config, ENV, load_config(config, ENV)), engine,
+                    clock=lambda: NOW)
+    server._start_http("127.0.0.1", 0)
+    try:
+        paper = _stored(engine, "Charts Read Aloud")
+        link = Links(f"http://127.0.0.1:{server.http.port}/digest", SECRET).link
+        with httpx.Client(timeout=5) as client:
+            assert client.post(link("bob", paper, "like")).status_code == 200
+            assert client.post(link("eve", paper, "like")).status_code == 200  # broken
+            assert client.post(link("carol", paper, "like")).status_code == 410
+            subscribers = config / "subscribers"
+            (subscribers / "bob.toml").unlink()
+            (subscribers / "ada.toml").write_text("enabled = false\n" + ADA, encoding="utf-8")
+            (subscribers / "carol.toml").write_text(ADA, encoding="utf-8")
+            (subscribers / "dave.toml").write_text(broken, encoding="utf-8")  # kept running
+            server.reload()
+            for sid, status in (("bob", 410), ("ada", 410), ("carol", 200), ("dave", 200),
+                                ("eve", 200)):
+                assert client.get(link(sid, paper, "unlike")).status_code == status, sid
+                assert client.post(link(sid, paper, "unlike")).status_code == status, sid
+        marks = marks_for(engine, ["ada", "bob", "carol", "dave", "eve"])
+        assert {sid: [m.verdict for m in found] for sid, found in marks.items()} == {
+            "ada": [], "bob": ["like"], "carol": ["unlike"], "dave": ["unlike"],
+            "eve": ["unlike"]}
+    finally:
+        server.http.stop()
+        engine.dispose()
 
 
 def test_check_says_the_secret_is_missing(tmp_path: Path, sqlite_url: str) -> None:
@@ -124,7 +233,6 @@ def test_in_a_browser_the_page_marks_only_when_its_button_is_pressed(sqlite_url:
     """The page as a reader's browser shows it (its Content-Security-Policy included): the
     button's form posts to the link itself, and only that records the mark."""
     from tests.integration import browser
-    from worker.feedback import Links
     from worker.records import PaperRecord
     from worker.sources.base import Dump, content_hash
     from worker.store import papers
@@ -138,7 +246,7 @@ def test_in_a_browser_the_page_marks_only_when_its_button_is_pressed(sqlite_url:
     paper = papers.find_paper(engine, "Charts & <Tables> Read Aloud")
     assert paper is not None
     server = StatusServer("127.0.0.1", 0, lambda: (True, "ok"), lambda: "",
-                          Desk(engine, SECRET, lambda: NOW))
+                          Desk(engine, SECRET, lambda: NOW, subscribed=lambda sid: True))
     server.start()
     try:
         link = Links(f"http://127.0.0.1:{server.port}/digest", SECRET).link("ada", paper.id,

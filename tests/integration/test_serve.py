@@ -136,6 +136,7 @@ def test_serve_end_to_end(served: Served, tmp_path: Path, seeds_dir: Path,
     assert wait_for(lambda: all(served.saw(event, who) for event, who in (
         ("config.updated", "bob"), ("config.added", "carol"), ("config.removed", "alice"),
         ("config.kept", "dave"))), 15), served.log.read_text()
+    _a_removed_subscriber_s_link_marks_nothing(served, sqlite_url)
     alice_before, bob_before, dave_before = (len(served.to(f"{n}@example.org"))
                                              for n in ("alice", "bob", "dave"))
     add_seed_day(tmp_path, seeds_dir, "2026-03-13")
@@ -188,6 +189,32 @@ def _a_feedback_link_marks(served: Served, url: str) -> None:
         engine.dispose()
     assert mark.verdict == "unlike"
     assert any(str(e.get("msg", "")).startswith("feedback: s=alice&p=") for e in served.events())
+
+
+def _a_removed_subscriber_s_link_marks_nothing(served: Served, url: str) -> None:
+    """alice's file is gone (hot reload saw it): her links still verify, but serve's port
+    answers 410 to opening and to pressing, and her mark stays as it was."""
+    from worker.store.marks import marks_for
+
+    [first, *_] = served.to("alice@example.org")
+    text = first.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+    more = re.search(r"More like this:\s+(http://\S+)", text)  # the paper she marked
+    assert more, text
+    path = more.group(1).split(str(served.http), 1)[1]
+    status, page = get(served.http, path)
+    assert status == 410 and "You are no longer subscribed" in page
+    request = urllib.request.Request(more.group(1), data=b"", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 410 and "Nothing was marked" in refused.value.read().decode()
+    engine = open_engine(url)
+    try:
+        [mark] = marks_for(engine, ["alice"])["alice"]
+    finally:
+        engine.dispose()
+    assert mark.verdict == "unlike"  # as _a_feedback_link_marks left it
+    assert any(e.get("event") == "feedback.unsubscribed" and e.get("subscriber") == "alice"
+               for e in served.events()), served.log.read_text()
 
 
 def _nothing_half_sent(served: Served, url: str) -> None:
