@@ -398,3 +398,22 @@ def test_many_titles_are_searched_twenty_at_a_time() -> None:
     assert [t for a in asked for t in a] == [f'ti:"{k}"' for k in keys]
     assert {k: p.arxiv_id for k, p in answer.found.items()} == {keys[-1]: LIKED}
     assert sorted(answer.missing) == keys[:-1] and not answer.failed
+
+
+def test_arxiv_out_of_reach_is_asked_once_a_pass(tmp_path: Path, sqlite_url: str) -> None:
+    """Offline: the title search is tried (twice), and the id lookup after it is not asked at
+    all, saying why (the examples are listed in the profile's order); the next run asks
+    both again."""
+    from tests.integration.smtpserver import free_port
+
+    down = f"127.0.0.1:{free_port()}"  # nothing listens there
+    profile = PROFILE.replace(f'"{NO_SUCH}"]', f'"{WRITTEN}"]')
+    with FixtureServer() as server:
+        config = _setup(tmp_path, sqlite_url, server, profile, lookup=f"http://{down}")
+        result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+    assert result.exit_code == 0, result.output
+    looked_up, searched = (x for x in result.output.splitlines() if "examples not used" in x)
+    assert "connection failed" in searched and "(gave up after 2 attempts)" in searched
+    assert searched.endswith(f'; asked again next run): "{WRITTEN}"')
+    assert (f"not asked: {down} could not be reached earlier in this run (connection failed"
+            in looked_up) and looked_up.endswith(f'; asked again next run): "{LIKED}"')

@@ -27,6 +27,7 @@ from .httpfixture import (
     Reply,
     shared_fixture,
 )
+from .smtpserver import free_port
 
 NOW = datetime(2026, 9, 28, 12, tzinfo=UTC)
 
@@ -164,6 +165,40 @@ def test_404_is_not_retried(server, clock):
                        DumpFailure)
     assert "HTTP 404" in failure.reason and "/list/cs.XX/new" in failure.locator
     assert len(server.seen) == 1
+
+
+def test_a_server_that_cannot_be_reached_is_not_asked_again_in_the_pass(server, clock):
+    """Offline (or the server down): the first request to a host:port that no attempt could
+    connect to is tried as often as any; the pass's next requests there fail at once, naming
+    why, so a pass does not wait out every URL's retries. Another server is still asked, and
+    the next pass (a new Fetcher) tries again."""
+    down = f"127.0.0.1:{free_port()}"  # nothing listens there
+    server.route("/api/daily_papers", Reply(200, hf_api_body(), JSON))
+    with make_fetcher(clock, max_attempts=3) as fetcher:
+        days = collect("hf_api", server, fetcher, base_url=f"http://{down}",
+                       date="last 3 days")
+        first, *rest = [only([item], DumpFailure) for item in days]
+        assert "connection failed" in first.reason and "gave up after 3 attempts" in first.reason
+        assert fetcher.requests == 3 and len(clock.sleeps) == 2
+        assert len(rest) == 2 and all(
+            f.reason.startswith(f"not asked: {down} could not be reached earlier in this run "
+                                "(connection failed: ") for f in rest), rest
+        assert fetcher.requests == 3 and len(clock.sleeps) == 2  # nothing tried, no waiting
+        only(collect("hf_api", server, fetcher, date="2026-06-12"), Dump)  # another port
+    with make_fetcher(clock, max_attempts=3) as fetcher:  # the next pass
+        again = only(collect("hf_api", server, fetcher, base_url=f"http://{down}",
+                             date="2026-06-12"), DumpFailure)
+        assert "gave up after 3 attempts" in again.reason and fetcher.requests == 3
+
+
+def test_a_server_that_answers_with_errors_is_still_asked(server, clock):
+    """Only a server no attempt could connect to is left alone: one that answers, even 503
+    every time, gets each request tried in full."""
+    server.route("/api/daily_papers", Reply(503, b"down", TEXT))
+    with make_fetcher(clock, max_attempts=2) as fetcher:
+        days = collect("hf_api", server, fetcher, date="last 2 days")
+    assert all("HTTP 503" in only([d], DumpFailure).reason for d in days) and len(days) == 2
+    assert len(server.seen) == 4
 
 
 # -- timeout, truncated body -----------------------------------------------------------------

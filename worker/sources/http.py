@@ -4,7 +4,11 @@ Everything that makes paper-digest a good citizen lives here, so the source kind
 what to fetch: a User-Agent naming the tool and a contact, timeouts, a response size cap,
 retries with exponential backoff and jitter (connection errors, timeouts, 429, 5xx) that
 honour `Retry-After`, a minimum delay between requests to the same host (arXiv asks for
-3 s), and conditional GET with the ETag / Last-Modified a `ValidatorStore` remembers.
+3 s), and conditional GET with the ETag / Last-Modified a `ValidatorStore` remembers. A host
+that could not be reached at all on any attempt of a request (no route, refused, its name not
+found, no connection in time) is not asked again by the same Fetcher, a pass: its next
+requests fail at once, saying why, and the next pass tries again. Offline, a pass no longer
+waits out every URL's retries.
 
 Sleeping, randomness and both clocks are injected, so tests never really wait.
 """
@@ -110,11 +114,13 @@ class FetchSettings:
 class _Retry(Exception):
     """One attempt failed in a way worth retrying."""
 
-    def __init__(self, reason: str, status: int | None = None, wait: float | None = None):
+    def __init__(self, reason: str, status: int | None = None, wait: float | None = None,
+                 unreachable: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.wait = wait  # what Retry-After asked for, if anything
+        self.unreachable = unreachable  # no connection was made at all
 
 
 def user_agent(contact: str | None, version: str = __version__) -> str:
@@ -206,6 +212,7 @@ class Fetcher:
         self.sleep, self.random, self.clock, self.wall_clock = sleep, random, clock, wall_clock
         self.user_agent = user_agent(contact)
         self._last_request: dict[str, float] = {}
+        self._unreachable: dict[str, str] = {}  # host[:port] -> why nothing got through
         self.requests = 0  # attempts made, for reports and tests
         self.client = _Client(
             headers={"User-Agent": self.user_agent},
@@ -248,6 +255,10 @@ class Fetcher:
             full = str(httpx.URL(url, params=params) if params else httpx.URL(url))
         except httpx.InvalidURL as exc:
             raise SourceError(source, url, f"invalid URL: {exc}") from None
+        where = httpx.URL(full).netloc.decode("ascii")  # host[:port]: a port is a server
+        if where in self._unreachable:
+            raise SourceError(source, full, f"not asked: {where} could not be reached earlier "
+                              f"in this run ({self._unreachable[where]})")
         headers = self._request_headers(full, conditional, accept)
         ok = frozenset(ok_statuses)
         attempts = attempts or self.settings.max_attempts
@@ -258,6 +269,8 @@ class Fetcher:
             except _Retry as retry:
                 if attempt == attempts:
                     tried = "tried once" if attempts == 1 else f"gave up after {attempts} attempts"
+                    if retry.unreachable:
+                        self._unreachable[where] = retry.reason
                     raise SourceError(source, full, f"{retry.reason} ({tried})",
                                       retry.status) from None
                 self._wait_before_retry(full, source, attempt, retry)
@@ -320,6 +333,8 @@ class Fetcher:
                 body = self._read_capped(response, url, source)
             finally:
                 response.close()
+        except httpx.ConnectTimeout as exc:
+            raise _Retry(f"timed out ({type(exc).__name__})", unreachable=True) from None
         except httpx.TimeoutException as exc:
             raise _Retry(f"timed out ({type(exc).__name__})") from None
         except httpx.TooManyRedirects:
@@ -327,7 +342,8 @@ class Fetcher:
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise SourceError(source, url, f"cannot request: {exc}") from None  # ours to fix
         except httpx.TransportError as exc:
-            raise _Retry(f"connection failed: {exc or type(exc).__name__}") from None
+            raise _Retry(f"connection failed: {exc or type(exc).__name__}",
+                         unreachable=isinstance(exc, httpx.ConnectError)) from None
         except httpx.HTTPError as exc:  # e.g. a body whose Content-Encoding does not decode
             raise SourceError(source, url, f"{type(exc).__name__}: {exc}") from None
         finally:
