@@ -30,15 +30,8 @@ def _paper(row: Any) -> StoredPaper:
 def looked_up(engine: Engine, arxiv_ids: Iterable[str]) -> dict[str, StoredPaper | datetime]:
     """arXiv id -> the paper arXiv gave for it, or when arXiv last said it had no such paper.
     Ids never asked about are absent."""
-    ids = sorted(set(arxiv_ids))
-    found: dict[str, StoredPaper | datetime] = {}
-    with reading(engine) as conn:
-        for start in range(0, len(ids), _CHUNK):
-            rows = conn.execute(select(example_papers).where(
-                example_papers.c.arxiv_id.in_(ids[start:start + _CHUNK])))
-            for row in rows:
-                found[row.arxiv_id] = _paper(row) if row.found else row.looked_up_at
-    return found
+    return {row.arxiv_id: _paper(row) if row.found else row.looked_up_at
+            for row in _rows(engine, example_papers.c.arxiv_id, set(arxiv_ids))}
 
 
 def record_lookup(engine: Engine, papers: Sequence[PaperRecord], missing: Sequence[str],
@@ -53,12 +46,7 @@ def record_lookup(engine: Engine, papers: Sequence[PaperRecord], missing: Sequen
               "authors": "[]", "looked_up_at": now} for i in missing]
     if not rows:
         return {}
-    with engine.begin() as conn:
-        for row in rows:
-            statement = upsert(conn, example_papers).values(**row)
-            conn.execute(statement.on_conflict_do_update(
-                index_elements=["arxiv_id"],
-                set_={k: v for k, v in row.items() if k != "arxiv_id"}))
+    _upsert(engine, example_papers.c.arxiv_id, rows)
     given = looked_up(engine, [p.arxiv_id for p in papers if p.arxiv_id])
     return {i: p for i, p in given.items() if isinstance(p, StoredPaper)}
 
@@ -67,16 +55,9 @@ def titles_looked_up(engine: Engine, keys: Iterable[str]) -> dict[str, str | dat
     """Title key -> the arXiv id of the paper with that title, or when arXiv last had none.
     Titles never searched for are absent."""
     wanted = {title_hash(k): k for k in set(keys)}
-    hashes = sorted(wanted)
-    found: dict[str, str | datetime] = {}
-    with reading(engine) as conn:
-        for start in range(0, len(hashes), _CHUNK):
-            rows = conn.execute(select(example_titles).where(
-                example_titles.c.title_hash.in_(hashes[start:start + _CHUNK])))
-            for row in rows:
-                if wanted.get(row.title_hash) == row.title_key:
-                    found[row.title_key] = row.arxiv_id or row.looked_up_at
-    return found
+    return {row.title_key: row.arxiv_id or row.looked_up_at
+            for row in _rows(engine, example_titles.c.title_hash, wanted)
+            if wanted[row.title_hash] == row.title_key}  # not another title's hash
 
 
 def record_titles(engine: Engine, found: dict[str, str], missing: Sequence[str],
@@ -85,11 +66,27 @@ def record_titles(engine: Engine, found: dict[str, str], missing: Sequence[str],
     paper for."""
     rows = [{"title_hash": title_hash(k), "title_key": k, "arxiv_id": i, "looked_up_at": now}
             for k, i in [*found.items(), *((k, None) for k in missing)]]
+    _upsert(engine, example_titles.c.title_hash, rows)
+
+
+def _rows(engine: Engine, key: Any, values: Iterable[Any]) -> list[Any]:
+    """The rows of key's table whose `key` is one of `values`, _CHUNK values a query."""
+    wanted = sorted(values)
+    found: list[Any] = []
+    with reading(engine) as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            found += conn.execute(select(key.table).where(
+                key.in_(wanted[start:start + _CHUNK]))).all()
+    return found
+
+
+def _upsert(engine: Engine, key: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert each row into key's table, or update the one with its `key`; one transaction."""
     if not rows:
         return
     with engine.begin() as conn:
         for row in rows:
-            statement = upsert(conn, example_titles).values(**row)
+            statement = upsert(conn, key.table).values(**row)
             conn.execute(statement.on_conflict_do_update(
-                index_elements=["title_hash"],
-                set_={k: v for k, v in row.items() if k != "title_hash"}))
+                index_elements=[key.name],
+                set_={k: v for k, v in row.items() if k != key.name}))
