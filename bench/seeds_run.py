@@ -28,7 +28,9 @@ def one_run(root: Path) -> tuple[float, float]:
     shutil.copytree(REPO / "config" / "subscribers", config / "subscribers")
     (config / "worker.toml").write_text(
         f'database_url = "sqlite:///{root}/pd.db"\noutput_dir = "{root}/out"\n'
-        f'[[sources]]\nname = "seeds"\nkind = "dump_dir"\npath = "{SEEDS}"\n', encoding="utf-8")
+        f'[[sources]]\nname = "seeds"\nkind = "dump_dir"\npath = "{SEEDS}"\n'
+        # offline: the sample subscribers' examples are in examples/, not in the seeds
+        '[matching]\nexample_lookup = ""\n', encoding="utf-8")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     done = subprocess.run([str(REPO / ".venv" / "bin" / "paper-digest"), "--config",

@@ -118,7 +118,9 @@ def write_paper_digest_config(config: Path, base: str, smtp_port: int) -> None:
     (config / "worker.toml").write_text(
         f'database_url = "sqlite:///{config / "pd.db"}"\noutput_dir = "{config / "out"}"\n'
         f"{sources}[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\n"
-        'from = "Paper Digest <digest@example.org>"\n', encoding="utf-8")
+        'from = "Paper Digest <digest@example.org>"\n'
+        # Offline, as rss2email: the sample subscribers' examples are not in the seeds.
+        '[matching]\nexample_lookup = ""\n', encoding="utf-8")
     for path in sorted((REPO / "config" / "subscribers").glob("*.toml")):
         text = path.read_text(encoding="utf-8")
         # Email to all, like rss2email's one reader (markdown files are not the comparison).
