@@ -8,6 +8,10 @@ from collections.abc import Sequence
 import pytest
 
 from worker.matching import Interests, Matcher, PaperText, minilm, semantic
+from worker.matching.evidence import Breakdown
+from worker.matching.explain import build_match
+from worker.matching.matcher import prepare
+from worker.matching.model import Match
 
 FIELD = [PaperText(f"f{i}", f"Multimodal model number {i}", "A vision-language model.")
          for i in range(40)]
@@ -52,6 +56,73 @@ def test_one_field_does_not_make_every_paper_similar() -> None:
     assert scores["close"].score >= 0.5
     assert scores["close"].reasons[0].kind == "semantic"
     assert max(scores[p.key].score for p in FIELD) < 0.1
+
+
+def topics(texts: Sequence[str]) -> list[list[float]]:
+    """A 'meaning' per subject (touch, speech) over a common base, for examples that share no
+    word with the papers about their subject."""
+    return [[1.0, 2.0 * (t.count("tactile") + t.count("touch")),
+             2.0 * (t.count("speech") + t.count("voice"))] for t in texts]
+
+
+TACTILE = PaperText("liked", "Tactile gloves", "tactile tactile sensing for grasping")
+SPEECH = PaperText("unliked", "Talking machines", "speech speech synthesis for machines")
+
+
+def test_an_unliked_example_by_meaning_pushes_down_what_is_about_the_same_thing() -> None:
+    """A paper about the same thing as an unliked example, with no word in common with it, is
+    pushed down as one that resembles it in words would be, and the reason says so."""
+    spoken = PaperText("spoken", "Robots that answer aloud", "A voice model answers aloud.")
+    interests = Interests(keywords=("robot",), unlike=("unliked",))
+    plain = {m.paper.key: m for m in Matcher(interests).score([spoken, *FIELD])}
+    meaning = {m.paper.key: m for m in Matcher(interests, unlike=[SPEECH],
+                                               embedder=topics).score([spoken, *FIELD])}
+    assert plain["spoken"].score > 0.2
+    assert not [r for r in plain["spoken"].reasons if r.kind == "unlike"]  # no shared word
+    assert meaning["spoken"].score < plain["spoken"].score * 0.4
+    [unlike] = [r for r in meaning["spoken"].reasons if r.kind == "unlike"]
+    assert unlike.text.startswith("is about the same thing as “Talking machines”, which you "
+                                  "marked unlike (meaning similarity ")
+    assert unlike.weight < 0
+    assert all(meaning[p.key].score == plain[p.key].score for p in FIELD)  # not about speech
+
+
+def test_by_meaning_too_the_nearer_side_counts() -> None:
+    """By meaning as in words, a paper near a liked and an unliked example counts as near the
+    liked one only by how much nearer (in spreads above the batch), and the reasons say so."""
+    matcher = Matcher(Interests(like=("liked",), unlike=("unliked",)), examples=[TACTILE],
+                      unlike=[SPEECH])
+    doc = prepare([PaperText("p", "Hands", "A hand.")]).docs[0]
+
+    def match(near: float, far: float) -> Match:
+        return build_match(Breakdown(doc, semantic=(0, near), semantic_unliked=(0, far)),
+                           matcher)
+
+    alone = build_match(Breakdown(doc, semantic=(0, 4.0)), matcher)
+    assert alone.score == pytest.approx(semantic.semantic_score(4.0), abs=1e-6)
+    nearer = match(4.0, 2.0)  # four spreads above the batch to the liked, two to the unliked
+    assert nearer.score == pytest.approx(semantic.semantic_score(2.0), abs=1e-6)
+    assert nearer.reasons[0].text == (
+        "is about the same thing as “Tactile gloves” (meaning similarity 0.88; counts as "
+        "0.12: it also resembles “Talking machines” (0.12 by meaning), which you marked unlike)")
+    farther = match(2.0, 4.0)
+    assert farther.score == 0.0
+    assert [r.text for r in farther.reasons] == [
+        "is about the same thing as “Talking machines”, which you marked unlike (meaning "
+        "similarity 0.88; counts as 0.12: more than it resembles any paper you liked)"]
+    # Scored as a batch: the paper about speech more than touch gets no credit from the liked
+    # example, which it is also about; explain shows both sides.
+    both = PaperText("both", "Hands that answer", "A hand reports touch and answers by voice "
+                     "voice.")
+    with_unlike = Matcher(Interests(like=("liked",), unlike=("unliked",)), examples=[TACTILE],
+                          unlike=[SPEECH], embedder=topics)
+    liked_only = Matcher(Interests(like=("liked",)), examples=[TACTILE], embedder=topics)
+    assert {m.paper.key: m for m in liked_only.score([both, *FIELD])}["both"].score > 0.5
+    assert {m.paper.key: m for m in with_unlike.score([both, *FIELD])}["both"].score == 0.0
+    explained = with_unlike.explain(both, [both, *FIELD])
+    assert [c.name for c in explained.components] == ["semantic", "unlike"]
+    assert "nearest unliked example by meaning “Talking machines”" in \
+        explained.components[1].detail
 
 
 def test_repetition_cannot_beat_specificity() -> None:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from worker.matching import examples as ex
-from worker.matching import scoring
+from worker.matching import scoring, semantic
 from worker.matching.clues import PASSING_MAX
 from worker.matching.corpus import Corpus, bits
 from worker.matching.evidence import Breakdown, TermScore
@@ -83,9 +83,23 @@ class Batch:
                 b.gate = bool(self.gate >> n & 1)
         if m.examples or m.unlike:
             self._nearest(found)
-        if m.embedder is not None and m.examples:
-            m._semantic(corpus, found, m.embedder)
+        if m.embedder is not None and (m.examples or m.unlike):
+            liked, unliked = self.by_meaning
+            for n, b in found.items():
+                b.semantic = liked[n] if liked else b.semantic
+                b.semantic_unliked = unliked[n] if unliked else b.semantic_unliked
         return found
+
+    @cached_property
+    def by_meaning(self) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Every paper's nearest liked and nearest unliked example by meaning (empty: none),
+        each judged against the batch (worker.matching.semantic)."""
+        m = self.m
+        assert m.embedder is not None
+        units = semantic.corpus_embeddings(self.corpus, m.embedder)
+        liked, unliked = ([] if not pool else semantic.nearest(units, m.example_units(unlike))
+                          for unlike, pool in ((False, m.examples), (True, m.unlike)))
+        return liked, unliked
 
     def _nearest(self, found: dict[int, Breakdown]) -> None:
         """Each paper's nearest liked and unliked example, with the vectors the reasons quote."""

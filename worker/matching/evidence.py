@@ -57,6 +57,7 @@ class Breakdown:
     liked: tuple[int, float] = (-1, 0.0)  # (example index, cosine)
     unliked: tuple[int, float] = (-1, 0.0)
     semantic: tuple[int, float] = (-1, 0.0)  # (example index, z: see matching.semantic)
+    semantic_unliked: tuple[int, float] = (-1, 0.0)  # the same for the unliked examples
     vectors: tuple[ex.Vector, ex.Vector] | None = None  # the paper's and its nearest example's
 
 

@@ -15,7 +15,8 @@ from worker.matching.semantic import semantic_score
 from worker.matching.text import term_stems
 
 if TYPE_CHECKING:
-    from worker.matching.matcher import Breakdown, Matcher, TermScore
+    from worker.matching.evidence import Breakdown, TermScore
+    from worker.matching.matcher import Matcher
 
 _QUOTE = "“{}”"
 
@@ -32,24 +33,29 @@ class Parts:
     clues: Clues = NO_CLUES  # which of the paper's concepts counted, and how
     unliked: float = 0.0  # calibrated similarity to the nearest unliked example
     nearer: float = 0.0  # how much more it resembles a liked example than an unliked one
+    unlike_by_meaning: bool = False  # `unlike` and `unliked` are by meaning (semantic)
 
 
 def parts(b: Breakdown, m: Matcher) -> Parts:
     found = weigh(b.terms, m.conjunction.apart(b.doc, b.terms) if m.conjunction and b.terms
                   else frozenset())
     lexical = scoring.combine(found.counted.values())
-    liked = b.liked[1] if b.liked[0] >= 0 else 0.0
-    unliked = b.unliked[1] if b.unliked[0] >= 0 else 0.0
+    liked, unliked = _value(b.liked), _value(b.unliked)
     # With examples on both sides (marks make both), the side the paper resembles more counts,
     # by how much more (in cosine): a field's papers all resemble a few of the reader's likes
     # and unlikes a little.
     similarity = scoring.similarity_score(liked)
     nearer = scoring.similarity_score(liked - unliked) if unliked else similarity
-    if b.semantic[0] >= 0:
-        similarity = max(similarity, semantic_score(b.semantic[1]))
-        nearer = max(nearer, semantic_score(b.semantic[1]))
-    example = nearer * (scoring.EXAMPLE_WITH_TERMS if m.terms else 1.0)
     unlike = scoring.similarity_score(unliked - liked)
+    unliked_shown, by_meaning = scoring.similarity_score(unliked), False
+    # By meaning (semantic matching) the same, in spreads above the batch's typical paper.
+    near, far = _value(b.semantic), _value(b.semantic_unliked)
+    if near:
+        similarity = max(similarity, semantic_score(near))
+        nearer = max(nearer, semantic_score(near - far))
+    if semantic_score(far - near) > unlike:
+        unlike, unliked_shown, by_meaning = semantic_score(far - near), semantic_score(far), True
+    example = nearer * (scoring.EXAMPLE_WITH_TERMS if m.terms else 1.0)
     demote, excluded = 1.0, b.gate is False
     if b.excludes:
         if m.interests.exclude_mode == "demote":
@@ -59,7 +65,12 @@ def parts(b: Breakdown, m: Matcher) -> Parts:
             excluded = True
     score = scoring.combine((lexical, example)) * demote * (1 - scoring.UNLIKE_STRENGTH * unlike)
     return Parts(lexical, example, similarity, unlike, demote, excluded,
-                 0.0 if excluded else score, found, scoring.similarity_score(unliked), nearer)
+                 0.0 if excluded else score, found, unliked_shown, nearer, by_meaning)
+
+
+def _value(nearest: tuple[int, float]) -> float:
+    """The cosine (or z, by meaning) of a paper's nearest example; 0 where there is none."""
+    return nearest[1] if nearest[0] >= 0 else 0.0
 
 
 def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
@@ -93,12 +104,18 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
 
 def _less_unliked(b: Breakdown, m: Matcher, p: Parts) -> str:
     """What an example's reason says when resembling an unliked example too took some of its
-    similarity."""
+    similarity: the unliked example nearest in the way the reason speaks of (by meaning when
+    that leads and one is near by meaning)."""
     if p.nearer >= p.similarity:
         return ""
-    title = m.example_title(b.unliked[0], unlike=True)
+    if _semantic_leads(b) and b.semantic_unliked[0] >= 0:
+        index = b.semantic_unliked[0]
+        shown = f"{semantic_score(_value(b.semantic_unliked)):.2f} by meaning"
+    else:
+        index, shown = b.unliked[0], f"{scoring.similarity_score(_value(b.unliked)):.2f}"
+    title = m.example_title(index, unlike=True)
     return (f"; counts as {p.nearer:.2f}: it also resembles {_QUOTE.format(title)} "
-            f"({p.unliked:.2f}), which you marked unlike")
+            f"({shown}), which you marked unlike")
 
 
 def _semantic_leads(b: Breakdown) -> bool:
@@ -185,12 +202,15 @@ def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
             out += [Reason("exclude", r.text, r.field, r.terms, 0.0)
                     for r in _term_reasons(ts, "mentions excluded")]
     if p.unlike > 0:
-        title = m.example_title(b.unliked[0], unlike=True)
+        index = (b.semantic_unliked if p.unlike_by_meaning else b.unliked)[0]
+        title = _QUOTE.format(m.example_title(index, unlike=True))
         loss = base * p.demote * scoring.UNLIKE_STRENGTH * p.unlike
         than = (f"; counts as {p.unlike:.2f}: more than it resembles any paper you liked"
                 if p.unlike < p.unliked else "")
-        out.append(Reason("unlike", f"resembles {_QUOTE.format(title)}, which you marked "
-                          f"unlike (similarity {p.unliked:.2f}{than})", None, (),
+        said = (f"is about the same thing as {title}, which you marked unlike (meaning "
+                if p.unlike_by_meaning else
+                f"resembles {title}, which you marked unlike (")
+        out.append(Reason("unlike", f"{said}similarity {p.unliked:.2f}{than})", None, (),
                           round(-loss, 6)))
     return out
 
@@ -234,10 +254,20 @@ def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
                                semantic_score(b.semantic[1])))
     comps += [Component("exclude", _term_detail(ts), round(ts.strength, 4)) for ts in b.excludes]
     if b.unliked[0] >= 0:
+        lexical_unlike = scoring.similarity_score(b.unliked[1] - _value(b.liked))
         comps.append(Component("unlike", f"nearest unliked example "
                                f"{_QUOTE.format(m.example_title(b.unliked[0], unlike=True))}: "
-                               f"cosine {b.unliked[1]:.3f} -> similarity {p.unliked:.2f}"
-                               f"{UNLIKED_NOTE if b.liked[0] >= 0 else ''}", -p.unlike))
+                               f"cosine {b.unliked[1]:.3f} -> similarity "
+                               f"{scoring.similarity_score(b.unliked[1]):.2f}"
+                               f"{UNLIKED_NOTE if b.liked[0] >= 0 else ''}", -lexical_unlike))
+    if b.semantic_unliked[0] >= 0:
+        title = _QUOTE.format(m.example_title(b.semantic_unliked[0], unlike=True))
+        comps.append(Component("unlike", f"nearest unliked example by meaning {title}: "
+                               f"embedding cosine {b.semantic_unliked[1]:.1f} spreads above this "
+                               f"batch's typical paper -> similarity "
+                               f"{semantic_score(b.semantic_unliked[1]):.2f}"
+                               f"{UNLIKED_NOTE if b.semantic[0] >= 0 else ''}",
+                               -semantic_score(_value(b.semantic_unliked) - _value(b.semantic))))
     notes = _notes(b, m, p)
     return Explanation(match, round(p.lexical, 4), round(p.example, 4), tuple(comps), notes)
 

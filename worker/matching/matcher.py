@@ -15,7 +15,7 @@ from worker.matching import scoring, semantic
 from worker.matching.batch import Batch
 from worker.matching.conjunction import Conjunction
 from worker.matching.corpus import Corpus, Doc, FieldHit, with_joined
-from worker.matching.evidence import Breakdown, TermCounts, TermEvidence, TermScore
+from worker.matching.evidence import TermCounts, TermEvidence, TermScore
 from worker.matching.explain import build_explanation, build_match
 from worker.matching.interests import Interests
 from worker.matching.model import Explanation, Match, PaperText, Ranking, Reason
@@ -99,7 +99,7 @@ class Matcher:
         self._query_reasons: dict[bool, Reason] = {}
         self.conjunction = self._conjunction()
         self.embedder = embedder  # optional: see worker.matching.semantic
-        self._example_units: list[semantic.Unit] | None = None
+        self._units: dict[bool, list[semantic.Unit]] = {}  # liked, unliked examples embedded
 
     def _term_sources(self) -> list[tuple[str, str, bool, int]]:
         # Words of a keyword written with spaces may also match close together (counting
@@ -254,14 +254,13 @@ class Matcher:
             return 0 if not term_stems(term.text) else corpus.all_bits
         return corpus.hit_bits(compiled.variants, near=False)
 
-    def _semantic(self, corpus: Corpus, found: dict[int, Breakdown], embedder: Embedder,
-                  ) -> None:
-        if self._example_units is None:
-            self._example_units = semantic.embed(embedder, self.examples)
-        nearest = semantic.nearest(semantic.corpus_embeddings(corpus, embedder),
-                                   self._example_units)
-        for n, b in found.items():
-            b.semantic = nearest[n]
+    def example_units(self, unlike: bool) -> list[semantic.Unit]:
+        """The liked (or unliked) examples embedded, once a profile (matching.semantic)."""
+        assert self.embedder is not None
+        if unlike not in self._units:
+            self._units[unlike] = semantic.embed(self.embedder,
+                                                 self.unlike if unlike else self.examples)
+        return self._units[unlike]
 
     def query_reason(self, passed: bool) -> Reason:
         """The reason that says whether a paper satisfies the query: one object for all the
