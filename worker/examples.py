@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from worker.errors import PaperDigestError
+from worker.plaintext import clean_line
 from worker.records import PaperRecord, normalize_title
 from worker.store import examples as store
 from worker.store import papers
@@ -67,11 +68,13 @@ class Answer:
 
 @dataclass(frozen=True)
 class TitleAnswer:
-    """What a title search said: title key -> the paper with that title, the titles arXiv has
-    no such paper for, and the titles it could not be asked about (-> the error)."""
+    """What a title search said: title key -> the paper with that title; the titles arXiv has
+    no such paper for (-> the first paper it gave whose title holds the one asked for, if
+    any: what the subscriber may have meant); and the titles it could not be asked about (->
+    the error)."""
 
     found: dict[str, PaperRecord] = field(default_factory=dict)
-    missing: tuple[str, ...] = ()
+    missing: dict[str, PaperRecord | None] = field(default_factory=dict)  # -> a near paper
     failed: dict[str, str] = field(default_factory=dict)
 
 
@@ -105,7 +108,7 @@ class ArxivLookup:
         """The paper whose title is each of `keys` (normalize_title forms), by a phrase
         search of arXiv's titles; the first of several with the same title (arXiv's order)."""
         found: dict[str, PaperRecord] = {}
-        missing: list[str] = []
+        missing: dict[str, PaperRecord | None] = {}
         failed: dict[str, str] = {}
         for start in range(0, len(keys), TITLE_LIST):
             asked = keys[start:start + TITLE_LIST]
@@ -116,12 +119,14 @@ class ArxivLookup:
             except PaperDigestError as exc:
                 failed.update(dict.fromkeys(asked, str(exc)))
                 continue
-            for record in records:
-                key = normalize_title(record.title)
-                if key in asked and record.arxiv_id:
-                    found.setdefault(key, record)
-            missing += [k for k in asked if k not in found]
-        return TitleAnswer(found, tuple(missing), failed)
+            given = [(f" {normalize_title(r.title)} ", r) for r in records if r.arxiv_id]
+            for key in asked:
+                exact = [r for title, r in given if title == f" {key} "]
+                if exact:
+                    found[key] = exact[0]
+                else:
+                    missing[key] = next((r for title, r in given if f" {key} " in title), None)
+        return TitleAnswer(found, missing, failed)
 
     def _ask(self, params: dict[str, Any]) -> tuple[PaperRecord, ...]:
         from worker.sources.arxiv_api import parse_feed
@@ -198,9 +203,11 @@ def _search_titles(engine: Engine, titles: dict[str, str], now: datetime,
         answer = lookup.titles(ask)
         store.record_lookup(engine, tuple(answer.found.values()), (), now)
         found = {k: p.arxiv_id for k, p in answer.found.items() if p.arxiv_id}
-        store.record_titles(engine, found, answer.missing, now)
+        missing = {k: (p.arxiv_id, p.title) if p and p.arxiv_id else None
+                   for k, p in answer.missing.items()}
+        store.record_titles(engine, found, missing, now)
         known.update(found)
-        known.update(dict.fromkeys(answer.missing, now))
+        known.update({k: store.NoSuchTitle(now, near) for k, near in missing.items()})
         failed = answer.failed
         _warn(failed)
     ids: dict[str, str] = {}
@@ -210,16 +217,19 @@ def _search_titles(engine: Engine, titles: dict[str, str], now: datetime,
             ids[ref] = answer_for
         elif key in failed:
             result.unused[ref] = _failed(failed[key])
-        elif answer_for is not None:  # when arXiv last had no paper with this title
-            result.unused[ref] = NO_SUCH_TITLE
+        elif answer_for is not None:  # arXiv had no paper with this title
+            near = answer_for.near
+            result.unused[ref] = NO_SUCH_TITLE + (
+                f"; did you mean “{clean_line(near[1])}” (arXiv {near[0]})?" if near else "")
         else:
             result.unused[ref] = NOT_ASKED if later and key else NOT_LISTED
     return ids
 
 
-def _title_stale(answer: str | datetime | None, now: datetime) -> bool:
+def _title_stale(answer: str | store.NoSuchTitle | None, now: datetime) -> bool:
     """Is a title to be searched for: never asked, or arXiv had none ASK_TITLE_AGAIN ago?"""
-    return answer is None or (isinstance(answer, datetime) and answer <= now - ASK_TITLE_AGAIN)
+    return answer is None or (isinstance(answer, store.NoSuchTitle)
+                              and answer.asked_at <= now - ASK_TITLE_AGAIN)
 
 
 def _warn(failed: dict[str, str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -51,21 +52,34 @@ def record_lookup(engine: Engine, papers: Sequence[PaperRecord], missing: Sequen
     return {i: p for i, p in given.items() if isinstance(p, StoredPaper)}
 
 
-def titles_looked_up(engine: Engine, keys: Iterable[str]) -> dict[str, str | datetime]:
-    """Title key -> the arXiv id of the paper with that title, or when arXiv last had none.
-    Titles never searched for are absent."""
+@dataclass(frozen=True)
+class NoSuchTitle:
+    """arXiv had no paper with a title when last asked; `near`: (arXiv id, title) of a paper
+    whose title holds it, which the search gave (what the subscriber may have meant)."""
+
+    asked_at: datetime
+    near: tuple[str, str] | None = None
+
+
+def titles_looked_up(engine: Engine, keys: Iterable[str]) -> dict[str, str | NoSuchTitle]:
+    """Title key -> the arXiv id of the paper with that title, or NoSuchTitle. Titles never
+    searched for are absent."""
     wanted = {title_hash(k): k for k in set(keys)}
-    return {row.title_key: row.arxiv_id or row.looked_up_at
+    return {row.title_key: row.arxiv_id or NoSuchTitle(
+                row.looked_up_at, (row.near_id, row.near_title) if row.near_id else None)
             for row in _rows(engine, example_titles.c.title_hash, wanted)
             if wanted[row.title_hash] == row.title_key}  # not another title's hash
 
 
-def record_titles(engine: Engine, found: dict[str, str], missing: Sequence[str],
-                  now: datetime) -> None:
-    """Keep what a title search answered: title key -> arXiv id, and the titles it had no
-    paper for."""
-    rows = [{"title_hash": title_hash(k), "title_key": k, "arxiv_id": i, "looked_up_at": now}
-            for k, i in [*found.items(), *((k, None) for k in missing)]]
+def record_titles(engine: Engine, found: dict[str, str],
+                  missing: dict[str, tuple[str, str] | None], now: datetime) -> None:
+    """Keep what a title search answered: title key -> arXiv id, and for the titles it had
+    no paper for, the near paper (arXiv id, title) it gave, if any."""
+    rows = [{"title_hash": title_hash(k), "title_key": k, "arxiv_id": i, "near_id": None,
+             "near_title": None, "looked_up_at": now} for k, i in found.items()]
+    rows += [{"title_hash": title_hash(k), "title_key": k, "arxiv_id": None,
+              "near_id": near[0] if near else None, "near_title": near[1] if near else None,
+              "looked_up_at": now} for k, near in missing.items()]
     _upsert(engine, example_titles.c.title_hash, rows)
 
 

@@ -274,11 +274,15 @@ example_papers = Table(
 # `like`/`unlike` titles that no source has listed, searched for on arXiv by title
 # (worker.examples): the arXiv id of the paper with exactly that title (its paper is then in
 # example_papers, refreshed as any id is), or NULL when arXiv had none, asked again after
-# worker.examples.ASK_TITLE_AGAIN. Keyed by worker.records.title_hash of the title key.
+# worker.examples.ASK_TITLE_AGAIN; then `near_id`/`near_title`, a paper whose title holds the
+# one asked for, if the search gave one (what the subscriber may have meant). Keyed by
+# worker.records.title_hash of the title key.
 example_titles = Table(
     "example_titles", metadata,
     Column("title_hash", BigInteger, primary_key=True, autoincrement=False),
     Column("title_key", Text, nullable=False),
     Column("arxiv_id", String(64)),
+    Column("near_id", String(64)),
+    Column("near_title", Text),
     Column("looked_up_at", UTCDateTime, nullable=False),
 )

@@ -4,8 +4,8 @@ Revision ID: 0007
 Revises: 0006
 
 A `like` or `unlike` given by title that no source has listed is searched for on arXiv by
-title; the arXiv id of the paper with exactly that title (or none) is kept here, and the paper
-itself in example_papers (worker.examples).
+title; the arXiv id of the paper with exactly that title (or none, and then perhaps one whose
+title holds it) is kept here, and the paper itself in example_papers (worker.examples).
 """
 
 import sqlalchemy as sa
@@ -23,6 +23,8 @@ def upgrade() -> None:
         sa.Column("title_hash", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("title_key", sa.Text(), nullable=False),
         sa.Column("arxiv_id", sa.String(length=64), nullable=True),
+        sa.Column("near_id", sa.String(length=64), nullable=True),
+        sa.Column("near_title", sa.Text(), nullable=True),
         sa.Column("looked_up_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("title_hash", name=op.f("pk_example_titles")),
     )
