@@ -64,6 +64,15 @@ def _another_day(tmp_path: Path, config: Path, day: int, words: str, now: str) -
     return result.output
 
 
+def _the_digest_uses_the_example(tmp_path: Path) -> None:
+    """The paper written like the liked one is in the digest, and says so; the other is not."""
+    (digest,) = (tmp_path / "out" / "reader").glob("*.md")
+    text = digest.read_text(encoding="utf-8")
+    assert "Notes from the AEW Workshop Series" in text
+    assert "Proceedings of Workshop AEW10" in text  # the example it resembles
+    assert "Weather Forecasting" not in text
+
+
 def _asked(server: FixtureServer, what: str = "id_list") -> list[str]:
     """What each request to the API asked for: its id list (or its title search)."""
     return [query[what][0] for s in server.seen if s.path.startswith("/api/query")
@@ -80,13 +89,7 @@ def test_an_arxiv_id_no_source_listed_is_looked_up_once(tmp_path: Path,
         # One request for both ids; the one arXiv has no paper for is named.
         assert _asked(server) == [f"{NO_SUCH},{LIKED}"]
         assert f'    examples not used (not on arXiv): "{NO_SUCH}"' in result.output.splitlines()
-        # The liked paper was an example: the paper written like it is in the digest, and
-        # says so; the other is not.
-        (digest,) = (tmp_path / "out" / "reader").glob("*.md")
-        text = digest.read_text(encoding="utf-8")
-        assert "Notes from the AEW Workshop Series" in text
-        assert "Proceedings of Workshop AEW10" in text  # the example it resembles
-        assert "Weather Forecasting" not in text
+        _the_digest_uses_the_example(tmp_path)  # the liked paper was an example
         # It is kept apart from the papers sources listed: not seen, not new to anyone.
         engine = open_engine(database_url)
         try:
@@ -322,11 +325,7 @@ def test_a_title_no_source_listed_is_found_on_arxiv_by_its_exact_title(
         assert ("    examples not used (no arXiv paper has this exact title; did you mean "
                 "“Proceedings of Workshop AEW10: Concepts in Information Theory and "
                 f'Communications” (arXiv {LIKED})?): "{PART}"') in result.output.splitlines()
-        (digest,) = (tmp_path / "out" / "reader").glob("*.md")
-        text = digest.read_text(encoding="utf-8")
-        assert "Notes from the AEW Workshop Series" in text
-        assert "Proceedings of Workshop AEW10" in text  # the example it resembles
-        assert "Weather Forecasting" not in text
+        _the_digest_uses_the_example(tmp_path)
         engine = open_engine(database_url)
         try:
             with engine.connect() as conn:
