@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from worker.errors import PaperDigestError
+from worker.errors import PaperDigestError, SourceError
 from worker.plaintext import clean_line
 from worker.records import PaperRecord, normalize_title
 from worker.store import examples as store
@@ -117,7 +117,17 @@ class ArxivLookup:
                 records = self._ask({"search_query": query,
                                      "max_results": TITLE_HITS * len(asked)})
             except PaperDigestError as exc:
-                failed.update(dict.fromkeys(asked, str(exc)))
+                if not _refused(exc):
+                    failed.update(dict.fromkeys(asked, str(exc)))
+                elif len(asked) > 1:  # one title arXiv cannot search for: not the others
+                    alone = [self.titles([key]) for key in asked]
+                    for answer in alone:
+                        found.update(answer.found)
+                        missing.update(answer.missing)
+                        failed.update(answer.failed)
+                else:  # kept as a title arXiv has no paper for: asked again in a while
+                    log.warning("arXiv cannot search for the title %r: %s", asked[0], exc)
+                    missing[asked[0]] = None
                 continue
             given = [(f" {normalize_title(r.title)} ", r) for r in records if r.arxiv_id]
             for key in asked:
@@ -136,6 +146,12 @@ class ArxivLookup:
             self.url, source=SOURCE, conditional=False, ok_statuses=(400,),
             accept="application/atom+xml", attempts=self.attempts, params=params)
         return parse_feed(result.body, result.url, source=SOURCE, status=result.status).records
+
+
+def _refused(error: PaperDigestError) -> bool:
+    """Did arXiv's API refuse the query itself (its 400, with an error entry), rather than
+    fail to answer? Asking again will not help."""
+    return isinstance(error, SourceError) and error.status == 400
 
 
 def lookup_for(settings: Any, fetcher: Callable[[], Any] | None,

@@ -385,6 +385,30 @@ def test_a_title_search_that_fails_is_reported_and_asked_again(tmp_path: Path,
         assert "Proceedings of Workshop AEW10" in digest.read_text(encoding="utf-8")
 
 
+def test_a_title_arxiv_refuses_to_search_for_does_not_hold_up_the_others(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """arXiv's API answers 400 to a query it cannot run: the titles of that search are then
+    asked one at a time, the refused one is kept as a title arXiv has no paper for (asked
+    again in a week, not every run), and the others are found."""
+    refused = "A Title arXiv Refuses"
+    error = shared_fixture("arxiv", "arxivpy_api_error_bad_id.xml")
+    profile = PROFILE.replace(f'like = ["{LIKED}", "{NO_SUCH}"]',
+                              f'like = ["{WRITTEN}", "{refused}"]')
+    with FixtureServer() as server:
+        server.route("/api/query", Reply(400, error, ATOM), Reply(400, error, ATOM),
+                     Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        config = _setup(tmp_path, sqlite_url, server, profile)
+        result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+        assert [len(q.split(" OR ")) for q in _asked(server, "search_query")] == [2, 1, 1]
+        assert ("    examples not used (no arXiv paper has this exact title): "
+                f'"{refused}"') in result.output.splitlines()
+        assert "arXiv cannot search for the title 'a title arxiv refuses'" in result.stderr
+        _the_digest_uses_the_example(tmp_path)
+        _another_day(tmp_path, config, 13, "More notes from", "2026-03-13T20:00:00+00:00")
+        assert len(server.seen) == 3  # kept: not asked again within the week
+
+
 def test_many_titles_are_searched_twenty_at_a_time() -> None:
     """A search asks for at most TITLE_LIST titles, an OR of phrases, with room for a few
     results each; only a paper whose whole title is the one asked for counts."""
