@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
 from worker.matching import Interests, Matcher, PaperText, minilm, semantic
@@ -40,9 +41,9 @@ def test_semantic_score_curve(z: float, low: float, high: float) -> None:
 
 
 def test_a_small_batch_borrows_the_prior() -> None:
-    median, spread = semantic._baseline([0.9, 0.91])
+    [median], [spread] = semantic._baselines(np.array([[0.9, 0.91]]))
     assert 0.6 < median < 0.7 and 0.07 < spread < 0.09  # two papers barely move the prior
-    median, spread = semantic._baseline([0.9] * 2000 + [0.8] * 2000)
+    [median], _ = semantic._baselines(np.array([[0.9] * 2000 + [0.8] * 2000]))
     assert median == pytest.approx(0.85, abs=0.01)
 
 

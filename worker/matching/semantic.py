@@ -20,9 +20,10 @@ two to 0.12, four to 0.88. Small batches borrow the median and spread above (as 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Sequence
 from typing import cast
+
+import numpy as np
 
 from worker.matching.corpus import Corpus
 from worker.matching.model import PaperText
@@ -52,46 +53,46 @@ def embed(embedder: Embedder, papers: Sequence[PaperText]) -> list[Unit]:
     return [_unit(v) for v in embedder([text_of(p) for p in papers])] if papers else []
 
 
-def corpus_embeddings(corpus: Corpus, embedder: Embedder) -> list[Unit]:
+def corpus_embeddings(corpus: Corpus, embedder: Embedder) -> np.ndarray:
+    """Every paper of the batch embedded (a row each, unit length), once a batch."""
     key = f"embeddings-{id(embedder)}"
     cached = corpus.cache.get(key)
     if cached is None:
-        cached = corpus.cache[key] = embed(embedder, [d.paper for d in corpus.docs])
-    return cast(list[Unit], cached)
+        units = embed(embedder, [d.paper for d in corpus.docs])
+        cached = corpus.cache[key] = np.array(units, dtype=np.float64).reshape(len(units), -1)
+    return cast(np.ndarray, cached)
 
 
-def nearest(units: Sequence[Unit], examples: Sequence[Unit]) -> list[tuple[int, float]]:
+def nearest(units: Sequence[Unit] | np.ndarray, examples: Sequence[Unit],
+            ) -> list[tuple[int, float]]:
     """For each paper: (the example it stands out as closest to, how many spreads above the
-    batch's median cosine to that example it is); (-1, 0.0) when at or below the median."""
-    columns = [[_dot(u, ex) for u in units] for ex in examples]
-    baselines = [_baseline(col) for col in columns]
-    out = []
-    for n in range(len(units)):
-        best, best_z = -1, 0.0
-        for i, (col, (median, spread)) in enumerate(zip(columns, baselines, strict=True)):
-            z = (col[n] - median) / spread
-            if z > best_z:
-                best, best_z = i, z
-        out.append((best, best_z))
-    return out
+    batch's median cosine to that example it is); (-1, 0.0) when at or below the median.
+    All papers against all examples at once, on arrays: a reader's marks make many examples."""
+    papers = np.asarray(units, dtype=np.float64)
+    if not len(examples) or not len(papers):
+        return [(-1, 0.0)] * len(papers)
+    cosines = np.asarray(examples, dtype=np.float64) @ papers.T  # a row per example
+    n = cosines.shape[1]
+    median, spread = _baselines(cosines)
+    z = (cosines - median[:, None]) / spread[:, None]
+    best = z.argmax(axis=0)  # the first of equals
+    best_z = z[best, np.arange(n)]
+    return [(int(i), float(v)) if v > 0.0 else (-1, 0.0)
+            for i, v in zip(best.tolist(), best_z.tolist(), strict=True)]
 
 
-def _dot(a: Unit, b: Unit) -> float:
-    return sum(x * y for x, y in zip(a, b, strict=False))
-
-
-def _baseline(cosines: Sequence[float]) -> tuple[float, float]:
-    """(median, robust spread) of a batch's cosines to one example, shrunk toward the prior."""
-    n = len(cosines)
-    if n == 0:
-        return PRIOR_MEDIAN, PRIOR_SPREAD
-    median = statistics.median(cosines)
-    spread = 1.4826 * statistics.median(abs(c - median) for c in cosines)
+def _baselines(cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(median, robust spread) of each row of cosines (the batch's to one example), shrunk
+    toward the prior."""
+    n = cosines.shape[1]
+    median = np.median(cosines, axis=1)
+    spread = 1.4826 * np.median(np.abs(cosines - median[:, None]), axis=1)
     return (_shrink(median, n, PRIOR_MEDIAN, MEDIAN_WEIGHT),
-            max(_shrink(spread, n, PRIOR_SPREAD, SPREAD_WEIGHT), 1e-3))
+            np.maximum(_shrink(spread, n, PRIOR_SPREAD, SPREAD_WEIGHT), 1e-3))
 
 
-def _shrink(value: float, n: int, prior: float, weight: int) -> float:
+def _shrink(value: np.ndarray, n: int, prior: float, weight: int) -> np.ndarray:
+    """A batch's figures (one an example) shrunk toward the prior."""
     return (n * value + weight * prior) / (n + weight)
 
 
