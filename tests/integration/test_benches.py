@@ -89,3 +89,10 @@ def test_relevance_feedback_reader_marks_each_digest_before_the_next_day(tmp_pat
     later = relevance.pipeline_scores(passes, profile, labels, None, since=1)
     assert 0.0 < later.precision <= 1.0 and 0.0 < later.ap <= 1.0
     passes.engine.dispose()
+
+
+def test_semantic_compare_bench_agrees_with_plain_loops() -> None:
+    out = _bench("semantic_compare.py", "--papers", "200", "--examples", "3", "20")
+    lines = [x for x in out.splitlines() if x.startswith("semantic: 200 papers x ")]
+    assert len(lines) == 2 and all("the same nearest example and z for every paper" in x
+                                   for x in lines), out
