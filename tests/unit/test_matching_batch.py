@@ -8,11 +8,12 @@ import random
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from worker.matching import Corpus, Interests, Matcher, PaperText, prepare
 from worker.matching import examples as ex
-from worker.matching.batch import Batch
+from worker.matching.batch import Batch, example_curve
 from worker.matching.explain import build_match, parts
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
@@ -109,6 +110,50 @@ def test_top_is_what_scoring_everything_gives(source: str) -> None:
         bounds = batch.bounds()
         for n, b in batch.breakdowns(range(len(papers))).items():
             assert parts(b, matcher).score <= bounds[n], (interests, n)
+
+
+def words_embedder(texts: list[str]) -> list[list[float]]:
+    """A stand-in for a sentence model: each word counted in one of 24 dimensions (by a stable
+    sum of its letters), so papers with words in common are near each other, in varied ways."""
+    out = []
+    for text in texts:
+        vector = [0.1] * 24
+        for word in re.findall(r"[a-z]+", text.lower()):
+            vector[sum(map(ord, word)) % 24] += 1.0
+        out.append(vector)
+    return out
+
+
+@pytest.mark.parametrize("source", ["synthetic", "seeds"])
+def test_with_semantic_matching_top_is_what_scoring_everything_gives(source: str) -> None:
+    """Semantic matching is bounded like the rest (the z by meaning of every paper at once):
+    the top is what scoring every paper in full gives, and no score exceeds its bound."""
+    papers = synthetic(300, 3) if source == "synthetic" else seeds()
+    rng = random.Random(13)
+    for _ in range(60):
+        interests, liked, unliked = profile(rng, papers)
+        matcher = Matcher(interests, examples=liked, unlike=unliked, embedder=words_embedder)
+        min_score = rng.choice((0.0, 0.1, 0.3, 0.5))
+        limit = rng.choice((1, 5, 20, None))
+        skip = {p.key for p in liked}
+        expected, ranked = brute_force(matcher, papers, min_score, limit, skip)
+        got = matcher.top(papers, min_score=min_score, limit=limit, skip=skip)
+        assert list(got.matches) == expected, interests
+        assert got.ranked == ranked, interests
+        batch = Batch(matcher, prepare(papers))
+        assert not batch.exhaustive or not liked or not example_curve(matcher)
+        bounds = batch.bounds()
+        for n, b in batch.breakdowns(range(len(papers))).items():
+            assert parts(b, matcher).score <= bounds[n], (interests, n)
+
+
+def test_semantic_scores_on_arrays_are_the_scalar_curve() -> None:
+    from worker.matching.batch import semantic_scores
+    from worker.matching.semantic import semantic_score
+
+    zs = [-1.0, 0.0, 1e-12, 1e-6, 0.5, 2.0, 2.9, 3.0, 3.5, 5.0, 9.0]
+    for z, value in zip(zs, semantic_scores(np.array(zs)), strict=True):
+        assert abs(value - semantic_score(z)) <= 1e-12, z
 
 
 def test_rank_with_a_limit_is_the_head_of_the_full_ranking() -> None:

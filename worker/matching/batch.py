@@ -7,8 +7,10 @@ together.
 A digest shows a profile's best few papers, and only they need a full score and reasons.
 `Batch.bounds` works out an upper bound of every paper's score at once, on arrays (numpy): per
 paper, the noisy-OR of its concepts (each the best of its alternatives' cached strengths), the
-example part at its exact cosines to the nearest liked and unliked examples, and the demotions
-(`exclude` terms in demote mode, an unliked example resembled more than any liked one). That
+example part at its exact cosines to the nearest liked and unliked examples (and, with semantic
+matching, its exact z by meaning to them: worker.matching.semantic compares the whole batch at
+once), and the demotions (`exclude` terms in demote mode, an unliked example resembled more
+than any liked one, in words or by meaning). That
 is the score itself, to rounding, except where two terms may share a paper's text (below).
 `Batch.ranking` then scores papers in full in the order of their bounds and stops as soon as
 no bound left can beat the last paper taken: usually after little more than the papers the
@@ -23,8 +25,9 @@ stands apart from the rest of an AND or turns from topical to passing; where ter
 text (`object hallucination` and `hallucination`) a term's strength in its part of the text is
 at most its saturation before the specificity ceiling (its cap: the exact split is worked out
 only for the papers that get scored), and that part is topical only if all of it is; the
-example part and the unlike factor are what explain.parts makes of the cosines to the nearest
-liked and unliked examples (the side resembled more counts, by how much more); and a term with
+example part and the unlike factor are what explain.parts makes of the cosines (and z by
+meaning) to the nearest liked and unliked examples (the side resembled more counts, by how much
+more; words or meaning, whichever gives more); and a term with
 strength above 0 gives a score above 0. (Sharing more words with a liked example than with any
 unliked one counts as evidence only while the example part is above 0 for every cosine above 0:
 else every such paper is scored.)
@@ -101,6 +104,16 @@ class Batch:
                           for unlike, pool in ((False, m.examples), (True, m.unlike)))
         return liked, unliked
 
+    @cached_property
+    def meaning_z(self) -> tuple[np.ndarray, np.ndarray]:
+        """by_meaning's z to the nearest liked and unliked example, every paper (0: none)."""
+        size = len(self.corpus)
+        if self.m.embedder is None:
+            return np.zeros(size), np.zeros(size)
+        near, far = (np.fromiter((z for _, z in found), dtype=np.float64, count=size)
+                     if found else np.zeros(size) for found in self.by_meaning)
+        return near, far
+
     def _nearest(self, found: dict[int, Breakdown]) -> None:
         """Each paper's nearest liked and unliked example, with the vectors the reasons quote."""
         liked, cosines = self.nearest_liked
@@ -163,9 +176,9 @@ class Batch:
 
     def _chunks(self, size: int, limit: int | None) -> Iterator[tuple[int, int]]:
         """The (start, end) of each chunk of the candidates to score together: all at once
-        when all are scored (semantic matching finds the nearest example for the whole batch in
-        one go); else first `limit`, since the bounds are the scores but where terms share
-        text, so the first `limit` are nearly always the digest; then a few at a time."""
+        when all are scored; else first `limit`, since the bounds are the scores but where
+        terms share text, so the first `limit` are nearly always the digest; then a few at a
+        time."""
         step = size if self.exhaustive or limit is None else max(limit, 1)
         start = 0
         while start < size:
@@ -189,34 +202,34 @@ class Batch:
     @cached_property
     def evidence(self) -> np.ndarray:
         """Papers with any evidence, which therefore score above 0 unless excluded: a term with
-        strength above 0, a liked example resembled more than any unliked one, or (semantic
-        matching) any."""
+        strength above 0, or a liked example resembled more than any unliked one, in words or
+        (semantic matching) by meaning."""
         if self.exhaustive:
             return np.ones(len(self.corpus), dtype=bool)
         found = self.lexical > 0.0
         if self.m.examples:
             found |= self.nearest_liked[1] > self.nearest_unliked[1]
+            near, far = self.meaning_z
+            found |= near > far
         return found
 
     @cached_property
     def exhaustive(self) -> bool:
-        """Must every paper be scored? With semantic matching, any paper may be close to an
-        example (and there is no cheap bound); with an example curve that is 0 near cosine 0,
-        sharing a word is no evidence. Both only with liked examples."""
-        return bool(self.m.examples) and (self.m.embedder is not None
-                                          or not example_curve(self.m))
+        """Must every paper be scored? With an example curve that is 0 near cosine 0, sharing
+        a word is no evidence (only with liked examples)."""
+        return bool(self.m.examples) and not example_curve(self.m)
 
     # ---- bounds --------------------------------------------------------------------------------
 
     def bounds(self) -> np.ndarray:
-        """An upper bound of every paper's score (see the module docstring); with semantic
-        matching, where there is no cheap one, 1.0 for all."""
+        """An upper bound of every paper's score (see the module docstring)."""
         if self.exhaustive:
             return np.ones(len(self.corpus))
         score = self.lexical.copy()
         liked, unliked = self.nearest_liked[1], self.nearest_unliked[1]  # cosines, 0 for none
+        near, far = self.meaning_z  # z by meaning, 0 for none or without semantic matching
         if self.m.examples:
-            example = similarity_scores(liked - unliked)
+            example = np.maximum(similarity_scores(liked - unliked), semantic_scores(near - far))
             if self.m.terms:
                 example *= scoring.EXAMPLE_WITH_TERMS
             score = 1.0 - (1.0 - score) * (1.0 - example)
@@ -225,7 +238,8 @@ class Batch:
                 evidence = np.minimum(ev.strengths / scoring.TERM_STRENGTH, 1.0)
                 score[ev.base.papers] *= 1.0 - scoring.DEMOTE_STRENGTH * evidence
         if self.m.unlike:
-            score *= 1.0 - scoring.UNLIKE_STRENGTH * similarity_scores(unliked - liked)
+            score *= 1.0 - scoring.UNLIKE_STRENGTH * np.maximum(
+                similarity_scores(unliked - liked), semantic_scores(far - near))
         return score + ROUNDING
 
     def terms_of(self, n: int) -> list[TermScore]:
@@ -291,6 +305,13 @@ def similarity_scores(cosines: np.ndarray) -> np.ndarray:
     value = 1.0 / (1.0 + np.exp(-(cosines - scoring.SIM_MIDPOINT) / scoring.SIM_SCALE))
     floor = 1.0 / (1.0 + math.exp(scoring.SIM_MIDPOINT / scoring.SIM_SCALE))
     return np.where(cosines > 0.0, np.maximum(0.0, (value - floor) / (1.0 - floor)), 0.0)
+
+
+def semantic_scores(z: np.ndarray) -> np.ndarray:
+    """semantic.semantic_score of every z at once (to rounding: numpy's exp)."""
+    value = 1.0 / (1.0 + np.exp(-(z - semantic.MIDPOINT) / semantic.SCALE))
+    floor = 1.0 / (1.0 + math.exp(semantic.MIDPOINT / semantic.SCALE))
+    return np.where(z > 0.0, np.maximum(0.0, (value - floor) / (1.0 - floor)), 0.0)
 
 
 def example_curve(m: Matcher) -> bool:
