@@ -91,8 +91,11 @@ def test_relevance_feedback_reader_marks_each_digest_before_the_next_day(tmp_pat
     passes.engine.dispose()
 
 
-def test_semantic_compare_bench_agrees_with_plain_loops() -> None:
-    out = _bench("semantic_compare.py", "--papers", "200", "--examples", "3", "20")
+def test_semantic_compare_bench_agrees_with_plain_loops_and_scoring_everything() -> None:
+    out = _bench("semantic_compare.py", "--papers", "200", "--examples", "3", "20",
+                 "--profiles", "40")
     lines = [x for x in out.splitlines() if x.startswith("semantic: 200 papers x ")]
     assert len(lines) == 2 and all("the same nearest example and z for every paper" in x
                                    for x in lines), out
+    assert re.search(r"^semantic ranking: [1-9]\d* profiles with liked examples x 200 papers: "
+                     r".* the same digests$", out, re.M), out
