@@ -166,3 +166,17 @@ def test_packaged_model_embeds_offline(model: minilm.MiniLM,
     cos = [sum(a * b for a, b in zip(vectors[0], v, strict=True)) for v in vectors[1:]]
     assert cos[0] > cos[1] + 0.2
     assert model([]) == []
+
+
+def test_a_profile_without_examples_embeds_nothing() -> None:
+    """Semantic matching compares with examples: a profile of words alone never has the batch
+    embedded (a model's time), even with an embedder given."""
+    asked: list[str] = []
+
+    def counting(texts: Sequence[str]) -> list[list[float]]:
+        asked.extend(texts)
+        return topics(texts)
+
+    matcher = Matcher(Interests(keywords=("model",)), embedder=counting)
+    assert matcher.top(FIELD, min_score=0.0, limit=5).matches
+    assert asked == []

@@ -108,8 +108,8 @@ class Batch:
     def meaning_z(self) -> tuple[np.ndarray, np.ndarray]:
         """by_meaning's z to the nearest liked and unliked example, every paper (0: none)."""
         size = len(self.corpus)
-        if self.m.embedder is None:
-            return np.zeros(size), np.zeros(size)
+        if self.m.embedder is None or not (self.m.examples or self.m.unlike):
+            return np.zeros(size), np.zeros(size)  # nothing to compare by meaning
         near, far = (np.fromiter((z for _, z in found), dtype=np.float64, count=size)
                      if found else np.zeros(size) for found in self.by_meaning)
         return near, far
