@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 VERDICTS = {"like": "more like this", "unlike": "fewer like this"}
 UNDO = "remove"  # the verdict of the undo button a thank-you page shows
-SECRET_ENV = "PAPER_DIGEST_FEEDBACK_SECRET"
-MIN_SECRET = 16  # characters: a short secret could be guessed from links
 
 
 def token(secret: str, subscriber_id: str, paper_id: int, verdict: str) -> str:

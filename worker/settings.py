@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from worker.feedback import Links as FeedbackLinks
 
 DEFAULT_DATABASE_URL = "sqlite:///data/paper-digest.db"
+FEEDBACK_SECRET_ENV = "PAPER_DIGEST_FEEDBACK_SECRET"  # signs feedback links (worker.feedback)
+MIN_FEEDBACK_SECRET = 16  # characters: a short secret could be guessed from links
 GROUP_BY = ("none", "interest")  # a subscriber's `group_by`
 SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -119,16 +121,14 @@ class FeedbackSettings:
 
 
 def _feedback_problems(feedback: FeedbackSettings, file: str, text: str) -> list[Problem]:
-    from worker.feedback import MIN_SECRET, SECRET_ENV
-
     if feedback.url is None:
         return []
     if not re.fullmatch(r"https?://[!-~]+", feedback.url):
         return [Problem(file, "expected the http:// or https:// URL where readers reach "
                         "serve's HTTP port", "feedback.url", line_of(text, "url"))]
-    if len(feedback.secret) < MIN_SECRET:
-        return [Problem(file, f"feedback links are signed with {SECRET_ENV}: set it in the "
-                        f"environment, at least {MIN_SECRET} characters "
+    if len(feedback.secret) < MIN_FEEDBACK_SECRET:
+        return [Problem(file, f"feedback links are signed with {FEEDBACK_SECRET_ENV}: set it "
+                        f"in the environment, at least {MIN_FEEDBACK_SECRET} characters "
                         f"({'not set' if not feedback.secret else 'too short'})",
                         "feedback.url", line_of(text, "url"))]
     return []
@@ -359,13 +359,12 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     feedback, feedback_problems = load_table(FeedbackSettings, data.get("feedback", {}),
                                              file=file, text=text, prefix="feedback.",
                                              skip=frozenset({"secret"}))
-    from worker.feedback import SECRET_ENV
-
     if isinstance(data.get("feedback"), dict) and "secret" in data["feedback"]:
         feedback_problems.append(Problem(file, f"a secret does not belong in a file: set "
-                                         f"{SECRET_ENV} in the environment",
+                                         f"{FEEDBACK_SECRET_ENV} in the environment",
                                          "feedback.secret", line_of(text, "secret")))
-    feedback = FeedbackSettings((feedback or FeedbackSettings()).url, env.get(SECRET_ENV, ""))
+    feedback = FeedbackSettings((feedback or FeedbackSettings()).url,
+                                env.get(FEEDBACK_SECRET_ENV, ""))
     problems += feedback_problems or _feedback_problems(feedback, file, text)
     settings = Settings(
         config_dir=config_dir,
