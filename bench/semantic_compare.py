@@ -88,8 +88,9 @@ def compare(args: argparse.Namespace) -> None:
     for count in args.examples:
         examples = [unit() for _ in range(count)]
         began = time.perf_counter()
-        found = semantic.nearest(batch, examples)
+        index, z = semantic.nearest(batch, examples)
         arrays = time.perf_counter() - began
+        found = list(zip(index.tolist(), z.tolist(), strict=True))
         began = time.perf_counter()
         expected = loops(papers, examples)
         plain = time.perf_counter() - began

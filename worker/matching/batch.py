@@ -86,38 +86,14 @@ class Batch:
                 b.gate = bool(self.gate >> n & 1)
         if m.examples or m.unlike:
             self._nearest(found)
-        if m.embedder is not None and (m.examples or m.unlike):
-            liked, unliked = self.by_meaning
-            for n, b in found.items():
-                b.semantic = liked[n] if liked else b.semantic
-                b.semantic_unliked = unliked[n] if unliked else b.semantic_unliked
         return found
 
-    @cached_property
-    def by_meaning(self) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-        """Every paper's nearest liked and nearest unliked example by meaning (empty: none),
-        each judged against the batch (worker.matching.semantic)."""
-        m = self.m
-        assert m.embedder is not None
-        units = semantic.corpus_embeddings(self.corpus, m.embedder)
-        liked, unliked = ([] if not pool else semantic.nearest(units, m.example_units(unlike))
-                          for unlike, pool in ((False, m.examples), (True, m.unlike)))
-        return liked, unliked
-
-    @cached_property
-    def meaning_z(self) -> tuple[np.ndarray, np.ndarray]:
-        """by_meaning's z to the nearest liked and unliked example, every paper (0: none)."""
-        size = len(self.corpus)
-        if self.m.embedder is None or not (self.m.examples or self.m.unlike):
-            return np.zeros(size), np.zeros(size)  # nothing to compare by meaning
-        near, far = (np.fromiter((z for _, z in found), dtype=np.float64, count=size)
-                     if found else np.zeros(size) for found in self.by_meaning)
-        return near, far
-
     def _nearest(self, found: dict[int, Breakdown]) -> None:
-        """Each paper's nearest liked and unliked example, with the vectors the reasons quote."""
+        """Each paper's nearest liked and unliked example, in words (with the vectors the
+        reasons quote) and, with semantic matching, by meaning."""
         liked, cosines = self.nearest_liked
         unliked, unliked_cosines = self.nearest_unliked
+        (near, near_z), (far, far_z) = self.meaning_liked, self.meaning_unliked
         vectors = ex.corpus_vectors(self.corpus)
         for n, b in found.items():
             if liked[n] >= 0:
@@ -125,6 +101,27 @@ class Batch:
                 b.vectors = (vectors[n], self.liked.vectors[b.liked[0]])
             if unliked[n] >= 0:
                 b.unliked = (int(unliked[n]), float(unliked_cosines[n]))
+            if near[n] >= 0:
+                b.semantic = (int(near[n]), float(near_z[n]))
+            if far[n] >= 0:
+                b.semantic_unliked = (int(far[n]), float(far_z[n]))
+
+    @cached_property
+    def meaning_liked(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every paper's nearest liked example by meaning (-1: none, or no semantic matching)
+        and how far it stands out, in spreads above the batch (worker.matching.semantic)."""
+        return self._meaning_of(unlike=False)
+
+    @cached_property
+    def meaning_unliked(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._meaning_of(unlike=True)
+
+    def _meaning_of(self, unlike: bool) -> tuple[np.ndarray, np.ndarray]:
+        m, size = self.m, len(self.corpus)
+        if m.embedder is None or not (m.unlike if unlike else m.examples):
+            return np.full(size, -1, dtype=np.intp), np.zeros(size)  # the batch not embedded
+        return semantic.nearest(semantic.corpus_embeddings(self.corpus, m.embedder),
+                                m.example_units(unlike))
 
     @cached_property
     def nearest_liked(self) -> tuple[np.ndarray, np.ndarray]:
@@ -209,8 +206,7 @@ class Batch:
         found = self.lexical > 0.0
         if self.m.examples:
             found |= self.nearest_liked[1] > self.nearest_unliked[1]
-            near, far = self.meaning_z
-            found |= near > far
+            found |= self.meaning_liked[1] > self.meaning_unliked[1]
         return found
 
     @cached_property
@@ -227,7 +223,7 @@ class Batch:
             return np.ones(len(self.corpus))
         score = self.lexical.copy()
         liked, unliked = self.nearest_liked[1], self.nearest_unliked[1]  # cosines, 0 for none
-        near, far = self.meaning_z  # z by meaning, 0 for none or without semantic matching
+        near, far = self.meaning_liked[1], self.meaning_unliked[1]  # z by meaning, 0 for none
         if self.m.examples:
             example = np.maximum(similarity_scores(liked - unliked), semantic_scores(near - far))
             if self.m.terms:

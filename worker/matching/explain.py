@@ -120,7 +120,7 @@ def _less_unliked(b: Breakdown, m: Matcher, p: Parts) -> str:
 
 def _semantic_leads(b: Breakdown) -> bool:
     return b.semantic[0] >= 0 and semantic_score(b.semantic[1]) > scoring.similarity_score(
-        b.liked[1] if b.liked[0] >= 0 else 0.0)
+        _value(b.liked))
 
 
 UNLIKED_NOTE = (" (liked and unliked examples both resemble it: the nearer side counts, by how "

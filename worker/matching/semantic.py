@@ -64,21 +64,20 @@ def corpus_embeddings(corpus: Corpus, embedder: Embedder) -> np.ndarray:
 
 
 def nearest(units: Sequence[Unit] | np.ndarray, examples: Sequence[Unit],
-            ) -> list[tuple[int, float]]:
-    """For each paper: (the example it stands out as closest to, how many spreads above the
-    batch's median cosine to that example it is); (-1, 0.0) when at or below the median.
-    All papers against all examples at once, on arrays: a reader's marks make many examples."""
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """For every paper, the index of the example it stands out as closest to (-1 where it is at
+    or below the batch's median cosine to every example) and how many spreads above that
+    median it is (0.0 there), as examples.Postings.nearest gives them in words. All papers
+    against all examples at once, on arrays: a reader's marks make many examples."""
     papers = np.asarray(units, dtype=np.float64)
     if not len(examples) or not len(papers):
-        return [(-1, 0.0)] * len(papers)
+        return np.full(len(papers), -1, dtype=np.intp), np.zeros(len(papers))
     cosines = np.asarray(examples, dtype=np.float64) @ papers.T  # a row per example
-    n = cosines.shape[1]
     median, spread = _baselines(cosines)
     z = (cosines - median[:, None]) / spread[:, None]
     best = z.argmax(axis=0)  # the first of equals
-    best_z = z[best, np.arange(n)]
-    return [(int(i), float(v)) if v > 0.0 else (-1, 0.0)
-            for i, v in zip(best.tolist(), best_z.tolist(), strict=True)]
+    best_z = z[best, np.arange(len(papers))]
+    return np.where(best_z > 0.0, best, -1), np.maximum(best_z, 0.0)
 
 
 def _baselines(cosines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
