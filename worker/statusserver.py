@@ -68,10 +68,10 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
                 self._reply(503, "text/plain; charset=utf-8",
                             "paper-digest cannot record this now; try the link again later\n")
                 return
+            said = urlencode({k: params.get(k, "") for k in ("s", "p", "v")})  # no token
             if method == "POST" and page.status == 200:
-                log.info("feedback: %s", query.split("&t=", 1)[0])
+                log.info("feedback: %s", said)
             elif method == "POST" and page.status == 410:  # signed, but no longer subscribed
-                said = urlencode({k: params[k] for k in ("s", "p", "v")})
                 log.info("feedback refused, no longer subscribed: %s", said,
                          extra={"event": "feedback.unsubscribed", "subscriber": params["s"]})
             self._reply(page.status, "text/html; charset=utf-8", page.body, FEEDBACK_HEADERS)
