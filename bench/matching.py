@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import json
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +24,10 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
-from scaledata import Generator, toml  # noqa: E402
+from scaledata import Generator, load_profiles  # noqa: E402
 
 from worker.records import Links  # noqa: E402
 from worker.selection import Candidates, default_workers, match_each, match_papers  # noqa: E402
-from worker.settings import load_profile  # noqa: E402
 from worker.store.models import StoredPaper  # noqa: E402
 
 NOW = datetime(2026, 3, 16, 8, 0, tzinfo=UTC)
@@ -66,16 +64,7 @@ def main() -> None:
     fresh.serial = 10_000_000
     new = [stored(len(history) + n + 1, p.title, p.abstract)
            for n, p in enumerate(fresh.papers(args.new))]
-    gen = Generator(args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        profiles = []
-        for i in range(args.subscribers):
-            path = Path(tmp) / f"s{i:05d}.toml"
-            path.write_text(toml(gen.profile(i, list(examples))), encoding="utf-8")
-            profile, problems, _ = load_profile(path)
-            if profile is None:
-                sys.exit(f"{path}: {problems}")
-            profiles.append(profile)
+    profiles = load_profiles(Generator(args.seed), args.subscribers, list(examples))
 
     profiler = None
     if args.profile:

@@ -16,8 +16,12 @@ Everything is a function of the seed, so two runs of a benchmark see the same da
 from __future__ import annotations
 
 import random
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 # topic -> its terms (the first few are the ones people subscribe to) and its tasks.
 TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -252,6 +256,23 @@ class Generator:
             other = rng.choice([t for t in self.topics if t not in topics])
             query += f" AND NOT {_q(rng.choice(TOPICS[other][0]))}"
         return query
+
+
+def load_profiles(gen: Generator, count: int, example_titles: list[str]) -> list[Any]:
+    """`count` generated profiles as worker.settings reads a subscriber's file: each written
+    as TOML and loaded (the benches that match in memory, without a config directory)."""
+    from worker.settings import load_profile
+
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(count):
+            path = Path(tmp) / f"s{i:05d}.toml"
+            path.write_text(toml(gen.profile(i, example_titles)), encoding="utf-8")
+            profile, problems, _ = load_profile(path)
+            if profile is None:
+                sys.exit(f"{path}: {problems}")
+            found.append(profile)
+    return found
 
 
 def _q(term: str) -> str:

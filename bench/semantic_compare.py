@@ -23,7 +23,6 @@ import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,11 +32,10 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH.parent), str(BENCH)]
 
-from scaledata import Generator, toml  # noqa: E402
+from scaledata import Generator, load_profiles  # noqa: E402
 
 from worker.matching import Matcher, PaperText, prepare, semantic  # noqa: E402
 from worker.matching.batch import Batch  # noqa: E402
-from worker.settings import load_profile  # noqa: E402
 
 DIMENSIONS = 384  # all-MiniLM-L6-v2's
 
@@ -121,16 +119,8 @@ def rank(args: argparse.Namespace) -> None:
     fresh.serial = 10_000_000
     corpus = prepare([PaperText(f"p{n}", p.title, p.abstract)
                       for n, p in enumerate(fresh.papers(args.papers))])
-    gen, profiles = Generator(args.seed), []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.profiles):
-            path = Path(tmp) / f"s{i:05d}.toml"
-            path.write_text(toml(gen.profile(i, list(history))), encoding="utf-8")
-            profile, problems, _ = load_profile(path)
-            if profile is None:
-                sys.exit(f"{path}: {problems}")
-            if profile.interests.like:
-                profiles.append(profile)
+    profiles = [p for p in load_profiles(Generator(args.seed), args.profiles, list(history))
+                if p.interests.like]
 
     def digests() -> tuple[float, list[object]]:
         began, out = time.perf_counter(), []
