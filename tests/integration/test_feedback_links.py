@@ -220,6 +220,39 @@ def test_serve_s_desk_asks_the_running_config_as_hot_reload_left_it(
         engine.dispose()
 
 
+@pytest.mark.parametrize("with_port", [False, True])
+def test_serve_warns_when_nothing_answers_the_links(
+        tmp_path: Path, sqlite_url: str, with_port: bool, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """[feedback] url without [serve] http_port: digests carry links nobody answers, and
+    serve says so as it starts (event feedback.unanswered); with the port, it does not."""
+    from tests.integration.smtpserver import free_port
+    from worker.reload import ConfigWatcher
+    from worker.scheduler import Server
+    from worker.settings import load_config
+
+    serve = (f'[serve]\nhttp_host = "127.0.0.1"\nhttp_port = {free_port()}\n' if with_port
+             else "")
+    config = make_config(tmp_path, sqlite_url, {"ada": ADA},
+                         extra=f'[feedback]\nurl = "http://127.0.0.1/digest"\n{serve}')
+    engine = open_engine(sqlite_url)
+    server = Server(ConfigWatcher(config, ENV, load_config(config, ENV)), engine,
+                    clock=lambda: NOW)
+    serve_log = logging.getLogger("paper_digest")  # caught here, once: the CLI may have
+    monkeypatch.setattr(serve_log, "propagate", False)  # stopped it propagating
+    serve_log.addHandler(caplog.handler)
+    caplog.set_level(logging.WARNING, logger="paper_digest")
+    try:
+        server.start()
+    finally:
+        serve_log.removeHandler(caplog.handler)
+        server.shutdown(grace=5)  # the HTTP port too
+        engine.dispose()
+    warned = [r for r in caplog.records if getattr(r, "event", None) == "feedback.unanswered"]
+    assert len(warned) == (0 if with_port else 1)
+    assert all("[serve] http_port" in r.getMessage() for r in warned)
+
+
 def test_check_says_the_secret_is_missing(tmp_path: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"ada": ADA},
                          extra='[feedback]\nurl = "https://lab.example.org/digest"\n')
