@@ -125,13 +125,22 @@ def write_config(folder: Path, names: Sequence[str], semantic: bool) -> Path:
     return folder
 
 
+@dataclass
+class Passes:
+    """What run_days gives: the database, each day's batch, per subscriber each day's digest,
+    and each day's marks as that day's pass used them."""
+    engine: Any
+    days: list[Day]
+    sent: dict[str, list[list[int]]]
+    marks: list[dict[str, list[Mark]]]
+
+
 def run_days(folder: Path, config: Config, reader: dict[str, set[str]] | None = None,
-             ) -> tuple[Any, list[Day], dict[str, list[list[int]]], list[dict[str, list[Mark]]]]:
-    """Feed the seeds day by day through run_pass. Returns the engine, each day's new papers,
-    per subscriber the paper ids of each day's digest, and each day's marks as the pass used
-    them. With `reader` (the judgements), each subscriber then marks every item of its
-    digest as a diligent reader would: liked when it is relevant, unliked when not, through
-    `paper-digest mark`'s own code; the next day's pass matches with those marks."""
+             ) -> Passes:
+    """Feed the seeds day by day through run_pass. With `reader` (the judgements), each
+    subscriber then marks every item of its digest as a diligent reader would: liked when it
+    is relevant, unliked when not, through `paper-digest mark`'s own code; the next day's pass
+    matches with those marks."""
     engine = open_engine(config.settings.database_url)
     days: list[Day] = []
     ids = [p.id for p in config.profiles]
@@ -162,7 +171,7 @@ def run_days(folder: Path, config: Config, reader: dict[str, set[str]] | None = 
             upto = papers.current_seq(conn)
             days.append((day, papers.papers_in_range(conn, seq, upto)))
         seq = upto
-    return engine, days, sent, marks_of_day
+    return Passes(engine, days, sent, marks_of_day)
 
 
 def pipeline_ranking(profile: Profile, days: list[Day], examples: dict[str, StoredPaper],
@@ -292,16 +301,6 @@ def evaluate(digest: Sequence[str], ranking: Sequence[str], relevant: set[str]) 
     return Scores(precision, recall, f1, total / len(relevant) if relevant else 0.0, best)
 
 
-@dataclass
-class Passes:
-    """What run_days gives: the database, each day's batch, per subscriber each day's digest,
-    and each day's marks as that day's pass used them."""
-    engine: Any
-    days: list[Day]
-    sent: dict[str, list[list[int]]]
-    marks: list[dict[str, list[Mark]]]
-
-
 def own_examples(engine: Any, profile: Profile) -> tuple[dict[str, StoredPaper], list[StoredPaper]]:
     refs = [*profile.interests.like, *profile.interests.unlike]
     examples = papers.find_papers(engine, refs)
@@ -367,7 +366,7 @@ def pipeline(names: Sequence[str], semantic: bool, tmp: Path,
     if config.problems:
         raise SystemExit("\n".join(str(p) for p in config.problems))
     start = time.perf_counter()
-    passes = Passes(*run_days(tmp, config, reader))
+    passes = run_days(tmp, config, reader)
     return config, passes, time.perf_counter() - start
 
 
