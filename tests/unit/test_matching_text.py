@@ -95,3 +95,52 @@ def test_terms_in_keeps_the_spans(text: str, terms: list[str], expected: list[st
     assert [text[a:b] for a, b in highlight_spans(text, found)] == expected
     assert set(found) <= set(terms)
     assert "zebra" not in found and "x y" not in found and "" not in found
+
+
+# ---- a field's words, column by column (worker.matching.text.columns, joins, roles) ------------
+
+_PIECES = ["pre", "training", "Vision", "LLaVA", "1.5", "x_y", "½", "naïve", "ﬁne", "e.g.",
+           "We", "introduce", "benchmarks", "It", "outperforms", "et al.", "(", ")", "3D", "μ"]
+_GLUE = [" ", "-", "/", "–", "—", "‑", "_", ". ", "? ", ", ", "--", " - ", "", "\n"]
+
+
+def _word_by_word(text: str) -> tuple[list[tuple[str, str, int, int]], dict[int, str], list[int]]:
+    """What a field's words are, worked out one word at a time: each word, the pairs only a
+    joiner separates (read as one word), and each word's sentence."""
+    import re
+
+    from worker.matching.roles import sentence_starts
+    from worker.matching.text import _JOINERS
+
+    words = [(fold(m.group()), stem(fold(m.group())), m.start(), m.end())
+             for m in re.finditer(r"[^\W_]+", text)]
+    joined = {i: stem(a[0] + b[0]) for i, (a, b) in enumerate(pairwise(words))
+              if b[2] - a[3] == 1 and text[a[3]] in _JOINERS}
+    begins = sentence_starts(text)
+    sentence = [sum(1 for s in begins[1:] if s <= w[2]) for w in words]
+    return words, joined, sentence
+
+
+def _texts() -> list[str]:
+    import random
+
+    rng = random.Random(11)
+    made = ["", "-", "pre-training", "a-b-c", "x_-y", "end-", "-start", "½-½", "A/B test"]
+    for _ in range(300):
+        made.append("".join(rng.choice(_PIECES) + rng.choice(_GLUE)
+                            for _ in range(rng.randrange(1, 12))))
+    return made
+
+
+def test_a_fields_words_are_what_reading_word_by_word_gives() -> None:
+    from worker.matching.corpus import FieldText
+    from worker.matching.text import tokens
+
+    for text in _texts():
+        words, joined, sentence = _word_by_word(text)
+        assert [tuple(t) for t in tokens(text)] == words, text
+        field = FieldText.of(text, roles=True)
+        assert list(zip(field.folds, field.stems, field.starts, field.ends, strict=True)) == \
+            words, text
+        assert field.joins == joined, text
+        assert list(field.sentences or []) == sentence, text

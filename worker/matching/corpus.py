@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from worker.matching.model import PaperText
 from worker.matching.roles import token_roles
-from worker.matching.text import joins, stem, tokens
+from worker.matching.text import columns, joins, stem
 
 FIELDS = ("title", "abstract")
 # A multi-word term whose words all occur within this many extra tokens counts as "near".
@@ -55,9 +55,8 @@ class FieldText:
 
     @classmethod
     def of(cls, text: str, roles: bool = False) -> FieldText:
-        toks = tokens(text)
-        joined = joins(text, toks)
-        folds, stems, starts, ends = zip(*toks, strict=True) if toks else ((), (), (), ())
+        folds, stems, starts, ends = columns(text)
+        joined = joins(text, folds, starts, ends)
         positions: dict[str, list[int]] = defaultdict(list)
         for i, stem_ in enumerate(stems):
             positions[stem_].append(i)
@@ -65,7 +64,7 @@ class FieldText:
             positions[stem_].append(i)
         return cls(text, stems, folds, array("I", starts), array("I", ends), joined,
                    {s: tuple(p) for s, p in positions.items()},
-                   *(token_roles(text, toks) if roles else (None, None)))
+                   *(token_roles(text, starts) if roles else (None, None)))
 
     def weight(self, spans: Sequence[tuple[int, int]]) -> float:
         """The occurrences at these spans, each counted by the role of its sentence

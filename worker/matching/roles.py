@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import re
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
-
-from worker.matching.text import Token
 
 CONTRIBUTION = 1.0
 CONTEXT = 0.6
@@ -73,16 +72,15 @@ def sentence_starts(text: str) -> list[int]:
                  if not text.endswith(_ABBREVIATIONS, 0, m.start()))]
 
 
-def token_roles(text: str, toks: Sequence[Token]) -> tuple[array[float], array[int]]:
-    """Each token's weight (the role of the sentence it is in) and the number of that sentence
-    (0: the first), from one split of the text into sentences."""
-    starts = sentence_starts(text)
+def token_roles(text: str, starts: Sequence[int]) -> tuple[array[float], array[int]]:
+    """Each word's weight (the role of the sentence it is in) and the number of that sentence
+    (0: the first), from one split of the text into sentences; `starts`: where each word of
+    the text starts, in order (worker.matching.text.columns)."""
     weights, sentences = array("d"), array("I")
+    begins = sentence_starts(text)
     i = 0
-    for number, (a, b) in enumerate(zip(starts, [*starts[1:], len(text) + 1], strict=True)):
-        j = i
-        while j < len(toks) and toks[j].start < b:  # tokens come in order of their starts
-            j += 1
+    for number, (a, b) in enumerate(zip(begins, [*begins[1:], len(text) + 1], strict=True)):
+        j = bisect_left(starts, b, i)  # the words before the next sentence
         if j > i:
             weights.extend(array("d", (sentence_role(text[a:b]),)) * (j - i))
             sentences.extend(array("I", (number,)) * (j - i))

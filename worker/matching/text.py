@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
@@ -103,15 +104,30 @@ def _forms(word: str) -> tuple[str, str]:
 
 
 _new = tuple.__new__
+_GROUP, _SPAN = re.Match.group, re.Match.span
+_JOINER = re.compile("[" + "".join(map(re.escape, sorted(_JOINERS))) + "]")
+
+Columns = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], tuple[int, ...]]
+
+
+def columns(text: str) -> Columns:
+    """(folds, stems, starts, ends): every word of `text` as `tokens` gives it, column by column,
+    the form a batch of papers keeps (worker.matching.corpus.FieldText). Each column is made by
+    a loop in C (map over the matches, the cached forms, zip), not a Python loop per word: a
+    batch has hundreds of thousands of words."""
+    # NFKC may turn one character into a separator sequence (e.g. `½`); it stays one token.
+    found = list(_TOKEN.finditer(text))
+    if not found:
+        return (), (), (), ()
+    folded, stems = zip(*map(_forms, map(_GROUP, found)), strict=True)
+    starts, ends = zip(*map(_SPAN, found), strict=True)
+    return folded, stems, starts, ends
 
 
 def tokens(text: str) -> list[Token]:
     """Every word of `text` with its folded form, stem and span."""
-    # NFKC may turn one character into a separator sequence (e.g. `½`); it stays one token.
-    # tuple.__new__ directly: a NamedTuple's own __new__ is a Python function, and a batch
-    # of papers has hundreds of thousands of words
-    return [_new(Token, (*_forms(match.group()), *match.span()))
-            for match in _TOKEN.finditer(text)]
+    # tuple.__new__ directly: a NamedTuple's own __new__ is a Python function
+    return [_new(Token, word) for word in zip(*columns(text), strict=True)]
 
 
 def word_forms(text: str) -> list[tuple[str, str]]:
@@ -125,14 +141,17 @@ def folds(text: str) -> list[tuple[str, int, int]]:
     return [(fold(match.group()), *match.span()) for match in _TOKEN.finditer(text)]
 
 
-def joins(text: str, toks: Sequence[Token]) -> dict[int, str]:
-    """position -> the stem of tokens[pos] + tokens[pos + 1] read as one word, where only a
-    hyphen or slash separates them (`pre-training` = `pretraining`)."""
+def joins(text: str, folded: Sequence[str], starts: Sequence[int], ends: Sequence[int],
+          ) -> dict[int, str]:
+    """position -> the stem of word pos + word pos + 1 read as one word, where only a hyphen or
+    slash separates them (`pre-training` = `pretraining`); the words as `columns` gives them.
+    Found from the joiners in the text (a few a paper), not by visiting every word."""
     out = {}
-    for i in range(len(toks) - 1):
-        left, right = toks[i], toks[i + 1]
-        if right.start - left.end == 1 and text[left.end] in _JOINERS:
-            out[i] = stem(left.fold + right.fold)
+    for match in _JOINER.finditer(text):
+        at = match.start()
+        i = bisect_left(ends, at)  # the word ending at the joiner, if one does
+        if i + 1 < len(starts) and ends[i] == at and starts[i + 1] == at + 1:
+            out[i] = stem(folded[i] + folded[i + 1])
     return out
 
 
