@@ -318,10 +318,12 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
     # putting each email together (MIME: headers, quoted-printable parts), which delivery
     # also does. Every form's text goes into a fingerprint (hashed apart from the timing): the
     # same data gives the same one whatever the code, so a change that alters any digest shows.
+    # The footer names the subscriber's file: the work folder is left out, so runs in other
+    # folders (--workdir) compare too.
     with s.stage("rendering") as info, paced_for_batches():  # as Pipeline.deliver renders
         assembly, hashing, forms, papers_read = 0.0, 0.0, 0, {}
         assembly_cpu = hashing_cpu = 0.0
-        fingerprint = hashlib.sha256()
+        fingerprint, folder = hashlib.sha256(), str(config_dir.resolve().parent)
         for start in range(0, len(made), 500):
             chunk = made[start:start + 500]
             loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk],
@@ -339,7 +341,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
                     assembly_cpu += time.thread_time() - cpu
                 began, cpu = time.perf_counter(), time.thread_time()
                 for form in texts:
-                    fingerprint.update(form.encode("utf-8") + b"\0")
+                    fingerprint.update(form.replace(folder, "").encode("utf-8") + b"\0")
                 forms += len(texts)
                 hashing += time.perf_counter() - began
                 hashing_cpu += time.thread_time() - cpu
