@@ -12,20 +12,23 @@ are left out because they make every pair of papers look alike.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain, compress
 from typing import cast
 
 import numpy as np
 
 from worker.matching.corpus import FIELDS, Bounded, Corpus, Doc
 from worker.matching.model import PaperText
+from worker.matching.text import stem as stem_of
 from worker.matching.text import word_forms
 
 Vector = dict[str, float]
 
-TITLE_WEIGHT = 2.0
+TITLE_WEIGHT = 2  # a title's words count twice
 # A stem in at least 1 of DENSE_SHARE papers is a dense row of Postings, within DENSE_BYTES.
 DENSE_SHARE = 32
 DENSE_BYTES = 64 << 20
@@ -67,38 +70,39 @@ class ExampleSet:
         return tuple(e.vector for e in self.examples)
 
 
-def _counts(title: Sequence[tuple[str, str]], abstract: Sequence[tuple[str, str]],
-            ) -> dict[str, float]:
-    """stem -> its weighted count, from each word's (folded form, stem)."""
-    counts: dict[str, float] = defaultdict(float)
-    for words, weight in ((title, TITLE_WEIGHT), (abstract, 1.0)):
-        for fold, stem in words:
-            if _content(fold, stem):
-                counts[stem] += weight
-    return counts
+Words = tuple[Sequence[str], Sequence[str]]  # a field's words: (folded forms, stems)
 
 
-def _content(fold: str, stem: str) -> bool:
+def _counts(title: Words, abstract: Words) -> Counter[str]:
+    """stem -> its weighted count (a title's words TITLE_WEIGHT times), in order of first
+    occurrence. Counted by loops in C (a Counter over the stems `_content` keeps): an example is
+    counted for every profile that likes it, and every paper of a batch once."""
+    kept = list(compress(title[1], map(_content, title[0])))
+    return Counter(chain(*[kept] * TITLE_WEIGHT, compress(abstract[1], map(_content, abstract[0]))))
+
+
+@lru_cache(maxsize=65536)
+def _content(fold: str) -> bool:
+    """Does a word (its folded form) count in a vector: not a stop word (as written or as its
+    stem), not a single letter, not a number?"""
+    stem = stem_of(fold)
     return fold not in STOP and stem not in STOP and len(stem) > 1 and not stem.isdigit()
 
 
-def _idf(corpus: Corpus, stem: str) -> float:
-    idf = cast(dict[str, float], corpus.cache.setdefault("idf", {}))
-    found = idf.get(stem)
-    if found is None:
-        df = len(corpus.index.get(stem, ()))
-        found = idf[stem] = math.log((len(corpus) + 1) / (df + 1)) + 1.0
-    return found
-
-
 def vectorize(doc: Doc, corpus: Corpus) -> Vector:
-    title, abstract = (tuple(zip(doc.fields[f].folds, doc.fields[f].stems, strict=True))
-                       for f in FIELDS)
+    title, abstract = ((doc.fields[f].folds, doc.fields[f].stems) for f in FIELDS)
     return _vector(_counts(title, abstract), corpus)
 
 
-def _vector(counts: dict[str, float], corpus: Corpus) -> Vector:
-    vec = {s: (1.0 + math.log(c)) * _idf(corpus, s) for s, c in counts.items()}
+def _vector(counts: Mapping[str, float], corpus: Corpus) -> Vector:
+    idf = cast(dict[str, float], corpus.cache.setdefault("idf", {}))
+    size = len(corpus) + 1
+    vec = {}
+    for s, c in counts.items():
+        weight = idf.get(s)
+        if weight is None:
+            weight = idf[s] = math.log(size / (len(corpus.index.get(s, ())) + 1)) + 1.0
+        vec[s] = (1.0 + math.log(c)) * weight
     norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
     return {s: v / norm for s, v in vec.items()}
 

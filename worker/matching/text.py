@@ -130,10 +130,11 @@ def tokens(text: str) -> list[Token]:
     return [_new(Token, word) for word in zip(*columns(text), strict=True)]
 
 
-def word_forms(text: str) -> list[tuple[str, str]]:
-    """(folded form, stem) of every word: `tokens` without positions, for what only counts
+def word_forms(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(folded forms, stems) of the words: `columns` without positions, for what only counts
     words (an example paper's vector)."""
-    return [_forms(word) for word in _TOKEN.findall(text)]
+    found = _TOKEN.findall(text)
+    return tuple(zip(*map(_forms, found), strict=True)) if found else ((), ())  # type: ignore
 
 
 def folds(text: str) -> list[tuple[str, int, int]]:
