@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from worker.errors import QuerySyntaxError
-from worker.matching.corpus import FIELDS
-from worker.matching.interests import Interests
+from worker.matching.interests import FIELDS, Interests
 from worker.matching.query import parse_query
 from worker.matching.text import term_stems
 

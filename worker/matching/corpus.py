@@ -16,11 +16,11 @@ from functools import cached_property
 from itertools import pairwise
 from typing import Any, cast
 
+from worker.matching.interests import FIELDS
 from worker.matching.model import PaperText
 from worker.matching.roles import token_roles
 from worker.matching.text import columns, joins, stem
 
-FIELDS = ("title", "abstract")
 # A multi-word term whose words all occur within this many extra tokens counts as "near".
 NEAR_SLACK = 3
 # An occurrence that only describes the next word (FieldText.modifier) counts this much.

@@ -9,7 +9,8 @@ import numpy as np
 
 from worker.matching import examples as ex
 from worker.matching import roles, scoring
-from worker.matching.corpus import FIELDS, Doc, FieldHit
+from worker.matching.corpus import Doc, FieldHit
+from worker.matching.interests import FIELDS
 from worker.matching.terms import ProfileTerm
 
 

@@ -21,7 +21,8 @@ from typing import cast
 
 import numpy as np
 
-from worker.matching.corpus import FIELDS, Bounded, Corpus, Doc
+from worker.matching.corpus import Bounded, Corpus, Doc
+from worker.matching.interests import FIELDS
 from worker.matching.model import PaperText
 from worker.matching.text import stem as stem_of
 from worker.matching.text import word_forms

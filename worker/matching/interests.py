@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The fields of a paper that are matched (each with its weight in `field_weights`).
+FIELDS = ("title", "abstract")
+
 
 @dataclass(frozen=True)
 class Interests:
