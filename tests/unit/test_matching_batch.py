@@ -295,3 +295,23 @@ def test_strengths_on_arrays_are_each_papers_evidence_to_the_bit() -> None:
             evidence, _, saturated = scoring.evidence_from(counts, ev.spec)
             assert ev.strengths[i] == min(scoring.TERM_STRENGTH * evidence, 1.0)
             assert ev.caps[i] == min(scoring.TERM_STRENGTH * saturated, 1.0)
+
+
+def test_a_tf_idf_vector_is_what_its_definition_gives() -> None:
+    """Sublinear tf (a title's words counted twice) times smoothed idf over the batch, unit
+    length; stop words, single letters and numbers left out; an example paper gets the same
+    vector as the same paper in the batch."""
+    papers = [PaperText("a", "Grounding grounding models", "We ground 2024 models in images."),
+              PaperText("b", "Images", "Images of x and models."),
+              PaperText("c", "Other", "Nothing shared here.")]
+    corpus = Corpus.of(papers)
+    size = len(papers) + 1
+    df = {"ground": 1, "model": 2}
+    tf = {"ground": 2 * 2 + 1, "model": 2 + 1, "imag": 1}  # title twice, then the abstract
+    raw = {s: (1 + math.log(c)) * (math.log(size / (df.get(s, 2) + 1)) + 1) for s, c in tf.items()}
+    norm = math.sqrt(sum(v * v for v in raw.values()))
+    expected = {s: v / norm for s, v in raw.items()}
+    vector = ex.corpus_vectors(corpus)[0]
+    assert list(vector) == list(expected)  # in order of first occurrence: title, abstract
+    assert vector == pytest.approx(expected, rel=1e-12)
+    assert ex.example_vectors([papers[0]], corpus).examples[0].vector == vector
