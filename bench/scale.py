@@ -408,6 +408,16 @@ def smtp_sink(workdir: Path) -> Iterator[tuple[int, Callable[[], str]]]:
         proc.wait(timeout=30)
 
 
+def machine_speed() -> float:
+    """Seconds a bare Python loop of 10**7 additions takes now: how fast this shared machine
+    runs at the moment (it varies by hour), printed with the figures so that runs can be
+    compared."""
+    start, total = time.perf_counter(), 0
+    for i in range(10**7):
+        total += i
+    return time.perf_counter() - start
+
+
 # -- report ---------------------------------------------------------------------------------
 def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
            result: dict[str, Any], smtp_summary: str) -> None:
@@ -419,6 +429,9 @@ def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
     print(f"scale: {args.history:,} papers of history, {args.subscribers:,} subscribers, "
           f"{args.new:,} new papers; matching workers {args.workers or 'one per CPU'}; "
           f"{redact(url).split('?')[0]}")
+    before, after = figures["speed"]
+    print(f"this machine: a bare Python loop of 10^7 additions {before:.2f} s before the pass, "
+          f"{after:.2f} s after (compare runs taken at similar speeds)")
     n, secs = figures["history"]
     print(f"set-up: history {n:,} papers in {secs:.1f} s ({n / secs:,.0f} papers/s); first "
           f"sight of {figures['first_sight']['count']:,} subscribers "
@@ -504,6 +517,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     with database(args.database_url, workdir, args.keep) as url:
         config, figures = setup(args, workdir, url)
+        speed = machine_speed()
         summary = ""
         if args.no_smtp:
             result = child(config, NOW, profile_stage=args.profile)
@@ -511,6 +525,7 @@ def main() -> None:
             with smtp_sink(workdir) as (port, counts):
                 result = child(config, NOW, smtp_port=port, profile_stage=args.profile)
             summary = counts()
+        figures["speed"] = (speed, machine_speed())
         report(args, url, figures, result, summary)
         if args.json:
             args.json.write_text(json.dumps({"figures": figures, "result": result}, indent=1))

@@ -33,6 +33,7 @@ def test_scale_bench_delivers_every_digest_over_one_connection(tmp_path: Path) -
     digests = int(re.search(r"digests: ([\d,]+) with", out).group(1))  # type: ignore[union-attr]
     assert digests > 0 and "not sent: 0" in out
     assert f"messages={digests} recipients={digests} connections=1" in out
+    assert re.search(r"^this machine: a bare Python loop of 10\^7 additions \d+\.\d\d s", out, re.M)
     for stage in ("ingest", "matching", "rendering (templates)", "delivery to SMTP"):
         assert re.search(rf"^{re.escape(stage)}\s+\d+\.\d\d ", out, re.M), stage
 
