@@ -4,6 +4,7 @@
     .venv/bin/python bench/relevance.py --semantic   # with the semantic extra installed
     .venv/bin/python bench/relevance.py --ceiling    # and a classifier trained on the labels
     .venv/bin/python bench/relevance.py --feedback   # and a reader who marks each digest
+    .venv/bin/python bench/relevance.py --variants   # and each profile's terms / examples alone
 
 Data: the five seed dumps in ../shared/seeds and the judgements in ../shared/relevance.
 Profiles: bench/relevance/D1..D4.toml, written from PROFILES.md's descriptions alone.
@@ -24,8 +25,9 @@ How it is measured (the same for all three methods):
 Methods:
 - paper-digest: the digests as stored (the profile's own min_score and max_items). Ranking:
   every candidate scored by the same function the pipeline used (worker.selection.match_papers, with
-  no threshold or limit), by score: scores are calibrated, so scores from different days are
-  comparable. The bench checks that each digest is the top of that ranking.
+  no threshold or limit), each day with the example papers stored by then, by score: scores are
+  calibrated, so scores from different days are comparable. The bench checks that each digest
+  is the top of that ranking.
 - keyword OR (the common alert scripts): a paper is sent when any of the profile's keywords
   occurs as a whole word, case-insensitively, in title + abstract. Ranking: by how many distinct
   keywords occur, then arrival order.
@@ -43,6 +45,11 @@ pass every profile marks each item of its digest (worker.marking.mark_paper, wha
 mark` runs): liked when the judgements say it is relevant, unliked when not. A second table
 compares the two runs on the days after the first, when marks can count; each day's ranking is
 scored with the marks that day's pass had.
+
+With --variants, the pipeline runs twice more, each profile with only its terms (keywords,
+phrases, query, synonyms, exclude) and with only its `like` examples, at its own min_score and
+max_items; all three are judged on the same papers (without the examples of the profile as
+written).
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ import shutil
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -79,11 +87,22 @@ from worker.store.marks import Mark, marks_for  # noqa: E402
 from worker.store.models import StoredPaper  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT / "bench"))
+from scaledata import toml  # noqa: E402
+
 YEAR = 2025  # the seeds' dates carry no year; any year will do, the same for every day
 ARRIVAL = [("Mar 12", ("001", "004")), ("Mar 13", ("000", "002")), ("Mar 14", ("003",))]
 PROFILES = ("D1", "D2", "D3", "D4")
 SVM_TOP = 20
 SVM_NEGATIVES = 100
+# --variants: each profile as written, with its terms only, and with its examples only.
+AS_WRITTEN = "as written"
+VARIANTS = {
+    AS_WRITTEN: frozenset(),
+    "terms only": frozenset({"keywords", "phrases", "query", "exclude", "exclude_mode",
+                             "synonyms", "field_weights"}),
+    "examples only": frozenset({"like", "unlike", "field_weights"}),
+}
 
 Day = tuple[str, list[StoredPaper]]
 
@@ -109,9 +128,11 @@ class _Discard(Channel):
 
 # ---- the pipeline --------------------------------------------------------------------------
 
-def write_config(folder: Path, names: Sequence[str], semantic: bool) -> Path:
+def write_config(folder: Path, names: Sequence[str], semantic: bool,
+                 variant: str = AS_WRITTEN) -> Path:
     """A config directory: worker.toml over a fresh database and an empty dump folder, and
-    the profiles as subscriber files."""
+    the profiles as subscriber files (as written, or only some of their `[interests]`:
+    VARIANTS)."""
     (folder / "dumps").mkdir()
     (folder / "subscribers").mkdir()
     (folder / "worker.toml").write_text(
@@ -121,8 +142,22 @@ def write_config(folder: Path, names: Sequence[str], semantic: bool) -> Path:
         f"[matching]\nsemantic = {'true' if semantic else 'false'}\n"
         'example_lookup = ""\n', encoding="utf-8")  # offline: the seeds list every example
     for name in names:
-        shutil.copy(ROOT / "bench" / "relevance" / f"{name}.toml", folder / "subscribers")
+        source = ROOT / "bench" / "relevance" / f"{name}.toml"
+        if variant == AS_WRITTEN:
+            shutil.copy(source, folder / "subscribers")
+        else:
+            (folder / "subscribers" / source.name).write_text(
+                variant_file(source, VARIANTS[variant]), encoding="utf-8")
     return folder
+
+
+def variant_file(source: Path, keep: frozenset[str]) -> str:
+    """The subscriber file with only these keys of its `[interests]`."""
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    interests = {k: v for k, v in data.pop("interests").items() if k in keep}
+    if "query" in interests:  # one line: the writer below makes basic strings
+        interests["query"] = " ".join(interests["query"].split())
+    return toml({**data, "interests": interests})
 
 
 @dataclass
@@ -178,20 +213,23 @@ def pipeline_ranking(profile: Profile, days: list[Day], examples: dict[str, Stor
                      marks: list[dict[str, list[Mark]]], embedder: Any,
                      ) -> list[tuple[float, int]]:
     """(score, paper id) of every candidate, as match_papers scored it in the pipeline: each
-    day's batch with the marks of that day's pass."""
+    day's batch with the example papers stored by then (an example a later day lists was not
+    known yet) and the marks of that day's pass."""
     everyone = replace(profile, min_score=0.0, max_items=10**9)
     scored: list[tuple[float, int]] = []
     for (_, batch), marked in zip(days, marks, strict=True):
-        items, _ = match_papers(everyone, batch, examples, marks=marked[profile.id],
+        seen = max((p.first_seen_seq for p in batch), default=0)
+        known = {ref: p for ref, p in examples.items() if p.first_seen_seq <= seen}
+        items, _ = match_papers(everyone, batch, known, marks=marked[profile.id],
                                 embedder=embedder)
         scored += [(item.score, item.paper_id) for item in items]
     return scored
 
 
 def check_digest(profile: Profile, days: list[Day], scored: list[tuple[float, int]],
-                 sent: list[int]) -> None:
+                 sent: list[int]) -> list[int]:
     """The stored digests must be the top of the ranking: else the bench measures something
-    other than what the pipeline sends."""
+    other than what the pipeline sends. The papers in one and not the other (warned of)."""
     score = {pid: s for s, pid in scored}
     expected = []
     for _, batch in days:
@@ -205,6 +243,7 @@ def check_digest(profile: Profile, days: list[Day], scored: list[tuple[float, in
     if differ:
         print(f"warning: {profile.id}'s stored digests differ from its ranking "
               f"({len(sent)} sent, {len(expected)} expected)", file=sys.stderr)
+    return differ
 
 
 # ---- the reference methods ------------------------------------------------------------------
@@ -311,10 +350,12 @@ def own_examples(engine: Any, profile: Profile) -> tuple[dict[str, StoredPaper],
 
 
 def pipeline_scores(passes: Passes, profile: Profile, labels: dict[str, set[str]],
-                    embedder: Any, since: int = 0) -> Scores:
-    """paper-digest's digests and ranking, judged over the days from `since` on."""
-    examples, liked = own_examples(passes.engine, profile)
-    own = {p.id for p in liked}
+                    embedder: Any, since: int = 0, written: Profile | None = None) -> Scores:
+    """paper-digest's digests and ranking, judged over the days from `since` on, without the
+    example papers of the profile as written (`written`, when `profile` is a variant of it):
+    they are not news to its reader, and every variant is judged on the same papers."""
+    examples, _ = own_examples(passes.engine, profile)
+    own = {p.id for p in own_examples(passes.engine, written or profile)[1]}
     days = passes.days[since:]
     relevant = {str(p.id) for _, batch in days for p in batch
                 if profile.id in labels.get(normalize_title(p.title), ())
@@ -322,8 +363,9 @@ def pipeline_scores(passes: Passes, profile: Profile, labels: dict[str, set[str]
     scored = pipeline_ranking(profile, days, examples, passes.marks[since:], embedder)
     sent = [pid for day in passes.sent[profile.id][since:] for pid in day]
     check_digest(profile, days, scored, sent)
-    ranking = [str(pid) for _, pid in sorted(scored, key=lambda s: (-s[0], s[1]))]
-    return evaluate([str(pid) for pid in sent], ranking, relevant)
+    ranking = [str(pid) for _, pid in sorted(scored, key=lambda s: (-s[0], s[1]))
+               if pid not in own]
+    return evaluate([str(pid) for pid in sent if pid not in own], ranking, relevant)
 
 
 def bench_profile(passes: Passes, profile: Profile, labels: dict[str, set[str]], embedder: Any,
@@ -361,8 +403,9 @@ def _mean(scores: list[Scores]) -> Scores:
 
 
 def pipeline(names: Sequence[str], semantic: bool, tmp: Path,
-             reader: dict[str, set[str]] | None = None) -> tuple[Config, Passes, float]:
-    config = load_config(write_config(tmp, names, semantic), {})
+             reader: dict[str, set[str]] | None = None, variant: str = AS_WRITTEN,
+             ) -> tuple[Config, Passes, float]:
+    config = load_config(write_config(tmp, names, semantic, variant), {})
     if config.problems:
         raise SystemExit("\n".join(str(p) for p in config.problems))
     start = time.perf_counter()
@@ -371,7 +414,7 @@ def pipeline(names: Sequence[str], semantic: bool, tmp: Path,
 
 
 def run(names: Sequence[str], semantic: bool, ceiling: bool = False, feedback: bool = False,
-        ) -> tuple[dict[str, dict[str, Scores]], str]:
+        variants: bool = False) -> tuple[dict[str, dict[str, Scores]], str]:
     labels = read_labels()
     with tempfile.TemporaryDirectory(prefix="relevance-") as tmp:
         config, passes, elapsed = pipeline(names, semantic, Path(tmp))
@@ -390,6 +433,8 @@ def run(names: Sequence[str], semantic: bool, ceiling: bool = False, feedback: b
                       f"F1 at the best threshold {f1:.2f}")
         if feedback:
             print_feedback(names, semantic, passes, profiles, labels, embedder)
+        if variants:
+            print_variants(names, semantic, passes, profiles, labels, embedder)
         passes.engine.dispose()
     count = sum(len(b) for _, b in passes.days)
     return results, f"{count} papers in {len(passes.days)} daily passes, pipeline {elapsed:.1f} s"
@@ -414,6 +459,32 @@ def print_feedback(names: Sequence[str], semantic: bool, plain: Passes,
     print()
 
 
+def print_variants(names: Sequence[str], semantic: bool, plain: Passes,
+                   profiles: list[Profile], labels: dict[str, set[str]], embedder: Any) -> None:
+    """The pipeline again with each profile's terms only, and with its examples only, at the
+    profile's own min_score and max_items: do the thresholds still mean what they say?"""
+    results = {p.id: {AS_WRITTEN: pipeline_scores(plain, p, labels, embedder)} for p in profiles}
+    sizes = {p.id: {AS_WRITTEN: sum(map(len, plain.sent[p.id]))} for p in profiles}
+    written = {p.id: p for p in profiles}
+    for variant in VARIANTS:
+        if variant == AS_WRITTEN:
+            continue
+        with tempfile.TemporaryDirectory(prefix="relevance-variant-") as tmp:
+            config, passes, _ = pipeline(names, semantic, Path(tmp), variant=variant)
+            for p in config.profiles:
+                results[p.id][variant] = pipeline_scores(passes, p, labels, embedder,
+                                                         written=written[p.id])
+                sizes[p.id][variant] = sum(map(len, passes.sent[p.id]))
+            passes.engine.dispose()
+    print("Each profile with only its terms (keywords, query, synonyms) or only its three "
+          "`like` examples, at its own min_score and max_items:")
+    print("\n".join(table(dict(sorted(results.items())))))
+    print("papers sent over the three days: " + "; ".join(
+        f"{name} " + ", ".join(f"{n}" for n in by_variant.values())
+        for name, by_variant in sorted(sizes.items())) + f" ({', '.join(VARIANTS)})")
+    print()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--semantic", action="store_true",
@@ -424,10 +495,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also print what a classifier trained on the judgements reaches")
     parser.add_argument("--feedback", action="store_true",
                         help="also run with a reader who marks each digest's items")
+    parser.add_argument("--variants", action="store_true",
+                        help="also run each profile with its terms only and its examples only")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     results, note = run(args.profile or PROFILES, args.semantic, args.ceiling,
-                        args.feedback)
+                        args.feedback, args.variants)
     print("\n".join(table(results)))
     mean = _mean([r["paper-digest"] for r in results.values()])
     print(f"\npaper-digest{' (semantic)' if args.semantic else ''}: mean F1 {mean.f1:.3f} "

@@ -92,6 +92,39 @@ def test_relevance_feedback_reader_marks_each_digest_before_the_next_day(tmp_pat
     passes.engine.dispose()
 
 
+def test_relevance_variants_keep_only_their_interests_and_rank_as_the_pipeline_did(
+        tmp_path: Path) -> None:
+    """bench/relevance.py --variants: a profile with its terms only or its examples only; the
+    ranking it is judged by is what each day's pass sent, with the examples stored by then
+    (D2's third example is listed on the second day)."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import relevance
+    finally:
+        sys.path.remove(str(BENCH))
+    from worker.settings import load_config
+
+    (tmp_path / "t").mkdir()
+    (tmp_path / "e").mkdir()
+    terms = load_config(relevance.write_config(tmp_path / "t", ["D2"], False, "terms only"), {})
+    [only_terms] = terms.profiles
+    assert only_terms.interests.keywords and only_terms.interests.query
+    assert only_terms.interests.synonyms and not only_terms.interests.like
+    assert not terms.problems
+    config, passes, _ = relevance.pipeline(["D2"], False, tmp_path / "e",
+                                           variant="examples only")
+    [profile] = config.profiles
+    assert len(profile.interests.like) == 3 and not profile.interests.keywords
+    assert profile.interests.query is None
+    examples, _ = relevance.own_examples(passes.engine, profile)
+    assert len({p.first_seen_seq <= passes.days[0][1][-1].first_seen_seq
+                for p in examples.values()}) == 2  # one example came later
+    scored = relevance.pipeline_ranking(profile, passes.days, examples, passes.marks, None)
+    sent = [pid for day in passes.sent["D2"] for pid in day]
+    assert sent and relevance.check_digest(profile, passes.days, scored, sent) == []
+    passes.engine.dispose()
+
+
 def test_semantic_compare_bench_agrees_with_plain_loops_and_scoring_everything() -> None:
     out = _bench("semantic_compare.py", "--papers", "200", "--examples", "3", "20",
                  "--profiles", "40")
