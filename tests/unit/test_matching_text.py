@@ -5,6 +5,8 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.matching import highlight_spans
 from worker.matching.text import fold, stem, term_stems
@@ -144,3 +146,16 @@ def test_a_fields_words_are_what_reading_word_by_word_gives() -> None:
             words, text
         assert field.joins == joined, text
         assert list(field.sentences or []) == sentence, text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*"aZé9_ ./-–—‑‐―?!,()\n\t½ﬁx", "\u0301"]),
+               max_size=60) | st.text(max_size=40))
+def test_any_text_reads_as_word_by_word(text: str) -> None:
+    from worker.matching.corpus import FieldText
+
+    words, joined, sentence = _word_by_word(text)
+    field = FieldText.of(text, roles=True)
+    assert list(zip(field.folds, field.stems, field.starts, field.ends, strict=True)) == words
+    assert field.joins == joined
+    assert list(field.sentences or []) == sentence
