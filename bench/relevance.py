@@ -471,8 +471,9 @@ def print_variants(names: Sequence[str], semantic: bool, plain: Passes,
             continue
         with tempfile.TemporaryDirectory(prefix="relevance-variant-") as tmp:
             config, passes, _ = pipeline(names, semantic, Path(tmp), variant=variant)
+            own = embedder_for(config.settings, passes.engine, None)  # this run's database
             for p in config.profiles:
-                results[p.id][variant] = pipeline_scores(passes, p, labels, embedder,
+                results[p.id][variant] = pipeline_scores(passes, p, labels, own,
                                                          written=written[p.id])
                 sizes[p.id][variant] = sum(map(len, passes.sent[p.id]))
             passes.engine.dispose()
