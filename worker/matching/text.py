@@ -134,7 +134,10 @@ def word_forms(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(folded forms, stems) of the words: `columns` without positions, for what only counts
     words (an example paper's vector)."""
     found = _TOKEN.findall(text)
-    return tuple(zip(*map(_forms, found), strict=True)) if found else ((), ())  # type: ignore
+    if not found:
+        return (), ()
+    folded, stems = zip(*map(_forms, found), strict=True)
+    return folded, stems
 
 
 def folds(text: str) -> list[tuple[str, int, int]]:
