@@ -73,6 +73,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from scaledata import toml  # noqa: E402  (bench/, this script's folder)
+
 from worker.app import run_pass  # noqa: E402
 from worker.delivery import Channel, Rendered  # noqa: E402
 from worker.marking import mark_paper  # noqa: E402
@@ -87,9 +89,6 @@ from worker.store.marks import Mark, marks_for  # noqa: E402
 from worker.store.models import StoredPaper  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
-sys.path.insert(0, str(ROOT / "bench"))
-from scaledata import toml  # noqa: E402
-
 YEAR = 2025  # the seeds' dates carry no year; any year will do, the same for every day
 ARRIVAL = [("Mar 12", ("001", "004")), ("Mar 13", ("000", "002")), ("Mar 14", ("003",))]
 PROFILES = ("D1", "D2", "D3", "D4")
