@@ -189,8 +189,8 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
     failed: dict[str, str] = {}
     if ask and lookup is not None:
         answer = lookup(ask)
-        known.update(store.record_lookup(engine, answer.found, answer.missing, now))
-        known.update(dict.fromkeys(answer.missing, now))
+        store.record_lookup(engine, answer.found, answer.missing, now)
+        known.update(store.looked_up(engine, ask))  # what failed stays as it was
         failed = answer.failed
         _warn(failed)
     for ref, arxiv_id in ids.items():
@@ -210,7 +210,8 @@ def _search_titles(engine: Engine, titles: dict[str, str], now: datetime,
                    lookup: ArxivLookup | None, later: bool, result: Examples) -> dict[str, str]:
     """The arXiv id of the paper with each title (ref -> its title key) that arXiv has one
     for, searching for the titles not asked about yet, or not found for ASK_TITLE_AGAIN; the
-    others go into result.unused, with why. A title's paper is kept with the ids' papers."""
+    others go into result.unused, with why. A title's paper is kept with the ids' papers
+    (resolve reads it back with them)."""
     keys = sorted({k for k in titles.values() if k})
     known = store.titles_looked_up(engine, keys)
     ask = [k for k in keys if _title_stale(known.get(k), now)]

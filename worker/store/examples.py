@@ -36,20 +36,16 @@ def looked_up(engine: Engine, arxiv_ids: Iterable[str]) -> dict[str, StoredPaper
 
 
 def record_lookup(engine: Engine, papers: Sequence[PaperRecord], missing: Sequence[str],
-                  now: datetime) -> dict[str, StoredPaper]:
-    """Keep what arXiv answered: the papers it gave, and the ids it had nothing for. Returns
-    the papers as examples, by arXiv id."""
+                  now: datetime) -> None:
+    """Keep what arXiv answered: the papers it gave, and the ids it had nothing for
+    (`looked_up` reads them back as examples)."""
     rows: list[dict[str, Any]] = [
         {"arxiv_id": p.arxiv_id, "found": True, "version": p.version, "title": p.title,
          "abstract": p.abstract, "authors": json.dumps(list(p.authors)), "looked_up_at": now}
         for p in papers if p.arxiv_id]
     rows += [{"arxiv_id": i, "found": False, "version": None, "title": "", "abstract": "",
               "authors": "[]", "looked_up_at": now} for i in missing]
-    if not rows:
-        return {}
     _upsert(engine, example_papers.c.arxiv_id, rows)
-    given = looked_up(engine, [p.arxiv_id for p in papers if p.arxiv_id])
-    return {i: p for i, p in given.items() if isinstance(p, StoredPaper)}
 
 
 @dataclass(frozen=True)
