@@ -47,6 +47,7 @@ NOT_LISTED = "not listed by any source"
 NOT_ON_ARXIV = "not on arXiv"
 NO_SUCH_TITLE = "no arXiv paper has this exact title"
 NOT_ASKED = "not listed by any source; the next run looks it up on arXiv"
+OTHER_DOI = "a DOI that is not arXiv's: give the paper's arXiv id or its title"
 SOURCE = "arXiv lookup"  # how errors name the lookup
 
 
@@ -171,8 +172,10 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
     result = Examples(papers.find_papers(engine, refs) if refs else {})
     ids = {ref: i for ref in refs
            if ref not in result.papers and (i := papers.ref_arxiv_id(ref))}
+    result.unused.update((ref, OTHER_DOI) for ref in refs
+                         if ref not in result.papers and papers.other_doi(ref))
     titles = {ref: normalize_title(ref) for ref in refs
-              if ref not in result.papers and ref not in ids}
+              if ref not in result.papers and ref not in ids and ref not in result.unused}
     if titles:
         by_title = _search_titles(engine, titles, now, lookup, later, result)
         # A source may have listed the paper since, under another title (a later version's).

@@ -126,6 +126,25 @@ def test_an_arxiv_id_no_source_listed_is_looked_up_once(tmp_path: Path,
         assert len(_asked(server)) == 3  # answered within the day
 
 
+def test_an_arxiv_doi_is_its_id_and_another_doi_is_named(tmp_path: Path,
+                                                          sqlite_url: str) -> None:
+    """arXiv's DOI for a paper (as its abstract page links it) is the paper's id; a journal's
+    DOI is neither an id nor a title: named as not usable, and not searched for as a title."""
+    other = "doi:10.1109/CVPR.2016.90"
+    profile = PROFILE.replace(f'"{LIKED}", "{NO_SUCH}"',
+                              f'"https://doi.org/10.48550/arXiv.{LIKED}", "{other}"')
+    with FixtureServer() as server:
+        server.route("/api/query", Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        config = _setup(tmp_path, sqlite_url, server, profile)
+        result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+        assert _asked(server) == [LIKED]
+        assert _asked(server, "search_query") == []
+        assert (f"    examples not used (a DOI that is not arXiv's: give the paper's arXiv id "
+                f'or its title): "{other}"') in result.output.splitlines()
+        _the_digest_uses_the_example(tmp_path)
+
+
 def test_a_failed_lookup_is_reported_and_asked_again(tmp_path: Path, sqlite_url: str) -> None:
     """arXiv not answering loses nothing: the run goes on without the example, says why, keeps
     no answer, and the next run asks again. A request is tried twice, not as often as a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.store.papers import ref_arxiv_id
+from worker.store.papers import other_doi, ref_arxiv_id
 
 
 @pytest.mark.parametrize(("ref", "arxiv_id"), [
@@ -20,6 +20,10 @@ from worker.store.papers import ref_arxiv_id
     ("https://www.arxiv.org/html/2401.12345v1", "2401.12345"),
     ("arxiv.org/abs/2401.12345", "2401.12345"),
     ("https://huggingface.co/papers/2401.12345", "2401.12345"),
+    ("10.48550/arXiv.2401.12345", "2401.12345"),
+    ("https://doi.org/10.48550/arXiv.2401.12345", "2401.12345"),
+    ("doi: 10.48550/ARXIV.2401.12345", "2401.12345"),
+    ("https://dx.doi.org/10.48550/arXiv.hep-th/9901001", "hep-th/9901001"),
 ])
 def test_an_id_however_it_is_written(ref: str, arxiv_id: str) -> None:
     assert ref_arxiv_id(ref) == arxiv_id
@@ -31,7 +35,22 @@ def test_an_id_however_it_is_written(ref: str, arxiv_id: str) -> None:
     "https://example.org/abs/2401.12345-and-more-of-a-long-path",
     "https://github.com/someone/2401.12345",
     "https://huggingface.co/datasets/someone/2401.12345",
+    "10.1109/CVPR.2016.90",
+    "10.48550/arXiv.2401.12345 and a title after it",
     "",
 ])
 def test_a_title_is_not_an_id(ref: str) -> None:
     assert ref_arxiv_id(ref) is None
+
+
+@pytest.mark.parametrize(("ref", "doi"), [
+    ("10.1109/CVPR.2016.90", True),
+    ("https://doi.org/10.1145/3442188.3445922", True),
+    (" doi:10.18653/v1/2023.acl-long.1 ", True),
+    ("10.48550/arXiv.2401.12345", False),  # arXiv's own: its id
+    ("2401.12345", False),
+    ("Scaling 10.5 billion parameters/layer", False),  # a title
+    ("10.1109/CVPR.2016.90 revisited", False),
+])
+def test_a_doi_other_than_arxivs(ref: str, doi: bool) -> None:
+    assert other_doi(ref) is doi

@@ -239,16 +239,26 @@ def papers_in_range(conn: Connection, after: int, upto: int) -> list[StoredPaper
 
 
 _PAPER_PAGE = re.compile(r"(?:https?://)?(?:(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
-                         r"|(?:www\.)?huggingface\.co/papers/)", re.I)
+                         r"|(?:www\.)?huggingface\.co/papers/)"
+                         r"|(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.48550/arxiv\.", re.I)
+# A DOI (bare, `doi:` or a doi.org link) that is not arXiv's own (10.48550/arXiv.<id>).
+_OTHER_DOI = re.compile(r"(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.\d{4,9}/\S+", re.I)
 
 
 def ref_arxiv_id(ref: str) -> str | None:
     """The arXiv id a `like` reference gives (`2401.12345`, `arXiv:2401.12345v2`, the paper's
-    page or PDF on arxiv.org, its Hugging Face paper page), or None when it is a title (which
-    may well contain something shaped like an id)."""
+    page or PDF on arxiv.org, its Hugging Face paper page, its arXiv DOI `10.48550/arXiv.2401.
+    12345` or doi.org link), or None when it is a title (which may well contain something
+    shaped like an id)."""
     bare = _PAPER_PAGE.sub("", ref.strip(), count=1).removesuffix("/").removesuffix(".pdf")
     parsed = split_arxiv_id(bare)
     return parsed[0] if parsed and len(bare) <= len(parsed[0]) + 12 else None
+
+
+def other_doi(ref: str) -> bool:
+    """Is a `like` reference a DOI other than arXiv's? Such a paper is found neither by arXiv
+    id nor by title."""
+    return _OTHER_DOI.fullmatch(ref.strip()) is not None and ref_arxiv_id(ref) is None
 
 
 def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
