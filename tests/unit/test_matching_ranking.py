@@ -155,6 +155,22 @@ def test_examples_alone_rank_similar_papers_and_say_which() -> None:
     assert "other" not in by_key(matches) or by_key(matches)["other"].score < 0.1
 
 
+def test_shared_words_name_what_the_papers_are_about_not_function_words() -> None:
+    """Words like `whose`, `upon`, `rather` weigh in the similarity as any other (the vectors
+    keep them), but a reader learns nothing from being told the papers share them."""
+    example = paper("ex", "Tidal energy upon coastal reefs",
+                    "Whose reefs fare better, rather than worse, upon tidal turbines against "
+                    "currents?")
+    near = paper("near", "Tidal turbines and reefs",
+                 "Reefs whose currents change upon tidal turbines, rather than against them.")
+    [match] = [m for m in rank(Interests(like=("x",)), [near], examples=[example])
+               if m.paper.key == "near"]
+    [reason] = [r for r in match.reasons if r.kind == "example"]
+    shared = reason.text.split("; shares ")[1].rstrip(")").split(", ")
+    assert shared and {"tidal", "turbines", "reefs", "currents"} >= set(shared)
+    assert not {w.lower() for w in reason.terms} & {"whose", "upon", "rather", "against"}
+
+
 def test_unlike_examples_push_down() -> None:
     stereo = paper("stereo", "Stereo depth with cost volumes",
                    "A cost volume for depth from stereo images, refined in two steps.")

@@ -45,6 +45,21 @@ second existing recent recently often many significant significantly achieve ach
 extensive experiment experiments demonstrate demonstrat state art sota code available
 """.split())
 
+# Words a reason's "shares ..." leaves out (as stems): English function words, which tell a
+# reader nothing of what two papers have in common (`whose`, `upon`, `rather`). They still
+# count in the vectors as before: taking them out of STOP there raised the cosines of content
+# words and lowered the relevance bench (mean F1 0.660 -> 0.646, MAP 0.781 -> 0.778).
+UNSAID = frozenset(map(stem_of, """
+another either neither every me my ours ourselves you your he him his she her itself theirs
+themselves whom whose whatever whichever about above across after against along amid among
+amongst around before behind below beneath beside besides between beyond despite during except
+inside like near off onto out outside per since till toward towards underneath unlike until
+upon versus vs nor yet although though because unless whereas whether if once hence therefore
+am had having did doing must shall cannot again already always even ever here still just quite
+rather almost instead else otherwise perhaps indeed namely respectively meanwhile nevertheless
+nonetheless whereby wherein thereby therein much etc ii iii iv
+""".split()))
+
 
 @dataclass(frozen=True)
 class Example:
@@ -116,9 +131,11 @@ def corpus_vectors(corpus: Corpus) -> list[Vector]:
 
 
 def shared_terms(vec: Vector, example: Vector, limit: int = 5) -> tuple[str, ...]:
-    """The stems contributing most to the cosine: the words a reader sees the papers share."""
+    """The stems contributing most to the cosine: the words a reader sees the papers share
+    (function words left out: UNSAID)."""
     few, many = (vec, example) if len(vec) <= len(example) else (example, vec)
-    common = sorted(((v * many[s], s) for s, v in few.items() if s in many), reverse=True)
+    common = sorted(((v * many[s], s) for s, v in few.items() if s in many and s not in UNSAID),
+                    reverse=True)
     return tuple(s for _, s in common[:limit])
 
 
