@@ -171,6 +171,25 @@ def test_shared_words_name_what_the_papers_are_about_not_function_words() -> Non
     assert not {w.lower() for w in reason.terms} & {"whose", "upon", "rather", "against"}
 
 
+def test_a_weak_resemblance_is_worded_as_one() -> None:
+    """A similarity that one pair of unrelated papers in ten reaches is not called resembling."""
+    example = paper("ex", "Tidal turbines on coastal reefs",
+                    "We measure how tidal turbines change coastal reefs and the fish that live on "
+                    "them over three years.")
+    far = paper("far", "Erosion of sandy beaches",
+                "Storms move sand along coastal beaches; we model the erosion with a wave "
+                "simulator and field surveys.")
+    near = paper("near", "Tidal turbines and reef fish",
+                 "Fish on coastal reefs near tidal turbines, counted over three years of surveys.")
+    found = by_key(rank(Interests(like=("x",)), [far, near], examples=[example]))
+    [weak] = found["far"].reasons
+    assert weak.text.startswith("is a little like “Tidal turbines on coastal reefs” "
+                                "(similarity 0.1")
+    assert found["far"].score < 0.2
+    [strong] = found["near"].reasons
+    assert strong.text.startswith("resembles “Tidal turbines on coastal reefs” (similarity")
+
+
 def test_unlike_examples_push_down() -> None:
     stereo = paper("stereo", "Stereo depth with cost volumes",
                    "A cost volume for depth from stereo images, refined in two steps.")

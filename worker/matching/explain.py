@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from worker.matching.matcher import Matcher
 
 _QUOTE = "“{}”"
+# A similarity to an example (in words) below this, one pair of unrelated papers of a field in
+# ten reaches (worker.matching.scoring's curve: cosine 0.11): the reason says the paper is "a
+# little like" the example, not that it resembles it.
+LITTLE = 0.2
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,8 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
         shared = _shared_words(b)
         words = f"; shares {', '.join(dict.fromkeys(w.lower() for w in shared[:4]))}" \
             if shared else ""
-        positive.append(Reason("example", f"resembles {_QUOTE.format(title)} (similarity "
+        verb = "is a little like" if p.similarity < LITTLE else "resembles"
+        positive.append(Reason("example", f"{verb} {_QUOTE.format(title)} (similarity "
                                f"{p.similarity:.2f}{less}{words})", None, tuple(shared),
                                p.example))
     positive.sort(key=lambda r: -r.weight)
