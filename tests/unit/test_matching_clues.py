@@ -106,6 +106,19 @@ def test_and_concepts_count_in_full_only_together(paper: PaperText, apart: bool)
     assert match.score > 0  # apart, a concept still counts: half, in passing
 
 
+def test_a_strong_concept_apart_is_capped_as_a_passing_mention_and_says_so() -> None:
+    """Among many papers `VLMs` is specific enough that half its strength in a title passes
+    PASSING_MAX: apart from the rest of the AND it counts as a passing mention, capped, though
+    it stands in the title (which a passing mention's reason would not say)."""
+    batch = [*AND_BATCH, *(PaperText(f"f{i}", f"Topic {i} studied", f"We study topic {i}.")
+                           for i in range(60))]
+    match = next(m for m in Matcher(Interests(query=QUERY)).rank(batch) if m.paper.key == "a")
+    [reason] = [r for r in match.reasons if r.interest == "VLM"]
+    assert reason.text == ("title mentions “VLMs” (query term) (not with the rest of your query: "
+                           f"counts half) (so as a passing mention: counts at most {PASSING_MAX})")
+    assert reason.weight == pytest.approx(PASSING_MAX) == match.score
+
+
 def test_a_concept_apart_counts_half() -> None:
     # The same paper, with the AND and with its two concepts as plain query alternatives.
     def score(interests: Interests) -> float:
@@ -193,9 +206,9 @@ def test_what_a_paper_only_mentions_in_passing_is_at_most_some_evidence() -> Non
     assert stated.score > PASSING_MAX  # said once, in what the paper contributes
     [reason] = repeated.reasons
     assert reason.text == ("abstract mentions “table” (4×), in passing "
-                           f"(only in passing: counts at most {PASSING_MAX})")
+                           f"(counts at most {PASSING_MAX}, however often)")
     assert reason.weight == pytest.approx(PASSING_MAX)  # the reasons add up to the score
-    assert "only in passing" not in stated.reasons[0].text
+    assert "counts at most" not in stated.reasons[0].text
 
 
 def test_explain_says_a_passing_mention_was_capped() -> None:

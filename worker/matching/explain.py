@@ -131,7 +131,10 @@ def _semantic_leads(b: Breakdown) -> bool:
 UNLIKED_NOTE = (" (liked and unliked examples both resemble it: the nearer side counts, by how "
                 "much nearer)")
 APART = " (not with the rest of your query: counts half)"
-CAPPED = f" (only in passing: counts at most {PASSING_MAX})"
+# A passing mention's reason already says "in passing" (_where); one apart from the rest of
+# its AND may stand where the paper says what it contributes, and counts as passing all the same.
+CAPPED = f" (counts at most {PASSING_MAX}, however often)"
+APART_CAPPED = f" (so as a passing mention: counts at most {PASSING_MAX})"
 
 
 def _counted(reasons: Sequence[Reason], clues: Clues, group: int) -> Sequence[Reason]:
@@ -141,8 +144,9 @@ def _counted(reasons: Sequence[Reason], clues: Clues, group: int) -> Sequence[Re
     factor = clues.factor(group)
     if factor == 1.0:
         return reasons
-    note = "" if factor == 0 else (APART if group in clues.apart else "") + (
-        CAPPED if clues.capped(group) else "")
+    apart = group in clues.apart
+    note = "" if factor == 0 else (APART if apart else "") + (
+        (APART_CAPPED if apart else CAPPED) if clues.capped(group) else "")
     return [replace(r, weight=round(factor * r.weight, 6), text=r.text + note) for r in reasons]
 
 
