@@ -66,6 +66,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from worker.matching.corpus import Corpus, FieldHit
+from worker.matching.interests import FIELDS
 
 K1 = 2.0
 B = 0.75
@@ -143,7 +144,10 @@ def _saturate(tf: float, raw: float) -> tuple[float, float]:
 
 
 def field_specificity(docs_by_field: Mapping[str, int], n: int) -> dict[str, float]:
-    return {name: specificity(df, n) for name, df in docs_by_field.items()}
+    """field -> specificity, fields in FIELDS order (whatever order they were counted in: a
+    concept's are counted from sets, whose order changes from run to run)."""
+    return {name: specificity(docs_by_field[name], n) for name in FIELDS
+            if name in docs_by_field}
 
 
 def specificity(df: int, n: int) -> float:
