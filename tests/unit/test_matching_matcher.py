@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.matching import Interests, Match, Matcher, PaperText
+from worker.matching import Interests, Match, Matcher, PaperText, scoring
 
 HALLU = PaperText("p:hallu", "Mitigating Hallucinations in Vision–Language Models",
                   "Large vision-language models hallucinate objects. We reduce object "
@@ -127,3 +127,21 @@ def test_explain_a_paper_outside_the_batch() -> None:
 def test_empty_batch_and_empty_profile() -> None:
     assert Matcher(Interests(keywords=("x",))).rank([]) == []
     assert Matcher(Interests()).rank(BATCH) == []
+
+
+def test_explain_words_every_reason_as_the_digest_does() -> None:
+    """A digest shows a paper's first few reasons "and N more"; explain shows them all."""
+    matcher = Matcher(Interests(keywords=("hallucination", "vision-language"),
+                                query="decoding OR prior"))
+    explanation = matcher.explain(HALLU, BATCH)
+    lines = explanation.lines()
+    at = lines.index("  why, as the digest says it:")
+    assert lines[at + 1:] == [f"    {r.text}" for r in explanation.match.reasons]
+    assert len(explanation.match.reasons) >= 3
+
+
+def test_specificity_is_given_field_by_field_in_one_order() -> None:
+    """However a term's fields were counted (a concept's from sets, in another order each run),
+    explain lists them title first."""
+    assert list(scoring.field_specificity({"abstract": 3, "title": 1}, 40)) == ["title",
+                                                                              "abstract"]

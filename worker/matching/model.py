@@ -111,4 +111,8 @@ class Explanation:
         if not self.components:
             out.append("  nothing in your profile matched this paper")
         out += [f"  note: {note}" for note in self.notes]
+        # Every reason, as a digest words it (a digest shows the first few, "and N more").
+        if m.reasons:
+            out.append("  why, as the digest says it:")
+            out += [f"    {reason.text}" for reason in m.reasons]
         return out
