@@ -171,6 +171,18 @@ def test_shared_words_name_what_the_papers_are_about_not_function_words() -> Non
     assert not {w.lower() for w in reason.terms} & {"whose", "upon", "rather", "against"}
 
 
+def test_shared_words_the_paper_joins_are_said_as_it_writes_them() -> None:
+    """`few-shot` is two words in the vectors, and one in the reason, as the paper has it."""
+    example = paper("ex", "Few-shot tidal forecasting",
+                    "We forecast tides few-shot from a handful of gauges with a transformer.")
+    near = paper("near", "Tides forecast few-shot", "A Few-Shot transformer forecasts tides.")
+    found = by_key(rank(Interests(like=("x",)), [near], examples=[example]))
+    [reason] = found["near"].reasons
+    shared = reason.text.split("; shares ")[1].rstrip(")").split(", ")
+    assert "few-shot" in shared and "few" not in shared and "shot" not in shared
+    assert "Few-Shot" in reason.terms or "few-shot" in reason.terms
+
+
 def test_a_weak_resemblance_is_worded_as_one() -> None:
     """A similarity that one pair of unrelated papers in ten reaches is not called resembling."""
     example = paper("ex", "Tidal turbines on coastal reefs",

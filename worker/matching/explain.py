@@ -225,21 +225,38 @@ def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
 
 
 def _shared_words(b: Breakdown) -> list[str]:
-    """The words the paper shares most with its nearest example, as the paper writes them.
+    """The words the paper shares most with its nearest example, as the paper writes them;
+    two that it writes as one word (`few-shot`, `vision-language`) as that word, once.
     (Worked out for each item: a paper and an example meet in one digest, rarely in two.)"""
     if b.vectors is None:
         return []
     paper, example = b.vectors
-    return [s for s in (_surface(b.doc, stem) for stem in ex.shared_terms(paper, example)) if s]
+    stems = ex.shared_terms(paper, example)
+    words: list[str] = []
+    said: set[str] = set()
+    for stem in stems:
+        if stem not in said:
+            found = _surface(b.doc, stem, stems)
+            if found is not None:
+                words.append(found[0])
+                said.update(found[1])
+    return words
 
 
-def _surface(doc: Doc, stem: str) -> str | None:
-    """The first word of the paper (title, then abstract) with this stem, as written."""
+def _surface(doc: Doc, stem: str, shared: Collection[str]) -> tuple[str, tuple[str, ...]] | None:
+    """The first word of the paper (title, then abstract) with this stem, as written, and the
+    stems it says: with the word it is joined to (by a hyphen), when that is `shared` too."""
     for name in ("title", "abstract"):
         ftext = doc.fields[name]
+        stems, joins = ftext.stems, ftext.joins
         for i in ftext.positions.get(stem, ()):  # words in order, then joined pairs
-            if ftext.stems[i] == stem:
-                return ftext.surface(i, i + 1)
+            if stems[i] != stem:
+                continue
+            if i in joins and stems[i + 1] in shared:
+                return ftext.surface(i, i + 2), (stem, stems[i + 1])
+            if i - 1 in joins and stems[i - 1] in shared:
+                return ftext.surface(i - 1, i + 1), (stems[i - 1], stem)
+            return ftext.surface(i, i + 1), (stem,)
     return None
 
 
