@@ -202,6 +202,34 @@ def test_a_weak_resemblance_is_worded_as_one() -> None:
     assert strong.text.startswith("resembles “Tidal turbines on coastal reefs” (similarity")
 
 
+def test_a_weak_resemblance_to_an_unliked_example_is_worded_as_one() -> None:
+    """As with liked examples; and an unliked example that takes too little of a liked one's
+    similarity to show is not mentioned ("similarity 1.00; counts as 1.00")."""
+    unliked = paper("ex", "Tidal turbines on coastal reefs",
+                    "We measure how tidal turbines change coastal reefs and the fish that live on "
+                    "them over three years.")
+    far = paper("far", "Erosion of sandy beaches",
+                "Storms move sand along coastal beaches; we model the erosion with a wave "
+                "simulator and field surveys.")
+    liked = paper("lk", "Beach erosion under storms", "We model sand erosion on beaches.")
+    [match] = rank(Interests(keywords=("erosion",), unlike=("y",)), [far], unlike=[unliked])
+    [unlike] = [r for r in match.reasons if r.kind == "unlike"]
+    assert unlike.text == ("is a little like “Tidal turbines on coastal reefs”, which you marked "
+                           "unlike (similarity 0.12)")
+    [match] = rank(Interests(like=("x",), unlike=("y",)), [far], examples=[liked],
+                   unlike=[unliked])
+    [example] = match.reasons
+    assert example.text.startswith("resembles “Beach erosion under storms” (similarity 1.00; "
+                                   "shares ")
+    liked = paper("lk", "Field surveys of sand", "We survey sand.")
+    [match] = rank(Interests(like=("x",), unlike=("y",)), [far], examples=[liked],
+                   unlike=[unliked])
+    [example] = match.reasons
+    assert example.text.startswith("resembles “Field surveys of sand” (similarity 0.97; counts "
+                                   "as 0.90: it is also a little like “Tidal turbines on coastal "
+                                   "reefs” (0.12), which you marked unlike; shares ")
+
+
 def test_unlike_examples_push_down() -> None:
     stereo = paper("stereo", "Stereo depth with cost volumes",
                    "A cost volume for depth from stereo images, refined in two steps.")

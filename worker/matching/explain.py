@@ -110,16 +110,20 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
 def _less_unliked(b: Breakdown, m: Matcher, p: Parts) -> str:
     """What an example's reason says when resembling an unliked example too took some of its
     similarity: the unliked example nearest in the way the reason speaks of (by meaning when
-    that leads and one is near by meaning)."""
-    if p.nearer >= p.similarity:
+    that leads and one is near by meaning). Nothing when it took too little to show."""
+    if round(p.nearer, 2) >= round(p.similarity, 2):
         return ""
+    verb = "it also resembles"
     if _semantic_leads(b) and b.semantic_unliked[0] >= 0:
         index = b.semantic_unliked[0]
         shown = f"{semantic_score(_value(b.semantic_unliked)):.2f} by meaning"
     else:
-        index, shown = b.unliked[0], f"{scoring.similarity_score(_value(b.unliked)):.2f}"
+        similarity = scoring.similarity_score(_value(b.unliked))
+        index, shown = b.unliked[0], f"{similarity:.2f}"
+        if similarity < LITTLE:
+            verb = "it is also a little like"
     title = m.example_title(index, unlike=True)
-    return (f"; counts as {p.nearer:.2f}: it also resembles {_QUOTE.format(title)} "
+    return (f"; counts as {p.nearer:.2f}: {verb} {_QUOTE.format(title)} "
             f"({shown}), which you marked unlike")
 
 
@@ -218,7 +222,8 @@ def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
                 if p.unlike < p.unliked else "")
         said = (f"is about the same thing as {title}, which you marked unlike (meaning "
                 if p.unlike_by_meaning else
-                f"resembles {title}, which you marked unlike (")
+                f"{'is a little like' if p.unliked < LITTLE else 'resembles'} {title}, which "
+                "you marked unlike (")
         out.append(Reason("unlike", f"{said}similarity {p.unliked:.2f}{than})", None, (),
                           round(-loss, 6)))
     return out
