@@ -250,7 +250,8 @@ def _shared_words(b: Breakdown) -> list[str]:
 
 def _surface(doc: Doc, stem: str, shared: Collection[str]) -> tuple[str, tuple[str, ...]] | None:
     """The first word of the paper (title, then abstract) with this stem, as written, and the
-    stems it says: with the word it is joined to (by a hyphen), when that is `shared` too."""
+    stems it says: with the word it is joined to (by a hyphen or slash), when that is `shared`
+    too."""
     for name in ("title", "abstract"):
         ftext = doc.fields[name]
         stems, joins = ftext.stems, ftext.joins

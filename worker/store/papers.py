@@ -247,9 +247,9 @@ _OTHER_DOI = re.compile(r"(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.\d{4,
 
 def ref_arxiv_id(ref: str) -> str | None:
     """The arXiv id a `like` reference gives (`2401.12345`, `arXiv:2401.12345v2`, the paper's
-    page or PDF on arxiv.org, its Hugging Face paper page, its arXiv DOI `10.48550/arXiv.2401.
-    12345` or doi.org link), or None when it is a title (which may well contain something
-    shaped like an id)."""
+    page or PDF on arxiv.org, its Hugging Face paper page, its arXiv DOI
+    `10.48550/arXiv.2401.12345` bare or as a doi.org link), or None when it is a title (which
+    may well contain something shaped like an id)."""
     bare = _PAPER_PAGE.sub("", ref.strip(), count=1).removesuffix("/").removesuffix(".pdf")
     parsed = split_arxiv_id(bare)
     return parsed[0] if parsed and len(bare) <= len(parsed[0]) + 12 else None
