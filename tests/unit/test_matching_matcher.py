@@ -89,7 +89,8 @@ def test_query_gate_reason_and_surfaces() -> None:
     matches = ranked(Interests(query='(hallucination OR "language prior") AND NOT survey'))
     hallu = next(m for m in matches if m.paper.key == "p:hallu")
     texts = [r.text for r in hallu.reasons]
-    assert 'matches your query (hallucination OR "language prior") AND NOT survey' in texts
+    # the terms it passes by: both alternatives of the OR it names; the NOT names nothing
+    assert "matches your query with “hallucination” and “language prior”" in texts
     assert "abstract mentions “language prior”, in passing (query term)" in texts
     assert "Hallucinations" in hallu.highlights and "hallucinate" in hallu.highlights
 
@@ -145,3 +146,22 @@ def test_specificity_is_given_field_by_field_in_one_order() -> None:
     explain lists them title first."""
     assert list(scoring.field_specificity({"abstract": 3, "title": 1}, 40)) == ["title",
                                                                               "abstract"]
+
+
+@pytest.mark.parametrize(("query", "said"), [
+    ("hallucination", "with “hallucination”"),
+    ('(hallucination OR "language prior" OR survey) AND decoding',
+     "with “hallucination”, “language prior” and “decoding”"),
+    ("NOT survey", ""),  # passing a NOT alone names no term
+    ("(survey OR NOT benchmark) AND vision-language", "with “vision-language”"),
+])
+def test_the_query_reason_names_the_terms_the_paper_passes_by(query: str, said: str) -> None:
+    matcher = Matcher(Interests(keywords=("vision-language",), query=query))
+    [reason] = [r for r in matcher.explain(HALLU, BATCH).match.reasons if r.kind == "query"
+                and r.text.startswith("matches your query")]
+    assert reason.text == f"matches your query {said}".rstrip()
+
+
+def test_a_failed_query_is_quoted_whole() -> None:
+    explanation = Matcher(Interests(query="survey")).explain(HALLU, BATCH)
+    assert "does not match your query survey" in [r.text for r in explanation.match.reasons]

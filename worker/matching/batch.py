@@ -84,6 +84,8 @@ class Batch:
                                                if n in ev.hits])
             if self.gate is not None:
                 b.gate = bool(self.gate >> n & 1)
+                if b.gate:
+                    b.gate_terms = m.gate_terms(corpus, n)
         if m.examples or m.unlike:
             self._nearest(found)
         return found

@@ -55,6 +55,7 @@ class Breakdown:
     terms: list[TermScore] = field(default_factory=list)
     excludes: list[TermScore] = field(default_factory=list)
     gate: bool | None = None  # None: no query
+    gate_terms: tuple[str, ...] = ()  # the query's terms by which it passes (Matcher.gate_terms)
     liked: tuple[int, float] = (-1, 0.0)  # (example index, cosine)
     unliked: tuple[int, float] = (-1, 0.0)
     semantic: tuple[int, float] = (-1, 0.0)  # (example index, z: see matching.semantic)

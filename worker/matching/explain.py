@@ -103,7 +103,8 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
                                p.example))
     positive.sort(key=lambda r: -r.weight)
     negative = _negative_reasons(b, m, p)
-    gate = [m.query_reason(b.gate)] if b.gate is not None and m.query is not None else []
+    gate = ([m.query_reason(b.gate, b.gate_terms)] if b.gate is not None and m.query is not None
+            else [])
     return positive + gate + negative
 
 
@@ -125,6 +126,12 @@ def _less_unliked(b: Breakdown, m: Matcher, p: Parts) -> str:
     title = m.example_title(index, unlike=True)
     return (f"; counts as {p.nearer:.2f}: {verb} {_QUOTE.format(title)} "
             f"({shown}), which you marked unlike")
+
+
+def listed(words: Sequence[str]) -> str:
+    """“a”, “b” and “c”."""
+    quoted = [_QUOTE.format(w) for w in words]
+    return " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
 
 
 def _semantic_leads(b: Breakdown) -> bool:

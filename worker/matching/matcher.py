@@ -16,7 +16,7 @@ from worker.matching.batch import Batch
 from worker.matching.conjunction import Conjunction
 from worker.matching.corpus import Corpus, Doc, FieldHit, with_joined
 from worker.matching.evidence import TermCounts, TermEvidence, TermScore
-from worker.matching.explain import build_explanation, build_match
+from worker.matching.explain import build_explanation, build_match, listed
 from worker.matching.interests import Interests
 from worker.matching.model import Explanation, Match, PaperText, Ranking, Reason
 from worker.matching.query import And, Node, Not, Query, Term, parse_query
@@ -96,7 +96,8 @@ class Matcher:
         words = [_words(t.variants) for t in self.terms]  # may two terms' occurrences overlap?
         self._overlap_pairs = [(i, j) for i, a in enumerate(words)
                                for j in range(i + 1, len(words)) if not a.isdisjoint(words[j])]
-        self._query_reasons: dict[bool, Reason] = {}
+        self._query_reasons: dict[tuple[bool, tuple[str, ...]], Reason] = {}
+        self._term_bits: tuple[Corpus | None, dict[str, int]] = (None, {})  # gate_terms
         self.conjunction = self._conjunction()
         self.embedder = embedder  # optional: see worker.matching.semantic
         self._units: dict[bool, list[semantic.Unit]] = {}  # liked, unliked examples embedded
@@ -262,14 +263,40 @@ class Matcher:
                                                  self.unlike if unlike else self.examples)
         return self._units[unlike]
 
-    def query_reason(self, passed: bool) -> Reason:
-        """The reason that says whether a paper satisfies the query: one object for all the
-        profile's papers, not one made for each."""
-        found = self._query_reasons.get(passed)
+    def gate_terms(self, corpus: Corpus, n: int) -> tuple[str, ...]:
+        """The query's terms (as written, each once, in the query's order) by which paper n
+        satisfies it: every alternative of an OR that holds, every part of an AND; a NOT names
+        none. () when the paper does not satisfy it."""
+        if self._term_bits[0] is not corpus:  # each term's papers, looked up once a batch
+            self._term_bits = (corpus, {})
+        known = self._term_bits[1]
+
+        def held(node: Node) -> list[str] | None:
+            if isinstance(node, Term):
+                papers = known.get(node.text)
+                if papers is None:
+                    papers = known[node.text] = self._query_bits(node, corpus)
+                return [node.text.strip()] if papers >> n & 1 else None
+            if isinstance(node, Not):
+                return [] if held(node.child) is None else None
+            found = [held(child) for child in node.children]
+            if isinstance(node, And) and any(f is None for f in found):
+                return None
+            holding = [f for f in found if f is not None]
+            return [text for f in holding for text in f] if holding else None
+
+        assert self.query is not None
+        return tuple(dict.fromkeys(held(self.query.root) or ()))
+
+    def query_reason(self, passed: bool, terms: tuple[str, ...] = ()) -> Reason:
+        """The reason that says whether a paper satisfies the query, and by which of its terms
+        (gate_terms): one object for all the profile's papers that satisfy it alike."""
+        found = self._query_reasons.get((passed, terms))
         if found is None:
-            verb = "matches" if passed else "does not match"
-            found = self._query_reasons[passed] = Reason(
-                "query", f"{verb} your query {self.query_text}", None)
+            said = (f"does not match your query {self.query_text}" if not passed else
+                    f"matches your query with {listed(terms)}" if terms else
+                    "matches your query")
+            found = self._query_reasons[passed, terms] = Reason("query", said, None)
         return found
 
     def example_title(self, index: int, unlike: bool = False) -> str:
