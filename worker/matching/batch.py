@@ -68,7 +68,8 @@ class Batch:
         self.corpus = corpus
         self.terms = [(t, m._term_evidence(t, corpus)) for t in m.terms]
         self.excludes = [(t, m._term_evidence(t, corpus)) for t in m.excludes]
-        self.gate = m._gate_bits(corpus) if m.query else None
+        self.query_papers = m.query_papers(corpus) if m.query else {}
+        self.gate = m.gate_bits(corpus, self.query_papers) if m.query else None
         self.liked = ex.example_vectors(m.examples, corpus)
         self.unliked = ex.example_vectors(m.unlike, corpus)
 
@@ -85,7 +86,7 @@ class Batch:
             if self.gate is not None:
                 b.gate = bool(self.gate >> n & 1)
                 if b.gate:
-                    b.gate_terms = m.gate_terms(corpus, n)
+                    b.gate_terms = m.gate_terms(self.query_papers, n)
         if m.examples or m.unlike:
             self._nearest(found)
         return found

@@ -97,7 +97,6 @@ class Matcher:
         self._overlap_pairs = [(i, j) for i, a in enumerate(words)
                                for j in range(i + 1, len(words)) if not a.isdisjoint(words[j])]
         self._query_reasons: dict[tuple[bool, tuple[str, ...]], Reason] = {}
-        self._term_bits: tuple[Corpus | None, dict[str, int]] = (None, {})  # gate_terms
         self.conjunction = self._conjunction()
         self.embedder = embedder  # optional: see worker.matching.semantic
         self._units: dict[bool, list[semantic.Unit]] = {}  # liked, unliked examples embedded
@@ -236,11 +235,18 @@ class Matcher:
                                                     self.weights, spec)
         return TermScore(term, by_field, evidence, spec, shares)
 
-    def _gate_bits(self, corpus: Corpus) -> int:
-        """The papers that satisfy the query, as a bit set (Query.select's algebra, on bits)."""
+    def query_papers(self, corpus: Corpus) -> dict[str, int]:
+        """Each query term's papers, as a bit set, by the term as written: what the gate
+        (gate_bits) and the terms a paper passes it by (gate_terms) are worked out from."""
+        assert self.query is not None
+        return {t.text: self._query_bits(t, corpus) for t, _ in self.query.terms()}
+
+    def gate_bits(self, corpus: Corpus, papers: dict[str, int]) -> int:
+        """The papers that satisfy the query, as a bit set (Query.select's algebra, on bits),
+        from query_papers."""
         def select(node: Node) -> int:
             if isinstance(node, Term):
-                return self._query_bits(node, corpus)
+                return papers[node.text]
             if isinstance(node, Not):
                 return corpus.all_bits & ~select(node.child)
             children = [select(child) for child in node.children]
@@ -263,20 +269,13 @@ class Matcher:
                                                  self.unlike if unlike else self.examples)
         return self._units[unlike]
 
-    def gate_terms(self, corpus: Corpus, n: int) -> tuple[str, ...]:
+    def gate_terms(self, papers: dict[str, int], n: int) -> tuple[str, ...]:
         """The query's terms (as written, each once, in the query's order) by which paper n
-        satisfies it: every alternative of an OR that holds, every part of an AND; a NOT names
-        none. () when the paper does not satisfy it."""
-        if self._term_bits[0] is not corpus:  # each term's papers, looked up once a batch
-            self._term_bits = (corpus, {})
-        known = self._term_bits[1]
-
+        satisfies it, from query_papers: every alternative of an OR that holds, every part of
+        an AND; a NOT names none. () when the paper does not satisfy it."""
         def held(node: Node) -> list[str] | None:
             if isinstance(node, Term):
-                papers = known.get(node.text)
-                if papers is None:
-                    papers = known[node.text] = self._query_bits(node, corpus)
-                return [node.text.strip()] if papers >> n & 1 else None
+                return [node.text.strip()] if papers[node.text] >> n & 1 else None
             if isinstance(node, Not):
                 return [] if held(node.child) is None else None
             found = [held(child) for child in node.children]
