@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -328,9 +328,12 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
     settings = settings_or_exit(config)
     profile = _profile_or_exit(config, name)
     try:
-        window = parse_duration(since) if since else None
+        window = parse_duration(since) if since is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
+    if window is not None and window <= timedelta(0):
+        raise click.BadParameter(f"{since!r} is an empty window: give one like 12h or 7d",
+                                 param_hint="--since")
     try:
         text, note = preview_digest(config, obj.engine(settings), profile, parse_now(now_text),
                                     fmt=fmt, since=window, lookup=_example_lookup(settings))

@@ -255,6 +255,15 @@ def test_preview_unknown_name(tmp_path: Path, sqlite_url: str) -> None:
     assert "subscribers: grounding" in result.output
 
 
+def test_preview_since_needs_a_window(tmp_path: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    for given, said in (("0d", "'0d' is an empty window"), ("", "'' is not a duration"),
+                        ("7x", "'7x' is not a duration")):
+        result = run_cli(config, "preview", "grounding", "--since", given)
+        assert result.exit_code == 2 and "--since" in result.output, result.output
+        assert said in result.output, result.output
+
+
 def test_explain_shows_the_breakdown(tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
     add_seed_day(tmp_path, seeds_dir, "2026-03-13")
