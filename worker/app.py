@@ -1,50 +1,39 @@
 """One pass of the pipeline with an explicit `now`; `run`, `preview` and `serve` all use it.
 
 sources -> parse -> identify -> store -> per subscriber: candidates -> match -> digest
-(outbox row) -> render -> deliver -> mark sent. Nothing here reads the clock or the
-environment; nothing here prints.
+(outbox row) -> render -> deliver -> mark sent; the last three are worker.sending's. Nothing
+here reads the clock or the environment; nothing here prints.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from worker.collector import paced_for_batches
-from worker.delivery import Channel, Rendered, channel_for
-from worker.errors import DeliveryError, PaperDigestError, RenderError, as_database_error
+from worker.delivery import Channel, channel_for
+from worker.errors import PaperDigestError, as_database_error
 from worker.examples import Examples, lookup_for
 from worker.examples import resolve as resolve_examples
-from worker.fanout import FanOut, shared
 from worker.progress import Progress, no_progress
 from worker.selection import Candidates, default_workers, match_each
+from worker.sending import Delivery, DeliveryReport, DryRunChannel, worker_id
 from worker.settings import Config, Profile
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
 from worker.store import outbox, papers, runs
 from worker.store.marks import marks_for
-from worker.store.models import DigestSpec, StoredPaper, SubscriberInfo
-from worker.store.recording import Recorder, recording
+from worker.store.models import DigestSpec, SubscriberInfo
 
 log = logging.getLogger("paper_digest")
-LEASE = timedelta(minutes=10)
 DIGEST_BATCH = 500  # subscribers whose digests are written in one transaction
-CLAIM_BATCH = 500  # deliveries claimed at once (and subscribers asked for at once)
-RENDER_SHARE = 25  # digests a rendering process takes at a time
-RENDER_MIN = 100  # digests in a first batch below which a pass renders them itself
-# Renderers at most, whatever `workers`: one process sends, and two renderers (~2 ms a digest
-# each) keep it busy; more would only hold more memory (~130 MiB each at 10,000 digests).
-RENDERERS_MAX = 2
 
 
 @dataclass
@@ -58,15 +47,6 @@ class SourceReport:
     failures: list[str] = field(default_factory=list)
     repeated: bool = False  # the same error as on the previous run
     saved: list[str] = field(default_factory=list)  # raw bodies kept for inspection
-
-
-@dataclass
-class DeliveryReport:
-    subscriber_id: str
-    digest_id: int
-    channel: str
-    status: str  # sent | retry | failed
-    detail: str  # where it went, or why not
 
 
 @dataclass
@@ -114,36 +94,6 @@ class PassReport:
                 "source_failures": sum(len(s.failures) for s in self.sources)}
 
 
-def worker_id() -> str:
-    """Who holds a delivery lease: host, process and a random part (pids are reused)."""
-    return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _host() -> str:
-    return socket.gethostname()[:32].replace(":", "-")
-
-
-def dead_local_owners(engine: Engine) -> list[str]:
-    """Lease owners on this host whose process is gone (killed mid-send): no need to wait
-    for their leases to run out. Owners on other hosts are left to their lease."""
-    dead = []
-    for owner in outbox.lease_owners(engine, f"{_host()}:"):
-        pid = owner.split(":")[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            dead.append(owner)
-    return dead
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 class Pipeline:
     """The stages of one pass, over one config, one database and one `now`."""
 
@@ -157,7 +107,6 @@ class Pipeline:
         self.progress = progress or no_progress  # (stage, done, total, label): worker.progress
         self.settings = config.settings
         self.engine = engine
-        self.marks: Engine | Recorder = engine  # where outcomes go: deliver() says
         self.now = now
         self.owner = worker_id()
         self.new_id = new_id
@@ -345,208 +294,11 @@ class Pipeline:
     # -- delivery --------------------------------------------------------------------------
     def deliver(self, profiles: Sequence[Profile], *, ignore_backoff: bool = True,
                 ) -> list[DeliveryReport]:
-        """Send every due pending delivery of these subscribers; mark each as it goes.
-
-        Deliveries are claimed CLAIM_BATCH at a time (for a few hundred subscribers at a
-        time), their digests read together; a batch's channels stay open for the next."""
-        by_id = {p.id: p for p in profiles}
-        reclaim = dead_local_owners(self.engine)
-        ids = list(by_id)
-        channels: dict[str, Channel] = {}
-        reports: list[DeliveryReport] = []
-        papers_read: dict[int, StoredPaper] = {}  # the pass's papers, read once for all batches
-        # Outcomes (sent, retry, failed) are written on one held connection for the pass;
-        # digests are rendered over the pass's worker processes (forked when first needed).
-        with paced_for_batches(), recording(self.engine) as recorder, \
-                self._renderers(by_id, papers_read) as fan:
-            self.marks = recorder or self.engine
-            try:
-                for start in range(0, len(ids), CLAIM_BATCH):
-                    after = 0
-                    while jobs := outbox.claim_deliveries(
-                            self.engine, owner=self.owner, now=self.now, lease=LEASE,
-                            subscriber_ids=ids[start:start + CLAIM_BATCH], limit=CLAIM_BATCH,
-                            ignore_backoff=ignore_backoff, reclaim=reclaim, after=after):
-                        after = jobs[-1].id  # tried in this pass: not claimed again by it
-                        if not self._deliver_batch(jobs, by_id, channels, reports,
-                                                   papers_read, fan):
-                            return reports
-            finally:
-                self.marks = self.engine
-                for channel in channels.values():
-                    channel.close()
-        return reports
-
-    def _renderers(self, by_id: dict[str, Profile],
-                   papers_read: dict[int, StoredPaper]) -> FanOut:
-        """The processes that render this pass's digests: with `[matching] workers` = N,
-        N - 1 forked ones (at most RENDERERS_MAX) render while this one sends and marks.
-        This one renders nothing itself (its caches would add to the renderers' memory, and
-        it has the sending to do). A renderer reads the digests itself, on its own
-        connection: only their ids go to it, and the finished forms come back. Not for a
-        pass on one connection (--dry-run)."""
-        workers = min(self.settings.matching.workers or default_workers(), RENDERERS_MAX + 1)
-        return FanOut(workers if isinstance(self.engine, Engine) else 1, "rendering",
-                      {"pipeline": self, "by_id": by_id, "papers": papers_read},
-                      _renderer_started, ahead=0)
-
-    def _deliver_batch(self, jobs: list[Any], by_id: dict[str, Profile],
-                       channels: dict[str, Channel], reports: list[DeliveryReport],
-                       papers_read: dict[int, StoredPaper], fan: FanOut) -> bool:
-        """Send one claimed batch; False when told to stop (the rest handed back, untried)."""
-        ready = self._rendered(jobs, by_id, papers_read, fan)
-        # A digest's forms (serialized emails included) are kept for its other channels and
-        # dropped after its last job: a batch of 500 would otherwise hold them all.
-        rendered: dict[int, Rendered] = {}
-        last_job = {job.digest_id: index for index, job in enumerate(jobs)}
-        for index, job in enumerate(jobs):
-            if self.stop():  # shutting down: hand the unsent ones back, untried
-                outbox.release(self.engine, jobs[index:])
-                return False
-            while job.digest_id not in rendered:
-                digest = next(ready)
-                rendered[digest.digest_id] = digest
-            reports.append(self._deliver_one(job, channels, rendered[job.digest_id]))
-            if last_job[job.digest_id] == index:
-                rendered.pop(job.digest_id, None)
-            self.progress("delivering digests", len(reports), None,
-                          f"{job.subscriber_id} ({job.channel})")
-        return True
-
-    def _rendered(self, jobs: list[Any], by_id: dict[str, Profile],
-                  papers_read: dict[int, StoredPaper], fan: FanOut) -> Iterator[Rendered]:
-        """The jobs' digests ready to send, in the order the jobs first need them: rendered
-        over the fan's processes in shares of RENDER_SHARE (each in the forms its jobs'
-        channels take), or here, each form when a channel first asks for it."""
-        order = list(dict.fromkeys(job.digest_id for job in jobs))
-        if fan.workers < 2 or (len(order) < RENDER_MIN and not fan.started):
-            digests = outbox.load_digests(self.engine, order, papers_read)
-            for digest_id in order:
-                digest = digests[digest_id]
-                profile = by_id[digest.subscriber_id]
-                try:
-                    rendered = self.render(digest_id, profile, digest)
-                except Exception as exc:  # its jobs stay pending and say why
-                    rendered = self._made(digest_id, profile, "", {}, exc)
-                yield rendered
-            return
-        forms: dict[int, set[str]] = defaultdict(set)
-        for job in jobs:
-            forms[job.digest_id].add(job.channel)
-        shares = [tuple((digest_id, tuple(sorted(forms[digest_id])))
-                        for digest_id in order[start:start + RENDER_SHARE])
-                  for start in range(0, len(order), RENDER_SHARE)]
-        for share in fan.map(_render_share, shares):
-            for digest_id, subscriber_id, file_stem, made, error in share:
-                yield self._made(digest_id, by_id[subscriber_id], file_stem, made, error)
-
-    def _made(self, digest_id: int, profile: Profile, file_stem: str, made: dict[str, Any],
-              error: str | Exception | None) -> Rendered:
-        """A digest rendered ahead: its forms as made (`made` by channel name), or the error
-        that stopped them (raised when a channel asks for a form: its jobs stay pending); a
-        form not made ahead is rendered here when asked for."""
-        failure = RenderError(error) if isinstance(error, str) else error
-
-        def form(channel: str) -> Callable[[], Any]:
-            def make() -> Any:
-                if failure is not None:
-                    raise failure
-                if channel in made:
-                    return made[channel]
-                return getattr(self.render(digest_id, profile), channel)
-            return make
-
-        return Rendered(digest_id, profile.id, file_stem, form("markdown"), form("email"))
-
-    def _deliver_one(self, job: Any, channels: dict[str, Channel],
-                     rendered: Rendered) -> DeliveryReport:
-        def report(status: str, detail: str) -> DeliveryReport:
-            return DeliveryReport(job.subscriber_id, job.digest_id, job.channel, status, detail)
-
-        try:
-            if job.channel not in channels:
-                channels[job.channel] = self.channel_factory(job.channel)
-                channels[job.channel].open()
-            target = channels[job.channel].send(rendered)
-        except DeliveryError as exc:
-            return self._failed(job, report, str(exc), exc.permanent)
-        except Exception as exc:  # a template or file-system bug: keep it pending, say why
-            log.exception("delivery of digest %s failed", job.digest_id)
-            return self._failed(job, report, f"{type(exc).__name__}: {exc}", False)
-        if not outbox.mark_sent(self.marks, job, now=self.now, target=target):
-            log.warning("lease on digest %s/%s was lost; it may be sent again with the same "
-                        "Message-ID", job.digest_id, job.channel)
-        return report("sent", target)
-
-    def _failed(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
-                permanent: bool) -> DeliveryReport:
-        delivery = self.settings.delivery
-        if permanent or job.attempts >= delivery.max_attempts:
-            outbox.mark_failed(self.marks, job, error=error)
-            why = "permanent" if permanent else f"{job.attempts} attempts"
-            log.error("digest %s to %s failed (%s): %s", job.digest_id, job.subscriber_id,
-                      why, error)
-            return report("failed", error)
-        delay = min(delivery.base * 2 ** (job.attempts - 1), delivery.cap)
-        outbox.mark_retry(self.marks, job, error=error, retry_at=self.now + delay)
-        log.warning("digest %s to %s not sent, will retry after %s: %s", job.digest_id,
-                    job.subscriber_id, self.now + delay, error)
-        return report("retry", f"{error} (retry after {(self.now + delay):%Y-%m-%d %H:%M} UTC)")
-
-    def render(self, digest_id: int, profile: Profile, digest: Any = None) -> Rendered:
-        """The digest (read unless given) ready to send; each form rendered when first used."""
-        from worker.render import build_email, profile_context, render
-
-        digest = digest or outbox.load_digest(self.engine, digest_id)
-        ctx = profile_context(digest, profile, self.settings)
-        sender = self.settings.smtp.sender if self.settings.smtp else None
-        templates = self.settings.templates_dir
-        return Rendered(digest.id, digest.subscriber_id,
-                        f"{ctx.date.isoformat()}-digest-{digest.id}",
-                        lambda: render(ctx, "md", templates),
-                        lambda: build_email(ctx, sender=sender, templates_dir=templates))
-
-
-FORMS = ("email", "markdown")  # channels named after the form of a digest they send
-
-
-def _renderer_started() -> None:
-    # A forked process opens its own connections: the pool's, inherited, are the parent's.
-    shared("rendering")["pipeline"].engine.dispose(close=False)
-
-
-def _render_share(share: Sequence[tuple[int, Sequence[str]]],
-                  ) -> list[tuple[int, str, str, dict[str, Any], str | None]]:
-    """Digests rendered in the forms their channels take: (id, subscriber, file stem, the
-    forms by channel name, None), or an error's text in the last place."""
-    state = shared("rendering")
-    pipeline, by_id = state["pipeline"], state["by_id"]
-    digests = outbox.load_digests(pipeline.engine, [digest_id for digest_id, _ in share],
-                                  state["papers"])
-    out: list[tuple[int, str, str, dict[str, Any], str | None]] = []
-    for digest_id, channels in share:
-        digest = digests[digest_id]
-        try:
-            rendered = pipeline.render(digest_id, by_id[digest.subscriber_id], digest)
-            made = {channel: getattr(rendered, channel) for channel in channels
-                    if channel in FORMS}
-        except Exception as exc:  # a template bug: that digest stays pending, says why
-            out.append((digest_id, digest.subscriber_id, "", {}, f"{type(exc).__name__}: {exc}"))
-            continue
-        out.append((digest_id, digest.subscriber_id, rendered.file_stem, made, None))
-    return out
-
-
-class DryRunChannel(Channel):
-    """Renders like the real channel but sends nothing (`run --dry-run`)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def send(self, rendered: Rendered) -> str:
-        to = rendered.email.to if self.name == "email" else rendered.file_stem + ".md"
-        return f"would send to {to}" if self.name == "email" else f"would write {to}"
-
+        """Send every due pending delivery of these subscribers (worker.sending)."""
+        delivery = Delivery(self.settings, self.engine, self.now, owner=self.owner,
+                            channel_factory=self.channel_factory, stop=self.stop,
+                            progress=self.progress)
+        return delivery.deliver(profiles, ignore_backoff=ignore_backoff)
 
 def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
              only_sources: Sequence[str] | None = None, ignore_backoff: bool = True,

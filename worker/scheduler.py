@@ -34,13 +34,14 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, text
 
-from worker.app import PassReport, fetch_pass, run_pass, worker_id
+from worker.app import PassReport, fetch_pass, run_pass
 from worker.due import has_work
 from worker.errors import PaperDigestError, as_database_error
 from worker.examples import unused_lines
 from worker.metrics import Metrics, config_samples, db_samples, render
 from worker.reload import Change, ConfigWatcher
 from worker.schedules import Schedule, next_slot, parse_every, parse_schedule, zone
+from worker.sending import worker_id
 from worker.store import schedule as store
 from worker.store.metrics import figures
 
