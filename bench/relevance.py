@@ -79,10 +79,11 @@ from worker.app import run_pass  # noqa: E402
 from worker.delivery import Channel, Rendered  # noqa: E402
 from worker.marking import mark_paper  # noqa: E402
 from worker.matching import PaperText  # noqa: E402
+from worker.profiles import Profile  # noqa: E402
 from worker.records import normalize_title  # noqa: E402
 from worker.selection import example_papers, match_papers, paper_text  # noqa: E402
 from worker.semantic import embedder_for  # noqa: E402
-from worker.settings import Config, Profile, load_config  # noqa: E402
+from worker.settings import Config, load_config  # noqa: E402
 from worker.store import outbox, papers  # noqa: E402
 from worker.store.db import open_engine, reading  # noqa: E402
 from worker.store.marks import Mark, marks_for  # noqa: E402

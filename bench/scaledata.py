@@ -259,9 +259,9 @@ class Generator:
 
 
 def load_profiles(gen: Generator, count: int, example_titles: list[str]) -> list[Any]:
-    """`count` generated profiles as worker.settings reads a subscriber's file: each written
+    """`count` generated profiles as worker.profiles reads a subscriber's file: each written
     as TOML and loaded (the benches that match in memory, without a config directory)."""
-    from worker.settings import load_profile
+    from worker.profiles import load_profile
 
     found = []
     with tempfile.TemporaryDirectory() as tmp:

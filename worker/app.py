@@ -23,10 +23,11 @@ from worker.delivery import Channel, channel_for
 from worker.errors import PaperDigestError, as_database_error
 from worker.examples import Examples, lookup_for
 from worker.examples import resolve as resolve_examples
+from worker.profiles import Profile
 from worker.progress import Progress, no_progress
 from worker.selection import Candidates, default_workers, match_each
 from worker.sending import Delivery, DeliveryReport, DryRunChannel, worker_id
-from worker.settings import Config, Profile
+from worker.settings import Config
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
 from worker.store import outbox, papers, runs
 from worker.store.marks import marks_for

@@ -421,7 +421,7 @@ def init(directory: Path, name: str | None) -> None:
     Example:
       paper-digest init my-digest && paper-digest --config my-digest check
     """
-    from worker.settings import SUBSCRIBER_ID
+    from worker.profiles import SUBSCRIBER_ID
     from worker.starter import write_starter
 
     if name is not None and not SUBSCRIBER_ID.match(name):

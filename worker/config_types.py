@@ -1,4 +1,4 @@
-"""Strict conversion of TOML tables into typed dataclasses, collecting every problem.
+"""Strict conversion of TOML files and tables into typed dataclasses, collecting every problem.
 
 Each dataclass field is a key users may write; its type hint says what is accepted. Unknown
 keys, wrong types and missing required keys become `Problem`s that name the file, the dotted
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from worker.errors import Problem
 
@@ -131,3 +134,29 @@ def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
     if problems:
         return None, problems
     return cls(**values), []
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
+    """A TOML file's table and text, or None and the problems that stop it being read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, "", [Problem(str(path), "file not found; `paper-digest init` writes one")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, "", [Problem(str(path), f"cannot read: {exc}")]
+    try:
+        return tomllib.loads(text), text, []
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        return None, text, [Problem(str(path), f"invalid TOML: {exc}",
+                                    line=int(match.group(1)) if match else None)]
+
+
+def check_timezone(name: str, file: str, key: str, text: str) -> list[Problem]:
+    """The problem with a time zone's name (worker.toml's or a subscriber's), if any."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [Problem(file, f"unknown time zone {name!r}; use an IANA name such as "
+                        "'Europe/Berlin' or 'UTC'", key, line_of(text, key.rsplit(".")[-1]))]
+    return []

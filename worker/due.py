@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from worker.profiles import Profile
 from worker.schedules import latest_slot, parse_schedule, slot_id, zone
-from worker.settings import Config, Profile, Settings
+from worker.settings import Config, Settings
 from worker.store import schedule as store
 
 if TYPE_CHECKING:

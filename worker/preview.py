@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, select
 
 from worker.examples import ArxivLookup, resolve, unused_lines
+from worker.profiles import Profile
 from worker.render import profile_context, render
 from worker.selection import Candidates, example_papers, match_papers
 from worker.semantic import embedder_for
-from worker.settings import Config, Profile, Settings
+from worker.settings import Config, Settings
 from worker.store import outbox, papers
 from worker.store.db import reading
 from worker.store.marks import marks_for

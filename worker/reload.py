@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worker.errors import ConfigError
-from worker.settings import Config, Profile, Settings, load_config, settings_or_raise
+from worker.profiles import Profile
+from worker.settings import Config, Settings, load_config, settings_or_raise
 
 LIVE = ("timezone", "templates_dir", "output_dir", "smtp", "delivery")
 RESTART = ("database_url", "sources", "serve", "contact")  # contact: in the fetcher's UA

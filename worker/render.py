@@ -28,7 +28,8 @@ from worker.store.models import Digest
 
 if TYPE_CHECKING:
     from worker.feedback import Links as FeedbackLinks
-    from worker.settings import EmailSettings, Profile, Settings
+    from worker.profiles import Profile
+    from worker.settings import EmailSettings, Settings
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_SENDER = "Paper Digest <paper-digest@localhost>"

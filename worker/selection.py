@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from worker.collector import paced_for_batches
 from worker.fanout import FanOut, shared
-from worker.settings import Profile
+from worker.profiles import Profile
 from worker.store.marks import Mark
 from worker.store.models import ItemSpec, StoredPaper
 

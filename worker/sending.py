@@ -25,9 +25,10 @@ from worker.collector import paced_for_batches
 from worker.delivery import Channel, Rendered
 from worker.errors import DeliveryError, RenderError
 from worker.fanout import FanOut, shared
+from worker.profiles import Profile
 from worker.progress import Progress, no_progress
 from worker.selection import default_workers
-from worker.settings import Profile, Settings
+from worker.settings import Settings
 from worker.store import outbox
 from worker.store.models import StoredPaper
 from worker.store.recording import Recorder, recording

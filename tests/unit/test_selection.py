@@ -14,10 +14,10 @@ import pytest
 
 from tests.unit.test_matching_batch import TOPICS, synthetic
 from worker.matching import Interests, Reason
+from worker.profiles import Profile
 from worker.records import Links
 from worker.selection import PARALLEL_MIN, Candidates, match_each, match_papers
 from worker.selection import _matched as _really_matched  # before any test replaces it
-from worker.settings import Profile
 from worker.store.models import StoredPaper
 
 NOW = datetime(2026, 3, 16, 8, tzinfo=UTC)

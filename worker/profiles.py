@@ -1,0 +1,158 @@
+"""Subscriber files -> Profiles: one TOML file per subscriber, whose name is its id.
+
+As strict as worker.toml (worker.settings): every problem of a file is reported at once, with
+the key, the line and what is expected, and a broken file only takes its subscriber out of a
+run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from worker.config_types import check_timezone, line_of, load_table, parse_duration, read_toml
+from worker.errors import Problem
+from worker.matching.interests import Interests
+
+GROUP_BY = ("none", "interest")  # a subscriber's `group_by`
+SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+CHANNELS = ("email", "markdown")
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    name: str
+    email: str | None
+    deliver: tuple[str, ...]
+    interests: Interests
+    max_items: int = 20
+    min_score: float = 0.2
+    backfill: timedelta = timedelta(days=7)
+    send_empty: bool = False
+    schedule: str | None = None
+    timezone: str | None = None
+    group_by: str = "none"  # "interest": the digest in sections, one per matched interest
+    file: Path | None = None
+    fingerprint: str = ""  # hash of the file, to notice edits
+
+
+@dataclass(frozen=True)
+class _SubscriberFile:
+    name: str | None = None
+    email: str | None = None
+    deliver: tuple[str, ...] | None = None
+    max_items: int = 20
+    min_score: float = 0.2
+    backfill: str = "7d"
+    send_empty: bool = False
+    schedule: str | None = None
+    timezone: str | None = None
+    group_by: str = "none"
+    enabled: bool = True
+    interests: dict[str, Any] = field(default_factory=dict)
+
+
+def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
+    """One subscriber file -> (profile or None, problems, enabled)."""
+    file = str(path)
+    if not SUBSCRIBER_ID.match(path.stem):
+        return None, [Problem(file, "file name must be letters, digits, '.', '_' or '-' "
+                              "(it is the subscriber's id)")], True
+    data, text, problems = read_toml(path)
+    if data is None:
+        return None, problems, True
+    raw, problems = load_table(_SubscriberFile, data, file=file, text=text)
+    if raw is None:
+        return None, problems, True
+    interests, interest_problems = load_table(Interests, raw.interests, file=file, text=text,
+                                              prefix="interests.")
+    problems = interest_problems + _check_subscriber(raw, file, text)
+    if interests is not None:
+        problems += _check_interests(interests, file, text)
+    if problems or interests is None:
+        return None, problems, raw.enabled
+    deliver = raw.deliver if raw.deliver is not None else ("email",)
+    profile = Profile(
+        id=path.stem, name=raw.name or path.stem, email=raw.email, deliver=tuple(deliver),
+        interests=interests, max_items=raw.max_items, min_score=raw.min_score,
+        group_by=raw.group_by,
+        backfill=parse_duration(raw.backfill), send_empty=raw.send_empty,
+        schedule=raw.schedule, timezone=raw.timezone, file=path,
+        fingerprint=hashlib.sha256(text.encode()).hexdigest()[:16],
+    )
+    return profile, [], raw.enabled
+
+
+def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Problem]:
+    problems = []
+    deliver = raw.deliver if raw.deliver is not None else ("email",) if raw.email else ()
+    for channel in deliver:
+        if channel not in CHANNELS:
+            problems.append(Problem(file, f"unknown channel {channel!r}; supported: "
+                                    f"{', '.join(CHANNELS)}", "deliver", line_of(text, "deliver")))
+    if not deliver:
+        problems.append(Problem(file, 'nowhere to deliver: add `email = "..."` or '
+                                '`deliver = ["markdown"]`', "deliver"))
+    if raw.email is not None and not EMAIL.match(raw.email):
+        problems.append(Problem(file, "expected an address like ada@example.org", "email",
+                                line_of(text, "email")))
+    if "email" in deliver and raw.email is None:
+        problems.append(Problem(file, "deliver includes email but no `email = ...` is set",
+                                "email"))
+    if raw.group_by not in GROUP_BY:
+        problems.append(Problem(file, f"expected one of {', '.join(map(repr, GROUP_BY))}",
+                                "group_by", line_of(text, "group_by")))
+    if raw.max_items < 1:
+        problems.append(Problem(file, "expected at least 1", "max_items",
+                                line_of(text, "max_items")))
+    if not 0.0 <= raw.min_score <= 1.0:
+        problems.append(Problem(file, "expected a number from 0 to 1 (0.3: loosely related, "
+                                "0.7: clearly on topic)", "min_score", line_of(text, "min_score")))
+    try:
+        parse_duration(raw.backfill)
+    except ValueError as exc:
+        problems.append(Problem(file, str(exc), "backfill", line_of(text, "backfill")))
+    if raw.timezone:
+        problems += check_timezone(raw.timezone, file, "timezone", text)
+    if raw.schedule:
+        problems += _check_schedule(raw.schedule, file, text)
+    return problems
+
+
+def _check_interests(interests: Interests, file: str, text: str) -> list[Problem]:
+    problems = []
+    if interests.is_empty:
+        problems.append(Problem(file, "no interests: add keywords, phrases, a query or like "
+                                "examples under [interests]", "interests"))
+    from worker.matching.checks import interest_problems
+
+    for key, message in interest_problems(interests):
+        prefix = "query: " if key == "query" else ""
+        problems.append(Problem(file, prefix + message, f"interests.{key}",
+                                line_of(text, key.split(".")[0])))
+    if interests.exclude_mode not in ("drop", "demote"):
+        problems.append(Problem(file, 'expected "drop" or "demote"', "interests.exclude_mode",
+                                line_of(text, "exclude_mode")))
+    for key in ("keywords", "phrases", "exclude", "like", "unlike"):
+        if any(not term.strip() for term in getattr(interests, key)):
+            problems.append(Problem(file, "empty string in the list", f"interests.{key}",
+                                    line_of(text, key)))
+    return problems
+
+
+def _check_schedule(schedule: str, file: str, text: str) -> list[Problem]:
+    try:
+        from worker.schedules import parse_schedule
+    except ImportError:  # schedules arrive with `serve`; until then any string is kept
+        return []
+    try:
+        parse_schedule(schedule)
+    except ValueError as exc:
+        return [Problem(file, str(exc), "schedule", line_of(text, "schedule"))]
+    return []
