@@ -29,9 +29,9 @@ from worker.selection import Candidates, default_workers, match_each
 from worker.sending import Delivery, DeliveryReport, DryRunChannel, worker_id
 from worker.settings import Config
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
-from worker.store import outbox, papers, runs
+from worker.store import cursors, outbox, papers, runs
 from worker.store.marks import marks_for
-from worker.store.models import DigestSpec, SubscriberInfo
+from worker.store.models import DigestSpec, SubscriberInfo, SubscriberState
 
 log = logging.getLogger("paper_digest")
 DIGEST_BATCH = 500  # subscribers whose digests are written in one transaction
@@ -196,12 +196,12 @@ class Pipeline:
             self._http.close()
 
     # -- digests ---------------------------------------------------------------------------
-    def sync(self, profiles: Iterable[Profile]) -> dict[str, outbox.SubscriberState]:
+    def sync(self, profiles: Iterable[Profile]) -> dict[str, SubscriberState]:
         """Record new subscribers (cursor `backfill` before now), refresh known ones."""
         profiles = list(profiles)
         starts = {b: papers.seq_before(self.engine, self.now - b)
                   for b in {p.backfill for p in profiles}}
-        return outbox.sync_subscribers(self.engine, [
+        return cursors.sync_subscribers(self.engine, [
             SubscriberInfo(p.id, p.email, p.name, p.fingerprint, starts[p.backfill])
             for p in profiles], self.now)
 
@@ -215,7 +215,7 @@ class Pipeline:
         with self.timed("sync"):
             states = self.sync(profiles)
         with self.timed("candidates"):
-            upto, window, delivered = outbox.candidate_window(
+            upto, window, delivered = cursors.candidate_window(
                 self.engine, {sid: s.cursor_seq for sid, s in states.items()})
         reports = {p.id: SubscriberReport(p.id, created=states[p.id].created) for p in profiles}
         groups: dict[tuple[int, frozenset[int]], list[Profile]] = defaultdict(list)

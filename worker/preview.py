@@ -15,7 +15,7 @@ from worker.render import profile_context, render
 from worker.selection import Candidates, example_papers, match_papers
 from worker.semantic import embedder_for
 from worker.settings import Config, Settings
-from worker.store import outbox, papers
+from worker.store import cursors, outbox, papers
 from worker.store.db import reading
 from worker.store.marks import marks_for
 from worker.store.models import Digest, DigestItem, StoredPaper
@@ -47,7 +47,7 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
         batches = ([_papers(conn, profile.id, ranked)
                     for ranked in _batches(conn, profile.id, start, upto)]
                    if since is not None
-                   else [outbox.digest_candidates(conn, profile.id, start, upto)])
+                   else [cursors.digest_candidates(conn, profile.id, start, upto)])
     resolved = resolve(engine, [*profile.interests.like, *profile.interests.unlike], now, lookup)
     examples = resolved.papers
     marked = marks_for(engine, [profile.id])[profile.id]
@@ -110,8 +110,8 @@ def _batches(conn: Connection, sub_id: str, start: int, upto: int) -> list[Ranke
 
 def _papers(conn: Connection, sub_id: str, ranked: Ranked) -> list[StoredPaper]:
     """The papers of a range as its digest ranked (or will rank) them: less those an earlier
-    digest had given the subscriber (outbox.digest_candidates)."""
-    return outbox.digest_candidates(conn, sub_id, ranked.after, ranked.upto,
+    digest had given the subscriber (cursors.digest_candidates)."""
+    return cursors.digest_candidates(conn, sub_id, ranked.after, ranked.upto,
                                     before=ranked.digest.id if ranked.digest else None)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from tests.integration.helpers import add_seed_day, make_config, run_cli
 from worker.records import Links, PaperRecord, title_hash
 from worker.sources.base import Dump, DumpFailure, content_hash
-from worker.store import outbox, papers
+from worker.store import cursors, outbox, papers
 from worker.store.db import (
     HEAD_REVISION,
     DatabaseOpenError,
@@ -113,14 +113,14 @@ def test_failure_recorded_once(engine) -> None:  # type: ignore[no-untyped-def]
 
 
 def _subscribe(engine, sid: str = "ada", start: int = 0):  # type: ignore[no-untyped-def]
-    return outbox.sync_subscriber(engine, sid, email=f"{sid}@example.org", name=sid,
+    return cursors.sync_subscriber(engine, sid, email=f"{sid}@example.org", name=sid,
                                   fingerprint="f", start_seq=start, now=NOW)
 
 
 def test_digest_moves_cursor_and_items_are_unique(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d", rec("A"), rec("B")), NOW)
     state = _subscribe(engine)
-    upto, window, delivered = outbox.candidate_window(engine, {"ada": state.cursor_seq})
+    upto, window, delivered = cursors.candidate_window(engine, {"ada": state.cursor_seq})
     assert (upto, [p.title for p in window], delivered) == (1, ["A", "B"], {"ada": set()})
     reasons = json.dumps([{"kind": "keyword", "text": "title mentions A"}])
     items = [ItemSpec(window[0].id, 0.9, reasons)]
@@ -149,7 +149,7 @@ def test_digests_written_together_fall_back_one_by_one_when_one_breaks_a_constra
     IntegrityError, so the batch is rolled back and written one subscriber at a time, and
     only the one that broke the rule gets nothing. Reasons keep every character."""
     papers.ingest_dump(engine, dump("d", rec("A"), rec("B")), NOW)
-    _, window, _ = outbox.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq,
+    _, window, _ = cursors.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq,
                                                     "bo": _subscribe(engine, "bo").cursor_seq})
     a, b = window
     odd = json.dumps([{"kind": "keyword", "text": "tab\there, line\nbreak, back\\slash, \\N, “π”"}],
@@ -168,7 +168,7 @@ def test_statistics_are_refreshed_when_a_pass_grows_the_digest_tables(engine) ->
     tables (the planner reads them at once, in delivery); a small share does nothing, and
     SQLite has nothing to refresh."""
     papers.ingest_dump(engine, dump("d", *(rec(f"Paper {n}") for n in range(12))), NOW)
-    _, window, _ = outbox.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq})
+    _, window, _ = cursors.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq})
     items = [ItemSpec(p.id, 0.5, "[]") for p in window]
     outbox.create_digests(engine, [DigestSpec("ada", 0, items, ("email",), 0, "<a@x>")],
                           upto=1, now=NOW)
@@ -206,7 +206,7 @@ def test_a_pass_that_grows_the_digest_tables_leaves_them_analyzed(  # type: igno
 
 def test_digests_loaded_together_share_papers_in_rank_order(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d", rec("A", authors=("Ana",)), rec("B"), rec("C")), NOW)
-    _, window, _ = outbox.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq,
+    _, window, _ = cursors.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq,
                                                     "bo": _subscribe(engine, "bo").cursor_seq})
     a, b, c = window
     made = {}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,12 @@ def insert_rows(conn: Connection, table: Any, columns: Sequence[str],
     except dbapi.Error as exc:
         raise DBAPIError.instance(statement, None, exc, dbapi.Error,
                                   dialect=conn.dialect) from exc
+
+
+def chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    """Bounded IN lists: far below SQLite's and PostgreSQL's limits on bound parameters."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def current_revision(engine: Engine) -> str | None:

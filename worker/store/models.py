@@ -70,7 +70,7 @@ class ItemSpec:
 
 @dataclass(frozen=True)
 class SubscriberInfo:
-    """What the config says of a subscriber, for recording it (outbox.sync_subscribers)."""
+    """What the config says of a subscriber, for recording it (cursors.sync_subscribers)."""
 
     id: str
     email: str | None

@@ -1,4 +1,5 @@
-"""Subscribers, digests (the outbox) and their deliveries.
+"""Digests (the outbox) and their deliveries (subscribers and their candidates:
+worker.store.cursors).
 
 A digest and its items are written, and the subscriber's cursor advanced, in one
 transaction before anything is sent. Sending claims a delivery with a lease; it is marked sent
@@ -29,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, NoResultFound
 
-from worker.store.db import insert_rows, reading, upsert
+from worker.store.db import chunks, insert_rows, reading
 from worker.store.models import (
     DeliveryJob,
     DeliveryState,
@@ -38,141 +39,11 @@ from worker.store.models import (
     DigestSpec,
     ItemSpec,
     StoredPaper,
-    SubscriberInfo,
-    SubscriberState,
 )
-from worker.store.papers import papers_in_range
 from worker.store.recording import Recorder
 from worker.store.schema import deliveries, digest_items, digests, papers, subscribers
 
 log = logging.getLogger("paper_digest")
-
-
-def sync_subscriber(engine: Engine, sub_id: str, *, email: str | None, name: str,
-                    fingerprint: str, start_seq: int, now: datetime) -> SubscriberState:
-    """Create the subscriber on first sight (cursor at `start_seq`), else refresh its details.
-
-    The cursor of a known subscriber never moves here: editing a profile resends nothing.
-    """
-    with engine.begin() as conn:
-        row = conn.execute(select(subscribers).where(subscribers.c.id == sub_id)).first()
-        if row is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(subscribers).values(
-                        id=sub_id, email=email, name=name, cursor_seq=start_seq,
-                        first_seen_at=now, fingerprint=fingerprint, updated_at=now))
-                return SubscriberState(sub_id, start_seq, now, created=True)
-            except IntegrityError:  # created by a concurrent run a moment ago
-                row = conn.execute(select(subscribers).where(subscribers.c.id == sub_id)).one()
-        if (row.email, row.name, row.fingerprint) != (email, name, fingerprint):
-            conn.execute(update(subscribers).where(subscribers.c.id == sub_id).values(
-                email=email, name=name, fingerprint=fingerprint, updated_at=now))
-        return SubscriberState(sub_id, row.cursor_seq, row.first_seen_at)
-
-
-def sync_subscribers(engine: Engine, infos: Sequence[SubscriberInfo], now: datetime,
-                     ) -> dict[str, SubscriberState]:
-    """`sync_subscriber` for many subscribers, in one transaction and a few statements: the new
-    ones are created (cursor at their start_seq), the known ones get their details refreshed
-    (their cursors never move here)."""
-    states: dict[str, SubscriberState] = {}
-    with engine.begin() as conn:
-        known = _subscriber_rows(conn, [i.id for i in infos])
-        new = [i for i in infos if i.id not in known]
-        created: set[str] = set()
-        if new:
-            # ON CONFLICT DO NOTHING: one created by a concurrent run a moment ago stays as is.
-            statement = upsert(conn, subscribers).on_conflict_do_nothing(
-                index_elements=["id"]).returning(subscribers.c.id)
-            created = set(conn.execute(statement, [
-                {"id": i.id, "email": i.email, "name": i.name, "cursor_seq": i.start_seq,
-                 "first_seen_at": now, "fingerprint": i.fingerprint, "updated_at": now}
-                for i in new]).scalars())
-            if len(created) < len(new):
-                known |= _subscriber_rows(conn, [i.id for i in new if i.id not in created])
-        changed = [i for i in infos if i.id in known and (
-            known[i.id].email, known[i.id].name, known[i.id].fingerprint) != (
-            i.email, i.name, i.fingerprint)]
-        if changed:
-            conn.execute(update(subscribers).where(subscribers.c.id == bindparam("sid"))
-                         .values(email=bindparam("email"), name=bindparam("name"),
-                                 fingerprint=bindparam("fingerprint"), updated_at=now),
-                         [{"sid": i.id, "email": i.email, "name": i.name,
-                           "fingerprint": i.fingerprint} for i in changed])
-    for info in infos:
-        if info.id in created:
-            states[info.id] = SubscriberState(info.id, info.start_seq, now, created=True)
-        else:
-            row = known[info.id]
-            states[info.id] = SubscriberState(info.id, row.cursor_seq, row.first_seen_at)
-    return states
-
-
-def _subscriber_rows(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
-    rows: dict[str, Any] = {}
-    for chunk in _chunks(ids):
-        rows.update((r.id, r) for r in conn.execute(
-            select(subscribers).where(subscribers.c.id.in_(chunk))))
-    return rows
-
-
-def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
-    """Bounded IN lists: far below SQLite's and PostgreSQL's limits on bound parameters."""
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def delivered_paper_ids(conn: Connection, sub_ids: Sequence[str], after: int,
-                        upto: int, *, before: int | None = None) -> dict[str, set[int]]:
-    """Per subscriber, the papers of the range (after, upto] it has already been given (by
-    the digests with ids below `before`, when given)."""
-    result: dict[str, set[int]] = {sid: set() for sid in sub_ids}
-    for chunk in _chunks(list(sub_ids)):
-        query = (select(digest_items.c.subscriber_id, digest_items.c.paper_id)
-                 .join(papers, papers.c.id == digest_items.c.paper_id)
-                 .where(digest_items.c.subscriber_id.in_(chunk),
-                        papers.c.first_seen_seq > after, papers.c.first_seen_seq <= upto))
-        if before is not None:
-            query = query.where(digest_items.c.digest_id < before)
-        for sid, pid in conn.execute(query):
-            result[sid].add(pid)
-    return result
-
-
-def digest_candidates(conn: Connection, sub_id: str, after: int, upto: int, *,
-                      before: int | None = None) -> list[StoredPaper]:
-    """What a digest of the range (after, upto] ranks for the subscriber, as build_digests
-    picks it: the papers first seen in the range that no digest (below id `before`, for a
-    digest already written) has given it."""
-    given = delivered_paper_ids(conn, [sub_id], after, upto, before=before)[sub_id]
-    return [p for p in papers_in_range(conn, after, upto) if p.id not in given]
-
-
-def candidate_window(engine: Engine, cursors: dict[str, int]
-                     ) -> tuple[int, list[StoredPaper], dict[str, set[int]]]:
-    """(upto, papers first seen after the lowest cursor, already-delivered ids per subscriber).
-
-    One read of papers serves every subscriber: each takes the papers above its own cursor.
-    What was delivered is read per cursor, for the papers above it only: subscribers that are
-    up to date (nearly all, nearly always) need not wade through what the one new subscriber
-    with a long backfill makes the window span.
-    """
-    from worker.store.papers import current_seq
-
-    with reading(engine) as conn:
-        upto = current_seq(conn)
-        low = min(cursors.values(), default=upto)
-        found = papers_in_range(conn, low, upto) if low < upto else []
-        delivered: dict[str, set[int]] = {}
-        if found:
-            by_cursor: dict[int, list[str]] = defaultdict(list)
-            for sid, cursor in cursors.items():
-                by_cursor[cursor].append(sid)
-            for cursor, sids in by_cursor.items():
-                if cursor < upto:
-                    delivered.update(delivered_paper_ids(conn, sids, cursor, upto))
-    return upto, found, delivered
 
 
 # digest_items' columns as create_digest(s) write them: plain values (worker.store.db.insert_rows)
@@ -245,14 +116,14 @@ def _create_digests(conn: Connection, specs: Sequence[DigestSpec], upto: int, no
                     slot: str | None) -> dict[str, int | None]:
     result: dict[str, int | None] = dict.fromkeys((s.subscriber_id for s in specs), None)
     cursors: dict[str, int] = {}
-    for chunk in _chunks([s.subscriber_id for s in specs]):
+    for chunk in chunks([s.subscriber_id for s in specs]):
         locked = select(subscribers.c.id, subscribers.c.cursor_seq).where(
             subscribers.c.id.in_(chunk))
         if conn.dialect.name == "postgresql":
             locked = locked.order_by(subscribers.c.id).with_for_update()
         cursors.update((sid, cursor) for sid, cursor in conn.execute(locked))
     ready = [s for s in specs if cursors.get(s.subscriber_id) == s.expected_cursor]
-    for chunk in _chunks([s.subscriber_id for s in ready]):
+    for chunk in chunks([s.subscriber_id for s in ready]):
         conn.execute(update(subscribers).where(subscribers.c.id.in_(chunk))
                      .values(cursor_seq=upto, updated_at=now))
     kept = [s for s in ready if s.items or s.keep_empty]
@@ -413,7 +284,7 @@ def load_digests(engine: Engine, digest_ids: Iterable[int],
     found: dict[int, Digest] = {}
     by_id = {} if papers_read is None else papers_read
     with reading(engine) as conn:
-        for chunk in _chunks(sorted(set(digest_ids))):
+        for chunk in chunks(sorted(set(digest_ids))):
             # .all() fetches the rows at once; iterating a result fetches them one by one.
             rows = conn.execute(select(digests).where(digests.c.id.in_(chunk))).all()
             query = (select(digest_items.c.digest_id, digest_items.c.rank, digest_items.c.score,
@@ -439,7 +310,7 @@ def load_digests(engine: Engine, digest_ids: Iterable[int],
 
 def _papers_by_id(conn: Connection, paper_ids: Iterable[int]) -> dict[int, StoredPaper]:
     by_id: dict[int, StoredPaper] = {}
-    for chunk in _chunks(sorted(paper_ids)):
+    for chunk in chunks(sorted(paper_ids)):
         for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))).all():
             by_id[row.id] = StoredPaper.from_row(row)
     return by_id
