@@ -1,0 +1,140 @@
+"""The commands that set up and look at an install: `init`, `check`, `status` and
+`subscribers`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from worker.cli import (
+    EXIT_ERROR,
+    Obj,
+    cli,
+    fail,
+    settings_or_exit,
+)
+from worker.errors import PaperDigestError
+
+
+@cli.command()
+@click.pass_obj
+def check(obj: Obj) -> None:
+    """Validate worker.toml and every subscriber file; report all problems at once.
+
+    Then, from the database if there is one already, note the `like`/`unlike` entries that
+    match no paper a source has listed (a run looks arXiv ids up on arXiv).
+
+    \b
+    Example:
+      paper-digest --config config check
+    """
+    from worker.semantic import semantic_problems
+
+    config = obj.load()
+    problems = [*config.problems, *semantic_problems(config.settings)]
+    for problem in problems:
+        click.secho(f"error: {problem}", fg="red", err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.", err=True)
+        sys.exit(EXIT_ERROR)
+    s = config.settings
+    email = f"SMTP {s.smtp.host}:{s.smtp.port}" if s.smtp else f".eml files in {s.output_dir}"
+    disabled = f", {len(config.disabled)} disabled" if config.disabled else ""
+    click.echo(f"OK: {len(s.sources)} source(s), {len(config.profiles)} subscriber(s)"
+               f"{disabled}; email via {email}.")
+    from worker.examples import check_notes
+
+    for note in check_notes(s, config.profiles, datetime.now(UTC)):
+        click.secho(f"note: {note}", fg="yellow", err=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def status(obj: Obj, as_json: bool) -> None:
+    """Recent runs, sources, and per subscriber: last digest, pending and failed.
+
+    \b
+    Example:
+      paper-digest status
+      paper-digest status --json | jq '.subscribers[] | select(.failed != [])'
+    """
+    from worker.report import status_data, status_lines
+
+    config = obj.load()
+    settings = settings_or_exit(config)
+    try:
+        data = status_data(config, obj.engine(settings))
+    except PaperDigestError as exc:
+        fail(str(exc))
+    _emit(data, as_json, status_lines)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def subscribers(obj: Obj, as_json: bool) -> None:
+    """List subscribers: channels, schedule, last digest sent, pending and failed counts.
+
+    \b
+    Example:
+      paper-digest subscribers
+      paper-digest subscribers --json
+    """
+    from worker.report import subscribers_data, subscribers_lines
+
+    config = obj.load()
+    settings = settings_or_exit(config)
+    try:
+        rows = subscribers_data(config, obj.engine(settings))
+    except PaperDigestError as exc:
+        fail(str(exc))
+    _emit(rows, as_json, subscribers_lines)
+
+
+def _emit(data: Any, as_json: bool, lines: Any) -> None:
+    if as_json:
+        import json
+
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        for line in lines(data):
+            click.echo(line)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), default=Path("config"),
+                required=False)
+@click.option("--name", help="Your subscriber id (default: your user name).")
+def init(directory: Path, name: str | None) -> None:
+    """Write a working starter config in DIRECTORY (default ./config) and say what next.
+
+    \b
+    Example:
+      paper-digest init my-digest && paper-digest --config my-digest check
+    """
+    from worker.profiles import SUBSCRIBER_ID
+    from worker.starter import write_starter
+
+    if name is not None and not SUBSCRIBER_ID.match(name):
+        fail(f"{name!r} cannot be a subscriber id", "use letters, digits, '.', '_' or '-'", 2)
+    try:
+        written = write_starter(directory, name)
+    except FileExistsError as exc:
+        fail(f"{exc} exists already; nothing was written",
+             "choose another directory, or edit the one you have")
+    for path in written:
+        click.echo(f"wrote {path}")
+    config = f"--config {directory}" if directory != Path("config") else ""
+    click.echo(f"""
+Next steps:
+  1. Edit {written[1]}: your interests (keywords, a query, papers you liked).
+  2. paper-digest {config} check            validate the config
+  3. paper-digest {config} run --dry-run    fetch today's papers, show what you would get
+  4. paper-digest {config} run              write your first digest under {directory}/out/
+  Optional: add [smtp] to {written[0]} for email; `paper-digest {config} serve` keeps it
+  running on a schedule.""".replace("paper-digest  ", "paper-digest "))
