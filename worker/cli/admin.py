@@ -65,13 +65,7 @@ def status(obj: Obj, as_json: bool) -> None:
     """
     from worker.report import status_data, status_lines
 
-    config = obj.load()
-    settings = settings_or_exit(config)
-    try:
-        data = status_data(config, obj.engine(settings))
-    except PaperDigestError as exc:
-        fail(str(exc))
-    _emit(data, as_json, status_lines)
+    _show(obj, as_json, status_data, status_lines)
 
 
 @cli.command()
@@ -87,16 +81,17 @@ def subscribers(obj: Obj, as_json: bool) -> None:
     """
     from worker.report import subscribers_data, subscribers_lines
 
+    _show(obj, as_json, subscribers_data, subscribers_lines)
+
+
+def _show(obj: Obj, as_json: bool, read: Any, lines: Any) -> None:
+    """What `read` finds in the database, as JSON or as the `lines` of a table."""
     config = obj.load()
     settings = settings_or_exit(config)
     try:
-        rows = subscribers_data(config, obj.engine(settings))
+        data = read(config, obj.engine(settings))
     except PaperDigestError as exc:
         fail(str(exc))
-    _emit(rows, as_json, subscribers_lines)
-
-
-def _emit(data: Any, as_json: bool, lines: Any) -> None:
     if as_json:
         import json
 
