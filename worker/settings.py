@@ -252,56 +252,21 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     problems += base_problems
     base = base or _WorkerFile()
     problems += check_timezone(base.timezone, file, "timezone", text)
-    sources, names = [], set()
-    raw_sources = data.get("sources", [])
-    for index, table in enumerate(raw_sources if isinstance(raw_sources, list) else [None]):
-        source, source_problems = _load_source(index, table, file, text)
-        problems += source_problems
-        if source and source.name in names:
-            problems.append(Problem(file, f"duplicate source name {source.name!r}",
-                                    f"sources[{index}].name"))
-        elif source:
-            names.add(source.name)
-            sources.append(source)
+    sources, source_problems = _load_sources(data.get("sources", []), file, text)
+    problems += source_problems
     smtp = None
     if "smtp" in data:
         smtp, smtp_problems = _load_smtp(data["smtp"], file, text, env)
         problems += smtp_problems
-    delivery, delivery_problems = load_table(
-        DeliverySettings, data.get("delivery", {}), file=file, text=text, prefix="delivery.")
-    problems += delivery_problems
-    for key in ("retry_base", "retry_max"):
-        try:
-            parse_duration(getattr(delivery or DeliverySettings(), key))
-        except ValueError as exc:
-            problems.append(Problem(file, str(exc), f"delivery.{key}", line_of(text, key)))
+    delivery, delivery_problems = _load_delivery(data.get("delivery", {}), file, text)
     serve, serve_problems = load_serve(data, file, text)
-    problems += serve_problems
-    matching, matching_problems = load_table(MatchingSettings, data.get("matching", {}),
-                                             file=file, text=text, prefix="matching.")
-    problems += matching_problems
-    if matching is not None and matching.workers < 0:
-        problems.append(Problem(file, "expected 0 (one process per CPU), 1 (matching in this "
-                                "process only) or more", "matching.workers",
-                                line_of(text, "workers")))
-    lookup = matching.example_lookup if matching is not None else ""
-    if lookup and not lookup.startswith(("http://", "https://")):
-        problems.append(Problem(file, 'expected an http:// or https:// URL, or "" for no '
-                                "lookups", "matching.example_lookup",
-                                line_of(text, "example_lookup")))
+    matching, matching_problems = _load_matching(data.get("matching", {}), file, text)
     email, email_problems = load_table(EmailSettings, data.get("email", {}), file=file,
                                        text=text, prefix="email.")
+    problems += delivery_problems + serve_problems + matching_problems
     problems += email_problems or _email_problems(email or EmailSettings(), file, text)
-    feedback, feedback_problems = load_table(FeedbackSettings, data.get("feedback", {}),
-                                             file=file, text=text, prefix="feedback.",
-                                             skip=frozenset({"secret"}))
-    if isinstance(data.get("feedback"), dict) and "secret" in data["feedback"]:
-        feedback_problems.append(Problem(file, f"a secret does not belong in a file: set "
-                                         f"{FEEDBACK_SECRET_ENV} in the environment",
-                                         "feedback.secret", line_of(text, "secret")))
-    feedback = FeedbackSettings((feedback or FeedbackSettings()).url,
-                                env.get(FEEDBACK_SECRET_ENV, ""))
-    problems += feedback_problems or _feedback_problems(feedback, file, text)
+    feedback, feedback_problems = _load_feedback(data.get("feedback", {}), file, text, env)
+    problems += feedback_problems
     settings = Settings(
         config_dir=config_dir,
         database_url=env.get("PAPER_DIGEST_DATABASE_URL") or base.database_url,
@@ -311,13 +276,73 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
         templates_dir=Path(base.templates_dir) if base.templates_dir else None,
         sources=tuple(sources),
         smtp=smtp,
-        delivery=delivery or DeliverySettings(),
+        delivery=delivery,
         serve=serve,
-        matching=matching or MatchingSettings(),
+        matching=matching,
         email=email or EmailSettings(),
         feedback=feedback,
     )
     return settings, problems
+
+
+def _load_sources(raw: Any, file: str, text: str) -> tuple[list[SourceSettings], list[Problem]]:
+    """The [[sources]], each name once."""
+    sources, names, problems = [], set(), []
+    for index, table in enumerate(raw if isinstance(raw, list) else [None]):
+        source, source_problems = _load_source(index, table, file, text)
+        problems += source_problems
+        if source and source.name in names:
+            problems.append(Problem(file, f"duplicate source name {source.name!r}",
+                                    f"sources[{index}].name"))
+        elif source:
+            names.add(source.name)
+            sources.append(source)
+    return sources, problems
+
+
+def _load_delivery(table: Any, file: str, text: str,
+                   ) -> tuple[DeliverySettings, list[Problem]]:
+    delivery, problems = load_table(DeliverySettings, table, file=file, text=text,
+                                    prefix="delivery.")
+    delivery = delivery or DeliverySettings()
+    for key in ("retry_base", "retry_max"):
+        try:
+            parse_duration(getattr(delivery, key))
+        except ValueError as exc:
+            problems.append(Problem(file, str(exc), f"delivery.{key}", line_of(text, key)))
+    return delivery, problems
+
+
+def _load_matching(table: Any, file: str, text: str,
+                   ) -> tuple[MatchingSettings, list[Problem]]:
+    matching, problems = load_table(MatchingSettings, table, file=file, text=text,
+                                    prefix="matching.")
+    if matching is None:
+        return MatchingSettings(), problems
+    if matching.workers < 0:
+        problems.append(Problem(file, "expected 0 (one process per CPU), 1 (matching in this "
+                                "process only) or more", "matching.workers",
+                                line_of(text, "workers")))
+    lookup = matching.example_lookup
+    if lookup and not lookup.startswith(("http://", "https://")):
+        problems.append(Problem(file, 'expected an http:// or https:// URL, or "" for no '
+                                "lookups", "matching.example_lookup",
+                                line_of(text, "example_lookup")))
+    return matching, problems
+
+
+def _load_feedback(table: Any, file: str, text: str, env: Mapping[str, str],
+                   ) -> tuple[FeedbackSettings, list[Problem]]:
+    """[feedback]: its url from the file, its secret from the environment only."""
+    feedback, problems = load_table(FeedbackSettings, table, file=file, text=text,
+                                    prefix="feedback.", skip=frozenset({"secret"}))
+    if isinstance(table, dict) and "secret" in table:
+        problems.append(Problem(file, f"a secret does not belong in a file: set "
+                                f"{FEEDBACK_SECRET_ENV} in the environment",
+                                "feedback.secret", line_of(text, "secret")))
+    feedback = FeedbackSettings((feedback or FeedbackSettings()).url,
+                                env.get(FEEDBACK_SECRET_ENV, ""))
+    return feedback, problems or _feedback_problems(feedback, file, text)
 
 
 def load_config(config_dir: Path, env: Mapping[str, str]) -> Config:
