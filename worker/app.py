@@ -301,6 +301,7 @@ class Pipeline:
                             progress=self.progress)
         return delivery.deliver(profiles, ignore_backoff=ignore_backoff)
 
+
 def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
              only_sources: Sequence[str] | None = None, ignore_backoff: bool = True,
              http_factory: Callable[[Any], Any] | None = None,
