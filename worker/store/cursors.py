@@ -91,7 +91,6 @@ def _subscriber_rows(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
     return rows
 
 
-
 def delivered_paper_ids(conn: Connection, sub_ids: Sequence[str], after: int,
                         upto: int, *, before: int | None = None) -> dict[str, set[int]]:
     """Per subscriber, the papers of the range (after, upto] it has already been given (by
