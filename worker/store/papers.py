@@ -238,11 +238,13 @@ def papers_in_range(conn: Connection, after: int, upto: int) -> list[StoredPaper
     return [StoredPaper.from_row(row, row.first_listing) for row in conn.execute(query)]
 
 
+# How a DOI may be written: bare, after `doi:`, or as a doi.org link.
+_DOI = r"(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\."
 _PAPER_PAGE = re.compile(r"(?:https?://)?(?:(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
                          r"|(?:www\.)?huggingface\.co/papers/)"
-                         r"|(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.48550/arxiv\.", re.I)
-# A DOI (bare, `doi:` or a doi.org link) that is not arXiv's own (10.48550/arXiv.<id>).
-_OTHER_DOI = re.compile(r"(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.\d{4,9}/\S+", re.I)
+                         rf"|{_DOI}48550/arxiv\.", re.I)
+# Any DOI (other_doi leaves out arXiv's own, 10.48550/arXiv.<id>, which is a paper's id).
+_ANY_DOI = re.compile(rf"{_DOI}\d{{4,9}}/\S+", re.I)
 
 
 def ref_arxiv_id(ref: str) -> str | None:
@@ -258,7 +260,7 @@ def ref_arxiv_id(ref: str) -> str | None:
 def other_doi(ref: str) -> bool:
     """Is a `like` reference a DOI other than arXiv's? Such a paper is found neither by arXiv
     id nor by title."""
-    return _OTHER_DOI.fullmatch(ref.strip()) is not None and ref_arxiv_id(ref) is None
+    return _ANY_DOI.fullmatch(ref.strip()) is not None and ref_arxiv_id(ref) is None
 
 
 def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
