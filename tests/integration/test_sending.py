@@ -1,0 +1,62 @@
+"""The delivery stage told to stop (serve's shutdown): no send starts after, and what it
+claimed but did not try goes back unsent, free for the next pass at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.integration.helpers import add_seed_day, make_config
+from worker.app import Pipeline
+from worker.settings import load_config
+from worker.store.db import open_engine
+from worker.store.schema import deliveries
+
+NOW = datetime(2026, 3, 14, 20, tzinfo=UTC)
+SUBSCRIBER = """
+deliver = ["markdown"]
+min_score = 0.01
+[interests]
+keywords = ["{keyword}"]
+"""
+
+
+def test_a_delivery_told_to_stop_hands_back_what_it_did_not_try(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    subscribers = {f"s{n}": SUBSCRIBER.format(keyword=k)
+                   for n, k in enumerate(["model", "language", "vision", "image", "learning"])}
+    config = load_config(make_config(tmp_path, database_url, subscribers,
+                                     extra="[matching]\nworkers = 1"), {})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    engine = open_engine(database_url)
+    try:
+        asked = 0
+
+        def stop() -> bool:  # shutdown arrives after the second send
+            nonlocal asked
+            asked += 1
+            return asked > 2
+
+        first = Pipeline(config, engine, NOW, stop=stop)
+        first.ingest()
+        built = first.build_digests(config.profiles)
+        assert all(r.digest_id for r in built.values())
+        sent = first.deliver(config.profiles)
+        assert [r.status for r in sent] == ["sent", "sent"]
+        with engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.status, deliveries.c.lease_owner,
+                                       deliveries.c.attempts)).all()
+        unsent = [r for r in rows if r.status != "sent"]
+        assert len(rows) == 5 and len(unsent) == 3
+        # handed back: no lease to wait out, and the attempt it never made not counted
+        assert all(r.status == "pending" and r.lease_owner is None and r.attempts == 0
+                   for r in unsent), unsent
+
+        rest = Pipeline(config, engine, NOW).deliver(config.profiles)
+        assert sorted(r.digest_id for r in rest) == sorted(
+            r.digest_id for r in built.values() if r.digest_id not in {s.digest_id for s in sent})
+        assert {r.status for r in rest} == {"sent"}
+    finally:
+        engine.dispose()
