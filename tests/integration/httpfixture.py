@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -52,24 +51,6 @@ class Reply:
 class Seen:
     path: str  # with the query string
     headers: dict[str, str]
-
-
-class FakeClock:
-    """Injected into the Fetcher: sleeping only moves this clock forward."""
-
-    def __init__(self, start: datetime = datetime(2026, 9, 28, 12, tzinfo=UTC)):
-        self.start, self.t = start, 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 3))
-        self.t += seconds
-
-    def wall(self) -> datetime:
-        return self.start + timedelta(seconds=self.t)
 
 
 class _Handler(BaseHTTPRequestHandler):

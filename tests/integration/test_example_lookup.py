@@ -9,8 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import func, select
 
+from tests.clock import FakeClock
 from tests.integration.helpers import make_config, run_cli
-from tests.integration.httpfixture import ATOM, FakeClock, FixtureServer, Reply, shared_fixture
+from tests.integration.httpfixture import ATOM, FixtureServer, Reply, shared_fixture
 from worker.examples import ArxivLookup
 from worker.sources.http import Fetcher
 from worker.store.db import open_engine

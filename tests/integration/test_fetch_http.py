@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.clock import FakeClock
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
 from worker.sources.http import Fetcher, FetchSettings, MemoryValidators
 
@@ -22,7 +23,6 @@ from .httpfixture import (
     JSON,
     RSS,
     TEXT,
-    FakeClock,
     FixtureServer,
     Reply,
     shared_fixture,

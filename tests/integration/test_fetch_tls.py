@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.clock import FakeClock
 from worker.errors import SourceError
 from worker.sources.http import Fetcher, FetchSettings
 
-from .httpfixture import TEXT, FakeClock, FixtureServer, Reply
+from .httpfixture import TEXT, FixtureServer, Reply
 
 NOW = datetime(2026, 9, 28, 12, tzinfo=UTC)
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE",

@@ -5,11 +5,12 @@ The same rules run against a real server on loopback in tests/integration/test_f
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
 
+from tests.clock import FakeClock
 from worker.errors import SourceError
 from worker.sources.dates import check_date_spec, resolve_dates
 from worker.sources.http import (
@@ -23,23 +24,7 @@ from worker.sources.http import (
 START = datetime(2025, 3, 10, 12, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 3))
-        self.t += seconds
-
-    def wall(self) -> datetime:
-        return START + timedelta(seconds=self.t)
-
-
-def fetcher(responses: list, clock: Clock, **kwargs) -> tuple[Fetcher, list[httpx.Request]]:
+def fetcher(responses: list, clock: FakeClock, **kwargs) -> tuple[Fetcher, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -62,7 +47,7 @@ def ok(body: bytes = b"[]", **headers: str) -> httpx.Response:
 def test_user_agent_names_tool_version_and_contact():
     assert user_agent("ops@example.org", "1.2") == "paper-digest/1.2 (+ops@example.org)"
     assert user_agent(None, "1.2") == "paper-digest/1.2"
-    clock = Clock()
+    clock = FakeClock(START)
     f, seen = fetcher([ok()], clock)
     f.fetch("https://huggingface.co/api/daily_papers", source="s", params={"date": "2025-03-10"})
     assert seen[0].headers["user-agent"].startswith("paper-digest/")
@@ -80,7 +65,7 @@ def test_user_agent_names_tool_version_and_contact():
     (httpx.RemoteProtocolError("peer closed connection"), [1.5]),
 ])
 def test_retryable_failures_are_retried_once_then_succeed(first, sleeps):
-    clock = Clock()
+    clock = FakeClock(START)
     f, seen = fetcher([first, ok(b"fine")], clock)
     result = f.fetch("https://example.org/x", source="s")
     assert result.body == b"fine" and len(seen) == 2
@@ -88,7 +73,7 @@ def test_retryable_failures_are_retried_once_then_succeed(first, sleeps):
 
 
 def test_backoff_doubles_and_the_error_names_url_status_and_attempts():
-    clock = Clock()
+    clock = FakeClock(START)
     f, seen = fetcher([httpx.Response(503, text="busy")] * 4, clock, random=lambda: 1.0)
     with pytest.raises(SourceError) as err:
         f.fetch("https://example.org/x", source="hf")
@@ -98,7 +83,7 @@ def test_backoff_doubles_and_the_error_names_url_status_and_attempts():
 
 
 def test_retry_after_longer_than_we_wait_fails_at_once():
-    clock = Clock()
+    clock = FakeClock(START)
     f, seen = fetcher([httpx.Response(429, headers={"Retry-After": "3600"})], clock)
     with pytest.raises(SourceError, match="retry after 3600 s"):
         f.fetch("https://example.org/x", source="s")
@@ -107,7 +92,7 @@ def test_retry_after_longer_than_we_wait_fails_at_once():
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
 def test_client_errors_are_not_retried(status):
-    clock = Clock()
+    clock = FakeClock(START)
     f, seen = fetcher([httpx.Response(status, text="nope")], clock)
     with pytest.raises(SourceError) as err:
         f.fetch("https://example.org/x", source="s")
@@ -115,14 +100,14 @@ def test_client_errors_are_not_retried(status):
 
 
 def test_ok_statuses_are_returned_for_the_caller_to_read():
-    clock = Clock()
+    clock = FakeClock(START)
     f, _ = fetcher([httpx.Response(400, content=b"<feed/>")], clock)
     result = f.fetch("https://export.arxiv.org/api/query", source="s", ok_statuses=(400,))
     assert result.status == 400 and result.body == b"<feed/>"
 
 
 def test_same_host_requests_are_spaced_by_min_interval():
-    clock = Clock()
+    clock = FakeClock(START)
     f, _ = fetcher([ok(), ok(), ok(), ok()], clock)
     f.fetch("https://export.arxiv.org/api/query", source="s")
     f.fetch("https://export.arxiv.org/api/query?start=100", source="s")
@@ -133,7 +118,7 @@ def test_same_host_requests_are_spaced_by_min_interval():
 
 
 def test_min_interval_per_request_overrides_the_host_default():
-    clock = Clock()
+    clock = FakeClock(START)
     f, _ = fetcher([ok(), ok()], clock)
     f.fetch("https://huggingface.co/a", source="s", min_interval=5)
     f.fetch("https://huggingface.co/b", source="s", min_interval=5)
@@ -141,7 +126,7 @@ def test_min_interval_per_request_overrides_the_host_default():
 
 
 def test_conditional_get_sends_stored_validators_and_304_is_not_modified():
-    clock = Clock()
+    clock = FakeClock(START)
     store = MemoryValidators()
     first_reply = ok(b"v1", etag='"abc"', **{"last-modified": "Mon, 10 Mar 2025 00:00:00 GMT"})
     f, seen = fetcher([first_reply, httpx.Response(304)], clock, validators=store)
@@ -155,14 +140,14 @@ def test_conditional_get_sends_stored_validators_and_304_is_not_modified():
 
 
 def test_size_cap():
-    clock = Clock()
+    clock = FakeClock(START)
     f, _ = fetcher([ok(b"x" * 2000)], clock, settings=FetchSettings(max_bytes=1000))
     with pytest.raises(SourceError, match="larger than the 1000-byte limit"):
         f.fetch("https://example.org/big", source="s")
 
 
 def test_redirect_seen_or_followed():
-    clock = Clock()
+    clock = FakeClock(START)
     moved = httpx.Response(302, headers={"Location": "/papers/date/2025-03-07"})
     f, _ = fetcher([moved, moved, ok(b"page")], clock)
     seen = f.fetch("https://huggingface.co/papers/date/2025-03-08", source="s",
@@ -211,7 +196,7 @@ def test_fetch_dates_errors(spec):
 
 
 def test_bad_gzip_and_bad_urls_fail_without_retrying():
-    clock = Clock()
+    clock = FakeClock(START)
     broken = httpx.Response(200, stream=httpx.ByteStream(b"not gzip"),
                             headers={"Content-Encoding": "gzip"})
     f, seen = fetcher([broken], clock)
