@@ -34,10 +34,28 @@ def parse_duration(text: str) -> timedelta:
 
 
 def line_of(text: str, key: str, after: int = 0) -> int | None:
-    """Best-effort line of `key = ...` in TOML source (tomllib does not report positions)."""
-    pattern = re.compile(rf"^[ \t]*(?:{re.escape(key)}|\"{re.escape(key)}\")[ \t]*=", re.MULTILINE)
-    match = pattern.search(text, pos=after)
-    return text.count("\n", 0, match.start()) + 1 if match else None
+    """Best-effort line of `key = ...`, or else of a `[key]` / `[[key]]` table header, in TOML
+    source from offset `after` on (tomllib does not report positions)."""
+    name = rf"(?:{re.escape(key)}|\"{re.escape(key)}\")"
+    for pattern in (rf"^[ \t]*{name}[ \t]*=", rf"^[ \t]*\[\[?[ \t]*{name}[ \t]*[\].]"):
+        match = re.compile(pattern, re.MULTILINE).search(text, pos=after)
+        if match:
+            return text.count("\n", 0, match.start()) + 1
+    return None
+
+
+def section_start(text: str, name: str) -> int:
+    """The offset of the `[name]` header, where that table's keys are (0: not written so)."""
+    match = re.search(rf"^[ \t]*\[[ \t]*{re.escape(name)}[ \t]*\]", text, re.MULTILINE)
+    return match.start() if match else 0
+
+
+def table_start(text: str, name: str, index: int) -> int | None:
+    """The offset of the `index`-th `[[name]]` header (0: the first), where the keys of that
+    table of an array of tables are; None when it is not written so."""
+    headers = list(re.finditer(rf"^[ \t]*\[\[[ \t]*{re.escape(name)}[ \t]*\]\]", text,
+                               re.MULTILINE))
+    return headers[index].start() if index < len(headers) else None
 
 
 def describe_type(hint: Any) -> str:
@@ -103,9 +121,13 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
-               prefix: str = "", skip: frozenset[str] = frozenset(),
+               prefix: str = "", skip: frozenset[str] = frozenset(), after: int = 0,
                ) -> tuple[T | None, list[Problem]]:
-    """Build `cls` from `table`; (None, problems) when anything is wrong."""
+    """Build `cls` from `table`: (the value, []) when all is well; else (what can be built
+    with the unknown and wrongly typed keys left at their defaults, problems), so that the
+    checks of the rest still run and every problem of a file is reported at once; None when
+    a required key is missing or wrong. `skip`: keys read elsewhere (named as supported);
+    `after`: where the table starts in `text`, for the lines of its keys."""
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     problems: list[Problem] = []
@@ -115,35 +137,42 @@ def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
         if key in skip:
             continue
         if key not in fields:
-            known = ", ".join(sorted(k for k in fields if not k.startswith("_")))
+            known = ", ".join(sorted({*skip, *(k for k in fields if not k.startswith("_"))}))
             problems.append(Problem(file, f"unknown key; supported: {known}", dotted,
-                                    line_of(text, key)))
+                                    line_of(text, key, after)))
             continue
         try:
             values[key] = _convert(value, hints[key])
         except TypeError:
             problems.append(Problem(file, f"expected {describe_type(hints[key])}, got "
                                     f"{type(value).__name__} {value!r}", dotted,
-                                    line_of(text, key)))
+                                    line_of(text, key, after)))
+    missing = False
     for name, field in fields.items():
         required = (field.default is dataclasses.MISSING
                     and field.default_factory is dataclasses.MISSING)
-        if required and name not in table and name not in values:
-            problems.append(Problem(file, f"missing; add `{name} = ...` "
-                                    f"({describe_type(hints[name])})", f"{prefix}{name}"))
-    if problems:
-        return None, problems
-    return cls(**values), []
+        if required and name not in values:
+            missing = True
+            if name not in table:
+                problems.append(Problem(file, f"missing; add `{name} = ...` "
+                                        f"({describe_type(hints[name])})", f"{prefix}{name}"))
+    return (None if missing else cls(**values)), problems
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
     """A TOML file's table and text, or None and the problems that stop it being read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None, "", [Problem(str(path), "file not found; `paper-digest init` writes one")]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, "", [Problem(str(path), f"cannot read: {exc}")]
+    except OSError as exc:
+        return None, "", [Problem(str(path), f"cannot read: {exc.strerror or exc}")]
+    try:
+        text = data.decode("utf-8-sig")  # a byte order mark (Windows editors) is not content
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return None, "", [Problem(str(path), f"not UTF-8 (byte 0x{data[exc.start]:02x}): save "
+                                  "the file as UTF-8", line=line)]
     try:
         return tomllib.loads(text), text, []
     except tomllib.TOMLDecodeError as exc:

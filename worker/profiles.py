@@ -58,12 +58,22 @@ class _SubscriberFile:
     interests: dict[str, Any] = field(default_factory=dict)
 
 
+def subscriber_files(config_dir: Path) -> list[Path]:
+    """DIR/subscribers/*.toml in name order, leaving out hidden files (an editor's lock or
+    backup file such as `.#ada.toml`)."""
+    folder = config_dir / "subscribers"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.toml") if not p.name.startswith("."))
+
+
 def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
     """One subscriber file -> (profile or None, problems, enabled)."""
     file = str(path)
     if not SUBSCRIBER_ID.match(path.stem):
-        return None, [Problem(file, "file name must be letters, digits, '.', '_' or '-' "
-                              "(it is the subscriber's id)")], True
+        return None, [Problem(file, "file name must start with a letter or digit and hold "
+                              "only letters, digits, '.', '_' or '-', at most 64 (it is the "
+                              "subscriber's id)")], True
     data, text, problems = read_toml(path)
     if data is None:
         return None, problems, True
@@ -72,9 +82,9 @@ def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
         return None, problems, True
     interests, interest_problems = load_table(Interests, raw.interests, file=file, text=text,
                                               prefix="interests.")
-    problems = interest_problems + _check_subscriber(raw, file, text)
-    if interests is not None:
-        problems += _check_interests(interests, file, text)
+    problems += interest_problems + _check_subscriber(raw, file, text)
+    if interests is not None:  # (with a key left out as wrong, it is not said to be empty)
+        problems += _check_interests(interests, file, text, whole=not interest_problems)
     if problems or interests is None:
         return None, problems, raw.enabled
     deliver = raw.deliver if raw.deliver is not None else ("email",)
@@ -102,6 +112,10 @@ def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Proble
     if raw.email is not None and not EMAIL.match(raw.email):
         problems.append(Problem(file, "expected an address like ada@example.org", "email",
                                 line_of(text, "email")))
+    elif raw.email is not None and not raw.email.isascii():
+        problems.append(Problem(file, "only ASCII addresses can be sent to (write an "
+                                "international domain in its xn-- form)", "email",
+                                line_of(text, "email")))
     if "email" in deliver and raw.email is None:
         problems.append(Problem(file, "deliver includes email but no `email = ...` is set",
                                 "email"))
@@ -125,9 +139,10 @@ def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Proble
     return problems
 
 
-def _check_interests(interests: Interests, file: str, text: str) -> list[Problem]:
+def _check_interests(interests: Interests, file: str, text: str, whole: bool = True,
+                     ) -> list[Problem]:
     problems = []
-    if interests.is_empty:
+    if interests.is_empty and whole:
         problems.append(Problem(file, "no interests: add keywords, phrases, a query or like "
                                 "examples under [interests]", "interests"))
     from worker.matching.checks import interest_problems

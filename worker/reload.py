@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worker.errors import ConfigError
-from worker.profiles import Profile
+from worker.profiles import Profile, subscriber_files
 from worker.settings import Config, Settings, load_config, settings_or_raise
 
 LIVE = ("timezone", "templates_dir", "output_dir", "smtp", "delivery")
@@ -35,7 +35,7 @@ class Change:
 
 
 def snapshot(config_dir: Path) -> Snapshot:
-    files = [config_dir / "worker.toml", *sorted((config_dir / "subscribers").glob("*.toml"))]
+    files = [config_dir / "worker.toml", *subscriber_files(config_dir)]
     result = {}
     for path in files:
         try:

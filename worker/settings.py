@@ -15,9 +15,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from worker.config_types import check_timezone, line_of, load_table, parse_duration, read_toml
+from worker.config_types import (
+    check_timezone,
+    line_of,
+    load_table,
+    parse_duration,
+    read_toml,
+    section_start,
+    table_start,
+)
 from worker.errors import ConfigError, Problem
-from worker.profiles import Profile, load_profile
+from worker.profiles import Profile, load_profile, subscriber_files
 from worker.serve_settings import ServeSettings, load_serve
 
 if TYPE_CHECKING:
@@ -197,10 +205,18 @@ def _load_smtp(table: Any, file: str, text: str, env: Mapping[str, str]
     elif "host" in raw:
         return None, [Problem(file, 'missing; add `from = "Paper Digest <digest@example.org>"`',
                               "smtp.from")]
-    smtp, problems = load_table(SmtpSettings, raw, file=file, text=text, prefix="smtp.")
+    at = section_start(text, "smtp")
+    smtp, problems = load_table(SmtpSettings, raw, file=file, text=text, prefix="smtp.",
+                                after=at)
     if smtp and smtp.security not in ("auto", "none", "starttls", "tls"):
         problems.append(Problem(file, "expected one of auto, none, starttls, tls",
-                                "smtp.security", line_of(text, "security")))
+                                "smtp.security", line_of(text, "security", at)))
+    if smtp and not 0 < smtp.port < 65536:
+        problems.append(Problem(file, "expected a port number from 1 to 65535", "smtp.port",
+                                line_of(text, "port", at)))
+    if smtp and smtp.timeout <= 0:
+        problems.append(Problem(file, "expected a number of seconds above 0", "smtp.timeout",
+                                line_of(text, "timeout", at)))
     if smtp and env.get("PAPER_DIGEST_SMTP_PASSWORD"):
         smtp = SmtpSettings(**{**smtp.__dict__, "password": env["PAPER_DIGEST_SMTP_PASSWORD"]})
     return (None if problems else smtp), problems
@@ -213,28 +229,39 @@ def _load_source(index: int, table: Any, file: str, text: str
     where = f"sources[{index}]"
     if not isinstance(table, dict):
         return None, [Problem(file, "expected a [[sources]] table", where)]
+    found = table_start(text, "sources", index)
+    start = found or 0  # this source's keys are found from here on
+    header = None if found is None else text.count("\n", 0, found) + 1
     name, kind = table.get("name"), table.get("kind")
     problems = []
-    if not isinstance(name, str) or not SOURCE_NAME.match(name):
+    if name is None:
+        problems.append(Problem(file, 'missing; add `name = "..."` (letters, digits, '
+                                "'.', '_' or '-')", f"{where}.name", header))
+    elif not isinstance(name, str) or not SOURCE_NAME.match(name):
         problems.append(Problem(file, "expected a name of letters, digits, '.', '_' or '-'",
-                                f"{where}.name"))
-    if kind not in KINDS:
+                                f"{where}.name", line_of(text, "name", start)))
+    if kind is None:
+        problems.append(Problem(file, f"missing; add `kind = ...`, one of {', '.join(KINDS)}",
+                                f"{where}.kind", header))
+    elif kind not in KINDS:
         problems.append(Problem(file, f"unknown kind {kind!r}; supported: "
-                                f"{', '.join(KINDS)}", f"{where}.kind", line_of(text, "kind")))
+                                f"{', '.join(KINDS)}", f"{where}.kind",
+                                line_of(text, "kind", start)))
     if problems or not isinstance(name, str) or not isinstance(kind, str):
         return None, problems
     cls = source_class(kind)
     options, problems = load_table(cls.Options, table, file=file, text=text,
-                                   prefix=f"{where}.", skip=_SOURCE_COMMON)
+                                   prefix=f"{where}.", skip=_SOURCE_COMMON, after=start)
     if options is not None:
-        problems += [Problem(file, msg, f"{where}.{key}", line_of(text, key))
+        problems += [Problem(file, msg, f"{where}.{key}", line_of(text, key, start))
                      for key, msg in cls.check_options(options)]
     enabled, every = table.get("enabled", True), table.get("every")
     if not isinstance(enabled, bool):
-        problems.append(Problem(file, "expected true or false", f"{where}.enabled"))
+        problems.append(Problem(file, "expected true or false", f"{where}.enabled",
+                                line_of(text, "enabled", start)))
     if every is not None and not isinstance(every, str):
         problems.append(Problem(file, 'expected a string such as "1h" or "*/30 * * * *"',
-                                f"{where}.every"))
+                                f"{where}.every", line_of(text, "every", start)))
     if problems:
         return None, problems
     return SourceSettings(name, kind, options, enabled, every), []
@@ -264,12 +291,14 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     email, email_problems = load_table(EmailSettings, data.get("email", {}), file=file,
                                        text=text, prefix="email.")
     problems += delivery_problems + serve_problems + matching_problems
-    problems += email_problems or _email_problems(email or EmailSettings(), file, text)
+    problems += email_problems + _email_problems(email or EmailSettings(), file, text)
     feedback, feedback_problems = _load_feedback(data.get("feedback", {}), file, text, env)
     problems += feedback_problems
+    database_url = env.get("PAPER_DIGEST_DATABASE_URL") or base.database_url
+    problems += _database_problems(database_url, database_url != base.database_url, file, text)
     settings = Settings(
         config_dir=config_dir,
-        database_url=env.get("PAPER_DIGEST_DATABASE_URL") or base.database_url,
+        database_url=database_url,
         output_dir=Path(base.output_dir),
         timezone=base.timezone,
         contact=base.contact,
@@ -285,6 +314,17 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     return settings, problems
 
 
+def _database_problems(url: str, from_env: bool, file: str, text: str) -> list[Problem]:
+    from worker.store.db import url_problem
+
+    problem = url_problem(url)
+    if problem is None:
+        return []
+    if from_env:
+        return [Problem("environment", problem, "PAPER_DIGEST_DATABASE_URL")]
+    return [Problem(file, problem, "database_url", line_of(text, "database_url"))]
+
+
 def _load_sources(raw: Any, file: str, text: str) -> tuple[list[SourceSettings], list[Problem]]:
     """The [[sources]], each name once."""
     sources, names, problems = [], set(), []
@@ -292,8 +332,9 @@ def _load_sources(raw: Any, file: str, text: str) -> tuple[list[SourceSettings],
         source, source_problems = _load_source(index, table, file, text)
         problems += source_problems
         if source and source.name in names:
+            start = table_start(text, "sources", index) or 0
             problems.append(Problem(file, f"duplicate source name {source.name!r}",
-                                    f"sources[{index}].name"))
+                                    f"sources[{index}].name", line_of(text, "name", start)))
         elif source:
             names.add(source.name)
             sources.append(source)
@@ -302,14 +343,23 @@ def _load_sources(raw: Any, file: str, text: str) -> tuple[list[SourceSettings],
 
 def _load_delivery(table: Any, file: str, text: str,
                    ) -> tuple[DeliverySettings, list[Problem]]:
+    at = section_start(text, "delivery")
     delivery, problems = load_table(DeliverySettings, table, file=file, text=text,
-                                    prefix="delivery.")
+                                    prefix="delivery.", after=at)
     delivery = delivery or DeliverySettings()
     for key in ("retry_base", "retry_max"):
         try:
-            parse_duration(getattr(delivery, key))
+            wait = parse_duration(getattr(delivery, key))
         except ValueError as exc:
-            problems.append(Problem(file, str(exc), f"delivery.{key}", line_of(text, key)))
+            problems.append(Problem(file, str(exc), f"delivery.{key}", line_of(text, key, at)))
+            continue
+        if wait <= timedelta(0):
+            problems.append(Problem(file, "expected a wait longer than 0, e.g. 2m",
+                                    f"delivery.{key}", line_of(text, key, at)))
+    if delivery.max_attempts < 1:
+        problems.append(Problem(file, "expected 1 or more (sends tried before a digest is "
+                                "marked failed)", "delivery.max_attempts",
+                                line_of(text, "max_attempts", at)))
     return delivery, problems
 
 
@@ -342,15 +392,14 @@ def _load_feedback(table: Any, file: str, text: str, env: Mapping[str, str],
                                 "feedback.secret", line_of(text, "secret")))
     feedback = FeedbackSettings((feedback or FeedbackSettings()).url,
                                 env.get(FEEDBACK_SECRET_ENV, ""))
-    return feedback, problems or _feedback_problems(feedback, file, text)
+    return feedback, problems + _feedback_problems(feedback, file, text)
 
 
 def load_config(config_dir: Path, env: Mapping[str, str]) -> Config:
     """Load worker.toml and every subscriber file; never raises for bad content."""
     settings, problems = load_settings(config_dir, env)
     profiles, broken, disabled = [], {}, []
-    folder = config_dir / "subscribers"
-    for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+    for path in subscriber_files(config_dir):
         profile, file_problems, enabled = load_profile(path)
         if file_problems:
             broken[path.stem] = file_problems

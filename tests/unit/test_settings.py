@@ -86,6 +86,19 @@ def _messages(tmp_path: Path, worker: str = GOOD_WORKER, **subs: str) -> list[st
     ("email = 'a@example.org'\n", ["ada.toml: interests: no interests"]),
     ("email = 'a@example.org'\n[interests]\nkeywords = 'x'\n",
      ["ada.toml:3: interests.keywords: expected a list of strings"]),
+    ("email = 'jos\u00e9@ex\u00e4mple.org'\n[interests]\nkeywords = ['x']\n",
+     ["ada.toml:1: email: only ASCII addresses can be sent to"]),
+    # A problem at the top does not hide those further down, in [interests] too.
+    ("colour = 'red'\nmin_score = 2\nemail = 'a@example.org'\n[interests]\nwords = ['x']\n"
+     "query = '(multimodal OR vision'\n",
+     ["ada.toml:1: colour: unknown key; supported: backfill, deliver, email",
+      "ada.toml:5: interests.words: unknown key; supported: ",
+      "ada.toml:2: min_score: expected a number from 0 to 1",
+      "ada.toml:6: interests.query: query:"]),
+    ("max_items = 2.5\nemail = 'a@example.org'\n[interests]\nkeywords = ['x']\n"
+     "exclude_mode = 'x'\n",
+     ["ada.toml:1: max_items: expected an integer, got float 2.5",
+      "ada.toml:5: interests.exclude_mode: expected \"drop\" or \"demote\""]),
 ])
 def test_subscriber_problems(tmp_path: Path, text: str, expected: list[str]) -> None:
     messages = _messages(tmp_path, ada=text)
@@ -106,6 +119,67 @@ def test_worker_problems_all_at_once(tmp_path: Path) -> None:
     assert len(messages) == 3
 
 
+def test_worker_problems_are_not_hidden_by_a_first_one(tmp_path: Path) -> None:
+    worker = ('outptu = "x"\ntimezone = "Mars/Olympus"\n'
+              "[delivery]\nmax_attempts = 0\nretry_base = \"0m\"\n"
+              '[smtp]\nhost = "mail"\nport = 99999\nfrom = "PD <pd@example.org>"\n'
+              '[[sources]]\nname = "a"\nkind = "dump_dir"\npath = "d"\n'
+              '[[sources]]\nname = "a"\nkind = "dump_dir"\npath = "e"\n')
+    messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path, worker)]
+    assert messages == [
+        ":1: outptu: unknown key; supported: contact, database_url, delivery, email, feedback, "
+        "matching, output_dir, serve, smtp, sources, templates_dir, timezone",
+        ":2: timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as "
+        "'Europe/Berlin' or 'UTC'",
+        ":15: sources[1].name: duplicate source name 'a'",
+        ":8: smtp.port: expected a port number from 1 to 65535",
+        ":5: delivery.retry_base: expected a wait longer than 0, e.g. 2m",
+        ":4: delivery.max_attempts: expected 1 or more (sends tried before a digest is marked "
+        "failed)",
+    ]
+
+
+def test_an_emptied_source_says_what_it_lacks_at_its_header(tmp_path: Path) -> None:
+    worker = GOOD_WORKER + '[[sources]]\n# taken out for now\n\n[[sources]]\nname = "b"\n' \
+        'kind = "dump_dir"\npath = "b"\n[smpt]\nhost = "x"\n'
+    messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path, worker)]
+    assert messages[0].startswith(":15: smpt: unknown key; supported: ")
+    assert messages[1:] == [
+        ":8: sources[1].name: missing; add `name = \"...\"` (letters, digits, '.', '_' or '-')",
+        ":8: sources[1].kind: missing; add `kind = ...`, one of dump_dir, dump_url, hf_papers, "
+        "hf_api, arxiv_api, arxiv_rss, arxiv_listing"]
+
+
+@pytest.mark.parametrize(("url", "env", "expected"), [
+    ("d1/data.db", {}, "worker.toml:2: database_url: 'd1/data.db' is not a database URL"),
+    ("mysql://x@localhost/db", {}, "worker.toml:2: database_url: 'mysql://x@localhost/db' is"),
+    ("sqlite:///x.db", {"PAPER_DIGEST_DATABASE_URL": "garbage"},
+     "environment: PAPER_DIGEST_DATABASE_URL: 'garbage' is not a database URL this tool uses"),
+])
+def test_a_database_url_that_cannot_work_is_a_problem(tmp_path: Path, url: str,
+                                                       env: dict[str, str], expected: str) -> None:
+    worker = GOOD_WORKER.replace("sqlite:///data/x.db", url)
+    (message,) = [str(p) for p in load_config(write_config(tmp_path, worker), env).problems]
+    assert expected in message
+    assert "expected sqlite:///path/to/file.db or postgresql://user@host/database" in message
+
+
+def test_subscriber_files_are_read_as_utf8_with_or_without_a_bom(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    (tmp_path / "subscribers" / "ada.toml").write_bytes(b"\xef\xbb\xbf" + GOOD_SUB.encode())
+    (tmp_path / "subscribers" / "bob.toml").write_bytes(
+        GOOD_SUB.replace("Ada", "Jos\u00e9").encode("latin-1"))
+    config = load_config(tmp_path, {})
+    assert [p.id for p in config.profiles] == ["ada"]
+    (problem,) = config.broken["bob"]
+    assert str(problem).endswith("bob.toml:2: not UTF-8 (byte 0xe9): save the file as UTF-8")
+
+
+def test_hidden_files_in_subscribers_are_left_alone(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, ada=GOOD_SUB, **{".#ada": "[broken"}), {})
+    assert config.problems == [] and [p.id for p in config.profiles] == ["ada"]
+
+
 def test_broken_subscriber_does_not_hide_the_others(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, ada=GOOD_SUB, bob="[interests"), {})
     assert [p.id for p in config.profiles] == ["ada"]
@@ -115,7 +189,7 @@ def test_broken_subscriber_does_not_hide_the_others(tmp_path: Path) -> None:
 def test_bad_subscriber_file_name(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, **{"-bad name": GOOD_SUB}), {})
     assert not config.profiles
-    assert "file name must be" in str(config.problems[0])
+    assert "file name must start with a letter or digit" in str(config.problems[0])
 
 
 def test_shipped_config_and_its_commented_examples_are_valid(tmp_path: Path) -> None:

@@ -32,6 +32,21 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with a database URL before connecting (a database this tool does not
+    speak, or no URL at all), or None."""
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(normalize_url(url))
+    except ArgumentError:
+        parsed = None
+    if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        return (f"{url!r} is not a database URL this tool uses: expected "
+                "sqlite:///path/to/file.db or postgresql://user@host/database")
+    return None
+
+
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
