@@ -21,6 +21,9 @@ _OLD_ID = re.compile(r"(?<![\w\-.])([a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v(\d+)
 _LATEX_CMD = re.compile(r"\\([A-Za-z]+)|\\.")
 _MATH_MARKUP = str.maketrans("", "", "${}^_")
 _NON_WORD = re.compile(r"[^\w\s]|_")
+# What a link from a source may be: a web address, nothing that runs (`javascript:`), carries
+# its own content (`data:`) or breaks out of an attribute or a Markdown link (spaces, controls).
+_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f<>\"'`]+", re.IGNORECASE)
 # Greek letters written as LaTeX commands match the same letters typed directly
 # (`SOTOPIA-$\pi$` is listed as `SOTOPIA-π` elsewhere).
 _GREEK = {
@@ -88,6 +91,15 @@ class Links:
     pdf: str | None = None
     code: str | None = None
     project: str | None = None
+
+    def __post_init__(self) -> None:
+        # Links come from pages anyone can publish to (a paper's project page on Hugging
+        # Face): only web addresses reach a digest, whichever source or row they come from.
+        for name in ("abstract", "pdf", "code", "project"):
+            value = getattr(self, name)
+            if value is not None:
+                value = value.strip()
+                object.__setattr__(self, name, value if _WEB_LINK.fullmatch(value) else None)
 
     @classmethod
     def for_arxiv(cls, arxiv_id: str, *, code: str | None = None,
