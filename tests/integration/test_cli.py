@@ -39,6 +39,35 @@ def test_init_writes_a_working_config(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "exists already; nothing was written" in again.output
 
 
+def test_init_config_works_from_any_directory(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`init mine` then a cron job run from $HOME: the same database and folders, not a second
+    empty database beside wherever the job happens to run."""
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(cli, ["init", "mine", "--name", "ada"]).exit_code == 0
+    (tmp_path / "mine" / "dumps" / "day.txt").write_text(
+        "Nov 20\n\nA Multimodal Benchmark\n\nWe test.\n")
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = run_cli(Path("../mine"), "run", "--source", "local")
+    assert run.exit_code == 0, run.output
+    assert (tmp_path / "mine" / "data" / "paper-digest.db").exists()
+    assert list((tmp_path / "mine" / "out" / "ada").glob("*.md"))
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_check_notes_a_login_without_its_password(tmp_path: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=2525)
+    with (config / "worker.toml").open("a", encoding="utf-8") as toml:
+        toml.write('username = "digest"\n')
+    bare = run_cli(config, "check")
+    assert bare.exit_code == 0 and "note: [smtp] username is 'digest' but " \
+        "PAPER_DIGEST_SMTP_PASSWORD is not set here" in bare.output
+    given = run_cli(config, "check", env={"PAPER_DIGEST_SMTP_PASSWORD": "s3cret"})
+    assert given.exit_code == 0 and "PAPER_DIGEST_SMTP_PASSWORD" not in given.output
+
+
 def test_subscribers_and_status_json(tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"ada": SUB, "bob": SUB, "bad": "[x"})
     add_seed_day(tmp_path, seeds_dir, "2026-03-14")

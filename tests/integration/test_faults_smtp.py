@@ -68,7 +68,11 @@ class StubSmtp(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, cut_data: float = 0, per_connection: float = 0, reply_delay: float = 0):
+    def __init__(self, cut_data: float = 0, per_connection: float = 0, reply_delay: float = 0,
+                 mail_reply: str = "", auth_reply: str = ""):
+        self.mail_reply = mail_reply  # the answer to MAIL FROM ("": 250)
+        self.auth_reply = auth_reply  # offer AUTH PLAIN and answer it so ("": offer none)
+        self.mails = 0  # MAIL commands received
         self.cut_data = cut_data
         self.reply_delay = reply_delay
         self.per_connection = per_connection
@@ -100,7 +104,13 @@ class _StubSession(socketserver.StreamRequestHandler):
         while line := self.rfile.readline(1000):
             verb = line[:4].upper()
             if verb in (b"EHLO", b"HELO"):
-                self.reply("250 stub")
+                self.reply("250-stub\r\n250 AUTH PLAIN" if self.server.auth_reply else "250 stub")
+            elif verb == b"AUTH":
+                self.reply(self.server.auth_reply)
+            elif verb == b"MAIL" and self.server.mail_reply:
+                with self.server.lock:
+                    self.server.mails += 1
+                self.reply(self.server.mail_reply)
             elif verb == b"QUIT":
                 self.reply("221 bye")
                 return
@@ -133,7 +143,7 @@ class _StubSession(socketserver.StreamRequestHandler):
 
 
 @contextmanager
-def stub_smtp(**options: float) -> Iterator[StubSmtp]:
+def stub_smtp(**options: Any) -> Iterator[StubSmtp]:
     server = StubSmtp(**options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -217,6 +227,49 @@ def test_temporary_failure_is_final_after_max_attempts(tmp_path: Path,
         handler.data_reply = None
         assert run_cli(config, "run", "--now", _at(30)).exit_code == 0
         assert handler.messages == []  # failed is final until `paper-digest retry`
+
+
+# -- the relay refuses our login or our sender: every digest stays pending -------------------
+
+@pytest.mark.parametrize(("options", "username", "said"), [
+    ({"auth_reply": "535 5.7.8 Authentication credentials invalid"}, True,
+     "refused the login: 535 5.7.8 Authentication credentials invalid (check [smtp] username "
+     "and PAPER_DIGEST_SMTP_PASSWORD)"),
+    ({"mail_reply": "530 5.7.0 Authentication required"}, False,
+     "refused the sender: 530 5.7.0 Authentication required (the server asks for a login: set "
+     "[smtp] username and PAPER_DIGEST_SMTP_PASSWORD)"),
+    ({"mail_reply": "553 5.7.1 Sender address rejected: not owned by user"}, False,
+     "refused the sender: 553 5.7.1 Sender address rejected: not owned by user (check [smtp] "
+     "from, and that the relay lets this host send as it)"),
+])
+def test_a_refused_login_or_sender_keeps_every_digest_pending(
+        tmp_path: Path, database_url: str, options: dict[str, str], username: bool,
+        said: str) -> None:
+    """Not the fault of any one message: nothing is marked failed, the relay is asked once a
+    pass, and once [smtp] is put right the next run sends everything."""
+    names = ("ada", "bob", "cy")
+    with stub_smtp(**options) as server:
+        config = _config(tmp_path, database_url, names, server.server_address[1])
+        if username:
+            with (config / "worker.toml").open("a", encoding="utf-8") as toml:
+                toml.write('username = "digest"\n')
+        result = run_cli(config, "run", "--now", T0)
+        assert result.exit_code == 3, result.output
+        where = f"127.0.0.1:{server.server_address[1]}"
+        assert result.output.count(f"email NOT SENT (will retry) SMTP {where} {said}") == 3
+        assert "FAILED" not in result.output
+        assert server.messages == [] and server.connections == 1
+        assert server.mails == (0 if username else 1)
+    assert [(s, a) for s, a, _ in _deliveries(database_url)] == [("pending", 1)] * 3
+    with stub_smtp() as fixed:
+        worker_toml = config / "worker.toml"
+        worker_toml.write_text(re.sub(r"port = \d+", f"port = {fixed.server_address[1]}",
+                                      worker_toml.read_text(encoding="utf-8")
+                                      .replace('username = "digest"\n', "")), encoding="utf-8")
+        again = run_cli(config, "run", "--now", _at(1))
+        assert again.exit_code == 0, again.output
+    assert sorted(str(m["Message-ID"]) for m in fixed.messages) == \
+        sorted(_message_ids(database_url))
 
 
 # -- 550 for one recipient among several -----------------------------------------------------

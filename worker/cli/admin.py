@@ -48,7 +48,11 @@ def check(obj: Obj) -> None:
                f"{disabled}; email via {email}.")
     from worker.examples import check_notes
 
-    for note in check_notes(s, config.profiles, datetime.now(UTC)):
+    notes = check_notes(s, config.profiles, datetime.now(UTC))
+    if s.smtp and s.smtp.username and not s.smtp.password:
+        notes.insert(0, f"[smtp] username is {s.smtp.username!r} but PAPER_DIGEST_SMTP_PASSWORD "
+                     "is not set here: a run from this environment cannot log in")
+    for note in notes:
         click.secho(f"note: {note}", fg="yellow", err=True)
 
 

@@ -1,7 +1,11 @@
 """`email` over SMTP: one connection for the whole pass, reconnecting once if dropped.
 
 Errors are sorted into temporary (connection refused or dropped, timeouts, 4xx: retried later)
-and permanent (5xx: the digest is marked failed with the server's reply).
+and permanent (5xx: the digest is marked failed with the server's reply). A refusal of the
+login or of the sender is neither the message's nor its recipient's fault: it says the relay
+or [smtp] is not right, and every digest would meet it. It is temporary (the digests stay
+pending, to go out once it is put right), and met once a pass: the digests after it are not
+tried against the server again.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class SmtpChannel(Channel):
     def __init__(self, settings: SmtpSettings):
         self.settings = settings
         self.conn: smtplib.SMTP | None = None
+        self.refused: DeliveryError | None = None  # the relay refused our login or sender
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
@@ -41,8 +46,22 @@ class SmtpChannel(Channel):
             if s.mode == "starttls":
                 conn.starttls(context=ssl.create_default_context())
         if s.username:
-            conn.login(s.username, s.password or "")
+            try:
+                conn.login(s.username, s.password or "")
+            except smtplib.SMTPResponseException as exc:
+                conn.close()
+                raise self._refusal("login", exc, "check [smtp] username and "
+                                    "PAPER_DIGEST_SMTP_PASSWORD") from None
         return conn
+
+    def _refusal(self, what: str, exc: smtplib.SMTPResponseException, hint: str,
+                 ) -> DeliveryError:
+        if exc.smtp_code == 530 and not self.settings.username:
+            hint = "the server asks for a login: set [smtp] username and PAPER_DIGEST_SMTP_PASSWORD"
+        self.refused = DeliveryError(f"SMTP {self.settings.host}:{self.settings.port} refused "
+                                     f"the {what}: {_reply(exc.smtp_code, exc.smtp_error)} "
+                                     f"({hint})")
+        return self.refused
 
     def _deliver(self, rendered: Rendered) -> None:
         if self.conn is None:
@@ -54,6 +73,8 @@ class SmtpChannel(Channel):
 
     def send(self, rendered: Rendered) -> str:
         to = rendered.email.to
+        if self.refused is not None:
+            raise self.refused
         try:
             try:
                 self._deliver(rendered)
@@ -61,6 +82,10 @@ class SmtpChannel(Channel):
                 # The server closed our reused connection (idle timeout): reconnect once.
                 self._drop()
                 self._deliver(rendered)
+        except smtplib.SMTPSenderRefused as exc:
+            self._reset()
+            raise self._refusal("sender", exc, "check [smtp] from, and that the relay lets "
+                                "this host send as it") from None
         except smtplib.SMTPRecipientsRefused as exc:
             self._reset()
             code, message = next(iter(exc.recipients.values()))

@@ -15,7 +15,9 @@ def write_starter(target: Path, subscriber: str | None = None) -> list[Path]:
     if worker.exists():
         raise FileExistsError(worker)
     who = subscriber or _safe_id(getpass.getuser())
-    folder = target.as_posix().rstrip("/") or "."
+    # Absolute: relative paths are read from the directory paper-digest runs in, and a cron
+    # job run from elsewhere would make a second, empty database and deliver everything again.
+    folder = target.resolve().as_posix().replace("\\", "\\\\").replace('"', '\\"')
     profile = target / "subscribers" / f"{who}.toml"
     (target / "subscribers").mkdir(parents=True, exist_ok=True)
     (target / "dumps").mkdir(exist_ok=True)
