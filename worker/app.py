@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -219,10 +219,17 @@ class Pipeline:
                 self.engine, {sid: s.cursor_seq for sid, s in states.items()})
         reports = {p.id: SubscriberReport(p.id, created=states[p.id].created) for p in profiles}
         groups: dict[tuple[int, frozenset[int]], list[Profile]] = defaultdict(list)
+        quiet = []  # nothing new to them, but they asked for a digest all the same
         for profile in profiles:
             cursor = states[profile.id].cursor_seq
             if cursor < upto:
                 groups[cursor, frozenset(delivered.get(profile.id, ()))].append(profile)
+            elif profile.send_empty:
+                quiet.append(profile)
+        if quiet:
+            self._write_digests([DigestSpec(p.id, upto, [], p.deliver, 0, self._message_id(p),
+                                            True) for p in self._quiet_due(quiet, slot)],
+                                reports, upto, slot)
         if not groups:  # nothing new to anyone: no examples, marks or model to load
             return reports
         with self.timed("examples"):
@@ -260,6 +267,22 @@ class Pipeline:
             outbox.refresh_statistics(self.engine, sum(r.items for r in reports.values()
                                                        if r.digest_id is not None))
         return reports
+
+    def _quiet_due(self, profiles: list[Profile], slot: str | None) -> list[Profile]:
+        """Those of `send_empty` subscribers with nothing new whose "nothing new" digest is
+        due: at a schedule's slot (one a slot), else when they have had no digest yet on this
+        day of their time zone (`run` from cron: one a day, however often it runs)."""
+        if slot is not None:
+            return profiles
+        from worker.schedules import zone
+
+        last = outbox.last_digest_at(self.engine, [p.id for p in profiles])
+
+        def day(when: datetime, profile: Profile) -> date:
+            return when.astimezone(zone(profile.timezone or self.settings.timezone)).date()
+
+        return [p for p in profiles
+                if p.id not in last or day(last[p.id], p) < day(self.now, p)]
 
     def _write_digests(self, specs: list[DigestSpec], reports: dict[str, SubscriberReport],
                        upto: int, slot: str | None) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from worker.app import PassReport, SourceReport
 from worker.examples import unused_lines
 from worker.logs import one_line
+from worker.sending import DeliveryReport
 from worker.settings import Config, Settings
 from worker.store import outbox, runs
 
@@ -33,28 +34,36 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     lines = [f"{head} at {_when(report.now)}", "", "Sources:", *source_lines(report.sources)]
     lines += ["", f"Papers: {report.papers_read} read, {report.new_papers} new.", "",
               "Digests:"]
-    sent: dict[str, list[str]] = defaultdict(list)
+    sent: dict[str, list[DeliveryReport]] = defaultdict(list)
     for d in report.deliveries:
-        mark = {"sent": "->", "retry": "NOT SENT (will retry)", "failed": "FAILED"}[d.status]
-        sent[d.subscriber_id].append(f"{d.channel} {mark} {d.detail}")
+        sent[d.subscriber_id].append(d)
     for sid, sub in report.subscribers.items():
-        if sub.digest_id:
+        if sub.digest_id and (sub.items or sub.candidates):
             extra = f", {sub.below_threshold} more below threshold" if sub.below_threshold else ""
             lines.append(f"  {sid}: {_plural(sub.items, 'paper')}{extra}")
-        elif sid not in sent:
+        elif sub.digest_id:
+            lines.append(f"  {sid}: nothing new (a digest says so: send_empty)")
+        else:
             lines.append(f"  {sid}: nothing new" if sub.candidates == 0 else
                          f"  {sid}: none of {sub.candidates} new papers matched")
         if sub.unknown_examples:
             lines += [f"    {line}" for line in unused_lines(sub.unknown_examples)]
-        lines += [f"    {entry}" for entry in sent.pop(sid, [])]
-    for sid, entries in sent.items():  # older pending digests sent in this pass
-        lines.append(f"  {sid}: earlier digest")
-        lines += [f"    {entry}" for entry in entries]
+        for d in sent.pop(sid, []):  # this pass's digest, or an older one still pending
+            earlier = "" if d.digest_id == sub.digest_id else "earlier digest: "
+            lines.append(f"    {earlier}{_sent_line(d)}")
+    for sid, reports in sent.items():  # subscribers this pass did not build digests for
+        lines.append(f"  {sid}:")
+        lines += [f"    earlier digest: {_sent_line(d)}" for d in reports]
     for sid, problems in report.skipped_subscribers.items():
         lines.append(f"  {sid}: SKIPPED, its file has problems:")
         lines += [f"    {p}" for p in problems]
     lines += [f"error: {e}" for e in report.errors]
     return [one_line(line) for line in lines]
+
+
+def _sent_line(d: DeliveryReport) -> str:
+    mark = {"sent": "->", "retry": "NOT SENT (will retry)", "failed": "FAILED"}[d.status]
+    return f"{d.channel} {mark} {d.detail}"
 
 
 def source_lines(reports: list[SourceReport]) -> list[str]:

@@ -107,14 +107,21 @@ def test_retry_puts_failed_back_and_next_run_sends(tmp_path: Path, seeds_dir: Pa
                                                    sqlite_url: str) -> None:
     handler = Handler(refuse={"ada@example.org": "550 5.1.1 No such user"})
     with smtp_server(handler) as (handler, port):
-        config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=port)
+        bob = SUB.replace("Ada Lovelace", "Bob").replace("ada@", "bob@")
+        config = make_config(tmp_path, sqlite_url, {"ada": SUB, "bob": bob}, smtp_port=port)
         add_seed_day(tmp_path, seeds_dir, "2026-03-14")
         assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 3
         handler.refuse.clear()  # the mailbox was fixed
         assert run_cli(config, "run", "--now", "2026-03-14T20:05:00+00:00").exit_code == 0
-        assert handler.messages == []  # failed stays failed until someone says retry
+        assert len(handler.messages) == 1  # bob's; ada's failed stays failed until a retry
         retried = run_cli(config, "retry", "ada", "--now", "2026-03-14T20:06:00+00:00")
         assert "1 failed delivery of ada back to pending" in retried.output
-        assert run_cli(config, "run", "--now", "2026-03-14T20:07:00+00:00").exit_code == 0
-    assert [m["To"] for m in handler.messages] == ["Ada Lovelace <ada@example.org>"]
+        again = run_cli(config, "run", "--now", "2026-03-14T20:07:00+00:00")
+        assert again.exit_code == 0
+    assert [m["To"] for m in handler.messages][1:] == ["Ada Lovelace <ada@example.org>"]
+    # The summary says whose earlier digest went out, under its own subscriber.
+    digests = again.output.split("Digests:\n", 1)[1].splitlines()
+    assert digests[:3] == ["  ada: nothing new",
+                           "    earlier digest: email -> Ada Lovelace <ada@example.org>",
+                           "  bob: nothing new"]
     assert run_cli(config, "retry", "nobody").exit_code == 2

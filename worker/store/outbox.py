@@ -333,6 +333,18 @@ def delivery_states(engine: Engine, subscriber_id: str | None = None,
                 for r in conn.execute(query)]
 
 
+def last_digest_at(engine: Engine, subscriber_ids: Iterable[str]) -> dict[str, datetime]:
+    """When each of these subscribers' latest digest was written (sent or not)."""
+    found: dict[str, datetime] = {}
+    with reading(engine) as conn:
+        for chunk in chunks(list(subscriber_ids)):
+            found.update(conn.execute(
+                select(digests.c.subscriber_id, func.max(digests.c.created_at))
+                .where(digests.c.subscriber_id.in_(chunk))
+                .group_by(digests.c.subscriber_id)).all())
+    return found
+
+
 def last_sent(engine: Engine) -> dict[str, datetime]:
     query = (select(digests.c.subscriber_id, func.max(deliveries.c.sent_at))
              .join(digests, digests.c.id == deliveries.c.digest_id)

@@ -1,0 +1,72 @@
+"""`send_empty = true`: a "nothing new" digest also on a day when no new paper arrives, once
+a day from `run` (however often cron runs it) and once a slot under a schedule; subscribers
+who did not ask get nothing on such days."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.integration.helpers import add_seed_day, make_config, run_cli
+
+SUB = """
+deliver = ["markdown"]
+min_score = 0.2
+send_empty = {send_empty}
+{schedule}
+[interests]
+keywords = ["segmentation"]
+"""
+
+
+def _digests(root: Path, name: str) -> list[str]:
+    return sorted(p.read_text(encoding="utf-8") for p in (root / "out" / name).glob("*.md"))
+
+
+def test_a_day_without_new_papers_gives_one_nothing_new_digest(tmp_path: Path,
+                                                               seeds_dir: Path,
+                                                               database_url: str) -> None:
+    config = make_config(tmp_path, database_url, {
+        "ada": SUB.format(send_empty="true", schedule=""),
+        "bob": SUB.format(send_empty="false", schedule="")})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+    assert len(_digests(tmp_path, "ada")) == len(_digests(tmp_path, "bob")) == 1
+    # Later the same day, nothing new: ada had her digest today already.
+    assert run_cli(config, "run", "--now", "2026-03-14T23:00:00+00:00").exit_code == 0
+    assert len(_digests(tmp_path, "ada")) == 1
+    # The next day, still nothing new: ada hears so, once; bob hears nothing.
+    for hour in ("08", "09"):
+        result = run_cli(config, "run", "--now", f"2026-03-15T{hour}:00:00+00:00")
+        assert result.exit_code == 0, result.output
+    found = _digests(tmp_path, "ada")
+    assert len(found) == 2 and len(_digests(tmp_path, "bob")) == 1
+    empty = next(text for text in found if "segmentation" not in text.lower())
+    assert "no new papers" in empty.lower(), empty
+
+
+def test_a_day_without_new_papers_follows_the_subscribers_time_zone(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {
+        "ada": SUB.format(send_empty="true", schedule='timezone = "Asia/Tokyo"')})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    assert run_cli(config, "run", "--now", "2026-03-14T10:00:00+00:00").exit_code == 0
+    # 16:00 UTC is 01:00 on the 15th in Tokyo: a new day there.
+    assert run_cli(config, "run", "--now", "2026-03-14T16:00:00+00:00").exit_code == 0
+    assert len(_digests(tmp_path, "ada")) == 2
+
+
+def test_each_scheduled_slot_without_new_papers_gives_a_digest(tmp_path: Path,
+                                                               seeds_dir: Path,
+                                                               sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {
+        "ada": SUB.format(send_empty="true", schedule='schedule = "every 6h"'),
+        "bob": SUB.format(send_empty="false", schedule='schedule = "every 6h"')})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    for when in ("2026-03-14T12:00:00", "2026-03-14T18:00:00", "2026-03-15T00:00:00",
+                 "2026-03-15T00:30:00"):
+        result = run_cli(config, "run", "--due", "--now", f"{when}+00:00")
+        assert result.exit_code == 0, result.output
+    # 12:00 first sight (the first slot is the next), 18:00 the papers, 00:00 nothing new (a
+    # slot: ada's digest says so), 00:30 no slot due
+    assert len(_digests(tmp_path, "ada")) == 2
+    assert len(_digests(tmp_path, "bob")) == 1
