@@ -28,7 +28,7 @@ from worker.progress import Progress, no_progress
 from worker.selection import Candidates, default_workers, match_each
 from worker.sending import Delivery, DeliveryReport, DryRunChannel, worker_id
 from worker.settings import Config
-from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
+from worker.sources import Dump, DumpFailure, SourceContext, SourceWarning, Unchanged, source_class
 from worker.store import cursors, outbox, papers, runs
 from worker.store.marks import marks_for
 from worker.store.models import DigestSpec, SubscriberInfo, SubscriberState
@@ -46,6 +46,7 @@ class SourceReport:
     new_papers: int = 0
     known_papers: int = 0
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # read, but something was left out
     repeated: bool = False  # the same error as on the previous run
     saved: list[str] = field(default_factory=list)  # raw bodies kept for inspection
 
@@ -155,9 +156,13 @@ class Pipeline:
             runs.source_ok(self.engine, source.name, self.now)
         return report
 
-    def _take(self, item: Dump | DumpFailure | Unchanged, report: SourceReport) -> None:
+    def _take(self, item: Dump | DumpFailure | Unchanged | SourceWarning,
+              report: SourceReport) -> None:
         if isinstance(item, Unchanged):
             report.unchanged += 1
+        elif isinstance(item, SourceWarning):
+            report.warnings.append(str(item))
+            log.warning("source %s: %s", item.source, item)
         elif isinstance(item, DumpFailure):
             if papers.record_failure(self.engine, item, self.now) and item.raw is not None:
                 report.saved.append(self._keep_raw(item))

@@ -75,6 +75,7 @@ def source_lines(reports: list[SourceReport]) -> list[str]:
                      f"{s.known_papers} already known")
         again = " (same error as the last run)" if s.repeated else ""
         lines += [f"    FAILED {f}{again}" for f in s.failures]
+        lines += [f"    WARNING {w}" for w in s.warnings]
         lines += [f"    kept the unreadable response in {path}" for path in s.saved]
     return [one_line(line) for line in lines] or ["  (no sources enabled)"]
 

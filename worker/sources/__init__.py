@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import importlib
 
-from worker.sources.base import Dump, DumpFailure, Source, SourceContext, Unchanged
+from worker.sources.base import (
+    Dump,
+    DumpFailure,
+    Source,
+    SourceContext,
+    SourceWarning,
+    Unchanged,
+)
 
-__all__ = ["KINDS", "Dump", "DumpFailure", "Source", "SourceContext", "Unchanged", "source_class"]
+__all__ = ["KINDS", "Dump", "DumpFailure", "Source", "SourceContext", "SourceWarning",
+           "Unchanged", "source_class"]
 
 KINDS: dict[str, str] = {
     "dump_dir": "worker.sources.dump_dir:DumpDirSource",

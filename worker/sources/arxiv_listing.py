@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from worker.errors import ParseError, SourceError
+from worker.errors import ParseError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
 from worker.sources.arxiv_rss import REVISIONS, check_categories
 from worker.sources.base import SourceContext
@@ -26,9 +26,9 @@ from worker.sources.remote import (
     HttpOptions,
     HttpSource,
     Item,
+    Params,
     check_choice,
     decode_text,
-    failure_from,
 )
 
 _SHOWING = re.compile(r"\(showing\s+(?:first\s+)?(\d+)\s+of\s+(\d+)\s+entries\s*\)", re.I)
@@ -197,20 +197,9 @@ class ArxivListingSource(HttpSource):
             yield from self._category(ctx, category)
 
     def _category(self, ctx: SourceContext, category: str) -> Iterator[Item]:
-        url, results, seen = self.url(f"/list/{category}/new"), [], 0
-        try:
-            for page in range(self.options.max_pages):
-                params = {"skip": seen, "show": self.options.page_size}
-                result = self.get(ctx, url, params=params, conditional=page == 0)
-                results.append(result)
-                shown = _more_pages(result, seen)
-                if not shown:
-                    break
-                seen += shown
-        except SourceError as exc:
-            yield failure_from(self.name, exc)
-            return
-        yield from self.finish(ctx, results, self._parse)
+        yield from self.fetch_pages(ctx, self.url(f"/list/{category}/new"),
+                                    {"skip": 0, "show": self.options.page_size}, _following,
+                                    self.options.max_pages, self._parse)
 
     def _parse(self, results: Sequence[FetchResult]) -> tuple[list[PaperRecord], date | None]:
         records: dict[str, PaperRecord] = {}
@@ -223,6 +212,12 @@ class ArxivListingSource(HttpSource):
                     for record in section.records:
                         records.setdefault(record.key, record)
         return list(records.values()), day
+
+
+def _following(result: FetchResult, params: Params) -> Params | None:
+    """The next page's query, when there is one."""
+    shown = _more_pages(result, params["skip"])
+    return {**params, "skip": params["skip"] + shown} if shown else None
 
 
 def _more_pages(result: FetchResult, seen: int) -> int:

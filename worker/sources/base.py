@@ -1,10 +1,11 @@
 """What every source kind produces, and the interface a source kind implements.
 
 A source yields `Dump`s (one file or one response: the unit of ingest, recorded in one
-transaction) and `DumpFailure`s (reported with where and why; nothing from it is recorded
-as seen). Sources never touch the database or the clock themselves: `SourceContext` hands
-them `now`, a way to ask whether a content hash was already ingested, and (for HTTP kinds)
-the shared fetcher with its stored validators.
+transaction), `DumpFailure`s (reported with where and why; nothing from it is recorded
+as seen), `Unchanged`s and `SourceWarning`s (reported; nothing fails). Sources never touch
+the database or the clock themselves: `SourceContext` hands them `now`, a way to ask whether
+a content hash was already ingested, and (for HTTP kinds) the shared fetcher with its stored
+validators.
 """
 
 from __future__ import annotations
@@ -58,6 +59,19 @@ class Unchanged:
     reason: str
 
 
+@dataclass(frozen=True)
+class SourceWarning:
+    """Something an operator should hear of although the unit was read: e.g. a listing that
+    `max_pages` cut short, whose remaining papers were not read."""
+
+    source: str
+    locator: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.locator}: {self.message}"
+
+
 @dataclass
 class SourceContext:
     """What a source may use while collecting. Built by the pipeline for each pass."""
@@ -84,7 +98,8 @@ class Source(ABC):
         return []
 
     @abstractmethod
-    def collect(self, ctx: SourceContext) -> Iterator[Dump | DumpFailure | Unchanged]:
+    def collect(self, ctx: SourceContext
+                ) -> Iterator[Dump | DumpFailure | Unchanged | SourceWarning]:
         """Yield every unit of input this source has now, parsed or failed."""
 
     def describe(self) -> str:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from worker.errors import ParseError, SourceError
+from worker.errors import ParseError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
 from worker.sources.base import SourceContext
 from worker.sources.dates import check_date_spec, resolve_dates
 from worker.sources.http import FetchResult
-from worker.sources.remote import HttpOptions, HttpSource, Item, decode_text, failure_from
+from worker.sources.remote import HttpOptions, HttpSource, Item, Params, decode_text
 
 API_PAGE_LIMIT = 100  # the API's maximum `limit` (its OpenAPI schema)
 
@@ -129,21 +129,14 @@ class HfApiSource(HttpSource):
             yield from self._day(ctx, day)
 
     def _day(self, ctx: SourceContext, day: date) -> Iterator[Item]:
-        url, results = self.url("/api/daily_papers"), []
-        try:
-            for page in range(self.options.max_pages):
-                params = {"date": day.isoformat(), "limit": self.options.page_size}
-                if page:
-                    params["p"] = page
-                # Only the first page is conditional: a 304 there means the day is unchanged.
-                result = self.get(ctx, url, params=params, conditional=page == 0)
-                results.append(result)
-                if result.not_modified or not _full_page(result, self.options.page_size):
-                    break
-        except SourceError as exc:
-            yield failure_from(self.name, exc)
-            return
-        yield from self.finish(ctx, results, lambda rs: self._parse_day(rs, day))
+        size = self.options.page_size
+
+        def following(result: FetchResult, params: Params) -> Params | None:
+            return {**params, "p": params.get("p", 0) + 1} if _full_page(result, size) else None
+
+        yield from self.fetch_pages(ctx, self.url("/api/daily_papers"),
+                                    {"date": day.isoformat(), "limit": size}, following,
+                                    self.options.max_pages, lambda rs: self._parse_day(rs, day))
 
     def _parse_day(self, results: Sequence[FetchResult], day: date
                    ) -> tuple[list[PaperRecord], date | None]:

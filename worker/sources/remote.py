@@ -4,24 +4,34 @@ A unit of input (one day of HF papers, one arXiv category's feed) becomes exactl
 `Unchanged` (HTTP 304, or the same bytes were already ingested), `DumpFailure` (the fetch
 failed, the content type is wrong, or the body does not parse; the raw body is kept and
 nothing is recorded as seen), or `Dump`. Validators are stored only after the pipeline has
-taken the Dump (when it asks the source for the next item), so a crash never loses papers.
+taken the Dump (when it asks the source for the next item), so a crash never loses papers,
+and only for a unit one response held whole (see `HttpSource.fetch_pages`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
 
 from worker.errors import ParseError, SourceError
 from worker.records import PaperRecord
-from worker.sources.base import Dump, DumpFailure, Source, SourceContext, Unchanged, content_hash
+from worker.sources.base import (
+    Dump,
+    DumpFailure,
+    Source,
+    SourceContext,
+    SourceWarning,
+    Unchanged,
+    content_hash,
+)
 from worker.sources.http import Fetcher, FetchResult
 
 Parsed = tuple[Sequence[PaperRecord], date | None]
-Item = Dump | DumpFailure | Unchanged
+Item = Dump | DumpFailure | Unchanged | SourceWarning
+Params = Mapping[str, Any]
 
 _FAMILY_NAMES = {"json": "JSON", "xml": "XML", "html": "HTML", "text": "plain text"}
 
@@ -119,9 +129,38 @@ class HttpSource(Source):
             return
         yield from self.finish(ctx, [result], lambda results: parse(results[0]))
 
+    def fetch_pages(self, ctx: SourceContext, url: str, params: Params,
+                    following: Callable[[FetchResult, Params], Params | None], max_pages: int,
+                    parse: Callable[[Sequence[FetchResult]], Parsed]) -> Iterator[Item]:
+        """One unit listed over pages: `params` asks for the first, `following` gives the
+        query of the next page from the last one read (None: that was the last page).
+
+        Only the first page is conditional, and its 304 ends the unit; `finish()` keeps its
+        validators only when it was the whole listing, so a 304 never hides a later page.
+        When `max_pages` stops the paging early, the operator is told (the papers on later
+        pages are not read) and the unit is read whole again next time."""
+        results: list[FetchResult] = []
+        try:
+            next_params: Params | None = params
+            while next_params is not None and len(results) < max_pages:
+                result = self.get(ctx, url, params=next_params, conditional=not results)
+                results.append(result)
+                next_params = None if result.not_modified else following(result, next_params)
+        except SourceError as exc:
+            yield failure_from(self.name, exc)
+            return
+        cut = next_params is not None
+        if cut:
+            yield SourceWarning(self.name, results[0].url, f"stopped at max_pages = {max_pages}"
+                                " while the listing has more; the papers on later pages were "
+                                "not read (raise max_pages)")
+        yield from self.finish(ctx, results, parse, whole=not cut)
+
     def finish(self, ctx: SourceContext, results: Sequence[FetchResult],
-               parse: Callable[[Sequence[FetchResult]], Parsed]) -> Iterator[Item]:
-        """Turn the responses of one unit (several pages at most) into one item."""
+               parse: Callable[[Sequence[FetchResult]], Parsed], *, whole: bool = True
+               ) -> Iterator[Item]:
+        """Turn the responses of one unit (several pages at most) into one item. `whole`:
+        no page was left unread."""
         first = results[0]
         if first.not_modified:
             yield Unchanged(self.name, first.url, "not modified since the last fetch (HTTP 304)")
@@ -130,7 +169,7 @@ class HttpSource(Source):
         digest = content_hash(raw) if len(results) == 1 else _pages_hash(results)
         if ctx.is_known(digest):
             yield Unchanged(self.name, first.url, "already read (same content)")
-            self._remember(ctx, results)
+            self._remember(ctx, results, whole)
             return
         try:
             self._check_types(results)
@@ -148,7 +187,7 @@ class HttpSource(Source):
             when = f" for {listing_date.isoformat()}" if listing_date else ""
             yield Unchanged(self.name, first.url, f"no papers listed{when}")
         # Resumed only when the pipeline asks for the next item, i.e. after it took the Dump.
-        self._remember(ctx, results)
+        self._remember(ctx, results, whole)
 
     def _check_types(self, results: Sequence[FetchResult]) -> None:
         for result in results:
@@ -158,9 +197,13 @@ class HttpSource(Source):
                 raise ParseError(result.url, f"expected {wanted}, got Content-Type "
                                  f"{result.media_type!r} (an error or login page?)")
 
-    def _remember(self, ctx: SourceContext, results: Sequence[FetchResult]) -> None:
-        for result in results:
-            self.fetcher(ctx).remember(result)
+    def _remember(self, ctx: SourceContext, results: Sequence[FetchResult], whole: bool
+                  ) -> None:
+        """Keep the validators of a unit one response held whole. A first page's 304 says
+        nothing of the pages after it: a listing of several pages is asked for again in full
+        (its content hash still tells when nothing changed)."""
+        if whole and len(results) == 1:
+            self.fetcher(ctx).remember(results[0])
 
 
 def _pages_hash(results: Sequence[FetchResult]) -> str:

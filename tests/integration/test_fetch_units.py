@@ -1,0 +1,79 @@
+"""What a source takes from its responses, unit by unit, against a real server on 127.0.0.1:
+listings of several pages read with conditional requests, options that filter a response,
+valid but extreme JSON, redirect loops, error pages, and `fetch --dry-run`.
+
+The scenarios come from an audit; each one lost papers or crashed before it was fixed.
+"""
+
+from __future__ import annotations
+
+import json
+
+from worker.sources import Dump, SourceWarning, Unchanged
+from worker.sources.http import MemoryValidators
+
+from .httpfixture import HTML, JSON, FixtureServer, Reply, shared_fixture
+from .test_fetch_http import clock, collect, listing, make_fetcher, only, server
+
+__all__ = ["clock", "server"]  # fixtures, shared with test_fetch_http
+DAY = "?date=2026-06-12&limit=10"
+
+
+def hf_items() -> list[dict]:  # type: ignore[type-arg]
+    return json.loads(shared_fixture("hf_api", "daily_papers_2026-06-12.json"))
+
+
+def serve_hf_pages(server: FixtureServer, items: list) -> None:  # type: ignore[type-arg]
+    """`items` in pages of 10, each page with an ETag of its own content."""
+    for page in range(len(items) // 10 + 1):
+        chunk = items[page * 10:(page + 1) * 10]
+        server.route(f"/api/daily_papers{DAY}" + (f"&p={page}" if page else ""),
+                     Reply(200, json.dumps(chunk).encode(), JSON, etag=f'"p{page}-{len(chunk)}"'))
+
+
+# -- paging and conditional requests ---------------------------------------------------------
+
+def test_papers_appended_on_a_later_page_arrive(server, clock):
+    """Page 0 unchanged (a 304 for it) says nothing of page 1 when page 0 was full."""
+    items, store = hf_items(), MemoryValidators()
+    serve_hf_pages(server, items[:12])
+    with make_fetcher(clock, store) as fetcher:
+        first = only(collect("hf_api", server, fetcher, date="2026-06-12", page_size=10), Dump)
+        serve_hf_pages(server, items[:15])
+        second = only(collect("hf_api", server, fetcher, date="2026-06-12", page_size=10), Dump)
+    assert len(first.records) == 12 and len(second.records) == 15
+    assert {r.arxiv_id for r in second.records} >= {i["paper"]["id"] for i in items[12:15]}
+
+
+def test_a_single_page_day_still_costs_one_304(server, clock):
+    items, store = hf_items(), MemoryValidators()
+    serve_hf_pages(server, items[:7])
+    with make_fetcher(clock, store) as fetcher:
+        only(collect("hf_api", server, fetcher, date="2026-06-12", page_size=10), Dump)
+        again = only(collect("hf_api", server, fetcher, date="2026-06-12", page_size=10),
+                     Unchanged)
+    assert "HTTP 304" in again.reason and len(server.seen) == 2
+
+
+def test_max_pages_cutting_a_listing_warns_and_hides_nothing_later(server, clock):
+    items, store = hf_items(), MemoryValidators()
+    serve_hf_pages(server, items[:25])
+    with make_fetcher(clock, store) as fetcher:
+        warning, dump = collect("hf_api", server, fetcher, date="2026-06-12", page_size=10,
+                                max_pages=2)
+        assert isinstance(warning, SourceWarning) and isinstance(dump, Dump)
+        assert warning.source == "test-hf_api" and f"{server.url}/api/daily_papers" in str(warning)
+        assert "max_pages = 2" in warning.message and len(dump.records) == 20
+        assert store.data == {}  # page 0's validators would hide pages 2 and on next time
+        raised = collect("hf_api", server, fetcher, date="2026-06-12", page_size=10,
+                         max_pages=3)
+    assert len(only(raised, Dump).records) == 25
+
+
+def test_max_pages_cutting_an_arxiv_listing_warns(server, clock):
+    server.route("/list/cs.CV/new?skip=0&show=2", Reply(200, listing([1, 2], 3), HTML))
+    with make_fetcher(clock) as fetcher:
+        warning, dump = collect("arxiv_listing", server, fetcher, categories=["cs.CV"],
+                                page_size=2, max_pages=1)
+    assert isinstance(warning, SourceWarning) and "/list/cs.CV/new?skip=0&show=2" in str(warning)
+    assert [r.arxiv_id for r in dump.records] == ["2609.00001", "2609.00002"]
