@@ -8,12 +8,16 @@ The scenarios come from an audit; each one lost papers or crashed before it was 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
+
+from tests.integration.helpers import make_config, run_cli
 from worker.sources import Dump, SourceWarning, Unchanged
 from worker.sources.http import MemoryValidators
 
-from .httpfixture import HTML, JSON, FixtureServer, Reply, shared_fixture
-from .test_fetch_http import clock, collect, listing, make_fetcher, only, server
+from .httpfixture import HTML, JSON, RSS, FixtureServer, Reply, shared_fixture
+from .test_fetch_http import NOW, clock, collect, listing, make_fetcher, only, server
 
 __all__ = ["clock", "server"]  # fixtures, shared with test_fetch_http
 DAY = "?date=2026-06-12&limit=10"
@@ -77,3 +81,53 @@ def test_max_pages_cutting_an_arxiv_listing_warns(server, clock):
                                 page_size=2, max_pages=1)
     assert isinstance(warning, SourceWarning) and "/list/cs.CV/new?skip=0&show=2" in str(warning)
     assert [r.arxiv_id for r in dump.records] == ["2609.00001", "2609.00002"]
+
+
+# -- options that filter what is taken -------------------------------------------------------
+
+def rss_with_cross() -> bytes:
+    items = "".join(
+        f"<item><title>Paper {n}</title><link>https://arxiv.org/abs/2609.0000{n}</link>"
+        f"<description>arXiv:2609.0000{n}v1 Announce Type: {kind} \nAbstract: A.</description>"
+        f"<arxiv:announce_type>{kind}</arxiv:announce_type></item>"
+        for n, kind in ((1, "new"), (2, "cross")))
+    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            'xmlns:arxiv="http://arxiv.org/schemas/atom"><channel><title>cs.CV</title>'
+            f"{items}</channel></rss>").encode()
+
+
+def rss_source(name: str, url: str, cross_lists: bool) -> str:
+    return (f'[[sources]]\nname = "{name}"\nkind = "arxiv_rss"\nbase_url = "{url}"\n'
+            f'categories = ["cs.CV"]\ncross_lists = {str(cross_lists).lower()}\n'
+            "min_interval = 0\n")
+
+
+@pytest.mark.parametrize("etag", ['"r1"', None], ids=["etag", "no-validators"])
+def test_changing_a_filter_option_reads_the_same_feed_again(tmp_path: Path, sqlite_url: str,
+                                                            etag: str | None) -> None:
+    with FixtureServer() as server:
+        server.route("/rss/cs.CV", Reply(200, rss_with_cross(), RSS, etag=etag))
+        config = make_config(tmp_path, sqlite_url, {})
+        worker = config / "worker.toml"
+        base = worker.read_text().split("[[sources]]")[0]
+        worker.write_text(base + rss_source("cv", server.url, cross_lists=False))
+        first = run_cli(config, "fetch", "--now", NOW.isoformat())
+        assert "cv: 1 dump read; 1 paper listed, 1 new" in first.output, first.output
+        worker.write_text(base + rss_source("cv", server.url, cross_lists=True))
+        second = run_cli(config, "fetch", "--now", NOW.isoformat())
+        assert "cv: 1 dump read; 2 papers listed, 1 new" in second.output, second.output
+        third = run_cli(config, "fetch", "--now", NOW.isoformat())
+        assert "cv: 0 dumps read, 1 unchanged" in third.output, third.output
+
+
+def test_two_sources_with_different_filters_on_one_url(tmp_path: Path, sqlite_url: str) -> None:
+    with FixtureServer() as server:
+        server.route("/rss/cs.CV", Reply(200, rss_with_cross(), RSS, etag='"r1"'))
+        config = make_config(tmp_path, sqlite_url, {})
+        worker = config / "worker.toml"
+        worker.write_text(worker.read_text().split("[[sources]]")[0]
+                          + rss_source("new-only", server.url, cross_lists=False)
+                          + rss_source("with-cross", server.url, cross_lists=True))
+        result = run_cli(config, "fetch", "--now", NOW.isoformat())
+    assert "new-only: 1 dump read; 1 paper listed, 1 new" in result.output, result.output
+    assert "with-cross: 1 dump read; 2 papers listed, 1 new" in result.output, result.output

@@ -19,7 +19,7 @@ import logging
 import random as _random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -42,7 +42,7 @@ MiB = 1024 * 1024
 
 
 class ValidatorStore(Protocol):
-    """Where ETag / Last-Modified are kept between passes, keyed by the full request URL."""
+    """Where ETag / Last-Modified are kept between passes, keyed by `cache_key()`."""
 
     def get(self, url: str) -> tuple[str | None, str | None]: ...
 
@@ -73,6 +73,7 @@ class FetchResult:
     body: bytes = field(repr=False)
     not_modified: bool = False  # HTTP 304: nothing to parse
     redirected: bool = False
+    scope: str = ""  # who reads it, and how: see cache_key()
 
     @property
     def media_type(self) -> str:
@@ -120,6 +121,13 @@ class _Retry(Exception):
         self.status = status
         self.wait = wait  # what Retry-After asked for, if anything
         self.unreachable = unreachable  # no connection was made at all
+
+
+def cache_key(url: str, scope: str) -> str:
+    """The validators' key: the URL within the reader's scope, when it has one. A source that
+    takes other things from the same body (other filters) must not be told "not modified"
+    because another reading of it was taken in."""
+    return f"{scope} {url}" if scope else url
 
 
 def user_agent(contact: str | None, version: str = __version__) -> str:
@@ -191,7 +199,7 @@ class Fetcher:
               follow_redirects: bool = True, min_interval: float | None = None,
               timeout: float | None = None, conditional: bool = True,
               ok_statuses: Iterable[int] = (), accept: str | None = None,
-              attempts: int | None = None) -> FetchResult:
+              attempts: int | None = None, scope: str = "") -> FetchResult:
         """GET `url`, retrying what is worth retrying; SourceError when it finally fails.
 
         `follow_redirects=False` returns a 3xx as it is (`redirected`, `final_url` = Location)
@@ -200,6 +208,7 @@ class Fetcher:
         are sent when `conditional`, but only stored when the caller calls `remember()`
         after it has used the body, so a crash in between never loses papers. `attempts`
         overrides the settings' max_attempts (what can wait for the next pass tries less).
+        `scope` keys the validators with the URL (cache_key()).
         """
         try:
             full = str(httpx.URL(url, params=params) if params else httpx.URL(url))
@@ -209,13 +218,14 @@ class Fetcher:
         if where in self._unreachable:
             raise SourceError(source, full, f"not asked: {where} could not be reached earlier "
                               f"in this run ({self._unreachable[where]})")
-        headers = self._request_headers(full, conditional, accept)
+        headers = self._request_headers(cache_key(full, scope), conditional, accept)
         ok = frozenset(ok_statuses)
         attempts = attempts or self.settings.max_attempts
         for attempt in range(1, attempts + 1):
             try:
-                return self._attempt(full, source, headers, follow_redirects, min_interval,
-                                     timeout, ok)
+                result = self._attempt(full, source, headers, follow_redirects, min_interval,
+                                       timeout, ok)
+                return replace(result, scope=scope)
             except _Retry as retry:
                 if attempt == attempts:
                     tried = "tried once" if attempts == 1 else f"gave up after {attempts} attempts"
@@ -231,13 +241,14 @@ class Fetcher:
         if self.validators is None or result.not_modified or result.status != 200:
             return
         if result.etag or result.last_modified:
-            self.validators.put(result.url, result.etag, result.last_modified)
+            self.validators.put(cache_key(result.url, result.scope), result.etag,
+                                result.last_modified)
 
-    def _request_headers(self, url: str, conditional: bool, accept: str | None
+    def _request_headers(self, key: str, conditional: bool, accept: str | None
                          ) -> dict[str, str]:
         headers = {"Accept": accept} if accept else {}
         if conditional and self.validators is not None:
-            etag, last_modified = self.validators.get(url)
+            etag, last_modified = self.validators.get(key)
             if etag:
                 headers["If-None-Match"] = etag
             if last_modified:

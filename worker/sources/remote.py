@@ -10,10 +10,12 @@ and only for a unit one response held whole (see `HttpSource.fetch_pages`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any, ClassVar
 
 from worker.errors import ParseError, SourceError
@@ -34,9 +36,11 @@ Item = Dump | DumpFailure | Unchanged | SourceWarning
 Params = Mapping[str, Any]
 
 _FAMILY_NAMES = {"json": "JSON", "xml": "XML", "html": "HTML", "text": "plain text"}
+# How to talk to the server, not what is taken from its answers: left out of `scope`.
+TRANSPORT_OPTIONS = frozenset({"min_interval", "timeout"})
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class HttpOptions:
     """Keys every HTTP kind accepts. Kinds override `base_url` with their real host."""
 
@@ -105,6 +109,21 @@ class HttpSource(Source):
     def check_options(cls, options: Any) -> list[tuple[str, str]]:
         return check_http_options(options)
 
+    @cached_property
+    def scope(self) -> str:
+        """Who reads a response, and how: a stable hash of the source's name, kind and every
+        option that may change what is taken from a body (filters such as `cross_lists`).
+
+        It keys the stored validators and the content hash of what was read, so after a
+        filter is changed, or for another source with its own filters on the same URL, the
+        body is read again rather than called unchanged. Any option counts unless it only
+        says how to talk to the server: one that might filter is never forgotten, and a
+        needless re-read costs one request and records no paper twice."""
+        taken = {f.name: getattr(self.options, f.name) for f in dataclasses.fields(self.options)
+                 if f.name not in TRANSPORT_OPTIONS}
+        text = json.dumps([self.name, self.kind, taken], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def url(self, path: str) -> str:
         return self.options.base_url.rstrip("/") + path
 
@@ -117,7 +136,7 @@ class HttpSource(Source):
     def get(self, ctx: SourceContext, url: str, **kwargs: Any) -> FetchResult:
         return self.fetcher(ctx).fetch(url, source=self.name, accept=self.accept,
                                        min_interval=self.options.min_interval,
-                                       timeout=self.options.timeout, **kwargs)
+                                       timeout=self.options.timeout, scope=self.scope, **kwargs)
 
     def fetch_one(self, ctx: SourceContext, url: str, parse: Callable[[FetchResult], Parsed],
                   **kwargs: Any) -> Iterator[Item]:
@@ -166,7 +185,7 @@ class HttpSource(Source):
             yield Unchanged(self.name, first.url, "not modified since the last fetch (HTTP 304)")
             return
         raw = b"".join(r.body for r in results)
-        digest = content_hash(raw) if len(results) == 1 else _pages_hash(results)
+        digest = unit_hash(self.scope, results)
         if ctx.is_known(digest):
             yield Unchanged(self.name, first.url, "already read (same content)")
             self._remember(ctx, results, whole)
@@ -206,9 +225,11 @@ class HttpSource(Source):
             self.fetcher(ctx).remember(results[0])
 
 
-def _pages_hash(results: Sequence[FetchResult]) -> str:
-    # Page bodies hashed one by one, so moving an entry between pages changes the hash.
-    outer = hashlib.sha256()
+def unit_hash(scope: str, results: Sequence[FetchResult]) -> str:
+    """The content hash of a unit as this source reads it: the same bytes read with other
+    options are another unit. Page bodies are hashed one by one, so moving an entry between
+    pages changes the hash."""
+    outer = hashlib.sha256(f"{scope}\n".encode())
     for result in results:
         outer.update(content_hash(result.body).encode())
     return outer.hexdigest()
