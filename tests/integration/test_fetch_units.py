@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import make_config, run_cli
-from worker.sources import Dump, SourceWarning, Unchanged
+from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged
 from worker.sources.http import MemoryValidators
 
 from .httpfixture import HTML, JSON, RSS, FixtureServer, Reply, shared_fixture
@@ -131,3 +131,23 @@ def test_two_sources_with_different_filters_on_one_url(tmp_path: Path, sqlite_ur
         result = run_cli(config, "fetch", "--now", NOW.isoformat())
     assert "new-only: 1 dump read; 1 paper listed, 1 new" in result.output, result.output
     assert "with-cross: 1 dump read; 2 papers listed, 1 new" in result.output, result.output
+
+
+# -- valid but extreme JSON ------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [
+    b'[{"paper":{"id":"2606.00467","title":"T","summary":"S","upvotes":1e999}}]',
+    b"[" * 100_000 + b"]" * 100_000,
+], ids=["upvotes-1e999", "nested-100000"])
+def test_extreme_json_is_a_parse_failure_and_the_next_day_is_read(server, clock, body):
+    server.route("/api/daily_papers?date=2026-09-27&limit=100", Reply(200, body, JSON))
+    good = [{"paper": {"id": "2609.00001", "title": "T", "summary": "S",
+                       "submittedOnDailyAt": "2026-09-28T10:00:00.000Z"}}]
+    server.route("/api/daily_papers?date=2026-09-28&limit=100",
+                 Reply(200, json.dumps(good).encode(), JSON))
+    with make_fetcher(clock) as fetcher:
+        failure, dump = collect("hf_api", server, fetcher, date="last 2 days")
+    assert isinstance(failure, DumpFailure), failure
+    assert "date=2026-09-27" in failure.locator and failure.raw == body
+    assert "Error" not in failure.reason  # a reason, not an exception's name
+    assert isinstance(dump, Dump) and [r.arxiv_id for r in dump.records] == ["2609.00001"]

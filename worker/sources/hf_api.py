@@ -11,6 +11,7 @@ hydration JSON, so `hf_papers` reuses `record_from_item`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -52,6 +53,14 @@ def _authors(paper: dict[str, Any]) -> tuple[str, ...]:
     return tuple(clean_text(n) for n in names if isinstance(n, str) and n.strip())
 
 
+def _upvotes(value: Any, where: str, at: str) -> int | None:
+    if not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value):  # JSON allows 1e999, which Python reads as infinity
+        raise ParseError(where, f"{at}: upvotes is not a finite number: {value!r}")
+    return int(value)
+
+
 def record_from_item(item: Any, where: str, index: int) -> PaperRecord | None:
     """One daily-papers item as a record; None for a withdrawn paper."""
     at = f"item {index}"
@@ -71,14 +80,13 @@ def record_from_item(item: Any, where: str, index: int) -> PaperRecord | None:
              else Links(abstract=f"https://huggingface.co/papers/{raw_id}" if raw_id else None,
                         code=code, project=project))
     listed = _iso(paper.get("submittedOnDailyAt"), where, f"{at}: submittedOnDailyAt")
-    upvotes = paper.get("upvotes")
     return PaperRecord(
         title=title,
         abstract=_text(paper.get("summary")) or _text(item.get("summary")),
         arxiv_id=arxiv_id, version=version, authors=_authors(paper), links=links,
         listing_date=listed.date() if listed else None,
         published=_iso(paper.get("publishedAt"), where, f"{at}: paper.publishedAt"),
-        upvotes=int(upvotes) if isinstance(upvotes, int | float) else None,
+        upvotes=_upvotes(paper.get("upvotes"), where, at),
     )
 
 
@@ -96,6 +104,8 @@ def load_json(data: bytes, where: str) -> Any:
     except json.JSONDecodeError as exc:
         raise ParseError(where, f"not valid JSON: {exc.msg} (column {exc.colno})",
                          exc.lineno) from None
+    except RecursionError:  # valid JSON, but deeper than Python's parser goes
+        raise ParseError(where, "JSON nested too deeply to read") from None
 
 
 def parse(data: bytes, where: str) -> list[PaperRecord]:
@@ -151,7 +161,7 @@ class HfApiSource(HttpSource):
 def _full_page(result: FetchResult, page_size: int) -> bool:
     """Whether another page may follow (a cheap count; the real parse comes later)."""
     try:
-        items = json.loads(result.body)
-    except ValueError:
+        items = load_json(result.body, result.url)
+    except ParseError:
         return False  # finish() will report the body
     return isinstance(items, list) and len(items) >= page_size

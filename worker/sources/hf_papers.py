@@ -55,6 +55,9 @@ def _hydration_props(text: str, where: str) -> dict[str, Any] | None:
     except json.JSONDecodeError as exc:
         raise ParseError(where, f"DailyPapers data-props is not valid JSON: {exc.msg} "
                          f"(character {exc.pos})") from None
+    except RecursionError:
+        raise ParseError(where, "DailyPapers data-props is JSON nested too deeply to read"
+                         ) from None
     if not isinstance(props, dict):
         raise ParseError(where, "DailyPapers data-props is not a JSON object")
     return props

@@ -192,7 +192,7 @@ class HttpSource(Source):
             return
         try:
             self._check_types(results)
-            records, listing_date = parse(results)
+            records, listing_date = _parse_untrusted(parse, results)
         except ParseError as exc:
             yield DumpFailure(self.name, first.url, exc.detail, content_hash=digest, raw=raw)
             return
@@ -223,6 +223,18 @@ class HttpSource(Source):
         (its content hash still tells when nothing changed)."""
         if whole and len(results) == 1:
             self.fetcher(ctx).remember(results[0])
+
+
+def _parse_untrusted(parse: Callable[[Sequence[FetchResult]], Parsed],
+                     results: Sequence[FetchResult]) -> Parsed:
+    """`parse`, with what valid but extreme input makes Python's own parsers and number
+    conversions raise (nesting deeper than the stack, a number beyond a float) turned into
+    a ParseError of the unit: it fails alone, its body kept, and the source reads on."""
+    try:
+        return parse(results)
+    except (RecursionError, OverflowError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "number too large"
+        raise ParseError(results[0].url, f"cannot be read: {reason} ({exc})") from None
 
 
 def unit_hash(scope: str, results: Sequence[FetchResult]) -> str:
