@@ -151,3 +151,17 @@ def test_extreme_json_is_a_parse_failure_and_the_next_day_is_read(server, clock,
     assert "date=2026-09-27" in failure.locator and failure.raw == body
     assert "Error" not in failure.reason  # a reason, not an exception's name
     assert isinstance(dump, Dump) and [r.arxiv_id for r in dump.records] == ["2609.00001"]
+
+
+# -- redirects, error pages ------------------------------------------------------------------
+
+def test_a_redirect_loop_is_the_same_error_for_every_kind(server, clock):
+    server.route("/papers/date/2026-09-28",
+                 Reply(302, headers={"Location": "/papers/date/2026-09-28"}))
+    server.route("/dumps/loop.txt", Reply(302, headers={"Location": "/dumps/loop.txt"}))
+    with make_fetcher(clock) as fetcher:
+        papers = only(collect("hf_papers", server, fetcher, date="today"), DumpFailure)
+        dump = only(collect("dump_url", server, fetcher, url=f"{server.url}/dumps/loop.txt"),
+                    DumpFailure)
+    assert papers.reason == dump.reason == "too many redirects", (papers, dump)
+    assert papers.locator.endswith("/papers/date/2026-09-28")

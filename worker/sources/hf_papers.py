@@ -126,13 +126,14 @@ class HfPapersSource(HttpSource):
 
     def _day(self, ctx: SourceContext, day: date) -> Iterator[Item]:
         url = self.url(f"/papers/date/{day.isoformat()}")
+
+        def another_day(location: str) -> bool:
+            # Elsewhere (e.g. /papers for today) is followed, and its own date trusted.
+            target = _DATE_PATH.search(location)
+            return target is not None and target.group(1) != day.isoformat()
+
         try:
-            result = self.get(ctx, url, follow_redirects=False)
-            if result.redirected:
-                target = _DATE_PATH.search(result.final_url)
-                if target is None or target.group(1) == day.isoformat():
-                    # Somewhere else (e.g. /papers for today): look once, then trust its date.
-                    result = self.get(ctx, result.final_url, follow_redirects=False)
+            result = self.get_until(ctx, url, another_day)
         except SourceError as exc:
             yield failure_from(self.name, exc)
             return

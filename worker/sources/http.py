@@ -39,6 +39,7 @@ DEFAULT_MIN_INTERVALS: Mapping[str, float] = {
     "rss.arxiv.org": 3.0,
 }
 MiB = 1024 * 1024
+TOO_MANY_REDIRECTS = "too many redirects"  # the same words whoever follows the redirects
 
 
 class ValidatorStore(Protocol):
@@ -299,7 +300,7 @@ class Fetcher:
         except httpx.TimeoutException as exc:
             raise _Retry(f"timed out ({type(exc).__name__})") from None
         except httpx.TooManyRedirects:
-            raise SourceError(source, url, "too many redirects") from None
+            raise SourceError(source, url, TOO_MANY_REDIRECTS) from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise SourceError(source, url, f"cannot request: {exc}") from None  # ours to fix
         except httpx.TransportError as exc:

@@ -29,7 +29,7 @@ from worker.sources.base import (
     Unchanged,
     content_hash,
 )
-from worker.sources.http import Fetcher, FetchResult
+from worker.sources.http import TOO_MANY_REDIRECTS, Fetcher, FetchResult
 
 Parsed = tuple[Sequence[PaperRecord], date | None]
 Item = Dump | DumpFailure | Unchanged | SourceWarning
@@ -137,6 +137,21 @@ class HttpSource(Source):
         return self.fetcher(ctx).fetch(url, source=self.name, accept=self.accept,
                                        min_interval=self.options.min_interval,
                                        timeout=self.options.timeout, scope=self.scope, **kwargs)
+
+    def get_until(self, ctx: SourceContext, url: str, stop_at: Callable[[str], bool]
+                  ) -> FetchResult:
+        """GET `url`, following redirects one by one until one whose target `stop_at` takes
+        as an answer (returned as it is, `redirected`), for kinds where some redirects mean
+        something. A longer chain than the fetcher follows, a loop included, is the same
+        SourceError as when httpx follows them for the other kinds."""
+        result = self.get(ctx, url, follow_redirects=False)
+        hops = 0
+        while result.redirected and not stop_at(result.final_url):
+            hops += 1
+            if hops > self.fetcher(ctx).settings.max_redirects:
+                raise SourceError(self.name, url, TOO_MANY_REDIRECTS)
+            result = self.get(ctx, result.final_url, follow_redirects=False)
+        return result
 
     def fetch_one(self, ctx: SourceContext, url: str, parse: Callable[[FetchResult], Parsed],
                   **kwargs: Any) -> Iterator[Item]:
