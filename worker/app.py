@@ -103,8 +103,10 @@ class Pipeline:
                  channel_factory: Callable[[str], Channel] | None = None,
                  http_factory: Callable[[Any], Any] | None = None,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
-                 stop: Callable[[], bool] | None = None, progress: Progress | None = None):
+                 stop: Callable[[], bool] | None = None, progress: Progress | None = None,
+                 dry_run: bool = False):
         self.config = config
+        self.dry_run = dry_run  # the database is rolled back after; nothing may go elsewhere
         self.stop = stop or (lambda: False)  # serve's shutdown: no new send starts once True
         self.progress = progress or no_progress  # (stage, done, total, label): worker.progress
         self.settings = config.settings
@@ -164,7 +166,8 @@ class Pipeline:
             report.warnings.append(str(item))
             log.warning("source %s: %s", item.source, item)
         elif isinstance(item, DumpFailure):
-            if papers.record_failure(self.engine, item, self.now) and item.raw is not None:
+            first = papers.record_failure(self.engine, item, self.now)
+            if first and item.raw is not None and not self.dry_run:
                 report.saved.append(self._keep_raw(item))
             report.failures.append(str(item))
         else:
@@ -365,7 +368,8 @@ def fetch_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool =
     from worker.store.db import rolled_back
 
     def ingest(db: Engine) -> list[SourceReport]:
-        pipeline = Pipeline(config, db, now, http_factory=http_factory, progress=progress)
+        pipeline = Pipeline(config, db, now, http_factory=http_factory, progress=progress,
+                            dry_run=dry_run)
         try:
             return pipeline.ingest(only_sources)
         finally:
@@ -382,7 +386,8 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
           channel_factory: Callable[[str], Channel] | None, *, due: bool = False,
           stop: Callable[[], bool] | None = None, progress: Progress | None = None) -> None:
     pipeline = Pipeline(config, engine, report.now, http_factory=http_factory,
-                        channel_factory=channel_factory, stop=stop, progress=progress)
+                        channel_factory=channel_factory, stop=stop, progress=progress,
+                        dry_run=report.dry_run)
     run_id = runs.start_run(engine, "run", report.now)
     status, error = "failed", None
     try:

@@ -16,7 +16,7 @@ from tests.integration.helpers import make_config, run_cli
 from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged
 from worker.sources.http import MemoryValidators
 
-from .httpfixture import HTML, JSON, RSS, FixtureServer, Reply, shared_fixture
+from .httpfixture import ATOM, HTML, JSON, RSS, FixtureServer, Reply, shared_fixture
 from .test_fetch_http import NOW, clock, collect, listing, make_fetcher, only, server
 
 __all__ = ["clock", "server"]  # fixtures, shared with test_fetch_http
@@ -165,3 +165,22 @@ def test_a_redirect_loop_is_the_same_error_for_every_kind(server, clock):
                     DumpFailure)
     assert papers.reason == dump.reason == "too many redirects", (papers, dump)
     assert papers.locator.endswith("/papers/date/2026-09-28")
+
+
+def test_dry_runs_write_nothing(tmp_path: Path, sqlite_url: str) -> None:
+    with FixtureServer() as server:
+        server.route("/api/query", Reply(200, b"not xml", ATOM))
+        config = make_config(tmp_path, sqlite_url, {})
+        worker = config / "worker.toml"
+        worker.write_text(worker.read_text().split("[[sources]]")[0]
+                          + f'[[sources]]\nname = "api"\nkind = "arxiv_api"\nquery = "x"\n'
+                          f'base_url = "{server.url}"\nmin_interval = 0\n')
+        dry = run_cli(config, "fetch", "--dry-run", "--now", NOW.isoformat())
+        assert "FAILED" in dry.output and "not well-formed XML" in dry.output, dry.output
+        assert "kept the unreadable response" not in dry.output
+        dry_run = run_cli(config, "run", "--dry-run", "--now", NOW.isoformat())
+        assert "not well-formed XML" in dry_run.output, dry_run.output
+        assert not (tmp_path / "out").exists()
+        real = run_cli(config, "fetch", "--now", NOW.isoformat())
+    assert "kept the unreadable response" in real.output
+    assert len(list((tmp_path / "out" / "failed" / "api").iterdir())) == 1
