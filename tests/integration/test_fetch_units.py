@@ -167,6 +167,13 @@ def test_a_redirect_loop_is_the_same_error_for_every_kind(server, clock):
     assert papers.locator.endswith("/papers/date/2026-09-28")
 
 
+def test_an_arxiv_api_error_page_names_the_status(server, clock):
+    server.route("/api/query", Reply(400, b"<html><h1>Bad Request</h1></html>", HTML))
+    with make_fetcher(clock) as fetcher:
+        failure = only(collect("arxiv_api", server, fetcher, query="id:abc"), DumpFailure)
+    assert failure.reason.startswith("HTTP 400: expected XML, got Content-Type 'text/html'")
+
+
 def test_dry_runs_write_nothing(tmp_path: Path, sqlite_url: str) -> None:
     with FixtureServer() as server:
         server.route("/api/query", Reply(200, b"not xml", ATOM))

@@ -209,7 +209,8 @@ class HttpSource(Source):
             self._check_types(results)
             records, listing_date = _parse_untrusted(parse, results)
         except ParseError as exc:
-            yield DumpFailure(self.name, first.url, exc.detail, content_hash=digest, raw=raw)
+            yield DumpFailure(self.name, first.url, _with_status(exc.detail, results),
+                              content_hash=digest, raw=raw)
             return
         except SourceError as exc:  # an API that answers with an error document
             yield DumpFailure(self.name, first.url, failure_from(self.name, exc).reason,
@@ -238,6 +239,14 @@ class HttpSource(Source):
         (its content hash still tells when nothing changed)."""
         if whole and len(results) == 1:
             self.fetcher(ctx).remember(results[0])
+
+
+def _with_status(reason: str, results: Sequence[FetchResult]) -> str:
+    """A reason with the HTTP status of an error response the kind reads itself (arXiv's API
+    explains a 400 in Atom): when that body is not what was expected either (an HTML error
+    page), the status is what says what went wrong."""
+    status = next((r.status for r in results if r.status >= 400), None)
+    return f"HTTP {status}: {reason}" if status else reason
 
 
 def _parse_untrusted(parse: Callable[[Sequence[FetchResult]], Parsed],
