@@ -86,6 +86,23 @@ def test_same_paper_by_title_then_id_is_one_paper(engine) -> None:  # type: igno
     assert papers.counts(engine)["papers"] == 1 and papers.counts(engine)["sightings"] == 2
 
 
+def test_an_abstract_cut_short_is_completed_by_a_later_copy_and_nothing_else_replaces_it(  # type: ignore[no-untyped-def]
+        engine) -> None:
+    full = "We study how models ground phrases.  Results on three benchmarks show gains."
+    cut = full[:40]  # a dump copied half-way: "...ground phrases.  Res"
+    papers.ingest_dump(engine, dump("d1", rec("P", cut, arxiv_id="2403.00001")), NOW)
+    papers.ingest_dump(engine, dump("d2", rec("P", " ".join(full.split()),
+                                              arxiv_id="2403.00001")), NOW)
+    found = papers.find_paper(engine, "2403.00001")
+    assert found is not None and found.abstract == " ".join(full.split())
+    # A shorter copy, or another wording, never replaces what is held.
+    for other in (cut, "We study grounding. A different abstract that is longer than before."):
+        papers.ingest_dump(engine, dump(f"d-{other}", rec("P", other, arxiv_id="2403.00001")),
+                           NOW)
+        found = papers.find_paper(engine, "2403.00001")
+        assert found is not None and found.abstract == " ".join(full.split())
+
+
 def test_ids_stay_strings_and_distinct_ids_stay_distinct(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d", rec("Same Title", arxiv_id="2503.02130"),
                                     rec("Same Title", arxiv_id="2503.02131")), NOW)

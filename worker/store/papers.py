@@ -116,9 +116,17 @@ def _merge_values(known: dict[str, Any], record: PaperRecord) -> dict[str, Any]:
         changes["published"] = record.published
     if record.upvotes is not None and record.upvotes != known["upvotes"]:
         changes["upvotes"] = record.upvotes
-    if record.abstract and not known["abstract"]:
+    if record.abstract and _completes(known["abstract"] or "", record.abstract):
         changes["abstract"] = record.abstract
     return changes
+
+
+def _completes(stored: str, incoming: str) -> bool:
+    """Does `incoming` finish an abstract we hold only part of (none, or one cut short: a
+    dump copied half-way, a response that ended early)? Only a longer text that begins with
+    all of the stored one, spacing aside, replaces it: a rewording never does."""
+    head = " ".join(stored.split())
+    return len(incoming) > len(stored) and " ".join(incoming.split()).startswith(head)
 
 
 def ingest_dump(engine: Engine, dump: Dump, now: datetime) -> IngestResult | None:
