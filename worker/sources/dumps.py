@@ -51,7 +51,15 @@ def decode_dump(data: bytes, where: str) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise ParseError(where, f"not UTF-8: byte 0x{data[exc.start]:02x} at offset "
                          f"{exc.start}; save the file as UTF-8", line) from None
+    if _MARKUP.match(text):
+        raise ParseError(where, "a web page or feed (HTML/XML), not a text dump: save the "
+                         "page's text, or read the live page with an hf_papers or arxiv_* "
+                         "source", 1)
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# What a page saved instead of its text starts with (a paper's title never does).
+_MARKUP = re.compile(r"\s*<(?:!doctype\s|html[\s>]|\?xml\s|rss[\s>]|feed[\s>])", re.IGNORECASE)
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:
