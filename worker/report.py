@@ -54,6 +54,9 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     for sid, reports in sent.items():  # subscribers this pass did not build digests for
         lines.append(f"  {sid}:")
         lines += [f"    earlier digest: {_sent_line(d)}" for d in reports]
+    if not report.subscribers and not report.skipped_subscribers and not sent:
+        lines.append(f"  (no subscribers: add NAME.toml files to "
+                     f"{settings.config_dir / 'subscribers'})")
     for sid, problems in report.skipped_subscribers.items():
         lines.append(f"  {sid}: SKIPPED, its file has problems:")
         lines += [f"    {p}" for p in problems]

@@ -57,6 +57,34 @@ def test_init_config_works_from_any_directory(tmp_path: Path,
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_disabled_subscriber_can_still_be_previewed_and_marked(tmp_path: Path,
+                                                                seeds_dir: Path,
+                                                                sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB, "bob": "enabled = false\n" + SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+    shown = run_cli(config, "preview", "bob", "--since", "7d", "--now",
+                    "2026-03-14T21:00:00+00:00")
+    assert shown.exit_code == 0, shown.output
+    assert "note: bob is disabled (enabled = false in " in shown.output
+    assert "from the papers already stored (sources are not read" in shown.output
+    marked = run_cli(config, "mark", "bob", "paper:1")
+    assert marked.exit_code == 0, marked.output
+    assert run_cli(config, "preview", "nobody").exit_code == 2
+
+
+def test_no_subscribers_is_said_not_passed_over(tmp_path: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {})
+    checked = run_cli(config, "check")
+    assert checked.exit_code == 0
+    assert f"note: no subscribers: add NAME.toml files to {config / 'subscribers'}" \
+        in checked.output
+    ran = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert ran.exit_code == 0
+    assert ran.output.split("Digests:\n", 1)[1].splitlines()[0] == \
+        f"  (no subscribers: add NAME.toml files to {config / 'subscribers'})"
+
+
 def test_check_notes_a_login_without_its_password(tmp_path: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=2525)
     with (config / "worker.toml").open("a", encoding="utf-8") as toml:

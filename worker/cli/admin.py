@@ -49,6 +49,9 @@ def check(obj: Obj) -> None:
     from worker.examples import check_notes
 
     notes = check_notes(s, config.profiles, datetime.now(UTC))
+    if not config.profiles and not config.disabled:
+        notes.insert(0, f"no subscribers: add NAME.toml files to {s.config_dir / 'subscribers'}"
+                     " (`paper-digest init` writes a starter)")
     if s.smtp and s.smtp.username and not s.smtp.password:
         notes.insert(0, f"[smtp] username is {s.smtp.username!r} but PAPER_DIGEST_SMTP_PASSWORD "
                      "is not set here: a run from this environment cannot log in")
