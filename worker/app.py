@@ -1,7 +1,8 @@
 """One pass of the pipeline with an explicit `now`; `run`, `preview` and `serve` all use it.
 
 sources -> parse -> identify -> store -> per subscriber: candidates -> match -> digest
-(outbox row) -> render -> deliver -> mark sent; the last three are worker.sending's. Nothing
+(outbox row) -> render -> deliver -> mark sent; the first four are worker.ingest's, the last
+three worker.sending's. Nothing
 here reads the clock or the environment; nothing here prints.
 """
 
@@ -20,35 +21,21 @@ from typing import Any
 from sqlalchemy import Engine
 
 from worker.delivery import Channel, channel_for
-from worker.errors import PaperDigestError, as_database_error
+from worker.errors import as_database_error
 from worker.examples import Examples, lookup_for
 from worker.examples import resolve as resolve_examples
+from worker.ingest import Ingest, SourceReport
 from worker.profiles import Profile
 from worker.progress import Progress, no_progress
 from worker.selection import Candidates, default_workers, match_each
 from worker.sending import Delivery, DeliveryReport, DryRunChannel, worker_id
 from worker.settings import Config
-from worker.sources import Dump, DumpFailure, SourceContext, SourceWarning, Unchanged, source_class
 from worker.store import cursors, outbox, papers, runs
 from worker.store.marks import marks_for
 from worker.store.models import DigestSpec, SubscriberInfo, SubscriberState
 
 log = logging.getLogger("paper_digest")
 DIGEST_BATCH = 500  # subscribers whose digests are written in one transaction
-
-
-@dataclass
-class SourceReport:
-    name: str
-    dumps: int = 0
-    unchanged: int = 0
-    entries: int = 0
-    new_papers: int = 0
-    known_papers: int = 0
-    failures: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # read, but something was left out
-    repeated: bool = False  # the same error as on the previous run
-    saved: list[str] = field(default_factory=list)  # raw bodies kept for inspection
 
 
 @dataclass
@@ -121,78 +108,10 @@ class Pipeline:
 
     # -- sources ---------------------------------------------------------------------------
     def ingest(self, only: Sequence[str] | None = None) -> list[SourceReport]:
-        chosen = [source for source in self.settings.sources
-                  if source.enabled and (only is None or source.name in only)]
-        reports = []
-        for done, source in enumerate(chosen):
-            self.progress("reading sources", done, len(chosen), source.name)
-            reports.append(self.ingest_source(source))
-        self.progress("reading sources", len(chosen), len(chosen), "")
-        return reports
-
-    def ingest_source(self, source: Any) -> SourceReport:
-        report = SourceReport(source.name)
-        cls = source_class(source.kind)
-        instance = cls(source.name, source.options)
-        ctx = SourceContext(now=self.now,
-                            is_known=lambda h: papers.is_ingested(self.engine, h),
-                            http=self._fetcher() if source.kind != "dump_dir" else None)
-        try:
-            for item in instance.collect(ctx):
-                self._take(item, report)
-        except PaperDigestError as exc:
-            report.failures.append(str(exc))
-        except Exception as exc:  # a bug in one source must not stop the others
-            clean = as_database_error(exc)
-            if clean is not None:  # its transaction rolled back; the next run redoes it
-                report.failures.append(str(clean))
-            else:
-                log.exception("source %s crashed", source.name)
-                report.failures.append(f"unexpected error: {type(exc).__name__}: {exc}")
-        if report.failures:
-            error = "; ".join(report.failures)
-            report.repeated = not runs.source_failed(self.engine, source.name, self.now, error)
-            if not report.repeated:  # an operator hears of each distinct error once
-                log.error("source %s failed: %s", source.name, error)
-        else:
-            runs.source_ok(self.engine, source.name, self.now)
-        return report
-
-    def _take(self, item: Dump | DumpFailure | Unchanged | SourceWarning,
-              report: SourceReport) -> None:
-        if isinstance(item, Unchanged):
-            report.unchanged += 1
-        elif isinstance(item, SourceWarning):
-            report.warnings.append(str(item))
-            log.warning("source %s: %s", item.source, item)
-        elif isinstance(item, DumpFailure):
-            first = papers.record_failure(self.engine, item, self.now)
-            if first and item.raw is not None and not self.dry_run:
-                report.saved.append(self._keep_raw(item))
-            report.failures.append(str(item))
-        else:
-            result = papers.ingest_dump(self.engine, item, self.now)
-            if result is None:
-                report.unchanged += 1
-                return
-            report.dumps += 1
-            report.entries += result.entries
-            report.new_papers += result.new_papers
-            report.known_papers += result.known_papers
-            log.info("ingested %s: %d entries, %d new", item.locator, result.entries,
-                     result.new_papers)
-
-    def _keep_raw(self, failure: DumpFailure) -> str:
-        """Save what could not be parsed, for inspection, under OUTPUT_DIR/failed/."""
-        from worker.delivery.base import write_atomically
-
-        stem = (failure.content_hash or "unhashed")[:16]
-        path = self.settings.output_dir / "failed" / failure.source / f"{stem}.raw"
-        try:
-            write_atomically(path, failure.raw or b"")
-        except OSError as exc:
-            log.warning("cannot keep the raw body of %s: %s", failure.locator, exc)
-        return str(path)
+        """Read every enabled source (or those named in `only`) into the store
+        (worker.ingest)."""
+        return Ingest(self.settings, self.engine, self.now, fetcher=self._fetcher,
+                      progress=self.progress, dry_run=self.dry_run).sources(only)
 
     def _fetcher(self) -> Any:
         if self._http is None and self.http_factory is not None:

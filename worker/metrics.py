@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from worker.app import SourceReport
+    from worker.ingest import SourceReport
     from worker.settings import Config
     from worker.store.metrics import Figures
 

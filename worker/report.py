@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from worker.app import PassReport, SourceReport
+from worker.app import PassReport
 from worker.examples import unused_lines
+from worker.ingest import SourceReport
 from worker.logs import one_line
 from worker.sending import DeliveryReport
 from worker.settings import Config, Settings
