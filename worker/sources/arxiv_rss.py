@@ -5,8 +5,9 @@ Per arXiv's spec (fixtures/arxiv/arxiv_docs_rss_specifications.md) each item has
 `arXiv:<id>v<N> Announce Type: <type> \\nAbstract: <abstract>`, a `guid`
 `oai:arXiv.org:<id>v<N>`, `dc:creator` (authors, comma-separated), `pubDate` (the
 announcement day) and `arxiv:announce_type`: `new`, `cross`, `replace` or `replace-cross`.
-New and cross listings are kept; replacements follow `revisions`: "ignore" (default: a new
-version is not a new paper) or "include". The feed is empty on weekends and holidays.
+New and cross listings are kept; replacements follow `revisions`: "ignore" (default: left
+out) or "include" (read: a paper first met as a replacement is new; a known one takes the new
+version number, and is not new again). The feed is empty on weekends and holidays.
 """
 
 from __future__ import annotations
