@@ -153,6 +153,29 @@ def test_extreme_json_is_a_parse_failure_and_the_next_day_is_read(server, clock,
     assert isinstance(dump, Dump) and [r.arxiv_id for r in dump.records] == ["2609.00001"]
 
 
+def test_an_entry_a_dump_would_refuse_is_left_out_with_a_warning(server, clock):
+    """A NUL byte or a 100,000-character title from an API: that entry is left out and said
+    so; its neighbours are recorded."""
+    def item(n: int, title: str, summary: str = "S") -> dict:  # type: ignore[type-arg]
+        return {"paper": {"id": f"2609.0000{n}", "title": title, "summary": summary,
+                          "submittedOnDailyAt": "2026-09-28T10:00:00.000Z"}}
+
+    body = [item(1, "Good one"), item(2, "Bad\x00title"), item(3, "T" * 100_000),
+            item(4, "Good two", "with a NUL \x00 inside")]
+    server.route("/api/daily_papers?date=2026-09-28&limit=100",
+                 Reply(200, json.dumps(body).encode(), JSON))
+    with make_fetcher(clock) as fetcher:
+        found = collect("hf_api", server, fetcher, date="2026-09-28")
+    warnings = [str(w) for w in found if isinstance(w, SourceWarning)]
+    assert [w.split(": ", 1)[1] for w in warnings] == [
+        "entry 2 left out: a NUL byte in its title or abstract (binary data)",
+        "entry 3 left out: a title of 100000 characters (at most 600)",
+        "entry 4 left out: a NUL byte in its title or abstract (binary data)"]
+    assert all("date=2026-09-28" in w for w in warnings)
+    (dump,) = [item for item in found if isinstance(item, Dump)]
+    assert [r.title for r in dump.records] == ["Good one"]
+
+
 # -- redirects, error pages ------------------------------------------------------------------
 
 def test_a_redirect_loop_is_the_same_error_for_every_kind(server, clock):

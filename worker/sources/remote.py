@@ -29,6 +29,7 @@ from worker.sources.base import (
     Unchanged,
     content_hash,
 )
+from worker.sources.dumps import MAX_TITLE_CHARS
 from worker.sources.http import TOO_MANY_REDIRECTS, Fetcher, FetchResult
 
 Parsed = tuple[Sequence[PaperRecord], date | None]
@@ -216,6 +217,9 @@ class HttpSource(Source):
             yield DumpFailure(self.name, first.url, failure_from(self.name, exc).reason,
                               content_hash=digest, raw=raw)
             return
+        records, refused = _sound(records)
+        for index, why in refused:
+            yield SourceWarning(self.name, first.url, f"entry {index + 1} left out: {why}")
         if records:
             yield Dump(self.name, first.url, digest, ctx.now, tuple(records), listing_date)
         else:  # weekends, holidays, an empty search: normal, and nothing to record
@@ -239,6 +243,22 @@ class HttpSource(Source):
         (its content hash still tells when nothing changed)."""
         if whole and len(results) == 1:
             self.fetcher(ctx).remember(results[0])
+
+
+def _sound(records: Sequence[PaperRecord]) -> tuple[list[PaperRecord], list[tuple[int, str]]]:
+    """(the records a digest can show, (index, why) of those it cannot): the limits a text
+    dump is held to, for what an API or page gives. One such entry is left out with a
+    warning; its neighbours are recorded (it would be as broken when read again)."""
+    kept, refused = [], []
+    for index, record in enumerate(records):
+        if "\x00" in record.title or "\x00" in record.abstract:
+            refused.append((index, "a NUL byte in its title or abstract (binary data)"))
+        elif len(record.title) > MAX_TITLE_CHARS:
+            refused.append((index, f"a title of {len(record.title)} characters (at most "
+                            f"{MAX_TITLE_CHARS})"))
+        else:
+            kept.append(record)
+    return kept, refused
 
 
 def _with_status(reason: str, results: Sequence[FetchResult]) -> str:
