@@ -73,8 +73,12 @@ def test_a_disabled_subscriber_can_still_be_previewed_and_marked(tmp_path: Path,
     assert run_cli(config, "preview", "nobody").exit_code == 2
 
 
-def test_no_subscribers_is_said_not_passed_over(tmp_path: Path, sqlite_url: str) -> None:
+def test_no_subscribers_and_a_missing_dump_folder_are_said(tmp_path: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {})
+    (tmp_path / "dumps").rmdir()
+    assert f"note: source local: no folder {tmp_path / 'dumps'} (from " \
+        in run_cli(config, "check").output
+    (tmp_path / "dumps").mkdir()
     checked = run_cli(config, "check")
     assert checked.exit_code == 0
     assert f"note: no subscribers: add NAME.toml files to {config / 'subscribers'}" \

@@ -52,6 +52,11 @@ def check(obj: Obj) -> None:
     if not config.profiles and not config.disabled:
         notes.insert(0, f"no subscribers: add NAME.toml files to {s.config_dir / 'subscribers'}"
                      " (`paper-digest init` writes a starter)")
+    for source in s.sources:
+        folder = Path(source.options.path) if source.kind == "dump_dir" else None
+        if folder is not None and not folder.is_dir():
+            notes.insert(0, f"source {source.name}: no folder {folder} (from "
+                         f"{Path.cwd()}): a run will fail this source until it exists")
     if s.smtp and s.smtp.username and not s.smtp.password:
         notes.insert(0, f"[smtp] username is {s.smtp.username!r} but PAPER_DIGEST_SMTP_PASSWORD "
                      "is not set here: a run from this environment cannot log in")
