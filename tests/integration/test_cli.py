@@ -89,6 +89,15 @@ def test_no_subscribers_and_a_missing_dump_folder_are_said(tmp_path: Path, sqlit
         f"  (no subscribers: add NAME.toml files to {config / 'subscribers'})"
 
 
+def test_check_notes_subscribers_sending_to_one_address(tmp_path: Path, sqlite_url: str) -> None:
+    mail = 'email = "Ada@Example.org"\ndeliver = ["email"]\n[interests]\nkeywords = ["x"]\n'
+    config = make_config(tmp_path, sqlite_url, {"ada": mail, "ada2": mail.lower(), "bob": SUB})
+    checked = run_cli(config, "check")
+    assert checked.exit_code == 0
+    assert "note: ada, ada2 all send to ada@example.org: each gets digests of its own" \
+        in checked.output
+
+
 def test_check_notes_a_login_without_its_password(tmp_path: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=2525)
     with (config / "worker.toml").open("a", encoding="utf-8") as toml:

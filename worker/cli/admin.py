@@ -25,8 +25,11 @@ from worker.errors import PaperDigestError
 def check(obj: Obj) -> None:
     """Validate worker.toml and every subscriber file; report all problems at once.
 
-    Then, from the database if there is one already, note the `like`/`unlike` entries that
-    match no paper a source has listed (a run looks arXiv ids up on arXiv).
+    Then note what is valid but will not work as it stands (a dump folder that is not there,
+    an SMTP login without its password here, no subscribers) or may not be meant (subscribers
+    sending to one address); and, from the database if there is one already, the
+    `like`/`unlike` entries that match no paper a source has listed (a run looks arXiv ids up
+    on arXiv).
 
     \b
     Example:
@@ -48,20 +51,32 @@ def check(obj: Obj) -> None:
                f"{disabled}; email via {email}.")
     from worker.examples import check_notes
 
-    notes = check_notes(s, config.profiles, datetime.now(UTC))
-    if not config.profiles and not config.disabled:
-        notes.insert(0, f"no subscribers: add NAME.toml files to {s.config_dir / 'subscribers'}"
-                     " (`paper-digest init` writes a starter)")
+    for note in [*_setup_notes(config), *check_notes(s, config.profiles, datetime.now(UTC))]:
+        click.secho(f"note: {note}", fg="yellow", err=True)
+
+
+def _setup_notes(config: Any) -> list[str]:
+    """What is valid but will not work as it stands, or may not be meant: for `check`."""
+    s, notes = config.settings, []
+    if s.smtp and s.smtp.username and not s.smtp.password:
+        notes.append(f"[smtp] username is {s.smtp.username!r} but PAPER_DIGEST_SMTP_PASSWORD "
+                     "is not set here: a run from this environment cannot log in")
     for source in s.sources:
         folder = Path(source.options.path) if source.kind == "dump_dir" else None
         if folder is not None and not folder.is_dir():
-            notes.insert(0, f"source {source.name}: no folder {folder} (from "
-                         f"{Path.cwd()}): a run will fail this source until it exists")
-    if s.smtp and s.smtp.username and not s.smtp.password:
-        notes.insert(0, f"[smtp] username is {s.smtp.username!r} but PAPER_DIGEST_SMTP_PASSWORD "
-                     "is not set here: a run from this environment cannot log in")
-    for note in notes:
-        click.secho(f"note: {note}", fg="yellow", err=True)
+            notes.append(f"source {source.name}: no folder {folder} (from {Path.cwd()}): a "
+                         "run will fail this source until it exists")
+    by_address: dict[str, list[str]] = {}
+    for profile in config.profiles:
+        if profile.email and "email" in profile.deliver:
+            by_address.setdefault(profile.email.lower(), []).append(profile.id)
+    notes += [f"{', '.join(ids)} all send to {address}: each gets digests of its own (one "
+              "file per interest is fine; a copied file is not)"
+              for address, ids in by_address.items() if len(ids) > 1]
+    if not config.profiles and not config.disabled:
+        notes.append(f"no subscribers: add NAME.toml files to {s.config_dir / 'subscribers'} "
+                     "(`paper-digest init` writes a starter)")
+    return notes
 
 
 @cli.command()
