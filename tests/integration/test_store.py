@@ -249,6 +249,23 @@ def test_digests_loaded_together_share_papers_in_rank_order(engine) -> None:  # 
     assert {ada.id: ada, bo.id: bo} == loaded
 
 
+def test_loaded_digests_carry_the_papers_first_listing_date(engine) -> None:  # type: ignore[no-untyped-def]
+    """Delivery renders from load_digests: its papers have the listing date candidates have
+    (the earliest of their sightings), or sent digests would not say when a paper was listed."""
+    papers.ingest_dump(engine, dump("d1", rec("A"), rec("B"), day=date(2026, 3, 13)), NOW)
+    papers.ingest_dump(engine, dump("d2", rec("A"), rec("C"), day=date(2026, 3, 14)), NOW)
+    papers.ingest_dump(engine, dump("d3", rec("D")), NOW)  # a dump with no date
+    _, window, _ = cursors.candidate_window(engine, {"ada": _subscribe(engine).cursor_seq})
+    items = [ItemSpec(p.id, 0.5, "[]") for p in window]
+    made = outbox.create_digest(engine, "ada", expected_cursor=0, upto=3, items=items,
+                                channels=["email"], below_threshold=0, message_id="<l@x>",
+                                now=NOW)
+    assert made is not None
+    loaded = {i.paper.title: i.paper.listing_date for i in outbox.load_digest(engine, made).items}
+    assert loaded == {p.title: p.listing_date for p in window} == {
+        "A": date(2026, 3, 13), "B": date(2026, 3, 13), "C": date(2026, 3, 14), "D": None}
+
+
 def test_claims_are_exclusive_and_marking_needs_the_lease(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d", rec("A")), NOW)
     _subscribe(engine)

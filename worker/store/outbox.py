@@ -40,6 +40,7 @@ from worker.store.models import (
     ItemSpec,
     StoredPaper,
 )
+from worker.store.papers import first_listing
 from worker.store.recording import Recorder
 from worker.store.schema import deliveries, digest_items, digests, papers, subscribers
 
@@ -309,10 +310,13 @@ def load_digests(engine: Engine, digest_ids: Iterable[int],
 
 
 def _papers_by_id(conn: Connection, paper_ids: Iterable[int]) -> dict[int, StoredPaper]:
+    """The papers with their listing dates, read as candidates are (papers.papers_in_range):
+    a digest sent must show what its preview showed."""
     by_id: dict[int, StoredPaper] = {}
     for chunk in chunks(sorted(paper_ids)):
-        for row in conn.execute(select(papers).where(papers.c.id.in_(chunk))).all():
-            by_id[row.id] = StoredPaper.from_row(row)
+        query = select(papers, first_listing()).where(papers.c.id.in_(chunk))
+        for row in conn.execute(query).all():
+            by_id[row.id] = StoredPaper.from_row(row, row.first_listing)
     return by_id
 
 

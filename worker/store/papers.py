@@ -236,11 +236,18 @@ def seq_before(engine: Engine, moment: datetime) -> int:
         return int(value or 0)
 
 
+def first_listing() -> Any:
+    """A paper's earliest listing date among its sightings, as a column of a select from
+    papers (`first_listing`): what a digest shows as "listed", the same whether the papers
+    are read as candidates (a pass, preview) or with a stored digest (delivery)."""
+    return (select(func.min(sightings.c.listing_date))
+            .where(sightings.c.paper_id == papers.c.id).scalar_subquery()
+            .label("first_listing"))
+
+
 def papers_in_range(conn: Connection, after: int, upto: int) -> list[StoredPaper]:
     """Papers first seen in ingest sequence (after, upto], oldest first."""
-    first_listing = (select(func.min(sightings.c.listing_date))
-                     .where(sightings.c.paper_id == papers.c.id).scalar_subquery())
-    query = (select(papers, first_listing.label("first_listing"))
+    query = (select(papers, first_listing())
              .where(papers.c.first_seen_seq > after, papers.c.first_seen_seq <= upto)
              .order_by(papers.c.first_seen_seq, papers.c.id))
     return [StoredPaper.from_row(row, row.first_listing) for row in conn.execute(query)]
