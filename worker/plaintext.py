@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 SHORT_ABSTRACT_CHARS = 420
+PIECES = 16384  # results kept per cached filter (most pieces are a line or two)
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 

@@ -7,7 +7,7 @@ is searched first; its templates may `{% extends "default/digest.html.j2" %}`.
 
 from __future__ import annotations
 
-import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from worker import __version__, mime
+from worker import __version__, mdtext, mime
+from worker.mdtext import highlight_md, md_escape, md_url
 from worker.mime import Mail
-from worker.plaintext import CONTROL, clean_line, fill, shorten
+from worker.plaintext import PIECES, clean_line, fill, shorten
 from worker.records import Links
 from worker.store.models import Digest
 
@@ -33,11 +34,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_SENDER = "Paper Digest <paper-digest@localhost>"
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~#])")
 # The filters templates use are pure and see the same arguments over and over: one paper is in
 # many subscribers' digests, with the same few highlighted terms. Their results are kept
 # (lru_cache), so a run renders each distinct piece once.
-_PIECES = 16384  # results kept per filter (most pieces are a line or two)
 _PAPERS = 4096  # papers whose shown text is kept: a day's new papers at an institute's scale
 # Highlighted titles and abstracts in HTML: the costliest piece (~10 µs to make) and the most
 # repeated. At institute scale a pass has ~34,000 distinct (paper, highlighted terms) pairs,
@@ -214,47 +213,7 @@ def _marked_html(text: str, terms: tuple[str, ...]) -> Markup:
     return Markup("".join(out))
 
 
-@lru_cache(maxsize=_PIECES)
-def md_escape(text: str) -> str:
-    """Escape what Markdown (GitHub, Obsidian: `$` is math there) would otherwise interpret."""
-    return _md_escape_part(clean_line(text))
-
-
-def _md_escape_part(text: str) -> str:
-    # Pieces of one line: keep their edge spaces, which separate them from the highlights.
-    return _MD_SPECIAL.sub(r"\\\1", CONTROL.sub(" ", text).replace("\n", " "))
-
-
-def highlight_md(text: str, terms: Sequence[str]) -> str:
-    return _highlight_md(text, tuple(terms))
-
-
-@lru_cache(maxsize=_PIECES)
-def _highlight_md(text: str, terms: tuple[str, ...]) -> str:
-    text = clean_line(text)
-    return _marked_md(text, _terms_in(text, terms))
-
-
-@lru_cache(maxsize=_PIECES)
-def _marked_md(text: str, terms: tuple[str, ...]) -> str:
-    out, last = [], 0
-    for start, end in _spans(text, terms):
-        out += [_md_escape_part(text[last:start]), "**", _md_escape_part(text[start:end]), "**"]
-        last = end
-    out.append(_md_escape_part(text[last:]))
-    return "".join(out)
-
-
-_MD_URL = str.maketrans({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"})
-
-
-def md_url(url: str) -> str:
-    """A URL safe inside Markdown's `(...)`: spaces, parentheses and angle brackets encoded.
-    (Not cached: feedback links make every URL of a pass a new one.)"""
-    return clean_line(url).translate(_MD_URL)
-
-
-@lru_cache(maxsize=_PIECES)
+@lru_cache(maxsize=PIECES)
 def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
     """Fill to `width`; `first` (default: `indent`) is the first line's indent."""
     return fill(clean_line(text), width, indent if first is None else first, indent)
@@ -269,7 +228,7 @@ def numbered(text: str, number: int, width: int = 72, indent: str = "") -> str:
     return prefix + lines if lines is not None else wrap(prefix + text, width, indent, "")
 
 
-@lru_cache(maxsize=_PIECES)
+@lru_cache(maxsize=PIECES)
 def _after_number(text: str, room: int, width: int, indent: str) -> str | None:
     """`text` filled after a number and its space `room` wide, without them; None where a
     word is longer than what the first line leaves it (wrapped with the number, that word
@@ -312,9 +271,11 @@ def _paper_text(title: str, abstract: str) -> tuple[str, str, str]:
 def forget_pieces() -> None:
     """Empty this module's caches, as in a process that has rendered nothing yet (the scale
     benchmark renders every digest once before delivery does it again)."""
-    for value in list(globals().values()):
-        if hasattr(value, "cache_clear") and getattr(value, "__module__", None) == __name__:
-            value.cache_clear()
+    for module in (sys.modules[__name__], mdtext):
+        for value in list(vars(module).values()):
+            if hasattr(value, "cache_clear") and getattr(value, "__module__", None) \
+                    == module.__name__:
+                value.cache_clear()
 
 
 def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any,

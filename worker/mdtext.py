@@ -1,0 +1,60 @@
+"""Markdown for templates: text escaped so that it renders as itself (CommonMark, as GitHub
+and Obsidian read it, with their `$` math), highlighted terms, and URLs for links.
+
+Pure functions on str, the `md`, `hl_md` and `md_url` filters of worker.render (which also
+empties their caches: forget_pieces).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+from worker.plaintext import CONTROL, PIECES, clean_line
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~#])")
+
+
+@lru_cache(maxsize=PIECES)
+def md_escape(text: str) -> str:
+    """Escape what Markdown (GitHub, Obsidian: `$` is math there) would otherwise interpret."""
+    return _md_escape_part(clean_line(text))
+
+
+def _md_escape_part(text: str) -> str:
+    # Pieces of one line: keep their edge spaces, which separate them from the highlights.
+    return _MD_SPECIAL.sub(r"\\\1", CONTROL.sub(" ", text).replace("\n", " "))
+
+
+def highlight_md(text: str, terms: Sequence[str]) -> str:
+    return _highlight_md(text, tuple(terms))
+
+
+@lru_cache(maxsize=PIECES)
+def _highlight_md(text: str, terms: tuple[str, ...]) -> str:
+    from worker.matching.highlight import terms_in
+
+    text = clean_line(text)
+    return _marked_md(text, terms_in(text, terms) if terms else ())
+
+
+@lru_cache(maxsize=PIECES)
+def _marked_md(text: str, terms: tuple[str, ...]) -> str:
+    from worker.matching.highlight import highlight_spans
+
+    out, last = [], 0
+    for start, end in highlight_spans(text, terms) if terms else ():
+        out += [_md_escape_part(text[last:start]), "**", _md_escape_part(text[start:end]), "**"]
+        last = end
+    out.append(_md_escape_part(text[last:]))
+    return "".join(out)
+
+
+_MD_URL = str.maketrans({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"})
+
+
+def md_url(url: str) -> str:
+    """A URL safe inside Markdown's `(...)`: spaces, parentheses and angle brackets encoded.
+    (Not cached: feedback links make every URL of a pass a new one.)"""
+    return clean_line(url).translate(_MD_URL)
