@@ -1,8 +1,8 @@
 """Markdown for templates: text escaped so that it renders as itself (CommonMark, as GitHub
-and Obsidian read it, with their `$` math), highlighted terms, and URLs for links.
+and Obsidian read it, with their `$` math), code spans, highlighted terms, URLs for links.
 
-Pure functions on str, the `md`, `hl_md` and `md_url` filters of worker.render (which also
-empties their caches: forget_pieces).
+Pure functions on str: the `md`, `md_code`, `hl_md` and `md_url` filters of worker.render
+(which also empties their caches: forget_pieces).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from functools import lru_cache
 from worker.plaintext import CONTROL, PIECES, clean_line
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~#])")
+_BACKTICKS = re.compile(r"`+")
 
 
 @lru_cache(maxsize=PIECES)
@@ -49,6 +50,21 @@ def _marked_md(text: str, terms: tuple[str, ...]) -> str:
         last = end
     out.append(_md_escape_part(text[last:]))
     return "".join(out)
+
+
+def md_code(text: str) -> str:
+    """`text` as a code span that shows it as it is. Backslashes escape nothing inside a code
+    span (`h\\_user` would show its backslash), so nothing is escaped: the span is fenced by
+    one backtick more than the longest run of backticks in the text, which no run inside can
+    close (CommonMark), and padded with a space where the text starts or ends with a
+    backtick (renderers strip one space from each end). (Not cached: a digest's own names.)"""
+    text = clean_line(text)
+    if not text:
+        return ""
+    fence = "`" * (max(map(len, _BACKTICKS.findall(text)), default=0) + 1)
+    if text[0] == "`" or text[-1] == "`":
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
 
 
 _MD_URL = str.maketrans({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"})

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup, escape
 
 from worker import __version__, mdtext, mime
-from worker.mdtext import highlight_md, md_escape, md_url
+from worker.mdtext import highlight_md, md_code, md_escape, md_url
 from worker.mime import Mail
 from worker.plaintext import PIECES, clean_line, fill, shorten
 from worker.records import Links
@@ -252,7 +252,7 @@ def environment(templates_dir: Path | None = None) -> Any:
     env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
                       autoescape=lambda name: bool(name and name.endswith(".html.j2")),
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(md=md_escape, md_url=md_url, hl_html=highlight_html,
+    env.filters.update(md=md_escape, md_code=md_code, md_url=md_url, hl_html=highlight_html,
                        hl_md=highlight_md, wrap=wrap, numbered=numbered,
                        oneline=clean_line)
     return env

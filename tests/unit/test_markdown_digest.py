@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from markdown_it import MarkdownIt
 
 from tests.unit.test_render_golden import sample_digest
+from worker.mdtext import md_code
 from worker.render import digest_context, render
 
 
@@ -21,10 +23,16 @@ def _inline_text(token) -> str:  # type: ignore[no-untyped-def]
                    if child.type in ("text", "code_inline"))
 
 
-def _render(digest):  # type: ignore[no-untyped-def]
-    ctx = digest_context(digest, name="Ada Lovelace", email=None,
-                         profile_file="config/subscribers/ada.toml")
+def _render(digest, profile_file: str = "config/subscribers/ada.toml",  # type: ignore[no-untyped-def]
+            **kw):
+    ctx = digest_context(digest, name="Ada Lovelace", email=None, profile_file=profile_file,
+                         **kw)
     return render(ctx, "md")
+
+
+def _code_spans(text: str) -> list[str]:
+    return [child.content for t in _tokens(text) if t.type == "inline"
+            for child in t.children or [] if child.type == "code_inline"]
 
 
 def test_headings_links_and_exact_titles() -> None:
@@ -57,3 +65,13 @@ def test_quiet_day_says_so() -> None:
     text = _render(replace(sample_digest(), items=(), item_count=0, below_threshold=0))
     assert "no new papers for your interests today" in text
     assert "Nothing new matched your interests since the last digest." in text
+
+
+@pytest.mark.parametrize("name", ["h_user", "a*b[c]$d\\e<f>", "one`tick", "`edge``", "x ``` y"])
+def test_code_spans_show_names_as_they_are(name: str) -> None:
+    """A code span shows its text as it is: an escape would show its backslash
+    (`h\\_user`), and a backtick in the text must not close the span early."""
+    digest = replace(sample_digest(), subscriber_id=name)
+    text = _render(digest, profile_file=f"cfg/subscribers/{name}.toml")
+    assert _code_spans(text)[-2:] == [name, f"cfg/subscribers/{name}.toml"]
+    assert _code_spans(md_code(name)) == [name]
