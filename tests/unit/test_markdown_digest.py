@@ -10,6 +10,7 @@ from markdown_it import MarkdownIt
 from tests.unit.test_render_golden import sample_digest
 from worker.mdtext import md_code
 from worker.render import digest_context, render
+from worker.settings import EmailSettings
 
 
 def _tokens(text: str):  # type: ignore[no-untyped-def]
@@ -75,3 +76,21 @@ def test_code_spans_show_names_as_they_are(name: str) -> None:
     text = _render(digest, profile_file=f"cfg/subscribers/{name}.toml")
     assert _code_spans(text)[-2:] == [name, f"cfg/subscribers/{name}.toml"]
     assert _code_spans(md_code(name)) == [name]
+
+
+@pytest.mark.parametrize("profile_file", ["config/subscribers/alan.toml", None])
+def test_footer_lines_stay_apart(profile_file: str | None) -> None:
+    """The unsubscribe link and whom to ask are paragraphs of their own, not run into the
+    sentence before them (`...alan.toml`.[Unsubscribe](...)`)."""
+    mailing = EmailSettings(unsubscribe=("mailto:list@example.org?subject=unsubscribe",),
+                            help="Ana, list@example.org")
+    text = _render(sample_digest(), profile_file=profile_file, mailing=mailing)
+    tokens = _tokens(text)
+    after = next(i for i, t in enumerate(tokens) if t.type == "hr")
+    footer = ["".join(c.content for c in t.children or []) for t in tokens[after:]
+              if t.type == "inline"]
+    edit = " To change your interests or stop it, edit config/subscribers/alan.toml."
+    assert footer == [
+        "You get this digest because you are subscribed to paper-digest as ada."
+        + (edit if profile_file else ""),
+        "Unsubscribe.", "Questions: Ana, list@example.org."]
