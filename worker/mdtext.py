@@ -15,17 +15,34 @@ from worker.plaintext import CONTROL, PIECES, clean_line
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~#])")
 _BACKTICKS = re.compile(r"`+")
+# An `&` that starts what reads as a character reference (`&amp;`, `&copy;`, `&#38;`): a
+# renderer would show the character it names instead. `&amp;` is one everywhere Markdown is.
+_REFERENCE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+# What makes a line a list item (`-`, `+`, `1.`, `1)`; `*` is escaped wherever it is), a
+# thematic break (`---`) or a setext underline (`===`) when it starts one: the abstract
+# starts the line of its blockquote, where `+ text` would become a list and lose its `+`.
+_BULLET_START = re.compile(r"[-+=]")
+_NUMBER_START = re.compile(r"^(\d{1,9})([.)])(?= |$)")
 
 
 @lru_cache(maxsize=PIECES)
 def md_escape(text: str) -> str:
     """Escape what Markdown (GitHub, Obsidian: `$` is math there) would otherwise interpret."""
-    return _md_escape_part(clean_line(text))
+    return _line_start(_md_escape_part(clean_line(text)))
 
 
 def _md_escape_part(text: str) -> str:
     # Pieces of one line: keep their edge spaces, which separate them from the highlights.
-    return _MD_SPECIAL.sub(r"\\\1", CONTROL.sub(" ", text).replace("\n", " "))
+    escaped = _MD_SPECIAL.sub(r"\\\1", CONTROL.sub(" ", text).replace("\n", " "))
+    return _REFERENCE.sub("&amp;", escaped) if "&" in escaped else escaped
+
+
+def _line_start(text: str) -> str:
+    """Escaped text whose start cannot make its line a block of another kind: the text may
+    start a line (a template's choice), and elsewhere the escape shows nothing either."""
+    if _BULLET_START.match(text):
+        return "\\" + text
+    return _NUMBER_START.sub(r"\1\\\2", text, count=1)
 
 
 def highlight_md(text: str, terms: Sequence[str]) -> str:
@@ -49,7 +66,7 @@ def _marked_md(text: str, terms: tuple[str, ...]) -> str:
         out += [_md_escape_part(text[last:start]), "**", _md_escape_part(text[start:end]), "**"]
         last = end
     out.append(_md_escape_part(text[last:]))
-    return "".join(out)
+    return _line_start("".join(out))
 
 
 def md_code(text: str) -> str:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from tests.unit.test_render_golden import sample_digest
-from worker.mdtext import md_code
+from worker.mdtext import highlight_md, md_code, md_escape
+from worker.plaintext import clean_line
 from worker.render import digest_context, render
 from worker.settings import EmailSettings
 
@@ -94,3 +97,48 @@ def test_footer_lines_stay_apart(profile_file: str | None) -> None:
         "You get this digest because you are subscribed to paper-digest as ada."
         + (edit if profile_file else ""),
         "Unsubscribe.", "Questions: Ana, list@example.org."]
+
+
+SOURCE_TEXTS = ["+ plus hallucination", "- minus", "* star", "1. one hallucination", "1) one",
+                "2026. A year", "-", "= equals", "--- dashes", "Q&amp;A, &copy; and &lt;b&gt;",
+                "&#38; &#x26; &amp hallucination & more"]
+
+
+def _quotes(tokens) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """Each blockquote's blocks, as token types, and its text."""
+    found = []
+    for i, token in enumerate(tokens):
+        if token.type == "blockquote_open":
+            end = next(j for j in range(i, len(tokens)) if tokens[j].type == "blockquote_close")
+            found.append([t.type for t in tokens[i + 1:end]]
+                         + ["".join(_inline_text(t) for t in tokens[i + 1:end]
+                                    if t.type == "inline")])
+    return found
+
+
+@pytest.mark.parametrize("source", SOURCE_TEXTS)
+def test_text_renders_as_itself(source: str) -> None:
+    """A line starting like a list item (or a rule) stays text in its blockquote, and what
+    reads as a character reference (`&copy;`) shows as written, not as the character."""
+    first, second = sample_digest().items
+    items = (replace(first, paper=replace(first.paper, title=source)),
+             replace(second, paper=replace(second.paper, abstract=source)))
+    tokens = _tokens(_render(replace(sample_digest(), items=items)))
+    titles = [_inline_text(tokens[i + 1]) for i, t in enumerate(tokens)
+              if t.type == "heading_open" and t.tag == "h2"]
+    assert titles[0] == f"1. {source}"
+    blocks = ["paragraph_open", "inline", "paragraph_close"]
+    assert _quotes(tokens)[1] == [*blocks, source]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([*"ab1 9.)-+*=#>&;<`_[]()!\\$|~", "&amp;", "&copy;", "&#38;",
+                                 "hallucination", "1. ", "- "]), max_size=12).map("".join))
+def test_any_text_renders_as_itself(source: str) -> None:
+    """md and hl_md: the text a renderer shows is the text escaped, at a line's start too."""
+    shown = clean_line(source)
+    for escaped in (md_escape(source), highlight_md(source, ["hallucination"])):
+        tokens = _tokens("> " + escaped)
+        blocks = ["paragraph_open", "inline", "paragraph_close"] if shown else []
+        assert [t.type for t in tokens[1:-1]] == blocks, escaped
+        assert "".join(_inline_text(t) for t in tokens if t.type == "inline") == shown
