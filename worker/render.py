@@ -130,7 +130,7 @@ class DigestContext:
     created_at: datetime
     date: date  # the digest's day in the subscriber's time zone
     items: tuple[ItemView, ...]
-    below_threshold: int  # also new, scored under min_score
+    below_threshold: int  # also new and matching, left out: under min_score or past max_items
     list_id: str | None = None  # [email] list_id: the List-Id header
     unsubscribe: tuple[str, ...] = ()  # List-Unsubscribe URIs, {subscriber} filled in
     help: str | None = None  # [email] help: whom to ask, in the footer
@@ -149,6 +149,17 @@ class DigestContext:
     @property
     def date_label(self) -> str:
         return f"{self.date:%A}, {self.date.day} {self.date:%B %Y}"
+
+    @property
+    def ranked_lower(self) -> str:
+        """What `below_threshold` counts, in words: "3 more matching papers ranked lower"
+        ("" for none). Not "below your threshold": most are often past max_items, having
+        scored above min_score, and the count does not tell the two apart (the ranking never
+        scores in full the papers that cannot make the digest)."""
+        count = self.below_threshold
+        if not count:
+            return ""
+        return f"{count} more matching {'paper' if count == 1 else 'papers'} ranked lower"
 
     @property
     def subject(self) -> str:

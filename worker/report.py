@@ -40,7 +40,8 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         sent[d.subscriber_id].append(d)
     for sid, sub in report.subscribers.items():
         if sub.digest_id and (sub.items or sub.candidates):
-            extra = f", {sub.below_threshold} more below threshold" if sub.below_threshold else ""
+            # under min_score or past max_items: the count does not tell which
+            extra = f", {sub.below_threshold} more ranked lower" if sub.below_threshold else ""
             lines.append(f"  {sid}: {_plural(sub.items, 'paper')}{extra}")
         elif sub.digest_id:
             lines.append(f"  {sid}: nothing new (a digest says so: send_empty)")
