@@ -89,15 +89,17 @@ OTHER_GROUP = "Other"
 
 
 def interest_label(reasons: Sequence[dict[str, Any]]) -> str:
-    """The interest a paper is grouped under: that of its strongest positive reason."""
-    for reason in reasons:  # strongest first, as the matcher orders them
+    """The interest a paper is grouped under: the one its positive reasons weigh most, a
+    term's reasons (one per field: title, abstract) summed; the first of equals."""
+    totals: dict[str, float] = {}
+    for reason in reasons:
         if reason.get("weight", 0) <= 0 or reason.get("kind") in ("exclude", "unlike"):
             continue
-        if reason.get("kind") in ("example", "semantic"):
-            return EXAMPLE_GROUP
-        if reason.get("interest"):
-            return str(reason["interest"])
-    return OTHER_GROUP
+        label = (EXAMPLE_GROUP if reason.get("kind") in ("example", "semantic")
+                 else reason.get("interest"))
+        if label:
+            totals[str(label)] = totals.get(str(label), 0.0) + reason["weight"]
+    return max(totals, key=lambda label: totals[label]) if totals else OTHER_GROUP
 
 
 def group_by_interest(items: Sequence[ItemView]) -> tuple[ItemGroup, ...]:
@@ -177,11 +179,16 @@ MAX_REASONS_SHOWN = 3
 def reasons_sentence(reasons: Sequence[dict[str, Any]]) -> str:
     """The strongest few reasons in one line; `paper-digest explain` gives all of them."""
     texts = [r["text"] for r in reasons if r.get("text") and r.get("kind") != "exclude"]
-    if not texts:
+    # A demotion (an `exclude` term in "demote" mode) is always said, once: it lowered the
+    # score a reader sees. (Under "drop" such a paper is never in a digest.)
+    demoted = next((r["text"] for r in reasons
+                    if r.get("kind") == "exclude" and r.get("weight", 0) < 0), None)
+    if not texts and demoted is None:
         return "matched your interests"
-    shown = "; ".join(texts[:MAX_REASONS_SHOWN])
+    shown = "; ".join(texts[:MAX_REASONS_SHOWN]) or "matched your interests"
     more = len(texts) - MAX_REASONS_SHOWN
-    return shown + (f"; and {more} more" if more > 0 else "")
+    return (shown + (f"; and {more} more" if more > 0 else "")
+            + (f"; but {demoted}" if demoted else ""))
 
 
 def _spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:

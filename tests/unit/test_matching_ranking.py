@@ -135,6 +135,39 @@ def test_demote_mode_pushes_down_instead_of_dropping() -> None:
     assert reason.weight < 0 and "score ×" in reason.text
 
 
+def test_a_demotion_is_said_once_and_shown_in_the_digest() -> None:
+    from worker.render import reasons_sentence
+
+    survey = paper("s", "A Survey of Hallucination", "We survey hallucination. A survey.")
+    interests = Interests(keywords=("hallucination",), exclude=("survey",),
+                          exclude_mode="demote")
+    found = by_key(rank(interests, [survey, paper("m", "Reducing hallucination")]))
+    excluded = [r for r in found["s"].reasons if r.kind == "exclude"]
+    assert [r.field for r in excluded] == ["title", "abstract"]
+    assert [r.text.count("(score ×") for r in excluded] == [1, 0]  # one factor, applied once
+    said = reasons_sentence([{"kind": r.kind, "text": r.text, "weight": r.weight}
+                             for r in found["s"].reasons])
+    assert said.endswith(f"; but {excluded[0].text}")
+
+
+def test_a_field_weighted_zero_gives_no_reason() -> None:
+    both = paper("b", "Grounding in the title", "And grounding in the abstract.")
+    [match] = [m for m in rank(Interests(keywords=("grounding",),
+                                         field_weights={"title": 0.0}), [both])
+               if m.paper.key == "b"]
+    assert [r.field for r in match.reasons if r.kind == "keyword"] == ["abstract"]
+
+
+def test_shared_words_keep_the_papers_acronyms_and_drop_a_sentence_capital() -> None:
+    example = paper("ex", "Probing VLMs with tidal charts",
+                    "Tidal charts probe VLMs and LLMs on reefs.")
+    near = paper("near", "Tidal charts for VLMs", "Reefs and LLMs meet tidal charts.")
+    found = by_key(rank(Interests(like=("x",)), [near], examples=[example]))
+    [reason] = [r for r in found["near"].reasons if r.kind == "example"]
+    shared = reason.text.split("; shares ")[1].rstrip(")").split(", ")
+    assert "VLMs" in shared and "tidal" in shared and "Tidal" not in shared
+
+
 LIKED = paper("like", "LLaVA: Visual Instruction Tuning",
               "We use GPT-4 to generate multimodal instruction-following data and train LLaVA, "
               "a large multimodal model connecting a vision encoder with a language model.")

@@ -53,6 +53,19 @@ def test_sections_in_order_of_their_best_paper() -> None:
                                             "Paper 5"]
 
 
+def test_a_paper_goes_under_the_interest_its_reasons_weigh_most() -> None:
+    """A term's weight is split between its title and abstract reasons: summed, it can
+    outweigh a stronger single reason (a filter word of the query that stands in the title)."""
+    from worker.render import interest_label
+
+    reasons = [_reason("query", 0.44, "multimodal"), _reason("keyword", 0.30, "hallucination"),
+               _reason("keyword", 0.26, "hallucination"), _reason("exclude", -0.5, "survey")]
+    assert interest_label(reasons) == "hallucination"
+    assert interest_label([_reason("example", 0.2), _reason("keyword", 0.1, "x")]) == \
+        EXAMPLE_GROUP
+    assert interest_label([_reason("exclude", -0.2, "x")]) == OTHER_GROUP
+
+
 def test_markdown_has_a_heading_per_section_and_titles_below() -> None:
     tokens = MarkdownIt("commonmark").parse(render(_context("interest"), "md"))
     headings = [(tokens[i].tag, tokens[i + 1].content) for i, t in enumerate(tokens)

@@ -84,8 +84,9 @@ def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
 
 def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     positive: list[Reason] = []
-    for ts in b.terms:
-        positive += _counted(_term_reasons(ts), p.clues, ts.term.group)
+    for ts in b.terms:  # (a field weighted 0, or a term that says nothing here: no reason)
+        positive += _counted([r for r in _term_reasons(ts) if r.weight > 0], p.clues,
+                             ts.term.group)
     less = _less_unliked(b, m, p)
     if p.example > 0 and _semantic_leads(b):
         title = m.example_title(b.semantic[0])
@@ -95,8 +96,7 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     elif p.example > 0:
         title = m.example_title(b.liked[0])
         shared = _shared_words(b)
-        words = f"; shares {', '.join(dict.fromkeys(w.lower() for w in shared[:4]))}" \
-            if shared else ""
+        words = f"; shares {', '.join(_as_in_a_sentence(shared[:4]))}" if shared else ""
         verb = "is a little like" if p.similarity < LITTLE else "resembles"
         positive.append(Reason("example", f"{verb} {_QUOTE.format(title)} (similarity "
                                f"{p.similarity:.2f}{less}{words})", None, tuple(shared),
@@ -106,6 +106,16 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     gate = ([m.query_reason(b.gate, b.gate_terms)] if b.gate is not None and m.query is not None
             else [])
     return positive + gate + negative
+
+
+def _as_in_a_sentence(words: Sequence[str]) -> list[str]:
+    """Words as the paper writes them, but a capital that only starts a sentence or a title
+    (`Perceiving`), each once: `VLMs` stays `VLMs`."""
+    out: dict[str, str] = {}
+    for word in words:
+        plain = word.lower() if word[:1].isupper() and word[1:].islower() else word
+        out.setdefault(plain.casefold(), plain)
+    return list(out.values())
 
 
 def _less_unliked(b: Breakdown, m: Matcher, p: Parts) -> str:
@@ -215,9 +225,11 @@ def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     out: list[Reason] = []
     base = scoring.combine((p.lexical, p.example))
     for ts in b.excludes:
-        if m.interests.exclude_mode == "demote":
+        if m.interests.exclude_mode == "demote":  # the factor applies once, said once
             factor = 1.0 - scoring.DEMOTE_STRENGTH * ts.evidence
-            out += _term_reasons(ts, "mentions excluded", f" (score ×{factor:.2f})", -1.0)
+            found = _term_reasons(ts, "mentions excluded", "", -1.0)
+            out += [replace(r, text=r.text + f" (score ×{factor:.2f})") if i == 0 else r
+                    for i, r in enumerate(found)]
         else:
             out += [Reason("exclude", r.text, r.field, r.terms, 0.0)
                     for r in _term_reasons(ts, "mentions excluded")]
