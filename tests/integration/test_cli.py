@@ -98,6 +98,26 @@ def test_check_notes_subscribers_sending_to_one_address(tmp_path: Path, sqlite_u
         in checked.output
 
 
+def test_check_notes_interests_that_cannot_work_as_meant(tmp_path: Path,
+                                                        sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {
+        "ada": 'deliver = ["markdown"]\n[interests]\nkeywords = ["the", "x", "of the", "OCR"]\n',
+        "bob": 'deliver = ["markdown"]\n[interests]\nquery = "NOT survey"\n',
+        "cy": 'deliver = ["markdown"]\n[interests]\nquery = "NOT survey"\nkeywords = ["OCR"]\n'})
+    checked = run_cli(config, "check")
+    assert checked.exit_code == 0
+    notes = [line for line in checked.output.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: ada: “the” is in nearly every paper: it will match almost anything (a word "
+        "such as “the”, or a single letter)",
+        "note: ada: “x” is in nearly every paper: it will match almost anything (a word such "
+        "as “the”, or a single letter)",
+        "note: ada: “of the” is in nearly every paper: it will match almost anything (a word "
+        "such as “the”, or a single letter)",
+        "note: bob: the query NOT survey only leaves papers out: with nothing else under "
+        "[interests], no paper can score; add keywords or terms it asks for"]
+
+
 def test_check_notes_a_login_without_its_password(tmp_path: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=2525)
     with (config / "worker.toml").open("a", encoding="utf-8") as toml:

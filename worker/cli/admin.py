@@ -73,9 +73,33 @@ def _setup_notes(config: Any) -> list[str]:
     notes += [f"{', '.join(ids)} all send to {address}: each gets digests of its own (one "
               "file per interest is fine; a copied file is not)"
               for address, ids in by_address.items() if len(ids) > 1]
+    for profile in config.profiles:
+        notes += [f"{profile.id}: {note}" for note in _interest_notes(profile.interests)]
     if not config.profiles and not config.disabled:
         notes.append(f"no subscribers: add NAME.toml files to {s.config_dir / 'subscribers'} "
                      "(`paper-digest init` writes a starter)")
+    return notes
+
+
+def _interest_notes(interests: Any) -> list[str]:
+    """Interests that are valid but cannot work as meant: a term nearly every paper has (a
+    function word, a single character), a query that only leaves papers out."""
+    from worker.matching.corpus import FUNCTION_WORDS
+    from worker.matching.query import parse_query
+    from worker.matching.text import tokens
+
+    notes = []
+    query = parse_query(interests.query) if interests.query else None
+    asked = [t.text for t in query.positive_terms] if query else []
+    for term in dict.fromkeys([*interests.keywords, *interests.phrases, *asked]):
+        words = [t.fold for t in tokens(term)]
+        if words and all(w in FUNCTION_WORDS or len(w) == 1 for w in words):
+            notes.append(f"“{term.strip()}” is in nearly every paper: it will match almost "
+                         "anything (a word such as “the”, or a single letter)")
+    if query is not None and not asked and not (
+            interests.keywords or interests.phrases or interests.like):
+        notes.append(f"the query {query} only leaves papers out: with nothing else under "
+                     "[interests], no paper can score; add keywords or terms it asks for")
     return notes
 
 
