@@ -144,9 +144,7 @@ def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
         try:
             values[key] = _convert(value, hints[key])
         except TypeError:
-            problems.append(Problem(file, f"expected {describe_type(hints[key])}, got "
-                                    f"{type(value).__name__} {value!r}", dotted,
-                                    line_of(text, key, after)))
+            problems += _type_problems(value, hints[key], file, dotted, line_of(text, key, after))
     missing = False
     for name, field in fields.items():
         required = (field.default is dataclasses.MISSING
@@ -157,6 +155,25 @@ def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
                 problems.append(Problem(file, f"missing; add `{name} = ...` "
                                         f"({describe_type(hints[name])})", f"{prefix}{name}"))
     return (None if missing else cls(**values)), problems
+
+
+def _type_problems(value: Any, hint: Any, file: str, dotted: str, line: int | None,
+                   ) -> list[Problem]:
+    """What is wrong with a value of the wrong type: for a table of values (`synonyms`),
+    each entry that is wrong, by its own key, rather than the whole table."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is dict and isinstance(value, Mapping):
+        wrong = []
+        for key, item in value.items():
+            try:
+                _convert(item, args[1])
+            except TypeError:
+                wrong.append(Problem(file, f"expected {describe_type(args[1])}, got "
+                                     f"{type(item).__name__} {item!r}", f"{dotted}.{key}", line))
+        if wrong:
+            return wrong
+    return [Problem(file, f"expected {describe_type(hint)}, got {type(value).__name__} "
+                    f"{value!r}", dotted, line)]
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:

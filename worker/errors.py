@@ -68,8 +68,19 @@ class QuerySyntaxError(PaperDigestError):
 
     def __init__(self, message: str, position: int | None = None):
         self.position = position
+        self.message = message
         suffix = f" (at character {position + 1})" if position is not None else ""
         super().__init__(f"{message}{suffix}")
+
+    def located(self, query: str) -> tuple[str, int]:
+        """(the message with where it is, as a reader of the query finds it, and the line of
+        the query it is on, 0 for the first): a query written over several lines in a TOML
+        file is read by line and column, not by a count of characters."""
+        if self.position is None or "\n" not in query:
+            return str(self), 0
+        line = query.count("\n", 0, self.position)
+        column = self.position - (query.rfind("\n", 0, self.position) + 1) + 1
+        return f"{self.message} (line {line + 1} of the query, column {column})", line
 
 
 class DeliveryError(PaperDigestError):

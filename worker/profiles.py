@@ -148,9 +148,11 @@ def _check_interests(interests: Interests, file: str, text: str, whole: bool = T
     from worker.matching.checks import interest_problems
 
     for key, message in interest_problems(interests):
-        prefix = "query: " if key == "query" else ""
-        problems.append(Problem(file, prefix + message, f"interests.{key}",
-                                line_of(text, key.split(".")[0])))
+        line = line_of(text, key.split(".")[0])
+        if key == "query":
+            message = "query: " + message
+            line = _query_error_line(interests.query or "", text, line)
+        problems.append(Problem(file, message, f"interests.{key}", line))
     if interests.exclude_mode not in ("drop", "demote"):
         problems.append(Problem(file, 'expected "drop" or "demote"', "interests.exclude_mode",
                                 line_of(text, "exclude_mode")))
@@ -159,6 +161,22 @@ def _check_interests(interests: Interests, file: str, text: str, whole: bool = T
             problems.append(Problem(file, "empty string in the list", f"interests.{key}",
                                     line_of(text, key)))
     return problems
+
+
+def _query_error_line(query: str, text: str, line: int | None) -> int | None:
+    """The file's line of a query's syntax error: the query's own line of it counted from
+    where the query starts (the line after `query = '''` when it opens on a new line)."""
+    from worker.errors import QuerySyntaxError
+    from worker.matching.query import parse_query
+
+    if line is None or "\n" not in query:
+        return line
+    try:
+        parse_query(query)
+    except QuerySyntaxError as exc:
+        opening = text.splitlines()[line - 1].split("=", 1)[-1].strip()
+        return line + exc.located(query)[1] + (opening in ("'''", '"""'))
+    return line
 
 
 def _check_schedule(schedule: str, file: str, text: str) -> list[Problem]:

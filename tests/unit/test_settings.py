@@ -95,6 +95,18 @@ def _messages(tmp_path: Path, worker: str = GOOD_WORKER, **subs: str) -> list[st
       "ada.toml:5: interests.words: unknown key; supported: ",
       "ada.toml:2: min_score: expected a number from 0 to 1",
       "ada.toml:6: interests.query: query:"]),
+    ("email = 'a@example.org'\n[interests]\nkeywords = ['x']\n"
+     "synonyms = { VLM = 'vision-language model', OK = ['x y'] }\n",
+     ["ada.toml:4: interests.synonyms.VLM: expected a list of strings, got str "
+      "'vision-language model'"]),
+    # A query over several lines: its error by line and column, at the file's line.
+    ("email = 'a@example.org'\n[interests]\nquery = \'\'\'\n  (hallucination OR grounding)\n"
+     "  AND (VLM OR\n  ) AND NOT survey\'\'\'\n",
+     ["ada.toml:5: interests.query: query: dangling operator: OR needs a term after it, "
+      "before ')' (line 2 of the query, column 12)"]),
+    ("email = 'a@example.org'\n[interests]\nquery = \'\'\'(a OR\n  )\'\'\'\n",
+     ["ada.toml:3: interests.query: query: dangling operator: OR needs a term after it, "
+      "before ')' (line 1 of the query, column 4)"]),
     ("max_items = 2.5\nemail = 'a@example.org'\n[interests]\nkeywords = ['x']\n"
      "exclude_mode = 'x'\n",
      ["ada.toml:1: max_items: expected an integer, got float 2.5",

@@ -15,7 +15,7 @@ def interest_problems(interests: Interests) -> list[tuple[str, str]]:
         try:
             parse_query(interests.query)
         except QuerySyntaxError as exc:
-            problems.append(("query", str(exc)))
+            problems.append(("query", exc.located(interests.query)[0]))
     for name, weight in interests.field_weights.items():
         if name not in FIELDS:
             problems.append((f"field_weights.{name}",

@@ -260,8 +260,8 @@ class _Parser:
         before = self.toks[self.i - 2] if self.i >= 2 else None
         if before is not None and before.kind in ("AND", "OR", "NOT"):
             where = "at the end" if tok.kind == "END" else f"before {_describe(tok)}"
-            return QuerySyntaxError(f"dangling operator: {before.kind} needs a term after it "
-                                    f"({where})", before.position)
+            return QuerySyntaxError(f"dangling operator: {before.kind} needs a term after it, "
+                                    f"{where}", before.position)
         if tok.kind in ("AND", "OR"):
             return QuerySyntaxError(f"dangling operator: {tok.kind} needs a term before it",
                                     tok.position)
