@@ -120,6 +120,11 @@ def test_no_updates_page_is_empty():
     (page(("New submissions", 1, 1, [entry(1, "2503.00001", "")])), "no title"),
     ("<h3>Showing new listings for Tuesday, 11 March 2025</h3>caf\u00e9".encode("latin-1"),
      "not utf-8"),
+    # a layout change: section headings no longer read, the page still counting its entries
+    (page(("New submissions", 1, 1, [entry(1, "2503.00001", "A")]), total=1)
+     .replace(b"<h3>New", b"<h4>New"), "announces 1 entry but none could be read"),
+    (page(("New submissions", 1, 1, [entry(1, "2503.00001", "A")]))
+     .replace(b" (showing 1 of 1 entries)", b""), "holds 1 entry (<dt>) but none could be"),
 ])
 def test_errors(body, message):
     with pytest.raises(ParseError) as err:

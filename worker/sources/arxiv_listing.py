@@ -5,8 +5,10 @@ how many entries it has in all ("Total of 31 entries"), and splits them in secti
 heading counts them: "New submissions (showing 10 of 10 entries)", "Cross submissions
 (...)", "Replacement submissions (showing first 25 of 77 entries)". Each entry is a
 `<dt>` (id, links) and a `<dd>` (title, authors, abstract). We check every section's count
-against the entries found (a short page is a ParseError, not a quiet loss) and follow
-`skip`/`show` paging when the page holds fewer entries than the total.
+against the entries found (a short page is a ParseError, not a quiet loss), and what the
+page's text announces against what was read, so a page whose headings or entries moved to
+other markup is a ParseError too, not "no papers listed"; we follow `skip`/`show` paging
+when the page holds fewer entries than the total.
 """
 
 from __future__ import annotations
@@ -159,7 +161,37 @@ def parse_page(data: bytes, where: str, *, strict: bool = True,
         if len(section.records) != section.shown:
             raise ParseError(where, f"{section.heading!r}: the page says {section.shown} "
                              f"entries but holds {len(section.records)} (truncated page?)")
+    if strict:
+        _check_all_read(soup, total, sum(len(s.records) for s in sections), where)
     return ListingPage(day, total, tuple(sections))
+
+
+def _check_all_read(soup: Any, total: int | None, read: int, where: str) -> None:
+    """A page that says it lists entries must yield them all. When arXiv moves a section
+    heading or its entries to other markup, `_sections` finds fewer or none, and the source
+    would report "no papers listed" (or a part of them) and stay healthy while papers are lost.
+
+    What the page announces is read from its text, whatever tags hold it: the sections'
+    "(showing N of M entries)" must add up to what was read; "Total of N entries" (over all
+    pages, so only a sign that there are some) or `<dt>` entries mean a page read as empty is
+    not. A day with nothing listed has none of these and stays an empty day."""
+    text = soup.get_text(" ")
+    shown = sum(int(m.group(1)) for m in _SHOWING.finditer(text))
+    if read >= shown and (read or not total):
+        entries = 0 if read else len(soup.find_all("dt"))
+        if not entries:
+            return
+        announced = f"holds {_entries(entries)} (<dt>)"
+    else:
+        announced = f"announces {_entries(shown or total or 0)}"
+    got = f"only {read}" if read else "none"
+    raise ParseError(where, f"the page {announced} but {got} could be read: has the layout "
+                     "changed? (expected <h3> section headings such as 'New submissions "
+                     "(showing N of N entries)', each followed by its <dt>/<dd> entries)")
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def wanted(section: Section, revisions: str, cross_lists: bool) -> bool:
