@@ -23,6 +23,7 @@ from .test_fetch_http import NOW, clock, collect, make_fetcher, only, server
 
 __all__ = ["clock", "server"]  # fixtures, shared with test_fetch_http
 LISTING = "/list/cs.IT/new"
+PAPERS = "/papers/date/2026-09-28"
 
 
 def arxiv_page() -> str:
@@ -33,9 +34,17 @@ def arxiv_page() -> str:
     return page.replace("(showing 10 of 10 entries)", "(showing 3 of 3 entries)")
 
 
+def hf_page() -> str:
+    return shared_fixture("hf", "papers_2026-09-28_excerpt.html").decode()
+
+
 def edit(text: str, old: str, new: str, count: int = 1) -> bytes:
     assert text.count(old) == count, f"the fixture no longer holds {old!r}"
     return text.replace(old, new).encode()
+
+
+CARD = ('<section><article class="relative flex flex-col"><h3><a href="/papers/2609.31620" '
+        'class="line-clamp-3">FuseReg: Regularizing Layer Fusion</a></h3></article></section>')
 
 
 # -- arxiv_listing ---------------------------------------------------------------------------
@@ -88,6 +97,39 @@ def test_an_arxiv_page_listing_nothing_is_still_an_empty_day(server, clock, tota
     with make_fetcher(clock) as fetcher:
         unchanged = only(collect("arxiv_listing", server, fetcher, categories=["cs.IT"]),
                          Unchanged)
+    assert unchanged.reason == "no papers listed for 2026-09-28"
+
+
+# -- hf_papers -------------------------------------------------------------------------------
+
+def test_a_renamed_hf_papers_key_fails_the_source(server, clock):
+    body = edit(hf_page(), "&quot;dailyPapers&quot;:", "&quot;papers&quot;:")
+    server.route(PAPERS, Reply(200, body, HTML))
+    with make_fetcher(clock) as fetcher:
+        failure = only(collect("hf_papers", server, fetcher, date="today"), DumpFailure)
+    assert failure.locator.endswith(PAPERS) and failure.raw == body
+    assert "no 'dailyPapers' list" in failure.reason and "no paper cards" in failure.reason
+    assert "layout" in failure.reason, failure.reason
+
+
+def test_a_renamed_hf_papers_key_falls_back_to_the_cards(server, clock):
+    page = hf_page().replace("&quot;dailyPapers&quot;:", "&quot;papers&quot;:")
+    body = edit(page, "</main>", CARD + "</main>")
+    server.route(PAPERS, Reply(200, body, HTML))
+    with make_fetcher(clock) as fetcher:
+        dump = only(collect("hf_papers", server, fetcher, date="today"), Dump)
+    [record] = dump.records
+    assert (record.arxiv_id, record.title) == ("2609.31620", "FuseReg: Regularizing Layer Fusion")
+    assert record.listing_date == dump.listing_date == NOW.date()
+
+
+def test_an_hf_day_listing_nothing_is_still_an_empty_day(server, clock):
+    body = re.sub(r"&quot;dailyPapers&quot;:\[.*\]\}\"", '&quot;dailyPapers&quot;:[]}"',
+                  hf_page(), flags=re.S).encode()
+    assert b'&quot;dailyPapers&quot;:[]}"' in body
+    server.route(PAPERS, Reply(200, body, HTML))
+    with make_fetcher(clock) as fetcher:
+        unchanged = only(collect("hf_papers", server, fetcher, date="today"), Unchanged)
     assert unchanged.reason == "no papers listed for 2026-09-28"
 
 

@@ -90,6 +90,12 @@ def test_falls_back_to_cards_without_hydration_json():
     assert all(r.abstract == "" for r in page.records)
 
 
+def test_hydration_json_without_its_list_falls_back_to_cards():
+    page = hf_papers.parse_page(_page({"dateString": "2025-03-05", "papers": []}, CARDS), "x")
+    assert page.from_cards and page.day == date(2025, 3, 5)
+    assert [r.arxiv_id for r in page.records] == ["2503.02130", "2503.00001"]
+
+
 def test_latin1_page_decodes_with_its_declared_charset():
     props = {"dateString": "2025-03-05", "dailyPapers": [_item("2503.02130", "Café")]}
     body = _page(props).decode().encode("latin-1")
@@ -103,6 +109,8 @@ def test_latin1_page_decodes_with_its_declared_charset():
     (b'<div data-target="DailyPapers" data-props="{&quot;dateString&quot;:&quot;x&quot;}">',
      "dateString is not a date"),
     ("<p>caf\u00e9</p>".encode("latin-1"), "not utf-8"),
+    (_page({"dateString": "2025-03-05", "papers": [_item("2503.02130", "T")]}),
+     "no 'dailyPapers' list (its keys: dateString, papers) and the page has no paper cards"),
 ])
 def test_errors(body, message):
     with pytest.raises(ParseError) as err:

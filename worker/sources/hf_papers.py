@@ -2,10 +2,11 @@
 
 The page hydrates from JSON in the `data-props` of `div[data-target="DailyPapers"]`:
 `{"dateString": "2026-09-28", "dailyPapers": [<the same items as the JSON API>]}`. When
-that is missing we fall back to the server-rendered cards (`article` > `h3` > a link to
-`/papers/<id>`), which give ids and titles but no abstracts. For a day without papers HF
-redirects to another day, or serves a page whose `dateString` is another day: both mean
-"nothing listed that day", not an error.
+that is missing, or has no `dailyPapers` list, we fall back to the server-rendered cards
+(`article` > `h3` > a link to `/papers/<id>`), which give ids and titles but no abstracts;
+a page with neither is a ParseError (its layout changed), never "no papers listed". For a
+day without papers HF redirects to another day, or serves a page whose `dateString` is
+another day: both mean "nothing listed that day", not an error.
 """
 
 from __future__ import annotations
@@ -93,13 +94,27 @@ def parse_page(data: bytes, where: str, charset: str | None = None) -> PapersPag
     props = _hydration_props(text, where)
     if props is not None:
         day = _page_date(props.get("dateString"), where)
-        records = records_from_items(props.get("dailyPapers", []), where)
-        return PapersPage(day, tuple(records))
+        if "dailyPapers" in props:
+            return PapersPage(day, tuple(records_from_items(props["dailyPapers"], where)))
+        return _cards_instead(text, where, day, props)
     cards = _cards(text, where)
     if not cards:
         raise ParseError(where, 'no div[data-target="DailyPapers"] and no paper cards: '
                          "not a daily papers page, or its layout changed")
     return PapersPage(None, tuple(cards), from_cards=True)
+
+
+def _cards_instead(text: str, where: str, day: date | None, props: dict[str, Any]
+                   ) -> PapersPage:
+    """The cards of a page whose hydration JSON lacks its `dailyPapers` list. Read as no
+    list, a renamed key made every day "no papers listed" and the source stayed healthy;
+    the cards, when the page has them, are the same papers without abstracts."""
+    cards = _cards(text, where)
+    if not cards:
+        keys = ", ".join(list(props)[:12]) or "none"
+        raise ParseError(where, f"DailyPapers data-props has no 'dailyPapers' list (its keys: "
+                         f"{keys}) and the page has no paper cards: has the layout changed?")
+    return PapersPage(day, tuple(cards), from_cards=True)
 
 
 def parse(data: bytes, where: str) -> list[PaperRecord]:
