@@ -258,6 +258,23 @@ def test_non_utf8_dump(server, clock):
     assert "UTF-8" in failure.reason and failure.locator.endswith("/dumps/mar13.txt")
 
 
+@pytest.mark.parametrize(("content_type", "said"), [
+    ("text/plain; charset=iso-8859-1", None),
+    ('text/plain; charset="windows-1252"', None),
+    ("text/plain; charset=klingon", "unknown charset 'klingon' in its Content-Type"),
+    ("text/plain; charset=us-ascii", "not us-ascii as its Content-Type says: byte 0xe9"),
+])
+def test_dump_url_takes_the_charset_its_server_declares(server, clock, content_type, said):
+    body = "Mar 13\n\nCafé title\n\nAn abstract.\n".encode("latin-1")
+    server.route("/dumps/mar13.txt", Reply(200, body, content_type))
+    with make_fetcher(clock) as fetcher:
+        found = collect("dump_url", server, fetcher, url=f"{server.url}/dumps/mar13.txt")
+    if said is None:
+        assert only(found, Dump).records[0].title == "Café title"
+    else:
+        assert said in only(found, DumpFailure).reason
+
+
 def test_dump_url_200_year_from_last_modified(server, clock):
     body = b"new\n\nMar 13\n\nA title\n\nAn abstract.\n"
     server.route("/dumps/mar13.txt", Reply(200, body, TEXT,

@@ -6,12 +6,14 @@ when the server gives one (when the dump was written), else from the time of the
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin
 
+from worker.errors import ParseError
 from worker.records import PaperRecord
 from worker.sources.base import SourceContext
 from worker.sources.http import FetchResult
@@ -71,7 +73,30 @@ class DumpUrlSource(HttpSource):
     def collect(self, ctx: SourceContext) -> Iterator[Item]:
         yield from self.fetch_one(
             ctx, self.target(),
-            lambda result: parse(result.body, result.url, written_at(result, ctx.now)))
+            lambda result: parse(as_utf8(result), result.url, written_at(result, ctx.now)))
+
+
+def as_utf8(result: FetchResult) -> bytes:
+    """The body in UTF-8, the encoding of dumps: a server that declares another charset
+    (`text/plain; charset=iso-8859-1`) is taken at its word, since whoever reads its URL
+    cannot re-save the file."""
+    charset = result.charset
+    if charset is None or codecs_name(charset) == "utf-8":
+        return result.body
+    try:
+        return result.body.decode(charset).encode("utf-8")
+    except LookupError:
+        raise ParseError(result.url, f"unknown charset {charset!r} in its Content-Type") from None
+    except UnicodeDecodeError as exc:
+        raise ParseError(result.url, f"not {charset} as its Content-Type says: byte "
+                         f"0x{result.body[exc.start]:02x} at offset {exc.start}") from None
+
+
+def codecs_name(charset: str) -> str | None:
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:
+        return None
 
 
 def _absolute(url: str) -> bool:
