@@ -47,6 +47,9 @@ from worker.store.metrics import figures
 
 log = logging.getLogger("paper_digest.serve")
 SHUTDOWN_GRACE = 8.0  # seconds: Docker's default stop timeout is 10
+# How long a digest check waits for the fetches due with it (a daily 08:00 digest and an
+# hourly fetch fire together): then it builds digests all the same.
+FETCH_WAIT = 120.0
 Clock = Callable[[], datetime]
 
 
@@ -87,11 +90,12 @@ class Server:
         self.metrics = Metrics()
         self.worker, self.host, self.started = worker_id(), socket.gethostname(), clock()
         self._running = 0
+        self._fetching = 0  # fetch jobs under way
         self._idle = threading.Condition()
         self.http: Any = None
         sources = [s for s in self.settings.sources if s.enabled]
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(len(sources) + 4)},
+            executors={"default": _Executor(len(sources) + 4, self._count_fetch)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC)
 
@@ -101,7 +105,7 @@ class Server:
         for source in self.settings.sources:
             if source.enabled:
                 every = parse_every(source.every or serve.fetch_every)
-                self._add(f"fetch:{source.name}", functools.partial(self.fetch, source.name),
+                self._add(f"fetch:{source.name}", functools.partial(self._fetch, source.name),
                           SlotTrigger(every, zone(self.settings.timezone)), now)
         tick = parse_schedule(f"every {serve.check_every}")
         self._add("due", self.due, SlotTrigger(tick, UTC))  # aligned: :00 for 1m
@@ -186,8 +190,23 @@ class Server:
 
     # -- jobs -------------------------------------------------------------------------------
     def fetch(self, name: str) -> None:
-        reports = fetch_pass(self.watcher.config, self.engine, self.clock(), only_sources=[name],
-                             http_factory=self.http_factory)
+        """Fetch one source now (what its job does, but counted here)."""
+        self._count_fetch(+1)
+        self._fetch(name)
+
+    def _count_fetch(self, step: int) -> None:
+        with self._idle:
+            self._fetching += step
+            self._idle.notify_all()
+
+    def _fetch(self, name: str) -> None:
+        """The fetch job: counted from when the scheduler hands it on (_Executor), uncounted
+        when done."""
+        try:
+            reports = fetch_pass(self.watcher.config, self.engine, self.clock(),
+                                 only_sources=[name], http_factory=self.http_factory)
+        finally:
+            self._count_fetch(-1)
         self.metrics.observe_sources(reports)
         for source in reports:
             log.info("fetched %s: %d dumps, %d entries, %d new", source.name, source.dumps,
@@ -198,8 +217,10 @@ class Server:
                             "failures": len(source.failures)})
 
     def due(self) -> None:
-        now, config = self.clock(), self.watcher.config
-        if not has_work(self.engine, config, now):
+        now = self.clock()
+        self._await_fetches(now)
+        config = self.watcher.config
+        if self.stopping.is_set() or not has_work(self.engine, config, now):
             return
         report = run_pass(config, self.engine, now, only_sources=[], due=True,
                           ignore_backoff=False, http_factory=self.http_factory,
@@ -207,6 +228,21 @@ class Server:
         self.metrics.observe_sources(report.sources)
         _log_unused_examples(report)
         _log_deliveries(report)
+
+    def _await_fetches(self, tick: datetime) -> None:
+        """Wait for the fetches due at or before this check (running, or about to start: the
+        scheduler fires jobs of one moment in any order), so that a digest due at the minute
+        a source is fetched holds what that fetch finds, not the next slot. Only those: later
+        fetches never hold a check up. At most FETCH_WAIT seconds."""
+        deadline = time.monotonic() + FETCH_WAIT
+
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            waiting = any(job.id.startswith("fetch:") and job.next_run_time is not None
+                          and job.next_run_time <= tick for job in self.scheduler.get_jobs())
+            with self._idle:  # (never held while asking the scheduler: it takes its own lock)
+                if not waiting and not self._fetching:
+                    return
+                self._idle.wait(0.2)
 
     def heartbeat(self) -> None:
         now = self.clock()
@@ -256,6 +292,27 @@ class Server:
             log.warning("metrics: database unreachable", exc_info=True)
             samples.append(("paper_digest_up", (), 0))
         return render(samples)
+
+
+class _Executor(ThreadPoolExecutor):
+    """Counts each fetch job from the moment the scheduler hands it on, before it moves the
+    job's next run time on: a digest check (Server._await_fetches) never finds a fetch of
+    its moment neither due nor counted."""
+
+    def __init__(self, size: int, count: Callable[[int], None]):
+        super().__init__(size)
+        self._count = count
+
+    def submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        fetch = job.id.startswith("fetch:")
+        if fetch:
+            self._count(+1)
+        try:
+            super().submit_job(job, run_times)
+        except BaseException:  # not run (its last run is still going): not counted
+            if fetch:
+                self._count(-1)
+            raise
 
 
 def _interval(every: timedelta) -> IntervalTrigger:

@@ -212,3 +212,49 @@ def test_default_schedule_and_timezone_come_from_worker_toml(tmp_path: Path, see
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(slot_claims)).scalar() == 1
     engine.dispose()
+
+
+def test_a_digest_due_with_a_fetch_holds_what_that_fetch_finds(tmp_path: Path,
+                                                                sqlite_url: str) -> None:
+    """serve fires the 08:00 digest check and the 08:00 fetch together, in either order: the
+    check waits for the fetch, so the digest holds its papers instead of the next slot."""
+    from tests.integration.httpfixture import FixtureServer, Reply
+    from worker.cli import http_factory
+    from worker.reload import ConfigWatcher
+    from worker.scheduler import Server
+
+    dump = b"Mar 14\n\nA Vision Language Model\n\nWe train a vision language model.\n"
+    with FixtureServer() as web:
+        web.route("/today.txt", Reply(200, dump, "text/plain", delay=1.5))
+        config = make_config(tmp_path, sqlite_url, {"ada": sub("daily 08:00")}, extra=(
+            f'[[sources]]\nname = "slow"\nkind = "dump_url"\nurl = "{web.url}/today.txt"\n'
+            'min_interval = 0\n'))
+        settings = load_config(config, {})
+        assert not settings.problems, settings.problems
+        clock = {"now": at("2026-03-14T06:30:00")}  # 07:30 in Berlin: first sight
+        engine = open_engine(sqlite_url)
+        server = Server(ConfigWatcher(config, {}, settings), engine, clock=lambda: clock["now"],
+                        http_factory=http_factory(settings.settings))
+        try:
+            server.due()
+            clock["now"] = at("2026-03-14T07:00:00")  # 08:00 in Berlin
+            fetching = threading.Thread(target=server.fetch, args=("slow",))
+            fetching.start()
+            assert _until(lambda: bool(web.seen))  # the fetch is under way, not yet done
+            server.due()
+            fetching.join()
+        finally:
+            engine.dispose()
+    (digest,) = (tmp_path / "out" / "ada").glob("*.md")
+    assert "A Vision Language Model" in digest.read_text(encoding="utf-8")
+
+
+def _until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
