@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -308,7 +308,7 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
                         channel_factory=channel_factory, stop=stop, progress=progress,
                         dry_run=report.dry_run)
     run_id = runs.start_run(engine, "run", report.now)
-    status, error = "failed", None
+    status, error, started = "failed", None, time.perf_counter()
     try:
         with pipeline.timed("ingest"):
             report.sources = pipeline.ingest(only)
@@ -316,7 +316,8 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
                               else pipeline.build_digests(config.profiles))
         with pipeline.timed("delivery"):  # rendering included: forms are made as sent
             report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
-        status = "ok" if report.ok else "partial"
+        status = ("interrupted" if stop is not None and stop()  # serve's shutdown: the
+                  else "ok" if report.ok else "partial")           # rest was handed back
     except Exception as exc:
         clean = as_database_error(exc)
         error = f"{type(exc).__name__}: {exc}" if clean is None else str(clean)
@@ -325,7 +326,9 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         raise clean from exc
     finally:
         pipeline.close()
-        runs.finish_run(engine, run_id, report.now, status, report.stats(), error)
+        # `now` is the pass's moment; it took this long (a measure, not a clock reading)
+        finished = report.now + timedelta(seconds=time.perf_counter() - started)
+        runs.finish_run(engine, run_id, finished, status, report.stats(), error)
         _log_stages(pipeline.timings)
 
 

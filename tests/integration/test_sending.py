@@ -60,3 +60,35 @@ def test_a_delivery_told_to_stop_hands_back_what_it_did_not_try(
         assert {r.status for r in rest} == {"sent"}
     finally:
         engine.dispose()
+
+
+def test_a_pass_told_to_stop_is_recorded_as_interrupted_with_its_duration(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    """serve's shutdown mid-send: the run is `interrupted` (not `ok`: digests were handed
+    back), and every run has the time it took, not `finished` = `started`."""
+    from worker.app import run_pass
+    from worker.store import runs
+
+    subscribers = {f"s{n}": SUBSCRIBER.format(keyword=k)
+                   for n, k in enumerate(["model", "language", "vision"])}
+    config = load_config(make_config(tmp_path, sqlite_url, subscribers,
+                                     extra="[matching]\nworkers = 1"), {})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    engine = open_engine(sqlite_url)
+    try:
+        asked = 0
+
+        def stop() -> bool:
+            nonlocal asked
+            asked += 1
+            return asked > 1
+
+        report = run_pass(config, engine, NOW, stop=stop)
+        assert [d.status for d in report.deliveries] == ["sent"]
+        run_pass(config, engine, NOW)  # sends the two handed back
+        second, first = runs.recent_runs(engine, 2)
+        assert (first.status, second.status) == ("interrupted", "ok")
+        assert all(r.finished_at is not None and r.finished_at > r.started_at
+                   for r in (first, second))
+    finally:
+        engine.dispose()
