@@ -243,11 +243,14 @@ class Delivery:
             log.error("digest %s to %s failed (%s): %s", job.digest_id, job.subscriber_id,
                       why, error)
             return report("failed", error)
-        delay = min(delivery.base * 2 ** (job.attempts - 1), delivery.cap)
-        outbox.mark_retry(self.marks, job, error=error, retry_at=self.now + delay)
+        # To the second: a pass's `now` is its check's moment and a little more, and the check
+        # at exactly `now + delay` must find it due, not the one after.
+        retry_at = (self.now + min(delivery.base * 2 ** (job.attempts - 1), delivery.cap)
+                    ).replace(microsecond=0)
+        outbox.mark_retry(self.marks, job, error=error, retry_at=retry_at)
         log.warning("digest %s to %s not sent, will retry after %s: %s", job.digest_id,
-                    job.subscriber_id, self.now + delay, error)
-        return report("retry", f"{error} (retry after {(self.now + delay):%Y-%m-%d %H:%M} UTC)")
+                    job.subscriber_id, retry_at, error)
+        return report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)")
 
     def render(self, digest_id: int, profile: Profile, digest: Any = None) -> Rendered:
         """The digest (read unless given) ready to send; each form rendered when first used."""

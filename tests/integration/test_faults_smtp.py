@@ -196,6 +196,19 @@ def test_421_on_data_stays_pending_with_backoff(tmp_path: Path, database_url: st
     assert _deliveries(database_url) == [("sent", 4, None)]
 
 
+def test_a_retry_is_due_at_the_check_of_its_minute(tmp_path: Path, sqlite_url: str) -> None:
+    """A pass's `now` is its check's moment and a little more (20:00:00.4): the retry 2 minutes
+    on is due at the check of 20:02:00.001, not one interval later."""
+    handler = Handler(data_reply="421 4.3.2 try later")
+    with smtp_server(handler) as (handler, port):
+        config = _config(tmp_path, sqlite_url, ("ada",), port)
+        assert run_cli(config, "run", "--now", "2026-03-14T20:00:00.4+00:00").exit_code == 3
+        handler.data_reply = None
+        result = run_cli(config, "run", "--due", "--now", "2026-03-14T20:02:00.001+00:00")
+        assert result.exit_code == 0, result.output
+    assert len(handler.messages) == 1
+
+
 def test_plain_run_retries_at_once_ignoring_backoff(tmp_path: Path, database_url: str) -> None:
     """A `run` by hand sends what is pending now; only `run --due` (cron) and serve wait."""
     handler = Handler(data_reply="421 4.3.2 try later")
