@@ -126,7 +126,10 @@ def subscribers_data(config: Config, engine: Engine) -> list[dict[str, Any]]:
             "disabled" if sid in config.disabled else "removed",
             "email": profile.email if profile else None,
             "deliver": list(profile.deliver) if profile else [],
-            "schedule": profile.schedule if profile else None,
+            # its own, else [serve] default_schedule (serve, run --due); a plain run: always
+            "schedule": (profile.schedule or config.settings.serve.default_schedule
+                         if profile else None),
+            "schedule_is_default": bool(profile and not profile.schedule),
             "last_sent": _iso(last.get(sid)),
             "pending": [_delivery(s) for s in open_states[sid] if s.status == "pending"],
             "failed": [_delivery(s) for s in open_states[sid] if s.status == "failed"],
@@ -177,7 +180,8 @@ def subscribers_lines(rows: list[dict[str, Any]]) -> list[str]:
     header = ("SUBSCRIBER", "CHANNELS", "SCHEDULE", "LAST DIGEST", "PENDING", "FAILED")
     table = [header] + [(
         r["id"] + ("" if r["state"] == "ok" else f" ({r['state']})"),
-        ",".join(r["deliver"]) or "-", r["schedule"] or "every run",
+        ",".join(r["deliver"]) or "-",
+        "-" if not r["schedule"] else r["schedule"] + (" (default)" * r["schedule_is_default"]),
         _when_iso(r["last_sent"]), str(len(r["pending"])), str(len(r["failed"])))
         for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

@@ -345,6 +345,8 @@ def _log_change(change: Change) -> None:
              "kept": "{s} has problems; the previous version stays in force: {d}",
              "applied": "worker.toml: applied {d}",
              "restart": "worker.toml: {d} changed; restart serve to apply"}[change.kind]
+    if change.kind == "broken" and change.subject == "worker.toml":
+        text_ = "worker.toml has problems; serve goes on with the settings it has: {d}"
     log.log(logging.INFO if quiet else logging.WARNING,
             text_.format(s=change.subject, d=change.detail),
             extra={"event": f"config.{change.kind}", "subject": change.subject})

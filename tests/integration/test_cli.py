@@ -141,6 +141,11 @@ def test_subscribers_and_status_json(tmp_path: Path, seeds_dir: Path, sqlite_url
     by_id = {r["id"]: r for r in rows}
     assert by_id["ada"]["last_sent"].startswith("2026-03-14T20:00")
     assert by_id["ada"]["deliver"] == ["markdown"] and by_id["bad"]["state"] == "broken"
+    # no schedule of its own: serve and run --due use [serve] default_schedule, and say so
+    assert (by_id["ada"]["schedule"], by_id["ada"]["schedule_is_default"]) == (
+        "daily 08:00", True)
+    assert any(line.split()[:4] == ["ada", "markdown", "daily", "08:00"]
+               and "(default)" in line for line in table.output.splitlines())
     status = json.loads(run_cli(config, "status", "--json").output)
     assert status["runs"][0]["status"] == "partial"  # the broken file makes the run partial
     assert status["sources"][0]["name"] == "local" and status["sources"][0]["error"] is None
