@@ -166,8 +166,11 @@ def status_lines(data: dict[str, Any]) -> list[str]:
         note = "" if row["state"] == "ok" else f" ({row['state']})"
         lines.append(f"  {row['id']}{note}: last digest sent {_when_iso(row['last_sent'])}; "
                      f"{len(row['pending'])} pending, {len(row['failed'])} failed")
+        held = {"removed": "its file is gone", "disabled": "it is disabled",
+                "broken": "its file has problems"}.get(row["state"])
         for d in row["pending"]:
-            retry = f", next try {_when_iso(d['next_attempt'])}" if d["attempts"] else ""
+            retry = (f", held while {held}" if held else
+                     f", next try {_when_iso(d['next_attempt'])}" if d["attempts"] else "")
             error = f": {d['error']}" if d["error"] else ""
             lines.append(f"    pending digest {d['digest']} ({d['channel']}, "
                          f"{_plural(d['attempts'], 'attempt')}{retry}){error}")

@@ -118,6 +118,20 @@ def test_check_notes_interests_that_cannot_work_as_meant(tmp_path: Path,
         "[interests], no paper can score; add keywords or terms it asks for"]
 
 
+def test_status_says_why_a_removed_subscribers_digest_waits(tmp_path: Path, seeds_dir: Path,
+                                                            sqlite_url: str) -> None:
+    from tests.integration.smtpserver import free_port
+
+    mail = 'email = "ada@example.org"\nmin_score = 0.01\n[interests]\nkeywords = ["model"]\n'
+    config = make_config(tmp_path, sqlite_url, {"ada": mail}, smtp_port=free_port())
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 3
+    (config / "subscribers" / "ada.toml").unlink()
+    shown = run_cli(config, "status").output
+    assert "ada (removed): last digest sent never; 1 pending, 0 failed" in shown
+    assert "pending digest 1 (email, 1 attempt, held while its file is gone)" in shown
+
+
 def test_check_notes_a_login_without_its_password(tmp_path: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=2525)
     with (config / "worker.toml").open("a", encoding="utf-8") as toml:
