@@ -25,23 +25,23 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, text
 
 from worker.app import PassReport, fetch_pass, run_pass
 from worker.due import has_work
 from worker.errors import PaperDigestError, as_database_error
 from worker.examples import unused_lines
+from worker.jobs import FetchCountingExecutor, SlotTrigger, interval
 from worker.metrics import Metrics, config_samples, db_samples, render
 from worker.reload import Change, ConfigWatcher
-from worker.schedules import Schedule, next_slot, parse_every, parse_schedule, zone
-from worker.sending import worker_id
+from worker.schedules import parse_every, parse_schedule, zone
+from worker.sending import UNTRIED, worker_id
+from worker.store import runs
 from worker.store import schedule as store
 from worker.store.metrics import figures
 
@@ -59,21 +59,6 @@ class ServeError(PaperDigestError):
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class SlotTrigger(BaseTrigger):
-    """Fires at a worker.schedules Schedule's slots (DST rules and all) in `tz`."""
-
-    def __init__(self, schedule: Schedule, tz: tzinfo):
-        self.schedule = schedule
-        self.tz = tz
-
-    def get_next_fire_time(self, previous_fire_time: datetime | None,
-                           now: datetime) -> datetime | None:
-        return next_slot(self.schedule, self.tz, previous_fire_time or now)
-
-    def __str__(self) -> str:
-        return f"slots[{self.schedule.text}]"
 
 
 class Server:
@@ -95,7 +80,7 @@ class Server:
         self.http: Any = None
         sources = [s for s in self.settings.sources if s.enabled]
         self.scheduler = BackgroundScheduler(
-            executors={"default": _Executor(len(sources) + 4, self._count_fetch)},
+            executors={"default": FetchCountingExecutor(len(sources) + 4, self._count_fetch)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC)
 
@@ -109,9 +94,9 @@ class Server:
                           SlotTrigger(every, zone(self.settings.timezone)), now)
         tick = parse_schedule(f"every {serve.check_every}")
         self._add("due", self.due, SlotTrigger(tick, UTC))  # aligned: :00 for 1m
-        self._add("heartbeat", self.heartbeat, _interval(serve.duration("heartbeat")), now)
-        self._add("reload", self.reload, _interval(serve.duration("reload")))
-        self._add("maintenance", self.maintenance, _interval(timedelta(hours=1)), now)
+        self._add("heartbeat", self.heartbeat, interval(serve.duration("heartbeat")), now)
+        self._add("reload", self.reload, interval(serve.duration("reload")))
+        self._add("maintenance", self.maintenance, interval(timedelta(hours=1)), now)
         self.scheduler.start()
         if serve.http_port:
             self._start_http(serve.http_host, serve.http_port)
@@ -152,6 +137,8 @@ class Server:
             while self._running and time.monotonic() < deadline:
                 self._idle.wait(max(0.0, deadline - time.monotonic()))
             clean = self._running == 0
+        if not clean:  # a job is stuck (a send that hangs): leave nothing claimed behind it
+            self._hand_back()
         if self.http is not None:
             self.http.stop()
         if clean:
@@ -160,6 +147,21 @@ class Server:
             except Exception:  # the database may be the reason we stop
                 log.warning("could not remove this worker's heartbeat", exc_info=True)
         return clean
+
+    def _hand_back(self) -> None:
+        """What the job left behind as serve abandons it: the deliveries it claimed but had
+        not begun to send (sending.UNTRIED), and its run, marked abandoned."""
+        try:
+            released = UNTRIED.release()
+            abandoned = runs.abandon_open(self.engine, self.clock())
+        except Exception as exc:  # the database may be why the job is stuck
+            log.warning("could not hand back what the abandoned job held: %s",
+                        as_database_error(exc) or exc, extra={"event": "serve.hand_back"})
+            return
+        log.warning("handed back %d deliveries the abandoned job had claimed but not tried; "
+                    "%d run(s) marked abandoned", released, abandoned,
+                    extra={"event": "serve.hand_back", "released": released,
+                           "runs": abandoned})
 
     def _guarded(self, name: str, func: Callable[[], None]) -> Callable[[], None]:
         """Count running jobs (for shutdown), refuse to start when stopping, log failures."""
@@ -292,31 +294,6 @@ class Server:
             log.warning("metrics: database unreachable", exc_info=True)
             samples.append(("paper_digest_up", (), 0))
         return render(samples)
-
-
-class _Executor(ThreadPoolExecutor):
-    """Counts each fetch job from the moment the scheduler hands it on, before it moves the
-    job's next run time on: a digest check (Server._await_fetches) never finds a fetch of
-    its moment neither due nor counted."""
-
-    def __init__(self, size: int, count: Callable[[int], None]):
-        super().__init__(size)
-        self._count = count
-
-    def submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        fetch = job.id.startswith("fetch:")
-        if fetch:
-            self._count(+1)
-        try:
-            super().submit_job(job, run_times)
-        except BaseException:  # not run (its last run is still going): not counted
-            if fetch:
-                self._count(-1)
-            raise
-
-
-def _interval(every: timedelta) -> IntervalTrigger:
-    return IntervalTrigger(seconds=max(1, int(every.total_seconds())), timezone=UTC)
 
 
 def _log_unused_examples(report: PassReport) -> None:

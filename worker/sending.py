@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -50,6 +51,46 @@ class DeliveryReport:
     channel: str
     status: str  # sent | retry | failed
     detail: str  # where it went, or why not
+
+
+class Untried:
+    """The deliveries this process has claimed and not yet begun to send, for serve to hand
+    back when it must leave while a send hangs (worker.scheduler: its shutdown gives a job
+    SHUTDOWN_GRACE seconds): they are free for the next pass at once, their attempt not
+    counted. The send under way is not among them: whether the server took it is unknown, and
+    its lease keeps it from going out twice in that time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jobs: dict[tuple[int, int], tuple[Engine, Any]] = {}  # (engine, job id) -> both
+
+    def add(self, engine: Engine, jobs: Sequence[Any]) -> None:
+        with self.lock:
+            self.jobs.update({(id(engine), job.id): (engine, job) for job in jobs})
+
+    def forget(self, engine: Engine, jobs: Sequence[Any]) -> None:
+        with self.lock:
+            for job in jobs:
+                self.jobs.pop((id(engine), job.id), None)
+
+    def forget_engine(self, engine: Engine) -> None:
+        with self.lock:
+            for key in [k for k in self.jobs if k[0] == id(engine)]:
+                del self.jobs[key]
+
+    def release(self) -> int:
+        """Hand every one back; how many."""
+        with self.lock:
+            taken, self.jobs = list(self.jobs.values()), {}
+        by_engine: dict[int, tuple[Engine, list[Any]]] = {}
+        for engine, job in taken:
+            by_engine.setdefault(id(engine), (engine, []))[1].append(job)
+        for engine, jobs in by_engine.values():
+            outbox.release(engine, jobs)
+        return len(taken)
+
+
+UNTRIED = Untried()
 
 
 def worker_id() -> str:
@@ -129,6 +170,7 @@ class Delivery:
                             return reports
             finally:
                 self.marks = self.engine
+                UNTRIED.forget_engine(self.engine)  # an error left them leased: the lease ends
                 for channel in channels.values():
                     channel.close()
         return reports
@@ -155,10 +197,13 @@ class Delivery:
         # dropped after its last job: a batch of 500 would otherwise hold them all.
         rendered: dict[int, Rendered] = {}
         last_job = {job.digest_id: index for index, job in enumerate(jobs)}
+        UNTRIED.add(self.engine, jobs)
         for index, job in enumerate(jobs):
             if self.stop():  # shutting down: hand the unsent ones back, untried
                 outbox.release(self.engine, jobs[index:])
+                UNTRIED.forget(self.engine, jobs[index:])
                 return False
+            UNTRIED.forget(self.engine, [job])
             while job.digest_id not in rendered:
                 digest = next(ready)
                 rendered[digest.digest_id] = digest

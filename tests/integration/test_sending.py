@@ -92,3 +92,46 @@ def test_a_pass_told_to_stop_is_recorded_as_interrupted_with_its_duration(
                    for r in (first, second))
     finally:
         engine.dispose()
+
+
+def test_serve_leaving_a_hung_send_hands_back_what_it_had_not_tried(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """SIGTERM while the SMTP server hangs on a message: serve gives the job its grace, then
+    leaves. The deliveries it claimed but had not begun are free again, their attempt not
+    counted; the one under way keeps its lease (the server may yet take it); the run reads
+    abandoned, not running."""
+    import threading
+    import time
+
+    from tests.integration import faultkit as fk
+    from tests.integration.test_faults_smtp import stub_smtp
+    from worker.app import run_pass
+    from worker.reload import ConfigWatcher
+    from worker.scheduler import Server
+    from worker.store import runs
+
+    with stub_smtp(reply_delay=4) as smtp:
+        fk.write_dumps(tmp_path, (3,))
+        root = fk.config_dir(tmp_path, sqlite_url, ("ada", "bob", "cy"),
+                             smtp_port=smtp.server_address[1])
+        config = load_config(root, {})
+        engine = open_engine(sqlite_url)
+        server = Server(ConfigWatcher(root, {}, config), engine, clock=lambda: NOW)
+        job = threading.Thread(target=server._guarded("run", lambda: run_pass(
+            config, engine, NOW, stop=server.stopping.is_set)))
+        try:
+            job.start()
+            deadline = time.monotonic() + 20
+            while not smtp.messages and time.monotonic() < deadline:  # the first one hangs
+                time.sleep(0.02)
+            assert smtp.messages, "the first send never reached the server"
+            assert server.shutdown(grace=0.3) is False  # the job is stuck in its send
+            with engine.connect() as conn:
+                rows = conn.execute(select(deliveries.c.attempts, deliveries.c.lease_owner)
+                                    .order_by(deliveries.c.id)).all()
+            assert [(a, owner is not None) for a, owner in rows] == [
+                (1, True), (0, False), (0, False)]
+            assert runs.recent_runs(engine, 1)[0].status == "abandoned"
+        finally:
+            job.join()
+            engine.dispose()

@@ -7,8 +7,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from worker.jobs import SlotTrigger
 from worker.reload import ConfigWatcher
-from worker.scheduler import Server, SlotTrigger
+from worker.scheduler import Server
 from worker.schedules import parse_schedule, zone
 from worker.settings import load_config
 from worker.store.db import open_engine

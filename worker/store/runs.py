@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -12,18 +13,41 @@ from worker.store.db import reading, upsert
 from worker.store.models import RunState, SourceState
 from worker.store.schema import http_cache, runs, source_status
 
+# Runs this process started and has not finished, by engine: what serve marks abandoned when
+# it must leave while a job is stuck (else they would read "running" for ever).
+_OPEN: dict[int, tuple[Engine, set[int]]] = {}
+_OPEN_LOCK = threading.Lock()
+
 
 def start_run(engine: Engine, kind: str, now: datetime) -> int:
     with engine.begin() as conn:
-        return int(conn.execute(insert(runs).values(kind=kind, started_at=now, status="running")
-                                .returning(runs.c.id)).scalar_one())
+        run_id = int(conn.execute(insert(runs).values(kind=kind, started_at=now,
+                                                      status="running")
+                                  .returning(runs.c.id)).scalar_one())
+    with _OPEN_LOCK:
+        _OPEN.setdefault(id(engine), (engine, set()))[1].add(run_id)
+    return run_id
 
 
 def finish_run(engine: Engine, run_id: int, now: datetime, status: str,
                stats: dict[str, Any], error: str | None = None) -> None:
+    with _OPEN_LOCK:
+        _OPEN.get(id(engine), (engine, set()))[1].discard(run_id)
     with engine.begin() as conn:
         conn.execute(update(runs).where(runs.c.id == run_id).values(
             finished_at=now, status=status, stats=json.dumps(stats), error=error))
+
+
+def abandon_open(engine: Engine, now: datetime) -> int:
+    """Mark this process's unfinished runs on `engine` abandoned; how many."""
+    with _OPEN_LOCK:
+        ids = _OPEN.pop(id(engine), (engine, set()))[1]
+    if ids:
+        with engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id.in_(sorted(ids)),
+                                            runs.c.status == "running")
+                         .values(finished_at=now, status="abandoned"))
+    return len(ids)
 
 
 def recent_runs(engine: Engine, limit: int = 5) -> list[RunState]:

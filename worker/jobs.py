@@ -1,0 +1,54 @@
+"""What serve gives APScheduler: triggers on worker.schedules slots, a fixed interval, and a
+thread pool that counts fetch jobs from the moment it is handed them (worker.scheduler)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from worker.schedules import Schedule, next_slot
+
+
+class SlotTrigger(BaseTrigger):
+    """Fires at a worker.schedules Schedule's slots (DST rules and all) in `tz`."""
+
+    def __init__(self, schedule: Schedule, tz: tzinfo):
+        self.schedule = schedule
+        self.tz = tz
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None,
+                           now: datetime) -> datetime | None:
+        return next_slot(self.schedule, self.tz, previous_fire_time or now)
+
+    def __str__(self) -> str:
+        return f"slots[{self.schedule.text}]"
+
+
+class FetchCountingExecutor(ThreadPoolExecutor):
+    """Counts each fetch job from the moment the scheduler hands it on, before it moves the
+    job's next run time on: a digest check (Server._await_fetches) never finds a fetch of
+    its moment neither due nor counted."""
+
+    def __init__(self, size: int, count: Callable[[int], None]):
+        super().__init__(size)
+        self._count = count
+
+    def submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        fetch = job.id.startswith("fetch:")
+        if fetch:
+            self._count(+1)
+        try:
+            super().submit_job(job, run_times)
+        except BaseException:  # not run (its last run is still going): not counted
+            if fetch:
+                self._count(-1)
+            raise
+
+
+def interval(every: timedelta) -> IntervalTrigger:
+    return IntervalTrigger(seconds=max(1, int(every.total_seconds())), timezone=UTC)
