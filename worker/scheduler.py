@@ -38,6 +38,7 @@ from worker.errors import PaperDigestError, as_database_error
 from worker.examples import unused_lines
 from worker.jobs import FetchCountingExecutor, SlotTrigger, interval
 from worker.metrics import Metrics, config_samples, db_samples, render
+from worker.outage import DatabaseWatch
 from worker.reload import Change, ConfigWatcher
 from worker.schedules import parse_every, parse_schedule, zone
 from worker.sending import UNTRIED, worker_id
@@ -73,6 +74,7 @@ class Server:
         self.settings = watcher.config.settings  # what needs a restart stays as started
         self.stopping = threading.Event()
         self.metrics = Metrics()
+        self.database = DatabaseWatch(log, "metrics")
         self.worker, self.host, self.started = worker_id(), socket.gethostname(), clock()
         self._running = 0
         self._fetching = 0  # fetch jobs under way
@@ -288,11 +290,13 @@ class Server:
             samples.append(("paper_digest_heartbeat_timestamp_seconds", (),
                             self.metrics.last_beat.timestamp()))
         try:
-            samples += db_samples(figures(self.engine))
-            samples.append(("paper_digest_up", (), 1))
-        except Exception:
-            log.warning("metrics: database unreachable", exc_info=True)
+            found = figures(self.engine)
+        except Exception as exc:  # logged when the outage starts, not per scrape
+            self.database.failed(exc)
             samples.append(("paper_digest_up", (), 0))
+        else:
+            self.database.answered()
+            samples += [*db_samples(found), ("paper_digest_up", (), 1)]
         return render(samples)
 
 

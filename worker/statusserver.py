@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
+from worker.outage import DatabaseWatch
+
 if TYPE_CHECKING:
     from worker.feedback import Desk
 
@@ -48,6 +50,8 @@ class StatusServer:
 
 def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
              feedback: Desk | None) -> type[BaseHTTPRequestHandler]:
+    database = DatabaseWatch(log, "feedback")
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "paper-digest"
 
@@ -63,11 +67,13 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
             params = dict(parse_qsl(query))
             try:
                 page = feedback.answer(method, params)
-            except Exception:  # the database is down: say so, keep serving
-                log.exception("feedback link not answered")
+            except Exception as exc:  # the database is down: say so once, keep serving
+                database.failed(exc)
                 self._reply(503, "text/plain; charset=utf-8",
                             "paper-digest cannot record this now; try the link again later\n")
                 return
+            if page.status in (200, 404):  # the answers that read the database
+                database.answered()
             said = urlencode({k: params.get(k, "") for k in ("s", "p", "v")})  # no token
             if method == "POST" and page.status == 200:
                 log.info("feedback: %s", said)

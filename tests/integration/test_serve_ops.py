@@ -1,0 +1,126 @@
+"""serve as an operator watches it: counters that only go up, one log line per event (with its
+`event`, when it happens), a database outage said once instead of on every scrape, and a
+failing source said by every process that meets it. Real SMTP, HTTP and PostgreSQL servers on
+loopback (PostgreSQL behind a forwarder that cuts it off)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import PG_ENV, _pg_schema
+from tests.integration.helpers import make_config
+from tests.integration.tcpproxy import forwarding
+from tests.integration.test_feedback_links import _stored
+from worker.feedback import Links
+from worker.reload import ConfigWatcher
+from worker.scheduler import Server
+from worker.settings import load_config
+from worker.store.db import open_engine
+
+NOW = datetime(2026, 3, 14, 20, tzinfo=UTC)
+SECRET = "feedback-secret-for-tests"
+ENV = {"PAPER_DIGEST_FEEDBACK_SECRET": SECRET}
+SUB = """
+email = "{email}"
+deliver = ["email"]
+max_items = 50
+min_score = 0.01
+[interests]
+keywords = ["segmentation"]
+"""
+EVERY_MINUTE = '[serve]\ndefault_schedule = "every 1m"\ngrace = "1h"\n'  # due at NOW
+Sample = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@contextmanager
+def caught(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+           ) -> Iterator[list[logging.LogRecord]]:
+    """paper_digest's log records, caught here once (the CLI may have stopped the logger
+    propagating), at INFO."""
+    logger = logging.getLogger("paper_digest")
+    monkeypatch.setattr(logger, "propagate", False)
+    level = logger.level
+    logger.setLevel(logging.INFO)  # not setattr: setLevel clears the loggers' level caches
+    caplog.handler.setLevel(logging.INFO)
+    logger.addHandler(caplog.handler)
+    try:
+        yield caplog.records
+    finally:
+        logger.removeHandler(caplog.handler)
+        logger.setLevel(level)
+
+
+def scrape(port: int) -> dict[Sample, tuple[str, float]]:
+    """/metrics as {(name, labels): (type, value)}."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    kinds = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    out = {}
+    for name, labels, value in re.findall(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$", text, re.M):
+        key = (name, tuple(re.findall(r'(\w+)="([^"]*)"', labels or "")))
+        out[key] = (kinds[name], float(value))
+    return out
+
+
+def _server(config: Path, url: str) -> Server:
+    return Server(ConfigWatcher(config, ENV, load_config(config, ENV)), open_engine(url),
+                  clock=lambda: NOW)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"{PG_ENV} is not set (PostgreSQL tests need it)")
+    yield from _pg_schema(base)
+
+
+def test_a_database_outage_is_one_line_when_it_starts_and_one_when_it_ends(
+        tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL cut off while /metrics is scraped and a feedback link is opened, again and
+    again: each says 'database unreachable' in one line with the driver's reason, no
+    traceback, when the outage starts, and 'answers again' when it ends."""
+    real = make_url(pg_url)
+    with forwarding(real.host or "127.0.0.1", real.port or 5432) as db, \
+            caught(caplog, monkeypatch) as records:
+        url = real.set(host="127.0.0.1", port=db.port).render_as_string(hide_password=False)
+        config = make_config(tmp_path, url, {"ada": SUB.format(email="ada@x.org")},
+                             extra='[feedback]\nurl = "http://127.0.0.1/digest"\n')
+        server = _server(config, url)
+        server._start_http("127.0.0.1", 0)
+        port = server.http.port
+        link = Links(f"http://127.0.0.1:{port}/digest", SECRET).link(
+            "ada", _stored(server.engine, "Charts Read Aloud"), "like")
+        try:
+            assert scrape(port)[("paper_digest_up", ())] == ("gauge", 1)
+            assert httpx.get(link, timeout=5).status_code == 200
+            db.down()
+            for _ in range(3):
+                assert scrape(port)[("paper_digest_up", ())] == ("gauge", 0)
+                assert httpx.get(link, timeout=10).status_code == 503
+            db.up()
+            assert scrape(port)[("paper_digest_up", ())] == ("gauge", 1)
+            assert httpx.get(link, timeout=5).status_code == 200
+        finally:
+            server.http.stop()
+            server.engine.dispose()
+    said = [(r.levelname, r.event, r.by) for r in records  # type: ignore[attr-defined]
+            if getattr(r, "event", "").startswith("database.")]
+    assert sorted(said) == [("INFO", "database.up", "feedback"), ("INFO", "database.up", "metrics"),
+                            ("WARNING", "database.down", "feedback"),
+                            ("WARNING", "database.down", "metrics")], said
+    for record in records:
+        assert not record.exc_info and not record.exc_text, record.getMessage()
+        assert len(record.getMessage()) < 300 and "[SQL" not in record.getMessage()
+    down = [r.getMessage() for r in records if getattr(r, "event", "") == "database.down"]
+    assert all("database unreachable: database error: " in m for m in down), down
