@@ -118,6 +118,41 @@ def test_a_signed_link_to_a_paper_no_longer_stored_is_a_clear_404(
     assert answer.status_code == 404 and "no longer in the database" in answer.text
 
 
+def test_a_forged_link_of_any_length_is_refused_unread(
+        database_url: str, served: tuple[object, int], caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts no link of ours has (5,000 digits, a token that is not ASCII, a subscriber id of
+    10,000 characters, a paper id spelled '007') are a 403 like any changed link, not a 503
+    with a traceback: nothing in a link is read before its signature matches."""
+    engine, port = served
+    paper = _stored(engine, "Charts Read Aloud")
+    links = Links(f"http://127.0.0.1:{port}/digest", SECRET)
+    genuine = links.link("ada", paper, "like")
+    hex32 = "0123456789abcdef" * 2
+    forged = [re.sub(r"p=\d+", "p=" + "9" * 5000, genuine),
+              re.sub(r"p=\d+&v=like&t=\w+", f"p={'9' * 5000}&v=like&t={hex32}", genuine),
+              re.sub(r"t=\w+", "t=" + "é" * 32, genuine),
+              genuine.replace("s=ada", "s=" + "a" * 10_000),
+              genuine.replace(f"p={paper}", f"p=00{paper}"),
+              genuine.replace(f"p={paper}", "p=" + "1" * 20)]
+    http_log = logging.getLogger("paper_digest.http")  # caught here, once: the CLI may have
+    monkeypatch.setattr(http_log, "propagate", False)  # stopped "paper_digest" propagating
+    http_log.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG, logger="paper_digest.http")
+    try:
+        with httpx.Client(timeout=5) as client:
+            for link in forged:
+                for method in ("GET", "POST"):
+                    answer = client.request(method, link)
+                    assert answer.status_code == 403, (method, link[:120], answer.text)
+                    assert "Nothing was marked" in answer.text
+            assert client.get(genuine).status_code == 200  # and the genuine one still works
+    finally:
+        http_log.removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert marks_for(engine, ["ada"])["ada"] == []  # type: ignore[arg-type]
+
+
 def _stored(engine: object, title: str) -> int:
     """A paper in the database (as a fetch would leave it): its id."""
     from worker.records import PaperRecord
