@@ -24,9 +24,9 @@ HELP = {
     "paper_digest_papers_new_total": ("counter", "Entries that were papers never seen before."),
     "paper_digest_papers_stored": ("gauge", "Distinct papers in the database."),
     "paper_digest_dumps_failed_total": ("counter", "Dumps that could not be parsed."),
-    "paper_digest_digests_total": ("counter",
-                                   "Digest deliveries by channel and status (sent, failed, "
-                                   "pending)."),
+    "paper_digest_digests_total": ("counter", "Digest deliveries sent, by channel."),
+    "paper_digest_deliveries": ("gauge", "Digest deliveries by channel in each state that can "
+                                "change: pending (to send or retry), failed (given up)."),
     "paper_digest_last_successful_run_timestamp_seconds": (
         "gauge", "When a pass last finished without problems."),
     "paper_digest_source_last_success_timestamp_seconds": (
@@ -73,9 +73,7 @@ def db_samples(figures: Figures) -> list[tuple[str, Labels, float]]:
         ("paper_digest_papers_stored", (), figures.papers),
         ("paper_digest_dumps_failed_total", (), figures.failed_dumps),
     ]
-    for (channel, status), count in sorted(figures.deliveries.items()):
-        out.append(("paper_digest_digests_total",
-                    (("channel", channel), ("status", status)), count))
+    out += delivery_samples(figures.deliveries)
     if figures.last_ok_run:
         out.append(("paper_digest_last_successful_run_timestamp_seconds", (),
                     figures.last_ok_run.timestamp()))
@@ -85,6 +83,24 @@ def db_samples(figures: Figures) -> list[tuple[str, Labels, float]]:
             out.append(("paper_digest_source_last_success_timestamp_seconds", labels,
                         source.last_success_at.timestamp()))
         out.append(("paper_digest_source_failing", labels, 1 if source.error_since else 0))
+    return out
+
+
+def delivery_samples(deliveries: dict[tuple[str, str], int]) -> list[tuple[str, Labels, float]]:
+    """Sent deliveries as a counter; pending and failed ones as a gauge of their own.
+
+    Why two families: a delivery leaves `pending` when it is sent, and `failed` when `retry`
+    puts it back, so those counts go down, which Prometheus reads as a counter's reset (rate()
+    and increase() then invent sends). Only `sent` is final. Every channel seen gets all three
+    series, 0 included, so an alert on `paper_digest_deliveries{status="failed"} > 0` and a
+    rate of sends never read a missing series."""
+    out: list[tuple[str, Labels, float]] = []
+    for channel in sorted({channel for channel, _ in deliveries}):
+        out.append(("paper_digest_digests_total", (("channel", channel), ("status", "sent")),
+                    deliveries.get((channel, "sent"), 0)))
+        for status in ("pending", "failed"):
+            out.append(("paper_digest_deliveries", (("channel", channel), ("status", status)),
+                        deliveries.get((channel, status), 0)))
     return out
 
 

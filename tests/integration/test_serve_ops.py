@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_ENV, _pg_schema
-from tests.integration.helpers import make_config
+from tests.integration.helpers import add_seed_day, make_config, run_cli
+from tests.integration.smtpserver import Handler, smtp_server
 from tests.integration.tcpproxy import forwarding
 from tests.integration.test_feedback_links import _stored
 from worker.feedback import Links
@@ -74,6 +75,38 @@ def scrape(port: int) -> dict[Sample, tuple[str, float]]:
 def _server(config: Path, url: str) -> Server:
     return Server(ConfigWatcher(config, ENV, load_config(config, ENV)), open_engine(url),
                   clock=lambda: NOW)
+
+
+def test_counters_only_go_up_and_deliveries_pending_or_failed_are_a_gauge(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """A digest pending (its server said 'try later'), then sent: every counter of the first
+    scrape is in the second, not lower (Prometheus reads a lower counter as a restart), and
+    the pending one is a gauge that went back to 0."""
+    with smtp_server(Handler(data_reply="451 4.3.0 Try again later")) as (handler, port):
+        config = make_config(tmp_path, database_url, {"ada": SUB.format(email="ada@x.org")},
+                             smtp_port=port)
+        add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+        server = _server(config, database_url)
+        server._start_http("127.0.0.1", 0)
+        try:
+            assert run_cli(config, "run", "--now", NOW.isoformat()).exit_code == 3
+            before = scrape(server.http.port)
+            handler.data_reply = None
+            later = (NOW + timedelta(minutes=1)).isoformat()
+            assert run_cli(config, "run", "--now", later).exit_code == 0
+            after = scrape(server.http.port)
+        finally:
+            server.http.stop()
+            server.engine.dispose()
+    email = ("channel", "email")
+    assert before[("paper_digest_deliveries", (email, ("status", "pending")))] == ("gauge", 1)
+    assert after[("paper_digest_deliveries", (email, ("status", "pending")))] == ("gauge", 0)
+    assert after[("paper_digest_deliveries", (email, ("status", "failed")))] == ("gauge", 0)
+    assert after[("paper_digest_digests_total", (email, ("status", "sent")))] == ("counter", 1)
+    counters = {key: value for key, (kind, value) in before.items() if kind == "counter"}
+    assert counters
+    for key, value in counters.items():
+        assert key in after and after[key][1] >= value, (key, value, after.get(key))
 
 
 @pytest.fixture

@@ -83,8 +83,11 @@ def test_metrics_text_format() -> None:
     assert 'paper_digest_job_runs_total{job="due",outcome="ok"} 2' in text
     assert "paper_digest_papers_seen_total 444" in text
     assert "paper_digest_papers_new_total 338" in text
-    assert 'paper_digest_digests_total{channel="email",status="failed"} 1' in text
     assert 'paper_digest_digests_total{channel="email",status="sent"} 5' in text
+    assert "# TYPE paper_digest_deliveries gauge" in text  # states, which go down as well
+    assert 'paper_digest_deliveries{channel="email",status="failed"} 1' in text
+    assert 'paper_digest_deliveries{channel="email",status="pending"} 0' in text
+    assert 'status="failed"' not in text.split("paper_digest_deliveries")[0]
     assert f"paper_digest_last_successful_run_timestamp_seconds {int(when.timestamp())}" in text
     assert 'paper_digest_source_failing{source="hf"} 1' in text
     assert text.endswith("\n")
