@@ -230,8 +230,7 @@ class Server:
                           ignore_backoff=False, http_factory=self.http_factory,
                           stop=self.stopping.is_set)
         self.metrics.observe_sources(report.sources)
-        _log_unused_examples(report)
-        _log_deliveries(report)
+        _log_unused_examples(report)  # deliveries are logged as each is sent (worker.sending)
 
     def _await_fetches(self, tick: datetime) -> None:
         """Wait for the fetches due at or before this check (running, or about to start: the
@@ -307,15 +306,6 @@ def _log_unused_examples(report: PassReport) -> None:
         for line in unused_lines(sub.unknown_examples):
             log.warning("subscriber %s: %s", sid, line,
                         extra={"event": "examples.unused", "subject": sid})
-
-
-def _log_deliveries(report: PassReport) -> None:
-    for d in report.deliveries:
-        level = logging.INFO if d.status == "sent" else logging.WARNING
-        log.log(level, "digest %s to %s by %s: %s (%s)", d.digest_id, d.subscriber_id,
-                d.channel, d.status, d.detail,
-                extra={"event": f"delivery.{d.status}", "digest": d.digest_id,
-                       "subscriber": d.subscriber_id, "channel": d.channel})
 
 
 def _log_change(change: Change) -> None:

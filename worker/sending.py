@@ -272,30 +272,31 @@ class Delivery:
         except DeliveryError as exc:
             return self._failed(job, report, str(exc), exc.permanent)
         except Exception as exc:  # a template or file-system bug: keep it pending, say why
-            log.exception("delivery of digest %s failed", job.digest_id)
-            return self._failed(job, report, f"{type(exc).__name__}: {exc}", False)
+            return self._failed(job, report, f"{type(exc).__name__}: {exc}", False, bug=exc)
         if not outbox.mark_sent(self.marks, job, now=self.now, target=target):
             log.warning("lease on digest %s/%s was lost; it may be sent again with the same "
-                        "Message-ID", job.digest_id, job.channel)
-        return report("sent", target)
+                        "Message-ID", job.digest_id, job.channel,
+                        extra={"event": "delivery.lease_lost", "digest": job.digest_id,
+                               "subscriber": job.subscriber_id, "channel": job.channel})
+        return _logged(report("sent", target))
 
     def _failed(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
-                permanent: bool) -> DeliveryReport:
+                permanent: bool, bug: Exception | None = None) -> DeliveryReport:
+        """Mark a send that did not go through: to retry after a back-off, or failed for good
+        (refused for good, or out of attempts). Logged once, traceback and all for a `bug`."""
         delivery = self.settings.delivery
         if permanent or job.attempts >= delivery.max_attempts:
             outbox.mark_failed(self.marks, job, error=error)
-            why = "permanent" if permanent else f"{job.attempts} attempts"
-            log.error("digest %s to %s failed (%s): %s", job.digest_id, job.subscriber_id,
-                      why, error)
-            return report("failed", error)
+            why = "refused for good" if permanent else f"gave up after {job.attempts} attempts"
+            return _logged(report("failed", error), bug, why, attempts=job.attempts)
         # To the second: a pass's `now` is its check's moment and a little more, and the check
         # at exactly `now + delay` must find it due, not the one after.
         retry_at = (self.now + min(delivery.base * 2 ** (job.attempts - 1), delivery.cap)
                     ).replace(microsecond=0)
         outbox.mark_retry(self.marks, job, error=error, retry_at=retry_at)
-        log.warning("digest %s to %s not sent, will retry after %s: %s", job.digest_id,
-                    job.subscriber_id, retry_at, error)
-        return report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)")
+        return _logged(report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)"),
+                       bug, attempts=job.attempts,
+                       retry_at=retry_at.isoformat(timespec="seconds").replace("+00:00", "Z"))
 
     def render(self, digest_id: int, profile: Profile, digest: Any = None) -> Rendered:
         """The digest (read unless given) ready to send; each form rendered when first used."""
@@ -309,6 +310,20 @@ class Delivery:
                         f"{ctx.date.isoformat()}-digest-{digest.id}",
                         lambda: render(ctx, "md", templates),
                         lambda: build_email(ctx, sender=sender, templates_dir=templates))
+
+
+def _logged(report: DeliveryReport, bug: Exception | None = None, why: str = "",
+            **fields: Any) -> DeliveryReport:
+    """One line for each delivery's outcome, as it happens (its `ts` is when it was sent or
+    refused, not the end of the pass): event delivery.sent (info), .retry (warning) or
+    .failed (error), with the digest, subscriber, channel, and for a refusal its attempts and
+    when it is tried again."""
+    level = {"sent": logging.INFO, "retry": logging.WARNING}.get(report.status, logging.ERROR)
+    log.log(level, "digest %s to %s by %s: %s (%s%s)", report.digest_id, report.subscriber_id,
+            report.channel, report.status, report.detail, f"; {why}" if why else "", exc_info=bug,
+            extra={"event": f"delivery.{report.status}", "digest": report.digest_id,
+                   "subscriber": report.subscriber_id, "channel": report.channel, **fields})
+    return report
 
 
 FORMS = ("email", "markdown")  # channels named after the form of a digest they send

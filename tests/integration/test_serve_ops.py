@@ -157,3 +157,34 @@ def test_a_database_outage_is_one_line_when_it_starts_and_one_when_it_ends(
         assert len(record.getMessage()) < 300 and "[SQL" not in record.getMessage()
     down = [r.getMessage() for r in records if getattr(r, "event", "") == "database.down"]
     assert all("database unreachable: database error: " in m for m in down), down
+
+
+def test_each_delivery_is_one_line_with_its_event_when_it_happens(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve's pass: a refused send is one warning, event delivery.retry with when it is tried
+    again, not a second line without an event; each send is logged as it happens."""
+    names = ("ada", "bob", "cy")
+    handler = Handler(refuse={"ada@x.org": "450 4.2.1 Mailbox busy"}, delay=0.4)
+    with smtp_server(handler) as (handler, port), caught(caplog, monkeypatch) as records:
+        config = make_config(tmp_path, sqlite_url,
+                             {n: SUB.format(email=f"{n}@x.org") for n in names},
+                             smtp_port=port, extra=EVERY_MINUTE)
+        add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+        server = _server(config, sqlite_url)
+        try:
+            server.fetch("local")
+            server.due()
+        finally:
+            server.engine.dispose()
+    events = [r for r in records if getattr(r, "event", "").startswith("delivery.")]
+    assert sorted((r.event, r.subscriber) for r in events) == [  # type: ignore[attr-defined]
+        ("delivery.retry", "ada"), ("delivery.sent", "bob"), ("delivery.sent", "cy")]
+    [retry] = [r for r in events if r.event == "delivery.retry"]  # type: ignore[attr-defined]
+    assert retry.levelno == logging.WARNING and "450 4.2.1 Mailbox busy" in retry.getMessage()
+    assert retry.attempts == 1 and retry.retry_at.endswith("Z")  # type: ignore[attr-defined]
+    unmarked = [r.getMessage() for r in records
+                if r.levelno >= logging.WARNING and not getattr(r, "event", None)]
+    assert unmarked == []  # the refusal was said once, with its event
+    sent = sorted(r.created for r in events if r.event == "delivery.sent")  # type: ignore
+    assert sent[1] - sent[0] >= 0.3  # each when its server took it (0.4 s apart), not together
