@@ -23,6 +23,11 @@ from worker.sources import Dump, DumpFailure, SourceContext, SourceWarning, Unch
 from worker.store import papers, runs
 
 log = logging.getLogger("paper_digest")
+# The error each source last had, as this process logged it, by database and source. An
+# operator hears of each distinct error once: when the database first records it, and when
+# this process first meets it (after a restart, the log of the new process says why a source
+# keeps failing; the database alone would keep it quiet for good), not on every fetch.
+_TOLD: dict[tuple[str, str], str] = {}
 
 
 @dataclass
@@ -84,13 +89,18 @@ class Ingest:
             else:
                 log.exception("source %s crashed", source.name)
                 report.failures.append(f"unexpected error: {type(exc).__name__}: {exc}")
+        # (A dry run's engine has no URL; it records nothing, so its errors are all new.)
+        told = (str(getattr(self.engine, "url", "")), source.name)
         if report.failures:
             error = "; ".join(report.failures)
             report.repeated = not runs.source_failed(self.engine, source.name, self.now, error)
-            if not report.repeated:  # an operator hears of each distinct error once
-                log.error("source %s failed: %s", source.name, error)
+            if not report.repeated or _TOLD.get(told) != error:
+                log.error("source %s failed: %s", source.name, error,
+                          extra={"event": "source.failed", "source": source.name})
+            _TOLD[told] = error
         else:
             runs.source_ok(self.engine, source.name, self.now)
+            _TOLD.pop(told, None)
         return report
 
     def _take(self, item: Dump | DumpFailure | Unchanged | SourceWarning,

@@ -5,9 +5,12 @@ loopback (PostgreSQL behind a forwarder that cuts it off)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import signal
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,9 +22,10 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_ENV, _pg_schema
 from tests.integration.helpers import add_seed_day, make_config, run_cli
-from tests.integration.smtpserver import Handler, smtp_server
+from tests.integration.smtpserver import Handler, smtp_server, wait_for
 from tests.integration.tcpproxy import forwarding
 from tests.integration.test_feedback_links import _stored
+from tests.integration.test_serve import BIN
 from worker.feedback import Links
 from worker.reload import ConfigWatcher
 from worker.scheduler import Server
@@ -188,3 +192,37 @@ def test_each_delivery_is_one_line_with_its_event_when_it_happens(
     assert unmarked == []  # the refusal was said once, with its event
     sent = sorted(r.created for r in events if r.event == "delivery.sent")  # type: ignore
     assert sent[1] - sent[0] >= 0.3  # each when its server took it (0.4 s apart), not together
+
+
+def test_a_failing_source_is_logged_once_by_each_process(tmp_path: Path,
+                                                         sqlite_url: str) -> None:
+    """A source failing for good: `fetch` logs why (event source.failed); serve, started
+    later, logs it too, once, whatever the number of its fetches."""
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB.format(email="ada@x.org")},
+                         extra='[serve]\nfetch_every = "1s"\ncheck_every = "1s"\n'
+                               'heartbeat = "1s"\n')
+    (tmp_path / "dumps").rmdir()  # the source's folder: gone
+    env = {**os.environ, "PAPER_DIGEST_LOG_FORMAT": "json", "PAPER_DIGEST_CONFIG": str(config),
+           "PAPER_DIGEST_DATABASE_URL": sqlite_url}
+    fetched = subprocess.run([str(BIN / "paper-digest"), "fetch"], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert fetched.returncode == 3, fetched.stderr
+    assert len(_failed(fetched.stderr)) == 1, fetched.stderr
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        serve = subprocess.Popen([str(BIN / "paper-digest"), "serve"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=stderr, cwd=tmp_path)
+    try:
+        assert wait_for(lambda: log.read_text("utf-8").count('"fetch.done"') >= 3, 30), \
+            log.read_text("utf-8")
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=15)
+    [failed] = _failed(log.read_text("utf-8"))
+    assert failed["source"] == "local" and failed["level"] == "error"
+    assert "not a directory (check `path`)" in str(failed["msg"])
+
+
+def _failed(stderr: str) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == "source.failed"]
