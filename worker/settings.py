@@ -22,11 +22,11 @@ from worker.config_types import (
     parse_duration,
     read_toml,
     section_start,
-    table_start,
 )
 from worker.errors import ConfigError, Problem
 from worker.profiles import Profile, load_profile, subscriber_files
 from worker.serve_settings import ServeSettings, load_serve
+from worker.source_settings import SourceSettings, load_sources
 
 if TYPE_CHECKING:
     from worker.feedback import Links as FeedbackLinks
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_DATABASE_URL = "sqlite:///data/paper-digest.db"
 FEEDBACK_SECRET_ENV = "PAPER_DIGEST_FEEDBACK_SECRET"  # signs feedback links (worker.feedback)
 MIN_FEEDBACK_SECRET = 16  # characters: a short secret could be guessed from links
-SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_SOURCE_COMMON = frozenset({"name", "kind", "enabled", "every"})
 
 
 @dataclass(frozen=True)
@@ -146,15 +144,6 @@ class MatchingSettings:
 
 
 @dataclass(frozen=True)
-class SourceSettings:
-    name: str
-    kind: str
-    options: Any
-    enabled: bool = True
-    every: str | None = None  # fetch cadence for `serve`
-
-
-@dataclass(frozen=True)
 class Settings:
     config_dir: Path
     database_url: str
@@ -222,51 +211,6 @@ def _load_smtp(table: Any, file: str, text: str, env: Mapping[str, str]
     return (None if problems else smtp), problems
 
 
-def _load_source(index: int, table: Any, file: str, text: str
-                 ) -> tuple[SourceSettings | None, list[Problem]]:
-    from worker.sources import KINDS, source_class
-
-    where = f"sources[{index}]"
-    if not isinstance(table, dict):
-        return None, [Problem(file, "expected a [[sources]] table", where)]
-    found = table_start(text, "sources", index)
-    start = found or 0  # this source's keys are found from here on
-    header = None if found is None else text.count("\n", 0, found) + 1
-    name, kind = table.get("name"), table.get("kind")
-    problems = []
-    if name is None:
-        problems.append(Problem(file, 'missing; add `name = "..."` (letters, digits, '
-                                "'.', '_' or '-')", f"{where}.name", header))
-    elif not isinstance(name, str) or not SOURCE_NAME.match(name):
-        problems.append(Problem(file, "expected a name of letters, digits, '.', '_' or '-'",
-                                f"{where}.name", line_of(text, "name", start)))
-    if kind is None:
-        problems.append(Problem(file, f"missing; add `kind = ...`, one of {', '.join(KINDS)}",
-                                f"{where}.kind", header))
-    elif kind not in KINDS:
-        problems.append(Problem(file, f"unknown kind {kind!r}; supported: "
-                                f"{', '.join(KINDS)}", f"{where}.kind",
-                                line_of(text, "kind", start)))
-    if problems or not isinstance(name, str) or not isinstance(kind, str):
-        return None, problems
-    cls = source_class(kind)
-    options, problems = load_table(cls.Options, table, file=file, text=text,
-                                   prefix=f"{where}.", skip=_SOURCE_COMMON, after=start)
-    if options is not None:
-        problems += [Problem(file, msg, f"{where}.{key}", line_of(text, key, start))
-                     for key, msg in cls.check_options(options)]
-    enabled, every = table.get("enabled", True), table.get("every")
-    if not isinstance(enabled, bool):
-        problems.append(Problem(file, "expected true or false", f"{where}.enabled",
-                                line_of(text, "enabled", start)))
-    if every is not None and not isinstance(every, str):
-        problems.append(Problem(file, 'expected a string such as "1h" or "*/30 * * * *"',
-                                f"{where}.every", line_of(text, "every", start)))
-    if problems:
-        return None, problems
-    return SourceSettings(name, kind, options, enabled, every), []
-
-
 def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
     """Settings from DIR/worker.toml and the environment, and every problem found."""
     path = config_dir / "worker.toml"
@@ -279,7 +223,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     problems += base_problems
     base = base or _WorkerFile()
     problems += check_timezone(base.timezone, file, "timezone", text)
-    sources, source_problems = _load_sources(data.get("sources", []), file, text)
+    sources, source_problems = load_sources(data.get("sources", []), file, text)
     problems += source_problems
     smtp = None
     if "smtp" in data:
@@ -323,22 +267,6 @@ def _database_problems(url: str, from_env: bool, file: str, text: str) -> list[P
     if from_env:
         return [Problem("environment", problem, "PAPER_DIGEST_DATABASE_URL")]
     return [Problem(file, problem, "database_url", line_of(text, "database_url"))]
-
-
-def _load_sources(raw: Any, file: str, text: str) -> tuple[list[SourceSettings], list[Problem]]:
-    """The [[sources]], each name once."""
-    sources, names, problems = [], set(), []
-    for index, table in enumerate(raw if isinstance(raw, list) else [None]):
-        source, source_problems = _load_source(index, table, file, text)
-        problems += source_problems
-        if source and source.name in names:
-            start = table_start(text, "sources", index) or 0
-            problems.append(Problem(file, f"duplicate source name {source.name!r}",
-                                    f"sources[{index}].name", line_of(text, "name", start)))
-        elif source:
-            names.add(source.name)
-            sources.append(source)
-    return sources, problems
 
 
 def _load_delivery(table: Any, file: str, text: str,
