@@ -113,6 +113,14 @@ def test_no_updates_page_is_empty():
     assert arxiv_listing.parse(body, "x") == []
 
 
+def test_an_abstract_quoting_a_count_is_no_announcement():
+    """A paper may write "(showing 5 of 5 entries)" in its abstract: that is the paper's text,
+    not the page's, and must not fail the day's listing."""
+    body = FULL.replace(b"Abstract of 2503.00001.",
+                        b"Abstract of 2503.00001 (showing 5 of 5 entries).")
+    assert len(arxiv_listing.parse(body, "x", revisions="include")) == 4
+
+
 @pytest.mark.parametrize(("body", "message"), [
     (b"<html><body><h1>Access denied</h1></body></html>", "not an arXiv /list/"),
     (page(("New submissions", 2, 2, [entry(1, "2503.00001", "A")])), "says 2 entries but holds 1"),
