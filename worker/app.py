@@ -146,17 +146,19 @@ class Pipeline:
                 self.engine, {sid: s.cursor_seq for sid, s in states.items()})
         reports = {p.id: SubscriberReport(p.id, created=states[p.id].created) for p in profiles}
         groups: dict[tuple[int, frozenset[int]], list[Profile]] = defaultdict(list)
+        # who would hear "nothing new" if nothing matched: once a day, or once a slot
+        empty_due = {p.id for p in self._empty_due([p for p in profiles if p.send_empty],
+                                                   slot)}
         quiet = []  # nothing new to them, but they asked for a digest all the same
         for profile in profiles:
             cursor = states[profile.id].cursor_seq
             if cursor < upto:
                 groups[cursor, frozenset(delivered.get(profile.id, ()))].append(profile)
-            elif profile.send_empty:
+            elif profile.id in empty_due:
                 quiet.append(profile)
         if quiet:
             self._write_digests([DigestSpec(p.id, upto, [], p.deliver, 0, self._message_id(p),
-                                            True) for p in self._quiet_due(quiet, slot)],
-                                reports, upto, slot)
+                                            True) for p in quiet], reports, upto, slot)
         if not groups:  # nothing new to anyone: no examples, marks or model to load
             return reports
         with self.timed("examples"):
@@ -186,7 +188,7 @@ class Pipeline:
                 report.candidates, report.items, report.below_threshold = (
                     len(pool), len(items), below)
                 pending.append(DigestSpec(profile.id, cursor, items, profile.deliver, below,
-                                          self._message_id(profile), profile.send_empty))
+                                          self._message_id(profile), profile.id in empty_due))
                 if len(pending) >= DIGEST_BATCH:
                     self._write_digests(pending, reports, upto, slot)
         self._write_digests(pending, reports, upto, slot)
@@ -195,11 +197,11 @@ class Pipeline:
                                                        if r.digest_id is not None))
         return reports
 
-    def _quiet_due(self, profiles: list[Profile], slot: str | None) -> list[Profile]:
-        """Those of `send_empty` subscribers with nothing new whose "nothing new" digest is
-        due: at a schedule's slot (one a slot), else when they have had no digest yet on this
-        day of their time zone (`run` from cron: one a day, however often it runs)."""
-        if slot is not None:
+    def _empty_due(self, profiles: list[Profile], slot: str | None) -> list[Profile]:
+        """Those of `send_empty` subscribers whose "nothing new" digest is due, should nothing
+        match: at a schedule's slot (one a slot), else when they have had no digest yet on
+        this day of their time zone (`run` from cron: one a day, however often it runs)."""
+        if not profiles or slot is not None:
             return profiles
         from worker.schedules import zone
 

@@ -70,3 +70,14 @@ def test_each_scheduled_slot_without_new_papers_gives_a_digest(tmp_path: Path,
     # slot: ada's digest says so), 00:30 no slot due
     assert len(_digests(tmp_path, "ada")) == 2
     assert len(_digests(tmp_path, "bob")) == 1
+
+
+def test_new_papers_that_do_not_match_still_give_one_nothing_new_digest_a_day(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    unmatched = SUB.format(send_empty="true", schedule="").replace("segmentation", "zymurgy")
+    config = make_config(tmp_path, sqlite_url, {"ada": unmatched})
+    for day, hour in (("2026-03-12", "08"), ("2026-03-13", "09"), ("2026-03-14", "10")):
+        add_seed_day(tmp_path, seeds_dir, day)  # new papers each run, none about zymurgy
+        result = run_cli(config, "run", "--now", f"2026-03-14T{hour}:00:00+00:00")
+        assert result.exit_code == 0, result.output
+    assert len(_digests(tmp_path, "ada")) == 1
