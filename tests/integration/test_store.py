@@ -96,7 +96,8 @@ def test_an_abstract_cut_short_is_completed_by_a_later_copy_and_nothing_else_rep
     found = papers.find_paper(engine, "2403.00001")
     assert found is not None and found.abstract == " ".join(full.split())
     # A shorter copy, or another wording, never replaces what is held.
-    for other in (cut, "We study grounding. A different abstract that is longer than before."):
+    for other in (cut, "We study grounding in another way. A different abstract, and longer "
+                       "than the whole of the one held."):
         papers.ingest_dump(engine, dump(f"d-{other}", rec("P", other, arxiv_id="2403.00001")),
                            NOW)
         found = papers.find_paper(engine, "2403.00001")

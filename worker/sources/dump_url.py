@@ -83,6 +83,11 @@ def as_utf8(result: FetchResult) -> bytes:
     charset = result.charset
     if charset is None or codecs_name(charset) == "utf-8":
         return result.body
+    try:  # a UTF-8 file labelled Latin-1 by a server's default: UTF-8 it is (the reverse
+        result.body.decode("utf-8")  # of text with accents is almost never valid UTF-8)
+        return result.body
+    except UnicodeDecodeError:
+        pass
     try:
         return result.body.decode(charset).encode("utf-8")
     except LookupError:
