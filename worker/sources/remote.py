@@ -186,9 +186,10 @@ class HttpSource(Source):
             return
         cut = next_params is not None
         if cut:
+            # (a listing that is an exact multiple of the page size looks the same: "may")
             yield SourceWarning(self.name, results[0].url, f"stopped at max_pages = {max_pages}"
-                                " while the listing has more; the papers on later pages were "
-                                "not read (raise max_pages)")
+                                " with a full last page: the listing may have more, not read "
+                                "(raise max_pages)")
         yield from self.finish(ctx, results, parse, whole=not cut)
 
     def finish(self, ctx: SourceContext, results: Sequence[FetchResult],

@@ -32,7 +32,10 @@ def start_run(engine: Engine, kind: str, now: datetime) -> int:
 def finish_run(engine: Engine, run_id: int, now: datetime, status: str,
                stats: dict[str, Any], error: str | None = None) -> None:
     with _OPEN_LOCK:
-        _OPEN.get(id(engine), (engine, set()))[1].discard(run_id)
+        open_ids = _OPEN.get(id(engine), (engine, set()))[1]
+        open_ids.discard(run_id)
+        if not open_ids:  # nothing kept of an engine (or a dry run's scope) once its runs end
+            _OPEN.pop(id(engine), None)
     with engine.begin() as conn:
         conn.execute(update(runs).where(runs.c.id == run_id).values(
             finished_at=now, status=status, stats=json.dumps(stats), error=error))
