@@ -30,24 +30,18 @@ class SlotTrigger(BaseTrigger):
 
 
 class FetchCountingExecutor(ThreadPoolExecutor):
-    """Counts each fetch job from the moment the scheduler hands it on, before it moves the
-    job's next run time on: a digest check (Server._await_fetches) never finds a fetch of
-    its moment neither due nor counted."""
+    """Tells `track` of each fetch job, with the moment it runs for, as the scheduler hands
+    it on (before it moves the job's next run time on): a digest check
+    (Server._await_fetches) never finds a fetch of its moment neither due nor under way."""
 
-    def __init__(self, size: int, count: Callable[[int], None]):
+    def __init__(self, size: int, track: Callable[[str, datetime | None], None]):
         super().__init__(size)
-        self._count = count
+        self._track = track
 
     def submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        fetch = job.id.startswith("fetch:")
-        if fetch:
-            self._count(+1)
-        try:
-            super().submit_job(job, run_times)
-        except BaseException:  # not run (its last run is still going): not counted
-            if fetch:
-                self._count(-1)
-            raise
+        if job.id.startswith("fetch:"):
+            self._track(job.id, run_times[-1])
+        super().submit_job(job, run_times)  # (refused while its last run goes on: see track)
 
 
 def interval(every: timedelta) -> IntervalTrigger:

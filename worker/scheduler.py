@@ -77,12 +77,12 @@ class Server:
         self.database = DatabaseWatch(log, "metrics")
         self.worker, self.host, self.started = worker_id(), socket.gethostname(), clock()
         self._running = 0
-        self._fetching = 0  # fetch jobs under way
+        self._fetches: dict[str, datetime] = {}  # fetch job under way -> the moment it is for
         self._idle = threading.Condition()
         self.http: Any = None
         sources = [s for s in self.settings.sources if s.enabled]
         self.scheduler = BackgroundScheduler(
-            executors={"default": FetchCountingExecutor(len(sources) + 4, self._count_fetch)},
+            executors={"default": FetchCountingExecutor(len(sources) + 4, self._track_fetch)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC)
 
@@ -194,23 +194,29 @@ class Server:
 
     # -- jobs -------------------------------------------------------------------------------
     def fetch(self, name: str) -> None:
-        """Fetch one source now (what its job does, but counted here)."""
-        self._count_fetch(+1)
+        """Fetch one source now (what its job does, but tracked from here)."""
+        self._track_fetch(f"fetch:{name}", self.clock())
         self._fetch(name)
 
-    def _count_fetch(self, step: int) -> None:
+    def _track_fetch(self, job_id: str, moment: datetime | None) -> None:
+        """A fetch job under way for `moment` (its scheduled time), or done (None). A job runs
+        one at a time: one handed on while its last run goes on is refused, and the earlier
+        moment, that of the run under way, is the one kept."""
         with self._idle:
-            self._fetching += step
+            if moment is None:
+                self._fetches.pop(job_id, None)
+            else:
+                self._fetches[job_id] = min(self._fetches.get(job_id, moment), moment)
             self._idle.notify_all()
 
     def _fetch(self, name: str) -> None:
-        """The fetch job: counted from when the scheduler hands it on (_Executor), uncounted
-        when done."""
+        """The fetch job: tracked from when the scheduler hands it on (FetchCountingExecutor)
+        until done."""
         try:
             reports = fetch_pass(self.watcher.config, self.engine, self.clock(),
                                  only_sources=[name], http_factory=self.http_factory)
         finally:
-            self._count_fetch(-1)
+            self._track_fetch(f"fetch:{name}", None)
         self.metrics.observe_sources(reports)
         for source in reports:
             log.info("fetched %s: %d dumps, %d entries, %d new", source.name, source.dumps,
@@ -243,7 +249,7 @@ class Server:
             waiting = any(job.id.startswith("fetch:") and job.next_run_time is not None
                           and job.next_run_time <= tick for job in self.scheduler.get_jobs())
             with self._idle:  # (never held while asking the scheduler: it takes its own lock)
-                if not waiting and not self._fetching:
+                if not waiting and all(moment > tick for moment in self._fetches.values()):
                     return
                 self._idle.wait(0.2)
 

@@ -249,6 +249,39 @@ def test_a_digest_due_with_a_fetch_holds_what_that_fetch_finds(tmp_path: Path,
     assert "A Vision Language Model" in digest.read_text(encoding="utf-8")
 
 
+def test_a_fetch_for_a_later_moment_does_not_hold_a_check_up(tmp_path: Path,
+                                                              sqlite_url: str) -> None:
+    import time
+
+    from tests.integration.httpfixture import FixtureServer, Reply
+    from worker.cli import http_factory
+    from worker.reload import ConfigWatcher
+    from worker.scheduler import Server
+
+    with FixtureServer() as web:
+        web.route("/today.txt", Reply(200, b"Mar 14\n\nA Model\n\nA model.\n", "text/plain",
+                                      delay=3.0))
+        config = make_config(tmp_path, sqlite_url, {"ada": sub("daily 08:00")}, extra=(
+            f'[[sources]]\nname = "slow"\nkind = "dump_url"\nurl = "{web.url}/today.txt"\n'
+            'min_interval = 0\n'))
+        settings = load_config(config, {})
+        clock = {"now": at("2026-03-14T07:01:00")}
+        engine = open_engine(sqlite_url)
+        server = Server(ConfigWatcher(config, {}, settings), engine, clock=lambda: clock["now"],
+                        http_factory=http_factory(settings.settings))
+        try:
+            fetching = threading.Thread(target=server.fetch, args=("slow",))
+            fetching.start()  # for 07:01
+            assert _until(lambda: bool(web.seen))
+            clock["now"] = at("2026-03-14T07:00:00")  # a check for 07:00 comes in meanwhile
+            started = time.monotonic()
+            server.due()
+            assert time.monotonic() - started < 2.0 and fetching.is_alive()
+            fetching.join()
+        finally:
+            engine.dispose()
+
+
 def _until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
     import time
 
