@@ -84,10 +84,13 @@ class QuerySyntaxError(PaperDigestError):
 
 
 class DeliveryError(PaperDigestError):
-    """A channel refused a digest. `permanent` failures are not retried."""
+    """A channel refused a digest. `permanent` failures are not retried; `held` ones are no
+    fault of the digest (the relay refuses our login or sender: nothing can go out until it
+    is put right), so they cost no attempt and never fail it."""
 
-    def __init__(self, message: str, *, permanent: bool = False):
+    def __init__(self, message: str, *, permanent: bool = False, held: bool = False):
         self.permanent = permanent
+        self.held = held
         super().__init__(message)
 
 

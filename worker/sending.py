@@ -270,6 +270,8 @@ class Delivery:
                 channels[job.channel].open()
             target = channels[job.channel].send(rendered)
         except DeliveryError as exc:
+            if exc.held:
+                return self._held(job, report, str(exc))
             return self._failed(job, report, str(exc), exc.permanent)
         except Exception as exc:  # a template or file-system bug: keep it pending, say why
             return self._failed(job, report, f"{type(exc).__name__}: {exc}", False, bug=exc)
@@ -279,6 +281,15 @@ class Delivery:
                         extra={"event": "delivery.lease_lost", "digest": job.digest_id,
                                "subscriber": job.subscriber_id, "channel": job.channel})
         return _logged(report("sent", target))
+
+    def _held(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
+              ) -> DeliveryReport:
+        """No fault of this digest (the relay refused our login): pending, its attempt not
+        counted, tried again after `retry_base`, for as long as it takes."""
+        retry_at = (self.now + self.settings.delivery.base).replace(microsecond=0)
+        outbox.mark_held(self.marks, job, error=error, retry_at=retry_at)
+        return _logged(report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)"),
+                       attempts=job.attempts - 1, retry_at=_iso(retry_at))
 
     def _failed(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
                 permanent: bool, bug: Exception | None = None) -> DeliveryReport:
@@ -295,8 +306,7 @@ class Delivery:
                     ).replace(microsecond=0)
         outbox.mark_retry(self.marks, job, error=error, retry_at=retry_at)
         return _logged(report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)"),
-                       bug, attempts=job.attempts,
-                       retry_at=retry_at.isoformat(timespec="seconds").replace("+00:00", "Z"))
+                       bug, attempts=job.attempts, retry_at=_iso(retry_at))
 
     def render(self, digest_id: int, profile: Profile, digest: Any = None) -> Rendered:
         """The digest (read unless given) ready to send; each form rendered when first used."""
@@ -310,6 +320,10 @@ class Delivery:
                         f"{ctx.date.isoformat()}-digest-{digest.id}",
                         lambda: render(ctx, "md", templates),
                         lambda: build_email(ctx, sender=sender, templates_dir=templates))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _logged(report: DeliveryReport, bug: Exception | None = None, why: str = "",

@@ -262,7 +262,8 @@ def test_a_refused_login_or_sender_keeps_every_digest_pending(
     pass, and once [smtp] is put right the next run sends everything."""
     names = ("ada", "bob", "cy")
     with stub_smtp(**options) as server:
-        config = _config(tmp_path, database_url, names, server.server_address[1])
+        config = _config(tmp_path, database_url, names, server.server_address[1],
+                         extra="[delivery]\nmax_attempts = 2\n")
         if username:
             with (config / "worker.toml").open("a", encoding="utf-8") as toml:
                 toml.write('username = "digest"\n')
@@ -273,7 +274,9 @@ def test_a_refused_login_or_sender_keeps_every_digest_pending(
         assert "FAILED" not in result.output
         assert server.messages == [] and server.connections == 1
         assert server.mails == (0 if username else 1)
-    assert [(s, a) for s, a, _ in _deliveries(database_url)] == [("pending", 1)] * 3
+        for minute in (3, 6, 9):  # more passes than max_attempts: no attempt is counted
+            assert run_cli(config, "run", "--now", _at(minute)).exit_code == 3
+    assert [(s, a) for s, a, _ in _deliveries(database_url)] == [("pending", 0)] * 3
     with stub_smtp() as fixed:
         worker_toml = config / "worker.toml"
         worker_toml.write_text(re.sub(r"port = \d+", f"port = {fixed.server_address[1]}",
@@ -283,6 +286,18 @@ def test_a_refused_login_or_sender_keeps_every_digest_pending(
         assert again.exit_code == 0, again.output
     assert sorted(str(m["Message-ID"]) for m in fixed.messages) == \
         sorted(_message_ids(database_url))
+
+
+def test_a_size_refusal_at_mail_from_is_the_messages_not_the_relays(tmp_path: Path,
+                                                                     sqlite_url: str) -> None:
+    """552 to MAIL FROM (its SIZE= too big) refuses that message: failed for good, as a 5xx
+    to DATA is, and the next digest is still tried."""
+    with stub_smtp(mail_reply="552 5.3.4 Message size exceeds fixed limit") as server:
+        config = _config(tmp_path, sqlite_url, ("ada", "bob"), server.server_address[1])
+        result = run_cli(config, "run", "--now", T0)
+        assert result.exit_code == 3 and "refused the sender" not in result.output
+        assert server.mails == 2  # each digest tried
+    assert [s for s, _, _ in _deliveries(sqlite_url)] == ["failed", "failed"]
 
 
 # -- 550 for one recipient among several -----------------------------------------------------

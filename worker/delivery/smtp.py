@@ -2,10 +2,11 @@
 
 Errors are sorted into temporary (connection refused or dropped, timeouts, 4xx: retried later)
 and permanent (5xx: the digest is marked failed with the server's reply). A refusal of the
-login or of the sender is neither the message's nor its recipient's fault: it says the relay
-or [smtp] is not right, and every digest would meet it. It is temporary (the digests stay
-pending, to go out once it is put right), and met once a pass: the digests after it are not
-tried against the server again.
+login or of the sender (a 5xx to MAIL FROM but 552, which refuses the message's size) is
+neither the message's nor its recipient's fault: it says the relay or [smtp] is not right,
+and every digest would meet it. The digests stay pending without an attempt counted (they go
+out once it is put right, however long that takes), and it is met once a pass: the digests
+after it are not tried against the server again.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class SmtpChannel(Channel):
             hint = "the server asks for a login: set [smtp] username and PAPER_DIGEST_SMTP_PASSWORD"
         self.refused = DeliveryError(f"SMTP {self.settings.host}:{self.settings.port} refused "
                                      f"the {what}: {_reply(exc.smtp_code, exc.smtp_error)} "
-                                     f"({hint})")
+                                     f"({hint})", held=True)
         return self.refused
 
     def _deliver(self, rendered: Rendered) -> None:
@@ -84,6 +85,9 @@ class SmtpChannel(Channel):
                 self._deliver(rendered)
         except smtplib.SMTPSenderRefused as exc:
             self._reset()
+            if exc.smtp_code < 500 or exc.smtp_code == 552:  # this message (its SIZE), or later
+                raise DeliveryError(f"SMTP {_reply(exc.smtp_code, exc.smtp_error)}",
+                                    permanent=exc.smtp_code >= 500) from None
             raise self._refusal("sender", exc, "check [smtp] from, and that the relay lets "
                                 "this host send as it") from None
         except smtplib.SMTPRecipientsRefused as exc:

@@ -246,6 +246,25 @@ def mark_retry(db: Engine | Recorder, job: DeliveryJob, *, error: str, retry_at:
     return _finish(db, job, last_error=error, next_attempt_at=retry_at)
 
 
+def mark_held(db: Engine | Recorder, job: DeliveryJob, *, error: str,
+              retry_at: datetime) -> bool:
+    """Pending again after a refusal that is no fault of the digest (the relay refused our
+    login): the attempt its claim counted is taken back, so it never runs out of them."""
+    params = {"job_id": job.id, "owner": job.lease_owner, "v_last_error": error,
+              "v_next_attempt_at": retry_at}
+    if isinstance(db, Recorder):
+        return db.write(_HELD, params) == 1
+    with db.begin() as conn:
+        return conn.execute(_HELD, params).rowcount == 1
+
+
+_HELD = update(deliveries).where(
+    deliveries.c.id == bindparam("job_id"), deliveries.c.lease_owner == bindparam("owner"),
+    deliveries.c.status == "pending",
+).values(lease_owner=None, lease_until=None, last_error=bindparam("v_last_error"),
+         next_attempt_at=bindparam("v_next_attempt_at"), attempts=deliveries.c.attempts - 1)
+
+
 def mark_failed(db: Engine | Recorder, job: DeliveryJob, *, error: str) -> bool:
     return _finish(db, job, status="failed", last_error=error, next_attempt_at=None)
 
