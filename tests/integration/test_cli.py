@@ -42,7 +42,10 @@ def test_init_writes_a_working_config(tmp_path: Path) -> None:
 def test_init_config_works_from_any_directory(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """`init mine` then a cron job run from $HOME: the same database and folders, not a second
-    empty database beside wherever the job happens to run."""
+    empty database beside wherever the job happens to run; even under a folder whose name a
+    URL would read otherwise (`%41`, `?`)."""
+    tmp_path = tmp_path / "odd %41 name?x"
+    tmp_path.mkdir()
     monkeypatch.chdir(tmp_path)
     assert CliRunner().invoke(cli, ["init", "mine", "--name", "ada"]).exit_code == 0
     (tmp_path / "mine" / "dumps" / "day.txt").write_text(

@@ -167,12 +167,14 @@ def test_an_emptied_source_says_what_it_lacks_at_its_header(tmp_path: Path) -> N
     ("mysql://x@localhost/db", {}, "worker.toml:2: database_url: 'mysql://x@localhost/db' is"),
     ("sqlite:///x.db", {"PAPER_DIGEST_DATABASE_URL": "garbage"},
      "environment: PAPER_DIGEST_DATABASE_URL: 'garbage' is not a database URL this tool uses"),
+    ("postgresq://digest:S3cretPW@db/digest", {},  # a typo in the scheme, not the password
+     "worker.toml:2: database_url: 'postgresq://digest:***@db/digest' is not a database URL"),
 ])
 def test_a_database_url_that_cannot_work_is_a_problem(tmp_path: Path, url: str,
                                                        env: dict[str, str], expected: str) -> None:
     worker = GOOD_WORKER.replace("sqlite:///data/x.db", url)
     (message,) = [str(p) for p in load_config(write_config(tmp_path, worker), env).problems]
-    assert expected in message
+    assert expected in message and "S3cretPW" not in message
     assert "expected sqlite:///path/to/file.db or postgresql://user@host/database" in message
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
+from urllib.parse import quote
 
 HERE = Path(__file__).parent
 
@@ -17,14 +18,23 @@ def write_starter(target: Path, subscriber: str | None = None) -> list[Path]:
     who = subscriber or _safe_id(getpass.getuser())
     # Absolute: relative paths are read from the directory paper-digest runs in, and a cron
     # job run from elsewhere would make a second, empty database and deliver everything again.
-    folder = target.resolve().as_posix().replace("\\", "\\\\").replace('"', '\\"')
+    folder = target.resolve().as_posix()
+    # the database's URL quotes what a URL would read otherwise (`%41`, `?`, `#`): SQLAlchemy
+    # unquotes it back to the path
+    database = _toml(f"sqlite:///{quote(folder)}/data/paper-digest.db")
     profile = target / "subscribers" / f"{who}.toml"
     (target / "subscribers").mkdir(parents=True, exist_ok=True)
     (target / "dumps").mkdir(exist_ok=True)
-    worker.write_text((HERE / "worker.toml").read_text().replace("@DIR@", folder))
+    worker.write_text((HERE / "worker.toml").read_text()
+                      .replace("@DATABASE@", database).replace("@DIR@", _toml(folder)))
     profile.write_text((HERE / "subscriber.toml").read_text()
                        .replace("@ID@", who).replace("@NAME@", who))
     return [worker, profile, target / "dumps"]
+
+
+def _toml(text: str) -> str:
+    """Text for inside a TOML basic string ("...")."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _safe_id(name: str) -> str:

@@ -42,7 +42,10 @@ def url_problem(url: str) -> str | None:
     except ArgumentError:
         parsed = None
     if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        return (f"{url!r} is not a database URL this tool uses: expected "
+        # its password never shown (a typo in a scheme is common, the password with it)
+        shown = (parsed.render_as_string(hide_password=True) if parsed is not None
+                 else url if "@" not in url else url.split(":", 1)[0] + ":...")
+        return (f"{shown!r} is not a database URL this tool uses: expected "
                 "sqlite:///path/to/file.db or postgresql://user@host/database")
     return None
 
