@@ -105,6 +105,7 @@ class Pipeline:
         self.http_factory = http_factory
         self._http: Any = None
         self.timings: dict[str, float] = defaultdict(float)  # stage -> seconds, see timed()
+        self.interrupted = False  # told to stop before all was sent (worker.sending)
 
     # -- sources ---------------------------------------------------------------------------
     def ingest(self, only: Sequence[str] | None = None) -> list[SourceReport]:
@@ -251,7 +252,10 @@ class Pipeline:
         delivery = Delivery(self.settings, self.engine, self.now, owner=self.owner,
                             channel_factory=self.channel_factory, stop=self.stop,
                             progress=self.progress)
-        return delivery.deliver(profiles, ignore_backoff=ignore_backoff)
+        try:
+            return delivery.deliver(profiles, ignore_backoff=ignore_backoff)
+        finally:
+            self.interrupted |= delivery.interrupted
 
 
 def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
@@ -318,8 +322,8 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
                               else pipeline.build_digests(config.profiles))
         with pipeline.timed("delivery"):  # rendering included: forms are made as sent
             report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
-        status = ("interrupted" if stop is not None and stop()  # serve's shutdown: the
-                  else "ok" if report.ok else "partial")           # rest was handed back
+        status = ("interrupted" if pipeline.interrupted  # serve's shutdown: some handed back
+                  else "ok" if report.ok else "partial")
     except Exception as exc:
         clean = as_database_error(exc)
         error = f"{type(exc).__name__}: {exc}" if clean is None else str(clean)

@@ -84,7 +84,8 @@ def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
                                               prefix="interests.")
     problems += interest_problems + _check_subscriber(raw, file, text)
     if interests is not None:  # (with a key left out as wrong, it is not said to be empty)
-        problems += _check_interests(interests, file, text, whole=not interest_problems)
+        whole = not interest_problems and not any(p.key == "interests" for p in problems)
+        problems += _check_interests(interests, file, text, whole=whole)
     if problems or interests is None:
         return None, problems, raw.enabled
     deliver = raw.deliver if raw.deliver is not None else ("email",)

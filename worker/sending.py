@@ -139,6 +139,7 @@ class Delivery:
         self.stop = stop or (lambda: False)
         self.progress = progress or no_progress
         self.marks: Engine | Recorder = engine  # where outcomes go: deliver() says
+        self.interrupted = False  # told to stop with deliveries left: handed back
 
     def deliver(self, profiles: Sequence[Profile], *, ignore_backoff: bool = True,
                 ) -> list[DeliveryReport]:
@@ -167,6 +168,7 @@ class Delivery:
                         after = jobs[-1].id  # tried in this pass: not claimed again by it
                         if not self._deliver_batch(jobs, by_id, channels, reports,
                                                    papers_read, fan):
+                            self.interrupted = True  # the rest handed back, untried
                             return reports
             finally:
                 self.marks = self.engine

@@ -176,6 +176,16 @@ def test_an_entry_a_dump_would_refuse_is_left_out_with_a_warning(server, clock):
     assert [r.title for r in dump.records] == ["Good one"]
 
 
+def test_a_response_of_refused_entries_only_is_a_failure_not_an_empty_day(server, clock):
+    bad = [{"paper": {"id": "2609.00002", "title": "Bad\x00title", "summary": "S",
+                      "submittedOnDailyAt": "2026-09-28T10:00:00.000Z"}}]
+    server.route("/api/daily_papers?date=2026-09-28&limit=100",
+                 Reply(200, json.dumps(bad).encode(), JSON))
+    with make_fetcher(clock) as fetcher:
+        failure = only(collect("hf_api", server, fetcher, date="2026-09-28"), DumpFailure)
+    assert "all 1 entries left out, the first for a NUL byte" in failure.reason
+
+
 # -- redirects, error pages ------------------------------------------------------------------
 
 def test_a_redirect_loop_is_the_same_error_for_every_kind(server, clock):

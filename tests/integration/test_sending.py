@@ -85,7 +85,15 @@ def test_a_pass_told_to_stop_is_recorded_as_interrupted_with_its_duration(
 
         report = run_pass(config, engine, NOW, stop=stop)
         assert [d.status for d in report.deliveries] == ["sent"]
-        run_pass(config, engine, NOW)  # sends the two handed back
+        calls = 0
+
+        def late_stop() -> bool:  # shutdown once the two handed back are sent: nothing left
+            nonlocal calls
+            calls += 1
+            return calls > 2
+
+        again = run_pass(config, engine, NOW, stop=late_stop)
+        assert [d.status for d in again.deliveries] == ["sent", "sent"] and late_stop()
         second, first = runs.recent_runs(engine, 2)
         assert (first.status, second.status) == ("interrupted", "ok")
         assert all(r.finished_at is not None and r.finished_at > r.started_at

@@ -99,6 +99,8 @@ def _messages(tmp_path: Path, worker: str = GOOD_WORKER, **subs: str) -> list[st
      "synonyms = { VLM = 'vision-language model', OK = ['x y'] }\n",
      ["ada.toml:4: interests.synonyms.VLM: expected a list of strings, got str "
       "'vision-language model'"]),
+    ("email = 'a@example.org'\ninterests = 'x'\n",
+     ["ada.toml:2: interests: expected a table of "]),  # and not also "no interests"
     # A query over several lines: its error by line and column, at the file's line.
     ("email = 'a@example.org'\n[interests]\nquery = \'\'\'\n  (hallucination OR grounding)\n"
      "  AND (VLM OR\n  ) AND NOT survey\'\'\'\n",

@@ -219,6 +219,10 @@ class HttpSource(Source):
                               content_hash=digest, raw=raw)
             return
         records, refused = _sound(records)
+        if refused and not records:  # nothing readable in it: a failure, not an empty day
+            yield DumpFailure(self.name, first.url, f"all {len(refused)} entries left out, "
+                              f"the first for {refused[0][1]}", content_hash=digest, raw=raw)
+            return
         for index, why in refused:
             yield SourceWarning(self.name, first.url, f"entry {index + 1} left out: {why}")
         if records:

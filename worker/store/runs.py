@@ -45,12 +45,12 @@ def abandon_open(engine: Engine, now: datetime) -> int:
     """Mark this process's unfinished runs on `engine` abandoned; how many."""
     with _OPEN_LOCK:
         ids = _OPEN.pop(id(engine), (engine, set()))[1]
-    if ids:
-        with engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id.in_(sorted(ids)),
-                                            runs.c.status == "running")
-                         .values(finished_at=now, status="abandoned"))
-    return len(ids)
+    if not ids:
+        return 0
+    with engine.begin() as conn:
+        return int(conn.execute(update(runs).where(runs.c.id.in_(sorted(ids)),
+                                                   runs.c.status == "running")
+                                .values(finished_at=now, status="abandoned")).rowcount)
 
 
 def recent_runs(engine: Engine, limit: int = 5) -> list[RunState]:
