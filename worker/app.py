@@ -59,6 +59,7 @@ class PassReport:
     subscribers: dict[str, SubscriberReport] = field(default_factory=dict)
     deliveries: list[DeliveryReport] = field(default_factory=list)
     skipped_subscribers: dict[str, list[str]] = field(default_factory=dict)
+    disabled: list[str] = field(default_factory=list)  # subscribers with enabled = false
     errors: list[str] = field(default_factory=list)  # anything that makes the pass not clean
 
     @property
@@ -275,6 +276,7 @@ def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = F
     report = PassReport(now, dry_run)
     report.skipped_subscribers = {sid: [str(p) for p in problems]
                                   for sid, problems in config.broken.items()}
+    report.disabled = list(config.disabled)
     if dry_run:
         with rolled_back(engine) as scoped:
             _pass(config, scoped, report, only_sources, ignore_backoff, http_factory,

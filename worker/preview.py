@@ -70,7 +70,7 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
              f"its digest ranked it with" if since else "papers not yet delivered")
     pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})
     note = (f"preview of {profile.id}: {len(found)} of {count} {scope} "
-            f"({below} more scored lower), from the papers already stored (sources are not "
+            f"({below} more ranked lower), from the papers already stored (sources are not "
             "read: `fetch` reads them); no digest was sent or recorded"
             + (f"; {pending} earlier digest(s) still pending" if pending else "")
             + "".join(f"; {line}" for line in unused_lines(resolved.unused.items())))

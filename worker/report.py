@@ -39,15 +39,14 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     for d in report.deliveries:
         sent[d.subscriber_id].append(d)
     for sid, sub in report.subscribers.items():
-        if sub.digest_id and (sub.items or sub.candidates):
+        if sub.digest_id and sub.items:
             # under min_score or past max_items: the count does not tell which
             extra = f", {sub.below_threshold} more ranked lower" if sub.below_threshold else ""
             lines.append(f"  {sid}: {_plural(sub.items, 'paper')}{extra}")
-        elif sub.digest_id:
-            lines.append(f"  {sid}: nothing new (a digest says so: send_empty)")
         else:
-            lines.append(f"  {sid}: nothing new" if sub.candidates == 0 else
-                         f"  {sid}: none of {sub.candidates} new papers matched")
+            said = " (a digest says so: send_empty)" if sub.digest_id else ""
+            lines.append(f"  {sid}: nothing new{said}" if sub.candidates == 0 else
+                         f"  {sid}: none of {sub.candidates} new papers matched{said}")
         if sub.unknown_examples:
             lines += [f"    {line}" for line in unused_lines(sub.unknown_examples)]
         for d in sent.pop(sid, []):  # this pass's digest, or an older one still pending
@@ -57,7 +56,8 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         lines.append(f"  {sid}:")
         lines += [f"    earlier digest: {_sent_line(d)}" for d in reports]
     if not report.subscribers and not report.skipped_subscribers and not sent:
-        lines.append(f"  (no subscribers: add NAME.toml files to "
+        lines.append(f"  (no enabled subscribers: {len(report.disabled)} disabled)"
+                     if report.disabled else f"  (no subscribers: add NAME.toml files to "
                      f"{settings.config_dir / 'subscribers'})")
     for sid, problems in report.skipped_subscribers.items():
         lines.append(f"  {sid}: SKIPPED, its file has problems:")

@@ -135,6 +135,27 @@ def test_status_says_why_a_removed_subscribers_digest_waits(tmp_path: Path, seed
     assert "pending digest 1 (email, 1 attempt, held while its file is gone)" in shown
 
 
+def test_check_with_errors_still_notes_and_lists_a_files_errors_in_line_order(
+        tmp_path: Path, sqlite_url: str) -> None:
+    bad = ('min_score = 5\nemail = "not an address"\ncolour = 1\n[interests]\n'
+           'keywords = ["x"]\nexclude_mode = "x"\n')
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB, "bob": bad})
+    (tmp_path / "dumps").rmdir()
+    checked = run_cli(config, "check")
+    assert checked.exit_code == 1
+    lines = [line.split("bob.toml:", 1)[1] for line in checked.output.splitlines()
+             if "bob.toml:" in line]
+    assert [int(line.split(":", 1)[0]) for line in lines] == [1, 2, 3, 6]
+    assert f"note: source local: no folder {tmp_path / 'dumps'}" in checked.output
+
+
+def test_a_run_with_only_disabled_subscribers_says_so(tmp_path: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": "enabled = false\n" + SUB})
+    ran = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert ran.output.split("Digests:\n", 1)[1].splitlines()[0] == \
+        "  (no enabled subscribers: 1 disabled)"
+
+
 def test_check_notes_a_login_without_its_password(tmp_path: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=2525)
     with (config / "worker.toml").open("a", encoding="utf-8") as toml:

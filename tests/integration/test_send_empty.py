@@ -76,8 +76,12 @@ def test_new_papers_that_do_not_match_still_give_one_nothing_new_digest_a_day(
         tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
     unmatched = SUB.format(send_empty="true", schedule="").replace("segmentation", "zymurgy")
     config = make_config(tmp_path, sqlite_url, {"ada": unmatched})
+    said = []
     for day, hour in (("2026-03-12", "08"), ("2026-03-13", "09"), ("2026-03-14", "10")):
         add_seed_day(tmp_path, seeds_dir, day)  # new papers each run, none about zymurgy
         result = run_cli(config, "run", "--now", f"2026-03-14T{hour}:00:00+00:00")
         assert result.exit_code == 0, result.output
+        said.append(result.output.split("Digests:\n", 1)[1].splitlines()[0])
     assert len(_digests(tmp_path, "ada")) == 1
+    assert said[0].endswith("new papers matched (a digest says so: send_empty)"), said
+    assert said[1].startswith("  ada: none of ") and "send_empty" not in said[1], said

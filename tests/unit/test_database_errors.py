@@ -56,3 +56,16 @@ def test_a_serve_job_logs_a_database_error_as_one_line(caplog: pytest.LogCapture
     assert record.getMessage() == "job digests failed: database error: no such table: papers"
     assert record.exc_info is None  # no traceback, so no SQL and no parameters either
     assert counted == ["error"] and server._running == 0
+
+
+def test_a_database_that_cannot_be_reached_is_one_line() -> None:
+    """psycopg's refusal has a second line (a tab, "Is the server running...?") that came out
+    as a literal \\n\\t in every command's error."""
+    from tests.integration.smtpserver import free_port
+    from worker.store.db import DatabaseOpenError, open_engine
+
+    with pytest.raises(DatabaseOpenError) as caught:
+        open_engine(f"postgresql://u:S3cret@127.0.0.1:{free_port()}/db")
+    said = str(caught.value)
+    assert "\n" not in said and "\t" not in said and "S3cret" not in said
+    assert said.startswith("cannot open database postgresql+psycopg://u:***@127.0.0.1:")

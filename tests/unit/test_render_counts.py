@@ -47,3 +47,17 @@ def test_one_or_none_left_out(count: int, words: str) -> None:
     for fmt, text in _rendered(digest).items():
         assert ("more matching" in text) == bool(count), fmt
         assert words in text, fmt
+
+
+@pytest.mark.parametrize(("below", "said", "unsaid"), [
+    (1, "none scored your", "nothing new matched"),
+    (0, "matched your interests since the last digest", "none scored your"),
+])
+def test_an_empty_digest_says_whether_papers_matched_a_little(below: int, said: str,
+                                                             unsaid: str) -> None:
+    """send_empty's digest with nothing shown: "nothing new matched" would contradict its own
+    "1 more matching paper ranked lower" when a paper matched under min_score."""
+    digest = replace(sample_digest(), items=(), item_count=0, below_threshold=below)
+    for fmt, text in _rendered(digest).items():
+        flat = " ".join(text.split()).lower()
+        assert said in flat and unsaid not in flat, (fmt, flat[:400])

@@ -39,9 +39,12 @@ def check(obj: Obj) -> None:
 
     config = obj.load()
     problems = [*config.problems, *semantic_problems(config.settings)]
-    for problem in problems:
+    files = {p.file: n for n, p in reversed(list(enumerate(problems)))}  # each file's first
+    for problem in sorted(problems, key=lambda p: (files[p.file], p.line or 0)):
         click.secho(f"error: {problem}", fg="red", err=True)
-    if problems:
+    if problems:  # the notes too: one check says everything it can
+        for note in _setup_notes(config):
+            click.secho(f"note: {note}", fg="yellow", err=True)
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(EXIT_ERROR)
     s = config.settings

@@ -39,7 +39,7 @@ def url_problem(url: str) -> str | None:
 
     try:
         parsed = make_url(normalize_url(url))
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is no number, a bad [host]
         parsed = None
     if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql"):
         # its password never shown (a typo in a scheme is common, the password with it)
@@ -191,7 +191,8 @@ def open_engine(url: str) -> Engine:
         engine = make_engine(url)
         migrate(engine)
     except (OperationalError, ProgrammingError) as exc:
-        raise DatabaseOpenError(f"cannot open database {redact(url)}: {exc.orig}") from None
+        raise DatabaseOpenError(f"cannot open database {redact(url)}: {error_line(exc)}"
+                                ) from None
     except ModuleNotFoundError as exc:
         raise DatabaseOpenError(f"database driver missing for {redact(url)}: {exc.name}; "
                                 "install paper-digest[postgres]") from None
