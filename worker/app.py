@@ -2,8 +2,7 @@
 
 sources -> parse -> identify -> store -> per subscriber: candidates -> match -> digest
 (outbox row) -> render -> deliver -> mark sent; the first four are worker.ingest's, the last
-three worker.sending's. Nothing
-here reads the clock or the environment; nothing here prints.
+three worker.sending's. Nothing here reads the clock or the environment; nothing here prints.
 """
 
 from __future__ import annotations
