@@ -30,18 +30,26 @@ class SlotTrigger(BaseTrigger):
 
 
 class FetchCountingExecutor(ThreadPoolExecutor):
-    """Tells `track` of each fetch job, with the moment it runs for, as the scheduler hands
-    it on (before it moves the job's next run time on): a digest check
-    (Server._await_fetches) never finds a fetch of its moment neither due nor under way."""
+    """Tells `track` of each run of a fetch job, with the moment it runs for, as the scheduler
+    hands it on (before it moves the job's next run time on), and `untrack` when the run is
+    refused (its last run still going): a digest check (Server._await_fetches) never finds a
+    fetch of its moment neither due nor under way."""
 
-    def __init__(self, size: int, track: Callable[[str, datetime | None], None]):
+    def __init__(self, size: int, track: Callable[[str, datetime], None],
+                 untrack: Callable[[str, datetime], None]):
         super().__init__(size)
-        self._track = track
+        self._track, self._untrack = track, untrack
 
     def submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        if job.id.startswith("fetch:"):
-            self._track(job.id, run_times[-1])
-        super().submit_job(job, run_times)  # (refused while its last run goes on: see track)
+        if not job.id.startswith("fetch:"):
+            super().submit_job(job, run_times)
+            return
+        self._track(job.id, run_times[-1])
+        try:
+            super().submit_job(job, run_times)
+        except BaseException:
+            self._untrack(job.id, run_times[-1])
+            raise
 
 
 def interval(every: timedelta) -> IntervalTrigger:

@@ -169,8 +169,9 @@ def status_lines(data: dict[str, Any]) -> list[str]:
         held = {"removed": "its file is gone", "disabled": "it is disabled",
                 "broken": "its file has problems"}.get(row["state"])
         for d in row["pending"]:
-            retry = (f", held while {held}" if held else
-                     f", next try {_when_iso(d['next_attempt'])}" if d["attempts"] else "")
+            retry = (f", held while {held}" if held else  # (a digest held for the relay
+                     f", next try {_when_iso(d['next_attempt'])}"  # has an error, no attempt)
+                     if d["attempts"] or d["error"] else "")
             error = f": {d['error']}" if d["error"] else ""
             lines.append(f"    pending digest {d['digest']} ({d['channel']}, "
                          f"{_plural(d['attempts'], 'attempt')}{retry}){error}")

@@ -77,12 +77,15 @@ class Server:
         self.database = DatabaseWatch(log, "metrics")
         self.worker, self.host, self.started = worker_id(), socket.gethostname(), clock()
         self._running = 0
-        self._fetches: dict[str, datetime] = {}  # fetch job under way -> the moment it is for
+        # fetch job -> the moments of its runs handed on and not yet done (one, but for the
+        # instant a run ends as the next is handed on)
+        self._fetches: dict[str, list[datetime]] = {}
         self._idle = threading.Condition()
         self.http: Any = None
         sources = [s for s in self.settings.sources if s.enabled]
         self.scheduler = BackgroundScheduler(
-            executors={"default": FetchCountingExecutor(len(sources) + 4, self._track_fetch)},
+            executors={"default": FetchCountingExecutor(len(sources) + 4, self._track_fetch,
+                                                        self._untrack_fetch)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC)
 
@@ -198,15 +201,20 @@ class Server:
         self._track_fetch(f"fetch:{name}", self.clock())
         self._fetch(name)
 
-    def _track_fetch(self, job_id: str, moment: datetime | None) -> None:
-        """A fetch job under way for `moment` (its scheduled time), or done (None). A job runs
-        one at a time: one handed on while its last run goes on is refused, and the earlier
-        moment, that of the run under way, is the one kept."""
+    def _track_fetch(self, job_id: str, moment: datetime) -> None:
+        """A run of a fetch job handed on, for `moment` (its scheduled time)."""
         with self._idle:
-            if moment is None:
+            self._fetches.setdefault(job_id, []).append(moment)
+            self._idle.notify_all()
+
+    def _untrack_fetch(self, job_id: str, moment: datetime | None = None) -> None:
+        """A run done (its job's earliest moment), or refused (that `moment`)."""
+        with self._idle:
+            moments = self._fetches.get(job_id, [])
+            if moments:
+                moments.remove(moment if moment in moments else min(moments))
+            if not moments:
                 self._fetches.pop(job_id, None)
-            else:
-                self._fetches[job_id] = min(self._fetches.get(job_id, moment), moment)
             self._idle.notify_all()
 
     def _fetch(self, name: str) -> None:
@@ -216,7 +224,7 @@ class Server:
             reports = fetch_pass(self.watcher.config, self.engine, self.clock(),
                                  only_sources=[name], http_factory=self.http_factory)
         finally:
-            self._track_fetch(f"fetch:{name}", None)
+            self._untrack_fetch(f"fetch:{name}")
         self.metrics.observe_sources(reports)
         for source in reports:
             log.info("fetched %s: %d dumps, %d entries, %d new", source.name, source.dumps,
@@ -249,7 +257,8 @@ class Server:
             waiting = any(job.id.startswith("fetch:") and job.next_run_time is not None
                           and job.next_run_time <= tick for job in self.scheduler.get_jobs())
             with self._idle:  # (never held while asking the scheduler: it takes its own lock)
-                if not waiting and all(moment > tick for moment in self._fetches.values()):
+                if not waiting and all(moment > tick for moments in self._fetches.values()
+                                       for moment in moments):
                     return
                 self._idle.wait(0.2)
 

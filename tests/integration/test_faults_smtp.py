@@ -251,6 +251,9 @@ def test_temporary_failure_is_final_after_max_attempts(tmp_path: Path,
     ({"mail_reply": "530 5.7.0 Authentication required"}, False,
      "refused the sender: 530 5.7.0 Authentication required (the server asks for a login: set "
      "[smtp] username and PAPER_DIGEST_SMTP_PASSWORD)"),
+    ({}, True,  # a relay that offers no AUTH (as many do before STARTTLS)
+     "cannot take the login: SMTP AUTH extension not supported by server. (check [smtp] "
+     "security: many relays offer AUTH only after STARTTLS)"),
     ({"mail_reply": "553 5.7.1 Sender address rejected: not owned by user"}, False,
      "refused the sender: 553 5.7.1 Sender address rejected: not owned by user (check [smtp] "
      "from, and that the relay lets this host send as it)"),
@@ -276,6 +279,7 @@ def test_a_refused_login_or_sender_keeps_every_digest_pending(
         assert server.mails == (0 if username else 1)
         for minute in (3, 6, 9):  # more passes than max_attempts: no attempt is counted
             assert run_cli(config, "run", "--now", _at(minute)).exit_code == 3
+        assert "0 attempts, next try 2026-03-14 20:11 UTC" in run_cli(config, "status").output
     assert [(s, a) for s, a, _ in _deliveries(database_url)] == [("pending", 0)] * 3
     with stub_smtp() as fixed:
         worker_toml = config / "worker.toml"

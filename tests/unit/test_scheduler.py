@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from worker.jobs import SlotTrigger
 from worker.reload import ConfigWatcher
@@ -55,3 +57,68 @@ def test_shutdown_is_clean_when_jobs_finish_and_no_job_starts_after(tmp_path: Pa
     server._guarded("late", lambda: ran.append("late"))()
     assert ran == []
     job.join()
+
+
+def _tracked_scheduler(run):  # type: ignore[no-untyped-def]
+    """A paused scheduler with the real fetch-counting pool, and the Server's tracking of its
+    fetch runs (on a stand-in for the Server: only its lock and its table)."""
+    import threading
+    from types import SimpleNamespace
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from worker.jobs import FetchCountingExecutor
+
+    server = SimpleNamespace(_idle=threading.Condition(), _fetches={})
+    track = lambda job_id, moment: Server._track_fetch(server, job_id, moment)  # noqa: E731
+    untrack = lambda job_id, moment=None: Server._untrack_fetch(  # noqa: E731
+        server, job_id, moment)
+    pool = FetchCountingExecutor(4, track, untrack)
+    scheduler = BackgroundScheduler(executors={"default": pool}, timezone=UTC,
+                                    job_defaults={"max_instances": 1})
+    scheduler.start(paused=True)
+    job = scheduler.add_job(run(untrack), "interval", minutes=5, id="fetch:src")
+    return server, pool, scheduler, job
+
+
+def test_a_fetch_run_ending_as_the_next_is_refused_leaves_nothing_tracked() -> None:
+    """The run's own end untracks it; the next, handed on before the scheduler counts that
+    run done, is refused: it must not stay tracked (every check would wait 2 minutes)."""
+    import threading
+
+    from apscheduler.executors.base import MaxInstancesReachedError
+
+    ended, go = threading.Event(), threading.Event()
+
+    def run(untrack):  # type: ignore[no-untyped-def]
+        def fetch() -> None:
+            untrack("fetch:src")  # what Server._fetch does as it ends
+            ended.set()
+            go.wait()  # the scheduler has not yet counted the run done
+        return fetch
+
+    server, pool, scheduler, job = _tracked_scheduler(run)
+    t1 = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    try:
+        pool.submit_job(job, [t1])
+        assert ended.wait(5)
+        with pytest.raises(MaxInstancesReachedError):
+            pool.submit_job(job, [t1 + timedelta(minutes=5)])
+        assert server._fetches == {}
+    finally:
+        go.set()
+        scheduler.shutdown(wait=False)
+
+
+def test_a_fetch_run_handed_on_as_the_last_ends_stays_tracked() -> None:
+    """Tracked for 09:05 while the 09:00 run still counts, then the 09:00 run ends: the 09:05
+    run, under way, is still tracked (a check for 09:05 waits for it)."""
+    from types import SimpleNamespace
+
+    t1 = datetime(2026, 12, 7, 9, tzinfo=UTC)
+    t2 = t1 + timedelta(minutes=5)
+    server = SimpleNamespace(_idle=threading.Condition(), _fetches={})
+    Server._track_fetch(server, "fetch:src", t1)  # type: ignore[arg-type]  # 09:00, under way
+    Server._track_fetch(server, "fetch:src", t2)  # type: ignore[arg-type]  # 09:05 handed on
+    Server._untrack_fetch(server, "fetch:src")  # type: ignore[arg-type]  # the 09:00 run ends
+    assert server._fetches == {"fetch:src": [t2]}

@@ -53,6 +53,12 @@ class SmtpChannel(Channel):
                 conn.close()
                 raise self._refusal("login", exc, "check [smtp] username and "
                                     "PAPER_DIGEST_SMTP_PASSWORD") from None
+            except smtplib.SMTPException as exc:  # no AUTH offered, or none we can use
+                conn.close()
+                self.refused = DeliveryError(
+                    f"SMTP {s.host}:{s.port} cannot take the login: {exc} (check [smtp] "
+                    "security: many relays offer AUTH only after STARTTLS)", held=True)
+                raise self.refused from None
         return conn
 
     def _refusal(self, what: str, exc: smtplib.SMTPResponseException, hint: str,

@@ -81,13 +81,15 @@ def as_utf8(result: FetchResult) -> bytes:
     (`text/plain; charset=iso-8859-1`) is taken at its word, since whoever reads its URL
     cannot re-save the file."""
     charset = result.charset
-    if charset is None or codecs_name(charset) == "utf-8":
+    name = codecs_name(charset) if charset else None
+    if charset is None or name == "utf-8":
         return result.body
-    try:  # a UTF-8 file labelled Latin-1 by a server's default: UTF-8 it is (the reverse
-        result.body.decode("utf-8")  # of text with accents is almost never valid UTF-8)
-        return result.body
-    except UnicodeDecodeError:
-        pass
+    if name in _DEFAULT_LABELS:  # a server's default label on what may well be UTF-8: if it
+        try:  # decodes as such, UTF-8 it is (text with accents in these rarely does)
+            result.body.decode("utf-8")
+            return result.body
+        except UnicodeDecodeError:
+            pass
     try:
         return result.body.decode(charset).encode("utf-8")
     except LookupError:
@@ -95,6 +97,11 @@ def as_utf8(result: FetchResult) -> bytes:
     except UnicodeDecodeError as exc:
         raise ParseError(result.url, f"not {charset} as its Content-Type says: byte "
                          f"0x{result.body[exc.start]:02x} at offset {exc.start}") from None
+
+
+# The charsets servers put on text files by default, whatever they hold (Apache's
+# AddDefaultCharset): only these are second-guessed.
+_DEFAULT_LABELS = frozenset({"iso8859-1", "cp1252", "ascii"})
 
 
 def codecs_name(charset: str) -> str | None:
