@@ -172,9 +172,10 @@ def test_an_emptied_source_says_what_it_lacks_at_its_header(tmp_path: Path) -> N
     ("postgresq://digest:S3cretPW@db/digest", {},  # a typo in the scheme, not the password
      "worker.toml:2: database_url: 'postgresq://digest:***@db/digest' is not a database URL"),
     ("postgresql://digest:S3cretPW@db:notaport/digest", {},  # it crashed every command
-     "worker.toml:2: database_url: 'postgresql:...' is not a database URL"),
+     "worker.toml:2: database_url: 'postgresql:...' cannot be read as a URL: is its port a "
+     "number"),
     ("sqlite:///x.db", {"PAPER_DIGEST_DATABASE_URL": "postgresql://u:S3cretPW@[::1/db"},
-     "environment: PAPER_DIGEST_DATABASE_URL: 'postgresql:...' is not a database URL"),
+     "environment: PAPER_DIGEST_DATABASE_URL: 'postgresql:...' cannot be read as a URL"),
 ])
 def test_a_database_url_that_cannot_work_is_a_problem(tmp_path: Path, url: str,
                                                        env: dict[str, str], expected: str) -> None:

@@ -39,15 +39,24 @@ def url_problem(url: str) -> str | None:
 
     try:
         parsed = make_url(normalize_url(url))
-    except (ArgumentError, ValueError):  # ValueError: a port that is no number, a bad [host]
+    except ValueError:  # a port that is no number, an unclosed [host]
+        return (f"{_shown(url)!r} cannot be read as a URL: is its port a number, its host "
+                "whole? (expected sqlite:///path/to/file.db or postgresql://user@host/database)")
+    except ArgumentError:
         parsed = None
     if parsed is None or parsed.get_backend_name() not in ("sqlite", "postgresql"):
         # its password never shown (a typo in a scheme is common, the password with it)
         shown = (parsed.render_as_string(hide_password=True) if parsed is not None
-                 else url if "@" not in url else url.split(":", 1)[0] + ":...")
+                 else _shown(url))
         return (f"{shown!r} is not a database URL this tool uses: expected "
                 "sqlite:///path/to/file.db or postgresql://user@host/database")
     return None
+
+
+def _shown(url: str) -> str:
+    """A URL that could not be parsed, as a message may show it: without what may be a
+    password (its scheme only, when it names a user)."""
+    return url if "@" not in url else url.split(":", 1)[0] + ":..."
 
 
 def _sqlite_engine(url: str) -> Engine:
