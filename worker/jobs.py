@@ -1,5 +1,5 @@
 """What serve gives APScheduler: triggers on worker.schedules slots, a fixed interval, and a
-thread pool that counts fetch jobs from the moment it is handed them (worker.scheduler)."""
+thread pool that tracks fetch runs from the moment it is handed them (worker.scheduler)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class SlotTrigger(BaseTrigger):
         return f"slots[{self.schedule.text}]"
 
 
-class FetchCountingExecutor(ThreadPoolExecutor):
+class FetchTrackingExecutor(ThreadPoolExecutor):
     """Tells `track` of each run of a fetch job, with the moment it runs for, as the scheduler
     hands it on (before it moves the job's next run time on), and `untrack` when the run is
     refused (its last run still going): a digest check (Server._await_fetches) never finds a

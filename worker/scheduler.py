@@ -36,7 +36,7 @@ from worker.app import PassReport, fetch_pass, run_pass
 from worker.due import has_work
 from worker.errors import PaperDigestError, as_database_error
 from worker.examples import unused_lines
-from worker.jobs import FetchCountingExecutor, SlotTrigger, interval
+from worker.jobs import FetchTrackingExecutor, SlotTrigger, interval
 from worker.metrics import Metrics, config_samples, db_samples, render
 from worker.outage import DatabaseWatch
 from worker.reload import Change, ConfigWatcher
@@ -84,7 +84,7 @@ class Server:
         self.http: Any = None
         sources = [s for s in self.settings.sources if s.enabled]
         self.scheduler = BackgroundScheduler(
-            executors={"default": FetchCountingExecutor(len(sources) + 4, self._track_fetch,
+            executors={"default": FetchTrackingExecutor(len(sources) + 4, self._track_fetch,
                                                         self._untrack_fetch)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": None},
             timezone=UTC)
@@ -218,7 +218,7 @@ class Server:
             self._idle.notify_all()
 
     def _fetch(self, name: str) -> None:
-        """The fetch job: tracked from when the scheduler hands it on (FetchCountingExecutor)
+        """The fetch job: tracked from when the scheduler hands it on (FetchTrackingExecutor)
         until done."""
         try:
             reports = fetch_pass(self.watcher.config, self.engine, self.clock(),

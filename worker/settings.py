@@ -177,7 +177,9 @@ class Config:
     profiles: list[Profile]
     problems: list[Problem]  # every problem, worker.toml's and subscribers'
     broken: dict[str, list[Problem]]  # subscriber id -> its problems (it is skipped)
-    disabled: list[str] = field(default_factory=list)
+    # subscriber id -> its profile, for those with enabled = false: not served, but still
+    # to be previewed, explained and marked (worker.cli)
+    disabled: dict[str, Profile] = field(default_factory=dict)
 
 
 def _load_smtp(table: Any, file: str, text: str, env: Mapping[str, str]
@@ -326,15 +328,15 @@ def _load_feedback(table: Any, file: str, text: str, env: Mapping[str, str],
 def load_config(config_dir: Path, env: Mapping[str, str]) -> Config:
     """Load worker.toml and every subscriber file; never raises for bad content."""
     settings, problems = load_settings(config_dir, env)
-    profiles, broken, disabled = [], {}, []
+    profiles, broken, disabled = [], {}, {}
     for path in subscriber_files(config_dir):
         profile, file_problems, enabled = load_profile(path)
-        if file_problems:
+        if file_problems or profile is None:
             broken[path.stem] = file_problems
             problems += file_problems
         elif not enabled:
-            disabled.append(path.stem)
-        elif profile is not None:
+            disabled[path.stem] = profile
+        else:
             profiles.append(profile)
     return Config(settings, profiles, problems, broken, disabled)
 

@@ -67,13 +67,13 @@ def _tracked_scheduler(run):  # type: ignore[no-untyped-def]
 
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from worker.jobs import FetchCountingExecutor
+    from worker.jobs import FetchTrackingExecutor
 
     server = SimpleNamespace(_idle=threading.Condition(), _fetches={})
     track = lambda job_id, moment: Server._track_fetch(server, job_id, moment)  # noqa: E731
     untrack = lambda job_id, moment=None: Server._untrack_fetch(  # noqa: E731
         server, job_id, moment)
-    pool = FetchCountingExecutor(4, track, untrack)
+    pool = FetchTrackingExecutor(4, track, untrack)
     scheduler = BackgroundScheduler(executors={"default": pool}, timezone=UTC,
                                     job_defaults={"max_instances": 1})
     scheduler.start(paused=True)

@@ -201,14 +201,10 @@ def profile_or_exit(config: Any, name: str) -> Any:
             click.secho(f"error: {problem}", fg="red", err=True)
         fail(f"subscriber {name!r} has problems in its file")
     if name in config.disabled:  # paused, not gone: it may still be tuned and marked
-        from worker.profiles import load_profile
-
-        path = config.settings.config_dir / "subscribers" / f"{name}.toml"
-        profile = load_profile(path)[0]
-        if profile is not None:
-            click.secho(f"note: {name} is disabled (enabled = false in {path}): it gets no "
-                        "digests until it is enabled", fg="yellow", err=True)
-            return profile
+        profile = config.disabled[name]
+        click.secho(f"note: {name} is disabled (enabled = false in {profile.file}): it gets "
+                    "no digests until it is enabled", fg="yellow", err=True)
+        return profile
     known = ", ".join(p.id for p in config.profiles) or "none"
     fail(f"no subscriber {name!r}", f"subscribers: {known} (files in "
          f"{config.settings.config_dir / 'subscribers'})", 2)

@@ -55,19 +55,22 @@ class SmtpChannel(Channel):
                                     "PAPER_DIGEST_SMTP_PASSWORD") from None
             except smtplib.SMTPException as exc:  # no AUTH offered, or none we can use
                 conn.close()
-                self.refused = DeliveryError(
-                    f"SMTP {s.host}:{s.port} cannot take the login: {exc} (check [smtp] "
-                    "security: many relays offer AUTH only after STARTTLS)", held=True)
-                raise self.refused from None
+                raise self._held(f"cannot take the login: {exc} (check [smtp] security: many "
+                                 "relays offer AUTH only after STARTTLS)") from None
         return conn
 
     def _refusal(self, what: str, exc: smtplib.SMTPResponseException, hint: str,
                  ) -> DeliveryError:
         if exc.smtp_code == 530 and not self.settings.username:
             hint = "the server asks for a login: set [smtp] username and PAPER_DIGEST_SMTP_PASSWORD"
-        self.refused = DeliveryError(f"SMTP {self.settings.host}:{self.settings.port} refused "
-                                     f"the {what}: {_reply(exc.smtp_code, exc.smtp_error)} "
-                                     f"({hint})", held=True)
+        return self._held(f"refused the {what}: {_reply(exc.smtp_code, exc.smtp_error)} "
+                          f"({hint})")
+
+    def _held(self, said: str) -> DeliveryError:
+        """The relay will take nothing from us as [smtp] stands: every digest of the pass is
+        held with this, and the server is not asked again (see the module docstring)."""
+        self.refused = DeliveryError(f"SMTP {self.settings.host}:{self.settings.port} {said}",
+                                     held=True)
         return self.refused
 
     def _deliver(self, rendered: Rendered) -> None:

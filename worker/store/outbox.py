@@ -215,11 +215,13 @@ def claim_deliveries(engine: Engine, *, owner: str, now: datetime, lease: timede
             for r in rows]
 
 
-def _finish(db: Engine | Recorder, job: DeliveryJob, **values: object) -> bool:
+def _finish(db: Engine | Recorder, job: DeliveryJob, *, uncount: bool = False,
+            **values: object) -> bool:
     # One transaction per delivery, by design (a crash repeats at most one digest); the
     # statement is built once per set of columns, since delivery runs it for every digest.
     # A delivery pass writes them on its Recorder's held connection (recording.py says why).
-    statement = _finish_statement(tuple(sorted(values)))
+    # `uncount`: the attempt its claim counted is taken back (it was not the digest's).
+    statement = _finish_statement(tuple(sorted(values)), uncount)
     params = {"job_id": job.id, "owner": job.lease_owner,
               **{f"v_{name}": v for name, v in values.items()}}
     if isinstance(db, Recorder):
@@ -229,11 +231,12 @@ def _finish(db: Engine | Recorder, job: DeliveryJob, **values: object) -> bool:
 
 
 @cache
-def _finish_statement(names: tuple[str, ...]) -> Any:
+def _finish_statement(names: tuple[str, ...], uncount: bool = False) -> Any:
+    taken_back = {"attempts": deliveries.c.attempts - 1} if uncount else {}
     return update(deliveries).where(
         deliveries.c.id == bindparam("job_id"), deliveries.c.lease_owner == bindparam("owner"),
         deliveries.c.status == "pending",
-    ).values(lease_owner=None, lease_until=None,
+    ).values(lease_owner=None, lease_until=None, **taken_back,
              **{name: bindparam(f"v_{name}") for name in names})
 
 
@@ -250,19 +253,7 @@ def mark_held(db: Engine | Recorder, job: DeliveryJob, *, error: str,
               retry_at: datetime) -> bool:
     """Pending again after a refusal that is no fault of the digest (the relay refused our
     login): the attempt its claim counted is taken back, so it never runs out of them."""
-    params = {"job_id": job.id, "owner": job.lease_owner, "v_last_error": error,
-              "v_next_attempt_at": retry_at}
-    if isinstance(db, Recorder):
-        return db.write(_HELD, params) == 1
-    with db.begin() as conn:
-        return conn.execute(_HELD, params).rowcount == 1
-
-
-_HELD = update(deliveries).where(
-    deliveries.c.id == bindparam("job_id"), deliveries.c.lease_owner == bindparam("owner"),
-    deliveries.c.status == "pending",
-).values(lease_owner=None, lease_until=None, last_error=bindparam("v_last_error"),
-         next_attempt_at=bindparam("v_next_attempt_at"), attempts=deliveries.c.attempts - 1)
+    return _finish(db, job, uncount=True, last_error=error, next_attempt_at=retry_at)
 
 
 def mark_failed(db: Engine | Recorder, job: DeliveryJob, *, error: str) -> bool:
@@ -271,12 +262,11 @@ def mark_failed(db: Engine | Recorder, job: DeliveryJob, *, error: str) -> bool:
 
 def release(engine: Engine, jobs: Sequence[DeliveryJob]) -> None:
     """Give claimed deliveries back unsent (shutdown): lease cleared, the attempt uncounted."""
+    if not jobs:
+        return
     with engine.begin() as conn:
-        for job in jobs:
-            conn.execute(update(deliveries).where(
-                deliveries.c.id == job.id, deliveries.c.lease_owner == job.lease_owner,
-                deliveries.c.status == "pending",
-            ).values(lease_owner=None, lease_until=None, attempts=deliveries.c.attempts - 1))
+        conn.execute(_finish_statement((), True),
+                     [{"job_id": job.id, "owner": job.lease_owner} for job in jobs])
 
 
 def retry_failed(engine: Engine, now: datetime, subscriber_id: str | None = None) -> int:
