@@ -18,6 +18,15 @@ keywords = ["segmentation"]
 """
 
 
+def _pair(root: Path, url: str, seeds: Path, schedule: str = "") -> Path:
+    """ada asks for a digest on a quiet day too, bob does not; one seed day listed."""
+    config = make_config(root, url, {
+        "ada": SUB.format(send_empty="true", schedule=schedule),
+        "bob": SUB.format(send_empty="false", schedule=schedule)})
+    add_seed_day(root, seeds, "2026-03-14")
+    return config
+
+
 def _digests(root: Path, name: str) -> list[str]:
     return sorted(p.read_text(encoding="utf-8") for p in (root / "out" / name).glob("*.md"))
 
@@ -25,10 +34,7 @@ def _digests(root: Path, name: str) -> list[str]:
 def test_a_day_without_new_papers_gives_one_nothing_new_digest(tmp_path: Path,
                                                                seeds_dir: Path,
                                                                database_url: str) -> None:
-    config = make_config(tmp_path, database_url, {
-        "ada": SUB.format(send_empty="true", schedule=""),
-        "bob": SUB.format(send_empty="false", schedule="")})
-    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    config = _pair(tmp_path, database_url, seeds_dir)
     assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
     assert len(_digests(tmp_path, "ada")) == len(_digests(tmp_path, "bob")) == 1
     # Later the same day, nothing new: ada had her digest today already.
@@ -58,10 +64,7 @@ def test_a_day_without_new_papers_follows_the_subscribers_time_zone(
 def test_each_scheduled_slot_without_new_papers_gives_a_digest(tmp_path: Path,
                                                                seeds_dir: Path,
                                                                sqlite_url: str) -> None:
-    config = make_config(tmp_path, sqlite_url, {
-        "ada": SUB.format(send_empty="true", schedule='schedule = "every 6h"'),
-        "bob": SUB.format(send_empty="false", schedule='schedule = "every 6h"')})
-    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    config = _pair(tmp_path, sqlite_url, seeds_dir, 'schedule = "every 6h"')
     for when in ("2026-03-14T12:00:00", "2026-03-14T18:00:00", "2026-03-15T00:00:00",
                  "2026-03-15T00:30:00"):
         result = run_cli(config, "run", "--due", "--now", f"{when}+00:00")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests.integration.helpers import add_seed_day, make_config
 from worker.app import Pipeline
-from worker.settings import load_config
+from worker.settings import Config, load_config
 from worker.store.db import open_engine
 from worker.store.schema import deliveries
 
@@ -23,13 +23,19 @@ keywords = ["{keyword}"]
 """
 
 
+def _config(root: Path, seeds: Path, url: str, keywords: list[str]) -> Config:
+    """A subscriber a keyword (Markdown only), matched in this process, and a seed day."""
+    subscribers = {f"s{n}": SUBSCRIBER.format(keyword=k) for n, k in enumerate(keywords)}
+    config = load_config(make_config(root, url, subscribers, extra="[matching]\nworkers = 1"),
+                         {})
+    add_seed_day(root, seeds, "2026-03-12")
+    return config
+
+
 def test_a_delivery_told_to_stop_hands_back_what_it_did_not_try(
         tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
-    subscribers = {f"s{n}": SUBSCRIBER.format(keyword=k)
-                   for n, k in enumerate(["model", "language", "vision", "image", "learning"])}
-    config = load_config(make_config(tmp_path, database_url, subscribers,
-                                     extra="[matching]\nworkers = 1"), {})
-    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    config = _config(tmp_path, seeds_dir, database_url,
+                     ["model", "language", "vision", "image", "learning"])
     engine = open_engine(database_url)
     try:
         asked = 0
@@ -69,11 +75,7 @@ def test_a_pass_told_to_stop_is_recorded_as_interrupted_with_its_duration(
     from worker.app import run_pass
     from worker.store import runs
 
-    subscribers = {f"s{n}": SUBSCRIBER.format(keyword=k)
-                   for n, k in enumerate(["model", "language", "vision"])}
-    config = load_config(make_config(tmp_path, sqlite_url, subscribers,
-                                     extra="[matching]\nworkers = 1"), {})
-    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    config = _config(tmp_path, seeds_dir, sqlite_url, ["model", "language", "vision"])
     engine = open_engine(sqlite_url)
     try:
         asked = 0
