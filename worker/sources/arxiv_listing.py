@@ -171,15 +171,14 @@ def _check_all_read(soup: Any, total: int | None, read: int, where: str) -> None
     heading or its entries to other markup, `_sections` finds fewer or none, and the source
     would report "no papers listed" (or a part of them) and stay healthy while papers are lost.
 
-    What the page announces is read from its text, whatever tags hold it: the sections'
+    What the page announces is read from its text, whatever tag holds each count: the sections'
     "(showing N of M entries)" must add up to what was read; "Total of N entries" (over all
     pages, so only a sign that there are some) or `<dt>` entries mean a page read as empty is
     not. A day with nothing listed has none of these and stays an empty day. The papers' own
     text (`<dd>`: titles, abstracts) is not the page's: an abstract may say "(showing 5 of 5
     entries)" too."""
-    text = " ".join(piece for piece in soup.find_all(string=True)
-                    if piece.find_parent("dd") is None)
-    shown = sum(int(m.group(1)) for m in _SHOWING.finditer(text))
+    shown = sum(int(m.group(1)) for piece in soup.find_all(string=_SHOWING)
+                if piece.find_parent("dd") is None for m in _SHOWING.finditer(piece))
     if read >= shown and (read or not total):
         entries = 0 if read else len(soup.find_all("dt"))
         if not entries:
