@@ -284,11 +284,16 @@ class Delivery:
                                "subscriber": job.subscriber_id, "channel": job.channel})
         return _logged(report("sent", target))
 
+    def _retry_at(self, delay: timedelta) -> datetime:
+        """`delay` from now, to the second: a pass's `now` is its check's moment and a little
+        more, and the check at exactly `now + delay` must find it due, not the one after."""
+        return (self.now + delay).replace(microsecond=0)
+
     def _held(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
               ) -> DeliveryReport:
         """No fault of this digest (the relay refused our login): pending, its attempt not
         counted, tried again after `retry_base`, for as long as it takes."""
-        retry_at = (self.now + self.settings.delivery.base).replace(microsecond=0)
+        retry_at = self._retry_at(self.settings.delivery.base)
         outbox.mark_held(self.marks, job, error=error, retry_at=retry_at)
         return _logged(report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)"),
                        attempts=job.attempts - 1, retry_at=_iso(retry_at))
@@ -302,10 +307,7 @@ class Delivery:
             outbox.mark_failed(self.marks, job, error=error)
             why = "refused for good" if permanent else f"gave up after {job.attempts} attempts"
             return _logged(report("failed", error), bug, why, attempts=job.attempts)
-        # To the second: a pass's `now` is its check's moment and a little more, and the check
-        # at exactly `now + delay` must find it due, not the one after.
-        retry_at = (self.now + min(delivery.base * 2 ** (job.attempts - 1), delivery.cap)
-                    ).replace(microsecond=0)
+        retry_at = self._retry_at(min(delivery.base * 2 ** (job.attempts - 1), delivery.cap))
         outbox.mark_retry(self.marks, job, error=error, retry_at=retry_at)
         return _logged(report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)"),
                        bug, attempts=job.attempts, retry_at=_iso(retry_at))
