@@ -21,7 +21,7 @@ from worker.store.db import (
     open_engine,
     rolled_back,
 )
-from worker.store.models import DigestSpec, ItemSpec
+from worker.store.models import DigestSpec, ItemSpec, SubscriberInfo
 
 NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)
 
@@ -131,8 +131,9 @@ def test_failure_recorded_once(engine) -> None:  # type: ignore[no-untyped-def]
 
 
 def _subscribe(engine, sid: str = "ada", start: int = 0):  # type: ignore[no-untyped-def]
-    return cursors.sync_subscriber(engine, sid, email=f"{sid}@example.org", name=sid,
-                                  fingerprint="f", start_seq=start, now=NOW)
+    info = SubscriberInfo(sid, email=f"{sid}@example.org", name=sid, fingerprint="f",
+                          start_seq=start)
+    return cursors.sync_subscribers(engine, [info], NOW)[sid]
 
 
 def test_digest_moves_cursor_and_items_are_unique(engine) -> None:  # type: ignore[no-untyped-def]

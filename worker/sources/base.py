@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -104,9 +104,3 @@ class Source(ABC):
 
     def describe(self) -> str:
         return f"{self.name} ({self.kind})"
-
-
-def option_defaults(options: Mapping[str, Any], **defaults: Any) -> dict[str, Any]:
-    merged = dict(defaults)
-    merged.update(options)
-    return merged

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from worker.store.db import chunks, reading, upsert
 from worker.store.models import StoredPaper, SubscriberInfo, SubscriberState
@@ -22,32 +21,9 @@ from worker.store.papers import papers_in_range
 from worker.store.schema import digest_items, papers, subscribers
 
 
-def sync_subscriber(engine: Engine, sub_id: str, *, email: str | None, name: str,
-                    fingerprint: str, start_seq: int, now: datetime) -> SubscriberState:
-    """Create the subscriber on first sight (cursor at `start_seq`), else refresh its details.
-
-    The cursor of a known subscriber never moves here: editing a profile resends nothing.
-    """
-    with engine.begin() as conn:
-        row = conn.execute(select(subscribers).where(subscribers.c.id == sub_id)).first()
-        if row is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(subscribers).values(
-                        id=sub_id, email=email, name=name, cursor_seq=start_seq,
-                        first_seen_at=now, fingerprint=fingerprint, updated_at=now))
-                return SubscriberState(sub_id, start_seq, now, created=True)
-            except IntegrityError:  # created by a concurrent run a moment ago
-                row = conn.execute(select(subscribers).where(subscribers.c.id == sub_id)).one()
-        if (row.email, row.name, row.fingerprint) != (email, name, fingerprint):
-            conn.execute(update(subscribers).where(subscribers.c.id == sub_id).values(
-                email=email, name=name, fingerprint=fingerprint, updated_at=now))
-        return SubscriberState(sub_id, row.cursor_seq, row.first_seen_at)
-
-
 def sync_subscribers(engine: Engine, infos: Sequence[SubscriberInfo], now: datetime,
                      ) -> dict[str, SubscriberState]:
-    """`sync_subscriber` for many subscribers, in one transaction and a few statements: the new
+    """Record the subscribers the config names, in one transaction and a few statements: the new
     ones are created (cursor at their start_seq), the known ones get their details refreshed
     (their cursors never move here)."""
     states: dict[str, SubscriberState] = {}
