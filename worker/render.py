@@ -170,9 +170,6 @@ class DigestContext:
         return f"Paper digest for {clean_line(self.subscriber_name)}: {what} ({self.date:%a %d %b})"
 
 
-# Reasons whose terms are highlighted in the text: what the reader asked for. Words shared
-# with an example paper are not: they are often common words and would only add noise.
-HIGHLIGHTED_KINDS = frozenset({"keyword", "phrase", "query"})
 MAX_REASONS_SHOWN = 3
 
 
@@ -298,17 +295,16 @@ def forget_pieces() -> None:
 
 def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any,
               feedback: tuple[str | None, str | None] = (None, None)) -> ItemView:
-    terms: list[str] = []
-    for reason in reasons:
-        if reason.get("kind") in HIGHLIGHTED_KINDS:
-            terms += [t for t in reason.get("terms", ()) if t not in terms]
+    from worker.matching.highlight import highlight_terms
+
     title, abstract, abstract_short = _paper_text(paper.title, paper.abstract)
     return ItemView(
         rank=rank, title=title, abstract=abstract, abstract_short=abstract_short,
         authors=paper.authors,
         links=paper.links, arxiv_id=paper.arxiv_id, listing_date=paper.listing_date,
         score=score, why=reasons_sentence(reasons), reasons=tuple(reasons),
-        highlights=tuple(sorted(terms, key=len, reverse=True)), key=paper.key,
+        highlights=highlight_terms((r.get("kind"), r.get("terms", ())) for r in reasons),
+        key=paper.key,
         more_url=feedback[0], fewer_url=feedback[1],
     )
 

@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from worker.matching.text import folds
+
+# Reasons whose terms are highlighted in the text: what the reader asked for. Words shared
+# with an example paper are not: they are often common words and would only add noise.
+HIGHLIGHTED_KINDS = frozenset({"keyword", "phrase", "query"})
+
+
+def highlight_terms(reasons: Iterable[tuple[str | None, Iterable[str]]]) -> tuple[str, ...]:
+    """The terms to highlight for a paper's (kind, terms) reasons: the matched surface forms
+    of the highlighted kinds, longest first (so highlighting prefers phrases), then in the
+    order the reasons give them. Forms that differ only by case or dash count once:
+    highlight_spans finds all of them from one."""
+    seen: dict[tuple[str, ...], str] = {}
+    for kind, terms in reasons:
+        if kind in HIGHLIGHTED_KINDS:
+            for term in terms:
+                seen.setdefault(_folded(term), term)
+    return tuple(sorted(seen.values(), key=len, reverse=True))
 
 
 def highlight_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:

@@ -7,8 +7,6 @@ import math
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _string  # json's own, as with ensure_ascii=False
 
-from worker.matching.text import tokens
-
 
 @dataclass(frozen=True)
 class PaperText:
@@ -62,16 +60,10 @@ class Match:
 
     @property
     def highlights(self) -> tuple[str, ...]:
-        """Every matched surface form, longest first (so highlighting prefers phrases), then in
-        the order the reasons give them. Forms that differ only by case or dash count once:
-        highlight_spans finds all of them from one."""
-        seen: dict[str, str] = {}
-        for reason in self.reasons:
-            if reason.kind in ("exclude", "unlike"):
-                continue
-            for term in reason.terms:
-                seen.setdefault(" ".join(t.fold for t in tokens(term)), term)
-        return tuple(sorted(seen.values(), key=lambda t: -len(t)))
+        """The terms a digest highlights in this paper (highlight.highlight_terms)."""
+        from worker.matching.highlight import highlight_terms
+
+        return highlight_terms((r.kind, r.terms) for r in self.reasons)
 
 
 @dataclass(frozen=True)
