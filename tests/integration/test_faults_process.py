@@ -10,6 +10,8 @@ counts what the SMTP server received per subscriber and per Message-ID.
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -104,13 +106,15 @@ def test_kill_9_then_normal_run(case: Case, tmp_path: Path, database_url: str) -
         crashed = fk.run(config, "run", "--now", fk.NOW, step=case.step)
         assert crashed.code == -9, f"the crash point was not reached:\n{crashed.stderr}"
         _check_after_crash(database_url, case, handler, tokens)
-        status = fk.run(config, "status")  # a dead run does not break status
-        assert status.code == 0, status.stderr
+        status = fk.run(config, "status", "--json")  # a dead run does not break status,
+        assert status.code == 0, status.stderr  # and does not read "running" for ever
+        assert [r["status"] for r in json.loads(status.stdout)["runs"]] == ["abandoned"]
 
         recovered = fk.run(config, "run", "--now", RECOVER_AT)
         assert recovered.code == 0, recovered.stdout + recovered.stderr
         tally = _check_recovered(database_url, case, handler, every)
 
+        assert fk.scalar(database_url, "SELECT status FROM runs WHERE id = 1") == "abandoned"
         again = fk.run(config, "run", "--now", LATER)  # and after that, nothing more
         assert again.code == 0 and len(handler.messages) == sum(tally.per_message_id.values())
     _record(case, tally, every)

@@ -10,54 +10,91 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from worker.store.db import reading, upsert
+from worker.store.locks import RunLease, lease_run, run_lease_free
 from worker.store.models import RunState, SourceState
 from worker.store.schema import http_cache, runs, source_status
 
-# Runs this process started and has not finished, by engine: what serve marks abandoned when
-# it must leave while a job is stuck (else they would read "running" for ever).
-_OPEN: dict[int, tuple[Engine, set[int]]] = {}
+# Runs this process started and has not finished, by engine, with their leases: what serve
+# marks abandoned when it must leave while a job is stuck (else they would read "running" for
+# ever). A run whose process died is found by its lease (worker.store.locks.RunLease).
+_OPEN: dict[int, tuple[Engine, dict[int, RunLease | None]]] = {}
 _OPEN_LOCK = threading.Lock()
 
 
 def start_run(engine: Engine, kind: str, now: datetime) -> int:
-    with engine.begin() as conn:
-        run_id = int(conn.execute(insert(runs).values(kind=kind, started_at=now,
-                                                      status="running")
-                                  .returning(runs.c.id)).scalar_one())
+    """Record a run under way (and first, mark abandoned the runs whose process died)."""
+    abandon_dead(engine, now)
+    lease = None
+    try:
+        with engine.begin() as conn:
+            run_id = int(conn.execute(insert(runs).values(kind=kind, started_at=now,
+                                                          status="running")
+                                      .returning(runs.c.id)).scalar_one())
+            lease = lease_run(engine, run_id)
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        raise
     with _OPEN_LOCK:
-        _OPEN.setdefault(id(engine), (engine, set()))[1].add(run_id)
+        _OPEN.setdefault(id(engine), (engine, {}))[1][run_id] = lease
     return run_id
 
 
 def finish_run(engine: Engine, run_id: int, now: datetime, status: str,
                stats: dict[str, Any], error: str | None = None) -> None:
     with _OPEN_LOCK:
-        open_ids = _OPEN.get(id(engine), (engine, set()))[1]
-        open_ids.discard(run_id)
-        if not open_ids:  # nothing kept of an engine (or a dry run's scope) once its runs end
+        open_runs = _OPEN.get(id(engine), (engine, {}))[1]
+        lease = open_runs.pop(run_id, None)
+        if not open_runs:  # nothing kept of an engine (or a dry run's scope) once its runs end
             _OPEN.pop(id(engine), None)
-    with engine.begin() as conn:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(
-            finished_at=now, status=status, stats=json.dumps(stats), error=error))
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(
+                finished_at=now, status=status, stats=json.dumps(stats), error=error))
+    finally:
+        if lease is not None:
+            lease.release()
 
 
 def abandon_open(engine: Engine, now: datetime) -> int:
     """Mark this process's unfinished runs on `engine` abandoned; how many."""
     with _OPEN_LOCK:
-        ids = _OPEN.pop(id(engine), (engine, set()))[1]
-    if not ids:
+        open_runs = _OPEN.pop(id(engine), (engine, {}))[1]
+    if not open_runs:
         return 0
+    try:
+        return _abandon(engine, sorted(open_runs), finished_at=now)
+    finally:
+        for lease in open_runs.values():
+            if lease is not None:
+                lease.release()
+
+
+def abandon_dead(engine: Engine, now: datetime) -> int:
+    """Mark abandoned the runs left `running` by a process that died (killed, the machine
+    lost): their leases are free. How many. When it died is not known: no finish time."""
+    with reading(engine) as conn:
+        running = conn.execute(select(runs.c.id).where(runs.c.status == "running")).scalars()
+        ids = list(running)
+    dead = [run_id for run_id in ids if run_lease_free(engine, run_id)]
+    return _abandon(engine, dead, finished_at=None) if dead else 0
+
+
+def _abandon(engine: Engine, ids: list[int], finished_at: datetime | None) -> int:
     with engine.begin() as conn:
-        return int(conn.execute(update(runs).where(runs.c.id.in_(sorted(ids)),
+        return int(conn.execute(update(runs).where(runs.c.id.in_(ids),
                                                    runs.c.status == "running")
-                                .values(finished_at=now, status="abandoned")).rowcount)
+                                .values(finished_at=finished_at, status="abandoned")).rowcount)
 
 
 def recent_runs(engine: Engine, limit: int = 5) -> list[RunState]:
+    """The last `limit` runs, newest first; one left `running` by a process that died reads
+    `abandoned` (the next run records it so)."""
     with reading(engine) as conn:
-        rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit))
-        return [RunState(r.id, r.kind, r.started_at, r.finished_at, r.status,
-                         json.loads(r.stats or "{}"), r.error) for r in rows]
+        rows = list(conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit)))
+    return [RunState(r.id, r.kind, r.started_at, r.finished_at,
+                     "abandoned" if r.status == "running" and run_lease_free(engine, r.id)
+                     else r.status, json.loads(r.stats or "{}"), r.error) for r in rows]
 
 
 def source_ok(engine: Engine, name: str, now: datetime) -> None:
