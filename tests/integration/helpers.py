@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner, Result
 
@@ -52,3 +54,13 @@ def add_seed_day(root: Path, seeds: Path, day: str) -> None:
 def run_cli(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, ["--config", str(config), *args], env=env or {},
                               catch_exceptions=False)
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
+    """Poll `predicate` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())

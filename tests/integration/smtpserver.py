@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,11 +69,3 @@ def smtp_server(handler: Handler | None = None) -> Iterator[tuple[Handler, int]]
     finally:
         controller.stop()
 
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())

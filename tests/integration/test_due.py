@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from tests.integration.helpers import add_seed_day, make_config, run_cli
+from tests.integration.helpers import add_seed_day, make_config, run_cli, wait_for
 from worker.app import Pipeline, run_pass
 from worker.due import build_due, find_due
 from worker.settings import load_config
@@ -240,7 +240,7 @@ def test_a_digest_due_with_a_fetch_holds_what_that_fetch_finds(tmp_path: Path,
             clock["now"] = at("2026-03-14T07:00:00")  # 08:00 in Berlin
             fetching = threading.Thread(target=server.fetch, args=("slow",))
             fetching.start()
-            assert _until(lambda: bool(web.seen))  # the fetch is under way, not yet done
+            assert wait_for(lambda: bool(web.seen))  # the fetch is under way, not yet done
             server.due()
             fetching.join()
         finally:
@@ -272,7 +272,7 @@ def test_a_fetch_for_a_later_moment_does_not_hold_a_check_up(tmp_path: Path,
         try:
             fetching = threading.Thread(target=server.fetch, args=("slow",))
             fetching.start()  # for 07:01
-            assert _until(lambda: bool(web.seen))
+            assert wait_for(lambda: bool(web.seen))
             clock["now"] = at("2026-03-14T07:00:00")  # a check for 07:00 comes in meanwhile
             started = time.monotonic()
             server.due()
@@ -281,13 +281,3 @@ def test_a_fetch_for_a_later_moment_does_not_hold_a_check_up(tmp_path: Path,
         finally:
             engine.dispose()
 
-
-def _until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True

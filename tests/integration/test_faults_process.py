@@ -11,7 +11,6 @@ counts what the SMTP server received per subscriber and per Message-ID.
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from tests.integration.helpers import wait_for
 from worker.store import runs
 from worker.store.db import open_engine
 from worker.store.schema import runs as runs_table
@@ -60,7 +61,7 @@ def test_a_run_whose_process_was_killed_reads_abandoned(database_url: str) -> No
         child.join(10)
         # (PostgreSQL ends the killed process's session, and its lock, when it sees the
         # connection close: a moment after the kill)
-        assert _wait_for(lambda: runs.recent_runs(engine)[0].status == "abandoned")
+        assert wait_for(lambda: runs.recent_runs(engine)[0].status == "abandoned")
         assert _statuses(engine) == {dead: "running"}  # status only reads
         later = runs.start_run(engine, "run", NOW)  # the next run records it
         assert _statuses(engine) == {dead: "abandoned", later: "running"}
@@ -95,13 +96,3 @@ def test_sqlite_leases_leave_no_files(sqlite_url: str) -> None:
     finally:
         engine.dispose()
 
-
-def _wait_for(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.integration.dockerfile import REPO, read_image
-from tests.integration.helpers import add_seed_day, make_config
-from tests.integration.smtpserver import Handler, free_port, smtp_server, wait_for
+from tests.integration.helpers import add_seed_day, make_config, wait_for
+from tests.integration.smtpserver import Handler, free_port, smtp_server
 from worker.store.db import open_engine
 from worker.store.schema import deliveries, digests, heartbeats
 

@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_ENV, _pg_schema
-from tests.integration.helpers import add_seed_day, make_config, run_cli
-from tests.integration.smtpserver import Handler, smtp_server, wait_for
+from tests.integration.helpers import add_seed_day, make_config, run_cli, wait_for
+from tests.integration.smtpserver import Handler, smtp_server
 from tests.integration.tcpproxy import forwarding
 from tests.integration.test_feedback_links import _stored
 from tests.integration.test_serve import BIN
