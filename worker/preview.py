@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from sqlalchemy import Connection, Engine, select
 
 from worker.examples import ArxivLookup, resolve, unused_lines
 from worker.profiles import Profile
-from worker.render import profile_context, render
+from worker.render import interest_label, profile_context, render, shown_order
 from worker.selection import Candidates, example_papers, match_papers
 from worker.semantic import embedder_for
 from worker.settings import Config, Settings
@@ -141,13 +142,16 @@ class Explained:
     rank: int | None = None
     shown: tuple[float, ...] = ()
     example: bool = False
+    section: str | None = None  # with group_by = "interest": the section it is shown in
+
 
     def verdict(self, profile: Profile) -> str:
         """Whether the paper is in the digest these papers make, and if not, what keeps it
         out: min_score, an exclusion, max_items, or being one of the profile's examples."""
         match = self.explanation.match
         if self.rank is not None:
-            return f"in the digest, #{self.rank} of {len(self.shown)}"
+            return (f"in the digest, #{self.rank} of {len(self.shown)}"
+                    + (f", under “{self.section}”" if self.section else ""))
         if match.excluded:
             hit = next((r for r in match.reasons if r.kind == "exclude" and r.terms), None)
             return (f"left out: it mentions “{hit.terms[0]}”, which your profile excludes"
@@ -198,11 +202,16 @@ def explain(engine: Engine, profile: Profile, ref: str, *,
     pool = Candidates(batch)  # prepared once for the breakdown and the ranking
     explanation = matcher.explain(paper_text(paper), pool.corpus)
     items, _ = match_papers(profile, pool, examples, marks=marked, embedder=embedder)
-    rank = next((n for n, item in enumerate(items, start=1) if item.paper_id == paper.id), None)
+    index = next((n for n, item in enumerate(items) if item.paper_id == paper.id), None)
+    rank, section = (None if index is None else index + 1), None
+    if index is not None and profile.group_by == "interest":
+        # the number the digest shows: grouped digests number their items section by section
+        labels = [interest_label(json.loads(item.reasons)) for item in items]
+        rank, section = shown_order(labels).index(index) + 1, labels[index]
     return Explained(paper, explanation, among, tuple((r, found.unused[r]) for r in refs
                                                       if r in found.unused),
                      rank, tuple(item.score for item in items),
-                     any(p.id == paper.id for p in (*liked, *unliked)))
+                     any(p.id == paper.id for p in (*liked, *unliked)), section)
 
 
 def _ranked_with(engine: Engine, sub_id: str, paper: StoredPaper) -> tuple[list[StoredPaper], str]:

@@ -102,12 +102,23 @@ def interest_label(reasons: Sequence[dict[str, Any]]) -> str:
     return max(totals, key=lambda label: totals[label]) if totals else OTHER_GROUP
 
 
+def shown_order(labels: Sequence[str]) -> list[int]:
+    """The indexes of a digest's items (best first), each labelled with its section, in the
+    order `group_by = "interest"` shows them: sections in the order of their best paper,
+    papers best first within each (group_by_interest; explain numbers a paper by it)."""
+    sections: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        sections.setdefault(label, []).append(index)
+    return [index for members in sections.values() for index in members]
+
+
 def group_by_interest(items: Sequence[ItemView]) -> tuple[ItemGroup, ...]:
     """Sections in the order of their best paper, papers best first within each, numbered
     again in the order they are shown."""
+    labels = [interest_label(item.reasons) for item in items]
     sections: dict[str, list[ItemView]] = {}
-    for item in items:
-        sections.setdefault(interest_label(item.reasons), []).append(item)
+    for index in shown_order(labels):
+        sections.setdefault(labels[index], []).append(items[index])
     rank = 0
     groups = []
     for label, members in sections.items():

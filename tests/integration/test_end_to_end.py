@@ -479,3 +479,50 @@ def test_matching_over_several_processes_writes_the_same_digests(
                         for p in sorted((root / "out").rglob("*.md"))})
     assert outputs[0] == outputs[1]
     assert len(outputs[0]) >= 3 * len(subscribers) - 1  # a digest a day for (nearly) each
+
+
+SECTIONS = """
+name = "Sections"
+deliver = ["markdown"]
+max_items = 12
+min_score = 0.2
+group_by = "interest"
+[interests]
+keywords = ["segmentation", "OCR", "hallucination", "benchmark"]
+"""
+
+
+def test_explain_numbers_a_paper_as_a_grouped_digest_shows_it(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    """With group_by = "interest" a digest numbers its papers section by section, not by
+    score: explain's "#N" is the number the reader sees in front of the paper, and names its
+    section."""
+    config = make_config(tmp_path, sqlite_url, {"sections": SECTIONS})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    assert run_cli(config, "run", "--now", "2026-03-13T20:00:00+00:00").exit_code == 0
+    [path] = (tmp_path / "out" / "sections").glob("*.md")
+    shown, section = {}, None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            section = line[3:]
+        match = re.match(r"### (\d+)\. (.*)$", line)
+        if match:
+            shown[re.sub(r"\\(.)", r"\1", match.group(2))] = (int(match.group(1)), section)
+    profile = load_config(config, {}).profiles[0]
+    engine = open_engine(sqlite_url)
+    try:
+        [digest_id] = _digest_ids(engine)
+        items = outbox.load_digest(engine, digest_id).items
+        assert len({s for _, s in shown.values()}) > 1  # sections, so numbers differ from ranks
+        assert any(shown[i.paper.title][0] != i.rank for i in items)
+        verdicts = {i.paper.title: explain(engine, profile, i.paper.key).verdict(profile)
+                    for i in items}
+    finally:
+        engine.dispose()
+    assert verdicts == {title: f"in the digest, #{number} of {len(items)}, under “{label}”"
+                        for title, (number, label) in shown.items()}
+
+
+def _digest_ids(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(digests.c.id)).scalars().all())
