@@ -36,7 +36,7 @@ def shorten(text: str, limit: int = SHORT_ABSTRACT_CHARS) -> str:
 
 def fill(text: str, width: int, first: str, indent: str) -> str:
     """textwrap.fill(text, width, initial_indent=first, subsequent_indent=indent,
-    break_long_words=True, break_on_hyphens=False) for text whose words are separated by
+    break_long_words=False, break_on_hyphens=False) for text whose words are separated by
     single spaces (as clean_line leaves it): the same lines, by the same greedy algorithm
     (TextWrapper._wrap_chunks), without textwrap's per-call regular expressions and
     translation tables. tests/unit/test_render_fill.py holds it to textwrap.
@@ -56,14 +56,11 @@ def fill(text: str, width: int, first: str, indent: str) -> str:
             if pos == size:
                 break
         end = _fitting_end(text, pos, room)
-        broken = end < size and _next_chunk_len(text, end) > room
-        if broken:  # a word longer than any line: break it
-            end += 1 if room < 1 else room - (end - pos)
+        if end == pos:  # a word longer than any line: a line of its own, whole (a link that
+            end += _next_chunk_len(text, pos)  # is cut in two is no longer a link)
         line = text[pos:end]
         pos = end
-        # textwrap drops one trailing whitespace chunk; after breaking a word, that chunk is
-        # the word's piece (maybe empty), so a space before it stays.
-        if not broken and line.endswith(" "):
+        if line.endswith(" "):  # textwrap drops one trailing whitespace chunk
             line = line[:-1]
         if line:
             lines.append(prefix + line)

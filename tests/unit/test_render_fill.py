@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import textwrap
 
 import pytest
@@ -24,7 +25,7 @@ def test_fill_is_textwrap(seed: int) -> None:
         # (textwrap itself loops forever when an indent leaves no room at all)
         width = max(len(first), len(indent)) + rng.choice((1, 2, 5, 10, 20, 40, 72, 80))
         expected = textwrap.fill(text, width=width, initial_indent=first,
-                                 subsequent_indent=indent, break_long_words=True,
+                                 subsequent_indent=indent, break_long_words=False,
                                  break_on_hyphens=False)
         assert fill(text, width, first, indent) == expected, (text, width, first, indent)
 
@@ -48,3 +49,23 @@ def test_a_numbered_title_whose_first_word_just_fits_or_not(extra: int) -> None:
     word = "w" * (72 - len("12. ") + extra)
     for title in (word, f"{word} and more words after it", f"short {word} tail"):
         assert numbered(title, 12, 72, "   ") == wrap(f"12. {title}", 72, "   ", "")
+
+
+def test_a_link_longer_than_a_line_stays_whole() -> None:
+    """A plain-text digest wraps at 72 columns, but a link cut across two lines is no longer a
+    link: a word longer than a line gets a line of its own, whole (real URLs from the seeds)."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from worker.sources.dumps import parse_dump
+
+    seeds = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+    if not seeds.is_dir():
+        pytest.skip(f"{seeds} is absent")
+    abstracts = [e.abstract for path in sorted(seeds.glob("*.txt"))
+                 for e in parse_dump(path.read_bytes(), path.name, datetime.now()).entries]
+    links = [(a, u) for a in abstracts for u in re.findall(r"https?://\S+", a) if len(u) > 69]
+    assert len(links) >= 3
+    for abstract, link in links:
+        lines = wrap(abstract, 72, "   ").splitlines()
+        assert f"   {link}" in lines or any(line.endswith(f" {link}") for line in lines), link
