@@ -144,7 +144,6 @@ class Explained:
     example: bool = False
     section: str | None = None  # with group_by = "interest": the section it is shown in
 
-
     def verdict(self, profile: Profile) -> str:
         """Whether the paper is in the digest these papers make, and if not, what keeps it
         out: min_score, an exclusion, max_items, or being one of the profile's examples."""
