@@ -26,7 +26,7 @@ _NON_WORD = re.compile(r"[^\w\s]|_")
 _WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f<>\"'`]+", re.IGNORECASE)
 # Greek letters written as LaTeX commands match the same letters typed directly
 # (`SOTOPIA-$\pi$` is listed as `SOTOPIA-π` elsewhere).
-_GREEK = {
+GREEK_LETTERS = {
     name: chr(code)
     for name, code in zip(
         "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
@@ -35,13 +35,14 @@ _GREEK = {
         strict=True,
     )
 }
-_GREEK.update({n.capitalize(): c.upper() for n, c in _GREEK.items() if n != "varsigma"})
-_GREEK.update({"varepsilon": "ε", "vartheta": "θ", "varphi": "φ", "varrho": "ρ"})
+GREEK_LETTERS.update({n.capitalize(): c.upper() for n, c in GREEK_LETTERS.items()
+                      if n != "varsigma"})
+GREEK_LETTERS.update({"varepsilon": "ε", "vartheta": "θ", "varphi": "φ", "varrho": "ρ"})
 
 
 def _latex_command(match: re.Match[str]) -> str:
     name = match.group(1)
-    return _GREEK.get(name, " ") if name else " "
+    return GREEK_LETTERS.get(name, " ") if name else " "
 
 
 def normalize_title(title: str) -> str:

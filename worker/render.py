@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup, escape
 
 from worker import __version__, mdtext, mime
+from worker.mathtext import display_text
 from worker.mdtext import highlight_md, md_code, md_escape, md_url
 from worker.mime import Mail
 from worker.plaintext import PIECES, clean_line, fill, shorten
@@ -289,9 +290,10 @@ def _paper_text(title: str, abstract: str) -> tuple[str, str, str]:
     """(title, abstract, short abstract) as items show them: the same in every digest the paper
     is in, so worked out once a paper, in a cache of their own (in a filter's, the one-off
     lines of each item's reasons pushed them out). The same string objects in every item
-    also keep their hashes for the filters' caches."""
-    abstract = clean_line(abstract)
-    return clean_line(title), abstract, shorten(abstract)
+    also keep their hashes for the filters' caches. Simple LaTeX is written out
+    (worker.mathtext)."""
+    abstract = clean_line(display_text(abstract))
+    return clean_line(display_text(title)), abstract, shorten(abstract)
 
 
 def forget_pieces() -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from tests.unit.test_render_golden import sample_digest
+from worker.mathtext import display_text
 from worker.mdtext import highlight_md, md_code, md_escape
 from worker.plaintext import clean_line
 from worker.render import digest_context, render
@@ -45,10 +46,11 @@ def test_headings_links_and_exact_titles() -> None:
     headings = [(tokens[i].tag, _inline_text(tokens[i + 1])) for i, t in enumerate(tokens)
                 if t.type == "heading_open"]
     assert headings[0] == ("h1", "Paper digest for Ada Lovelace")
-    # Each paper is an h2 whose rendered text is its title exactly: the escapes we add
+    # Each paper is an h2 whose rendered text is its title exactly (LaTeX written out:
+    # worker.mathtext.display_text): the escapes we add
     # for `<`, `$`, `\\`, `*` or `[` never show.
     assert [text for tag, text in headings[1:]] == [
-        f"{i.rank}. {i.paper.title}" for i in digest.items]
+        f"{i.rank}. {display_text(i.paper.title)}" for i in digest.items]
     links = [child.attrs["href"] for t in tokens if t.type == "inline"
              for child in t.children or [] if child.type == "link_open"]
     assert "https://arxiv.org/abs/2611.01234" in links

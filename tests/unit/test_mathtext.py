@@ -1,0 +1,54 @@
+"""Simple LaTeX in titles and abstracts is written out for display (worker.mathtext)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from worker.mathtext import display_text
+from worker.records import Links
+from worker.render import item_view
+from worker.sources.dumps import parse_dump
+
+
+@pytest.mark.parametrize(("written", "shown"), [
+    (r"$\alpha$-Ground: \textbf{Visual Grounding}", "α-Ground: Visual Grounding"),
+    (r"$\gamma-$MoD", "γ-MoD"),
+    ("$γ-$MoD", "γ-MoD"),  # the seeds' own
+    (r"MVD$^2$ and $O(n^{2})$", "MVD² and O(n²)"),
+    (r"$\mathcal{O}(N\log N)$ cost", "O(N log N) cost"),
+    (r"$k$-NN", "k-NN"),
+    (r"a $3\times$ speed-up, 50\% less", "a 3× speed-up, 50% less"),
+    (r"up to 5.18\times$ faster", "up to 5.18×$ faster"),  # a `$` lost upstream stays
+    (r"the \emph{Mamba} model", "the Mamba model"),
+])
+def test_simple_latex_is_written_out(written: str, shown: str) -> None:
+    assert display_text(written) == shown
+
+
+@pytest.mark.parametrize("written", [
+    "costs $5 and $10 a month",  # dollars, not math
+    "from $5-$10",
+    r"$\frobnicate{x}$ stays",  # an unknown command: the span as written
+    r"$x_{ij}$ and $^\dagger$",  # no subscript letters; an unknown symbol
+    "no markup at all",
+    r"a \newcommand outside math",
+])
+def test_what_it_does_not_know_stays_as_written(written: str) -> None:
+    assert display_text(written) == written
+
+
+def test_a_seed_papers_latex_is_written_out_in_its_digest_item(seeds_dir: Path) -> None:
+    entries = [e for dump in sorted(seeds_dir.glob("*.txt"))
+               for e in parse_dump(dump.read_bytes(), dump.name, datetime.now(UTC)).entries]
+    with_latex = [e for e in entries if "\\textbf{" in e.abstract or "$MoD" in e.title]
+    assert len(with_latex) >= 2, "the seeds' LaTeX titles and abstracts were not found"
+    for entry in with_latex:
+        paper = SimpleNamespace(title=entry.title, abstract=entry.abstract, authors=(),
+                                links=Links(), arxiv_id=None, listing_date=None, key="paper:1")
+        view = item_view(1, 0.5, [], paper)
+        assert "\\textbf" not in view.abstract and "$" not in view.title, paper.title
+        assert view.title == " ".join(display_text(paper.title).split())

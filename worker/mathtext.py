@@ -1,0 +1,83 @@
+"""Titles and abstracts as a reader sees them: the little LaTeX that paper listings carry
+(`$\\alpha$-Ground`, `\\textbf{Mamba}`, `MVD$^2$`) written as the text it stands for (`α-Ground`,
+`Mamba`, `MVD²`). A digest has no MathJax to typeset it. Display only: matching and a paper's
+identity read the text as the source gave it (worker.records.normalize_title).
+
+Conservative: a math span is rewritten only when every command in it is known and nothing of
+LaTeX is left after; anything else stays as written (a `$` is also a price).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from worker.records import GREEK_LETTERS
+
+SYMBOLS = {
+    "times": "×", "cdot": "·", "pm": "±", "mp": "∓", "leq": "≤", "le": "≤", "geq": "≥",
+    "ge": "≥", "neq": "≠", "approx": "≈", "sim": "~", "infty": "∞", "to": "→",
+    "rightarrow": "→", "leftarrow": "←", "leftrightarrow": "↔", "Rightarrow": "⇒",
+    "in": "∈", "sum": "∑", "prod": "∏", "partial": "∂", "nabla": "∇", "ell": "ℓ",
+    "%": "%", "&": "&", "$": "$", "#": "#", "_": "_", ",": " ", " ": " ", ";": " ",
+}
+FUNCTIONS = {name: f" {name} " for name in ("log", "exp", "max", "min", "sin", "cos", "lim")}
+COMMANDS = {**GREEK_LETTERS, **SYMBOLS, **FUNCTIONS}
+# Commands that only style their argument: the argument is what is meant.
+STYLES = ("textbf", "textit", "emph", "texttt", "textsc", "textrm", "underline", "text",
+          "mathrm", "mathbf", "mathit", "mathcal", "mathbb", "mathsf", "mathtt", "boldsymbol",
+          "operatorname")
+SUPERSCRIPTS = str.maketrans("0123456789+-=()ni", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ")
+SUBSCRIPTS = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")
+
+_MATH = re.compile(r"\$([^$\n]{1,80})\$")
+_STYLED = re.compile(r"\\(?:" + "|".join(STYLES) + r")\s*\{([^{}\\$]*)\}")
+_COMMAND = re.compile(r"\\([A-Za-z]+)(?![A-Za-z])|\\([%&$#_, ;])")
+_SCRIPT = re.compile(r"([\^_])(?:\{([^{}]*)\}|([A-Za-z0-9]))")
+# `$k$-NN`, `$γ-$MoD`: a symbol on its own (with a letter: `$5-$10` is a price range)
+_BARE = re.compile(r"(?=\w*[^\W\d_])\w{1,3}[-+′']?")
+
+
+def display_text(text: str) -> str:
+    """`text` with its simple LaTeX written out (see the module's docstring)."""
+    if "\\" not in text and "$" not in text:
+        return text
+    return _display(text)
+
+
+@lru_cache(maxsize=4096)
+def _display(text: str) -> str:
+    text = _MATH.sub(_math_span, text)
+    text = _STYLED.sub(r"\1", text)  # \textbf{Mamba} in running text
+    return _COMMAND.sub(_known_command, text)  # 5.18\times faster (its `$` lost upstream)
+
+
+def _math_span(match: re.Match[str]) -> str:
+    body = match.group(1)
+    if _BARE.fullmatch(body):
+        return body
+    if not any(mark in body for mark in "\\^_"):
+        return match.group(0)  # `$5 and $10`: not math
+    out = _STYLED.sub(r"\1", body)
+    out = _COMMAND.sub(lambda m: COMMANDS.get(m.group(1) or m.group(2), m.group(0)), out)
+    out = _SCRIPT.sub(_script, out)
+    if any(mark in out for mark in "\\{}^_"):
+        return match.group(0)  # something this does not know: as written
+    return " ".join(out.split()) if out.strip() else match.group(0)
+
+
+def _script(match: re.Match[str]) -> str:
+    mark, braced, single = match.groups()
+    inner = braced if braced is not None else single
+    scripts = SUPERSCRIPTS if mark == "^" else SUBSCRIPTS
+    if not all(ord(c) in scripts for c in inner):
+        return match.group(0)  # a letter with no script form: leave it
+    return inner.translate(scripts)
+
+
+def _known_command(match: re.Match[str]) -> str:
+    """Outside math: a known symbol or letter (`\\times`), an escaped character (`\\%`)."""
+    name, escaped = match.groups()
+    if name is not None:
+        return COMMANDS.get(name, match.group(0))
+    return escaped if escaped in "%&$#_" else match.group(0)
