@@ -114,7 +114,8 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[Case]
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_connection_killed_loses_nothing(case: Case, played: Callable[[Case], Played]) -> None:
     p = played(case)
-    assert "crashpoint: " in p.faulty.stderr and " terminated 1 backend(s)" in p.faulty.stderr
+    # the pass's connection and its run's lease (worker.store.locks.RunLease)
+    assert "crashpoint: " in p.faulty.stderr and " terminated 2 backend(s)" in p.faulty.stderr
     assert p.faulty.code == case.exit_code, p.faulty.stdout + p.faulty.stderr
     assert p.dumps == case.dumps  # a dump is all or nothing
     assert p.half_written == []  # and so is a digest with its items and deliveries

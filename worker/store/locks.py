@@ -13,7 +13,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -96,17 +96,24 @@ def lease_run(engine: Any, run_id: int) -> RunLease | None:
     path = _lease_file(engine, run_id)
     if path is None:
         return None
-    try:
-        path.parent.mkdir(exist_ok=True)
-        handle = path.open("a")
-    except OSError as exc:  # the run goes on; a sweep may take it for dead (finish_run rights it)
-        log.warning("run %s takes no lease: %s", run_id, exc)
+    for _ in range(3):  # (the folder goes when its last lease does: make it again)
+        try:
+            path.parent.mkdir(exist_ok=True)
+            handle = path.open("a")
+            break
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # the run goes on; a sweep may take it for dead (finish_run
+            log.warning("run %s takes no lease: %s", run_id, exc)  # puts its status right)
+            return None
+    else:
         return None
     fcntl.flock(handle, fcntl.LOCK_EX)
 
     def unlink() -> None:
         path.unlink(missing_ok=True)
         handle.close()
+        _remove_if_empty(path.parent)
     return RunLease(unlink)
 
 
@@ -141,6 +148,13 @@ def run_lease_free(engine: Any, run_id: int) -> bool:
         return True
     finally:
         os.close(fd)
+        _remove_if_empty(path.parent)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """No lease folder is left beside a database once its runs are over."""
+    with suppress(OSError):  # another run's lease is in it (or it is gone already)
+        folder.rmdir()
 
 
 def _lease_file(engine: Any, run_id: int) -> Path | None:
