@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,9 +54,20 @@ class Channel(ABC):
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so readers never see half a digest."""
+    """Write via a temporary file and rename, so readers never see half a digest.
+
+    The file gets the permissions any other file the process writes gets (0666 less the
+    umask: 0644 by default), as its folders do: tempfile.mkstemp made every digest 0600, so
+    on a container's volume only the image's user could read the Markdown and .eml files."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)
+        except FileExistsError:  # pragma: no cover - 48 random bits taken
+            continue
+        break
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
