@@ -287,15 +287,19 @@ def test_a_command_closes_its_database_connections_as_it_ends(
 
     opened: list[Any] = []
 
-    def recorded(url: str) -> Any:
-        opened.append(engine := open_engine(url))
-        return engine
+    def recording(opener: Any) -> Any:
+        def recorded(url: str) -> Any:
+            opened.append(engine := opener(url))
+            return engine
+        return recorded
 
-    open_engine = db.open_engine
-    monkeypatch.setattr(db, "open_engine", recorded)
+    # commands that only read open the database as it is (open_existing)
+    for name in ("open_engine", "open_existing"):
+        monkeypatch.setattr(db, name, recording(getattr(db, name)))
     config = make_config(tmp_path, database_url, {"ada": SUB})
     add_seed_day(tmp_path, seeds_dir, "2026-03-12")
     assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
     run_cli(config, *command)
     assert len(opened) == 2
     assert [engine.pool.checkedin() for engine in opened] == [0, 0]
+

@@ -7,10 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from tests.integration.helpers import add_seed_day, make_config, run_cli
+from worker.cli import cli
 from worker.records import Links, PaperRecord, title_hash
 from worker.sources.base import Dump, DumpFailure, content_hash
 from worker.store import cursors, outbox, papers
@@ -24,6 +26,7 @@ from worker.store.db import (
 from worker.store.models import DigestSpec, ItemSpec, SubscriberInfo
 
 NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)
+ADA = 'email = "ada@example.org"\n[interests]\nkeywords = ["grounding"]\n'
 
 
 def dump(name: str, *records: PaperRecord, day: date | None = None) -> Dump:
@@ -69,6 +72,56 @@ def test_a_database_from_a_newer_version_is_refused_clearly(tmp_path: Path, data
     assert result.exit_code != 0
     assert "schema revision 9001" in result.output and "newer paper-digest" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [("status",), ("subscribers",), ("preview", "ada"),
+                                     ("explain", "ada", "paper:1")])
+def test_a_command_that_only_reads_leaves_an_older_schema_alone(tmp_path: Path,
+                                                                database_url: str,
+                                                                command: tuple[str, ...]) -> None:
+    # Looking at an install with a newer paper-digest (`docker run --rm new-image status`)
+    # upgraded its schema under the older serve still running: on PostgreSQL its next ingest
+    # failed (title_hash NOT NULL), and once restarted it refused the database.
+    from alembic import command as alembic
+    from alembic.config import Config
+
+    from worker.store.db import MIGRATIONS
+
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        alembic.downgrade(config, "0004")
+    assert current_revision(engine) == "0004"
+    root = make_config(tmp_path, database_url, {"ada": ADA})
+    result = run_cli(root, *command)
+    assert result.exit_code == 1
+    assert "schema revision 0004, older than" in result.output
+    assert "`paper-digest run` or `serve` upgrades it" in result.output
+    assert current_revision(engine) == "0004"
+    assert run_cli(root, "run").exit_code == 0  # a run upgrades it, as ever
+    assert current_revision(engine) == HEAD_REVISION
+    assert run_cli(root, "status").exit_code == 0
+    engine.dispose()
+
+
+@pytest.mark.parametrize("command", [("status",), ("subscribers",), ("subscribers", "--json"),
+                                     ("preview", "ada")])
+def test_a_command_that_only_reads_makes_no_database(tmp_path: Path,
+                                                     command: tuple[str, ...]) -> None:
+    # status on a mistyped path (or a container without its /data volume) made an empty
+    # database there and reported every source and subscriber as never run, saying nothing
+    path = tmp_path / "data" / "paper-digest.db"
+    root = make_config(tmp_path, f"sqlite:///{path}", {"ada": ADA})
+    result = CliRunner().invoke(cli, ["--config", str(root), *command])
+    assert f"no database at {path} yet" in result.stderr
+    assert not path.exists() and not path.parent.exists()
+    if command[0] == "preview":  # reads stored papers: there are none to read
+        assert result.exit_code == 1
+    else:  # the config's side of it: who is subscribed, by which channel, never sent
+        assert result.exit_code == 0, result.stderr
+        assert "ada" in result.stdout and "never" in result.stdout.replace("null", "never")
 
 
 def test_same_paper_by_title_then_id_is_one_paper(engine) -> None:  # type: ignore[no-untyped-def]

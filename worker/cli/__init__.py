@@ -46,10 +46,12 @@ class Obj:
 
         return load_config(self.config_dir, self.env)
 
-    def engine(self, settings: Any) -> Any:
-        from worker.store.db import open_engine
+    def engine(self, settings: Any, *, migrate: bool = True) -> Any:
+        """The database, its schema created or upgraded; `migrate=False` (commands that only
+        read): as it is, and an error if it is missing or at another revision."""
+        from worker.store.db import open_engine, open_existing
 
-        engine = open_engine(settings.database_url)
+        engine = (open_engine if migrate else open_existing)(settings.database_url)
         settle_heap()  # the command's start-up ends here: config read, database open
         # Closed when the command ends, however it ends (click closes its context before
         # main exits): SQLite checkpoints its WAL on close, PostgreSQL sees the sessions end

@@ -140,10 +140,23 @@ def subscribers(obj: Obj, as_json: bool) -> None:
 
 def _show(obj: Obj, as_json: bool, read: Any, lines: Any) -> None:
     """What `read` finds in the database, as JSON or as the `lines` of a table."""
+    from worker.store.db import missing_sqlite_file, open_engine
+
     config = obj.load()
     settings = settings_or_exit(config)
+    missing = missing_sqlite_file(settings.database_url)
     try:
-        data = read(config, obj.engine(settings))
+        if missing is None:
+            data = read(config, obj.engine(settings, migrate=False))
+        else:  # the config's side of it (subscribers, channels), all "never": no file made
+            click.secho(f"note: no database at {missing} yet: `paper-digest run` or `serve` "
+                        "makes it (is database_url, or PAPER_DIGEST_DATABASE_URL, the one "
+                        "they use?)", fg="yellow", err=True)
+            empty = open_engine("sqlite://")
+            try:
+                data = read(config, empty)
+            finally:
+                empty.dispose()
     except PaperDigestError as exc:
         fail(str(exc))
     if as_json:

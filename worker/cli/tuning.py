@@ -53,8 +53,9 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
         raise click.BadParameter(f"{since!r} is an empty window: give one like 12h or 7d",
                                  param_hint="--since")
     try:
-        text, note = preview_digest(config, obj.engine(settings), profile, parse_now(now_text),
-                                    fmt=fmt, since=window, lookup=example_lookup(settings))
+        engine = obj.engine(settings, migrate=False)
+        text, note = preview_digest(config, engine, profile, parse_now(now_text), fmt=fmt,
+                                    since=window, lookup=example_lookup(settings))
     except PaperDigestError as exc:
         fail(str(exc))
     click.echo(text, nl=False)
@@ -84,8 +85,8 @@ def explain(obj: Obj, name: str, paper: str) -> None:
     settings = settings_or_exit(config)
     profile = profile_or_exit(config, name)
     try:
-        lines = explain_paper(obj.engine(settings), profile, paper, settings=settings,
-                              lookup=example_lookup(settings))
+        lines = explain_paper(obj.engine(settings, migrate=False), profile, paper,
+                              settings=settings, lookup=example_lookup(settings))
     except LookupError:
         fail(f"no stored paper matches {paper!r}", _not_stored_hint(profile, paper, "like"), 2)
     except PaperDigestError as exc:

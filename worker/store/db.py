@@ -176,13 +176,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
     if current is not None and current not in known:
-        from worker import __version__
-
-        raise DatabaseOpenError(
-            f"database {engine.url.render_as_string(hide_password=True)} is at schema revision "
-            f"{current}, which paper-digest {__version__} does not know (its newest is "
-            f"{HEAD_REVISION}): a newer paper-digest wrote it. Run that version again, or "
-            "restore a backup of the database made before it.")
+        raise _newer_schema(engine, current)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Runs that start together on an empty database: one migrates, the others wait
@@ -192,6 +186,54 @@ def migrate(engine: Engine) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("migrate")})
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+def _newer_schema(engine: Engine, current: str) -> DatabaseOpenError:
+    from worker import __version__
+
+    return DatabaseOpenError(
+        f"database {engine.url.render_as_string(hide_password=True)} is at schema revision "
+        f"{current}, which paper-digest {__version__} does not know (its newest is "
+        f"{HEAD_REVISION}): a newer paper-digest wrote it. Run that version again, or "
+        "restore a backup of the database made before it.")
+
+
+def open_existing(url: str) -> Engine:
+    """An engine on `url` for a command that only reads (status, preview): the database must
+    be there with the schema at HEAD_REVISION. Unlike open_engine it never creates a SQLite
+    file nor migrates: looking at an install with a newer paper-digest must not upgrade the
+    schema under the older one still serving it (whose writes the new schema may refuse),
+    nor leave an empty database where a mistyped path pointed."""
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        raise DatabaseOpenError(f"no database at {missing} yet: `paper-digest run` or "
+                                "`serve` makes it (is database_url, or "
+                                "PAPER_DIGEST_DATABASE_URL, the one they use?)")
+    try:
+        engine = make_engine(url)
+        with reading(engine) as conn:
+            from sqlalchemy import inspect
+
+            current = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                       if inspect(conn).has_table("alembic_version") else None)
+    except (OperationalError, ProgrammingError) as exc:
+        raise DatabaseOpenError(f"cannot open database {redact(url)}: {error_line(exc)}"
+                                ) from None
+    except ModuleNotFoundError as exc:
+        raise DatabaseOpenError(f"database driver missing for {redact(url)}: {exc.name}; "
+                                "install paper-digest[postgres]") from None
+    if current == HEAD_REVISION:
+        return engine
+    engine.dispose()
+    if current is None:
+        raise DatabaseOpenError(f"database {redact(url)} has no paper-digest tables yet: "
+                                "`paper-digest run` or `serve` creates them")
+    if not current.isdigit() or int(current) > int(HEAD_REVISION):
+        raise _newer_schema(engine, current)
+    raise DatabaseOpenError(
+        f"database {redact(url)} is at schema revision {current}, older than this "
+        f"paper-digest's {HEAD_REVISION}: `paper-digest run` or `serve` upgrades it (back it "
+        "up first); this command only reads, and leaves it as it is")
 
 
 def open_engine(url: str) -> Engine:
