@@ -45,6 +45,9 @@ class SubscriberReport:
     below_threshold: int = 0
     candidates: int = 0
     created: bool = False
+    # Another run built this subscriber's digest first (its cursor moved while this one
+    # matched): what this run matched was not written, and is no digest of its own.
+    taken: bool = False
     # (`like`/`unlike` entry, why it was not used: worker.examples), for the entries that
     # could not be used; resolved only when there was something new to match
     unknown_examples: tuple[tuple[str, str], ...] = ()
@@ -221,6 +224,10 @@ class Pipeline:
                                             slot=slot)
         for sid, digest_id in written.items():
             reports[sid].digest_id = digest_id
+        for spec in specs:
+            report = reports[spec.subscriber_id]
+            if report.digest_id is None and (spec.items or spec.keep_empty):
+                report.taken, report.items, report.below_threshold = True, 0, 0
         specs.clear()
 
     @contextmanager

@@ -39,7 +39,10 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     for d in report.deliveries:
         sent[d.subscriber_id].append(d)
     for sid, sub in report.subscribers.items():
-        if sub.digest_id and sub.items:
+        if sub.taken:
+            lines.append(f"  {sid}: built by another run at the same time (its digest has "
+                         "what was new)")
+        elif sub.digest_id and sub.items:
             # under min_score or past max_items: the count does not tell which
             extra = f", {sub.below_threshold} more ranked lower" if sub.below_threshold else ""
             lines.append(f"  {sid}: {_plural(sub.items, 'paper')}{extra}")

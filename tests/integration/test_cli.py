@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,37 @@ def test_a_command_closes_its_database_connections_as_it_ends(
     assert len(opened) == 2
     assert [engine.pool.checkedin() for engine in opened] == [0, 0]
 
+
+def test_a_digest_another_run_built_meanwhile_is_not_called_no_match(
+        tmp_path: Path, seeds_dir: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs at once (cron overlapping a run by hand, or `run` beside serve): the one whose
+    digest the other wrote first said 'none of 15 new papers matched' of papers that matched
+    and went out in the other's digest."""
+    from worker.app import run_pass
+    from worker.settings import load_config
+    from worker.store import outbox
+    from worker.store.db import open_engine
+
+    config = make_config(tmp_path, database_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    write = outbox.create_digests
+    other: list[Any] = []
+
+    def after_another_run(*args: Any, **kw: Any) -> Any:
+        if not other:  # the other run matches the same papers and writes its digest first
+            monkeypatch.setattr(outbox, "create_digests", write)
+            engine = open_engine(database_url)
+            try:
+                other.append(run_pass(load_config(config, {}), engine,
+                                      datetime(2026, 3, 12, 20, tzinfo=UTC)))
+            finally:
+                engine.dispose()
+        return write(*args, **kw)
+
+    monkeypatch.setattr(outbox, "create_digests", after_another_run)
+    result = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+    assert result.exit_code == 0, result.output
+    assert other[0].subscribers["ada"].items > 0  # the papers matched, in the other's digest
+    assert "ada: built by another run at the same time" in result.output
+    assert "matched" not in result.output, result.output
