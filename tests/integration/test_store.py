@@ -487,3 +487,46 @@ def test_an_empty_arxiv_id_is_no_id(engine) -> None:  # type: ignore[no-untyped-
     papers.ingest_dump(engine, dump("c", rec("Same Title", arxiv_id="2401.00003")), NOW)
     assert papers.counts(engine)["papers"] == 1
     assert papers.find_papers(engine, ["Same Title"])["Same Title"].arxiv_id == "2401.00003"
+
+
+@pytest.mark.parametrize("where", ["folder", "folder to make", "file"])
+def test_a_database_this_user_cannot_write_is_named_with_the_user(where: str) -> None:
+    """A container's /data a host folder the image's user (10001) may not write: SQLite said
+    'unable to open database file', and a database in a folder still to be made was a
+    PermissionError traceback. As root the run is made as nobody, who owns nothing here."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from tests.integration.faultkit import child_env
+
+    base = Path(tempfile.mkdtemp(prefix="pd-unwritable-"))
+    try:
+        base.chmod(0o755)
+        data = base / "data"
+        data.mkdir()
+        database = data / ("sub" if where == "folder to make" else "") / "paper-digest.db"
+        if where == "file":  # a database another user made, in a folder this one may write
+            open_engine(f"sqlite:///{database}").dispose()
+            database.chmod(0o644)
+        config = make_config(base, f"sqlite:///{database}", {"ada": ADA})
+        for path in (base, *base.rglob("*")):
+            path.chmod(path.stat().st_mode | 0o055)  # readable by all ...
+        data.chmod(0o777 if where == "file" else 0o555)  # ... and /data writable or not
+        as_nobody: list[str] = []
+        if os.geteuid() == 0:  # root writes anywhere: the run is nobody's
+            if shutil.which("setpriv") is None:
+                pytest.skip("run as root without setpriv to run as another user")
+            as_nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        done = subprocess.run([*as_nobody, sys.executable, "-m", "worker", "--config",
+                               str(config), "run"], cwd=base, env=child_env(),
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        named = database if where == "file" else f"the folder {data}"
+        assert f"{named} cannot be written by this process (user id " in done.stderr, (
+            done.stderr)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import typing
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -236,8 +237,36 @@ def open_existing(url: str) -> Engine:
         "up first); this command only reads, and leaves it as it is")
 
 
+def unwritable_sqlite(url: str) -> str | None:
+    """Why this process cannot write the SQLite database `url` names (its file, or the folder
+    that holds it and its -wal and -shm files, or would be made in), or None. SQLite itself
+    says only 'unable to open database file', and making the folder failed with a traceback:
+    in a container whose /data is a host folder the image's user may not write to."""
+    url = normalize_url(url)
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    path = Path(database).expanduser().absolute()
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    whose = f"this process (user id {os.getuid()})" if hasattr(os, "getuid") else "this process"
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return (f"{path} cannot be written by {whose}: make it that user's, or run as its "
+                "owner")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (f"the folder {folder} cannot be written by {whose}: make it that user's, or "
+                "run as its owner (SQLite keeps its -wal and -shm files beside the database)")
+    return None
+
+
 def open_engine(url: str) -> Engine:
     """An engine on `url` with the schema migrated; DatabaseOpenError says what went wrong."""
+    problem = unwritable_sqlite(url)
+    if problem is not None:
+        raise DatabaseOpenError(f"cannot open database {redact(url)}: {problem}")
     try:
         engine = make_engine(url)
         migrate(engine)
