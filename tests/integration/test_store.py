@@ -530,3 +530,76 @@ def test_a_database_this_user_cannot_write_is_named_with_the_user(where: str) ->
             done.stderr)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_no_upgrade_under_a_serve_still_running(tmp_path: Path, database_url: str) -> None:
+    """A newer paper-digest (a replica upgraded first, `docker run --rm new-image run` beside
+    the old container, cron upgraded before serve) migrated the schema under an older serve
+    that went on writing as before: on SQLite its papers had no title hash after 0005 and
+    were met again as new papers (three sent twice over the sample days); on PostgreSQL its
+    every ingest failed. The upgrade now waits for every serve on the database to stop."""
+    import os
+    import socket
+
+    from alembic import command as alembic
+    from alembic.config import Config
+
+    from worker.store.db import MIGRATIONS
+    from worker.store.schema import heartbeats
+
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        alembic.downgrade(config, "0004")
+    now = datetime.now(UTC)
+    beat = {"worker": "old-box:41:0a1b2c3d", "host": "old-box", "pid": 41,
+            "started_at": now - timedelta(hours=1), "beat_at": now - timedelta(seconds=20)}
+    with engine.begin() as conn:
+        conn.execute(heartbeats.insert(), [beat])
+    root = make_config(tmp_path, database_url, {"ada": ADA})
+    result = run_cli(root, "run")
+    assert result.exit_code == 1, result.output
+    assert ("schema revision 0004 and paper-digest serve old-box:41:0a1b2c3d on old-box "
+            "(heartbeat 2") in result.output
+    assert "stop every serve on it before upgrading" in result.output
+    assert current_revision(engine) == "0004"
+    # a serve of this host whose process is gone (killed) holds nothing up, nor a stale beat
+    dead = 2 ** 22 + 7
+    while True:
+        try:
+            os.kill(dead, 0)
+        except ProcessLookupError:
+            break
+        dead += 1
+    with engine.begin() as conn:
+        conn.execute(heartbeats.update().values(
+            host=socket.gethostname(), pid=dead, worker=f"{socket.gethostname()}:{dead}:x"))
+        conn.execute(heartbeats.insert(), [{**beat, "worker": "gone:1:x", "host": "gone",
+                                            "beat_at": now - timedelta(minutes=5)}])
+        # nor this host's serve under this process's pid: the container restarted (PID 1)
+        conn.execute(heartbeats.insert(), [{**beat, "worker": "me", "pid": os.getpid(),
+                                            "host": socket.gethostname()}])
+    assert run_cli(root, "run").exit_code == 0
+    assert current_revision(engine) == HEAD_REVISION
+    engine.dispose()
+
+
+def test_a_serve_that_upgraded_meanwhile_is_no_reason_to_refuse(database_url: str) -> None:
+    # Two replicas of the new version start together: one reads the old revision, the other
+    # upgrades and starts serving (its heartbeat) before the first looks at heartbeats
+    from worker.store.db import _refuse_beside_a_running_serve
+    from worker.store.schema import heartbeats
+
+    engine = open_engine(database_url)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(heartbeats.insert(), [{"worker": "b:7:x", "host": "replica-b", "pid": 7,
+                                            "started_at": now, "beat_at": now}])
+    _refuse_beside_a_running_serve(engine, "0004")  # read as 0004, at head now: no error
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+    with pytest.raises(DatabaseOpenError, match="replica-b"):
+        _refuse_beside_a_running_serve(engine, "0004")
+    engine.dispose()

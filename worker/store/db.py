@@ -6,10 +6,11 @@ import os
 import typing
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -178,6 +179,8 @@ def migrate(engine: Engine) -> None:
     known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
     if current is not None and current not in known:
         raise _newer_schema(engine, current)
+    if current is not None:
+        _refuse_beside_a_running_serve(engine, current)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Runs that start together on an empty database: one migrates, the others wait
@@ -197,6 +200,58 @@ def _newer_schema(engine: Engine, current: str) -> DatabaseOpenError:
         f"{current}, which paper-digest {__version__} does not know (its newest is "
         f"{HEAD_REVISION}): a newer paper-digest wrote it. Run that version again, or "
         "restore a backup of the database made before it.")
+
+
+# A serve whose heartbeat is this recent is taken to be running (the default heartbeat is 30 s;
+# `health` allows three): an upgrade waits for it to stop.
+RUNNING_SERVE = timedelta(minutes=2)
+
+
+def _refuse_beside_a_running_serve(engine: Engine, current: str) -> None:
+    """An upgrade of the schema under a serve that is still running, an older paper-digest
+    that keeps writing as its schema had it, is refused: after 0005 an older serve's papers
+    had no title hash (SQLite) and were then met again as new papers, sent again; on
+    PostgreSQL its every ingest failed. Heartbeats of serves on this host whose process is
+    gone (killed), or whose pid is this process's, do not count."""
+    import socket
+    from datetime import UTC, datetime
+
+    from worker.store.schema import heartbeats
+
+    if current < "0002":  # no heartbeats table yet
+        return
+    cutoff = datetime.now(UTC) - RUNNING_SERVE
+    with reading(engine) as conn:
+        beating = conn.execute(
+            select(heartbeats.c.worker, heartbeats.c.host, heartbeats.c.pid,
+                   heartbeats.c.beat_at).where(heartbeats.c.beat_at > cutoff)).all()
+    host = socket.gethostname()
+    # this host's pid of ours: a serve before a restart of the same container (PID 1 again)
+    running = [row for row in beating
+               if row.host != host or (row.pid != os.getpid() and _alive(row.pid))]
+    if running and current_revision(engine) == HEAD_REVISION:
+        return  # another process of this version upgraded it meanwhile, and now serves
+    if running:
+        row = running[0]
+        ago = max(0, int((datetime.now(UTC) - row.beat_at).total_seconds()))
+        more = f" (and {len(running) - 1} more)" if len(running) > 1 else ""
+        raise DatabaseOpenError(
+            f"database {engine.url.render_as_string(hide_password=True)} is at schema "
+            f"revision {current} and paper-digest serve {row.worker} on {row.host} "
+            f"(heartbeat {ago} s ago){more} is using it: stop every serve on it before "
+            f"upgrading to {HEAD_REVISION} (an older serve's writes do not fit the new "
+            "schema); a serve stopped cleanly leaves no heartbeat, a killed one's counts "
+            f"for {int(RUNNING_SERVE.total_seconds() // 60)} minutes")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def open_existing(url: str) -> Engine:
