@@ -147,3 +147,28 @@ def test_window_repeat_keeps_message_id(tmp_path: Path, database_url: str) -> No
     for header in ("Subject", "Date", "To", "From", "X-Paper-Digest"):
         assert first[header] == repeat[header], header
     assert _bodies(first) == _bodies(repeat)
+
+
+def test_sigterm_finishes_the_send_under_way_and_hands_back_the_rest(
+        tmp_path: Path, database_url: str) -> None:
+    """`docker stop` (or a CronJob's pod ending) sends a one-shot run SIGTERM. It killed the
+    run mid-pass; in a container, where the run is PID 1 and an unhandled SIGTERM is dropped,
+    docker waited 10 s and killed it. Now the run stops as serve does: the digest the server
+    took is marked sent, the rest are handed back untried, and the next run sends them once."""
+    tokens = fk.write_dumps(tmp_path, DUMPS)
+    every = {t for group in tokens.values() for t in group}
+    with smtp_server() as (handler, port):
+        config = fk.config_dir(tmp_path, database_url, SUBSCRIBERS, smtp_port=port)
+        stopped = fk.run(config, "run", "--now", fk.NOW, step="sent:1", action="term")
+        assert stopped.code == 3, f"{stopped.code}\n{stopped.stdout}\n{stopped.stderr}"
+        assert "stopped (SIGTERM)" in stopped.stdout
+        assert len(handler.messages) == 1
+        assert fk.delivery_statuses(database_url) == {"sent": 1, "pending": 2}
+        assert fk.query(database_url, "SELECT attempts, lease_owner FROM deliveries WHERE "
+                                      "status = 'pending'") == [(0, None), (0, None)]
+        assert fk.query(database_url, "SELECT status FROM runs") == [("interrupted",)]
+        recovered = fk.run(config, "run", "--now", RECOVER_AT)
+        assert recovered.code == 0, recovered.stdout + recovered.stderr
+        tally = fk.tally(fk.mails(handler.messages))
+        assert tally.repeated_message_ids == {} and tally.duplicates == 0
+        assert all(tally.delivered(f"{s}@example.org") == every for s in SUBSCRIBERS)

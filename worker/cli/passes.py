@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -53,18 +57,39 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
     _check_sources(settings, sources)
     try:
         engine = obj.engine(settings)
-        with terminal_progress(sys.stderr) as progress:
+        with terminal_progress(sys.stderr) as progress, _stopped_by_sigterm() as stop:
             report = run_pass(config, engine, now, dry_run=dry_run,
                               only_sources=sources or None, http_factory=http_factory(settings),
                               due=due, ignore_backoff=not due,  # cron: retries keep back-off
-                              progress=progress)
+                              progress=progress, stop=stop.is_set)
     except DatabaseError as exc:
         fail(str(exc), DATABASE_HINT)
     except PaperDigestError as exc:
         fail(str(exc))
     for line in pass_lines(report, settings):
         click.echo(line)
-    sys.exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+    if stop.is_set():
+        click.echo("stopped (SIGTERM): the send under way was finished; digests not yet sent "
+                   "stay pending, untried, for the next run")
+    sys.exit(EXIT_PARTIAL if stop.is_set() or not report.ok else EXIT_OK)
+
+
+@contextmanager
+def _stopped_by_sigterm() -> Iterator[threading.Event]:
+    """SIGTERM (`docker stop`, a CronJob's pod ending) asks the pass to stop as serve's
+    shutdown does: the send under way finishes and is marked sent, what is left is handed
+    back untried. Unhandled, SIGTERM killed the run mid-send; in a container, where the run
+    is PID 1 and the kernel drops a signal PID 1 has no handler for, docker stop waited its
+    10 seconds and then killed it. SIGINT (Ctrl-C) still stops at once."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command()
