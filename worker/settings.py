@@ -152,6 +152,9 @@ class Settings:
     contact: str | None = None
     templates_dir: Path | None = None
     sources: tuple[SourceSettings, ...] = ()
+    # worker.toml's own database_url when PAPER_DIGEST_DATABASE_URL (which the image sets)
+    # overrides it with another: said by check and serve, as nothing else shows it unused
+    database_url_unused: str | None = None
     smtp: SmtpSettings | None = None
     delivery: DeliverySettings = DeliverySettings()
     serve: ServeSettings = field(default_factory=ServeSettings)
@@ -242,9 +245,12 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     problems += feedback_problems
     database_url = env.get("PAPER_DIGEST_DATABASE_URL") or base.database_url
     problems += _database_problems(database_url, database_url != base.database_url, file, text)
+    unused = (base.database_url if "database_url" in data
+              and database_url != base.database_url else None)
     settings = Settings(
         config_dir=config_dir,
         database_url=database_url,
+        database_url_unused=unused,
         output_dir=Path(base.output_dir),
         timezone=base.timezone,
         contact=base.contact,

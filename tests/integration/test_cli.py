@@ -338,3 +338,26 @@ def test_a_digest_another_run_built_meanwhile_is_not_called_no_match(
     assert other[0].subscribers["ada"].items > 0  # the papers matched, in the other's digest
     assert "ada: built by another run at the same time" in result.output
     assert "matched" not in result.output, result.output
+
+
+def test_check_and_serve_say_when_the_environment_overrides_worker_tomls_database(
+        tmp_path: Path) -> None:
+    """The image presets PAPER_DIGEST_DATABASE_URL (its SQLite file in /data), which wins over
+    database_url in worker.toml: a PostgreSQL URL there was silently left unused (nothing,
+    not check nor serve's log, said which database it used)."""
+    from worker.settings import load_config
+
+    config = make_config(tmp_path, "postgresql://digest:secret@db:5432/papers", {"ada": SUB})
+    env = {"PAPER_DIGEST_DATABASE_URL": f"sqlite:///{tmp_path / 'paper-digest.db'}"}
+    result = run_cli(config, "check", env=env)
+    assert result.exit_code == 0, result.output
+    assert ("database_url in worker.toml (postgresql+psycopg://digest:***@db:5432/papers) is "
+            "not used: PAPER_DIGEST_DATABASE_URL (sqlite:///") in result.output
+    assert "secret" not in result.output
+    settings = load_config(config, env).settings
+    assert settings.database_url_unused == "postgresql://digest:secret@db:5432/papers"
+    # the variable alone, or the same URL in both, says nothing
+    assert load_config(config, {}).settings.database_url_unused is None
+    same = {"PAPER_DIGEST_DATABASE_URL": "postgresql://digest:secret@db:5432/papers"}
+    assert load_config(config, same).settings.database_url_unused is None
+    assert "is not used" not in run_cli(config, "check", env=same).output

@@ -58,9 +58,22 @@ def check(obj: Obj) -> None:
         click.secho(f"note: {note}", fg="yellow", err=True)
 
 
+def database_url_unused_note(s: Any) -> str:
+    """worker.toml names one database and the environment another, which wins (the image
+    presets PAPER_DIGEST_DATABASE_URL to its SQLite file in /data)."""
+    from worker.store.db import redact
+
+    return (f"database_url in worker.toml ({redact(s.database_url_unused)}) is not used: "
+            f"PAPER_DIGEST_DATABASE_URL ({redact(s.database_url)}) wins (the container image "
+            "presets it): set that variable to the database you mean, or drop database_url "
+            "from worker.toml")
+
+
 def _setup_notes(config: Any) -> list[str]:
     """What is valid but will not work as it stands, or may not be meant: for `check`."""
     s, notes = config.settings, []
+    if s.database_url_unused is not None:
+        notes.append(database_url_unused_note(s))
     if s.smtp and s.smtp.username and not s.smtp.password:
         notes.append(f"[smtp] username is {s.smtp.username!r} but PAPER_DIGEST_SMTP_PASSWORD "
                      "is not set here: a run from this environment cannot log in")

@@ -150,6 +150,11 @@ def serve(obj: Obj) -> None:
     setup_logging(max(obj.verbose, 1))  # serve's log is its record of events: INFO and up
     config = obj.load()
     settings = settings_or_exit(config)
+    if settings.database_url_unused is not None:
+        from worker.cli.admin import database_url_unused_note
+
+        logging.getLogger("paper_digest.serve").warning(
+            database_url_unused_note(settings), extra={"event": "config.database_url"})
     try:
         engine = obj.engine(settings)
         clean = serve_until_stopped(ConfigWatcher(obj.config_dir, obj.env, config), engine,
