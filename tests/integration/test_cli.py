@@ -289,8 +289,8 @@ def test_a_command_closes_its_database_connections_as_it_ends(
     opened: list[Any] = []
 
     def recording(opener: Any) -> Any:
-        def recorded(url: str) -> Any:
-            opened.append(engine := opener(url))
+        def recorded(url: str, **kw: Any) -> Any:
+            opened.append(engine := opener(url, **kw))
             return engine
         return recorded
 

@@ -106,6 +106,41 @@ def test_a_command_that_only_reads_leaves_an_older_schema_alone(tmp_path: Path,
     engine.dispose()
 
 
+@pytest.mark.parametrize("command", [("run", "--dry-run"), ("fetch", "--dry-run")])
+def test_a_dry_run_leaves_an_older_schema_alone(tmp_path: Path, database_url: str,
+                                                command: tuple[str, ...]) -> None:
+    # "--dry-run does it all and then undoes it", but the upgrade of the schema was kept: a
+    # dry run of a newer version against an install upgraded it for good
+    from alembic import command as alembic
+    from alembic.config import Config
+
+    from worker.store.db import MIGRATIONS
+
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        alembic.downgrade(config, "0005")
+    root = make_config(tmp_path, database_url, {"ada": ADA})
+    result = run_cli(root, *command)
+    assert result.exit_code == 1, result.output
+    assert "schema revision 0005, older than" in result.output
+    assert "run without --dry-run (or serve) to upgrade it" in result.output
+    assert current_revision(engine) == "0005"
+    engine.dispose()
+
+
+def test_a_dry_run_on_a_new_database_makes_its_schema(tmp_path: Path,
+                                                      database_url: str) -> None:
+    # README's first digest: `run --source local --dry-run` before any run
+    root = make_config(tmp_path, database_url, {"ada": ADA})
+    assert run_cli(root, "run", "--dry-run").exit_code == 0
+    engine = open_engine(database_url)
+    assert current_revision(engine) == HEAD_REVISION
+    engine.dispose()
+
+
 @pytest.mark.parametrize("command", [("status",), ("subscribers",), ("subscribers", "--json"),
                                      ("preview", "ada")])
 def test_a_command_that_only_reads_makes_no_database(tmp_path: Path,

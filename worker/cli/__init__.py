@@ -46,12 +46,14 @@ class Obj:
 
         return load_config(self.config_dir, self.env)
 
-    def engine(self, settings: Any, *, migrate: bool = True) -> Any:
+    def engine(self, settings: Any, *, migrate: bool = True, upgrade: bool = True) -> Any:
         """The database, its schema created or upgraded; `migrate=False` (commands that only
-        read): as it is, and an error if it is missing or at another revision."""
+        read): as it is, and an error if it is missing or at another revision; `upgrade=False`
+        (dry runs): created if new, but an older schema is an error, not upgraded."""
         from worker.store.db import open_engine, open_existing
 
-        engine = (open_engine if migrate else open_existing)(settings.database_url)
+        engine = (open_engine(settings.database_url, upgrade=upgrade) if migrate
+                  else open_existing(settings.database_url))
         settle_heap()  # the command's start-up ends here: config read, database open
         # Closed when the command ends, however it ends (click closes its context before
         # main exits): SQLite checkpoints its WAL on close, PostgreSQL sees the sessions end

@@ -56,7 +56,7 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
     settings = settings_or_exit(config)
     _check_sources(settings, sources)
     try:
-        engine = obj.engine(settings)
+        engine = obj.engine(settings, upgrade=not dry_run)
         with terminal_progress(sys.stderr) as progress, _stopped_by_sigterm() as stop:
             report = run_pass(config, engine, now, dry_run=dry_run,
                               only_sources=sources or None, http_factory=http_factory(settings),
@@ -115,7 +115,8 @@ def fetch(obj: Obj, sources: tuple[str, ...], dry_run: bool, now_text: str | Non
     _check_sources(settings, sources)
     try:
         with terminal_progress(sys.stderr) as progress:
-            reports = fetch_pass(config, obj.engine(settings), parse_now(now_text),
+            reports = fetch_pass(config, obj.engine(settings, upgrade=not dry_run),
+                                 parse_now(now_text),
                                  dry_run=dry_run, only_sources=sources or None,
                                  http_factory=http_factory(settings), progress=progress)
     except PaperDigestError as exc:

@@ -165,11 +165,20 @@ def current_revision(engine: Engine) -> str | None:
         return None
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (Alembic), unless it is there already."""
+def migrate(engine: Engine, *, upgrade: bool = True) -> None:
+    """Bring the schema to the newest revision (Alembic), unless it is there already.
+    `upgrade=False` (a dry run): create it on an empty database, but refuse to upgrade one an
+    older paper-digest made, which no rollback would undo."""
     current = current_revision(engine)
     if current == HEAD_REVISION:
         return
+    if not upgrade and current is not None and current.isdigit() \
+            and int(current) < int(HEAD_REVISION):
+        raise DatabaseOpenError(
+            f"database {engine.url.render_as_string(hide_password=True)} is at schema "
+            f"revision {current}, older than this paper-digest's {HEAD_REVISION}, and a dry "
+            "run keeps nothing, an upgrade included: run without --dry-run (or serve) to "
+            "upgrade it (back it up first)")
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -317,14 +326,15 @@ def unwritable_sqlite(url: str) -> str | None:
     return None
 
 
-def open_engine(url: str) -> Engine:
-    """An engine on `url` with the schema migrated; DatabaseOpenError says what went wrong."""
+def open_engine(url: str, *, upgrade: bool = True) -> Engine:
+    """An engine on `url` with the schema migrated; DatabaseOpenError says what went wrong.
+    `upgrade=False`: a schema an older paper-digest made is refused, not upgraded (migrate)."""
     problem = unwritable_sqlite(url)
     if problem is not None:
         raise DatabaseOpenError(f"cannot open database {redact(url)}: {problem}")
     try:
         engine = make_engine(url)
-        migrate(engine)
+        migrate(engine, upgrade=upgrade)
     except (OperationalError, ProgrammingError) as exc:
         raise DatabaseOpenError(f"cannot open database {redact(url)}: {error_line(exc)}"
                                 ) from None
