@@ -172,3 +172,14 @@ def test_sigterm_finishes_the_send_under_way_and_hands_back_the_rest(
         tally = fk.tally(fk.mails(handler.messages))
         assert tally.repeated_message_ids == {} and tally.duplicates == 0
         assert all(tally.delivered(f"{s}@example.org") == every for s in SUBSCRIBERS)
+
+
+def test_sigterm_while_serve_starts_stops_it_cleanly(tmp_path: Path, database_url: str) -> None:
+    """`docker stop` as serve starts (its imports, a migration of the schema) killed it: the
+    handlers were set only once it served, and as a container's PID 1 an unhandled SIGTERM is
+    dropped, so docker waited its 10 s and killed it. Now serve stops as soon as it can, 0."""
+    config = fk.config_dir(tmp_path, database_url, ("ada",))
+    stopped = fk.run(config, "serve", step="sql:alembic_version", action="term")
+    assert stopped.code == 0, f"{stopped.code}\n{stopped.stdout}\n{stopped.stderr}"
+    assert "stopped before serving" in stopped.stderr
+    assert fk.query(database_url, "SELECT count(*) FROM heartbeats") == [(0,)]

@@ -145,23 +145,37 @@ def serve(obj: Obj) -> None:
     Example:
       paper-digest --config /config serve
     """
-    from worker.reload import ConfigWatcher
-    from worker.scheduler import serve as serve_until_stopped
-
-    setup_logging(max(obj.verbose, 1))  # serve's log is its record of events: INFO and up
-    config = obj.load()
-    settings = settings_or_exit(config)
-    if settings.database_url_unused is not None:
-        from worker.cli.admin import database_url_unused_note
-
-        logging.getLogger("paper_digest.serve").warning(
-            database_url_unused_note(settings), extra={"event": "config.database_url"})
+    # SIGTERM from here on stops serve cleanly, also while it starts (imports, a migration):
+    # unhandled it killed serve, and as a container's PID 1 the kernel dropped it, so docker
+    # stop waited 10 s and killed it. The same flag is serve's own once it runs.
+    stop = threading.Event()
+    started = {sig: signal.signal(sig, lambda *_: stop.set())
+               for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        engine = obj.engine(settings)
-        clean = serve_until_stopped(ConfigWatcher(obj.config_dir, obj.env, config), engine,
-                                    http_factory=http_factory(settings))
-    except PaperDigestError as exc:
-        fail(str(exc))
+        from worker.reload import ConfigWatcher
+        from worker.scheduler import serve as serve_until_stopped
+
+        setup_logging(max(obj.verbose, 1))  # serve's log is its record of events: INFO and up
+        config = obj.load()
+        settings = settings_or_exit(config)
+        if settings.database_url_unused is not None:
+            from worker.cli.admin import database_url_unused_note
+
+            logging.getLogger("paper_digest.serve").warning(
+                database_url_unused_note(settings), extra={"event": "config.database_url"})
+        try:
+            engine = obj.engine(settings)
+            if stop.is_set():  # told to stop while starting: nothing started, nothing to stop
+                logging.getLogger("paper_digest.serve").info(
+                    "stopped before serving", extra={"event": "serve.stop", "clean": True})
+                sys.exit(EXIT_OK)
+            clean = serve_until_stopped(ConfigWatcher(obj.config_dir, obj.env, config), engine,
+                                        http_factory=http_factory(settings), stop=stop)
+        except PaperDigestError as exc:
+            fail(str(exc))
+    finally:
+        for sig, handler in started.items():
+            signal.signal(sig, handler)
     if not clean:  # a job hangs on a peer: its thread must not hold the exit past the grace
         logging.shutdown()
         os._exit(EXIT_OK)
