@@ -31,6 +31,7 @@ from worker.progress import Progress, no_progress
 from worker.selection import default_workers
 from worker.settings import Settings
 from worker.store import outbox
+from worker.store.locks import process_alive
 from worker.store.models import StoredPaper
 from worker.store.recording import Recorder, recording
 
@@ -108,19 +109,11 @@ def dead_local_owners(engine: Engine) -> list[str]:
     dead = []
     for owner in outbox.lease_owners(engine, f"{_host()}:"):
         pid = owner.split(":")[1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             dead.append(owner)
     return dead
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 class Delivery:

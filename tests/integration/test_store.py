@@ -82,17 +82,7 @@ def test_a_command_that_only_reads_leaves_an_older_schema_alone(tmp_path: Path,
     # Looking at an install with a newer paper-digest (`docker run --rm new-image status`)
     # upgraded its schema under the older serve still running: on PostgreSQL its next ingest
     # failed (title_hash NOT NULL), and once restarted it refused the database.
-    from alembic import command as alembic
-    from alembic.config import Config
-
-    from worker.store.db import MIGRATIONS
-
-    engine = open_engine(database_url)
-    with engine.begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = conn
-        alembic.downgrade(config, "0004")
+    engine = _downgraded(database_url, "0004")
     assert current_revision(engine) == "0004"
     root = make_config(tmp_path, database_url, {"ada": ADA})
     result = run_cli(root, *command)
@@ -111,17 +101,7 @@ def test_a_dry_run_leaves_an_older_schema_alone(tmp_path: Path, database_url: st
                                                 command: tuple[str, ...]) -> None:
     # "--dry-run does it all and then undoes it", but the upgrade of the schema was kept: a
     # dry run of a newer version against an install upgraded it for good
-    from alembic import command as alembic
-    from alembic.config import Config
-
-    from worker.store.db import MIGRATIONS
-
-    engine = open_engine(database_url)
-    with engine.begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = conn
-        alembic.downgrade(config, "0005")
+    engine = _downgraded(database_url, "0005")
     root = make_config(tmp_path, database_url, {"ada": ADA})
     result = run_cli(root, *command)
     assert result.exit_code == 1, result.output
@@ -638,3 +618,19 @@ def test_a_serve_that_upgraded_meanwhile_is_no_reason_to_refuse(database_url: st
     with pytest.raises(DatabaseOpenError, match="replica-b"):
         _refuse_beside_a_running_serve(engine, "0004")
     engine.dispose()
+
+
+def _downgraded(database_url: str, revision: str):  # type: ignore[no-untyped-def]
+    """An engine on a database whose schema is as an older paper-digest left it."""
+    from alembic import command as alembic
+    from alembic.config import Config
+
+    from worker.store.db import MIGRATIONS
+
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        alembic.downgrade(config, revision)
+    return engine

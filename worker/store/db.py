@@ -225,6 +225,7 @@ def _refuse_beside_a_running_serve(engine: Engine, current: str) -> None:
     import socket
     from datetime import UTC, datetime
 
+    from worker.store.locks import process_alive
     from worker.store.schema import heartbeats
 
     if current < "0002":  # no heartbeats table yet
@@ -237,7 +238,7 @@ def _refuse_beside_a_running_serve(engine: Engine, current: str) -> None:
     host = socket.gethostname()
     # this host's pid of ours: a serve before a restart of the same container (PID 1 again)
     running = [row for row in beating
-               if row.host != host or (row.pid != os.getpid() and _alive(row.pid))]
+               if row.host != host or (row.pid != os.getpid() and process_alive(row.pid))]
     if running and current_revision(engine) == HEAD_REVISION:
         return  # another process of this version upgraded it meanwhile, and now serves
     if running:
@@ -253,16 +254,6 @@ def _refuse_beside_a_running_serve(engine: Engine, current: str) -> None:
             f"for {int(RUNNING_SERVE.total_seconds() // 60)} minutes")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def open_existing(url: str) -> Engine:
     """An engine on `url` for a command that only reads (status, preview): the database must
     be there with the schema at HEAD_REVISION. Unlike open_engine it never creates a SQLite
@@ -274,19 +265,13 @@ def open_existing(url: str) -> Engine:
         raise DatabaseOpenError(f"no database at {missing} yet: `paper-digest run` or "
                                 "`serve` makes it (is database_url, or "
                                 "PAPER_DIGEST_DATABASE_URL, the one they use?)")
-    try:
+    with _opening(url):
         engine = make_engine(url)
         with reading(engine) as conn:
             from sqlalchemy import inspect
 
             current = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
                        if inspect(conn).has_table("alembic_version") else None)
-    except (OperationalError, ProgrammingError) as exc:
-        raise DatabaseOpenError(f"cannot open database {redact(url)}: {error_line(exc)}"
-                                ) from None
-    except ModuleNotFoundError as exc:
-        raise DatabaseOpenError(f"database driver missing for {redact(url)}: {exc.name}; "
-                                "install paper-digest[postgres]") from None
     if current == HEAD_REVISION:
         return engine
     engine.dispose()
@@ -306,13 +291,10 @@ def unwritable_sqlite(url: str) -> str | None:
     that holds it and its -wal and -shm files, or would be made in), or None. SQLite itself
     says only 'unable to open database file', and making the folder failed with a traceback:
     in a container whose /data is a host folder the image's user may not write to."""
-    url = normalize_url(url)
-    if not url.startswith("sqlite"):
+    found = _sqlite_file(url)
+    if found is None:
         return None
-    database = make_url(url).database
-    if not database or database == ":memory:":
-        return None
-    path = Path(database).expanduser().absolute()
+    path = found.absolute()
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
@@ -332,16 +314,23 @@ def open_engine(url: str, *, upgrade: bool = True) -> Engine:
     problem = unwritable_sqlite(url)
     if problem is not None:
         raise DatabaseOpenError(f"cannot open database {redact(url)}: {problem}")
-    try:
+    with _opening(url):
         engine = make_engine(url)
         migrate(engine, upgrade=upgrade)
+    return engine
+
+
+@contextmanager
+def _opening(url: str) -> Iterator[None]:
+    """What opening the database `url` failed on, as a DatabaseOpenError."""
+    try:
+        yield
     except (OperationalError, ProgrammingError) as exc:
         raise DatabaseOpenError(f"cannot open database {redact(url)}: {error_line(exc)}"
                                 ) from None
     except ModuleNotFoundError as exc:
         raise DatabaseOpenError(f"database driver missing for {redact(url)}: {exc.name}; "
                                 "install paper-digest[postgres]") from None
-    return engine
 
 
 def redact(url: str) -> str:
@@ -355,14 +344,19 @@ def redact(url: str) -> str:
 def missing_sqlite_file(url: str) -> str | None:
     """The path of the SQLite file `url` names when there is none (connecting would create an
     empty one: a command that only reads says it is missing instead); else None."""
+    path = _sqlite_file(url)
+    return None if path is None or path.exists() else str(path)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for an in-memory one or another database."""
     url = normalize_url(url)
     if not url.startswith("sqlite"):
         return None
     database = make_url(url).database
     if not database or database == ":memory:":
         return None
-    path = Path(database).expanduser()
-    return None if path.exists() else str(path)
+    return Path(database).expanduser()
 
 
 def error_line(exc: BaseException) -> str:

@@ -164,3 +164,15 @@ def _lease_file(engine: Any, run_id: int) -> Path | None:
             database == ":memory:" or database.startswith("file:"):
         return None
     return Path(f"{database}-runs") / f"{run_id}.lock"
+
+
+def process_alive(pid: int) -> bool:
+    """Is process `pid` of this host running? (A lease or heartbeat of this host whose
+    process is gone need not be waited for.)"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
