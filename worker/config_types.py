@@ -202,7 +202,8 @@ def check_timezone(name: str, file: str, key: str, text: str) -> list[Problem]:
     """The problem with a time zone's name (worker.toml's or a subscriber's), if any."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory of
+        # the time zone database, a name too long for a file name is refused by the system
         return [Problem(file, f"unknown time zone {name!r}; use an IANA name such as "
                         "'Europe/Berlin' or 'UTC'", key, line_of(text, key.rsplit(".")[-1]))]
     return []

@@ -255,3 +255,18 @@ def test_matching_workers_must_be_a_count(tmp_path: Path, value: str) -> None:
     [problem] = config.problems
     assert problem.key == "matching.workers" and problem.line == 9
     assert str(tmp_path / "worker.toml") in str(problem.file)
+
+
+@pytest.mark.parametrize("zone", ["Europe", "Asia", "x" * 300])
+def test_a_time_zone_that_is_no_file_of_the_database_is_a_problem(tmp_path: Path,
+                                                                  zone: str) -> None:
+    # "Europe" is a directory of the time zone database, a very long name is refused as a
+    # file name: each is one problem at its line, in worker.toml and in a subscriber file alike.
+    worker = GOOD_WORKER.replace('output_dir = "out"', f'timezone = "{zone}"')
+    sub = GOOD_SUB.replace('backfill = "3d"', f'timezone = "{zone}"')
+    messages = _messages(tmp_path, worker, ada=sub)
+    assert [m.split(str(tmp_path), 1)[1] for m in messages] == [
+        f"/worker.toml:3: timezone: unknown time zone {zone!r}; use an IANA name such as "
+        "'Europe/Berlin' or 'UTC'",
+        f"/subscribers/ada.toml:7: timezone: unknown time zone {zone!r}; use an IANA name such "
+        "as 'Europe/Berlin' or 'UTC'"]
