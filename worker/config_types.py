@@ -25,12 +25,25 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+# The longest wait, cadence or look-back: beyond it dates leave what Python can hold (a
+# `backfill` of 999999d reaches before year 1, `every 3000000d` after year 9999).
+MAX_DURATION = timedelta(days=36500)
+
+
+class DurationTooLong(ValueError):
+    """A duration written right, but longer than MAX_DURATION."""
+
+
 def parse_duration(text: str) -> timedelta:
-    """`90s`, `30m`, `12h`, `7d`, `2w` -> timedelta; ValueError otherwise."""
+    """`90s`, `30m`, `12h`, `7d`, `2w` -> timedelta, at most MAX_DURATION; ValueError
+    otherwise."""
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration like 30m, 12h, 7d or 2w")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():  # (inf for a number of 309 digits or more)
+        raise DurationTooLong(f"{text!r} is too long: at most {MAX_DURATION.days}d (100 years)")
+    return timedelta(seconds=seconds)
 
 
 def line_of(text: str, key: str, after: int = 0) -> int | None:

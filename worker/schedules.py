@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from worker.config_types import parse_duration
+from worker.config_types import DurationTooLong, parse_duration
 
 FORMS = ("'daily HH:MM', 'weekdays HH:MM', 'weekly DAY HH:MM' (DAY: mon..sun), 'every DURATION' "
          "(e.g. every 6h) or a 5-field cron expression such as '30 7 * * 1-5'")
@@ -93,6 +93,8 @@ def _parse(text: str) -> Schedule:  # schedules are immutable, subscribers share
 def _every(text: str, amount: str) -> Schedule:
     try:
         interval = parse_duration(amount)
+    except DurationTooLong as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
     except ValueError:
         raise ValueError(f"{text!r}: {amount!r} is not a duration like 30s, 15m, 6h or 1d; "
                          f"use {FORMS}") from None
@@ -245,6 +247,8 @@ def parse_every(text: str) -> Schedule:
     """A source's fetch cadence: a duration ("30m": every 30 minutes) or any schedule form."""
     try:
         parse_duration(text)
+    except DurationTooLong:
+        raise
     except ValueError:
         try:
             return parse_schedule(text)

@@ -270,3 +270,30 @@ def test_a_time_zone_that_is_no_file_of_the_database_is_a_problem(tmp_path: Path
         "'Europe/Berlin' or 'UTC'",
         f"/subscribers/ada.toml:7: timezone: unknown time zone {zone!r}; use an IANA name such "
         "as 'Europe/Berlin' or 'UTC'"]
+
+
+def test_a_duration_too_long_for_a_date_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    # A backfill reaching before year 1 or a cadence after year 9999 was taken by `check` and
+    # then failed every run with an OverflowError; a number too large for a timedelta failed
+    # `check` itself.
+    sub = GOOD_SUB.replace('"3d"', '"999999d"').replace("max_items = 5",
+                                                        'schedule = "every 3000000d"')
+    worker = GOOD_WORKER + '[delivery]\nretry_max = "99999999999999d"\n'
+    messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, worker, ada=sub)]
+    assert messages == [
+        "/worker.toml:9: delivery.retry_max: '99999999999999d' is too long: at most 36500d "
+        "(100 years)",
+        "/subscribers/ada.toml:7: backfill: '999999d' is too long: at most 36500d (100 years)",
+        "/subscribers/ada.toml:5: schedule: 'every 3000000d': '3000000d' is too long: at most "
+        "36500d (100 years)"]
+
+
+def test_a_source_cadence_too_long_says_so(tmp_path: Path) -> None:
+    worker = GOOD_WORKER + 'every = "3000000d"\n[serve]\ncheck_every = "99999999999999d"\n'
+    messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, worker)]
+    assert messages == [
+        "/worker.toml:10: serve.check_every: '99999999999999d' is too long: at most 36500d "
+        "(100 years)",
+        "/worker.toml:10: serve.check_every: 'every 99999999999999d': '99999999999999d' is too "
+        "long: at most 36500d (100 years)",
+        "/worker.toml:8: sources[0].every: '3000000d' is too long: at most 36500d (100 years)"]
