@@ -60,7 +60,7 @@ def _load_source(index: int, table: Any, file: str, text: str
     if kind is None:
         problems.append(Problem(file, f"missing; add `kind = ...`, one of {', '.join(KINDS)}",
                                 f"{where}.kind", header))
-    elif kind not in KINDS:
+    elif not isinstance(kind, str) or kind not in KINDS:  # (a table or array is unhashable)
         problems.append(Problem(file, f"unknown kind {kind!r}; supported: "
                                 f"{', '.join(KINDS)}", f"{where}.kind",
                                 line_of(text, "kind", start)))

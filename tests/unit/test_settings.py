@@ -297,3 +297,11 @@ def test_a_source_cadence_too_long_says_so(tmp_path: Path) -> None:
         "/worker.toml:10: serve.check_every: 'every 99999999999999d': '99999999999999d' is too "
         "long: at most 36500d (100 years)",
         "/worker.toml:8: sources[0].every: '3000000d' is too long: at most 36500d (100 years)"]
+
+
+@pytest.mark.parametrize("kind", ['["dump_dir"]', '{ name = "dump_dir" }', "3"])
+def test_a_source_kind_that_is_no_string_is_a_problem(tmp_path: Path, kind: str) -> None:
+    worker = GOOD_WORKER.replace('kind = "dump_dir"', f"kind = {kind}")
+    messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, worker)]
+    assert len(messages) == 1 and messages[0].startswith(
+        "/worker.toml:6: sources[0].kind: unknown kind "), messages
