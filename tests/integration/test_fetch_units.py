@@ -224,3 +224,29 @@ def test_dry_runs_write_nothing(tmp_path: Path, sqlite_url: str) -> None:
         real = run_cli(config, "fetch", "--now", NOW.isoformat())
     assert "kept the unreadable response" in real.output
     assert len(list((tmp_path / "out" / "failed" / "api").iterdir())) == 1
+
+
+# -- encodings a body declares -------------------------------------------------------------
+
+def rss_feed(arxiv_id: str, encoding: str = "UTF-8") -> bytes:
+    return (f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel>'
+            f"<item><title>Paper {arxiv_id}</title><link>https://arxiv.org/abs/{arxiv_id}</link>"
+            "<description>A.</description></item></channel></rss>").encode()
+
+
+@pytest.mark.parametrize("encoding", ["WTF-8", "utf-32", "undefined", "rot13"])
+def test_xml_in_an_encoding_python_cannot_read_fails_alone(server, clock, encoding):
+    """expat hands the encoding an XML declaration names to Python's codecs: one they refuse
+    (LookupError, ValueError) was no ParseError, and ended the source: its next category
+    was not read."""
+    server.route("/rss/cs.CV", Reply(200, rss_feed("2609.00001", encoding), RSS))
+    server.route("/rss/cs.CL", Reply(200, rss_feed("2609.00002"), RSS))
+    atom = f'<?xml version="1.0" encoding="{encoding}"?><feed/>'.encode()
+    server.route("/api/query", Reply(200, atom, ATOM))
+    with make_fetcher(clock) as fetcher:
+        failure, dump = collect("arxiv_rss", server, fetcher, categories=["cs.CV", "cs.CL"])
+        api = only(collect("arxiv_api", server, fetcher, query="cat:cs.CV"), DumpFailure)
+    assert isinstance(failure, DumpFailure) and failure.locator.endswith("/rss/cs.CV")
+    assert failure.reason.startswith("line 1: XML in an encoding that cannot be read: ")
+    assert isinstance(dump, Dump) and [r.arxiv_id for r in dump.records] == ["2609.00002"]
+    assert api.reason.startswith("line 1: XML in an encoding that cannot be read: ")

@@ -55,6 +55,9 @@ def xml_root(data: bytes, where: str) -> ET.Element:
     except ET.ParseError as exc:
         # str(exc) already says "line L, column C"
         raise ParseError(where, f"not well-formed XML: {exc}", exc.position[0]) from None
+    except (LookupError, ValueError) as exc:  # expat hands the declared encoding to Python
+        # (`encoding="utf-32"`, "WTF-8", "undefined"), whose codecs refuse it their own way
+        raise ParseError(where, f"XML in an encoding that cannot be read: {exc}", 1) from None
 
 
 def _text(entry: ET.Element, path: str) -> str:
