@@ -250,3 +250,25 @@ def test_xml_in_an_encoding_python_cannot_read_fails_alone(server, clock, encodi
     assert failure.reason.startswith("line 1: XML in an encoding that cannot be read: ")
     assert isinstance(dump, Dump) and [r.arxiv_id for r in dump.records] == ["2609.00002"]
     assert api.reason.startswith("line 1: XML in an encoding that cannot be read: ")
+
+
+@pytest.mark.parametrize(("charset", "body", "reason"), [
+    ("undefined", b"new\n\nT\n\nA\n", "charset 'undefined' in its Content-Type cannot be read"),
+    ("utf-7", b"new\n\nT +2AA-\n\nA\n", "decodes to a lone surrogate"),
+    ("unicode_escape", b"new\n\nT \\ud800\n\nA\n", "decodes to a lone surrogate"),
+])
+def test_a_charset_that_cannot_give_utf8_fails_the_dump_url_alone(server, clock, charset,
+                                                                    body, reason):
+    server.route("/d.txt", Reply(200, body, f"text/plain; charset={charset}"))
+    with make_fetcher(clock) as fetcher:
+        failure = only(collect("dump_url", server, fetcher, url=f"{server.url}/d.txt"),
+                       DumpFailure)
+    assert reason in failure.reason, failure
+
+
+def test_a_charset_that_decodes_nothing_fails_the_page_alone(server, clock):
+    server.route("/papers/date/2026-09-28",
+                 Reply(200, b"<html></html>", "text/html; charset=undefined"))
+    with make_fetcher(clock) as fetcher:
+        failure = only(collect("hf_papers", server, fetcher, date="2026-09-28"), DumpFailure)
+    assert failure.reason.startswith("charset 'undefined' in Content-Type cannot be read"), failure

@@ -97,6 +97,12 @@ def as_utf8(result: FetchResult) -> bytes:
     except UnicodeDecodeError as exc:
         raise ParseError(result.url, f"not {charset} as its Content-Type says: byte "
                          f"0x{result.body[exc.start]:02x} at offset {exc.start}") from None
+    except UnicodeEncodeError:  # utf-7 or unicode_escape decoded to a lone surrogate
+        raise ParseError(result.url, f"not text in {charset}, as its Content-Type says: it "
+                         "decodes to a lone surrogate, which is no character") from None
+    except UnicodeError as exc:  # a codec that decodes nothing (`undefined`) or not this way
+        raise ParseError(result.url, f"charset {charset!r} in its Content-Type cannot be "
+                         f"read: {exc}") from None
 
 
 # The charsets servers put on text files by default, whatever they hold (Apache's

@@ -93,6 +93,9 @@ def decode_text(data: bytes, where: str, charset: str | None = None) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise ParseError(where, f"not {encoding}: byte 0x{data[exc.start]:02x} at offset "
                          f"{exc.start}", line) from None
+    except UnicodeError as exc:  # a codec that decodes nothing (`undefined`) or not this way
+        raise ParseError(where, f"charset {encoding!r} in Content-Type cannot be read: "
+                         f"{exc}") from None
 
 
 def failure_from(source: str, exc: SourceError) -> DumpFailure:
