@@ -23,7 +23,10 @@ _MATH_MARKUP = str.maketrans("", "", "${}^_")
 _NON_WORD = re.compile(r"[^\w\s]|_")
 # What a link from a source may be: a web address, nothing that runs (`javascript:`), carries
 # its own content (`data:`) or breaks out of an attribute or a Markdown link (spaces, controls).
-_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f<>\"'`]+", re.IGNORECASE)
+_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f<>\"'`\ud800-\udfff]+", re.IGNORECASE)
+# A lone surrogate (JSON's "\ud800", a page in UTF-7) is no character: no database or UTF-8
+# writer takes one. (A pair in JSON is one character by the time it is a str.)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Greek letters written as LaTeX commands match the same letters typed directly
 # (`SOTOPIA-$\pi$` is listed as `SOTOPIA-π` elsewhere).
 GREEK_LETTERS = {
@@ -133,6 +136,14 @@ class PaperRecord:
         # whose unique index on (title_hash, COALESCE(arxiv_id, '')) would take '' for none.
         if self.arxiv_id == "":
             object.__setattr__(self, "arxiv_id", None)
+        # Text from a source is shown as it came, but with what is not a character (a lone
+        # surrogate) as U+FFFD: stored, it failed the whole unit (and the rest of the source).
+        for name in ("title", "abstract"):
+            value = getattr(self, name)
+            if not value.isascii():
+                object.__setattr__(self, name, _characters(value))
+        if not all(a.isascii() for a in self.authors):
+            object.__setattr__(self, "authors", tuple(_characters(a) for a in self.authors))
 
     @property
     def title_key(self) -> str:
@@ -142,6 +153,11 @@ class PaperRecord:
     def key(self) -> str:
         """Identity: `arxiv:<id>` when the id is known, else `title:<normalized title>`."""
         return f"arxiv:{self.arxiv_id}" if self.arxiv_id else f"title:{self.title_key}"
+
+
+def _characters(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def clean_text(text: str) -> str:

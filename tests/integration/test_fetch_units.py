@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import make_config, run_cli
-from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged
+from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged, hf_api
 from worker.sources.http import MemoryValidators
 
 from .httpfixture import ATOM, HTML, JSON, RSS, FixtureServer, Reply, shared_fixture
@@ -272,3 +272,29 @@ def test_a_charset_that_decodes_nothing_fails_the_page_alone(server, clock):
     with make_fetcher(clock) as fetcher:
         failure = only(collect("hf_papers", server, fetcher, date="2026-09-28"), DumpFailure)
     assert failure.reason.startswith("charset 'undefined' in Content-Type cannot be read"), failure
+
+
+def test_a_lone_surrogate_in_json_is_shown_as_a_replacement_character(tmp_path: Path,
+                                                                      sqlite_url: str) -> None:
+    """JSON may escape half of a surrogate pair ("\\ud800"): no character, which the database
+    refused, failing the whole day's list (its good papers too) with a traceback."""
+    items = [{"paper": {"id": "2609.00001", "title": "Broken \\ud83d emoji",
+                        "summary": "S \\udfff", "authors": [{"name": "A \\ud800"}],
+                        "projectPage": "https://example.org/\\ud800",
+                        "submittedOnDailyAt": "2026-09-28T10:00:00.000Z"}},
+             {"paper": {"id": "2609.00002", "title": "Good", "summary": "S",
+                        "submittedOnDailyAt": "2026-09-28T10:00:00.000Z"}}]
+    body = json.dumps(items).replace("\\\\u", "\\u").encode()
+    assert b"\\ud83d" in body and json.loads(body)[0]["paper"]["title"] == "Broken \ud83d emoji"
+    with FixtureServer() as server:
+        server.route("/api/daily_papers?date=2026-09-28&limit=100", Reply(200, body, JSON))
+        config = make_config(tmp_path, sqlite_url, {})
+        worker = config / "worker.toml"
+        worker.write_text(worker.read_text().split("[[sources]]")[0]
+                          + f'[[sources]]\nname = "hf"\nkind = "hf_api"\nbase_url = '
+                          f'"{server.url}"\ndate = "2026-09-28"\nmin_interval = 0\n')
+        result = run_cli(config, "fetch", "--now", NOW.isoformat())
+    assert "hf: 1 dump read; 2 papers listed, 2 new" in result.output, result.output
+    records = hf_api.parse(body, "x")
+    assert records[0].title == "Broken \ufffd emoji" and records[0].abstract == "S \ufffd"
+    assert records[0].authors == ("A \ufffd",) and records[0].links.project is None
