@@ -141,9 +141,9 @@ class PaperRecord:
         for name in ("title", "abstract"):
             value = getattr(self, name)
             if not value.isascii():
-                object.__setattr__(self, name, _characters(value))
+                object.__setattr__(self, name, as_characters(value))
         if not all(a.isascii() for a in self.authors):
-            object.__setattr__(self, "authors", tuple(_characters(a) for a in self.authors))
+            object.__setattr__(self, "authors", tuple(as_characters(a) for a in self.authors))
 
     @property
     def title_key(self) -> str:
@@ -155,7 +155,7 @@ class PaperRecord:
         return f"arxiv:{self.arxiv_id}" if self.arxiv_id else f"title:{self.title_key}"
 
 
-def _characters(text: str) -> str:
+def as_characters(text: str) -> str:
     """`text` with each lone surrogate replaced by U+FFFD."""
     return _SURROGATE.sub("\ufffd", text)
 

@@ -298,3 +298,24 @@ def test_a_lone_surrogate_in_json_is_shown_as_a_replacement_character(tmp_path: 
     records = hf_api.parse(body, "x")
     assert records[0].title == "Broken \ufffd emoji" and records[0].abstract == "S \ufffd"
     assert records[0].authors == ("A \ufffd",) and records[0].links.project is None
+
+
+def test_a_lone_surrogate_in_an_error_quoted_from_the_body_fails_that_day_alone(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """The reason of a failure quotes the body ("API error: ..."): stored and reported, a lone
+    surrogate in it failed the source with a traceback, the next day unread."""
+    with FixtureServer() as server:
+        server.route("/api/daily_papers?date=2026-09-27&limit=100",
+                     Reply(200, b'{"error": "bad \\ud800 day"}', JSON))
+        good = [{"paper": {"id": "2609.00001", "title": "T", "summary": "S",
+                           "submittedOnDailyAt": "2026-09-28T10:00:00.000Z"}}]
+        server.route("/api/daily_papers?date=2026-09-28&limit=100",
+                     Reply(200, json.dumps(good).encode(), JSON))
+        config = make_config(tmp_path, sqlite_url, {})
+        worker = config / "worker.toml"
+        worker.write_text(worker.read_text().split("[[sources]]")[0]
+                          + f'[[sources]]\nname = "hf"\nkind = "hf_api"\nbase_url = '
+                          f'"{server.url}"\ndate = "last 2 days"\nmin_interval = 0\n')
+        result = run_cli(config, "fetch", "--now", NOW.isoformat())
+    assert "hf: 1 dump read; 1 paper listed, 1 new" in result.output, result.output
+    assert "date=2026-09-27&limit=100: API error: bad \ufffd day" in result.output, result.output

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from worker.records import PaperRecord
+from worker.records import PaperRecord, as_characters
 
 
 def content_hash(data: bytes) -> str:
@@ -46,6 +46,11 @@ class DumpFailure:
     content_hash: str | None = None
     raw: bytes | None = field(default=None, repr=False)  # kept for inspection
 
+    def __post_init__(self) -> None:
+        # A reason may quote the body ("API error: ..."): what is no character in it (a lone
+        # surrogate from JSON) would fail the database and the report that record it.
+        object.__setattr__(self, "reason", as_characters(self.reason))
+
     def __str__(self) -> str:
         return f"{self.locator}: {self.reason}"
 
@@ -67,6 +72,9 @@ class SourceWarning:
     source: str
     locator: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", as_characters(self.message))
 
     def __str__(self) -> str:
         return f"{self.locator}: {self.message}"
