@@ -305,3 +305,22 @@ def test_a_source_kind_that_is_no_string_is_a_problem(tmp_path: Path, kind: str)
     messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, worker)]
     assert len(messages) == 1 and messages[0].startswith(
         "/worker.toml:6: sources[0].kind: unknown kind "), messages
+
+
+@pytest.mark.parametrize("weight", ["nan", "inf", "1e308", "-1.0"])
+def test_a_field_weight_that_is_no_usable_number_is_a_problem(tmp_path: Path,
+                                                              weight: str) -> None:
+    # nan, inf and 1e308 passed check and made every paper matching in the title drop out.
+    sub = GOOD_SUB + f"field_weights = {{ title = {weight} }}\n"
+    messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, ada=sub)]
+    assert messages == ["/subscribers/ada.toml:11: interests.field_weights.title: expected a "
+                        "number from 0 to 1000"]
+
+
+def test_a_field_weight_at_the_limit_still_ranks_title_matches() -> None:
+    from worker.matching import Interests, Matcher, PaperText
+
+    papers = [PaperText("a", "Vision transformers", "We study images."),
+              PaperText("b", "Language models", "Text, and some vision.")]
+    interests = Interests(keywords=("vision",), field_weights={"title": 1000.0})
+    assert [m.paper.key for m in Matcher(interests).rank(papers)] == ["a", "b"]
