@@ -175,7 +175,7 @@ def _query_error_line(query: str, text: str, line: int | None) -> int | None:
     try:
         parse_query(query)
     except QuerySyntaxError as exc:
-        opening = text.splitlines()[line - 1].split("=", 1)[-1].strip()
+        opening = text.split("\n")[line - 1].split("=", 1)[-1].strip()  # (TOML's lines)
         return line + exc.located(query)[1] + (opening in ("'''", '"""'))
     return line
 

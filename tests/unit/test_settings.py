@@ -324,3 +324,13 @@ def test_a_field_weight_at_the_limit_still_ranks_title_matches() -> None:
               PaperText("b", "Language models", "Text, and some vision.")]
     interests = Interests(keywords=("vision",), field_weights={"title": 1000.0})
     assert [m.paper.key for m in Matcher(interests).rank(papers)] == ["a", "b"]
+
+
+def test_a_query_error_line_counts_toml_lines_only(tmp_path: Path) -> None:
+    # U+2028 and U+0085 may stand in a TOML comment; str.splitlines() counts them as line
+    # breaks, which put the error of a multi-line query one line too early.
+    sub = ('email = "a@example.org"  # a\u2028b\u0085c\n[interests]\n'
+           'query = """\n(a OR\n)"""\n')
+    (message,) = _messages(tmp_path, ada=sub)
+    assert message.split("ada.toml", 1)[1].startswith(":4: interests.query: query: dangling "
+                                                      "operator: OR needs a term after it"), message
