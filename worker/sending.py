@@ -300,7 +300,7 @@ class Delivery:
             outbox.mark_failed(self.marks, job, error=error)
             why = "refused for good" if permanent else f"gave up after {job.attempts} attempts"
             return _logged(report("failed", error), bug, why, attempts=job.attempts)
-        retry_at = self._retry_at(min(delivery.base * 2 ** (job.attempts - 1), delivery.cap))
+        retry_at = self._retry_at(delivery.wait(job.attempts))
         outbox.mark_retry(self.marks, job, error=error, retry_at=retry_at)
         return _logged(report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)"),
                        bug, attempts=job.attempts, retry_at=_iso(retry_at))

@@ -67,6 +67,14 @@ class DeliverySettings:
     def cap(self) -> timedelta:
         return parse_duration(self.retry_max)
 
+    def wait(self, attempts: int) -> timedelta:
+        """The back-off after `attempts` failed sends: retry_base doubled for each one after
+        the first, at most retry_max. Worked out in floats: with max_attempts in the dozens,
+        timedelta arithmetic overflowed (2m * 2**44 is beyond what a timedelta holds)."""
+        seconds = self.base.total_seconds() * 2.0 ** min(max(attempts - 1, 0), 1023)
+        cap = self.cap
+        return cap if seconds >= cap.total_seconds() else timedelta(seconds=seconds)
+
 
 @dataclass(frozen=True)
 class EmailSettings:

@@ -334,3 +334,12 @@ def test_a_query_error_line_counts_toml_lines_only(tmp_path: Path) -> None:
     (message,) = _messages(tmp_path, ada=sub)
     assert message.split("ada.toml", 1)[1].startswith(":4: interests.query: query: dangling "
                                                       "operator: OR needs a term after it"), message
+
+
+def test_the_retry_back_off_doubles_up_to_its_cap_for_any_number_of_attempts() -> None:
+    from worker.settings import DeliverySettings
+
+    delivery = DeliverySettings(max_attempts=1000, retry_base="2m", retry_max="6h")
+    assert [delivery.wait(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (2, 4, 8)]
+    # 2m * 2**44 overflowed a timedelta: with max_attempts = 50 the 45th failed send crashed
+    assert delivery.wait(45) == delivery.wait(10**6) == timedelta(hours=6)
