@@ -361,3 +361,17 @@ def test_check_and_serve_say_when_the_environment_overrides_worker_tomls_databas
     same = {"PAPER_DIGEST_DATABASE_URL": "postgresql://digest:secret@db:5432/papers"}
     assert load_config(config, same).settings.database_url_unused is None
     assert "is not used" not in run_cli(config, "check", env=same).output
+
+
+@pytest.mark.parametrize("ref", ["paper:99999999999999999999999", "paper:\u00b2"])
+def test_a_paper_key_no_database_integer_holds_is_no_paper(tmp_path: Path, seeds_dir: Path,
+                                                           database_url: str, ref: str) -> None:
+    """`paper:` and 23 digits was an OverflowError traceback from the database driver,
+    `paper:²` (a digit to str.isdigit, not to int) a ValueError."""
+    config = make_config(tmp_path, database_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    for command in ("explain", "mark"):
+        result = CliRunner().invoke(cli, ["--config", str(config), command, "ada", ref])
+        assert result.exit_code == 2, (result.output, result.exception)
+        assert f"no stored paper matches {ref!r}" in result.output, result.output

@@ -302,8 +302,11 @@ def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
 def find_paper(engine: Engine, ref: str) -> StoredPaper | None:
     """One paper by arXiv id, title, or `paper:<n>` as shown in digests."""
     if ref.startswith("paper:") and ref[6:].isdigit():
+        number = ref[6:]  # ASCII digits a database integer holds: `paper:²` or one of 30
+        if not number.isascii() or int(number) >= 2**63:  # digits names no paper
+            return None
         with reading(engine) as conn:
-            row = conn.execute(select(papers).where(papers.c.id == int(ref[6:]))).first()
+            row = conn.execute(select(papers).where(papers.c.id == int(number))).first()
             return StoredPaper.from_row(row) if row else None
     return find_papers(engine, [ref.removeprefix("arxiv:")]).get(ref.removeprefix("arxiv:"))
 
