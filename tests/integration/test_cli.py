@@ -375,3 +375,13 @@ def test_a_paper_key_no_database_integer_holds_is_no_paper(tmp_path: Path, seeds
         result = CliRunner().invoke(cli, ["--config", str(config), command, "ada", ref])
         assert result.exit_code == 2, (result.output, result.exception)
         assert f"no stored paper matches {ref!r}" in result.output, result.output
+
+
+@pytest.mark.parametrize("now", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_a_now_at_the_ends_of_the_calendar_is_a_usage_error(tmp_path: Path, now: str) -> None:
+    """A pass reaches 100 years back (backfill) and a lease ahead: these were an OverflowError
+    traceback mid-run."""
+    config = make_config(tmp_path, "sqlite:///" + str(tmp_path / "db.sqlite"), {"ada": SUB})
+    result = CliRunner().invoke(cli, ["--config", str(config), "run", "--dry-run", "--now", now])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Invalid value for --now" in result.output and "from 1970 to 9000" in result.output

@@ -75,6 +75,9 @@ def parse_now(value: str | None) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not ISO-8601, e.g. 2026-03-14T08:00:00+01:00",
                                  param_hint="--now") from None
+    if not 1970 <= moment.year <= 9000:  # a pass reaches 100 years back (backfill) and ahead
+        raise click.BadParameter(f"{value!r} is not a year from 1970 to 9000",
+                                 param_hint="--now")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
