@@ -125,3 +125,15 @@ def test_errors_name_the_reason(body, message):
         hf_api.parse(body, "https://huggingface.co/api/daily_papers?date=2025-03-05")
     assert message in str(err.value)
     assert "daily_papers?date=2025-03-05" in str(err.value)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("githubRepo", 123), ("projectPage", ["https://example.org"]), ("githubRepo", True),
+    ("authors", 3), ("authors", True), ("authors", 1.5)])
+def test_a_field_of_another_type_is_left_out_not_a_crash(key, value):
+    """A link or author list of another JSON type was an AttributeError or TypeError, which
+    no source catches: the source ended, its later days unread."""
+    item = {"paper": {"id": "2609.00001", "title": "T", "summary": "S", key: value}}
+    [record] = hf_api.parse(json.dumps([item]).encode(), "x")
+    assert record.title == "T" and record.arxiv_id == "2609.00001"
+    assert record.links.code is None and record.links.project is None and record.authors == ()

@@ -49,8 +49,16 @@ def _text(value: Any) -> str:
 
 
 def _authors(paper: dict[str, Any]) -> tuple[str, ...]:
-    names = (a.get("name") for a in paper.get("authors") or () if isinstance(a, dict))
+    listed = paper.get("authors")
+    if not isinstance(listed, list):  # (a number or true was a TypeError: not iterable)
+        return ()
+    names = (a.get("name") for a in listed if isinstance(a, dict))
     return tuple(clean_text(n) for n in names if isinstance(n, str) and n.strip())
+
+
+def _link(value: Any) -> str | None:
+    """A link the item gives, when it is a string (a number there was an AttributeError)."""
+    return value if isinstance(value, str) and value else None
 
 
 def _upvotes(value: Any, where: str, at: str) -> int | None:
@@ -75,7 +83,7 @@ def record_from_item(item: Any, where: str, index: int) -> PaperRecord | None:
         raise ParseError(where, f"{at} ({raw_id or 'no id'}): no title")
     found = split_arxiv_id(raw_id) if raw_id else None
     arxiv_id, version = found if found else (None, None)
-    code, project = paper.get("githubRepo") or None, paper.get("projectPage") or None
+    code, project = _link(paper.get("githubRepo")), _link(paper.get("projectPage"))
     links = (Links.for_arxiv(arxiv_id, code=code, project=project) if arxiv_id
              else Links(abstract=f"https://huggingface.co/papers/{raw_id}" if raw_id else None,
                         code=code, project=project))
