@@ -13,10 +13,13 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-# New-style ids: YYMM.NNNN (2007-2014) or YYMM.NNNNN (2015-), optional vN.
-_NEW_ID = re.compile(r"(?<![\w.])(\d{4}\.\d{4,5})(?:v(\d+))?(?![\w.])")
+# New-style ids: YYMM.NNNN (2007-2014) or YYMM.NNNNN (2015-), optional vN. Digits are ASCII
+# (\d takes ٢٥٠٣ too), a version at most 6 of them: a longer one is no id, not an integer a
+# database column (or int(), past 4,300 digits) refuses.
+_NEW_ID = re.compile(r"(?<![\w.])([0-9]{4}\.[0-9]{4,5})(?:v([0-9]{1,6}))?(?![\w.])")
 # Old-style ids: archive(.SUBJ)/YYMMNNN, optional vN (e.g. astro-ph/0601001, math.GT/0309136v2).
-_OLD_ID = re.compile(r"(?<![\w\-.])([a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?(?!\w)")
+_OLD_ID = re.compile(
+    r"(?<![\w\-.])([a-z][a-z\-]+(?:\.[A-Z]{2})?/[0-9]{7})(?:v([0-9]{1,6}))?(?!\w)")
 
 _LATEX_CMD = re.compile(r"\\([A-Za-z]+)|\\.")
 _MATH_MARKUP = str.maketrans("", "", "${}^_")

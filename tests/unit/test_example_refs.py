@@ -54,3 +54,15 @@ def test_a_title_is_not_an_id(ref: str) -> None:
 ])
 def test_a_doi_other_than_arxivs(ref: str, doi: bool) -> None:
     assert other_doi(ref) is doi
+
+
+@pytest.mark.parametrize("raw", ["2401.12345v" + "9" * 30, "2401.12345v" + "9" * 5000,
+                                 "\u0662\u0664\u0660\u0661.\u0661\u0662\u0663\u0664\u0665"])
+def test_an_id_with_a_version_no_integer_column_holds_or_other_digits_is_no_id(raw):
+    """A version of 30 digits was stored (an OverflowError from the database, which ended the
+    source), one of 5,000 a ValueError from int(); Arabic-Indic digits made an id arXiv
+    does not have."""
+    from worker.records import split_arxiv_id
+
+    assert split_arxiv_id(raw) is None
+    assert split_arxiv_id("2401.12345v999999") == ("2401.12345", 999999)
