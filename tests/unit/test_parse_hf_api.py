@@ -119,6 +119,10 @@ def test_empty_list_is_fine():
     (b'[{"paper": {"id": "2503.02130"}}]', "no title"),
     ('[{"paper": {"id": "1", "title": "caf\u00e9"}}]'.encode("latin-1"), "not utf-8"),
     (json.dumps([_item(submittedOnDailyAt="yesterday")]).encode(), "not an ISO date-time"),
+    # more than a database integer holds: stored, it ended the source with an overflow
+    (json.dumps([_item(upvotes=10**30)]).encode(), "upvotes out of range: 1" + "0" * 30),
+    (json.dumps([_item(upvotes=-1e20)]).encode(), "item 1: upvotes out of range: -1e+20"),
+    (json.dumps([_item(upvotes=2**31)]).encode(), "item 1: upvotes out of range: 2147483648"),
 ])
 def test_errors_name_the_reason(body, message):
     with pytest.raises(ParseError) as err:

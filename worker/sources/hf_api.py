@@ -25,6 +25,7 @@ from worker.sources.http import FetchResult
 from worker.sources.remote import HttpOptions, HttpSource, Item, Params, decode_text
 
 API_PAGE_LIMIT = 100  # the API's maximum `limit` (its OpenAPI schema)
+MAX_INTEGER = 2**31 - 1  # the largest value of an INTEGER column in PostgreSQL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +67,8 @@ def _upvotes(value: Any, where: str, at: str) -> int | None:
         return None
     if not math.isfinite(value):  # JSON allows 1e999, which Python reads as infinity
         raise ParseError(where, f"{at}: upvotes is not a finite number: {value!r}")
+    if not -MAX_INTEGER <= value <= MAX_INTEGER:  # what a database integer column holds
+        raise ParseError(where, f"{at}: upvotes out of range: {value!r}")
     return int(value)
 
 
