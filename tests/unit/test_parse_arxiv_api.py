@@ -115,3 +115,13 @@ def test_malformed(body, message):
         arxiv_api.parse(body, "https://export.arxiv.org/api/query?search_query=cat:cs.CV")
     assert message in str(err.value)
     assert "search_query=cat:cs.CV" in str(err.value)
+
+
+@pytest.mark.parametrize("total", ["\u00b2", "9" * 5000])
+def test_a_total_int_cannot_read_is_no_total(total):
+    # str.isdigit() takes "²", which int() refuses; int() refuses 5,000 digits: each was a
+    # ValueError, no ParseError, which ended the source.
+    body = (f"<feed xmlns='http://www.w3.org/2005/Atom' xmlns:opensearch="
+            f"'http://a9.com/-/spec/opensearch/1.1/'><opensearch:totalResults>{total}"
+            "</opensearch:totalResults></feed>").encode()
+    assert arxiv_api.parse_feed(body, "x").total is None

@@ -138,3 +138,18 @@ def test_errors(body, message):
     with pytest.raises(ParseError) as err:
         arxiv_listing.parse(body, "https://arxiv.org/list/cs.CV/new")
     assert message in str(err.value) and "list/cs.CV/new" in str(err.value)
+
+
+def test_a_count_of_thousands_of_digits_is_no_count():
+    """int() refuses a number of more than 4,300 digits with a ValueError, which no source
+    catches: it ended the source (and the paging look-ahead raised it before the parse)."""
+    from worker.sources.http import FetchResult
+
+    huge = "1" + "0" * 5000
+    body = page(("New submissions", huge, huge, [entry(1, "2503.00001", "First")]))
+    with pytest.raises(ParseError, match="holds 1 entry"):
+        arxiv_listing.parse_page(body, "x")
+    totalled = page(("New submissions", 1, 1, [entry(1, "2503.00001", "First")]), total=huge)
+    assert arxiv_listing.parse_page(totalled, "x").total is None
+    result = FetchResult("x", "x", 200, {}, body)
+    assert arxiv_listing._following(result, {"skip": 0, "show": 2000}) is None

@@ -119,7 +119,9 @@ def parse_feed(data: bytes, where: str, *, source: str = "arxiv_api",
         if (message := _api_error(entry)) is not None:
             raise SourceError(source, where, f"arXiv API error: {message}", status)
     total_text = _text(root, "opensearch:totalResults")
-    total = int(total_text) if total_text.isdigit() else None
+    # (str.isdigit() takes "²", which int() refuses, and int() refuses 4,301 digits or more)
+    total = int(total_text) if total_text.isascii() and total_text.isdigit() \
+        and len(total_text) <= 18 else None
     return AtomFeed(total, tuple(_record(e, where) for e in entries))
 
 

@@ -33,9 +33,12 @@ from worker.sources.remote import (
     decode_text,
 )
 
-_SHOWING = re.compile(r"\(showing\s+(?:first\s+)?(\d+)\s+of\s+(\d+)\s+entries\s*\)", re.I)
+# Counts are ASCII digits, at most 9 of them: a longer one is no count arXiv writes (and
+# int() refuses one of more than 4,300 digits with a ValueError, no ParseError).
+_SHOWING = re.compile(
+    r"\(showing\s+(?:first\s+)?([0-9]{1,9})\s+of\s+([0-9]{1,9})\s+entries\s*\)", re.I)
 _LISTING_DAY = re.compile(r"new listings for\s+\w+,\s+(\d{1,2}\s+\w+\s+\d{4})", re.I)
-_TOTAL = re.compile(r"Total of\s+(\d+)\s+entries", re.I)
+_TOTAL = re.compile(r"Total of\s+([0-9]{1,9})\s+entries", re.I)
 _ABS_LINK = re.compile(r"/abs/")
 _VERSIONED = re.compile(r"/(?:html|abs|pdf)/([^\s?#]+v\d+)")
 MAX_PAGE_SIZE = 2000  # arXiv's largest `show`
