@@ -109,6 +109,10 @@ def test_a_paper_titled_error_is_still_a_paper():
      "is not an arXiv id"),
     (b'<?xml version="1.0" encoding="utf-8"?><feed><title>caf\xe9</title></feed>',
      "not well-formed XML"),
+    # stored in UTC, where it is after 9999: a database error that ended the source
+    (b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>2401.00001</id><title>T</title>'
+     b"<published>9999-12-31T23:00:00-05:00</published></entry></feed>",
+     "'9999-12-31T23:00:00-05:00' is after 9999 or before 0001 in UTC"),
 ])
 def test_malformed(body, message):
     with pytest.raises(ParseError) as err:

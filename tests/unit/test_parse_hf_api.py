@@ -123,6 +123,11 @@ def test_empty_list_is_fine():
     (json.dumps([_item(upvotes=10**30)]).encode(), "upvotes out of range: 1" + "0" * 30),
     (json.dumps([_item(upvotes=-1e20)]).encode(), "item 1: upvotes out of range: -1e+20"),
     (json.dumps([_item(upvotes=2**31)]).encode(), "item 1: upvotes out of range: 2147483648"),
+    # stored in UTC, where they leave the calendar: a database error that ended the source
+    (json.dumps([_item(publishedAt="9999-12-31T23:59:59-12:00")]).encode(),
+     "item 1: paper.publishedAt: '9999-12-31T23:59:59-12:00' is after 9999 or before 0001"),
+    (json.dumps([_item(publishedAt="0001-01-01T00:00:00+01:00")]).encode(),
+     "item 1: paper.publishedAt: '0001-01-01T00:00:00+01:00' is after 9999 or before 0001"),
 ])
 def test_errors_name_the_reason(body, message):
     with pytest.raises(ParseError) as err:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from worker.errors import ParseError, SourceError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
@@ -69,9 +69,15 @@ def _when(value: str, where: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ParseError(where, f"not an ISO date-time: {value!r}") from None
+    try:  # stored in UTC, where 9999-12-31T23:00-05:00 is after the year 9999
+        if moment.tzinfo is not None:
+            moment.astimezone(UTC)
+    except OverflowError:
+        raise ParseError(where, f"{value!r} is after 9999 or before 0001 in UTC") from None
+    return moment
 
 
 def _id_and_version(entry: ET.Element, where: str) -> tuple[str, int | None]:

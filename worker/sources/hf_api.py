@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from worker.errors import ParseError
@@ -40,9 +40,15 @@ def _iso(value: Any, where: str, what: str) -> datetime | None:
     if value in (None, ""):
         return None
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise ParseError(where, f"{what}: not an ISO date-time: {value!r}") from None
+    try:  # stored in UTC, where 9999-12-31T23:00-05:00 is after the year 9999
+        if moment.tzinfo is not None:
+            moment.astimezone(UTC)
+    except OverflowError:
+        raise ParseError(where, f"{what}: {value!r} is after 9999 or before 0001 in UTC") from None
+    return moment
 
 
 def _text(value: Any) -> str:
