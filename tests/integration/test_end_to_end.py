@@ -132,6 +132,25 @@ def test_malformed_dump_is_reported_and_others_go_through(tmp_path: Path, seeds_
     assert "1 paper listed, 1 new" in fixed.output
 
 
+
+def test_a_dump_named_in_another_encoding_is_read_with_the_others(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    """A file name that is not UTF-8 (Latin-1 `café.txt`) reached the database with lone
+    surrogates, which it refused: no dump of the folder was read, every run."""
+    import os
+
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    folder = os.fsencode(tmp_path / "dumps")
+    with open(folder + b"/caf\xe9.txt", "wb") as good:
+        good.write(b"A title\n\nIts abstract about grounding.\n")
+    with open(folder + b"/na\xefve.txt", "wb") as broken:
+        broken.write(b"Title only\n")
+    result = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert "120 papers listed, 120 new" in result.output, result.output
+    assert f"FAILED {tmp_path / 'dumps'}/na\\xefve.txt: line 1: " in result.output, result.output
+
+
 def test_broken_subscriber_is_skipped_and_others_served(tmp_path: Path, seeds_dir: Path,
                                                         sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url,

@@ -41,26 +41,34 @@ class DumpDirSource(Source):
         for path in sorted(p for p in glob(self.options.pattern) if p.is_file()):
             yield self._read(path, ctx)
 
-    def _read(self, path: Path, ctx: SourceContext) -> Dump | DumpFailure | Unchanged:
+    def _read(self, file: Path, ctx: SourceContext) -> Dump | DumpFailure | Unchanged:
+        path = shown(file)
         try:
-            size = path.stat().st_size
+            size = file.stat().st_size
             if size > MAX_DUMP_BYTES:
-                return DumpFailure(self.name, str(path), f"{size} bytes: too large for a dump")
-            data = path.read_bytes()
+                return DumpFailure(self.name, path, f"{size} bytes: too large for a dump")
+            data = file.read_bytes()
             # The file's mtime says when the dump was written: the year of `Mar 13` comes
             # from it, but never a time after this pass.
-            written = min(datetime.fromtimestamp(path.stat().st_mtime, UTC), ctx.now)
+            written = min(datetime.fromtimestamp(file.stat().st_mtime, UTC), ctx.now)
         except OSError as exc:
-            return DumpFailure(self.name, str(path), f"cannot read: {exc.strerror or exc}")
+            return DumpFailure(self.name, path, f"cannot read: {exc.strerror or exc}")
         digest = content_hash(data)
         if ctx.is_known(digest):
-            return Unchanged(self.name, str(path), "already read (same content)")
+            return Unchanged(self.name, path, "already read (same content)")
         try:
-            parsed = parse_dump(data, str(path), written)
+            parsed = parse_dump(data, path, written)
         except ParseError as exc:
-            return DumpFailure(self.name, str(path), exc.detail, content_hash=digest)
+            return DumpFailure(self.name, path, exc.detail, content_hash=digest)
         records = tuple(
             PaperRecord(title=e.title, abstract=e.abstract, listing_date=parsed.listing_date)
             for e in parsed.entries
         )
-        return Dump(self.name, str(path), digest, written, records, parsed.listing_date)
+        return Dump(self.name, path, digest, written, records, parsed.listing_date)
+
+
+def shown(path: Path) -> str:
+    """A file's path as text to record and report: a name that is not UTF-8 (`caf\\xe9.txt`,
+    from a Latin-1 system) keeps its odd bytes as `\\xe9`. As Python gives it (with lone
+    surrogates) the database refused it, which failed every dump of the folder, every run."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
