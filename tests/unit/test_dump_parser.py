@@ -127,3 +127,20 @@ def test_missing_title_points_at_the_slipped_block() -> None:
 ])
 def test_year_inference(header: str, reference: datetime, expected: date) -> None:
     assert infer_listing_date(header, reference) == expected
+
+
+def test_a_dump_file_with_an_epoch_mtime_is_dated_by_the_pass(tmp_path: Path) -> None:
+    """A file whose mtime is 0 (a Nix store, a reproducible archive) made its `Mar 13` a day
+    of 1970, shown and kept as when its papers were listed."""
+    import os
+
+    from worker.sources import Dump, SourceContext
+    from worker.sources.dump_dir import DumpDirOptions, DumpDirSource
+
+    dump = tmp_path / "d.txt"
+    dump.write_bytes(b"Mar 13\n\nA title\n\nIts abstract.\n")
+    os.utime(dump, (0, 0))
+    now = datetime(2026, 3, 14, 18, tzinfo=UTC)
+    [item] = DumpDirSource("local", DumpDirOptions(str(tmp_path))).collect(SourceContext(now))
+    assert isinstance(item, Dump) and item.listing_date == date(2026, 3, 13)
+    assert item.fetched_at == now

@@ -50,3 +50,14 @@ def test_seeds_parse_when_present():
         pytest.skip("no seeds in ../shared/seeds")
     total = sum(len(dump_url.parse(p.read_bytes(), str(p), NOW)[0]) for p in seeds)
     assert total == 444  # DESIGN.md: 444 entries in the five seeds
+
+
+@pytest.mark.parametrize("header", ["Thu, 01 Jan 1970 00:00:00 GMT",
+                                    "Mon, 99999999999999999999 Mar 2025 00:00:00 GMT"])
+def test_a_last_modified_that_says_nothing_is_not_when_the_dump_was_written(header):
+    # An epoch Last-Modified made the dump's `Mar 13` a day of 1970, shown and kept as when
+    # its papers were listed; a day of 20 digits was an OverflowError that failed the dump.
+    written = dump_url.written_at(_result(header), NOW)
+    assert written == NOW
+    _, listing = dump_url.parse(b"Mar 13\n\nA title\n\nIts abstract.\n", "u", written)
+    assert listing is not None and listing.year == NOW.year

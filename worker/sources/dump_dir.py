@@ -10,7 +10,7 @@ from pathlib import Path
 from worker.errors import ParseError
 from worker.records import PaperRecord
 from worker.sources.base import Dump, DumpFailure, Source, SourceContext, Unchanged, content_hash
-from worker.sources.dumps import parse_dump
+from worker.sources.dumps import parse_dump, written_time
 
 # Larger files are not listing pages; refuse them before reading them into memory.
 MAX_DUMP_BYTES = 50 * 1024 * 1024
@@ -50,7 +50,7 @@ class DumpDirSource(Source):
             data = file.read_bytes()
             # The file's mtime says when the dump was written: the year of `Mar 13` comes
             # from it, but never a time after this pass.
-            written = min(datetime.fromtimestamp(file.stat().st_mtime, UTC), ctx.now)
+            written = written_time(datetime.fromtimestamp(file.stat().st_mtime, UTC), ctx.now)
         except OSError as exc:
             return DumpFailure(self.name, path, f"cannot read: {exc.strerror or exc}")
         digest = content_hash(data)

@@ -40,13 +40,13 @@ def parse(data: bytes, where: str, reference: datetime) -> tuple[list[PaperRecor
 
 def written_at(result: FetchResult, now: datetime) -> datetime:
     """When the dump was written: Last-Modified if sane, else `now` (never later than now)."""
+    from worker.sources.dumps import written_time
+
     try:
         modified = parsedate_to_datetime(result.last_modified or "")
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # (a day of 20 digits)
         return now
-    if modified.tzinfo is None or now.tzinfo is None:
-        return now
-    return min(modified, now)
+    return written_time(modified, now)
 
 
 class DumpUrlSource(HttpSource):

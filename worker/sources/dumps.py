@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from worker.errors import ParseError
 
@@ -104,6 +104,20 @@ def _split_header(blocks: list[tuple[int, str]]) -> tuple[str | None, list[tuple
 def _month(text: str) -> int | None:
     match = _DATE_BLOCK.match(text)
     return _MONTHS.get(match.group(1).casefold()) if match else None
+
+
+# No listing page is older than arXiv (August 1991): a dump "written" before it has a time
+# that says nothing (a file's mtime of 0, a server's epoch Last-Modified), which made its
+# `Mar 13` a day of 1970, shown and kept as when its papers were listed.
+EARLIEST_WRITTEN = datetime(1991, 8, 14, tzinfo=UTC)
+
+
+def written_time(claimed: datetime | None, now: datetime) -> datetime:
+    """When a dump was written, from what its file or server claims: never after `now`, and
+    `now` when the claim is missing or before any listing page existed."""
+    if claimed is None or claimed.tzinfo is None or now.tzinfo is None:
+        return now
+    return now if claimed < EARLIEST_WRITTEN else min(claimed, now)
 
 
 def infer_listing_date(header: str, reference: datetime) -> date:
