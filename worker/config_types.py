@@ -209,6 +209,9 @@ def read_toml(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
         match = re.search(r"line (\d+)", str(exc))
         return None, text, [Problem(str(path), f"invalid TOML: {exc}",
                                     line=int(match.group(1)) if match else None)]
+    except RecursionError:  # valid TOML, but arrays or tables deeper than tomllib goes
+        return None, text, [Problem(str(path), "invalid TOML: arrays or tables nested too "
+                                    "deeply to read")]
 
 
 def check_timezone(name: str, file: str, key: str, text: str) -> list[Problem]:

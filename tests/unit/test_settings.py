@@ -343,3 +343,17 @@ def test_the_retry_back_off_doubles_up_to_its_cap_for_any_number_of_attempts() -
     assert [delivery.wait(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (2, 4, 8)]
     # 2m * 2**44 overflowed a timedelta: with max_attempts = 50 the 45th failed send crashed
     assert delivery.wait(45) == delivery.wait(10**6) == timedelta(hours=6)
+
+
+@pytest.mark.parametrize("nested", ["[" * 2000 + "]" * 2000, "{a = " * 2000 + "1" + "}" * 2000])
+def test_a_file_nested_too_deeply_for_tomllib_is_a_problem(tmp_path: Path, nested: str) -> None:
+    # tomllib recurses: this was a RecursionError traceback from check and every run, for
+    # every subscriber, when only this one's file was at fault.
+    sub = GOOD_SUB + f"exclude = {nested}\n"
+    messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, ada=sub)]
+    assert messages == ["/subscribers/ada.toml: invalid TOML: arrays or tables nested too "
+                        "deeply to read"]
+    worker = GOOD_WORKER + f"[delivery]\nx = {nested}\n"
+    config = load_config(write_config(tmp_path / "w", worker), {})
+    assert [str(p).split(str(tmp_path), 1)[1] for p in config.problems] == [
+        "/w/worker.toml: invalid TOML: arrays or tables nested too deeply to read"]
