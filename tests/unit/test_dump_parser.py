@@ -144,3 +144,24 @@ def test_a_dump_file_with_an_epoch_mtime_is_dated_by_the_pass(tmp_path: Path) ->
     [item] = DumpDirSource("local", DumpDirOptions(str(tmp_path))).collect(SourceContext(now))
     assert isinstance(item, Dump) and item.listing_date == date(2026, 3, 13)
     assert item.fetched_at == now
+
+
+@pytest.mark.parametrize("title", ["...", "\u200b", "\u202e\u200f", "\u2014 \u2014"])
+def test_a_title_with_no_letters_or_digits_is_an_error_at_its_line(title: str) -> None:
+    """Its identity (the normalized title) is empty, every such paper's: two of them were
+    merged into one, the second's abstract lost, and the first shown with no visible title."""
+    data = f"Mar 13\n\nA real title\n\nIts abstract.\n\n{title}\n\nAn abstract.\n".encode()
+    with pytest.raises(ParseError) as err:
+        parse_dump(data, "d.txt", datetime(2026, 3, 14, tzinfo=UTC))
+    assert err.value.line == 7 and "has no letters or digits" in err.value.reason
+
+
+def test_a_source_record_known_by_a_title_of_no_letters_is_left_out() -> None:
+    from worker.records import PaperRecord
+    from worker.sources.remote import _sound
+
+    records = [PaperRecord("...", "A."), PaperRecord("\u200b", "B."),
+               PaperRecord("...", "C.", arxiv_id="2609.00001"), PaperRecord("Fine", "D.")]
+    kept, refused = _sound(records)
+    assert [r.abstract for r in kept] == ["C.", "D."]
+    assert [i for i, _ in refused] == [0, 1] and "no letters or digits" in refused[0][1]

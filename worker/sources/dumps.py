@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from worker.errors import ParseError
+from worker.records import normalize_title
 
 _MONTHS = {m: i for i, m in enumerate(
     "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
@@ -167,6 +168,9 @@ def parse_dump(data: bytes, where: str, reference: datetime) -> ParsedDump:
         if len(title) > MAX_TITLE_CHARS:
             raise ParseError(where, f"title of {len(title)} characters: blocks are out of step "
                              "(is a title or an abstract missing above?)", line)
+        if not normalize_title(title):
+            raise ParseError(where, f"title {title!r} has no letters or digits (a line of "
+                             "symbols or invisible characters where a title should be)", line)
         entries.append(DumpEntry(title, body[index + 1][1], line, position))
     try:
         listing = infer_listing_date(header_date, reference) if header_date else None

@@ -264,6 +264,11 @@ def _sound(records: Sequence[PaperRecord]) -> tuple[list[PaperRecord], list[tupl
         elif len(record.title) > MAX_TITLE_CHARS:
             refused.append((index, f"a title of {len(record.title)} characters (at most "
                             f"{MAX_TITLE_CHARS})"))
+        elif not record.arxiv_id and not record.title_key:
+            # known by its title alone, which has no letters or digits: its key `title:` is
+            # every such paper's, and they were merged into one
+            refused.append((index, f"a title with no letters or digits ({record.title!r}) "
+                            "and no arXiv id"))
         else:
             kept.append(record)
     return kept, refused
