@@ -13,11 +13,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from worker.errors import ParseError, SourceError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
 from worker.sources.base import SourceContext
+from worker.sources.dates import parse_moment
 from worker.sources.http import FetchResult
 from worker.sources.remote import HttpOptions, HttpSource, Item, check_choice
 
@@ -65,21 +65,6 @@ def _text(entry: ET.Element, path: str) -> str:
     return clean_text(node.text or "") if node is not None else ""
 
 
-def _when(value: str, where: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ParseError(where, f"not an ISO date-time: {value!r}") from None
-    try:  # stored in UTC, where 9999-12-31T23:00-05:00 is after the year 9999
-        if moment.tzinfo is not None:
-            moment.astimezone(UTC)
-    except OverflowError:
-        raise ParseError(where, f"{value!r} is after 9999 or before 0001 in UTC") from None
-    return moment
-
-
 def _id_and_version(entry: ET.Element, where: str) -> tuple[str, int | None]:
     raw = _text(entry, "atom:id")
     found = split_arxiv_id(raw)
@@ -103,7 +88,7 @@ def _record(entry: ET.Element, where: str) -> PaperRecord:
     return PaperRecord(
         title=title, abstract=_text(entry, "atom:summary"), arxiv_id=arxiv_id, version=version,
         authors=tuple(a for a in authors if a), links=Links.for_arxiv(arxiv_id),
-        published=_when(_text(entry, "atom:published"), where),
+        published=parse_moment(_text(entry, "atom:published"), where),
     )
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from worker.errors import ParseError
 
 _LAST_N = re.compile(r"^last\s+(\d{1,2})\s+days?$")
 MAX_DAYS = 31
@@ -42,3 +45,22 @@ def check_date_spec(spec: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
+
+
+def parse_moment(value: Any, where: str, what: str = "") -> datetime | None:
+    """An ISO 8601 date-time of a source's item (`Z` for UTC), None for none; ParseError
+    naming `where` (and `what`: the item and field) for one that is not, or that is after
+    9999 or before 0001 once in UTC, as it is stored."""
+    if value in (None, ""):
+        return None
+    said = f"{what}: " if what else ""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ParseError(where, f"{said}not an ISO date-time: {value!r}") from None
+    try:  # stored in UTC, where 9999-12-31T23:00-05:00 is after the year 9999
+        if moment.tzinfo is not None:
+            moment.astimezone(UTC)
+    except OverflowError:
+        raise ParseError(where, f"{said}{value!r} is after 9999 or before 0001 in UTC") from None
+    return moment

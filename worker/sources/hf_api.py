@@ -14,13 +14,13 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from worker.errors import ParseError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
 from worker.sources.base import SourceContext
-from worker.sources.dates import check_date_spec, resolve_dates
+from worker.sources.dates import check_date_spec, parse_moment, resolve_dates
 from worker.sources.http import FetchResult
 from worker.sources.remote import HttpOptions, HttpSource, Item, Params, decode_text
 
@@ -34,21 +34,6 @@ class HfApiOptions(HttpOptions):
     date: str = "today"
     page_size: int = API_PAGE_LIMIT
     max_pages: int = 10
-
-
-def _iso(value: Any, where: str, what: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ParseError(where, f"{what}: not an ISO date-time: {value!r}") from None
-    try:  # stored in UTC, where 9999-12-31T23:00-05:00 is after the year 9999
-        if moment.tzinfo is not None:
-            moment.astimezone(UTC)
-    except OverflowError:
-        raise ParseError(where, f"{what}: {value!r} is after 9999 or before 0001 in UTC") from None
-    return moment
 
 
 def _text(value: Any) -> str:
@@ -96,13 +81,13 @@ def record_from_item(item: Any, where: str, index: int) -> PaperRecord | None:
     links = (Links.for_arxiv(arxiv_id, code=code, project=project) if arxiv_id
              else Links(abstract=f"https://huggingface.co/papers/{raw_id}" if raw_id else None,
                         code=code, project=project))
-    listed = _iso(paper.get("submittedOnDailyAt"), where, f"{at}: submittedOnDailyAt")
+    listed = parse_moment(paper.get("submittedOnDailyAt"), where, f"{at}: submittedOnDailyAt")
     return PaperRecord(
         title=title,
         abstract=_text(paper.get("summary")) or _text(item.get("summary")),
         arxiv_id=arxiv_id, version=version, authors=_authors(paper), links=links,
         listing_date=listed.date() if listed else None,
-        published=_iso(paper.get("publishedAt"), where, f"{at}: paper.publishedAt"),
+        published=parse_moment(paper.get("publishedAt"), where, f"{at}: paper.publishedAt"),
         upvotes=_upvotes(paper.get("upvotes"), where, at),
     )
 
