@@ -7,7 +7,10 @@ Rows marked "built" wrap real fixture content in a realistic page size (a 30-pap
 from the API capture, a 200-item RSS feed from the spec's example item, a 600-entry listing
 from the excerpt's entries), because the
 excerpts hold 1-3 papers and would mostly measure per-call overhead. Exits 1 when a parser
-falls below its floor: a day of any source (~2,000 papers at most) must parse in seconds.
+falls below its floor: a day of any source (~2,000 papers at most) must parse in seconds,
+and a hostile HTML page (constructs left open, over and over) as fast as any other page:
+Python's own html.parser took minutes for 80 KB of `<a` before CPython's fix for gh-135462,
+which the Python 3.11 here predates; the HTML kinds parse with lxml.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from worker.errors import ParseError
 from worker.sources import arxiv_api, arxiv_listing, arxiv_rss, dump_url, hf_api, hf_papers
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIX = SHARED / "fixtures"
 NOW = datetime(2026, 9, 28, tzinfo=UTC)
 FLOOR = 200.0  # papers per second, every parser
+HOSTILE_FLOOR = 1.0  # MB per second: a page at the size limit (25 MiB) within half a minute
 
 
 def _hf_page_from_api() -> bytes:
@@ -79,6 +84,23 @@ def _cases() -> list[tuple[str, str, list[bytes], Callable[[bytes], int]]]:
     ]
 
 
+def _hostile() -> list[tuple[str, bytes, Callable[[bytes], object]]]:
+    """Pages of one construct left open many times: not papers, so each parse fails (its
+    ParseError is the answer); what counts is how long it takes to say so."""
+    def failing(parse: Callable[[bytes], object]) -> Callable[[bytes], object]:
+        def run(body: bytes) -> object:
+            try:
+                return parse(body)
+            except ParseError as exc:
+                return exc
+        return run
+
+    pages = [("'<a' x 400,000", b"<a" * 400_000), ("'<!--' x 200,000", b"<!--" * 200_000)]
+    return [(f"{kind}: {label}", body, failing(parse)) for label, body in pages
+            for kind, parse in (("hf_papers", lambda b: hf_papers.parse(b, "h")),
+                                ("arxiv_listing", lambda b: arxiv_listing.parse(b, "h")))]
+
+
 def _load(inputs: list) -> list[bytes] | None:
     try:
         return [i() if callable(i) else i.read_bytes() for i in inputs] or None
@@ -115,6 +137,16 @@ def main() -> int:
         print(f"{kind:<14} {label:<40} {papers:>6} {rate:>10,.0f} {mbps:>7.1f}{flag}")
         if flag:
             slow.append(kind)
+    print(f"\n{'hostile page':<55} {'MB':>6} {'seconds':>8} {'MB/s':>7}")
+    for label, body, parse in _hostile():
+        start = time.perf_counter()
+        parse(body)
+        elapsed = time.perf_counter() - start
+        mbps = len(body) / 1e6 / elapsed
+        flag = "" if mbps >= HOSTILE_FLOOR else f"  below {HOSTILE_FLOOR:g} MB/s"
+        print(f"{label:<55} {len(body) / 1e6:>6.1f} {elapsed:>8.3f} {mbps:>7.1f}{flag}")
+        if flag:
+            slow.append(label)
     return 1 if slow else 0
 
 

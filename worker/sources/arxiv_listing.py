@@ -148,7 +148,7 @@ def parse_page(data: bytes, where: str, *, strict: bool = True,
     """One listing page. `strict`: a section holding fewer entries than it says is an error."""
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(decode_text(data, where, charset), "html.parser")
+    soup = BeautifulSoup(decode_text(data, where, charset), "lxml")
     day = _listing_date(soup)
     sections = _sections(soup, where, day)
     paging = soup.find("div", class_="paging") or soup

@@ -47,7 +47,7 @@ def _hydration_props(text: str, where: str) -> dict[str, Any] | None:
 
     # Parse only the hydration div: the full page is ~0.5 MB of markup we do not need.
     only = SoupStrainer("div", attrs={"data-target": "DailyPapers"})
-    div = BeautifulSoup(text, "html.parser", parse_only=only).find("div")
+    div = BeautifulSoup(text, "lxml", parse_only=only).find("div")
     raw = div.get("data-props") if div is not None else None
     if not isinstance(raw, str):
         return None
@@ -77,7 +77,7 @@ def _cards(text: str, where: str) -> list[PaperRecord]:
     from bs4 import BeautifulSoup
 
     records: dict[str, PaperRecord] = {}
-    for link in BeautifulSoup(text, "html.parser").select('article h3 a[href*="/papers/"]'):
+    for link in BeautifulSoup(text, "lxml").select('article h3 a[href*="/papers/"]'):
         found = split_arxiv_id(str(link.get("href", "")).rsplit("/papers/", 1)[-1])
         title = clean_text(link.get_text(" "))
         if found and title:
