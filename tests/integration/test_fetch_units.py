@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.integration.helpers import make_config, run_cli
+from tests.integration.helpers import add_seed_day, make_config, run_cli
 from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged, hf_api
 from worker.sources.http import MemoryValidators
 
@@ -321,3 +322,34 @@ def _hf_api_config(tmp_path: Path, sqlite_url: str, base_url: str, dates: str) -
                       + f'[[sources]]\nname = "hf"\nkind = "hf_api"\nbase_url = '
                       f'"{base_url}"\ndate = "{dates}"\nmin_interval = 0\n')
     return config
+
+
+def test_a_parser_bug_on_one_unit_fails_that_unit_alone(tmp_path: Path, sqlite_url: str,
+                                                        seeds_dir: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception a parser did not foresee (a bug met by odd bytes) ended the source: the
+    other dumps of the folder went unread. It is now that unit's failure, named, its
+    traceback logged, and a later run (the bug fixed) reads it."""
+    from worker.sources import dump_dir, dumps
+
+    config = make_config(tmp_path, sqlite_url, {})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    first = sorted((tmp_path / "dumps").iterdir())[0]
+    real = dumps.parse_dump
+
+    def buggy(data: bytes, where: str, reference: Any) -> Any:
+        if where == str(first):
+            raise TypeError("'NoneType' object is not subscriptable")
+        return real(data, where, reference)
+
+    monkeypatch.setattr(dump_dir, "parse_dump", buggy)
+    result = run_cli(config, "fetch")
+    assert result.exit_code == 3, result.output
+    assert (f"{first}: cannot be read: the parser failed on it (TypeError: 'NoneType' object "
+            "is not subscriptable); this is a bug of paper-digest") in result.output
+    read = len(list((tmp_path / "dumps").iterdir())) - 1
+    assert f"local: {read} dumps read" in result.output, result.output
+    monkeypatch.setattr(dump_dir, "parse_dump", real)
+    again = run_cli(config, "fetch")
+    assert again.exit_code == 0 and "local: 1 dump read" in again.output, again.output

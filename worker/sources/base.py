@@ -11,13 +11,18 @@ validators.
 from __future__ import annotations
 
 import hashlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
 
+from worker.errors import PaperDigestError, ParseError
 from worker.records import PaperRecord, as_characters
+
+log = logging.getLogger("paper_digest")
 
 
 def content_hash(data: bytes) -> str:
@@ -112,3 +117,24 @@ class Source(ABC):
 
     def describe(self) -> str:
         return f"{self.name} ({self.kind})"
+
+
+@contextmanager
+def untrusted(where: str) -> Iterator[None]:
+    """Parse a unit of a source's input: whatever its bytes make the parser raise is a
+    ParseError of that unit (which fails alone, its body kept, the source reading on), not
+    the end of the source. What valid but extreme input makes Python raise (nesting deeper
+    than the stack, a number beyond a float) says so; any other exception is a parser's bug
+    on input it did not foresee, logged with its traceback for a report."""
+    try:
+        yield
+    except PaperDigestError:
+        raise
+    except (RecursionError, OverflowError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "number too large"
+        raise ParseError(where, f"cannot be read: {reason} ({exc})") from None
+    except Exception as exc:
+        log.exception("parsing %s failed unexpectedly", where)
+        raise ParseError(where, f"cannot be read: the parser failed on it ({type(exc).__name__}"
+                         f": {exc}); this is a bug of paper-digest, please report it with "
+                         "the body kept") from None

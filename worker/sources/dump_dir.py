@@ -9,7 +9,15 @@ from pathlib import Path
 
 from worker.errors import ParseError
 from worker.records import PaperRecord
-from worker.sources.base import Dump, DumpFailure, Source, SourceContext, Unchanged, content_hash
+from worker.sources.base import (
+    Dump,
+    DumpFailure,
+    Source,
+    SourceContext,
+    Unchanged,
+    content_hash,
+    untrusted,
+)
 from worker.sources.dumps import parse_dump, written_time
 
 # Larger files are not listing pages; refuse them before reading them into memory.
@@ -57,7 +65,8 @@ class DumpDirSource(Source):
         if ctx.is_known(digest):
             return Unchanged(self.name, path, "already read (same content)")
         try:
-            parsed = parse_dump(data, path, written)
+            with untrusted(path):
+                parsed = parse_dump(data, path, written)
         except ParseError as exc:
             return DumpFailure(self.name, path, exc.detail, content_hash=digest)
         records = tuple(

@@ -28,6 +28,7 @@ from worker.sources.base import (
     SourceWarning,
     Unchanged,
     content_hash,
+    untrusted,
 )
 from worker.sources.dumps import MAX_TITLE_CHARS
 from worker.sources.http import TOO_MANY_REDIRECTS, Fetcher, FetchResult
@@ -284,14 +285,9 @@ def _with_status(reason: str, results: Sequence[FetchResult]) -> str:
 
 def _parse_untrusted(parse: Callable[[Sequence[FetchResult]], Parsed],
                      results: Sequence[FetchResult]) -> Parsed:
-    """`parse`, with what valid but extreme input makes Python's own parsers and number
-    conversions raise (nesting deeper than the stack, a number beyond a float) turned into
-    a ParseError of the unit: it fails alone, its body kept, and the source reads on."""
-    try:
+    """`parse`, with whatever the bytes make it raise a ParseError of the unit (untrusted)."""
+    with untrusted(results[0].url):
         return parse(results)
-    except (RecursionError, OverflowError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else "number too large"
-        raise ParseError(results[0].url, f"cannot be read: {reason} ({exc})") from None
 
 
 def unit_hash(scope: str, results: Sequence[FetchResult]) -> str:
