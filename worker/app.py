@@ -205,6 +205,8 @@ class Pipeline:
         """Those of `send_empty` subscribers whose "nothing new" digest is due, should nothing
         match: at a schedule's slot (one a slot), else when they have had no digest yet on
         this day of their time zone (`run` from cron: one a day, however often it runs)."""
+        if profiles and self._failing_sources():  # "nothing new" is not known: hold it
+            return []
         if not profiles or slot is not None:
             return profiles
         from worker.schedules import zone
@@ -216,6 +218,18 @@ class Pipeline:
 
         return [p for p in profiles
                 if p.id not in last or day(last[p.id], p) < day(self.now, p)]
+
+    def _failing_sources(self) -> list[str]:
+        """The enabled sources whose last read failed: what they list now is not known, so
+        no subscriber is told there is nothing new (the next pass that reads them sends what
+        they had)."""
+        enabled = {source.name for source in self.settings.sources if source.enabled}
+        failing = [s.name for s in runs.source_states(self.engine)
+                   if s.name in enabled and s.last_error]
+        if failing:
+            log.info("no \"nothing new\" digests while %s cannot be read", ", ".join(failing),
+                     extra={"event": "digest.empty_held", "sources": failing})
+        return failing
 
     def _write_digests(self, specs: list[DigestSpec], reports: dict[str, SubscriberReport],
                        upto: int, slot: str | None) -> None:

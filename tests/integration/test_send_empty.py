@@ -88,3 +88,21 @@ def test_new_papers_that_do_not_match_still_give_one_nothing_new_digest_a_day(
     assert len(_digests(tmp_path, "ada")) == 1
     assert said[0].endswith("new papers matched (a digest says so: send_empty)"), said
     assert said[1].startswith("  ada: none of ") and "send_empty" not in said[1], said
+
+
+def test_no_nothing_new_digest_while_a_source_cannot_be_read(tmp_path: Path, seeds_dir: Path,
+                                                             sqlite_url: str) -> None:
+    """A source that failed may have listed new papers: "no new papers" would not be known.
+    The digest waits for a pass that reads it (the ops audit: the only source failed, and
+    the subscriber was told nothing new had come)."""
+    config = _pair(tmp_path, sqlite_url, seeds_dir)
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+    broken = tmp_path / "dumps" / "broken.txt"
+    broken.write_text("<html><body>502 Bad Gateway</body></html>\n", encoding="utf-8")
+    failed = run_cli(config, "run", "--now", "2026-03-15T08:00:00+00:00")
+    assert failed.exit_code == 3 and "broken.txt" in failed.output, failed.output
+    assert len(_digests(tmp_path, "ada")) == 1  # no "nothing new" while it fails
+    broken.unlink()
+    assert run_cli(config, "run", "--now", "2026-03-15T09:00:00+00:00").exit_code == 0
+    found = _digests(tmp_path, "ada")
+    assert len(found) == 2 and any("no new papers" in text.lower() for text in found)
