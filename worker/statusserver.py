@@ -94,6 +94,12 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
             else:
                 self._reply(404, "text/plain; charset=utf-8", "try /healthz or /metrics\n")
 
+        def do_HEAD(self) -> None:  # a load balancer's check: GET's answer without its body
+            self.head = True
+            self.do_GET()
+
+        head = False
+
         def _reply(self, status: int, content_type: str, body: str,
                    headers: dict[str, str] | None = None) -> None:
             data = body.encode("utf-8")
@@ -103,7 +109,8 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            if not self.head:
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:  # scrapes are not events
             log.debug("http %s", format % args)

@@ -97,6 +97,11 @@ def test_a_link_asks_first_and_the_button_records_the_mark(
         assert len(marks_for(engine, ["ada"])["ada"]) == 1  # type: ignore[arg-type]
         assert client.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         assert client.post(f"http://127.0.0.1:{port}/healthz").status_code == 404  # only .../mark
+        # HEAD, as load balancers check: GET's status and headers, no body (it was a 501)
+        head = client.head(f"http://127.0.0.1:{port}/healthz")
+        assert head.status_code == 200 and head.content == b""
+        assert int(head.headers["Content-Length"]) == len(b"ok\n")
+        assert client.head(f"http://127.0.0.1:{port}/nowhere").status_code == 404
 
         # The thank-you page's undo button: the same link with verdict `remove`, signed.
         thanked = client.post(fewer).text
