@@ -385,3 +385,18 @@ def test_a_now_at_the_ends_of_the_calendar_is_a_usage_error(tmp_path: Path, now:
     result = CliRunner().invoke(cli, ["--config", str(config), "run", "--dry-run", "--now", now])
     assert result.exit_code == 2, (result.output, result.exception)
     assert "Invalid value for --now" in result.output and "from 1970 to 9000" in result.output
+
+
+@pytest.mark.parametrize("command", [("run",), ("status",)])
+def test_a_file_that_is_no_database_is_named(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """database_url naming some other file said only "database error: file is not a
+    database ... check that the database is reachable ... run again" (the ops audit)."""
+    other = tmp_path / "notes.db"
+    other.write_text("not a database " * 20, encoding="utf-8")
+    config = make_config(tmp_path, f"sqlite:///{other}", {"ada": SUB})
+    result = run_cli(config, *command)
+    assert result.exit_code == 1
+    assert (f"cannot open database sqlite:///{other}: file is not a database (this file is "
+            "something else: is database_url the file paper-digest made?)") in result.output
+    assert "run again" not in result.output
+    assert other.read_text(encoding="utf-8") == "not a database " * 20  # left as it was

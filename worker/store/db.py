@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from worker.errors import PaperDigestError
@@ -320,14 +321,24 @@ def open_engine(url: str, *, upgrade: bool = True) -> Engine:
     return engine
 
 
+# What SQLite says when the file is not what database_url should name, or the disk is full.
+_OPENING_HINTS = (
+    ("file is not a database", " (this file is something else: is database_url the file "
+                               "paper-digest made?)"),
+    ("disk i/o error", " (is the disk full, or the file on a network share?)"),
+    ("database or disk is full", " (free some space; nothing half-done was recorded)"),
+)
+
+
 @contextmanager
 def _opening(url: str) -> Iterator[None]:
     """What opening the database `url` failed on, as a DatabaseOpenError."""
     try:
         yield
-    except (OperationalError, ProgrammingError) as exc:
-        raise DatabaseOpenError(f"cannot open database {redact(url)}: {error_line(exc)}"
-                                ) from None
+    except SQLAlchemyDatabaseError as exc:  # (OperationalError, ProgrammingError, ...)
+        line = error_line(exc)
+        hint = next((h for said, h in _OPENING_HINTS if said in line.lower()), "")
+        raise DatabaseOpenError(f"cannot open database {redact(url)}: {line}{hint}") from None
     except ModuleNotFoundError as exc:
         raise DatabaseOpenError(f"database driver missing for {redact(url)}: {exc.name}; "
                                 "install paper-digest[postgres]") from None
