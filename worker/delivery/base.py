@@ -11,6 +11,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from worker.errors import DeliveryError
+
 if TYPE_CHECKING:
     from worker.mime import Mail
 
@@ -51,6 +53,17 @@ class Channel(ABC):
 
     def close(self) -> None:  # noqa: B027
         """Release what `open` or `send` took."""
+
+
+def deliver_file(path: Path, data: bytes) -> str:
+    """A file channel's delivery: `data` written at `path`, which is returned. A folder that
+    cannot be written (read-only, full, another user's) is no fault of the digest: it is held,
+    its attempt not counted, until the folder is put right (not failed after max_attempts)."""
+    try:
+        write_atomically(path, data)
+    except OSError as exc:
+        raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}", held=True) from None
+    return str(path)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

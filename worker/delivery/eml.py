@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from worker.delivery.base import Channel, Rendered, write_atomically
-from worker.errors import DeliveryError
+from worker.delivery.base import Channel, Rendered, deliver_file
 
 
 class EmlChannel(Channel):
@@ -16,8 +15,4 @@ class EmlChannel(Channel):
 
     def send(self, rendered: Rendered) -> str:
         path = self.output_dir / "outbox" / rendered.subscriber_id / f"{rendered.file_stem}.eml"
-        try:
-            write_atomically(path, rendered.email.data)
-        except OSError as exc:
-            raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}") from None
-        return str(path)
+        return deliver_file(path, rendered.email.data)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from worker.delivery.base import Channel, Rendered, write_atomically
-from worker.errors import DeliveryError
+from worker.delivery.base import Channel, Rendered, deliver_file
 
 
 class MarkdownChannel(Channel):
@@ -16,8 +15,4 @@ class MarkdownChannel(Channel):
 
     def send(self, rendered: Rendered) -> str:
         path = self.output_dir / rendered.subscriber_id / f"{rendered.file_stem}.md"
-        try:
-            write_atomically(path, rendered.markdown.encode("utf-8"))
-        except OSError as exc:
-            raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}") from None
-        return str(path)
+        return deliver_file(path, rendered.markdown.encode("utf-8"))
