@@ -211,6 +211,10 @@ def test_python_dash_m_is_the_same_command() -> None:
     done = subprocess.run([sys.executable, "-m", "worker", "--version"], capture_output=True,
                           text=True, timeout=30, check=False)
     assert done.returncode == 0 and done.stdout.startswith("paper-digest, version ")
+    # the database schema it writes, which an older or newer paper-digest names in its errors
+    from worker.store.db import HEAD_REVISION
+
+    assert done.stdout.rstrip().endswith(f"(database schema {HEAD_REVISION})")
 
 
 def test_the_process_exits_with_its_work_closed_and_said(tmp_path: Path) -> None:

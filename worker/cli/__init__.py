@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 import click
 
-from worker import __version__
+from worker import __schema__, __version__
 from worker.errors import ConfigError, as_database_error
 
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
@@ -158,7 +158,7 @@ DATABASE_HINT = ("nothing half-done was recorded; check that the database is rea
               envvar="PAPER_DIGEST_CONFIG", default=Path("config"), show_default=True,
               help="Directory with worker.toml and subscribers/ ($PAPER_DIGEST_CONFIG).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-@click.version_option(__version__, prog_name="paper-digest")
+@click.version_option(f"{__version__} (database schema {__schema__})", prog_name="paper-digest")
 @click.pass_context
 def cli(ctx: click.Context, config_dir: Path, verbose: int) -> None:
     """Turn pages that list new research papers into personal, explained digests.

@@ -15,12 +15,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from worker import __schema__
 from worker.errors import PaperDigestError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; a test checks it equals Alembic's head, so a
 # database already at it opens without importing Alembic (a quick `run` stays quick).
-HEAD_REVISION = "0007"
+HEAD_REVISION = __schema__
 
 
 class DatabaseOpenError(PaperDigestError):
