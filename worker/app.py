@@ -26,7 +26,7 @@ from worker.examples import resolve as resolve_examples
 from worker.ingest import Ingest, SourceReport
 from worker.profiles import Profile
 from worker.progress import Progress, no_progress
-from worker.selection import Candidates, default_workers, match_each
+from worker.selection import candidates, default_workers, match_each
 from worker.sending import Delivery, DeliveryReport, DryRunChannel, worker_id
 from worker.settings import Config
 from worker.store import cursors, outbox, papers, runs
@@ -181,8 +181,8 @@ class Pipeline:
         workers = self.settings.matching.workers or default_workers()
         for (cursor, seen), group in groups.items():
             with self.timed("candidates"):
-                pool = Candidates([p for p in window if p.first_seen_seq > cursor
-                                   and p.id not in seen])
+                pool = candidates(self.engine, [p for p in window if p.first_seen_seq > cursor
+                                                and p.id not in seen])
             matched = match_each(group, pool, examples, marked, embedder=embedder,
                                  workers=workers)
             for profile in group:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, select
 from worker.examples import ArxivLookup, resolve, unused_lines
 from worker.profiles import Profile
 from worker.render import interest_label, profile_context, render, shown_order
-from worker.selection import Candidates, example_papers, match_papers
+from worker.selection import candidates, example_papers, match_papers
 from worker.semantic import embedder_for
 from worker.settings import Config, Settings
 from worker.store import cursors, outbox, papers
@@ -56,7 +56,8 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     by_id = {p.id: p for batch in batches for p in batch}
     found, below = [], 0
     for batch in batches:
-        items, more = match_papers(profile, batch, examples, marks=marked, embedder=embedder)
+        items, more = match_papers(profile, candidates(engine, batch), examples, marks=marked,
+                                   embedder=embedder)
         # a digest begun before the window ranks papers from before it too: not shown (its
         # count of papers that scored lower is the whole digest's)
         found += [i for i in items if by_id[i.paper_id].first_seen_seq > start]
@@ -198,7 +199,7 @@ def explain(engine: Engine, profile: Profile, ref: str, *,
         embedder.know([paper_text(p) for p in (*batch, *liked)])
     matcher = Matcher(profile.interests, examples=[paper_text(p) for p in liked],
                       unlike=[paper_text(p) for p in unliked], embedder=embedder)
-    pool = Candidates(batch)  # prepared once for the breakdown and the ranking
+    pool = candidates(engine, batch)  # prepared once for the breakdown and the ranking
     explanation = matcher.explain(paper_text(paper), pool.corpus)
     items, _ = match_papers(profile, pool, examples, marks=marked, embedder=embedder)
     index = next((n for n, item in enumerate(items) if item.paper_id == paper.id), None)

@@ -1,6 +1,6 @@
 """Which new papers go into each subscriber's digest: the matching stage of a pass.
 
-    Candidates(papers)                       papers new to a group of subscribers, prepared once
+    candidates(engine, papers)               papers new to a group of subscribers, prepared once
     match_papers(profile, candidates, ...)   one subscriber's items, best first
     match_each(profiles, candidates, ..., workers=N)
                                              every subscriber's, over N processes at once
@@ -31,6 +31,8 @@ from worker.store.marks import Mark
 from worker.store.models import ItemSpec, StoredPaper
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from worker.semantic import StoredEmbedder
 
 log = logging.getLogger("paper_digest")
@@ -59,12 +61,22 @@ def example_papers(profile: Profile, examples: dict[str, StoredPaper],
             [p for p, v in chosen.values() if v == "unlike"])
 
 
+# The papers seen just before a batch that count, with it, in how common a term is (and so
+# how much finding it tells: worker.matching.Corpus.reference). A source that lists only
+# papers on one topic made that topic's words common within the batch, and its papers score
+# low for the very subscribers they were for.
+BACKGROUND = 1000
+
+
 class Candidates(Sequence[StoredPaper]):
     """Papers new to a group of subscribers, prepared for matching once for all of them: their
-    texts tokenized and indexed (worker.matching.Corpus), known to the embedder once."""
+    texts tokenized and indexed (worker.matching.Corpus), known to the embedder once.
+    `background`: (title, abstract) of the papers seen just before them (`candidates`)."""
 
-    def __init__(self, papers: Sequence[StoredPaper]):
+    def __init__(self, papers: Sequence[StoredPaper],
+                 background: Sequence[tuple[str, str]] = ()):
         self.papers = list(papers)
+        self.background = list(background)
         self._known: set[int] = set()  # embedders told about these papers
 
     def __len__(self) -> int:
@@ -79,9 +91,12 @@ class Candidates(Sequence[StoredPaper]):
 
     @cached_property
     def corpus(self) -> Any:
-        from worker.matching import Corpus
+        from worker.matching import Corpus, PaperText
 
-        return Corpus.of(self.texts)
+        reference = Corpus.of([PaperText(key="", title=title, abstract=abstract)
+                               for title, abstract in self.background]) \
+            if self.background else None
+        return Corpus.of(self.texts, reference)
 
     @cached_property
     def by_key(self) -> dict[str, StoredPaper]:
@@ -91,6 +106,16 @@ class Candidates(Sequence[StoredPaper]):
         if id(embedder) not in self._known:
             embedder.know(self.texts)
             self._known.add(id(embedder))
+
+
+def candidates(engine: Engine, papers: Sequence[StoredPaper]) -> Candidates:
+    """`papers` as Candidates with their background: the BACKGROUND papers first seen just
+    before the first of them. The same for a pass and for preview and explain, which rank a
+    digest's papers again."""
+    from worker.store.papers import texts_before
+
+    first = min((p.first_seen_seq for p in papers), default=None)
+    return Candidates(papers, [] if first is None else texts_before(engine, first, BACKGROUND))
 
 
 def match_papers(profile: Profile, candidates: Sequence[StoredPaper],

@@ -176,16 +176,21 @@ class Corpus:
     # as queries make many one-off concepts and serve keeps a batch for a while.
     evidence: Bounded = field(default_factory=lambda: Bounded(20_000))
     cache: dict[str, object] = field(default_factory=dict)  # derived data, e.g. tf-idf vectors
+    # Papers seen just before the batch: counted, with it, in how common a term is (Matcher.
+    # _specificity), so that a batch of papers all on one topic (a source that lists only
+    # them) does not make the topic's own words look common. Never ranked.
+    reference: Corpus | None = None
 
     @classmethod
-    def of(cls, papers: Iterable[PaperText]) -> Corpus:
+    def of(cls, papers: Iterable[PaperText], reference: Corpus | None = None) -> Corpus:
         docs = [Doc.of(p) for p in papers]
         index: dict[str, set[int]] = defaultdict(set)
         for n, doc in enumerate(docs):
             for s in doc.stems():
                 index[s].add(n)
         avg = {f: sum(len(d.fields[f].stems) for d in docs) / max(len(docs), 1) for f in FIELDS}
-        return cls(docs, dict(index), {f: max(v, 1.0) for f, v in avg.items()})
+        return cls(docs, dict(index), {f: max(v, 1.0) for f, v in avg.items()},
+                   reference=reference)
 
     def __len__(self) -> int:
         return len(self.docs)

@@ -70,6 +70,27 @@ def _field_df(hits: Iterable[Iterable[str]]) -> dict[str, int]:
     return df
 
 
+def _specificity(corpus: Corpus, hits: Iterable[Iterable[str]],
+                 alternatives: Sequence[tuple[tuple[tuple[str, ...], ...], bool]],
+                 ) -> dict[str, float]:
+    """How telling a term (or a concept: any of its `alternatives`, as (variants, near)) is
+    in each field the batch has it in, from `hits` (the fields of each batch paper it is in)
+    and, with the batch, the papers of the corpus's reference (seen just before it)."""
+    df = _field_df(hits)
+    n = len(corpus)
+    reference = corpus.reference
+    if reference is not None and len(reference):
+        fields: dict[int, set[str]] = defaultdict(set)
+        for variants, near in alternatives:
+            for doc, by_field in reference.hits(variants, near=near).items():
+                fields[doc].update(by_field)
+        for name, count in _field_df(fields.values()).items():
+            if name in df:  # (a field the batch lacks it in needs no specificity)
+                df[name] += count
+        n += len(reference)
+    return scoring.field_specificity(df, n)
+
+
 class Matcher:
     def __init__(self, interests: Interests, *, examples: Sequence[PaperText] = (),
                  unlike: Sequence[PaperText] = (), embedder: Embedder | None = None) -> None:
@@ -185,7 +206,7 @@ class Matcher:
         if found is None:
             base = self._counts(term, corpus)
             if term.kind == "exclude":
-                spec = scoring.field_specificity(_field_df(base.hits.values()), len(corpus))
+                spec = _specificity(corpus, base.hits.values(), [(term.variants, term.near)])
             else:
                 spec = self._specificity(term, base.hits, corpus)
             strengths, caps = (np.clip(scoring.TERM_STRENGTH * values, 0.0, 1.0)
@@ -212,7 +233,7 @@ class Matcher:
         alternatives hits (`multimodal OR VLM` in a batch of multimodal papers tells nothing)."""
         concept = self._concept(term.group)
         if not concept:
-            return scoring.field_specificity(_field_df(hits.values()), len(corpus))
+            return _specificity(corpus, hits.values(), [(term.variants, term.near)])
         # A query term is one of its concept's alternatives: the concept alone decides.
         key = repr(("concept", concept) if term.variants in concept and not term.near
                    else ("concept", concept, term.variants, term.near))
@@ -224,8 +245,9 @@ class Matcher:
                     docs[n].update(by_field)
             for n, by_field in hits.items():
                 docs[n].update(by_field)
-            found = corpus.evidence.put(key, scoring.field_specificity(
-                _field_df(docs.values()), len(corpus)))
+            alternatives = [(variants, False) for variants in concept]
+            found = corpus.evidence.put(key, _specificity(
+                corpus, docs.values(), [*alternatives, (term.variants, term.near)]))
         return cast(dict[str, float], found)
 
     def _evidence(self, term: ProfileTerm, by_field: dict[str, FieldHit], doc: Doc,

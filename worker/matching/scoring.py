@@ -32,7 +32,8 @@ How it is computed:
   half, and so does an occurrence that only describes the next word (`pre-trained models`
   for `pre-training`: worker.matching.corpus.FieldText.modifier). A piece of text counts
   for one term only (the longest that covers it).
-- Specificity is an idf over the papers being ranked, per field, scaled to 0..1: a term in 2%
+- Specificity is an idf over the papers being ranked (and the papers seen just before them,
+  the corpus's reference: selection.BACKGROUND), per field, scaled to 0..1: a term in 2%
   of the papers or fewer counts fully, one in half of them about 0.2, one in every paper not at
   all (smoothed toward 5% so that small batches behave). Per field, because `benchmark` in half
   of all abstracts says little while `benchmark` in a title says a lot.

@@ -253,6 +253,17 @@ def papers_in_range(conn: Connection, after: int, upto: int) -> list[StoredPaper
     return [StoredPaper.from_row(row, row.first_listing) for row in conn.execute(query)]
 
 
+def texts_before(engine: Engine, seq: int, limit: int) -> list[tuple[str, str]]:
+    """(title, abstract) of the `limit` papers first seen last before ingest sequence `seq`
+    (by the index on first_seen_seq: a look at the end of the history, whatever its size)."""
+    with reading(engine) as conn:
+        rows = conn.execute(select(papers.c.title, papers.c.abstract)
+                            .where(papers.c.first_seen_seq < seq)
+                            .order_by(papers.c.first_seen_seq.desc(), papers.c.id.desc())
+                            .limit(limit))
+        return [(row.title, row.abstract) for row in rows]
+
+
 # How a DOI may be written: bare, after `doi:`, or as a doi.org link.
 _DOI = r"(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\."
 _PAPER_PAGE = re.compile(r"(?:https?://)?(?:(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
