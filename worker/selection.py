@@ -92,9 +92,10 @@ class Candidates(Sequence[StoredPaper]):
     @cached_property
     def corpus(self) -> Any:
         from worker.matching import Corpus, PaperText
+        from worker.matching.corpus import Reference
 
-        reference = Corpus.of([PaperText(key="", title=title, abstract=abstract)
-                               for title, abstract in self.background]) \
+        reference = Reference.of([PaperText(key="", title=title, abstract=abstract)
+                                  for title, abstract in self.background]) \
             if self.background else None
         return Corpus.of(self.texts, reference)
 

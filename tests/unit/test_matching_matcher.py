@@ -172,6 +172,7 @@ def test_papers_seen_before_the_batch_count_in_how_common_a_term_is() -> None:
     words are in every paper and tell little; beside the papers seen before it (the corpus's
     reference) they are as rare as they are. The reference is never ranked."""
     from worker.matching import Corpus
+    from worker.matching.corpus import Reference
 
     focused = [PaperText(f"p:{n}", f"Visual Grounding in Domain {n}",
                          "We study visual grounding of referring phrases.") for n in range(4)]
@@ -179,8 +180,8 @@ def test_papers_seen_before_the_batch_count_in_how_common_a_term_is() -> None:
                         "We make attention cheaper for long sequences.") for n in range(200)]
     matcher = Matcher(Interests(keywords=("visual grounding",)))
     alone = matcher.rank(Corpus.of(focused))
-    beside = matcher.rank(Corpus.of(focused, reference=Corpus.of(before)))
+    beside = matcher.rank(Corpus.of(focused, reference=Reference.of(before)))
     assert keys(beside) == keys(alone) == [p.key for p in focused]  # only the batch, ranked
     assert max(m.score for m in alone) < 0.45 < min(m.score for m in beside)
-    spec = matcher.explain(focused[0], Corpus.of(focused, reference=Corpus.of(before)))
+    spec = matcher.explain(focused[0], Corpus.of(focused, reference=Reference.of(before)))
     assert "specificity title 0.97" in "\n".join(spec.lines())  # 0.40 in the batch alone

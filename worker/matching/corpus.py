@@ -164,6 +164,41 @@ class Bounded(OrderedDict[Any, Any]):
         return value
 
 
+@dataclass(frozen=True)
+class Reference:
+    """Papers known only by which words each field has, as one bit set a word: what a batch's
+    reference needs for how common a term is (a term's words all in a paper's field count it,
+    near or not), in a few hundred bytes a word rather than a tokenized batch."""
+
+    size: int
+    index: dict[str, dict[str, int]]  # field -> stem -> bit set of the papers with it
+
+    @classmethod
+    def of(cls, papers: Sequence[PaperText]) -> Reference:
+        index: dict[str, dict[str, int]] = {name: defaultdict(int) for name in FIELDS}
+        for n, paper in enumerate(papers):
+            bit = 1 << n
+            for name, text in (("title", paper.title), ("abstract", paper.abstract)):
+                field_index = index[name]
+                for stem_ in FieldText.of(text).positions:
+                    field_index[stem_] |= bit
+        return cls(len(papers), {name: dict(words) for name, words in index.items()})
+
+    def df(self, name: str, variants: Iterable[Sequence[str]]) -> int:
+        """How many papers have, in field `name`, every word of any of `variants`."""
+        words = self.index.get(name, {})
+        found = 0
+        for stems in variants:
+            papers = -1  # every paper, until a word says otherwise
+            for stem_ in stems:
+                papers &= words.get(stem_, 0)
+                if not papers:
+                    break
+            if stems and papers > 0:
+                found |= papers
+        return found.bit_count()
+
+
 @dataclass
 class Corpus:
     docs: list[Doc]
@@ -179,10 +214,10 @@ class Corpus:
     # Papers seen just before the batch: counted, with it, in how common a term is (Matcher.
     # _specificity), so that a batch of papers all on one topic (a source that lists only
     # them) does not make the topic's own words look common. Never ranked.
-    reference: Corpus | None = None
+    reference: Reference | None = None
 
     @classmethod
-    def of(cls, papers: Iterable[PaperText], reference: Corpus | None = None) -> Corpus:
+    def of(cls, papers: Iterable[PaperText], reference: Reference | None = None) -> Corpus:
         docs = [Doc.of(p) for p in papers]
         index: dict[str, set[int]] = defaultdict(set)
         for n, doc in enumerate(docs):

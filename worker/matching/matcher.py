@@ -79,15 +79,11 @@ def _specificity(corpus: Corpus, hits: Iterable[Iterable[str]],
     df = _field_df(hits)
     n = len(corpus)
     reference = corpus.reference
-    if reference is not None and len(reference):
-        fields: dict[int, set[str]] = defaultdict(set)
-        for variants, near in alternatives:
-            for doc, by_field in reference.hits(variants, near=near).items():
-                fields[doc].update(by_field)
-        for name, count in _field_df(fields.values()).items():
-            if name in df:  # (a field the batch lacks it in needs no specificity)
-                df[name] += count
-        n += len(reference)
+    if reference is not None and reference.size:
+        every = [stems for variants, _ in alternatives for stems in variants]
+        for name in df:  # (a field the batch lacks it in needs no specificity)
+            df[name] += reference.df(name, every)
+        n += reference.size
     return scoring.field_specificity(df, n)
 
 
