@@ -62,6 +62,7 @@ class PassReport:
     deliveries: list[DeliveryReport] = field(default_factory=list)
     skipped_subscribers: dict[str, list[str]] = field(default_factory=dict)
     disabled: list[str] = field(default_factory=list)  # subscribers with enabled = false
+    not_due: int = 0  # `run --due`: subscribers whose schedule was not due in this pass
     errors: list[str] = field(default_factory=list)  # anything that makes the pass not clean
 
     @property
@@ -342,6 +343,8 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
             report.sources = pipeline.ingest(only)
         report.subscribers = (_build_due(pipeline, config.profiles) if due
                               else pipeline.build_digests(config.profiles))
+        if due:
+            report.not_due = sum(p.id not in report.subscribers for p in config.profiles)
         with pipeline.timed("delivery"):  # rendering included: forms are made as sent
             report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
         status = ("interrupted" if pipeline.interrupted  # serve's shutdown: some handed back

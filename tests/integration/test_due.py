@@ -95,6 +95,16 @@ def test_plain_run_still_builds_for_everyone(tmp_path: Path, seeds_dir: Path,
     assert plain.exit_code == 0 and list((tmp_path / "out" / "ada").glob("*.md"))
 
 
+def test_run_due_with_nobody_due_says_so_rather_than_no_subscribers(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": sub("weekly mon 09:00")})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    due = run_cli(config, "run", "--due", "--now", "2026-03-14T20:00:00+00:00")
+    assert due.exit_code == 0, due.output
+    assert "no subscribers" not in due.output  # ada is there, only not due
+    assert "1 subscriber not due yet" in due.output
+
+
 def _prepared(tmp_path: Path, seeds_dir: Path, url: str, subscribers: dict[str, str],
               ) -> tuple[Path, datetime]:
     """Subscribers first seen on the 12th, papers of the 13th in: their slots are due."""
