@@ -93,6 +93,15 @@ def test_no_subscribers_and_a_missing_dump_folder_are_said(tmp_path: Path, sqlit
         f"  (no subscribers: add NAME.toml files to {config / 'subscribers'})"
 
 
+def test_check_does_not_call_a_broken_only_subscriber_missing(tmp_path: Path,
+                                                              sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": "max_itemz = 3\n" + SUB})
+    checked = run_cli(config, "check")
+    assert checked.exit_code == 1
+    assert "max_itemz: unknown key" in checked.output
+    assert "no subscribers" not in checked.output  # there is one: its file has problems
+
+
 def test_check_notes_subscribers_sending_to_one_address(tmp_path: Path, sqlite_url: str) -> None:
     mail = 'email = "Ada@Example.org"\ndeliver = ["email"]\n[interests]\nkeywords = ["x"]\n'
     config = make_config(tmp_path, sqlite_url, {"ada": mail, "ada2": mail.lower(), "bob": SUB})

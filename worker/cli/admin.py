@@ -91,7 +91,7 @@ def _setup_notes(config: Any) -> list[str]:
               for address, ids in by_address.items() if len(ids) > 1]
     for profile in config.profiles:
         notes += [f"{profile.id}: {note}" for note in _interest_notes(profile.interests)]
-    if not config.profiles and not config.disabled:
+    if not config.profiles and not config.disabled and not config.broken:
         notes.append(f"no subscribers: add NAME.toml files to {s.config_dir / 'subscribers'} "
                      "(`paper-digest init` writes a starter)")
     return notes
