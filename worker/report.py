@@ -157,7 +157,8 @@ def status_lines(data: dict[str, Any]) -> list[str]:
     lines = ["Runs:"]
     for run in data["runs"]:
         stats = ", ".join(f"{k} {v}" for k, v in run["stats"].items() if v)
-        lines.append(f"  #{run['id']} {run['kind']} {_when_iso(run['started'])}: "
+        finished = f" to {_when_iso(run['finished'])}" if run["finished"] else ""
+        lines.append(f"  #{run['id']} {run['kind']} {_when_iso(run['started'])}{finished}: "
                      f"{run['status']}{f' ({stats})' if stats else ''}"
                      f"{' - ' + run['error'] if run['error'] else ''}")
     lines += ["", "Sources:"]

@@ -102,6 +102,16 @@ def test_check_does_not_call_a_broken_only_subscriber_missing(tmp_path: Path,
     assert "no subscribers" not in checked.output  # there is one: its file has problems
 
 
+def test_status_says_when_each_run_started_and_finished(tmp_path: Path, seeds_dir: Path,
+                                                       sqlite_url: str) -> None:
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+    shown = run_cli(config, "status")
+    assert shown.exit_code == 0, shown.output
+    assert "  #1 run 2026-03-14 20:00 UTC to 2026-03-14 20:00 UTC: ok" in shown.output
+
+
 def test_check_notes_subscribers_sending_to_one_address(tmp_path: Path, sqlite_url: str) -> None:
     mail = 'email = "Ada@Example.org"\ndeliver = ["email"]\n[interests]\nkeywords = ["x"]\n'
     config = make_config(tmp_path, sqlite_url, {"ada": mail, "ada2": mail.lower(), "bob": SUB})
