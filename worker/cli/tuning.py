@@ -77,7 +77,7 @@ def explain(obj: Obj, name: str, paper: str) -> None:
     \b
     Example:
       paper-digest explain ada 2403.12345
-      paper-digest explain ada "Jack of All Tasks, Master of Many"
+      paper-digest explain ada "AbstainVL: Teaching Vision-Language Models When Not to Answer"
     """
     from worker.preview import explain_paper
 
