@@ -209,7 +209,8 @@ def init(directory: Path, name: str | None) -> None:
 Next steps:
   1. Edit {written[1]}: your interests (keywords, a query, papers you liked).
   2. paper-digest {config} check            validate the config
-  3. paper-digest {config} run --dry-run    fetch today's papers, show what you would get
+  3. paper-digest {config} run --dry-run    read the last 3 days' papers (network) and
+     {directory}/dumps/, show what you would get (offline: add --source local)
   4. paper-digest {config} run              write your first digest under {directory}/out/
   Optional: add [smtp] to {written[0]} for email; `paper-digest {config} serve` keeps it
   running on a schedule.""".replace("paper-digest  ", "paper-digest "))
