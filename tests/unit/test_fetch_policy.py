@@ -5,6 +5,8 @@ The same rules run against a real server on loopback in tests/integration/test_f
 
 from __future__ import annotations
 
+import tracemalloc
+import zlib
 from datetime import UTC, date, datetime
 
 import httpx
@@ -217,3 +219,58 @@ def test_for_settings_takes_the_contact():
 
     with Fetcher.for_settings(Settings(), MemoryValidators()) as f:
         assert f.user_agent.endswith("(+lab@example.org)") and f.validators is not None
+
+
+def _gzip(data: bytes, wbits: int = 31) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "gzip, gzip", "deflate, gzip"])
+def test_a_compressed_body_never_grows_past_the_size_cap_in_memory(encoding):
+    """A decompression bomb: 64 MiB of zeros in a few KB (stacked codings: ~1,000,000:1).
+    It is refused, and never held in memory whole on the way (httpx's decoders made it all at
+    once: a 2 KB body took 2 GB)."""
+    zeros = b"\0" * (64 * 1024 * 1024)
+    body = _gzip(zeros)
+    if encoding != "gzip":
+        body = _gzip(body, 15 if encoding.startswith("deflate") else 31)
+    del zeros
+    clock = FakeClock(START)
+    bomb = httpx.Response(200, stream=httpx.ByteStream(body),
+                          headers={"Content-Encoding": encoding})
+    f, _ = fetcher([bomb], clock,
+                   settings=FetchSettings(max_bytes=1000))
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError, match=r"1000-byte limit|unsupported Content-Encoding"):
+            f.fetch("https://example.org/bomb", source="s")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024
+
+
+@pytest.mark.parametrize("encoding, wbits", [("gzip", 31), ("x-gzip", 31), ("deflate", 15),
+                                             ("deflate", -15), ("identity", 0), ("", 0)])
+def test_compressed_bodies_are_read_whole(encoding, wbits):
+    text = b"".join(b"paper %d\n" % n for n in range(100_000))
+    body = _gzip(text, wbits) if wbits else text
+    clock = FakeClock(START)
+    headers = {"Content-Encoding": encoding} if encoding else {}
+    f, seen = fetcher([httpx.Response(200, stream=httpx.ByteStream(body), headers=headers)],
+                      clock)
+    assert f.fetch("https://example.org/list", source="s").body == text
+    assert seen[0].headers["Accept-Encoding"] == "gzip, deflate"
+
+
+def test_bytes_after_a_gzip_end_count_against_the_size_cap():
+    """What follows a gzip body's end decodes to nothing, but is read (and held by zlib): an
+    endless stream of it is refused at the cap, not read forever."""
+    body = _gzip(b"[]") + b"\0" * 5000
+    clock = FakeClock(START)
+    f, _ = fetcher([httpx.Response(200, stream=httpx.ByteStream(body),
+                                   headers={"Content-Encoding": "gzip"})],
+                   clock, settings=FetchSettings(max_bytes=1000))
+    with pytest.raises(SourceError, match="larger than the 1000-byte limit"):
+        f.fetch("https://example.org/trailing", source="s")

@@ -18,10 +18,12 @@ from __future__ import annotations
 import logging
 import random as _random
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from itertools import chain
 from typing import Any, Protocol
 
 import httpx
@@ -39,6 +41,10 @@ DEFAULT_MIN_INTERVALS: Mapping[str, float] = {
     "rss.arxiv.org": 3.0,
 }
 MiB = 1024 * 1024
+# The codings we ask for and decode ourselves, bounded (_Decoder): httpx's own decoders
+# decompress each network read whole, and stacked codings ("gzip, gzip") each in turn, so a
+# 2 KB body could make gigabytes before the size cap saw a byte of it.
+ACCEPT_ENCODING = "gzip, deflate"
 TOO_MANY_REDIRECTS = "too many redirects"  # the same words whoever follows the redirects
 
 
@@ -174,7 +180,7 @@ class Fetcher:
         self._unreachable: dict[str, str] = {}  # host[:port] -> why nothing got through
         self.requests = 0  # attempts made, for reports and tests
         self.client = Client(
-            headers={"User-Agent": self.user_agent},
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             timeout=httpx.Timeout(self.settings.read_timeout,
                                   connect=self.settings.connect_timeout),
             max_redirects=self.settings.max_redirects,
@@ -324,13 +330,32 @@ class Fetcher:
         if declared.isdigit() and int(declared) > cap:
             raise SourceError(source, url, f"response of {int(declared)} bytes is larger "
                               f"than the {cap}-byte limit", response.status_code)
-        chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > cap:
-                raise SourceError(source, url, f"response larger than the {cap}-byte limit",
-                                  response.status_code)
-            chunks.append(chunk)
+        raws: Iterable[bytes]
+        if response.is_stream_consumed:  # read whole and decoded by its transport (a mock)
+            raws, codings = [response.content], []
+        else:
+            raws, codings = response.iter_raw(), response.headers.get_list(
+                "content-encoding", split_commas=True)
+        try:
+            decoder = _Decoder(codings)
+        except ValueError as exc:
+            raise SourceError(source, url, str(exc), response.status_code) from None
+        chunks, size, received = [], 0, 0
+        try:
+            for raw in chain(raws, [None]):  # None: the end, to flush
+                received += len(raw or b"")  # as sent, too (what follows a gzip's end)
+                while True:
+                    chunk = decoder.decode(raw, cap + 1 - size)  # never more than the cap
+                    size += len(chunk)
+                    if size > cap or received > cap:
+                        raise SourceError(source, url, f"response larger than the {cap}-byte "
+                                          "limit", response.status_code)
+                    chunks.append(chunk)
+                    if not decoder.pending:
+                        break
+                    raw = b""
+        except zlib.error as exc:
+            raise SourceError(source, url, f"DecodingError: {exc}", response.status_code) from None
         return b"".join(chunks)
 
     def _result(self, url: str, source: str, response: httpx.Response, body: bytes,
@@ -359,3 +384,40 @@ def _error_reason(response: httpx.Response, body: bytes) -> str:
         if snippet:
             reason += f": {snippet}"
     return reason
+
+
+class _Decoder:
+    """A response body's Content-Encoding undone, one network read at a time, each call making
+    at most `limit` bytes (zlib's max_length; `pending`: call again with b"" for the rest).
+    One coding of gzip or deflate (as httpx reads deflate: zlib-wrapped, else raw), or none;
+    any other is refused with ValueError: we ask for no other (ACCEPT_ENCODING)."""
+
+    def __init__(self, codings: list[str]):
+        named = [c.strip().lower() for c in codings if c.strip().lower() not in ("", "identity")]
+        if len(named) > 1 or (named and named[0] not in ("gzip", "x-gzip", "deflate")):
+            raise ValueError(f"unsupported Content-Encoding {', '.join(named)!r} "
+                             f"(asked for {ACCEPT_ENCODING})")
+        self.kind = named[0] if named else None
+        self.first = True
+        self.zlib = (zlib.decompressobj(zlib.MAX_WBITS | 16) if self.kind in ("gzip", "x-gzip")
+                     else zlib.decompressobj())
+        self.pending = False
+
+    def decode(self, data: bytes | None, limit: int) -> bytes:
+        if self.kind is None:
+            return data or b""
+        tail = self.zlib.unconsumed_tail
+        if data is None and not tail:  # the end: what zlib still holds
+            self.pending = False
+            return self.zlib.flush() if not self.zlib.eof else b""
+        data = tail + (data or b"")
+        first, self.first = self.first, False
+        try:
+            out = self.zlib.decompress(data, max(limit, 1))
+        except zlib.error:
+            if not (first and self.kind == "deflate"):
+                raise
+            self.zlib = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as httpx reads it
+            out = self.zlib.decompress(data, max(limit, 1))
+        self.pending = bool(self.zlib.unconsumed_tail)
+        return out
