@@ -26,16 +26,48 @@ FEEDBACK_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
+# The port may be public (feedback links): a connection that sends nothing is closed after
+# REQUEST_TIMEOUT seconds without a byte, and at most MAX_CONNECTIONS are answered at once (a
+# thread each; more are closed unanswered). Without both, every idle connection held a thread
+# for good: 1,000 connections that never finished a request, 1,000 threads.
+REQUEST_TIMEOUT = 10.0
+MAX_CONNECTIONS = 64
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 limit: int):
+        self.slots = threading.BoundedSemaphore(limit)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):  # all busy: close this one at once
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: the slot is free again
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class StatusServer:
     """`health()` -> (ok, reason); `metrics()` -> exposition text. Both run per request."""
 
     def __init__(self, host: str, port: int, health: Callable[[], tuple[bool, str]],
-                 metrics: Callable[[], str], feedback: Desk | None = None):
+                 metrics: Callable[[], str], feedback: Desk | None = None, *,
+                 timeout: float = REQUEST_TIMEOUT, limit: int = MAX_CONNECTIONS):
         handler = _handler(health, metrics, feedback)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        handler.timeout = timeout  # each read of the socket (StreamRequestHandler)
+        self.httpd = _Server((host, port), handler, limit)
         self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http",
                                         daemon=True)

@@ -1,0 +1,38 @@
+"""The status port against clients that never finish a request (slowloris)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from worker.statusserver import StatusServer
+
+
+def _get(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        return client.recv(100).split(b"\r\n")[0]
+
+
+def test_idle_connections_are_closed_and_never_hold_more_than_the_limit_of_threads():
+    server = StatusServer("127.0.0.1", 0, lambda: (True, "ok"), lambda: "", None,
+                          timeout=0.5, limit=4)
+    server.start()
+    before = threading.active_count()
+    idle = []
+    try:
+        for _ in range(40):  # each sends half a request line, then nothing
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+            idle.append(sock)
+        time.sleep(0.2)
+        assert threading.active_count() <= before + 4
+        time.sleep(1.0)  # past the timeout: every idle connection is closed by the server
+        assert all(sock.recv(100) == b"" for sock in idle)
+        assert threading.active_count() == before
+        assert _get(server.port) == b"HTTP/1.0 200 OK"
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
