@@ -267,9 +267,9 @@ def test_a_refused_login_or_sender_keeps_every_digest_pending(
     with stub_smtp(**options) as server:
         config = _config(tmp_path, database_url, names, server.server_address[1],
                          extra="[delivery]\nmax_attempts = 2\n")
-        if username:
+        if username:  # the stub speaks no TLS: a plain-text login is asked for by name
             with (config / "worker.toml").open("a", encoding="utf-8") as toml:
-                toml.write('username = "digest"\n')
+                toml.write('security = "none"\nusername = "digest"\n')
         result = run_cli(config, "run", "--now", T0)
         assert result.exit_code == 3, result.output
         where = f"127.0.0.1:{server.server_address[1]}"

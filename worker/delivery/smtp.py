@@ -44,8 +44,21 @@ class SmtpChannel(Channel):
                                     context=ssl.create_default_context())
         else:
             conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-            if s.mode == "starttls":
+            # A password is never sent in the clear unless `security = "none"` says so: with
+            # "auto" on another port than 465/587, a relay offering STARTTLS is asked for it
+            # (certificate verified), and one offering none is not logged in to. (Before, the
+            # password went out in plain text, STARTTLS offered or not.)
+            guarded = bool(s.username) and s.security == "auto" and s.mode == "none"
+            if guarded:
+                conn.ehlo_or_helo_if_needed()
+            if s.mode == "starttls" or (guarded and conn.has_extn("starttls")):
                 conn.starttls(context=ssl.create_default_context())
+            elif guarded:
+                conn.close()
+                raise self._held("offers no STARTTLS, so the login's password would go in "
+                                 "plain text: not logged in (set [smtp] security = \"tls\" "
+                                 "or \"starttls\" as the relay takes it, or \"none\" to "
+                                 "send the password unencrypted)")
         if s.username:
             try:
                 conn.login(s.username, s.password or "")
