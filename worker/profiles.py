@@ -19,8 +19,8 @@ from worker.errors import Problem
 from worker.matching.interests import Interests
 
 GROUP_BY = ("none", "interest")  # a subscriber's `group_by`
-SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: "$" takes a last "\n"
+EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+\Z")
 CHANNELS = ("email", "markdown")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from worker.config_types import line_of, load_table, table_start
 from worker.errors import Problem
 
-SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # not "$": it takes a last "\n"
 _SOURCE_COMMON = frozenset({"name", "kind", "enabled", "every"})
 
 

@@ -357,3 +357,18 @@ def test_a_file_nested_too_deeply_for_tomllib_is_a_problem(tmp_path: Path, neste
     config = load_config(write_config(tmp_path / "w", worker), {})
     assert [str(p).split(str(tmp_path), 1)[1] for p in config.problems] == [
         "/w/worker.toml: invalid TOML: arrays or tables nested too deeply to read"]
+
+
+def test_a_line_break_at_the_end_of_an_id_an_address_or_a_source_name_is_refused(
+        tmp_path: Path) -> None:
+    """`$` matches before a last "\\n": a file `bob\\n.toml`, `email = "ada@example.org\\n"` and
+    a source `name = "local\\n"` passed, and their line breaks reached check's notes, the run
+    summary, paths under output_dir, and email headers (every send failing)."""
+    worker = GOOD_WORKER.replace('name = "local"', 'name = "local\\n"')
+    sub = GOOD_SUB.replace('"ada@example.org"', '"ada@example.org\\n"')
+    config = load_config(write_config(tmp_path, worker, ada=sub, **{"bob\n": GOOD_SUB}), {})
+    assert not config.profiles
+    said = [(p.key, p.message) for p in config.problems]
+    assert ("sources[0].name", "expected a name of letters, digits, '.', '_' or '-'") in said
+    assert ("email", "expected an address like ada@example.org") in said
+    assert any("file name must start with a letter or digit" in m for _, m in said)
