@@ -1,7 +1,9 @@
 """Human-readable summaries of a pass and of the database state (the CLI prints them).
 
 Every line is passed through `logs.one_line`: file names, URLs and error texts in them come
-from outside, and a control or bidi character must not forge a line or move the cursor.
+from outside, and a control or bidi character must not forge a line or move the cursor. And
+through `logs.redact`, as log lines are: a source's URL may carry a password
+(`https://user:pw@mirror/...`), shown `user:***@` (a cron job mails what `run` prints).
 """
 
 from __future__ import annotations
@@ -15,10 +17,15 @@ from sqlalchemy import Engine
 from worker.app import PassReport
 from worker.examples import unused_lines
 from worker.ingest import SourceReport
-from worker.logs import one_line
+from worker.logs import one_line as _one_line
+from worker.logs import redact
 from worker.sending import DeliveryReport
 from worker.settings import Config, Settings
 from worker.store import outbox, runs
+
+
+def one_line(text: str) -> str:
+    return _one_line(redact(text))
 
 
 def _when(moment: datetime | None) -> str:

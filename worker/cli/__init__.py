@@ -114,9 +114,9 @@ def settle_heap() -> None:
 
 
 def fail(message: str, hint: str | None = None, code: int = EXIT_ERROR) -> None:
-    from worker.logs import one_line
+    from worker.logs import one_line, redact
 
-    click.secho(f"error: {one_line(message)}", fg="red", err=True)
+    click.secho(f"error: {one_line(redact(message))}", fg="red", err=True)
     if hint:
         click.echo(f"  {hint}", err=True)
     sys.exit(code)

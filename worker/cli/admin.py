@@ -175,7 +175,9 @@ def _show(obj: Obj, as_json: bool, read: Any, lines: Any) -> None:
     if as_json:
         import json
 
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        from worker.logs import redact
+
+        click.echo(redact(json.dumps(data, indent=2, ensure_ascii=False)))  # as report's lines
     else:
         for line in lines(data):
             click.echo(line)
