@@ -92,7 +92,7 @@ class Candidates(Sequence[StoredPaper]):
     @cached_property
     def corpus(self) -> Any:
         from worker.matching import Corpus, PaperText
-        from worker.matching.corpus import Reference
+        from worker.matching.reference import Reference
 
         reference = Reference.of([PaperText(key="", title=title, abstract=abstract)
                                   for title, abstract in self.background]) \

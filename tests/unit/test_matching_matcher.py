@@ -172,7 +172,7 @@ def test_papers_seen_before_the_batch_count_in_how_common_a_term_is() -> None:
     words are in every paper and tell little; beside the papers seen before it (the corpus's
     reference) they are as rare as they are. The reference is never ranked."""
     from worker.matching import Corpus
-    from worker.matching.corpus import Reference
+    from worker.matching.reference import Reference
 
     focused = [PaperText(f"p:{n}", f"Visual Grounding in Domain {n}",
                          "We study visual grounding of referring phrases.") for n in range(4)]

@@ -14,12 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from worker.matching.interests import FIELDS
 from worker.matching.model import PaperText
 from worker.matching.roles import token_roles
 from worker.matching.text import columns, joins, stem
+
+if TYPE_CHECKING:
+    from worker.matching.reference import Reference
 
 # A multi-word term whose words all occur within this many extra tokens counts as "near".
 NEAR_SLACK = 3
@@ -164,41 +167,6 @@ class Bounded(OrderedDict[Any, Any]):
         return value
 
 
-@dataclass(frozen=True)
-class Reference:
-    """Papers known only by which words each field has, as one bit set a word: what a batch's
-    reference needs for how common a term is (a term's words all in a paper's field count it,
-    near or not), in a few hundred bytes a word rather than a tokenized batch."""
-
-    size: int
-    index: dict[str, dict[str, int]]  # field -> stem -> bit set of the papers with it
-
-    @classmethod
-    def of(cls, papers: Sequence[PaperText]) -> Reference:
-        index: dict[str, dict[str, int]] = {name: defaultdict(int) for name in FIELDS}
-        for n, paper in enumerate(papers):
-            bit = 1 << n
-            for name, text in (("title", paper.title), ("abstract", paper.abstract)):
-                field_index = index[name]
-                for stem_ in FieldText.of(text).positions:
-                    field_index[stem_] |= bit
-        return cls(len(papers), {name: dict(words) for name, words in index.items()})
-
-    def df(self, name: str, variants: Iterable[Sequence[str]]) -> int:
-        """How many papers have, in field `name`, every word of any of `variants`."""
-        words = self.index.get(name, {})
-        found = 0
-        for stems in variants:
-            papers = -1  # every paper, until a word says otherwise
-            for stem_ in stems:
-                papers &= words.get(stem_, 0)
-                if not papers:
-                    break
-            if stems and papers > 0:
-                found |= papers
-        return found.bit_count()
-
-
 @dataclass
 class Corpus:
     docs: list[Doc]
@@ -214,7 +182,7 @@ class Corpus:
     # Papers seen just before the batch: counted, with it, in how common a term is (Matcher.
     # _specificity), so that a batch of papers all on one topic (a source that lists only
     # them) does not make the topic's own words look common. Never ranked.
-    reference: Reference | None = None
+    reference: Reference | None = None  # worker.matching.reference
 
     @classmethod
     def of(cls, papers: Iterable[PaperText], reference: Reference | None = None) -> Corpus:

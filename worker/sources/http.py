@@ -30,6 +30,7 @@ import httpx
 
 from worker import __version__
 from worker.errors import SourceError
+from worker.sources.decoding import ACCEPT_ENCODING, Decoder
 from worker.sources.transport import Client
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,6 @@ DEFAULT_MIN_INTERVALS: Mapping[str, float] = {
     "rss.arxiv.org": 3.0,
 }
 MiB = 1024 * 1024
-# The codings we ask for and decode ourselves, bounded (_Decoder): httpx's own decoders
-# decompress each network read whole, and stacked codings ("gzip, gzip") each in turn, so a
-# 2 KB body could make gigabytes before the size cap saw a byte of it.
-ACCEPT_ENCODING = "gzip, deflate"
 TOO_MANY_REDIRECTS = "too many redirects"  # the same words whoever follows the redirects
 
 
@@ -337,7 +334,7 @@ class Fetcher:
             raws, codings = response.iter_raw(), response.headers.get_list(
                 "content-encoding", split_commas=True)
         try:
-            decoder = _Decoder(codings)
+            decoder = Decoder(codings)
         except ValueError as exc:
             raise SourceError(source, url, str(exc), response.status_code) from None
         chunks, size, received = [], 0, 0
@@ -384,40 +381,3 @@ def _error_reason(response: httpx.Response, body: bytes) -> str:
         if snippet:
             reason += f": {snippet}"
     return reason
-
-
-class _Decoder:
-    """A response body's Content-Encoding undone, one network read at a time, each call making
-    at most `limit` bytes (zlib's max_length; `pending`: call again with b"" for the rest).
-    One coding of gzip or deflate (as httpx reads deflate: zlib-wrapped, else raw), or none;
-    any other is refused with ValueError: we ask for no other (ACCEPT_ENCODING)."""
-
-    def __init__(self, codings: list[str]):
-        named = [c.strip().lower() for c in codings if c.strip().lower() not in ("", "identity")]
-        if len(named) > 1 or (named and named[0] not in ("gzip", "x-gzip", "deflate")):
-            raise ValueError(f"unsupported Content-Encoding {', '.join(named)!r} "
-                             f"(asked for {ACCEPT_ENCODING})")
-        self.kind = named[0] if named else None
-        self.first = True
-        self.zlib = (zlib.decompressobj(zlib.MAX_WBITS | 16) if self.kind in ("gzip", "x-gzip")
-                     else zlib.decompressobj())
-        self.pending = False
-
-    def decode(self, data: bytes | None, limit: int) -> bytes:
-        if self.kind is None:
-            return data or b""
-        tail = self.zlib.unconsumed_tail
-        if data is None and not tail:  # the end: what zlib still holds
-            self.pending = False
-            return self.zlib.flush() if not self.zlib.eof else b""
-        data = tail + (data or b"")
-        first, self.first = self.first, False
-        try:
-            out = self.zlib.decompress(data, max(limit, 1))
-        except zlib.error:
-            if not (first and self.kind == "deflate"):
-                raise
-            self.zlib = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as httpx reads it
-            out = self.zlib.decompress(data, max(limit, 1))
-        self.pending = bool(self.zlib.unconsumed_tail)
-        return out
