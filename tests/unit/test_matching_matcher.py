@@ -185,3 +185,15 @@ def test_papers_seen_before_the_batch_count_in_how_common_a_term_is() -> None:
     assert max(m.score for m in alone) < 0.45 < min(m.score for m in beside)
     spec = matcher.explain(focused[0], Corpus.of(focused, reference=Reference.of(before)))
     assert "specificity title 0.97" in "\n".join(spec.lines())  # 0.40 in the batch alone
+
+
+def test_a_reference_knows_a_field_by_the_words_its_batch_would_index(seeds_dir) -> None:  # type: ignore[no-untyped-def]
+    """Reference reads a field's words without a FieldText; they must be the words one indexes
+    (`pre-training` as `pretraining` too), or a term would count apart in batch and reference."""
+    from worker.matching.corpus import FieldText
+    from worker.matching.reference import _words
+
+    blocks = [b for f in sorted(seeds_dir.glob("*.txt"))
+              for b in f.read_text(encoding="utf-8").split("\n\n")]
+    assert len(blocks) > 500 and any("-" in b for b in blocks)
+    assert all(_words(b) == set(FieldText.of(b).positions) for b in blocks)

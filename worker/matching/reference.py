@@ -6,9 +6,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from worker.matching.corpus import FieldText
 from worker.matching.interests import FIELDS
 from worker.matching.model import PaperText
+from worker.matching.text import columns, joins
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Reference:
             bit = 1 << n
             for name, text in (("title", paper.title), ("abstract", paper.abstract)):
                 field_index = index[name]
-                for stem_ in FieldText.of(text).positions:
+                for stem_ in _words(text):
                     field_index[stem_] |= bit
         return cls(len(papers), {name: dict(words) for name, words in index.items()})
 
@@ -44,3 +44,10 @@ class Reference:
             if stems and papers > 0:
                 found |= papers
         return found.bit_count()
+
+
+def _words(text: str) -> set[str]:
+    """The stems a field's FieldText would index (its words, and pairs joined by a hyphen or
+    slash read as one word), without the columns and positions a batch keeps of them."""
+    folds, stems, starts, ends = columns(text)
+    return {*stems, *joins(text, folds, starts, ends).values()}
