@@ -42,6 +42,7 @@ from worker.outage import DatabaseWatch
 from worker.reload import Change, ConfigWatcher
 from worker.schedules import parse_every, parse_schedule, zone
 from worker.sending import UNTRIED, worker_id
+from worker.signals import stopped_by
 from worker.store import runs
 from worker.store import schedule as store
 from worker.store.metrics import figures
@@ -351,27 +352,24 @@ def _adopt_apscheduler_logs() -> None:
 def serve(watcher: ConfigWatcher, engine: Engine, *, http_factory: Callable[[Any], Any] | None,
           stop: threading.Event | None = None) -> bool:
     """Run until SIGTERM/SIGINT (or `stop`); True when it stopped cleanly in time."""
-    stop = stop or threading.Event()
     _adopt_apscheduler_logs()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGTERM, signal.SIGINT)}
     server = Server(watcher, engine, http_factory=http_factory)
-    try:
-        server.start()
-        config = watcher.config
-        log.info("serve started: %d subscribers, %d sources", len(config.profiles),
-                 len(config.settings.sources),
-                 extra={"event": "serve.start", "worker": server.worker})
-        for sid, problems in config.broken.items():
-            log.warning("%s has problems, not served: %s", sid, "; ".join(map(str, problems)),
-                        extra={"event": "config.broken", "subject": sid})
-        while not stop.wait(0.5):
-            pass
-    finally:
-        log.info("stopping", extra={"event": "serve.stopping"})
-        clean = server.shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stopped_by(signal.SIGTERM, signal.SIGINT, stop=stop) as stop:
+        try:
+            server.start()
+            config = watcher.config
+            log.info("serve started: %d subscribers, %d sources", len(config.profiles),
+                     len(config.settings.sources),
+                     extra={"event": "serve.start", "worker": server.worker})
+            for sid, problems in config.broken.items():
+                log.warning("%s has problems, not served: %s", sid,
+                            "; ".join(map(str, problems)),
+                            extra={"event": "config.broken", "subject": sid})
+            while not stop.wait(0.5):
+                pass
+        finally:
+            log.info("stopping", extra={"event": "serve.stopping"})
+            clean = server.shutdown()
     log.log(logging.INFO if clean else logging.WARNING,
             "stopped" if clean else "stopped; a job still running was abandoned",
             extra={"event": "serve.stop", "clean": clean})

@@ -7,9 +7,6 @@ import logging
 import os
 import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -28,6 +25,7 @@ from worker.cli import (
     setup_logging,
 )
 from worker.errors import DatabaseError, PaperDigestError
+from worker.signals import stopped_by
 
 
 @cli.command()
@@ -57,7 +55,7 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
     _check_sources(settings, sources)
     try:
         engine = obj.engine(settings, upgrade=not dry_run)
-        with terminal_progress(sys.stderr) as progress, _stopped_by_sigterm() as stop:
+        with terminal_progress(sys.stderr) as progress, stopped_by(signal.SIGTERM) as stop:
             report = run_pass(config, engine, now, dry_run=dry_run,
                               only_sources=sources or None, http_factory=http_factory(settings),
                               due=due, ignore_backoff=not due,  # cron: retries keep back-off
@@ -72,24 +70,6 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
         click.echo("stopped (SIGTERM): the send under way was finished; digests not yet sent "
                    "stay pending, untried, for the next run")
     sys.exit(EXIT_PARTIAL if stop.is_set() or not report.ok else EXIT_OK)
-
-
-@contextmanager
-def _stopped_by_sigterm() -> Iterator[threading.Event]:
-    """SIGTERM (`docker stop`, a CronJob's pod ending) asks the pass to stop as serve's
-    shutdown does: the send under way finishes and is marked sent, what is left is handed
-    back untried. Unhandled, SIGTERM killed the run mid-send; in a container, where the run
-    is PID 1 and the kernel drops a signal PID 1 has no handler for, docker stop waited its
-    10 seconds and then killed it. SIGINT (Ctrl-C) still stops at once."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @cli.command()
@@ -148,10 +128,7 @@ def serve(obj: Obj) -> None:
     # SIGTERM from here on stops serve cleanly, also while it starts (imports, a migration):
     # unhandled it killed serve, and as a container's PID 1 the kernel dropped it, so docker
     # stop waited 10 s and killed it. The same flag is serve's own once it runs.
-    stop = threading.Event()
-    started = {sig: signal.signal(sig, lambda *_: stop.set())
-               for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stopped_by(signal.SIGTERM, signal.SIGINT) as stop:
         from worker.reload import ConfigWatcher
         from worker.scheduler import serve as serve_until_stopped
 
@@ -173,9 +150,6 @@ def serve(obj: Obj) -> None:
                                         http_factory=http_factory(settings), stop=stop)
         except PaperDigestError as exc:
             fail(str(exc))
-    finally:
-        for sig, handler in started.items():
-            signal.signal(sig, handler)
     if not clean:  # a job hangs on a peer: its thread must not hold the exit past the grace
         logging.shutdown()
         os._exit(EXIT_OK)
