@@ -81,7 +81,7 @@ from worker.marking import mark_paper  # noqa: E402
 from worker.matching import PaperText  # noqa: E402
 from worker.profiles import Profile  # noqa: E402
 from worker.records import normalize_title  # noqa: E402
-from worker.selection import example_papers, match_papers, paper_text  # noqa: E402
+from worker.selection import candidates, example_papers, match_papers, paper_text  # noqa: E402
 from worker.semantic import embedder_for  # noqa: E402
 from worker.settings import Config, load_config  # noqa: E402
 from worker.store import outbox, papers  # noqa: E402
@@ -209,18 +209,19 @@ def run_days(folder: Path, config: Config, reader: dict[str, set[str]] | None = 
     return Passes(engine, days, sent, marks_of_day)
 
 
-def pipeline_ranking(profile: Profile, days: list[Day], examples: dict[str, StoredPaper],
-                     marks: list[dict[str, list[Mark]]], embedder: Any,
-                     ) -> list[tuple[float, int]]:
+def pipeline_ranking(engine: Any, profile: Profile, days: list[Day],
+                     examples: dict[str, StoredPaper], marks: list[dict[str, list[Mark]]],
+                     embedder: Any) -> list[tuple[float, int]]:
     """(score, paper id) of every candidate, as match_papers scored it in the pipeline: each
-    day's batch with the example papers stored by then (an example a later day lists was not
-    known yet) and the marks of that day's pass."""
+    day's batch with its background (the papers seen before it), the example papers stored by
+    then (an example a later day lists was not known yet) and the marks of that day's pass."""
     everyone = replace(profile, min_score=0.0, max_items=10**9)
     scored: list[tuple[float, int]] = []
     for (_, batch), marked in zip(days, marks, strict=True):
         seen = max((p.first_seen_seq for p in batch), default=0)
         known = {ref: p for ref, p in examples.items() if p.first_seen_seq <= seen}
-        items, _ = match_papers(everyone, batch, known, marks=marked[profile.id],
+        items, _ = match_papers(everyone, candidates(engine, batch), known,
+                                marks=marked[profile.id],
                                 embedder=embedder)
         scored += [(item.score, item.paper_id) for item in items]
     return scored
@@ -229,7 +230,7 @@ def pipeline_ranking(profile: Profile, days: list[Day], examples: dict[str, Stor
 def check_digest(profile: Profile, days: list[Day], scored: list[tuple[float, int]],
                  sent: list[int]) -> list[int]:
     """The stored digests must be the top of the ranking: else the bench measures something
-    other than what the pipeline sends. The papers in one and not the other (warned of)."""
+    other than what the pipeline sends. Exits if they differ; else []."""
     score = {pid: s for s, pid in scored}
     expected = []
     for _, batch in days:
@@ -241,8 +242,10 @@ def check_digest(profile: Profile, days: list[Day], scored: list[tuple[float, in
     differ = [pid for pid in set(expected) ^ set(sent)
               if abs(score.get(pid, 0.0) - profile.min_score) > 1e-4]
     if differ:
-        print(f"warning: {profile.id}'s stored digests differ from its ranking "
-              f"({len(sent)} sent, {len(expected)} expected)", file=sys.stderr)
+        raise SystemExit(f"{profile.id}: the stored digests are not the top of the ranking "
+                         f"this bench judges ({len(sent)} sent, {len(expected)} expected; "
+                         f"papers {sorted(differ)[:5]} differ): it would measure a ranking "
+                         "the pipeline did not make")
     return differ
 
 
@@ -360,7 +363,8 @@ def pipeline_scores(passes: Passes, profile: Profile, labels: dict[str, set[str]
     relevant = {str(p.id) for _, batch in days for p in batch
                 if profile.id in labels.get(normalize_title(p.title), ())
                 and p.id not in own}
-    scored = pipeline_ranking(profile, days, examples, passes.marks[since:], embedder)
+    scored = pipeline_ranking(passes.engine, profile, days, examples, passes.marks[since:],
+                              embedder)
     sent = [pid for day in passes.sent[profile.id][since:] for pid in day]
     check_digest(profile, days, scored, sent)
     ranking = [str(pid) for _, pid in sorted(scored, key=lambda s: (-s[0], s[1]))

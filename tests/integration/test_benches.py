@@ -119,8 +119,30 @@ def test_relevance_variants_keep_only_their_interests_and_rank_as_the_pipeline_d
     examples, _ = relevance.own_examples(passes.engine, profile)
     assert len({p.first_seen_seq <= passes.days[0][1][-1].first_seen_seq
                 for p in examples.values()}) == 2  # one example came later
-    scored = relevance.pipeline_ranking(profile, passes.days, examples, passes.marks, None)
+    scored = relevance.pipeline_ranking(passes.engine, profile, passes.days, examples,
+                                        passes.marks, None)
     sent = [pid for day in passes.sent["D2"] for pid in day]
+    assert sent and relevance.check_digest(profile, passes.days, scored, sent) == []
+    passes.engine.dispose()
+
+
+def test_relevance_ranking_is_what_each_days_pass_ranked(tmp_path: Path) -> None:
+    """The ranking the bench judges (AP) is each day's pass's own: with terms, a term's
+    specificity counts the papers seen before that day's batch, as in the pipeline. D1's
+    digests differed from a ranking made without them."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import relevance
+    finally:
+        sys.path.remove(str(BENCH))
+
+    config, passes, _ = relevance.pipeline(["D1"], False, tmp_path)
+    [profile] = config.profiles
+    assert profile.interests.keywords
+    examples, _ = relevance.own_examples(passes.engine, profile)
+    scored = relevance.pipeline_ranking(passes.engine, profile, passes.days, examples,
+                                        passes.marks, None)
+    sent = [pid for day in passes.sent["D1"] for pid in day]
     assert sent and relevance.check_digest(profile, passes.days, scored, sent) == []
     passes.engine.dispose()
 
