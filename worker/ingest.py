@@ -76,7 +76,8 @@ class Ingest:
         instance = cls(source.name, source.options)
         ctx = SourceContext(now=self.now,
                             is_known=lambda h: papers.is_ingested(self.engine, h),
-                            http=self.fetcher() if source.kind != "dump_dir" else None)
+                            http=self.fetcher() if source.kind != "dump_dir" else None,
+                            last_read=runs.source_last_success(self.engine, source.name))
         try:
             for item in instance.collect(ctx):
                 self._take(item, report)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.clock import FakeClock
 from worker.errors import SourceError
-from worker.sources.dates import check_date_spec, resolve_dates
+from worker.sources.dates import check_date_spec, days_to_read, resolve_dates
 from worker.sources.http import (
     Fetcher,
     FetchSettings,
@@ -188,6 +188,24 @@ def test_fetch_dates_use_utc_of_now():
     late_in_new_york = datetime(2025, 3, 9, 22, tzinfo=UTC).astimezone(
         __import__("zoneinfo").ZoneInfo("America/New_York"))
     assert resolve_dates("today", late_in_new_york) == [date(2025, 3, 9)]
+
+
+@pytest.mark.parametrize(("spec", "last_read", "first", "left_out"), [
+    ("today", None, date(2025, 3, 10), None),
+    ("today", datetime(2025, 3, 10, 1, tzinfo=UTC), date(2025, 3, 10), None),
+    ("today", datetime(2025, 3, 7, 23, tzinfo=UTC), date(2025, 3, 7), None),
+    ("yesterday", datetime(2025, 3, 7, 23, tzinfo=UTC), date(2025, 3, 6), None),
+    ("last 3 days", datetime(2025, 3, 9, tzinfo=UTC), date(2025, 3, 7), None),
+    ("2025-03-01", datetime(2025, 3, 5, tzinfo=UTC), date(2025, 3, 1), None),
+    ("today", datetime(2025, 3, 11, tzinfo=UTC), date(2025, 3, 10), None),  # --now earlier
+    ("today", datetime(2025, 1, 1, tzinfo=UTC), date(2025, 2, 8), "2025-01-01 to 2025-02-07"),
+])
+def test_days_to_read_catch_up_since_the_last_read(spec, last_read, first, left_out):
+    days, warning = days_to_read(spec, NOW, last_read)
+    assert days[0] == first and days[-1] == resolve_dates(spec, NOW)[-1]
+    assert len(days) == (days[-1] - first).days + 1 <= 31
+    assert (warning is None) == (left_out is None)
+    assert left_out is None or f"the days {left_out} are not read" in (warning or "")
 
 
 @pytest.mark.parametrize("spec", ["tomorrow", "last 0 days", "last 40 days", "2025-02-30", ""])

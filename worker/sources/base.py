@@ -93,6 +93,9 @@ class SourceContext:
     is_known: Callable[[str], bool] = lambda _hash: False
     http: Any = None  # worker.sources.http.Fetcher for HTTP kinds; None for local ones
     base_dir: str = "."  # relative paths in config resolve against the config directory
+    # When this source was last read without a failure (None: never): sources of relative
+    # dates read the days since then too (worker.sources.dates.days_to_read).
+    last_read: datetime | None = None
 
 
 class Source(ABC):

@@ -38,6 +38,29 @@ def resolve_dates(spec: str, now: datetime) -> list[date]:
         raise ValueError(f"{spec!r} is not a date; use {DATE_HELP}") from None
 
 
+def days_to_read(spec: str, now: datetime, last_read: datetime | None = None
+                 ) -> tuple[list[date], str | None]:
+    """The days to read at `now`, oldest first, and a warning when some had to be left out.
+
+    Those `spec` means at `now`, and, for a relative spec, every day it meant since
+    `last_read` (when the source was last read without a failure): the rest of a day read
+    early by a daily cron, or the days a source failed or the worker was down, are read on
+    the next pass that can, not skipped for good (what was already read is unchanged: a
+    304 or the same content). At most MAX_DAYS days in all; the warning names those left."""
+    days = resolve_dates(spec, now)
+    if last_read is None:
+        return days, None
+    start = min(resolve_dates(spec, last_read)[0], days[0])
+    first = max(start, days[-1] - timedelta(days=MAX_DAYS - 1))
+    span = [first + timedelta(days=n) for n in range((days[-1] - first).days + 1)]
+    if first == start:
+        return span, None
+    return span, (f"last read without failure at {last_read:%Y-%m-%d %H:%M}: the days "
+                  f"{start.isoformat()} to {(first - timedelta(days=1)).isoformat()} are not "
+                  f"read (at most {MAX_DAYS} days are caught up; a source with date = "
+                  '"YYYY-MM-DD" reads one of them)')
+
+
 def check_date_spec(spec: str) -> str | None:
     """An error message for config checks, or None when `spec` is valid."""
     try:

@@ -19,8 +19,8 @@ from typing import Any
 
 from worker.errors import ParseError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
-from worker.sources.base import SourceContext
-from worker.sources.dates import check_date_spec, parse_moment, resolve_dates
+from worker.sources.base import SourceContext, SourceWarning
+from worker.sources.dates import check_date_spec, days_to_read, parse_moment
 from worker.sources.http import FetchResult
 from worker.sources.remote import HttpOptions, HttpSource, Item, Params, decode_text
 
@@ -137,7 +137,10 @@ class HfApiSource(HttpSource):
         return problems
 
     def collect(self, ctx: SourceContext) -> Iterator[Item]:
-        for day in resolve_dates(self.options.date, ctx.now):
+        days, left_out = days_to_read(self.options.date, ctx.now, ctx.last_read)
+        if left_out:
+            yield SourceWarning(self.name, self.url("/api/daily_papers"), left_out)
+        for day in days:
             yield from self._day(ctx, day)
 
     def _day(self, ctx: SourceContext, day: date) -> Iterator[Item]:

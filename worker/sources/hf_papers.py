@@ -20,8 +20,8 @@ from typing import Any
 
 from worker.errors import ParseError, SourceError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
-from worker.sources.base import SourceContext, Unchanged
-from worker.sources.dates import check_date_spec, resolve_dates
+from worker.sources.base import SourceContext, SourceWarning, Unchanged
+from worker.sources.dates import check_date_spec, days_to_read
 from worker.sources.hf_api import records_from_items
 from worker.sources.http import FetchResult
 from worker.sources.remote import HttpOptions, HttpSource, Item, decode_text, failure_from
@@ -136,7 +136,10 @@ class HfPapersSource(HttpSource):
         return problems
 
     def collect(self, ctx: SourceContext) -> Iterator[Item]:
-        for day in resolve_dates(self.options.date, ctx.now):
+        days, left_out = days_to_read(self.options.date, ctx.now, ctx.last_read)
+        if left_out:
+            yield SourceWarning(self.name, self.url("/papers/date/"), left_out)
+        for day in days:
             yield from self._day(ctx, day)
 
     def _day(self, ctx: SourceContext, day: date) -> Iterator[Item]:

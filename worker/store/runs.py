@@ -101,6 +101,13 @@ def source_ok(engine: Engine, name: str, now: datetime) -> None:
     _upsert_source(engine, name, last_success_at=now, last_error=None, error_since=None)
 
 
+def source_last_success(engine: Engine, name: str) -> datetime | None:
+    """When the source `name` was last read without a failure; None: never."""
+    with reading(engine) as conn:
+        return conn.execute(select(source_status.c.last_success_at)
+                            .where(source_status.c.name == name)).scalar_one_or_none()
+
+
 def source_failed(engine: Engine, name: str, now: datetime, error: str) -> bool:
     """Record a source error; True when it differs from the error already on record."""
     with reading(engine) as conn:

@@ -1,0 +1,92 @@
+"""A deployment followed over days against a real server on 127.0.0.1: sources that fail for
+a few runs and recover, a worker down for a week, a cron run once a day. No paper a source
+listed while it could not be read is lost.
+
+The scenarios come from an audit of the live sources; each one lost papers before its fix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.helpers import make_config, run_cli
+from worker.store.db import open_engine
+from worker.store.papers import find_paper
+
+from .httpfixture import JSON, TEXT, FixtureServer, Reply, shared_fixture
+
+DAYS = [f"2026-06-{d:02d}" for d in range(1, 8)]
+DOWN = Reply(503, b"down for maintenance", TEXT, {"Retry-After": "0"})
+
+
+def hf_days() -> dict[str, list[dict]]:  # type: ignore[type-arg]
+    """The fixture's 30 papers spread over DAYS, each listed on its own day."""
+    items = json.loads(shared_fixture("hf_api", "daily_papers_2026-06-12.json"))
+    by_day: dict[str, list[dict]] = {day: [] for day in DAYS}  # type: ignore[type-arg]
+    for index, item in enumerate(items):
+        day = DAYS[index % len(DAYS)]
+        item["paper"]["submittedOnDailyAt"] = f"{day}T00:00:00.000Z"
+        by_day[day].append(item)
+    return by_day
+
+
+def hf_config(tmp_path: Path, sqlite_url: str, base_url: str, dates: str) -> Path:
+    config = make_config(tmp_path, sqlite_url, {})
+    worker = config / "worker.toml"
+    worker.write_text(worker.read_text().split("[[sources]]")[0]
+                      + f'[[sources]]\nname = "hf"\nkind = "hf_api"\nbase_url = '
+                      f'"{base_url}"\ndate = "{dates}"\nmin_interval = 0\n')
+    return config
+
+
+def serve_days(server: FixtureServer, by_day: dict[str, list[dict]],  # type: ignore[type-arg]
+               today: str, shown_today: int) -> None:
+    """Every day up to `today` in full, `today` with its first `shown_today` papers (HF adds
+    a day's papers through the day), the days after it empty."""
+    for day, items in by_day.items():
+        shown = items if day < today else items[:shown_today] if day == today else []
+        server.route(f"/api/daily_papers?date={day}&limit=100",
+                     Reply(200, json.dumps(shown).encode(), JSON))
+
+
+def missing(sqlite_url: str, papers: list[dict]) -> list[str]:  # type: ignore[type-arg]
+    engine = open_engine(sqlite_url)
+    try:
+        return [p["paper"]["id"] for p in papers if find_paper(engine, p["paper"]["id"]) is None]
+    finally:
+        engine.dispose()
+
+
+def test_a_daily_cron_on_today_reads_the_rest_of_each_day_and_the_days_of_an_outage(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """`date = "today"` (the default) from a cron at 08:00: each run read the start of its own
+    day only, and a day the source failed was never read: most papers were never recorded. Each
+    run now reads the days since the source was last read without failure."""
+    by_day = hf_days()
+    with FixtureServer() as server:
+        config = hf_config(tmp_path, sqlite_url, server.url, "today")
+        for index, day in enumerate(DAYS):
+            serve_days(server, by_day, day, shown_today=1)
+            if index in (2, 3, 4):  # down for three runs
+                for other in DAYS:
+                    server.route(f"/api/daily_papers?date={other}&limit=100", DOWN)
+            result = run_cli(config, "fetch", "--now", f"{day}T08:00:00+00:00")
+            assert result.exit_code == (3 if index in (2, 3, 4) else 0), result.output
+    last = by_day[DAYS[-1]]
+    listed = [p for day in DAYS[:-1] for p in by_day[day]] + last[:1]
+    assert missing(sqlite_url, listed) == []
+
+
+def test_a_month_down_catches_up_31_days_and_says_which_were_not_read(
+        tmp_path: Path, sqlite_url: str) -> None:
+    with FixtureServer() as server:
+        server.route("/api/daily_papers", Reply(200, b"[]", JSON))
+        config = hf_config(tmp_path, sqlite_url, server.url, "today")
+        first = run_cli(config, "fetch", "--now", "2026-06-01T08:00:00+00:00")
+        assert first.exit_code == 0, first.output
+        later = run_cli(config, "fetch", "--now", "2026-07-15T08:00:00+00:00")
+    asked = [s.path for s in server.seen[1:]]
+    assert len(asked) == 31 and "date=2026-06-15&" in asked[0], asked
+    assert ("the days 2026-06-01 to 2026-06-14 are not read (at most 31 days are caught up"
+            in later.output), later.output
