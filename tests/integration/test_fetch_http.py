@@ -7,6 +7,7 @@ except the timeout scenario (a few tenths of a second).
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import UTC, date, datetime
 from typing import Any
@@ -228,6 +229,29 @@ def test_truncated_body_without_content_length_is_a_parse_failure(server, clock)
         failure = only(collect("hf_api", server, fetcher, date="2026-06-12"), DumpFailure)
     assert "not valid JSON" in failure.reason
     assert failure.raw == body and failure.content_hash  # kept for inspection
+
+
+def test_a_gzip_body_cut_short_without_content_length_is_retried_not_read_in_part(server,
+                                                                                  clock):
+    """A compressed body ends with the stream's own end: one cut short (the connection closed
+    early, no Content-Length to tell) was read as a shorter dump, its validators kept, and the
+    papers after the cut were never read. It is retried like a short Content-Length."""
+    dump = ("new\n\nMar 13\n\n" + "\n\n".join(f"Title {i} of a paper\n\nAbstract {i} "
+                                             + "words " * 40 for i in range(40)) + "\n").encode()
+    packed = gzip.compress(dump)
+    cut = Reply(200, packed, TEXT, {"Content-Encoding": "gzip"}, truncate=len(packed) * 7 // 10,
+                length=False, etag='"d1"')
+    server.route("/dumps/today.txt", cut, Reply(200, packed, TEXT, {"Content-Encoding": "gzip"},
+                                                 length=False, etag='"d1"'))
+    with make_fetcher(clock) as fetcher:
+        dump_read = only(collect("dump_url", server, fetcher, url=f"{server.url}/dumps/today.txt"),
+                         Dump)
+    assert len(dump_read.records) == 40 and len(server.seen) == 2
+    server.route("/dumps/today.txt", cut)
+    with make_fetcher(clock, max_attempts=2) as fetcher:
+        failure = only(collect("dump_url", server, fetcher, url=f"{server.url}/dumps/today.txt"),
+                       DumpFailure)
+    assert "gzip body ended before its end" in failure.reason and "gave up" in failure.reason
 
 
 # -- wrong content type, non-UTF-8 -----------------------------------------------------------

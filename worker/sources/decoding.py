@@ -10,6 +10,10 @@ import zlib
 ACCEPT_ENCODING = "gzip, deflate"
 
 
+class Truncated(ValueError):
+    """The compressed stream stopped before its end: the connection closed early."""
+
+
 class Decoder:
     """A response body's Content-Encoding undone, one network read at a time, each call making
     at most `limit` bytes (zlib's max_length; `pending`: call again with b"" for the rest).
@@ -26,6 +30,7 @@ class Decoder:
         self.zlib = (zlib.decompressobj(zlib.MAX_WBITS | 16) if self.kind in ("gzip", "x-gzip")
                      else zlib.decompressobj())
         self.pending = False
+        self.fed = False  # any compressed byte at all (an empty body is no stream: a 304)
 
     def decode(self, data: bytes | None, limit: int) -> bytes:
         if self.kind is None:
@@ -33,7 +38,15 @@ class Decoder:
         tail = self.zlib.unconsumed_tail
         if data is None and not tail:  # the end: what zlib still holds
             self.pending = False
-            return self.zlib.flush() if not self.zlib.eof else b""
+            if self.zlib.eof or not self.fed:
+                return b""
+            rest = self.zlib.flush()
+            if not self.zlib.eof:  # a body without Content-Length ends when the socket
+                # closes: only the stream's own end tells a whole body from a cut one
+                raise Truncated(f"the {self.kind} body ended before its end (the connection "
+                                "closed early: a truncated response)")
+            return rest
+        self.fed = self.fed or bool(data)
         data = tail + (data or b"")
         first, self.first = self.first, False
         try:

@@ -30,7 +30,7 @@ import httpx
 
 from worker import __version__
 from worker.errors import SourceError
-from worker.sources.decoding import ACCEPT_ENCODING, Decoder
+from worker.sources.decoding import ACCEPT_ENCODING, Decoder, Truncated
 from worker.sources.transport import Client
 
 log = logging.getLogger(__name__)
@@ -353,6 +353,8 @@ class Fetcher:
                     raw = b""
         except zlib.error as exc:
             raise SourceError(source, url, f"DecodingError: {exc}", response.status_code) from None
+        except Truncated as exc:  # as a short Content-Length is: worth another try
+            raise _Retry(str(exc)) from None
         return b"".join(chunks)
 
     def _result(self, url: str, source: str, response: httpx.Response, body: bytes,
