@@ -77,7 +77,9 @@ class Ingest:
         ctx = SourceContext(now=self.now,
                             is_known=lambda h: papers.is_ingested(self.engine, h),
                             http=self.fetcher() if source.kind != "dump_dir" else None,
-                            last_read=runs.source_last_success(self.engine, source.name))
+                            last_read=runs.source_last_success(self.engine, source.name),
+                            listed_before=lambda ids: papers.listed_by(self.engine, source.name,
+                                                                       ids))
         try:
             for item in instance.collect(ctx):
                 self._take(item, report)

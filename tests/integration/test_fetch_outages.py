@@ -14,7 +14,7 @@ from tests.integration.helpers import make_config, run_cli
 from worker.store.db import open_engine
 from worker.store.papers import find_paper
 
-from .httpfixture import JSON, TEXT, FixtureServer, Reply, shared_fixture
+from .httpfixture import ATOM, JSON, TEXT, FixtureServer, Reply, shared_fixture
 
 DAYS = [f"2026-06-{d:02d}" for d in range(1, 8)]
 DOWN = Reply(503, b"down for maintenance", TEXT, {"Retry-After": "0"})
@@ -90,3 +90,72 @@ def test_a_month_down_catches_up_31_days_and_says_which_were_not_read(
     assert len(asked) == 31 and "date=2026-06-15&" in asked[0], asked
     assert ("the days 2026-06-01 to 2026-06-14 are not read (at most 31 days are caught up"
             in later.output), later.output
+
+
+def atom_page(numbers: list[int], total: int) -> bytes:
+    """An export API answer (the 2026 backend's shape) listing 2609.000NN, newest first."""
+    entries = "".join(
+        f"<entry><id>http://arxiv.org/abs/2609.{n:05d}v1</id><title>Paper {n}</title>"
+        f"<summary>Abstract {n}.</summary><published>2026-09-2{n % 8}T10:00:00Z</published>"
+        f"<author><name>A Author</name></author></entry>" for n in numbers)
+    return ('<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+            'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">'
+            f"<title>arXiv Query</title><opensearch:totalResults>{total}"
+            f"</opensearch:totalResults>{entries}</feed>").encode()
+
+
+def serve_search(server: FixtureServer, newest: int, size: int) -> None:
+    """A search whose results are papers 1 to `newest`, newest first, `size` a page."""
+    numbers = list(range(newest, 0, -1))
+    for start in range(0, newest + size, size):
+        server.route(f"/api/query?search_query=cat%3Acs.CV&start={start}&max_results={size}"
+                     "&sortBy=submittedDate&sortOrder=descending",
+                     Reply(200, atom_page(numbers[start:start + size], newest), ATOM))
+
+
+def search_config(tmp_path: Path, sqlite_url: str, base_url: str, extra: str = "") -> Path:
+    config = make_config(tmp_path, sqlite_url, {})
+    worker = config / "worker.toml"
+    worker.write_text(worker.read_text().split("[[sources]]")[0]
+                      + f'[[sources]]\nname = "cv"\nkind = "arxiv_api"\nbase_url = '
+                      f'"{base_url}"\nquery = "cat:cs.CV"\nmax_results = 3\n'
+                      f"min_interval = 0\n{extra}")
+    return config
+
+
+def test_an_arxiv_search_pages_back_to_what_it_listed_before(tmp_path: Path,
+                                                            sqlite_url: str) -> None:
+    """An arXiv API search read its newest `max_results` only: after a week's outage (or a
+    busy day) the papers behind them were never read. It now pages back, newest first, to
+    a paper it listed before; its first read is one page."""
+    with FixtureServer() as server:
+        config = search_config(tmp_path, sqlite_url, server.url)
+        serve_search(server, 5, 3)
+        first = run_cli(config, "fetch", "--now", "2026-09-21T08:00:00+00:00")
+        assert "cv: 1 dump read; 3 papers listed, 3 new" in first.output, first.output
+        serve_search(server, 12, 3)
+        week = run_cli(config, "fetch", "--now", "2026-09-28T08:00:00+00:00")
+    assert "9 papers listed, 7 new, 2 already known" in week.output, week.output
+    assert len(server.seen) == 4  # one page, then three back to 2609.00004, listed before
+    assert missing_ids(sqlite_url, range(3, 13)) == []
+
+
+def test_an_arxiv_search_paged_back_to_max_pages_says_so(tmp_path: Path,
+                                                         sqlite_url: str) -> None:
+    with FixtureServer() as server:
+        config = search_config(tmp_path, sqlite_url, server.url, "max_pages = 3\n")
+        serve_search(server, 3, 3)
+        assert run_cli(config, "fetch", "--now", "2026-09-21T08:00:00+00:00").exit_code == 0
+        serve_search(server, 25, 3)
+        cut = run_cli(config, "fetch", "--now", "2026-09-28T08:00:00+00:00")
+    assert "cv: 1 dump read; 9 papers listed, 9 new" in cut.output, cut.output
+    assert "stopped at max_pages = 3 with a full last page" in cut.output, cut.output
+
+
+def missing_ids(sqlite_url: str, numbers: range) -> list[str]:
+    engine = open_engine(sqlite_url)
+    try:
+        ids = [f"2609.{n:05d}" for n in numbers]
+        return [i for i in ids if find_paper(engine, i) is None]
+    finally:
+        engine.dispose()

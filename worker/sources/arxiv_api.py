@@ -5,13 +5,16 @@ summaries, `-04:00` offsets, ids without a version) and the 2026 one (compact na
 https links). Ids come new-style (`2104.12255v1`) or old-style (`astro-ph/0601001v1`); the
 version is split off and kept. A bad query is answered with HTTP 400 and a single entry
 titled `Error` whose id is under `/api/errors`: that is a SourceError, not a paper.
-An empty result (`totalResults` 0) is normal.
+An empty result (`totalResults` 0) is normal. Sorted by date, newest first, a source that
+read before pages back (`start`) while a full page's oldest paper is one it never listed,
+up to `max_pages`: papers that came out since the last read are not lost behind the first
+page.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from worker.errors import ParseError, SourceError
@@ -19,7 +22,7 @@ from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
 from worker.sources.base import SourceContext
 from worker.sources.dates import parse_moment
 from worker.sources.http import FetchResult
-from worker.sources.remote import HttpOptions, HttpSource, Item, check_choice
+from worker.sources.remote import HttpOptions, HttpSource, Item, Params, check_choice
 
 NS = {
     "atom": "http://www.w3.org/2005/Atom",
@@ -38,6 +41,7 @@ class ArxivApiOptions(HttpOptions):
     max_results: int = 100
     sort: str = "submittedDate"
     order: str = "descending"
+    max_pages: int = 10  # newest first: pages back to what this source listed before
 
 
 @dataclass(frozen=True)
@@ -136,19 +140,50 @@ class ArxivApiSource(HttpSource):
             problems.append(("max_results", f"expected 1 to {MAX_RESULTS}"))
         problems += check_choice("sort", options.sort, SORTS)
         problems += check_choice("order", options.order, ORDERS)
+        if options.max_pages < 1:
+            problems.append(("max_pages", "expected 1 or more"))
         return problems
 
     def collect(self, ctx: SourceContext) -> Iterator[Item]:
         params = {"search_query": self.options.query, "start": 0,
                   "max_results": self.options.max_results,
                   "sortBy": self.options.sort, "sortOrder": self.options.order}
-        # A 400 carries the API's explanation in an Atom error entry: read it ourselves.
-        yield from self.fetch_one(ctx, self.url("/api/query"), self._parse, params=params,
-                                  ok_statuses=(400,))
 
-    def _parse(self, result: FetchResult) -> tuple[list[PaperRecord], None]:
-        feed = parse_feed(result.body, result.url, source=self.name, status=result.status)
-        if result.status >= 400:
-            raise SourceError(self.name, result.url, "error response without an error entry",
-                              result.status)
-        return list(feed.records), None
+        def following(result: FetchResult, params: Params) -> Params | None:
+            if not self._page_back(ctx, result, params["start"]):
+                return None
+            return {**params, "start": params["start"] + self.options.max_results}
+
+        # A 400 carries the API's explanation in an Atom error entry: read it ourselves.
+        yield from self.fetch_pages(ctx, self.url("/api/query"), params, following,
+                                    self.options.max_pages, self._parse, ok_statuses=(400,))
+
+    def _page_back(self, ctx: SourceContext, result: FetchResult, start: int) -> bool:
+        """Whether to read the next page: newest first, a full page whose oldest paper this
+        source never listed may have more it never listed after it (more papers came out
+        since the last read than `max_results`: a busy category, a week's outage). Not on
+        a source's first read, whose start is the newest page."""
+        if (ctx.last_read is None or result.status != 200 or self.options.sort == "relevance"
+                or self.options.order != "descending"):
+            return False
+        try:
+            feed = parse_feed(result.body, result.url, source=self.name)
+        except (ParseError, SourceError):
+            return False  # finish() reports the body
+        ids = [r.arxiv_id for r in feed.records if r.arxiv_id]
+        if len(feed.records) < self.options.max_results or not ids:
+            return False
+        if feed.total is not None and start + len(feed.records) >= feed.total:
+            return False
+        return not ctx.listed_before([ids[-1]])
+
+    def _parse(self, results: Sequence[FetchResult]) -> tuple[list[PaperRecord], None]:
+        records: dict[str, PaperRecord] = {}
+        for result in results:
+            feed = parse_feed(result.body, result.url, source=self.name, status=result.status)
+            if result.status >= 400:
+                raise SourceError(self.name, result.url, "error response without an error "
+                                  "entry", result.status)
+            for record in feed.records:  # pages may overlap when new papers push them down
+                records.setdefault(record.key, record)
+        return list(records.values()), None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -96,6 +96,9 @@ class SourceContext:
     # When this source was last read without a failure (None: never): sources of relative
     # dates read the days since then too (worker.sources.dates.days_to_read).
     last_read: datetime | None = None
+    # Those of the given arXiv ids this source listed before (an arXiv API search pages back
+    # to them); the store's answer in a pass, none in tests that do not say.
+    listed_before: Callable[[Sequence[str]], set[str]] = lambda _ids: set()
 
 
 class Source(ABC):

@@ -170,7 +170,8 @@ class HttpSource(Source):
 
     def fetch_pages(self, ctx: SourceContext, url: str, params: Params,
                     following: Callable[[FetchResult, Params], Params | None], max_pages: int,
-                    parse: Callable[[Sequence[FetchResult]], Parsed]) -> Iterator[Item]:
+                    parse: Callable[[Sequence[FetchResult]], Parsed], **kwargs: Any
+                    ) -> Iterator[Item]:
         """One unit listed over pages: `params` asks for the first, `following` gives the
         query of the next page from the last one read (None: that was the last page).
 
@@ -182,7 +183,8 @@ class HttpSource(Source):
         try:
             next_params: Params | None = params
             while next_params is not None and len(results) < max_pages:
-                result = self.get(ctx, url, params=next_params, conditional=not results)
+                result = self.get(ctx, url, params=next_params, conditional=not results,
+                                  **kwargs)
                 results.append(result)
                 next_params = None if result.not_modified else following(result, next_params)
         except SourceError as exc:

@@ -31,6 +31,19 @@ def is_ingested(engine: Engine, content_hash: str) -> bool:
         return conn.execute(query).first() is not None
 
 
+def listed_by(engine: Engine, source: str, arxiv_ids: Sequence[str]) -> set[str]:
+    """Those of `arxiv_ids` that a dump of `source` listed before."""
+    found: set[str] = set()
+    with reading(engine) as conn:
+        for chunk in _chunks(list(arxiv_ids)):
+            query = (select(papers.c.arxiv_id).distinct()
+                     .join(sightings, sightings.c.paper_id == papers.c.id)
+                     .join(dumps, dumps.c.id == sightings.c.dump_id)
+                     .where(dumps.c.source == source, papers.c.arxiv_id.in_(chunk)))
+            found.update(conn.execute(query).scalars())
+    return found
+
+
 def ingested_hashes(engine: Engine) -> set[str]:
     with reading(engine) as conn:
         query = select(dumps.c.content_hash).where(dumps.c.status == "ingested")
