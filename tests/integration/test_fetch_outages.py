@@ -14,7 +14,8 @@ from tests.integration.helpers import make_config, run_cli
 from worker.store.db import open_engine
 from worker.store.papers import find_paper
 
-from .httpfixture import ATOM, JSON, TEXT, FixtureServer, Reply, shared_fixture
+from .httpfixture import ATOM, JSON, RSS, TEXT, FixtureServer, Reply, shared_fixture
+from .test_fetch_http import rss_feed
 
 DAYS = [f"2026-06-{d:02d}" for d in range(1, 8)]
 DOWN = Reply(503, b"down for maintenance", TEXT, {"Retry-After": "0"})
@@ -159,3 +160,28 @@ def missing_ids(sqlite_url: str, numbers: range) -> list[str]:
         return [i for i in ids if find_paper(engine, i) is None]
     finally:
         engine.dispose()
+
+
+def test_an_arxiv_feed_read_after_missed_announcements_says_which(tmp_path: Path,
+                                                                 sqlite_url: str) -> None:
+    """arXiv's RSS feed and /new listing hold only the latest announcement: after a source
+    failed, or the worker was down, over some, their papers are gone from it. That passed
+    in silence; the run now names the announcements never read, and where to find them."""
+    monday = rss_feed(2)
+    friday = rss_feed(4).replace(b"Mon, 28 Sep 2026", b"Fri, 02 Oct 2026")
+    with FixtureServer() as server:
+        server.route("/rss/cs.CV", Reply(200, monday, RSS), Reply(200, monday, RSS),
+                     Reply(200, friday, RSS), Reply(200, friday.replace(b"Fri, 02 Oct",
+                                                                        b"Mon, 05 Oct"), RSS))
+        config = make_config(tmp_path, sqlite_url, {})
+        worker = config / "worker.toml"
+        worker.write_text(worker.read_text().split("[[sources]]")[0]
+                          + f'[[sources]]\nname = "cv"\nkind = "arxiv_rss"\nbase_url = '
+                          f'"{server.url}"\ncategories = ["cs.CV"]\nmin_interval = 0\n')
+        outputs = [run_cli(config, "fetch", "--now", now).output
+                   for now in ("2026-09-28T10:00:00+00:00", "2026-09-28T23:00:00+00:00",
+                               "2026-10-02T10:00:00+00:00", "2026-10-05T10:00:00+00:00")]
+    assert "never read" not in outputs[0] + outputs[1], outputs
+    assert ("the announcements of 2026-09-29, 2026-09-30, 2026-10-01 were never read"
+            in outputs[2]), outputs[2]
+    assert "never read" not in outputs[3], outputs[3]  # a weekend is no announcement

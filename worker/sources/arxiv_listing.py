@@ -21,7 +21,7 @@ from typing import Any
 
 from worker.errors import ParseError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
-from worker.sources.arxiv_rss import REVISIONS, check_categories
+from worker.sources.arxiv_rss import REVISIONS, check_categories, with_gap_warning
 from worker.sources.base import SourceContext
 from worker.sources.http import FetchResult
 from worker.sources.remote import (
@@ -234,9 +234,9 @@ class ArxivListingSource(HttpSource):
             yield from self._category(ctx, category)
 
     def _category(self, ctx: SourceContext, category: str) -> Iterator[Item]:
-        yield from self.fetch_pages(ctx, self.url(f"/list/{category}/new"),
-                                    {"skip": 0, "show": self.options.page_size}, _following,
-                                    self.options.max_pages, self._parse)
+        yield from with_gap_warning(self.name, self.fetch_pages(
+            ctx, self.url(f"/list/{category}/new"), {"skip": 0, "show": self.options.page_size},
+            _following, self.options.max_pages, self._parse), ctx.last_read)
 
     def _parse(self, results: Sequence[FetchResult]) -> tuple[list[PaperRecord], date | None]:
         records: dict[str, PaperRecord] = {}

@@ -16,13 +16,13 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from worker.errors import ParseError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
 from worker.sources.arxiv_api import xml_root
-from worker.sources.base import SourceContext
+from worker.sources.base import Dump, SourceContext, SourceWarning
 from worker.sources.http import FetchResult
 from worker.sources.remote import HttpOptions, HttpSource, Item, check_choice
 
@@ -111,6 +111,33 @@ def _item(item: ET.Element, where: str, index: int) -> RssItem:
     return RssItem(record, announce)
 
 
+def missed_announcements(last_read: datetime | None, listing: date | None) -> list[date]:
+    """The weekdays after `last_read` (UTC) and before the `listing` day now read: arXiv's
+    announcements that a feed holding only the latest one no longer lists (holidays, when
+    there was none, included)."""
+    if last_read is None or listing is None:
+        return []
+    read = (last_read.astimezone(UTC) if last_read.tzinfo else last_read).date()
+    between = (read + timedelta(days=n) for n in range(1, (listing - read).days))
+    return [day for day in between if day.weekday() < 5]
+
+
+def with_gap_warning(source: str, items: Iterator[Item], last_read: datetime | None
+                     ) -> Iterator[Item]:
+    """`items`, with a warning before a listing read after announcements it no longer holds:
+    the worker was down or the source failed over them, and their papers are not in it."""
+    for item in items:
+        missed = missed_announcements(last_read, item.listing_date) \
+            if isinstance(item, Dump) else []
+        if missed and last_read is not None:
+            yield SourceWarning(source, item.locator, (
+                f"last read without failure at {last_read:%Y-%m-%d %H:%M}: the announcements "
+                f"of {', '.join(d.isoformat() for d in missed)} were never read, and this "
+                "page lists only the latest: their papers are missed (an arxiv_api search "
+                "of the category, newest first, reads them)"))
+        yield item
+
+
 def parse_feed(data: bytes, where: str) -> RssFeed:
     root = xml_root(data, where)
     channel = root.find("channel")
@@ -143,7 +170,8 @@ class ArxivRssSource(HttpSource):
 
     def collect(self, ctx: SourceContext) -> Iterator[Item]:
         for category in self.options.categories:
-            yield from self.fetch_one(ctx, self.url(f"/rss/{category}"), self._parse)
+            yield from with_gap_warning(self.name, self.fetch_one(
+                ctx, self.url(f"/rss/{category}"), self._parse), ctx.last_read)
 
     def _parse(self, result: FetchResult) -> tuple[list[PaperRecord], date | None]:
         feed = parse_feed(result.body, result.url)
