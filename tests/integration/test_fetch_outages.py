@@ -185,3 +185,22 @@ def test_an_arxiv_feed_read_after_missed_announcements_says_which(tmp_path: Path
     assert ("the announcements of 2026-09-29, 2026-09-30, 2026-10-01 were never read"
             in outputs[2]), outputs[2]
     assert "never read" not in outputs[3], outputs[3]  # a weekend is no announcement
+
+
+def test_a_failing_server_is_asked_once_for_the_days_caught_up_on(tmp_path: Path,
+                                                                  sqlite_url: str) -> None:
+    """Catching up must not hammer a server that is down: after a day caught up on failed,
+    the other such days wait for the next pass (today is still asked)."""
+    with FixtureServer() as server:
+        server.route("/api/daily_papers", Reply(200, b"[]", JSON))
+        config = hf_config(tmp_path, sqlite_url, server.url, "today")
+        assert run_cli(config, "fetch", "--now", "2026-06-01T08:00:00+00:00").exit_code == 0
+        server.route("/api/daily_papers", DOWN)
+        down = run_cli(config, "fetch", "--now", "2026-06-20T08:00:00+00:00")
+        asked = [s.path for s in server.seen[1:]]
+        assert down.exit_code == 3 and len(asked) == 8, asked  # 2 URLs, 4 attempts each
+        assert {"date=2026-06-01&" in p or "date=2026-06-20&" in p for p in asked} == {True}
+        assert "not asked for 2026-06-02 to 2026-06-19" in down.output, down.output
+        server.route("/api/daily_papers", Reply(200, b"[]", JSON))
+        again = run_cli(config, "fetch", "--now", "2026-06-20T09:00:00+00:00")
+    assert again.exit_code == 0 and len(server.seen) == 1 + 8 + 20, again.output

@@ -21,10 +21,17 @@ from typing import Any
 from worker.errors import ParseError, SourceError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
 from worker.sources.base import SourceContext, SourceWarning, Unchanged
-from worker.sources.dates import check_date_spec, days_to_read
+from worker.sources.dates import check_date_spec, days_to_read, resolve_dates
 from worker.sources.hf_api import records_from_items
 from worker.sources.http import FetchResult
-from worker.sources.remote import HttpOptions, HttpSource, Item, decode_text, failure_from
+from worker.sources.remote import (
+    HttpOptions,
+    HttpSource,
+    Item,
+    catching_up,
+    decode_text,
+    failure_from,
+)
 
 _DATE_PATH = re.compile(r"/papers/date/(\d{4}-\d{2}-\d{2})")
 
@@ -139,8 +146,8 @@ class HfPapersSource(HttpSource):
         days, left_out = days_to_read(self.options.date, ctx.now, ctx.last_read)
         if left_out:
             yield SourceWarning(self.name, self.url("/papers/date/"), left_out)
-        for day in days:
-            yield from self._day(ctx, day)
+        own = resolve_dates(self.options.date, ctx.now)
+        yield from catching_up(self.name, days, own, lambda day: self._day(ctx, day))
 
     def _day(self, ctx: SourceContext, day: date) -> Iterator[Item]:
         url = self.url(f"/papers/date/{day.isoformat()}")

@@ -104,6 +104,28 @@ def failure_from(source: str, exc: SourceError) -> DumpFailure:
     return DumpFailure(source, exc.url, detail)
 
 
+def catching_up(source: str, days: Sequence[date], own: Sequence[date],
+                read_day: Callable[[date], Iterator[Item]]) -> Iterator[Item]:
+    """Each of `days` read, except that once a day the spec no longer names (one caught up
+    on: days_to_read) could not be fetched, the other such days are not asked in this pass:
+    a server down for a month is asked once for them, not 31 times over (each with its
+    retries). The source fails, so the next pass asks for them again; nothing is lost."""
+    failed: Item | None = None
+    for day in days:
+        if failed is not None and day not in own:
+            continue
+        for item in read_day(day):
+            if (day not in own and isinstance(item, DumpFailure)
+                    and item.content_hash is None):  # fetched nothing, parsed nothing
+                failed = item
+            yield item
+    skipped = [d for d in days if d not in own][1:] if failed is not None else []
+    if failed is not None and skipped:
+        yield SourceWarning(source, failed.locator, f"not asked for {skipped[0].isoformat()} "
+                            f"to {skipped[-1].isoformat()}: an earlier day failed; the next "
+                            "pass asks again")
+
+
 class HttpSource(Source):
     """Base of the HTTP kinds: fetch with the shared Fetcher, then one `finish()`."""
 
