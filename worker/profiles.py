@@ -22,6 +22,7 @@ GROUP_BY = ("none", "interest")  # a subscriber's `group_by`
 SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: "$" takes a last "\n"
 EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+\Z")
 CHANNELS = ("email", "markdown")
+DIGEST_KEY = re.compile(r"paper:\d+\Z", re.I)  # what a digest shows after a paper's score
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,23 @@ def _check_interests(interests: Interests, file: str, text: str, whole: bool = T
         if any(not term.strip() for term in getattr(interests, key)):
             problems.append(Problem(file, "empty string in the list", f"interests.{key}",
                                     line_of(text, key)))
+    problems += _digest_keys(interests, file, text)
+    return problems
+
+
+def _digest_keys(interests: Interests, file: str, text: str) -> list[Problem]:
+    """`like = ["paper:45"]`: the key a digest shows names a row of one database, which
+    `explain` and `mark` take, but a profile would send it to arXiv as a title."""
+    problems = []
+    for key in ("like", "unlike"):
+        for ref in getattr(interests, key):
+            if DIGEST_KEY.match(ref.strip()):
+                flag = " --unlike" if key == "unlike" else ""
+                problems.append(Problem(
+                    file, f"{ref.strip()!r} is the key a digest shows, which only `explain` and "
+                    f"`mark` take: run `paper-digest mark {Path(file).stem} {ref.strip()}{flag}` "
+                    "instead, or write the paper's arXiv id or exact title here",
+                    f"interests.{key}", line_of(text, key)))
     return problems
 
 

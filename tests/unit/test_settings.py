@@ -109,6 +109,11 @@ def _messages(tmp_path: Path, worker: str = GOOD_WORKER, **subs: str) -> list[st
     ("email = 'a@example.org'\n[interests]\nquery = \'\'\'(a OR\n  )\'\'\'\n",
      ["ada.toml:3: interests.query: query: dangling operator: OR needs a term after it, "
       "before ')' (line 1 of the query, column 4)"]),
+    # The key a digest shows is for `mark`: as a `like`, it was sent to arXiv as a title.
+    ("email = 'a@example.org'\n[interests]\nkeywords = ['x']\nlike = ['2403.12345']\n"
+     "unlike = ['paper:154']\n",
+     ["ada.toml:5: interests.unlike: 'paper:154' is the key a digest shows, which only "
+      "`explain` and `mark` take: run `paper-digest mark ada paper:154 --unlike` instead"]),
     ("max_items = 2.5\nemail = 'a@example.org'\n[interests]\nkeywords = ['x']\n"
      "exclude_mode = 'x'\n",
      ["ada.toml:1: max_items: expected an integer, got float 2.5",
