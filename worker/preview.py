@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, select
 
 from worker.examples import ArxivLookup, resolve, unused_lines
+from worker.matching.query import parse_query
 from worker.profiles import Profile
 from worker.render import interest_label, profile_context, render, shown_order
 from worker.selection import candidates, example_papers, match_papers
@@ -154,8 +155,14 @@ class Explained:
                     + (f", under “{self.section}”" if self.section else ""))
         if match.excluded:
             hit = next((r for r in match.reasons if r.kind == "exclude" and r.terms), None)
-            return (f"left out: it mentions “{hit.terms[0]}”, which your profile excludes"
-                    if hit is not None else "left out: it does not match your query")
+            if hit is not None:
+                return f"left out: it mentions “{hit.terms[0]}”, which your profile excludes"
+            # what it lacks, as the query's reason says after the query itself
+            query = parse_query(profile.interests.query) if profile.interests.query else ""
+            said = f"does not match your query {query}"
+            gate = next((r.text for r in match.reasons if r.text.startswith(said)), said)
+            lacks = gate.removeprefix(said)
+            return "left out: it does not match your query" + lacks
         if self.example:
             return "left out: it is one of your examples (digests never show them)"
         if match.score <= 0:

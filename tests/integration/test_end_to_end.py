@@ -418,7 +418,7 @@ def test_explain_says_what_keeps_a_paper_out(tmp_path: Path, seeds_dir: Path,
         assert explain(engine, fish, day[0].key).verdict(fish) == \
             "left out: nothing in your profile matched it"
         assert explain(engine, gated, day[0].key).verdict(gated) == \
-            "left out: it does not match your query"
+            "left out: it does not match your query: no “zebrafish”"
     finally:
         engine.dispose()
     assert {pid: v for pid, v in verdicts.items() if v.startswith("in the digest")} == {

@@ -164,7 +164,31 @@ def test_the_query_reason_names_the_terms_the_paper_passes_by(query: str, said: 
 
 def test_a_failed_query_is_quoted_whole() -> None:
     explanation = Matcher(Interests(query="survey")).explain(HALLU, BATCH)
-    assert "does not match your query survey" in [r.text for r in explanation.match.reasons]
+    assert "does not match your query survey: no “survey”" in [
+        r.text for r in explanation.match.reasons]
+
+
+@pytest.mark.parametrize(("query", "lacks"), [
+    ("survey", "no “survey”"),
+    ("(hallucination OR grounding) AND (survey OR benchmark)", "no “survey” or “benchmark”"),
+    ("(survey OR benchmark) AND decoding AND segmentation",
+     "no “survey” or “benchmark”; no “segmentation”"),
+    ("hallucination AND NOT decoding",
+     "it mentions “decoding”, which the query rules out"),
+    ("(survey AND decoding) OR benchmark", "(survey AND decoding) OR benchmark does not hold"),
+    ("hallucination AND (survey OR (benchmark AND decoding))",
+     "(survey OR (benchmark AND decoding)) does not hold"),
+])
+def test_a_failed_query_says_which_part_the_paper_lacks(query: str, lacks: str) -> None:
+    """explain's verdict says what to change: which part of the query the paper fails, not
+    only the query again."""
+    matcher = Matcher(Interests(query=query))
+    explanation = matcher.explain(HALLU, BATCH)
+    assert explanation.match.excluded
+    [said] = [r.text for r in explanation.match.reasons
+              if r.text.startswith("does not match your query")]
+    assert said == f"does not match your query {matcher.query_text}: {lacks}"
+    assert f"query gate FAILED: {matcher.query_text} ({lacks})" in explanation.notes
 
 
 def test_papers_seen_before_the_batch_count_in_how_common_a_term_is() -> None:

@@ -87,6 +87,8 @@ class Batch:
                 b.gate = bool(self.gate >> n & 1)
                 if b.gate:
                     b.gate_terms = m.gate_terms(self.query_papers, n)
+                else:
+                    b.gate_missing = m.gate_missing(self.query_papers, n)
         if m.examples or m.unlike:
             self._nearest(found)
         return found

@@ -56,6 +56,7 @@ class Breakdown:
     excludes: list[TermScore] = field(default_factory=list)
     gate: bool | None = None  # None: no query
     gate_terms: tuple[str, ...] = ()  # the query's terms by which it passes (Matcher.gate_terms)
+    gate_missing: tuple[str, ...] = ()  # what it lacks to pass, in words (Matcher.gate_missing)
     liked: tuple[int, float] = (-1, 0.0)  # (example index, cosine)
     unliked: tuple[int, float] = (-1, 0.0)
     semantic: tuple[int, float] = (-1, 0.0)  # (example index, z: see matching.semantic)

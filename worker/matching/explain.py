@@ -103,8 +103,8 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
                                p.example))
     positive.sort(key=lambda r: -r.weight)
     negative = _negative_reasons(b, m, p)
-    gate = ([m.query_reason(b.gate, b.gate_terms)] if b.gate is not None and m.query is not None
-            else [])
+    gate = ([m.query_reason(b.gate, b.gate_terms or b.gate_missing)]
+            if b.gate is not None and m.query is not None else [])
     return positive + gate + negative
 
 
@@ -334,7 +334,8 @@ def _term_detail(ts: TermScore) -> str:
 def _notes(b: Breakdown, m: Matcher, p: Parts) -> tuple[str, ...]:
     notes = _clue_notes(b, p.clues)
     if m.query is not None:
-        notes.append(f"query gate {'passed' if b.gate else 'FAILED'}: {m.query_text}")
+        notes.append(f"query gate {'passed' if b.gate else 'FAILED'}: {m.query_text}"
+                     + ("" if b.gate else f" ({'; '.join(b.gate_missing)})"))
     if b.excludes and m.interests.exclude_mode != "demote":
         notes.append("an exclude term hit: the paper is dropped (exclude_mode = \"drop\")")
     if p.demote < 1.0:

@@ -19,7 +19,7 @@ from worker.matching.evidence import TermCounts, TermEvidence, TermScore
 from worker.matching.explain import build_explanation, build_match, listed
 from worker.matching.interests import Interests
 from worker.matching.model import Explanation, Match, PaperText, Ranking, Reason
-from worker.matching.query import And, Node, Not, Query, Term, parse_query
+from worker.matching.query import And, Node, Not, Or, Query, Term, parse_query
 from worker.matching.semantic import Embedder
 from worker.matching.terms import (
     ProfileTerm,
@@ -305,12 +305,31 @@ class Matcher:
         assert self.query is not None
         return tuple(dict.fromkeys(held(self.query.root) or ()))
 
+    def gate_missing(self, papers: dict[str, int], n: int) -> tuple[str, ...]:
+        """What paper n lacks to satisfy the query, in words, from query_papers: each part of
+        a top-level AND that does not hold (`no “generation” or “understanding”`), or the
+        whole query when it is no AND. () when the paper satisfies it."""
+        def holds(node: Node) -> bool:
+            if isinstance(node, Term):
+                return bool(papers[node.text] >> n & 1)
+            if isinstance(node, Not):
+                return not holds(node.child)
+            found = (holds(child) for child in node.children)
+            return all(found) if isinstance(node, And) else any(found)
+
+        assert self.query is not None
+        root = self.query.root
+        parts = root.children if isinstance(root, And) else (root,)
+        return tuple(_lacking(part, part is root) for part in parts if not holds(part))
+
     def query_reason(self, passed: bool, terms: tuple[str, ...] = ()) -> Reason:
         """The reason that says whether a paper satisfies the query, and by which of its terms
-        (gate_terms): one object for all the profile's papers that satisfy it alike."""
+        (gate_terms), or what it lacks (gate_missing): one object for all the profile's papers
+        that satisfy it (or fail it) alike."""
         found = self._query_reasons.get((passed, terms))
         if found is None:
-            said = (f"does not match your query {self.query_text}" if not passed else
+            said = (f"does not match your query {self.query_text}"
+                    + (f": {'; '.join(terms)}" if terms else "") if not passed else
                     f"matches your query with {listed(terms)}" if terms else
                     "matches your query")
             found = self._query_reasons[passed, terms] = Reason("query", said, None)
@@ -319,3 +338,17 @@ class Matcher:
     def example_title(self, index: int, unlike: bool = False) -> str:
         pool = self.unlike if unlike else self.examples
         return pool[index].title if 0 <= index < len(pool) else ""
+
+
+def _lacking(part: Node, whole: bool = False) -> str:
+    """A part of a query (or the `whole` query) a paper does not satisfy, as what the paper
+    lacks or has."""
+    if isinstance(part, Term):
+        return f"no “{part.text.strip()}”"
+    if isinstance(part, Or) and all(isinstance(c, Term) for c in part.children):
+        return "no " + " or ".join(f"“{c.text.strip()}”" for c in part.children
+                                   if isinstance(c, Term))
+    if isinstance(part, Not) and isinstance(part.child, Term):
+        return f"it mentions “{part.child.text.strip()}”, which the query rules out"
+    return f"({part}) does not hold" if isinstance(part, And | Or) and not whole else \
+        f"{part} does not hold"
