@@ -400,6 +400,36 @@ def test_a_paper_key_no_database_integer_holds_is_no_paper(tmp_path: Path, seeds
         assert f"no stored paper matches {ref!r}" in result.output, result.output
 
 
+def test_a_title_that_almost_names_a_stored_paper_is_answered_with_it(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """A title with its last letter lost in copying, or only its first words, said "no stored
+    paper matches" and to add it to `like` (looked up on arXiv), not which paper it nearly
+    names and the key to give instead."""
+    from sqlalchemy import select
+
+    from worker.store.db import open_engine
+    from worker.store.schema import papers
+
+    config = make_config(tmp_path, database_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    engine = open_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(papers.c.id, papers.c.title).order_by(papers.c.id)).all()
+    finally:
+        engine.dispose()
+    paper_id, title = next((i, t) for i, t in rows
+                           if ":" in t and len(t.split(":")[0]) > 6 and t[-4:].isalpha())
+    for command, ref in (("explain", title[:-1]), ("mark", title.split(":")[0]),
+                         ("explain", title[:-4] + "q" + title[-3:])):
+        result = CliRunner().invoke(cli, ["--config", str(config), command, "ada", ref])
+        assert result.exit_code == 2, (result.output, result.exception)
+        assert f"did you mean “{title}” (paper:{paper_id})?" in result.output, result.output
+    nothing = CliRunner().invoke(cli, ["--config", str(config), "explain", "ada", "zq xj wv"])
+    assert nothing.exit_code == 2 and "did you mean" not in nothing.output, nothing.output
+
+
 @pytest.mark.parametrize("now", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
 def test_a_now_at_the_ends_of_the_calendar_is_a_usage_error(tmp_path: Path, now: str) -> None:
     """A pass reaches 100 years back (backfill) and a lease ahead: these were an OverflowError

@@ -85,14 +85,27 @@ def explain(obj: Obj, name: str, paper: str) -> None:
     settings = settings_or_exit(config)
     profile = profile_or_exit(config, name)
     try:
-        lines = explain_paper(obj.engine(settings, migrate=False), profile, paper,
-                              settings=settings, lookup=example_lookup(settings))
+        engine = obj.engine(settings, migrate=False)
+        lines = explain_paper(engine, profile, paper, settings=settings,
+                              lookup=example_lookup(settings))
     except LookupError:
-        fail(f"no stored paper matches {paper!r}", _not_stored_hint(profile, paper, "like"), 2)
+        fail(f"no stored paper matches {paper!r}",
+             _did_you_mean(engine, paper) + _not_stored_hint(profile, paper, "like"), 2)
     except PaperDigestError as exc:
         fail(str(exc))
     for line in lines:
         click.echo(line)
+
+
+def _did_you_mean(engine: Any, ref: str) -> str:
+    """For a title no stored paper has exactly: the stored papers it nearly names, with the
+    key to give instead, each on a line of the hint; "" when none is near (or `ref` is a key
+    or an arXiv id)."""
+    from worker.store.papers import near_titles, ref_arxiv_id
+
+    if ref.startswith(("paper:", "arxiv:")) or ref_arxiv_id(ref) is not None:
+        return ""
+    return "".join(f"did you mean “{p.title}” ({p.key})?\n  " for p in near_titles(engine, ref))
 
 
 def _not_stored_hint(profile: Any, ref: str, verdict: str, remove: bool = False) -> str:
@@ -148,11 +161,12 @@ def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
             click.echo(line)
         return
     try:
-        message = mark_paper(obj.engine(settings), profile.id, paper, remove=remove,
+        engine = obj.engine(settings)
+        message = mark_paper(engine, profile.id, paper, remove=remove,
                              verdict="unlike" if unlike else "like", now=parse_now(now_text))
     except LookupError:
-        fail(f"no stored paper matches {paper!r}",
-             _not_stored_hint(profile, paper, "unlike" if unlike else "like", remove), 2)
+        fail(f"no stored paper matches {paper!r}", _did_you_mean(engine, paper)
+             + _not_stored_hint(profile, paper, "unlike" if unlike else "like", remove), 2)
     except PaperDigestError as exc:
         fail(str(exc))
     click.echo(message)

@@ -335,6 +335,35 @@ def find_paper(engine: Engine, ref: str) -> StoredPaper | None:
     return find_papers(engine, [ref.removeprefix("arxiv:")]).get(ref.removeprefix("arxiv:"))
 
 
+def near_titles(engine: Engine, ref: str, limit: int = 3) -> list[StoredPaper]:
+    """Stored papers whose title is close to `ref`, a title no stored paper has exactly, best
+    first: a title that holds it (`Chat-UniVi` in `Chat-UniVi: Unified ...`), or one that
+    begins as it does and is nearly the same (a letter missing, a word changed). For a "did
+    you mean" when a command someone waits at finds nothing: on a large database the titles
+    that hold it are a scan of the table."""
+    from difflib import SequenceMatcher
+
+    key = normalize_title(ref)
+    if len(key) < 4:
+        return []
+    query = (select(papers).where(papers.c.title_key.like(f"%{_like(key)}%", escape="\\")
+                                  | papers.c.title_key.like(f"{_like(key[:12])}%", escape="\\"))
+             .order_by(papers.c.id).limit(500))
+    with reading(engine) as conn:
+        rows = conn.execute(query).all()
+    scored = []
+    for row in rows:
+        ratio = SequenceMatcher(None, key, row.title_key, autojunk=False).ratio()
+        if key in row.title_key or ratio >= 0.8:
+            scored.append((key not in row.title_key, -ratio, row.id, row))
+    return [StoredPaper.from_row(row) for *_, row in sorted(scored)[:limit]]
+
+
+def _like(text: str) -> str:
+    """`text` matched literally in a LIKE pattern with escape character `\\`."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def counts(engine: Engine) -> dict[str, int]:
     with reading(engine) as conn:
         return {
