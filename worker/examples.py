@@ -311,6 +311,8 @@ def check_notes(settings: Any, profiles: Iterable[Any], now: datetime) -> list[s
         found = resolve(engine, {r for p in profiles for r in (*p.interests.like,
                                                                *p.interests.unlike)},
                         now, later=bool(settings.matching.example_lookup))
+        near = {ref: near[0].title for ref in found.unused if not papers.ref_arxiv_id(ref)
+                and (near := papers.near_titles(engine, ref, limit=1))}
     except (SQLAlchemyError, ModuleNotFoundError) as exc:
         return [f"examples not checked: cannot read {redact(url)}: {error_line(exc)}"]
     finally:
@@ -318,4 +320,8 @@ def check_notes(settings: Any, profiles: Iterable[Any], now: datetime) -> list[s
             engine.dispose()
     return [f"{p.id}: {line}" for p in profiles for line in unused_lines(
         (r, found.unused[r]) for r in (*p.interests.like, *p.interests.unlike)
-        if r in found.unused)]
+        if r in found.unused)] + [
+        f"{p.id}: “{ref}” in `{key}` is not the title of a stored paper: did you mean "
+        f"“{clean_line(near[ref])}”? (write the whole title, as a digest shows it)"
+        for p in profiles for key in ("like", "unlike")
+        for ref in getattr(p.interests, key) if ref in near]

@@ -430,6 +430,39 @@ def test_a_title_that_almost_names_a_stored_paper_is_answered_with_it(
     assert nothing.exit_code == 2 and "did you mean" not in nothing.output, nothing.output
 
 
+def test_check_names_the_stored_paper_a_like_title_almost_is(tmp_path: Path, seeds_dir: Path,
+                                                              sqlite_url: str) -> None:
+    """A `like` title with a letter lost, or only the paper's first words, was noted only as
+    "not listed by any source; the next run looks it up on arXiv", though the paper it nearly
+    names was in the database: the example went unused, and nothing said which title to
+    write."""
+    from sqlalchemy import select
+
+    from worker.store.db import open_engine
+    from worker.store.schema import papers
+
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    engine = open_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            titles = conn.execute(select(papers.c.title).order_by(papers.c.id)).scalars().all()
+    finally:
+        engine.dispose()
+    first, second = [t for t in titles if ":" in t and len(t.split(":")[0]) > 6
+                     and t[-4:].isalpha()][:2]
+    wrong = [first[:-1], second.split(":")[0]]
+    (config / "subscribers" / "ada.toml").write_text(
+        SUB + f"like = {json.dumps(wrong[:1])}\nunlike = {json.dumps(wrong[1:])}\n",
+        encoding="utf-8")
+    checked = run_cli(config, "check")
+    assert checked.exit_code == 0, checked.output
+    for ref, key, title in ((wrong[0], "like", first), (wrong[1], "unlike", second)):
+        assert (f"note: ada: “{ref}” in `{key}` is not the title of a stored paper: did you "
+                f"mean “{title}”?") in checked.output, checked.output
+
+
 @pytest.mark.parametrize("now", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
 def test_a_now_at_the_ends_of_the_calendar_is_a_usage_error(tmp_path: Path, now: str) -> None:
     """A pass reaches 100 years back (backfill) and a lease ahead: these were an OverflowError
