@@ -141,6 +141,35 @@ def test_check_notes_interests_that_cannot_work_as_meant(tmp_path: Path,
         "[interests], no paper can score; add keywords or terms it asks for"]
 
 
+def test_check_notes_an_interest_its_own_exclude_rules_out(tmp_path: Path,
+                                                          sqlite_url: str) -> None:
+    """`exclude = ["video"]` beside the keyword `text-to-video` (or the same term in both)
+    passed check silently, and every paper the keyword found was dropped: a profile that
+    could never send what it asks for."""
+    config = make_config(tmp_path, sqlite_url, {
+        "ada": 'deliver = ["markdown"]\n[interests]\nkeywords = ["Video Generation", '
+               '"text-to-video", "video generation"]\nexclude = ["video generation", "video", '
+               '"survey"]\nquery = "diffusion OR video"\n',
+        "bob": 'deliver = ["markdown"]\n[interests]\nkeywords = ["video"]\n'
+               'exclude = ["video generation", "survey"]\nexclude_mode = "demote"\n',
+        "cy": 'deliver = ["markdown"]\n[interests]\nphrases = ["survey of video"]\n'
+              'exclude = ["surveys"]\nexclude_mode = "demote"\n'})
+    checked = run_cli(config, "check")
+    assert checked.exit_code == 0, checked.output
+    notes = [line for line in checked.output.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: ada: “Video Generation” is also in `exclude`: every paper that names it is "
+        'dropped (exclude_mode = "drop"); take it out of one of the two',
+        "note: ada: “text-to-video” holds “video”, which `exclude` names: every paper that "
+        'names “text-to-video” is dropped (exclude_mode = "drop"); take “video” out of '
+        "`exclude`, or make it longer than the interest",
+        "note: ada: “video” is also in `exclude`: every paper that names it is dropped "
+        '(exclude_mode = "drop"); take it out of one of the two',
+        "note: cy: “survey of video” holds “surveys”, which `exclude` names: every paper "
+        'that names “survey of video” is demoted (exclude_mode = "demote"); take “surveys” '
+        "out of `exclude`, or make it longer than the interest"]
+
+
 def test_status_says_why_a_removed_subscribers_digest_waits(tmp_path: Path, seeds_dir: Path,
                                                             sqlite_url: str) -> None:
     from tests.integration.smtpserver import free_port

@@ -112,10 +112,39 @@ def _interest_notes(interests: Any) -> list[str]:
         if words and all(w in FUNCTION_WORDS or len(w) == 1 for w in words):
             notes.append(f"“{term.strip()}” is in nearly every paper: it will match almost "
                          "anything (a word such as “the”, or a single letter)")
+    notes += _excluded_interests(interests, asked)
     if query is not None and not asked and not (
             interests.keywords or interests.phrases or interests.like):
         notes.append(f"the query {query} only leaves papers out: with nothing else under "
                      "[interests], no paper can score; add keywords or terms it asks for")
+    return notes
+
+
+def _excluded_interests(interests: Any, asked: list[str]) -> list[str]:
+    """An interest that holds an exclude term (`exclude = ["video"]` beside the keyword `video
+    generation`): every paper that names it as written names the excluded term too, so it is
+    dropped (or demoted) whatever it scores."""
+    from worker.matching.text import term_stems
+
+    notes = []
+    done = "dropped" if interests.exclude_mode != "demote" else "demoted"
+    how = f'{done} (exclude_mode = "{interests.exclude_mode}")'
+    terms: dict[tuple[str, ...], str] = {}  # each interest once, as first written
+    for written in (*interests.keywords, *interests.phrases, *asked):
+        terms.setdefault(term_stems(written), written.strip())
+    for stems, term in terms.items():
+        for excluded in (e.strip() for e in interests.exclude):
+            out = term_stems(excluded)
+            if out == stems:
+                notes.append(f"“{term}” is also in `exclude`: every paper that names it is "
+                             f"{how}; take it out of one of the two")
+            elif out and any(stems[i:i + len(out)] == out for i in range(len(stems))):
+                notes.append(f"“{term}” holds “{excluded}”, which `exclude` names: every paper "
+                             f"that names “{term}” is {how}; take “{excluded}” out of `exclude`"
+                             ", or make it longer than the interest")
+            else:
+                continue
+            break
     return notes
 
 
