@@ -152,7 +152,6 @@ def _check_interests(interests: Interests, file: str, text: str, whole: bool = T
     for key, message in interest_problems(interests):
         line = line_of(text, key.split(".")[0])
         if key == "query":
-            message = "query: " + message
             line = _query_error_line(interests.query or "", text, line)
         problems.append(Problem(file, message, f"interests.{key}", line))
     if interests.exclude_mode not in ("drop", "demote"):
