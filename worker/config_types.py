@@ -12,7 +12,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -150,9 +150,9 @@ def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
         if key in skip:
             continue
         if key not in fields:
-            known = ", ".join(sorted({*skip, *(k for k in fields if not k.startswith("_"))}))
-            problems.append(Problem(file, f"unknown key; supported: {known}", dotted,
-                                    line_of(text, key, after)))
+            names = sorted({*skip, *(k for k in fields if not k.startswith("_"))})
+            problems.append(Problem(file, f"unknown key;{_did_you_mean(key, names)} supported: "
+                                    f"{', '.join(names)}", dotted, line_of(text, key, after)))
             continue
         try:
             values[key] = _convert(value, hints[key])
@@ -168,6 +168,14 @@ def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
                 problems.append(Problem(file, f"missing; add `{name} = ...` "
                                         f"({describe_type(hints[name])})", f"{prefix}{name}"))
     return (None if missing else cls(**values)), problems
+
+
+def _did_you_mean(key: str, names: Sequence[str]) -> str:
+    """` did you mean `min_score`?` for a key a letter or two from a supported one."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(key.lower(), names, n=1, cutoff=0.75)
+    return f" did you mean `{close[0]}`?" if close else ""
 
 
 def _type_problems(value: Any, hint: Any, file: str, dotted: str, line: int | None,

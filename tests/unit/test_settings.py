@@ -72,6 +72,11 @@ def _messages(tmp_path: Path, worker: str = GOOD_WORKER, **subs: str) -> list[st
 @pytest.mark.parametrize(("text", "expected"), [
     ("email = 'a@example.org'\n[interests\nkeywords = ['x']", ["ada.toml:2: invalid TOML"]),
     (GOOD_SUB + "colour = 'blue'\n", ["ada.toml:11: interests.colour: unknown key; supported: "]),
+    # A key a letter or two from a supported one is named.
+    (GOOD_SUB.replace("min_score", "mins_score"),
+     ["ada.toml:6: mins_score: unknown key; did you mean `min_score`? supported: backfill, "]),
+    (GOOD_SUB + "keyowrds = ['x']\n",
+     ["ada.toml:11: interests.keyowrds: unknown key; did you mean `keywords`? supported: "]),
     (GOOD_SUB.replace("max_items = 5", "max_items = 'five'"),
      ["ada.toml:5: max_items: expected an integer, got str 'five'"]),
     (GOOD_SUB.replace("AND NOT survey", "AND (NOT survey"),  # the key said once
@@ -92,7 +97,7 @@ def _messages(tmp_path: Path, worker: str = GOOD_WORKER, **subs: str) -> list[st
     ("colour = 'red'\nmin_score = 2\nemail = 'a@example.org'\n[interests]\nwords = ['x']\n"
      "query = '(multimodal OR vision'\n",
      ["ada.toml:1: colour: unknown key; supported: backfill, deliver, email",
-      "ada.toml:5: interests.words: unknown key; supported: ",
+      "ada.toml:5: interests.words: unknown key; did you mean `keywords`? supported: ",
       "ada.toml:2: min_score: expected a number from 0 to 1",
       "ada.toml:6: interests.query: "]),
     ("email = 'a@example.org'\n[interests]\nkeywords = ['x']\n"
@@ -162,7 +167,7 @@ def test_an_emptied_source_says_what_it_lacks_at_its_header(tmp_path: Path) -> N
     worker = GOOD_WORKER + '[[sources]]\n# taken out for now\n\n[[sources]]\nname = "b"\n' \
         'kind = "dump_dir"\npath = "b"\n[smpt]\nhost = "x"\n'
     messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path, worker)]
-    assert messages[0].startswith(":15: smpt: unknown key; supported: ")
+    assert messages[0].startswith(":15: smpt: unknown key; did you mean `smtp`? supported: ")
     assert messages[1:] == [
         ":8: sources[1].name: missing; add `name = \"...\"` (letters, digits, '.', '_' or '-')",
         ":8: sources[1].kind: missing; add `kind = ...`, one of dump_dir, dump_url, hf_papers, "
