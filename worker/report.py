@@ -143,6 +143,8 @@ def subscribers_data(config: Config, engine: Engine) -> list[dict[str, Any]]:
             "schedule": (profile.schedule or config.settings.serve.default_schedule
                          if profile else None),
             "schedule_is_default": bool(profile and not profile.schedule),
+            # the zone its schedule's times are in: its own, else worker.toml's
+            "timezone": (profile.timezone or config.settings.timezone) if profile else None,
             "last_sent": _iso(last.get(sid)),
             "pending": [_delivery(s) for s in open_states[sid] if s.status == "pending"],
             "failed": [_delivery(s) for s in open_states[sid] if s.status == "failed"],
@@ -199,7 +201,8 @@ def subscribers_lines(rows: list[dict[str, Any]]) -> list[str]:
     table = [header] + [(
         r["id"] + ("" if r["state"] == "ok" else f" ({r['state']})"),
         ",".join(r["deliver"]) or "-",
-        "-" if not r["schedule"] else r["schedule"] + (" (default)" * r["schedule_is_default"]),
+        "-" if not r["schedule"] else f"{r['schedule']} {r['timezone']}"
+        + (" (default)" * r["schedule_is_default"]),
         _when_iso(r["last_sent"]), str(len(r["pending"])), str(len(r["failed"])))
         for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

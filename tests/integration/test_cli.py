@@ -231,7 +231,9 @@ def test_subscribers_and_status_json(tmp_path: Path, seeds_dir: Path, sqlite_url
     # no schedule of its own: serve and run --due use [serve] default_schedule, and say so
     assert (by_id["ada"]["schedule"], by_id["ada"]["schedule_is_default"]) == (
         "daily 08:00", True)
-    assert any(line.split()[:4] == ["ada", "markdown", "daily", "08:00"]
+    # ...in the zone its times are in (worker.toml's, as ada sets none)
+    assert by_id["ada"]["timezone"] == "UTC"
+    assert any(line.split()[:5] == ["ada", "markdown", "daily", "08:00", "UTC"]
                and "(default)" in line for line in table.output.splitlines())
     status = json.loads(run_cli(config, "status", "--json").output)
     assert status["runs"][0]["status"] == "partial"  # the broken file makes the run partial
