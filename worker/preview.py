@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, select
 
 from worker.examples import ArxivLookup, resolve, unused_lines
 from worker.matching.query import parse_query
+from worker.plaintext import clean_line
 from worker.profiles import Profile
 from worker.render import interest_label, profile_context, render, shown_order
 from worker.selection import candidates, example_papers, match_papers
@@ -29,9 +30,11 @@ if TYPE_CHECKING:
 
 def preview_digest(config: Config, engine: Engine, profile: Profile, now: datetime, *,
                    fmt: str = "md", since: timedelta | None = None,
-                   lookup: ArxivLookup | None = None) -> tuple[str, str]:
+                   lookup: ArxivLookup | None = None, below: int = 0) -> tuple[str, str]:
     """(rendered digest, a note on what it covers). Writes no digest; with `lookup`, example
-    arXiv ids no source has listed are looked up (and kept) as a pass looks them up.
+    arXiv ids no source has listed are looked up (and kept) as a pass looks them up. With
+    `below`, the note also lists that many of the best papers the digest left out (under
+    min_score, or past max_items), with their keys for `explain`.
 
     Without `since`: the next digest, from the papers not yet delivered. With it, a replay of
     the papers first seen in that window, delivered or not, each ranked among the papers it
@@ -55,16 +58,22 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     marked = marks_for(engine, [profile.id])[profile.id]
     embedder = embedder_for(config.settings, engine, None)
     by_id = {p.id: p for batch in batches for p in batch}
-    found, below = [], 0
+    found, lower, more_count = [], [], 0
+    everyone = replace(profile, min_score=0.0, max_items=10**9)
     for batch in batches:
-        items, more = match_papers(profile, candidates(engine, batch), examples, marks=marked,
-                                   embedder=embedder)
+        pool = candidates(engine, batch)
+        items, more = match_papers(profile, pool, examples, marks=marked, embedder=embedder)
         # a digest begun before the window ranks papers from before it too: not shown (its
         # count of papers that scored lower is the whole digest's)
         found += [i for i in items if by_id[i.paper_id].first_seen_seq > start]
-        below += more
+        more_count += more
+        if below and more:  # the rest of the same ranking: scores do not depend on the cut
+            shown = {i.paper_id for i in items}
+            lower += [i for i in match_papers(everyone, pool, examples, marks=marked,
+                                              embedder=embedder)[0]
+                      if i.paper_id not in shown and by_id[i.paper_id].first_seen_seq > start]
     found.sort(key=lambda item: -item.score)  # stable: batch by batch where scores tie
-    digest = Digest(0, profile.id, now, "<preview>", len(found), below, start, upto,
+    digest = Digest(0, profile.id, now, "<preview>", len(found), more_count, start, upto,
                     tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
                           for rank, i in enumerate(found, start=1)))
     ctx = profile_context(digest, profile, config.settings)
@@ -73,11 +82,30 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
              f"its digest ranked it with" if since else "papers not yet delivered")
     pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})
     note = (f"preview of {profile.id}: {len(found)} of {count} {scope} "
-            f"({below} more ranked lower), from the papers already stored (sources are not "
-            "read: `fetch` reads them); no digest was sent or recorded"
+            f"({more_count} more ranked lower), from the papers already stored (sources are "
+            "not read: `fetch` reads them); no digest was sent or recorded"
             + (f"; {pending} earlier digest(s) still pending" if pending else "")
-            + "".join(f"; {line}" for line in unused_lines(resolved.unused.items())))
+            + "".join(f"; {line}" for line in unused_lines(resolved.unused.items()))
+            + "".join(f"\n{line}" for line in _lower_lines(profile, lower, below, by_id)))
     return render(ctx, fmt, config.settings.templates_dir), note
+
+
+def _lower_lines(profile: Profile, lower: list[Any], count: int,
+                 by_id: dict[int, StoredPaper]) -> list[str]:
+    """The best `count` papers a digest left out, one a line: score, key, why, title."""
+    if not count:
+        return []
+    lower.sort(key=lambda item: -item.score)
+    if not lower:
+        return ["left out: none (every paper that scored is in the digest)"]
+    lines = [f"left out, best first ({min(count, len(lower))} of {len(lower)}; "
+             f"`paper-digest explain {profile.id} KEY` says why):"]
+    for item in lower[:count]:
+        paper = by_id[item.paper_id]
+        why = (f"under min_score {profile.min_score:g}" if item.score < profile.min_score
+               else f"past max_items {profile.max_items}")
+        lines.append(f"  {item.score:.2f}  {paper.key:<12} {why:<20} {clean_line(paper.title)}")
+    return lines
 
 
 @dataclass(frozen=True)

@@ -243,6 +243,38 @@ def test_a_replay_ranks_as_the_digests_did(tmp_path: Path, seeds_dir: Path,
     assert "each ranked with the papers its digest ranked it with" in replay.output
 
 
+def test_preview_below_lists_the_best_papers_left_out(tmp_path: Path, seeds_dir: Path,
+                                                       sqlite_url: str) -> None:
+    """preview --below N names the N best papers the digests left out, best first, each with
+    why (past max_items, under min_score) and the key explain takes, which scores it alike."""
+    config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING.replace(
+        "max_items = 200", "max_items = 3").replace("min_score = 0.01", "min_score = 0.5")})
+    for day in ("2026-03-12", "2026-03-13"):
+        add_seed_day(tmp_path, seeds_dir, day)
+        assert run_cli(config, "run", "--now", f"{day}T20:00:00+00:00").exit_code == 0
+    replay = run_cli(config, "preview", "grounding", "--since", "30d", "--below", "40",
+                     "--now", "2026-03-13T21:00:00+00:00")
+    assert replay.exit_code == 0, replay.output
+    shown = {key for _, key in re.findall(r"\(score ([0-9.]+), `(paper:\d+)`\)",
+                                          replay.output)}
+    left = re.findall(r"^  ([0-9.]+)  (paper:\d+) +(past max_items 3|under min_score 0.5) ",
+                      replay.output, re.M)
+    ranked_lower = int(re.search(r"\((\d+) more ranked lower\)", replay.output).group(1))
+    assert 0 < len(shown) <= 6 and len(left) == min(40, ranked_lower) > 3
+    assert f"left out, best first ({len(left)} of {ranked_lower};" in replay.output
+    assert not shown & {key for _, key, _ in left}
+    scores = [float(score) for score, _, _ in left]
+    assert scores == sorted(scores, reverse=True)
+    for score, _, why in left:  # past max_items: it scored enough; under: it did not
+        assert (float(score) >= 0.5) == why.startswith("past"), (score, why)
+    assert {why for _, _, why in left} == {"past max_items 3", "under min_score 0.5"}
+    score, key, _ = left[0]
+    said = run_cli(config, "explain", "grounding", key)
+    assert said.exit_code == 0 and f"score {score}" in said.output, said.output
+    plain = run_cli(config, "preview", "grounding", "--now", "2026-03-13T21:00:00+00:00")
+    assert "left out" not in plain.output  # only when asked
+
+
 def test_the_batches_a_replay_ranks(tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
     """A replay ranks each digest's range whole, the pending papers together, and where a pass
     sent nothing (its range is not recorded) each dump alone, as explain scores such a paper."""

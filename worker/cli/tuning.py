@@ -27,17 +27,23 @@ from worker.errors import PaperDigestError
 @click.option("--since", metavar="DURATION",
               help="Replay papers first seen in this window (e.g. 7d), ignoring what was sent.")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Preview as if it were this moment.")
+@click.option("--below", metavar="N", type=click.IntRange(min=0), default=0,
+              help="Also list the N best papers the digest leaves out, with their keys.")
 @click.pass_obj
-def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | None) -> None:
+def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | None,
+            below: int) -> None:
     """Render NAME's next digest to the terminal; send and record nothing.
 
     With --since, replay the papers first seen in that window, each ranked with the papers
     its digest ranked it with: what NAME's digests would have held with the profile as it is.
+    With --below N, the note after it (on stderr) lists the N best papers left out (under
+    min_score, or past max_items), each with the key `explain` takes.
 
     \b
     Example:
       paper-digest preview ada
       paper-digest preview ada --since 7d --format txt
+      paper-digest preview ada --below 10
     """
     from worker.config_types import parse_duration
     from worker.preview import preview_digest
@@ -55,7 +61,8 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
     try:
         engine = obj.engine(settings, migrate=False)
         text, note = preview_digest(config, engine, profile, parse_now(now_text), fmt=fmt,
-                                    since=window, lookup=example_lookup(settings))
+                                    since=window, lookup=example_lookup(settings),
+                                    below=below)
     except PaperDigestError as exc:
         fail(str(exc))
     click.echo(text, nl=False)
