@@ -6,8 +6,9 @@
 
 Each request to a path takes the next scripted Reply; the last one repeats. A route may be
 keyed by path or by path and query (`/list/cs.CV/new?skip=0&show=2000`); the full key wins.
-Replies can be slow (`delay`), cut short (`truncate`: the connection closes mid-body), or
-conditional (`etag`: a matching If-None-Match gets 304). Every request is recorded.
+Replies can be slow (`delay`; `trickle`: the body a byte at a time), cut short (`truncate`:
+the connection closes mid-body), or conditional (`etag`: a matching If-None-Match gets 304).
+Every request is recorded.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Reply:
     truncate: int | None = None  # send only this many body bytes, then close
     etag: str | None = None  # answer 304 when the request's If-None-Match matches
     length: bool = True  # send Content-Length (False: the body ends when the socket closes)
+    trickle: float = 0.0  # seconds between the body's bytes, sent one at a time
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         body = reply.body if reply.truncate is None else reply.body[: reply.truncate]
-        self.wfile.write(body)
-        self.wfile.flush()
+        for chunk in ([body[i:i + 1] for i in range(len(body))] if reply.trickle else [body]):
+            try:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+            except OSError:  # the client gave up
+                return
+            time.sleep(reply.trickle)
         if reply.truncate is not None or not reply.length:
             self.close_connection = True
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -204,6 +205,21 @@ def test_a_server_that_answers_with_errors_is_still_asked(server, clock):
 
 
 # -- timeout, truncated body -----------------------------------------------------------------
+
+def test_a_server_sending_a_byte_at_a_time_is_given_up_at_max_seconds(server, clock):
+    """Each byte comes within the read timeout, so only a bound on the whole response ends
+    it; not retried (it would be as slow again): the next pass asks again."""
+    server.route("/papers/date/2026-09-28", Reply(200, b"x" * 400, HTML, trickle=0.05))
+    fetcher = Fetcher(contact="ops@example.org", settings=FetchSettings(max_seconds=0.5),
+                      sleep=clock.sleep, random=lambda: 0.5, wall_clock=clock.wall)
+    began = time.monotonic()
+    with fetcher:
+        failure = only(collect("hf_papers", server, fetcher, date="today", timeout=5),
+                       DumpFailure)
+    assert time.monotonic() - began < 5  # the whole body would take 20 s
+    assert "still sending after 0.5 s: too slow" in failure.reason, failure.reason
+    assert len(server.seen) == 1
+
 
 def test_timeout(server, clock):
     server.route("/papers/date/2026-09-28", Reply(200, b"late", HTML, delay=1.0))

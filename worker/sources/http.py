@@ -112,6 +112,9 @@ class FetchSettings:
     backoff_max: float = 60.0
     max_retry_after: float = 300.0  # a server asking for longer is treated as a failure
     max_redirects: int = 5
+    # One response, from the request to its last byte. A read timeout bounds each wait for
+    # data, not the whole: a server sending a byte at a time would hold the pass for ever.
+    max_seconds: float = 300.0
     min_intervals: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_INTERVALS))
 
 
@@ -292,10 +295,11 @@ class Fetcher:
         request = self.client.build_request("GET", url, headers=headers,
                                             timeout=self._timeout(timeout))
         self.requests += 1
+        deadline = self.clock() + self.settings.max_seconds
         try:
             response = self.client.send(request, stream=True, follow_redirects=follow)
             try:
-                body = self._read_capped(response, url, source)
+                body = self._read_capped(response, url, source, deadline)
             finally:
                 response.close()
         except httpx.ConnectTimeout as exc:
@@ -321,7 +325,8 @@ class Fetcher:
             return httpx.USE_CLIENT_DEFAULT
         return httpx.Timeout(timeout, connect=min(timeout, self.settings.connect_timeout))
 
-    def _read_capped(self, response: httpx.Response, url: str, source: str) -> bytes:
+    def _read_capped(self, response: httpx.Response, url: str, source: str,
+                     deadline: float) -> bytes:
         cap = self.settings.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
@@ -341,6 +346,10 @@ class Fetcher:
         try:
             for raw in chain(raws, [None]):  # None: the end, to flush
                 received += len(raw or b"")  # as sent, too (what follows a gzip's end)
+                if self.clock() > deadline:  # not retried: it would be as slow again
+                    raise SourceError(source, url, f"still sending after "
+                                      f"{self.settings.max_seconds:g} s: too slow, given up "
+                                      "(the next pass asks again)", response.status_code)
                 while True:
                     chunk = decoder.decode(raw, cap + 1 - size)  # never more than the cap
                     size += len(chunk)
