@@ -267,6 +267,13 @@ def test_marking_or_explaining_a_paper_no_source_listed_says_how_to_like_it(
     assert "add its exact title or arXiv id to `like` in " in titled.output
     keyed = run_cli(config, "mark", "reader", "paper:999")
     assert keyed.exit_code == 2 and "add its exact title" not in keyed.output
+    # Already one of the profile's examples (written with its version): nothing to add.
+    profile = config / "subscribers" / "reader.toml"
+    profile.write_text(profile.read_text(encoding="utf-8").replace(
+        "[interests]", '[interests]\nunlike = ["2401.99999v2"]'), encoding="utf-8")
+    listed = run_cli(config, "explain", "reader", "2401.99999")
+    assert listed.exit_code == 2 and "to use it as an example" not in listed.output
+    assert "it is in `unlike` in " in listed.output and "already" in listed.output
 
 
 def test_check_notes_the_examples_no_stored_paper_matches(tmp_path: Path,

@@ -129,6 +129,11 @@ def _not_stored_hint(profile: Any, ref: str, verdict: str, remove: bool = False)
         return ("give an arXiv id, an exact title, or a key like paper:123 from a digest; a "
                 "paper no source has listed can be an example all the same: add its exact "
                 f"title or arXiv id to `{verdict}` in {where} (a run looks it up on arXiv)")
+    listed = next((key for key in ("like", "unlike") for given in getattr(profile.interests, key)
+                   if ref_arxiv_id(given) == arxiv_id), None)
+    if listed is not None:  # already an example: nothing to add
+        return (f"no source has listed arXiv {arxiv_id}, so no digest holds it; it is in "
+                f"`{listed}` in {where} already (a run looks it up on arXiv and keeps it)")
     return (f"no source has listed arXiv {arxiv_id}, so no digest holds it: to use it as an "
             f'example all the same, add "{arxiv_id}" to `{verdict}` in {where} (a run looks it '
             "up on arXiv)")
