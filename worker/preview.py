@@ -261,7 +261,7 @@ def _ranked_with(engine: Engine, sub_id: str, paper: StoredPaper) -> tuple[list[
                        f"{ranked.digest.created_at:%Y-%m-%d %H:%M} UTC ranked")
     if ranked.next:
         return batch, f"the {len(batch)} papers its next digest will rank"
-    return batch, f"the {len(batch)} papers listed with it (none of {sub_id}'s digests ranked it)"
+    return batch, f"the {len(batch)} papers listed with it (no digest of {sub_id} ranked it)"
 
 
 def explain_paper(engine: Engine, profile: Profile, ref: str, *,

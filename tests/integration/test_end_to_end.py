@@ -405,8 +405,8 @@ def test_explain_a_paper_no_digest_covers(tmp_path: Path, seeds_dir: Path,
         late = next(p for p in load_config(config, {}).profiles if p.id == "late")
         listed = explain(engine, late, title)
         dump = papers_of_day(engine, "2026-03-13", "000_")
-        assert listed.among == f"the {len(dump)} papers listed with it (none of late's " \
-            "digests ranked it)"
+        assert listed.among == f"the {len(dump)} papers listed with it (no digest of late " \
+            "ranked it)"
         shown = run_cli(config, "explain", "late", title)
         assert shown.exit_code == 0 and f"scored among {listed.among}" in shown.output
     finally:
