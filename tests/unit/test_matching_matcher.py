@@ -101,12 +101,15 @@ def test_excluded_papers_explain_why() -> None:
     assert explanation.match.excluded and explanation.match.score == 0
     assert any(r.kind == "exclude" and "Survey" in r.terms for r in explanation.match.reasons)
     text = "\n".join(explanation.lines())
-    assert "EXCLUDED" in text and "“survey”" in text
+    assert "EXCLUDED (an exclude term)" in text and "“survey”" in text
 
 
 def test_failed_query_gate_excludes() -> None:
     matcher = Matcher(Interests(keywords=("hallucination",), query="NOT survey"))
     assert matcher.explain(SURVEY, BATCH).match.excluded
+    # said as the query's doing, not as if an `exclude` term had hit
+    text = "\n".join(matcher.explain(SURVEY, BATCH).lines())
+    assert "LEFT OUT (the query)" in text and "EXCLUDED" not in text
     assert not matcher.explain(HALLU, BATCH).match.excluded
 
 

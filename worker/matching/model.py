@@ -95,7 +95,9 @@ class Explanation:
 
     def lines(self) -> list[str]:
         m = self.match
-        status = "EXCLUDED" if m.excluded else f"score {m.score:.2f}"
+        status = (f"score {m.score:.2f}" if not m.excluded else
+                  "EXCLUDED (an exclude term)" if any(r.kind == "exclude" for r in m.reasons)
+                  else "LEFT OUT (the query)")
         out = [f"{m.paper.title}", f"  {status}  (terms {self.lexical:.2f}, "
                f"examples {self.example:.2f})"]
         for comp in self.components:
