@@ -102,6 +102,8 @@ def test_excluded_papers_explain_why() -> None:
     assert any(r.kind == "exclude" and "Survey" in r.terms for r in explanation.match.reasons)
     text = "\n".join(explanation.lines())
     assert "EXCLUDED (an exclude term)" in text and "“survey”" in text
+    [row] = [c for c in explanation.components if c.name == "exclude"]
+    assert row.value < 0  # it takes away: "-0.33", not "+0.33" beside the terms that add
 
 
 def test_failed_query_gate_excludes() -> None:

@@ -303,7 +303,9 @@ def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
                                f"cosine {b.semantic[1]:.1f} spreads above this batch's typical "
                                f"paper -> similarity {semantic_score(b.semantic[1]):.2f}",
                                semantic_score(b.semantic[1])))
-    comps += [Component("exclude", _term_detail(ts), round(ts.strength, 4)) for ts in b.excludes]
+    # An exclude term takes away (drops the paper, or demotes it by its evidence): shown so.
+    comps += [Component("exclude", _term_detail(ts), -round(ts.strength, 4))
+              for ts in b.excludes]
     if b.unliked[0] >= 0:
         lexical_unlike = scoring.similarity_score(b.unliked[1] - _value(b.liked))
         comps.append(Component("unlike", f"nearest unliked example "
