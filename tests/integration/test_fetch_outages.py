@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.helpers import make_config, run_cli
+from tests.integration.helpers import hf_api_config, make_config, run_cli
 from worker.store.db import open_engine
 from worker.store.papers import find_paper
 
@@ -31,14 +31,6 @@ def hf_days() -> dict[str, list[dict]]:  # type: ignore[type-arg]
         by_day[day].append(item)
     return by_day
 
-
-def hf_config(tmp_path: Path, sqlite_url: str, base_url: str, dates: str) -> Path:
-    config = make_config(tmp_path, sqlite_url, {})
-    worker = config / "worker.toml"
-    worker.write_text(worker.read_text().split("[[sources]]")[0]
-                      + f'[[sources]]\nname = "hf"\nkind = "hf_api"\nbase_url = '
-                      f'"{base_url}"\ndate = "{dates}"\nmin_interval = 0\n')
-    return config
 
 
 def serve_days(server: FixtureServer, by_day: dict[str, list[dict]],  # type: ignore[type-arg]
@@ -66,7 +58,7 @@ def test_a_daily_cron_on_today_reads_the_rest_of_each_day_and_the_days_of_an_out
     run now reads the days since the source was last read without failure."""
     by_day = hf_days()
     with FixtureServer() as server:
-        config = hf_config(tmp_path, sqlite_url, server.url, "today")
+        config = hf_api_config(tmp_path, sqlite_url, server.url, "today")
         for index, day in enumerate(DAYS):
             serve_days(server, by_day, day, shown_today=1)
             if index in (2, 3, 4):  # down for three runs
@@ -83,7 +75,7 @@ def test_a_month_down_catches_up_31_days_and_says_which_were_not_read(
         tmp_path: Path, sqlite_url: str) -> None:
     with FixtureServer() as server:
         server.route("/api/daily_papers", Reply(200, b"[]", JSON))
-        config = hf_config(tmp_path, sqlite_url, server.url, "today")
+        config = hf_api_config(tmp_path, sqlite_url, server.url, "today")
         first = run_cli(config, "fetch", "--now", "2026-06-01T08:00:00+00:00")
         assert first.exit_code == 0, first.output
         later = run_cli(config, "fetch", "--now", "2026-07-15T08:00:00+00:00")
@@ -193,7 +185,7 @@ def test_a_failing_server_is_asked_once_for_the_days_caught_up_on(tmp_path: Path
     the other such days wait for the next pass (today is still asked)."""
     with FixtureServer() as server:
         server.route("/api/daily_papers", Reply(200, b"[]", JSON))
-        config = hf_config(tmp_path, sqlite_url, server.url, "today")
+        config = hf_api_config(tmp_path, sqlite_url, server.url, "today")
         assert run_cli(config, "fetch", "--now", "2026-06-01T08:00:00+00:00").exit_code == 0
         server.route("/api/daily_papers", DOWN)
         down = run_cli(config, "fetch", "--now", "2026-06-20T08:00:00+00:00")

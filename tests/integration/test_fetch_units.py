@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import add_seed_day, make_config, run_cli
+from tests.integration.helpers import add_seed_day, hf_api_config, make_config, run_cli
 from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged, hf_api
 from worker.sources.http import MemoryValidators
 
@@ -289,7 +289,7 @@ def test_a_lone_surrogate_in_json_is_shown_as_a_replacement_character(tmp_path: 
     assert b"\\ud83d" in body and json.loads(body)[0]["paper"]["title"] == "Broken \ud83d emoji"
     with FixtureServer() as server:
         server.route("/api/daily_papers?date=2026-09-28&limit=100", Reply(200, body, JSON))
-        config = _hf_api_config(tmp_path, sqlite_url, server.url, "2026-09-28")
+        config = hf_api_config(tmp_path, sqlite_url, server.url, "2026-09-28")
         result = run_cli(config, "fetch", "--now", NOW.isoformat())
     assert "hf: 1 dump read; 2 papers listed, 2 new" in result.output, result.output
     records = hf_api.parse(body, "x")
@@ -308,20 +308,11 @@ def test_a_lone_surrogate_in_an_error_quoted_from_the_body_fails_that_day_alone(
                            "submittedOnDailyAt": "2026-09-28T10:00:00.000Z"}}]
         server.route("/api/daily_papers?date=2026-09-28&limit=100",
                      Reply(200, json.dumps(good).encode(), JSON))
-        config = _hf_api_config(tmp_path, sqlite_url, server.url, "last 2 days")
+        config = hf_api_config(tmp_path, sqlite_url, server.url, "last 2 days")
         result = run_cli(config, "fetch", "--now", NOW.isoformat())
     assert "hf: 1 dump read; 1 paper listed, 1 new" in result.output, result.output
     assert "date=2026-09-27&limit=100: API error: bad \ufffd day" in result.output, result.output
 
-
-def _hf_api_config(tmp_path: Path, sqlite_url: str, base_url: str, dates: str) -> Path:
-    """A config whose one source is hf_api at `base_url`, for the days `dates` names."""
-    config = make_config(tmp_path, sqlite_url, {})
-    worker = config / "worker.toml"
-    worker.write_text(worker.read_text().split("[[sources]]")[0]
-                      + f'[[sources]]\nname = "hf"\nkind = "hf_api"\nbase_url = '
-                      f'"{base_url}"\ndate = "{dates}"\nmin_interval = 0\n')
-    return config
 
 
 def test_a_parser_bug_on_one_unit_fails_that_unit_alone(tmp_path: Path, sqlite_url: str,
