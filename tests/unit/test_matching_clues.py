@@ -114,7 +114,7 @@ def test_a_strong_concept_apart_is_capped_as_a_passing_mention_and_says_so() -> 
                            for i in range(60))]
     match = next(m for m in Matcher(Interests(query=QUERY)).rank(batch) if m.paper.key == "a")
     [reason] = [r for r in match.reasons if r.interest == "VLM"]
-    assert reason.text == ("title mentions “VLMs” (query term) (not with the rest of your query: "
+    assert reason.text == ("title mentions “VLMs” (not with the rest of your query: "
                            f"counts half) (so as a passing mention: counts at most {PASSING_MAX})")
     assert reason.weight == pytest.approx(PASSING_MAX) == match.score
 

@@ -91,6 +91,12 @@ def test_query_gate_reason_and_surfaces() -> None:
     texts = [r.text for r in hallu.reasons]
     # the terms it passes by: both alternatives of the OR it names; the NOT names nothing
     assert "matches your query with “hallucination” and “language prior”" in texts
+    # a query-only profile's terms are all the query's: no "(query term)" on each
+    assert "abstract mentions “language prior”, in passing" in texts
+    # beside keywords, the query's terms are told apart from them
+    both = ranked(Interests(keywords=("hallucination",),
+                            query='(hallucination OR "language prior") AND NOT survey'))
+    texts = [r.text for r in next(m for m in both if m.paper.key == "p:hallu").reasons]
     assert "abstract mentions “language prior”, in passing (query term)" in texts
     assert "Hallucinations" in hallu.highlights and "hallucinate" in hallu.highlights
 

@@ -84,9 +84,11 @@ def build_match(b: Breakdown, m: Matcher, p: Parts | None = None) -> Match:
 
 def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     positive: list[Reason] = []
+    # "(query term)" tells the query's terms from the keywords: where there are both
+    tag = any(t.kind != "query" for t in m.terms)
     for ts in b.terms:  # (a field weighted 0, or a term that says nothing here: no reason)
-        positive += _counted([r for r in _term_reasons(ts) if r.weight > 0], p.clues,
-                             ts.term.group)
+        positive += _counted([r for r in _term_reasons(ts, tag_query=tag) if r.weight > 0],
+                             p.clues, ts.term.group)
     less = _less_unliked(b, m, p)
     if p.example > 0 and _semantic_leads(b):
         title = m.example_title(b.semantic[0])
@@ -172,7 +174,7 @@ def _counted(reasons: Sequence[Reason], clues: Clues, group: int) -> Sequence[Re
 
 
 def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
-                  sign: float = 1.0) -> list[Reason]:
+                  sign: float = 1.0, tag_query: bool = True) -> list[Reason]:
     reasons = []
     for name in ("title", "abstract"):
         hit = ts.hits.get(name)
@@ -187,7 +189,7 @@ def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
             text += f" (words of {_QUOTE.format(ts.term.text)} close together)"
         elif _is_synonym(ts, hit.surfaces[0]):
             text += f" (same as {_QUOTE.format(ts.term.text)})"
-        if ts.term.kind == "query":
+        if ts.term.kind == "query" and tag_query:
             text += " (query term)"
         reasons.append(Reason(ts.term.kind, text + suffix, name, hit.surfaces,
                               round(sign * ts.strength * ts.shares[name], 6), ts.term.text))
