@@ -386,6 +386,11 @@ def test_backfill_start(engine) -> None:  # type: ignore[no-untyped-def]
     papers.ingest_dump(engine, dump("d2", rec("B")), NOW - timedelta(days=2))
     assert papers.seq_before(engine, NOW - timedelta(days=7)) == 1
     assert papers.seq_before(engine, NOW - timedelta(days=30)) == 0
+    # A dump recorded at the very moment a backfill starts is before it, not in it: cron runs
+    # at the same minute each day, and a subscriber added a whole backfill after one starts
+    # after that run's papers (its cursor is that dump's seq), not with them.
+    assert papers.seq_before(engine, NOW - timedelta(days=10)) == 1
+    assert papers.seq_before(engine, NOW - timedelta(days=2)) == 2
 
 
 def test_exclusive_lock(engine) -> None:  # type: ignore[no-untyped-def]
