@@ -577,3 +577,72 @@ def test_explain_numbers_a_paper_as_a_grouped_digest_shows_it(
 def _digest_ids(engine: Engine) -> list[int]:
     with engine.connect() as conn:
         return list(conn.execute(select(digests.c.id)).scalars().all())
+
+
+KEEN = """
+deliver = ["markdown"]
+min_score = 0.01
+[interests]
+keywords = ["grounding"]
+"""
+
+
+def _own_dump(root: Path, name: str, *titles: str) -> None:
+    """A dump of our own in the seed format, one paper per title."""
+    blocks = ["new", "Get trending papers in your email inbox!", "Subscribe",
+              "byAK and the research community", "Mar 13"]
+    for title in titles:
+        blocks += [title, f"We study {title.lower()} on three benchmarks."]
+    (root / "dumps" / name).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def _digests_of(root: Path, sid: str) -> list[list[str]]:
+    """Each Markdown digest's titles, oldest digest first."""
+    files = (root / "out" / sid).glob("*.md")
+    by_id = {int(re.search(r"-digest-(\d+)\.md$", f.name).group(1)): f  # type: ignore[union-attr]
+             for f in files}
+    return [sorted(_digest_titles(by_id[n])) for n in sorted(by_id)]
+
+
+def test_a_new_subscriber_with_a_backfill_changes_nothing_for_the_others(
+        tmp_path: Path, database_url: str) -> None:
+    # bob's backfill makes the pass read papers from below ada's cursor: ada's candidates are
+    # still only those above hers. The paper at her cursor came in her last digest; offered
+    # again, the database refused the whole digest and ada got nothing, pass after pass.
+    config = make_config(tmp_path, database_url, {"ada": KEEN})
+    _own_dump(tmp_path, "d1.txt", "Grounding A")
+    assert run_cli(config, "run", "--now", "2026-03-13T20:00:00+00:00").exit_code == 0
+    (config / "subscribers" / "bob.toml").write_text(KEEN, encoding="utf-8")
+    _own_dump(tmp_path, "d2.txt", "Grounding B")
+    result = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert result.exit_code == 0, result.output
+    assert _digests_of(tmp_path, "ada") == [["Grounding A"], ["Grounding B"]]
+    assert _digests_of(tmp_path, "bob") == [["Grounding A", "Grounding B"]]
+
+
+def test_a_cursor_set_back_resends_nothing_and_holds_nothing_up(tmp_path: Path,
+                                                                database_url: str) -> None:
+    # Candidates are the papers above the cursor *never delivered* to the subscriber: with
+    # her cursor set back (by hand, or a subscribers table restored from an older copy), ada
+    # is not sent A again, and the database's refusal of a paper twice does not hold up B.
+    from sqlalchemy import update
+
+    from worker.store.schema import subscribers
+
+    config = make_config(tmp_path, database_url, {"ada": KEEN})
+    _own_dump(tmp_path, "d1.txt", "Grounding A")
+    assert run_cli(config, "run", "--now", "2026-03-13T20:00:00+00:00").exit_code == 0
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(update(subscribers).values(cursor_seq=0))
+    _own_dump(tmp_path, "d2.txt", "Grounding B")
+    result = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert result.exit_code == 0, result.output
+    assert _digests_of(tmp_path, "ada") == [["Grounding A"], ["Grounding B"]]
+    # preview shows what the next digest would hold: neither, whatever the cursor says
+    with engine.begin() as conn:
+        conn.execute(update(subscribers).values(cursor_seq=0))
+    engine.dispose()
+    preview = run_cli(config, "preview", "ada", "--now", "2026-03-14T21:00:00+00:00")
+    assert preview.exit_code == 0, preview.output
+    assert "Grounding" not in preview.output, preview.output
