@@ -250,6 +250,26 @@ def test_digests_written_together_fall_back_one_by_one_when_one_breaks_a_constra
     assert (item.paper.title, item.score, item.reasons) == ("B", 0.7, json.loads(odd))
 
 
+def test_digests_written_together_leave_out_a_subscriber_whose_cursor_moved_meanwhile(  # type: ignore[no-untyped-def]
+        engine) -> None:
+    """Another pass wrote ada's digest while this one matched (her cursor is no longer the one
+    her candidates were read with): this pass writes nothing for her, not even a "nothing
+    new" digest, and leaves her cursor where the other pass put it; bo is written as ever."""
+    papers.ingest_dump(engine, dump("d1", rec("A")), NOW)
+    papers.ingest_dump(engine, dump("d2", rec("B")), NOW)
+    _subscribe(engine)
+    _subscribe(engine, "bo")
+    other = outbox.create_digest(engine, "ada", expected_cursor=0, upto=2, items=[],
+                                 channels=["email"], below_threshold=0, message_id="<o@x>",
+                                 now=NOW, keep_empty=True)
+    specs = [DigestSpec("ada", 0, [], ("email",), 0, "<ada@x>", True),
+             DigestSpec("bo", 0, [], ("email",), 0, "<bo@x>", True)]
+    made = outbox.create_digests(engine, specs, upto=1, now=NOW)
+    assert made["ada"] is None and made["bo"] is not None
+    assert [s.digest_id for s in outbox.delivery_states(engine, "ada")] == [other]
+    assert (_subscribe(engine).cursor_seq, _subscribe(engine, "bo").cursor_seq) == (2, 1)
+
+
 def test_statistics_are_refreshed_when_a_pass_grows_the_digest_tables(engine) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL: a pass whose items are a tenth or more of digest_items analyzes the digest
     tables (the planner reads them at once, in delivery); a small share does nothing, and
