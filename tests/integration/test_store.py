@@ -365,6 +365,9 @@ def test_claims_are_exclusive_and_marking_needs_the_lease(engine) -> None:  # ty
     lease = timedelta(minutes=10)
     (job,) = outbox.claim_deliveries(engine, owner="w1", now=NOW, lease=lease)
     assert outbox.claim_deliveries(engine, owner="w2", now=NOW, lease=lease) == []
+    # w1 is still sending: up to the last second of its lease, no one else may take it
+    for held in (lease / 2, lease - timedelta(seconds=1)):
+        assert outbox.claim_deliveries(engine, owner="w2", now=NOW + held, lease=lease) == []
     later = NOW + lease + timedelta(seconds=1)  # w1 died: its lease runs out
     (stolen,) = outbox.claim_deliveries(engine, owner="w2", now=later, lease=lease)
     assert stolen.attempts == 2
