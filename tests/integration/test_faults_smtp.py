@@ -242,6 +242,29 @@ def test_temporary_failure_is_final_after_max_attempts(tmp_path: Path,
         assert handler.messages == []  # failed is final until `paper-digest retry`
 
 
+def test_retry_gives_a_failed_digest_its_attempts_again(tmp_path: Path,
+                                                        database_url: str) -> None:
+    """`paper-digest retry` starts a failed digest over: a relay that still refuses for a
+    while leaves it pending with a retry time, not failed again at the first refusal."""
+    handler = Handler(data_reply="421 4.3.2 try later")
+    with smtp_server(handler) as (handler, port):
+        config = _config(tmp_path, database_url, ("ada",), port,
+                         extra="[delivery]\nmax_attempts = 2\n")
+        assert run_cli(config, "run", "--now", T0).exit_code == 3
+        assert run_cli(config, "run", "--now", _at(3)).exit_code == 3
+        assert _deliveries(database_url)[0][:2] == ("failed", 2)
+        assert run_cli(config, "retry", "--now", _at(20)).exit_code == 0
+        assert _deliveries(database_url)[0][:2] == ("pending", 0)
+        result = run_cli(config, "run", "--now", _at(30))
+        assert result.exit_code == 3 and "NOT SENT (will retry)" in result.output
+        assert _deliveries(database_url)[0][:2] == ("pending", 1)
+        handler.data_reply = None
+        assert run_cli(config, "run", "--now", _at(40)).exit_code == 0
+    (message,) = handler.messages
+    assert [message["Message-ID"]] == _message_ids(database_url)
+    assert _deliveries(database_url)[0][:2] == ("sent", 2)
+
+
 # -- the relay refuses our login or our sender: every digest stays pending -------------------
 
 @pytest.mark.parametrize(("options", "username", "said"), [
