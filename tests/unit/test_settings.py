@@ -123,6 +123,15 @@ def _messages(tmp_path: Path, worker: str = GOOD_WORKER, **subs: str) -> list[st
      "exclude_mode = 'x'\n",
      ["ada.toml:1: max_items: expected an integer, got float 2.5",
       "ada.toml:5: interests.exclude_mode: expected \"drop\" or \"demote\""]),
+    # TOML's true is no number (Python's bool is an int): not a max_items of 1
+    (GOOD_SUB.replace("max_items = 5", "max_items = true"),
+     ["ada.toml:5: max_items: expected an integer, got bool True"]),
+    # a digest of no papers at all is no digest
+    (GOOD_SUB.replace("max_items = 5", "max_items = 0"),
+     ["ada.toml:5: max_items: expected at least 1"]),
+    # email asked for, with nowhere to send it
+    ("deliver = ['email', 'markdown']\n[interests]\nkeywords = ['x']\n",
+     ["ada.toml: email: deliver includes email but no `email = ...` is set"]),
 ])
 def test_subscriber_problems(tmp_path: Path, text: str, expected: list[str]) -> None:
     messages = _messages(tmp_path, ada=text)
