@@ -184,6 +184,7 @@ def test_slot_ids_are_utc_and_sort_like_time() -> None:
     ("weekly 09:00", "is not a schedule"),
     ("61 * * * *", "minute field '61' is out of range 0-59"),
     ("0 8 * * 8", "weekday field '8' is out of range 0-7"),
+    ("0 8 * * 5-1", "weekday field '5-1' is out of range 0-7"),  # backwards: would never fire
     ("0 8 * foo *", "month field 'foo' is not valid cron"),
     ("0 8 31 2 *", "never fires"),
     ("0 8 * *", "is not a schedule"),
