@@ -75,6 +75,21 @@ def test_max_pages_cutting_a_listing_warns_and_hides_nothing_later(server, clock
     assert len(only(raised, Dump).records) == 25
 
 
+def test_a_listing_cut_at_its_first_page_keeps_no_validators(server, clock):
+    """max_pages = 1 reads one response, but not the whole listing: its validators would
+    make the next read a 304 and hide the pages after it for good."""
+    items, store = hf_items(), MemoryValidators()
+    serve_hf_pages(server, items[:25])
+    with make_fetcher(clock, store) as fetcher:
+        warning, dump = collect("hf_api", server, fetcher, date="2026-06-12", page_size=10,
+                                max_pages=1)
+        assert isinstance(warning, SourceWarning) and len(dump.records) == 10
+        assert store.data == {}
+        raised = collect("hf_api", server, fetcher, date="2026-06-12", page_size=10,
+                         max_pages=3)
+    assert len(only(raised, Dump).records) == 25
+
+
 def test_max_pages_cutting_an_arxiv_listing_warns(server, clock):
     server.route("/list/cs.CV/new?skip=0&show=2", Reply(200, listing([1, 2], 3), HTML))
     with make_fetcher(clock) as fetcher:
