@@ -202,6 +202,31 @@ def test_a_response_of_refused_entries_only_is_a_failure_not_an_empty_day(server
     assert "all 1 entries left out, the first for a NUL byte" in failure.reason
 
 
+def test_a_response_that_fails_to_parse_keeps_no_validators(server, clock):
+    """A day that could not be read is asked for whole next time: with its ETag kept, the
+    next read was a 304, "not modified", and the day was never read nor its failure told."""
+    store = MemoryValidators()
+    server.route("/api/daily_papers?date=2026-09-28&limit=100",
+                 Reply(200, b"<html>502 Bad Gateway</html>", JSON, etag='"broken"'))
+    with make_fetcher(clock, store) as fetcher:
+        only(collect("hf_api", server, fetcher, date="2026-09-28"), DumpFailure)
+        assert store.data == {}
+        again = collect("hf_api", server, fetcher, date="2026-09-28")
+    only(again, DumpFailure)
+
+
+def test_an_answer_with_another_days_list_records_nothing_for_the_day_asked(server, clock):
+    """The API may answer a day without papers with another day's list: those papers are
+    not the day's."""
+    other = [{"paper": {"id": "2609.00001", "title": "T", "summary": "S",
+                        "submittedOnDailyAt": "2026-09-25T10:00:00.000Z"}}]
+    server.route("/api/daily_papers?date=2026-09-28&limit=100",
+                 Reply(200, json.dumps(other).encode(), JSON))
+    with make_fetcher(clock) as fetcher:
+        quiet = only(collect("hf_api", server, fetcher, date="2026-09-28"), Unchanged)
+    assert "no papers listed for 2026-09-28" in quiet.reason
+
+
 # -- redirects, error pages ------------------------------------------------------------------
 
 def test_a_redirect_loop_is_the_same_error_for_every_kind(server, clock):
