@@ -227,6 +227,18 @@ def test_an_answer_with_another_days_list_records_nothing_for_the_day_asked(serv
     assert "no papers listed for 2026-09-28" in quiet.reason
 
 
+def test_two_papers_with_one_title_and_two_ids_are_both_read(server, clock):
+    """Pages of a listing are merged by paper identity (they may overlap): two arXiv ids are
+    two papers, whatever their titles."""
+    same = [{"paper": {"id": f"2609.0000{n}", "title": "On Grounding", "summary": f"S{n}",
+                       "submittedOnDailyAt": "2026-09-28T10:00:00.000Z"}} for n in (1, 2)]
+    server.route("/api/daily_papers?date=2026-09-28&limit=100",
+                 Reply(200, json.dumps(same).encode(), JSON))
+    with make_fetcher(clock) as fetcher:
+        dump = only(collect("hf_api", server, fetcher, date="2026-09-28"), Dump)
+    assert [r.arxiv_id for r in dump.records] == ["2609.00001", "2609.00002"]
+
+
 # -- redirects, error pages ------------------------------------------------------------------
 
 def test_a_redirect_loop_is_the_same_error_for_every_kind(server, clock):
