@@ -153,6 +153,22 @@ def test_a_slot_claimed_meanwhile_is_not_built_again(tmp_path: Path, seeds_dir: 
     assert not store.claim_slot(engine, "ada", decided[0].id, owner="A", now=now,
                                 stale_after=timedelta(minutes=10))
     assert digest_slots(engine) == ["2026-03-13T07:00:00Z"]
+    # Built, the slot is due no more: serve's idle check does not start a pass for it
+    # again at every tick until the next slot.
+    assert find_due(engine, config.profiles, config.settings, now + timedelta(hours=1),
+                    seen) == []
+
+
+def test_a_slot_at_the_very_moment_a_subscriber_is_first_seen_is_not_its_first(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    """Due: a slot *later* than first seen minus [serve] grace."""
+    config_dir, now = _prepared(tmp_path, seeds_dir, database_url, {"ada": sub()})
+    config = load_config(config_dir, {})
+    slot = at("2026-03-13T07:00:00")
+    grace = config.settings.serve.duration("grace")
+    for seen, due in ((slot + grace, []), (slot + grace - timedelta(seconds=1), [slot])):
+        found = find_due(engine, config.profiles, config.settings, now, {"ada": seen})
+        assert [d.slot for d in found] == due, seen
 
 
 def test_stale_claim_is_taken_over_unless_its_digest_exists(engine: Engine,
