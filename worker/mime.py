@@ -82,7 +82,7 @@ _HEADERS = _HeaderClasses()
 POLICY = email.policy.default.clone(header_factory=_HEADERS)
 _SMTP = POLICY.clone(linesep="\r\n")  # email.policy.SMTP with our header classes
 _MAX_LINE = 78  # _SMTP.max_line_length (RFC 5322's "SHOULD")
-_LINE_ENDS = re.compile(rb"\r\n|\r|\n")  # what the generator turns into CRLF (NLCRE)
+_TEXT_LINE_ENDS = re.compile(r"\r\n|\r")
 _FOLDED_CACHE = 4096  # headers whose fold is kept: the same sender, list and part headers
 
 
@@ -151,11 +151,12 @@ def decoded(name: str, value: str) -> str:
 
 def quoted_printable(body: str) -> bytes:
     """UTF-8, quoted-printable (binascii's C encoder), CRLF line ends: a text part's body as
-    the generator writes it (it turns every CR, LF and CRLF into CRLF)."""
-    encoded = binascii.b2a_qp(body.encode("utf-8"), istext=True)
-    if b"\r" in encoded:
-        return _LINE_ENDS.sub(b"\r\n", encoded)
-    return encoded.replace(b"\n", b"\r\n")
+    the generator writes it (it turns every CR, LF and CRLF into CRLF). Line ends are made LF
+    first: the encoder drops a lone CR before a CRLF (`\r\r\n` is one line end to it), so a
+    line would be lost, as it was with the stdlib's generator."""
+    if "\r" in body:
+        body = _TEXT_LINE_ENDS.sub("\n", body)
+    return binascii.b2a_qp(body.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
 
 
 def boundary(seed: str, bodies: Iterable[bytes]) -> str:

@@ -114,13 +114,18 @@ def _built(make):  # type: ignore[no-untyped-def]
          html="")  # the stdlib's folder left an empty line: Subject and the rest were body
 @example(ctx=replace(BASE, subscriber_name=":" + "x" * 80 + " " + "x" * 80), sender=None,
          text="", html="")
+@example(ctx=BASE, sender=None, text="\n\r\r\n", html="a\rb\r\r\nc")  # a lone CR, then CRLF
 def test_bytes_are_the_stdlib_bytes(ctx: DigestContext, sender: str | None, text: str,
                                     html: str) -> None:
+    """The stdlib's bytes for the text with its line ends made LF (the stdlib, like the C
+    quoted-printable encoder, drops a lone CR before a CRLF, and a line with it), and every
+    line back when read."""
     mail = _built(lambda: assemble_email(ctx, sender=sender, text=text, html=html))
+    as_lf = _lines(text), _lines(html)
     if isinstance(mail, type):
-        assert _built(lambda: stdlib_message(ctx, sender, text, html, "b")) is mail
+        assert _built(lambda: stdlib_message(ctx, sender, *as_lf, "b")) is mail
         return
-    assert mail.data == stdlib_message(ctx, sender, text, html, _boundary(mail.data))
+    assert mail.data == stdlib_message(ctx, sender, *as_lf, _boundary(mail.data))
     _check_reads_back(mail, ctx, text, html)
 
 
