@@ -72,6 +72,25 @@ def test_no_links_when_not_configured(fmt: str) -> None:
     assert "/mark?" not in text and "ore like this" not in text
 
 
+def test_html_links_are_buttons_a_thumb_can_hit_and_dark_mode_recolours() -> None:
+    """On a phone the two links were 13 px words a dot apart, and in dark mode the only
+    links the dark stylesheet left blue-on-black (#0969da on #1b1f24, contrast 3:1)."""
+    _, ctx = _context(LINKS)
+    page = render(ctx, "html")
+    anchors = re.findall(r'<a ([^>]*href="[^"]+/mark\?[^"]+"[^>]*)>', page)
+    assert len(anchors) == 2 * ctx.count
+    style = page[page.index("<style>"):page.index("</style>")]
+    for attrs in anchors:
+        classes = re.search(r'class="([^"]*)"', attrs)
+        assert classes and "pd-link" in classes.group(1).split(), attrs  # recoloured in dark
+        assert ".pd-link" in style
+        inline = re.search(r'style="([^"]*)"', attrs)
+        assert inline, attrs
+        assert "display:inline-block" in inline.group(1)  # padding counts on an inline link
+        padding = re.search(r"padding:(\d+)px", inline.group(1))
+        assert padding and int(padding.group(1)) >= 6, attrs
+
+
 def _settings(tmp_path: Path, body: str, env: dict[str, str]):  # type: ignore[no-untyped-def]
     (tmp_path / "worker.toml").write_text(body, encoding="utf-8")
     return load_settings(tmp_path, env)
