@@ -1,0 +1,58 @@
+"""The HTML email as mail clients other than a browser show it: Gmail drops the <body>
+element's styles (it replaces <body> with a <div> of its own), Outlook for Windows (Word's
+renderer) ignores `max-width`, and every inbox shows a line of preview text under the subject
+(the preheader). The checks read the rendered HTML; tests/integration/test_browser.py renders
+it in Chromium."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from tests.unit.test_render_golden import _context
+from worker.render import render
+
+# What a reader would miss if the wrapper lost it: the page's colours and type.
+BASE = ("background", "color", "font-family", "font-size", "line-height")
+
+
+class Elements(HTMLParser):
+    """Start tags inside <body>, in order, with their inline style as a dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_body = False
+        self.found: list[tuple[str, dict[str, str], dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "body":
+            self.in_body = True
+        elif self.in_body:
+            given = dict(attrs)
+            style = dict(
+                (name.strip(), value.strip()) for name, _, value in
+                (part.partition(":") for part in (given.get("style") or "").split(";"))
+                if name.strip())
+            self.found.append((tag, style, given))
+
+
+def _elements(page: str) -> list[tuple[str, dict[str, str], dict[str, str | None]]]:
+    parser = Elements()
+    parser.feed(page)
+    return parser.found
+
+
+def test_the_page_styles_survive_gmail_dropping_the_body_element() -> None:
+    """Gmail keeps none of <body>'s style: the first visible element inside it carries the
+    background, text colour and type the body sets, or the digest shows in Gmail's default
+    13 px Arial, lines packed tight, the cards white on white."""
+    page = render(_context(), "html")
+    body = re.search(r'<body[^>]*style="([^"]*)"', page)
+    assert body
+    visible = [(tag, style) for tag, style, _ in _elements(page)
+               if style.get("display") != "none"]
+    tag, style = visible[0]
+    assert tag in ("div", "table"), tag
+    for name in BASE:
+        assert name in style, (name, style)
+        assert f"{name}:{style[name]}" in body.group(1).replace(": ", ":"), name
