@@ -56,3 +56,15 @@ def test_the_page_styles_survive_gmail_dropping_the_body_element() -> None:
     for name in BASE:
         assert name in style, (name, style)
         assert f"{name}:{style[name]}" in body.group(1).replace(": ", ":"), name
+
+
+def test_outlook_gets_a_640_px_column_from_a_table_it_alone_reads() -> None:
+    """Outlook for Windows ignores max-width: without a table of fixed width the column is as
+    wide as the reading pane, lines of 200 characters. The table is in conditional comments
+    that only Outlook reads; every other client sees the max-width div."""
+    page = render(_context(), "html")
+    opened = re.search(r'<!--\[if mso\]><table role="presentation"[^>]*\bwidth="640"[^>]*>'
+                       r'<tr><td[^>]*><!\[endif\]-->\s*<div style="max-width:640px;', page)
+    assert opened, "no Outlook-only table around the 640 px column"
+    closed = page.index("<!--[if mso]></td></tr></table><![endif]-->", opened.end())
+    assert page.rindex("</footer>") < closed  # the whole column, footer included
