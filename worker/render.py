@@ -131,6 +131,9 @@ def group_by_interest(items: Sequence[ItemView]) -> tuple[ItemGroup, ...]:
     return tuple(groups)
 
 
+PREHEADER_CHARS = 150  # about what a phone's inbox previews in two lines
+
+
 @dataclass(frozen=True)
 class DigestContext:
     """Everything a digest template may use."""
@@ -174,6 +177,20 @@ class DigestContext:
         if not count:
             return ""
         return f"{count} more matching {'paper' if count == 1 else 'papers'} ranked lower"
+
+    @property
+    def preheader(self) -> str:
+        """The line an inbox previews under the subject: the first papers' titles (the
+        subject already says how many), or what an empty digest says. Plain text."""
+        if not self.items:
+            if self.below_threshold:
+                return "New papers matched your interests only a little: none scored your " \
+                       "min_score."
+            return "Nothing new matched your interests since the last digest."
+        line = " · ".join(item.title for item in self.items[:3])
+        if len(line) <= PREHEADER_CHARS:
+            return line
+        return line[: line.rfind(" ", 0, PREHEADER_CHARS)].rstrip(" ·:;,") + " …"
 
     @property
     def subject(self) -> str:

@@ -68,3 +68,54 @@ def test_outlook_gets_a_640_px_column_from_a_table_it_alone_reads() -> None:
     assert opened, "no Outlook-only table around the 640 px column"
     closed = page.index("<!--[if mso]></td></tr></table><![endif]-->", opened.end())
     assert page.rindex("</footer>") < closed  # the whole column, footer included
+
+
+class Texts(HTMLParser):
+    """The text inside <body>, each piece with the inline styles of the elements around it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.in_body = False
+        self.texts: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.in_body = self.in_body or tag == "body"
+        if tag not in ("br", "meta"):
+            self.stack.append(dict(attrs).get("style") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.stack and tag not in ("br", "meta"):
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        data = " ".join(re.sub("[\u034f\u200c\xa0]", " ", data).split())  # less the spacer
+        if self.in_body and data:
+            self.texts.append((data, ";".join(self.stack)))
+
+
+def _first_text(page: str) -> tuple[str, str]:
+    parser = Texts()
+    parser.feed(page)
+    return parser.texts[0]
+
+
+def test_the_inbox_preview_names_the_first_papers_not_the_subject_again() -> None:
+    """An inbox shows the first text of the body under the subject. Without a preheader it
+    was "Paper digest for Ada Lovelace Friday, 20 November 2026 · 2 new papers...": the
+    subject again. The preheader is hidden in the message itself."""
+    ctx = _context()
+    page = render(ctx, "html")
+    text, styles = _first_text(page)
+    assert "display:none" in styles.replace(" ", "")
+    assert text.startswith(ctx.items[0].title), text
+    assert ctx.items[1].title in text  # `A <Tricky> Title...`: escaped, read back as itself
+    assert "Paper digest for" not in text
+
+
+def test_an_empty_digest_previews_what_it_says() -> None:
+    ctx = _context()
+    empty = type(ctx)(**{**ctx.__dict__, "items": (), "groups": (), "below_threshold": 0})
+    text, styles = _first_text(render(empty, "html"))
+    assert "display:none" in styles.replace(" ", "")
+    assert text == "Nothing new matched your interests since the last digest."
