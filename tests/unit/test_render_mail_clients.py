@@ -119,3 +119,23 @@ def test_an_empty_digest_previews_what_it_says() -> None:
     text, styles = _first_text(render(empty, "html"))
     assert "display:none" in styles.replace(" ", "")
     assert text == "Nothing new matched your interests since the last digest."
+
+
+def test_a_row_of_links_without_a_listing_date_ends_in_its_last_link() -> None:
+    """Each link was written with a " · " after it, for the date to follow: a paper with
+    links and no listing date ended its row "Abstract · PDF · Code · "."""
+    from dataclasses import replace
+
+    from tests.unit.test_render_golden import sample_digest
+    from worker.render import digest_context
+
+    digest = sample_digest()
+    items = tuple(replace(item, paper=replace(item.paper, listing_date=None))
+                  for item in digest.items)
+    page = render(digest_context(replace(digest, items=items), name="Ada", email=None,
+                                 profile_file=None), "html")
+    rows = re.findall(r'<p class="pd-muted" style="margin:0;font-size:13px;[^"]*">(.*?)</p>',
+                      page, flags=re.S)
+    assert rows and "Code</a>" in rows[0]
+    for row in rows:
+        assert not re.search(r"&middot;\s*$", row), row
