@@ -156,6 +156,45 @@ def test_each_paper_is_embedded_once_across_passes(engine) -> None:  # type: ign
     assert embeddings.embedding_counts(engine)["counting-model"][0] == len(ids)
 
 
+def test_a_damaged_stored_vector_is_embedded_again(
+        engine, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    """A stored vector that cannot be read (bytes cut short, NaN) does not stop the pass (it
+    stopped every subscriber's digest with a ValueError): that paper is embedded again, the
+    new vector replaces the damaged one, and the log says which paper."""
+    from sqlalchemy import update
+
+    from worker.matching.semantic import text_of
+    from worker.store.schema import paper_embeddings
+
+    titles = ["Paper A", "Paper B", "Paper C"]
+    a, b, _ = ingest(engine, *titles)
+    texts = [paper_text(p) for p in papers.find_papers(engine, titles).values()]
+    first = StoredEmbedder(engine, CountingModel(), NOW)
+    first.know(texts)
+    first([text_of(p) for p in texts])
+    table = paper_embeddings.c
+    with engine.begin() as conn:
+        conn.execute(update(paper_embeddings).where(table.paper_id == a)
+                     .values(vector=b"\x01\x02\x03"))
+        conn.execute(update(paper_embeddings).where(table.paper_id == b)
+                     .values(vector=embeddings.pack([float("nan")] * 5)))
+    second = StoredEmbedder(engine, CountingModel(), NOW + timedelta(days=1))
+    second.know(texts)
+    logger = logging.getLogger("paper_digest")
+    logger.addHandler(caplog.handler)
+    try:
+        vectors = second([text_of(p) for p in texts])
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert second.embedded == 2 and all(x == x for v in vectors for x in v)
+    assert f"paper {a}: its stored counting-model embedding" in caplog.text
+    assert len({r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()}) == 2
+    third = StoredEmbedder(engine, CountingModel(), NOW + timedelta(days=2))
+    third.know(texts)
+    third([text_of(p) for p in texts])
+    assert third.embedded == 0  # the damaged vectors were replaced
+
+
 def test_preview_and_explain_embed_without_writing(engine) -> None:  # type: ignore[no-untyped-def]
     ingest(engine, "Paper A")
     [text] = [paper_text(p) for p in papers.find_papers(engine, ["Paper A"]).values()]

@@ -8,6 +8,8 @@ a vector whose text has changed since (an abstract filled in later) is not retur
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import sys
 from array import array
 from collections.abc import Mapping, Sequence
@@ -18,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from worker.store.db import reading, upsert
 from worker.store.schema import paper_embeddings
 
+log = logging.getLogger("paper_digest")
 _CHUNK = 500  # bound parameter lists, as worker.store.papers does
 
 Vector = tuple[float, ...]
@@ -35,18 +38,26 @@ def pack(vector: Sequence[float]) -> bytes:
 
 
 def unpack(blob: bytes, dim: int) -> Vector:
+    """The stored vector; ValueError if the bytes are not `dim` finite float32s."""
+    if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) % 4:
+        size = len(blob) if isinstance(blob, bytes | bytearray | memoryview) else None
+        raise ValueError(f"stored vector is {size} bytes, not float32s")
     data = array("f")
     data.frombytes(blob)
     if sys.byteorder != "little":
         data.byteswap()
     if len(data) != dim:
         raise ValueError(f"stored vector has {len(data)} floats, expected {dim}")
+    if not all(map(math.isfinite, data)):
+        raise ValueError("stored vector holds NaN or infinite values")
     return tuple(data)
 
 
 def get_embeddings(engine: Engine, model: str, wanted: Mapping[int, str]) -> dict[int, Vector]:
     """paper id -> stored vector, for the papers in `wanted` (paper id -> hash of the text to
-    embed) whose stored vector was made by `model` from that same text."""
+    embed) whose stored vector was made by `model` from that same text. A stored vector that
+    cannot be read (damaged bytes) is left out with a warning, as if it were not there: the
+    caller embeds that paper again (and a pass stores it over the damaged one)."""
     found: dict[int, Vector] = {}
     ids = sorted(wanted)
     with reading(engine) as conn:
@@ -55,8 +66,13 @@ def get_embeddings(engine: Engine, model: str, wanted: Mapping[int, str]) -> dic
             rows = conn.execute(select(paper_embeddings).where(
                 paper_embeddings.c.model == model, paper_embeddings.c.paper_id.in_(chunk)))
             for row in rows:
-                if row.text_hash == wanted[row.paper_id]:
+                if row.text_hash != wanted[row.paper_id]:
+                    continue
+                try:
                     found[row.paper_id] = unpack(row.vector, row.dim)
+                except (ValueError, TypeError) as exc:
+                    log.warning("paper %d: its stored %s embedding (paper_embeddings) cannot be "
+                                "read (%s); it is embedded again", row.paper_id, model, exc)
     return found
 
 
