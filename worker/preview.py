@@ -230,8 +230,10 @@ def explain(engine: Engine, profile: Profile, ref: str, *,
     marked = marks_for(engine, [profile.id])[profile.id]
     liked, unliked = example_papers(profile, examples, marked)
     embedder = embedder_for(settings, engine, None) if settings is not None else None
-    if embedder is not None:
+    if embedder is not None and (liked or unliked):  # else nothing to compare by meaning
         embedder.know([paper_text(p) for p in (*batch, *liked)])
+        if not embedder.ready([paper_text(p) for p in (*batch, *liked, *unliked)]):
+            embedder = None  # the model cannot run: by words and examples alone (logged)
     matcher = Matcher(profile.interests, examples=[paper_text(p) for p in liked],
                       unlike=[paper_text(p) for p in unliked], embedder=embedder)
     pool = candidates(engine, batch)  # prepared once for the breakdown and the ranking

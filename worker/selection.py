@@ -77,7 +77,7 @@ class Candidates(Sequence[StoredPaper]):
                  background: Sequence[tuple[str, str]] = ()):
         self.papers = list(papers)
         self.background = list(background)
-        self._known: set[int] = set()  # embedders told about these papers
+        self._known: dict[int, bool] = {}  # embedders told about these papers: embedded?
 
     def __len__(self) -> int:
         return len(self.papers)
@@ -103,10 +103,13 @@ class Candidates(Sequence[StoredPaper]):
     def by_key(self) -> dict[str, StoredPaper]:
         return {str(p.id): p for p in self.papers}
 
-    def introduce(self, embedder: StoredEmbedder) -> None:
+    def introduce(self, embedder: StoredEmbedder) -> bool:
+        """Tell `embedder` these papers and have them looked up or embedded, once: False when
+        its model cannot run (StoredEmbedder.ready)."""
         if id(embedder) not in self._known:
             embedder.know(self.texts)
-            self._known.add(id(embedder))
+            self._known[id(embedder)] = embedder.ready(self.texts)
+        return self._known[id(embedder)]
 
 
 def candidates(engine: Engine, papers: Sequence[StoredPaper]) -> Candidates:
@@ -131,9 +134,10 @@ def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
     pool = candidates if isinstance(candidates, Candidates) else Candidates(candidates)
     liked, unliked = example_papers(profile, examples, marks)
     liked_texts, unliked_texts = [paper_text(p) for p in liked], [paper_text(p) for p in unliked]
-    if embedder is not None:
-        pool.introduce(embedder)
+    if embedder is not None and (liked_texts or unliked_texts):  # else nothing to compare
         embedder.know(liked_texts)
+        if not (pool.introduce(embedder) and embedder.ready([*liked_texts, *unliked_texts])):
+            embedder = None  # the model cannot run: by words and examples alone (logged)
     matcher = Matcher(profile.interests, examples=liked_texts, unlike=unliked_texts,
                       embedder=embedder)
     # The examples themselves are not news. They are left out of the ranking rather than the

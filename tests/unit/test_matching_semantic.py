@@ -146,6 +146,30 @@ def test_missing_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         minilm.MiniLM()(["a text"])
 
 
+@pytest.mark.parametrize("failure", [FileNotFoundError("model.safetensors: no such file"),
+                                     RuntimeError("PytorchStreamReader failed reading zip"),
+                                     ImportError("libtorch_cpu.so: cannot open shared object")])
+def test_a_broken_install_is_semantic_unavailable(monkeypatch: pytest.MonkeyPatch,
+                                                  failure: Exception) -> None:
+    """Installed but broken (weights deleted, a torch that does not import): however the load
+    fails, it is SemanticUnavailable, saying how to fix it or turn it off. (Needs no model.)"""
+    import sys
+    import types
+
+    def load_model(device: str | None = None) -> None:
+        raise failure
+
+    fake = types.ModuleType(minilm.PACKAGE)
+    fake.load_model = load_model  # type: ignore[attr-defined]
+    monkeypatch.setattr(minilm, "missing", lambda: None)
+    monkeypatch.setitem(sys.modules, minilm.PACKAGE, fake)
+    with pytest.raises(minilm.SemanticUnavailable) as raised:
+        minilm.MiniLM()(["a text"])
+    assert str(failure) in str(raised.value)
+    assert "--force-reinstall" in str(raised.value)
+    assert "semantic = false under [matching]" in str(raised.value)
+
+
 @pytest.fixture(scope="module")
 def model() -> minilm.MiniLM:
     why = minilm.missing()

