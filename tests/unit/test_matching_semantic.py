@@ -126,6 +126,30 @@ def test_by_meaning_too_the_nearer_side_counts() -> None:
         explained.components[1].detail
 
 
+def test_a_paper_only_somewhat_close_in_meaning_is_not_said_to_be_about_the_same_thing() -> None:
+    """A digest said "is about the same thing as" whatever the similarity: an object-detection
+    paper was "about the same thing as" a NeRF paper at 0.31. Under 0.5 (a clear topic match)
+    it is "close in meaning to"; explain says how the paper stands in its batch, in words, and
+    that the meaning similarity, like the one in words, counts half beside terms."""
+    from worker.matching.explain import build_explanation
+
+    matcher = Matcher(Interests(keywords=("robot",), like=("liked",)), examples=[TACTILE])
+    doc = prepare([PaperText("p", "Hands", "A hand.")]).docs[0]
+    weak = build_match(Breakdown(doc, semantic=(0, 2.6)), matcher)
+    assert weak.reasons[0].text == ("is close in meaning to “Tactile gloves” (meaning "
+                                    "similarity 0.31)")
+    strong = build_match(Breakdown(doc, semantic=(0, 4.0)), matcher)
+    assert strong.reasons[0].text.startswith("is about the same thing as “Tactile gloves”")
+    [line] = [c.detail for c in build_explanation(Breakdown(doc, semantic=(0, 2.6)),
+                                                  matcher).components if c.name == "semantic"]
+    assert "closer to it than all but about 1 in 215 of this batch's papers" in line
+    [line] = [c.detail for c in build_explanation(Breakdown(doc, semantic=(0, 1.2)),
+                                                  matcher).components if c.name == "semantic"]
+    assert line == ("nearest liked example by meaning “Tactile gloves”: closer to it than about "
+                    "88% of this batch's papers (embedding cosine 1.2 spreads above the typical "
+                    "paper's) -> similarity 0.02 (counts half: the profile has terms)")
+
+
 def test_repetition_cannot_beat_specificity() -> None:
     """`VLM` six times in an abstract, in a batch where every paper says VLM, tells little."""
     batch = [PaperText(f"p{i}", f"A VLM for task {i}", "We train a VLM.") for i in range(30)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ _QUOTE = "“{}”"
 # ten reaches (worker.matching.scoring's curve: cosine 0.11): the reason says the paper is "a
 # little like" the example, not that it resembles it.
 LITTLE = 0.2
+ABOUT = 0.5  # a meaning similarity this high says "about the same thing" (0.5: clearly on topic)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def _reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
     less = _less_unliked(b, m, p)
     if p.example > 0 and _semantic_leads(b):
         title = m.example_title(b.semantic[0])
-        positive.append(Reason("semantic", f"is about the same thing as {_QUOTE.format(title)} "
+        positive.append(Reason("semantic", f"{_by_meaning(p.similarity)} {_QUOTE.format(title)} "
                                f"(meaning similarity {p.similarity:.2f}{less})", None, (),
                                p.example))
     elif p.example > 0:
@@ -146,6 +148,21 @@ def listed(words: Sequence[str]) -> str:
     return " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
 
 
+def _by_meaning(similarity: float) -> str:
+    """How a reason says a paper is near an example by meaning: "about the same thing" only
+    where it stands out as clearly as a clear topic match scores (ABOUT)."""
+    return "is about the same thing as" if similarity >= ABOUT else "is close in meaning to"
+
+
+def _standing(z: float) -> str:
+    """How far above the batch z spreads stand, as the share of a field's papers (normally
+    spread) it is closer than: words for `explain`."""
+    share = 1.0 - 0.5 * math.erfc(z / math.sqrt(2.0))
+    if share > 0.99:
+        return f"all but about 1 in {round(1.0 / max(1.0 - share, 1e-9)):,}"
+    return f"about {share:.0%}"
+
+
 def _semantic_leads(b: Breakdown) -> bool:
     return b.semantic[0] >= 0 and semantic_score(b.semantic[1]) > scoring.similarity_score(
         _value(b.liked))
@@ -153,6 +170,7 @@ def _semantic_leads(b: Breakdown) -> bool:
 
 UNLIKED_NOTE = (" (liked and unliked examples both resemble it: the nearer side counts, by how "
                 "much nearer)")
+BY_MEANING_NOTE = "; in words or by meaning, the larger similarity counts"
 APART = " (not with the rest of your query: counts half)"
 # A passing mention's reason already says "in passing" (_where); one apart from the rest of
 # its AND may stand where the paper says what it contributes, and counts as passing all the same.
@@ -241,7 +259,7 @@ def _negative_reasons(b: Breakdown, m: Matcher, p: Parts) -> list[Reason]:
         loss = base * p.demote * scoring.UNLIKE_STRENGTH * p.unlike
         than = (f"; counts as {p.unlike:.2f}: more than it resembles any paper you liked"
                 if p.unlike < p.unliked else "")
-        said = (f"is about the same thing as {title}, which you marked unlike (meaning "
+        said = (f"{_by_meaning(p.unliked)} {title}, which you marked unlike (meaning "
                 if p.unlike_by_meaning else
                 f"{'is a little like' if p.unliked < LITTLE else 'resembles'} {title}, which "
                 "you marked unlike (")
@@ -301,9 +319,12 @@ def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
                                p.example))
     if b.semantic[0] >= 0:
         comps.append(Component("semantic", f"nearest liked example by meaning "
-                               f"{_QUOTE.format(m.example_title(b.semantic[0]))}: embedding "
-                               f"cosine {b.semantic[1]:.1f} spreads above this batch's typical "
-                               f"paper -> similarity {semantic_score(b.semantic[1]):.2f}",
+                               f"{_QUOTE.format(m.example_title(b.semantic[0]))}: closer to it "
+                               f"than {_standing(b.semantic[1])} of this batch's papers (embedding "
+                               f"cosine {b.semantic[1]:.1f} spreads above the typical paper's) "
+                               f"-> similarity {semantic_score(b.semantic[1]):.2f}"
+                               f"{' (counts half: the profile has terms)' if m.terms else ''}"
+                               f"{BY_MEANING_NOTE if b.liked[0] >= 0 else ''}",
                                semantic_score(b.semantic[1])))
     # An exclude term takes away (drops the paper, or demotes it by its evidence): shown so.
     comps += [Component("exclude", _term_detail(ts), -round(ts.strength, 4))
@@ -318,8 +339,9 @@ def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
     if b.semantic_unliked[0] >= 0:
         title = _QUOTE.format(m.example_title(b.semantic_unliked[0], unlike=True))
         comps.append(Component("unlike", f"nearest unliked example by meaning {title}: "
-                               f"embedding cosine {b.semantic_unliked[1]:.1f} spreads above this "
-                               f"batch's typical paper -> similarity "
+                               f"closer to it than {_standing(b.semantic_unliked[1])} of this "
+                               f"batch's papers (embedding cosine {b.semantic_unliked[1]:.1f} "
+                               f"spreads above the typical paper's) -> similarity "
                                f"{semantic_score(b.semantic_unliked[1]):.2f}"
                                f"{UNLIKED_NOTE if b.semantic[0] >= 0 else ''}",
                                -semantic_score(_value(b.semantic_unliked) - _value(b.semantic))))
