@@ -22,6 +22,9 @@ from worker.matching.semantic import text_of
 from worker.store import embeddings
 
 log = logging.getLogger("paper_digest")
+# Papers embedded, then stored, at a time: a long first pass (a new subscriber's backfill of
+# thousands of papers, at 30-150 ms each) keeps what it did if it is stopped or its model fails.
+CHUNK = 256
 _MODELS: dict[str, Any] = {}  # loaded once per process: serve keeps it across passes
 _WARNED: set[str] = set()
 
@@ -79,14 +82,19 @@ class StoredEmbedder:
             if pid in stored:
                 self._memory[text] = stored[pid]
         todo = [t for t in texts if t not in self._memory]
-        if not todo:
-            return
-        vectors = self.model(todo)
-        self.embedded += len(todo)
-        self._memory.update(zip(todo, vectors, strict=True))
-        new = {ids[t]: (hashes[t], v) for t, v in zip(todo, vectors, strict=True) if t in ids}
-        if self.now is not None and new:
-            embeddings.put_embeddings(self.engine, self.model.name, new, self.now)
+        if len(todo) > CHUNK:
+            log.info("semantic matching: embedding %d papers with %s, %d at a time%s", len(todo),
+                     self.model.name, CHUNK, ", each stored as its part is done"
+                     if self.now is not None else " (not stored: preview and explain write "
+                     "nothing)")
+        for start in range(0, len(todo), CHUNK):
+            part = todo[start:start + CHUNK]
+            vectors = self.model(part)
+            self.embedded += len(part)
+            self._memory.update(zip(part, vectors, strict=True))
+            new = {ids[t]: (hashes[t], v) for t, v in zip(part, vectors, strict=True) if t in ids}
+            if self.now is not None and new:
+                embeddings.put_embeddings(self.engine, self.model.name, new, self.now)
 
 
 def semantic_problems(settings: Any) -> list[Problem]:

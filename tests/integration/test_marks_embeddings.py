@@ -195,6 +195,36 @@ def test_a_damaged_stored_vector_is_embedded_again(
     assert third.embedded == 0  # the damaged vectors were replaced
 
 
+def test_a_long_first_pass_stores_its_vectors_part_by_part(
+        engine, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Thousands of papers to embed (a new subscriber's backfill) were stored only once all
+    were done: a pass stopped or failing near the end kept nothing and began again. Now each
+    part is stored as it is done, and the next pass embeds only the rest."""
+    import worker.semantic as semantic
+    from worker.matching.minilm import SemanticUnavailable
+    from worker.matching.semantic import text_of
+
+    monkeypatch.setattr(semantic, "CHUNK", 2, raising=False)
+    titles = [f"Paper {c}" for c in "ABCDE"]
+    ingest(engine, *titles)
+    texts = [paper_text(p) for p in papers.find_papers(engine, titles).values()]
+
+    class FailsOnThirdCall(CountingModel):
+        def __call__(self, texts: Sequence[str]) -> list[list[float]]:
+            if len(self.texts) >= 4:
+                raise SemanticUnavailable("out of memory")
+            return super().__call__(texts)
+
+    first = StoredEmbedder(engine, FailsOnThirdCall(), NOW)
+    first.know(texts)
+    assert not first.ready(texts) and first.embedded == 4
+    assert embeddings.embedding_counts(engine)["counting-model"][0] == 4
+    second = StoredEmbedder(engine, CountingModel(), NOW + timedelta(days=1))
+    second.know(texts)
+    second([text_of(p) for p in texts])
+    assert second.embedded == 1
+
+
 def test_preview_and_explain_embed_without_writing(engine) -> None:  # type: ignore[no-untyped-def]
     ingest(engine, "Paper A")
     [text] = [paper_text(p) for p in papers.find_papers(engine, ["Paper A"]).values()]
