@@ -86,6 +86,8 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
             "not read: `fetch` reads them); no digest was sent or recorded"
             + (f"; {pending} earlier digest(s) still pending" if pending else "")
             + "".join(f"; {line}" for line in unused_lines(resolved.unused.items()))
+            + (f"; {unstored(embedder.embedded)}" if embedder is not None and embedder.embedded
+               else "")
             + "".join(f"\n{line}" for line in _lower_lines(profile, lower, below, by_id)))
     return render(ctx, fmt, config.settings.templates_dir), note
 
@@ -173,6 +175,7 @@ class Explained:
     shown: tuple[float, ...] = ()
     example: bool = False
     section: str | None = None  # with group_by = "interest": the section it is shown in
+    embedded: int = 0  # papers semantic matching embedded for this explain alone (not stored)
 
     def verdict(self, profile: Profile) -> str:
         """Whether the paper is in the digest these papers make, and if not, what keeps it
@@ -248,7 +251,8 @@ def explain(engine: Engine, profile: Profile, ref: str, *,
     return Explained(paper, explanation, among, tuple((r, found.unused[r]) for r in refs
                                                       if r in found.unused),
                      rank, tuple(item.score for item in items),
-                     any(p.id == paper.id for p in (*liked, *unliked)), section)
+                     any(p.id == paper.id for p in (*liked, *unliked)), section,
+                     embedder.embedded if embedder is not None else 0)
 
 
 def _ranked_with(engine: Engine, sub_id: str, paper: StoredPaper) -> tuple[list[StoredPaper], str]:
@@ -277,4 +281,13 @@ def explain_paper(engine: Engine, profile: Profile, ref: str, *,
     lines.append(f"  {found.verdict(profile)}")
     lines.append(f"  scored among {found.among}")
     lines += [f"  note: {line}" for line in unused_lines(found.unused)]
+    if found.embedded:
+        lines.append(f"  note: {unstored(found.embedded)}")
     return lines
+
+
+def unstored(count: int) -> str:
+    """What preview and explain say when semantic matching embedded papers for them alone."""
+    return (f"{count} paper(s) had no stored embedding (first seen before semantic matching "
+            "was on, or never compared by meaning in a run): embedded for this alone, not "
+            "stored, and embedded again next time")

@@ -337,6 +337,38 @@ def test_a_model_that_cannot_load_does_not_stop_the_run(
     assert "score" in explained.output
 
 
+def test_preview_and_explain_say_when_they_embed_papers_seen_before_semantic_was_on(
+        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Semantic matching turned on over history: preview --since and explain of older papers
+    embed them (a model's time, ~50 ms a paper) each time and store nothing, which they did
+    silently. Now they say how many, and why; papers already stored cost nothing."""
+    import worker.semantic as semantic
+
+    model = CountingModel()
+    monkeypatch.setattr(semantic, "_packaged_model", lambda: model)
+    liked = PROFILE.replace('keywords = ["chart"]',
+                            f'keywords = ["chart"]\nlike = ["{SEEDS[0][0]}"]')
+    make_config(tmp_path, database_url, {"ada": liked})
+    write_dump(tmp_path, "1.txt", "Mar 14", SEEDS, NOW)
+    assert run_cli(tmp_path / "config", "run", "--now", NOW.isoformat()).exit_code == 0
+    assert model.texts == []  # off: nothing embedded
+    root = make_config(tmp_path, database_url, {"ada": liked}, extra="[matching]\nsemantic = true")
+    shown = run_cli(root, "preview", "ada", "--since", "7d", "--now", NOW.isoformat())
+    assert shown.exit_code == 0, shown.output
+    assert (f"{len(SEEDS)} paper(s) had no stored embedding (first seen before semantic "
+            "matching was on") in shown.output
+    explained = run_cli(root, "explain", "ada", SEEDS[1][0])
+    assert f"note: {len(SEEDS)} paper(s) had no stored embedding" in explained.output
+    assert len(model.texts) == 2 * len(SEEDS)
+    # after a run that compared them, nothing is embedded and nothing is said
+    write_dump(tmp_path, "2.txt", "Mar 15", [("A Chart Paper", "About charts.")],
+               NOW + timedelta(days=1))
+    assert run_cli(root, "run", "--now", (NOW + timedelta(days=1)).isoformat()).exit_code == 0
+    embedded = len(model.texts)
+    again = run_cli(root, "explain", "ada", "A Chart Paper")
+    assert "no stored embedding" not in again.output and len(model.texts) == embedded
+
+
 # ---- `paper-digest mark` ---------------------------------------------------------------------
 
 def _digest(root: Path, day: str) -> str:
