@@ -113,13 +113,26 @@ def status_data(config: Config, engine: Engine) -> dict[str, Any]:
             "last_success": _iso(state.last_success_at) if state else None,
             "error": state.last_error if state else None,
             "error_since": _iso(state.error_since) if state else None})
-    return {
+    data = {
         "runs": [{"id": r.id, "kind": r.kind, "started": _iso(r.started_at),
                   "finished": _iso(r.finished_at), "status": r.status, "stats": r.stats,
                   "error": r.error} for r in runs.recent_runs(engine)],
         "sources": sources,
         "subscribers": subscribers_data(config, engine),
     }
+    if config.settings.matching.semantic:  # only when asked for: status stays as it was
+        data["semantic"] = semantic_data(engine)
+    return data
+
+
+def semantic_data(engine: Engine) -> dict[str, Any]:
+    """`[matching] semantic = true`: whether its extra is installed (else why not and the fix),
+    and how many papers have stored vectors."""
+    from worker.matching.minilm import MODEL, missing
+    from worker.store.embeddings import embedding_counts
+
+    return {"model": MODEL, "problem": missing(),
+            "embedded": embedding_counts(engine).get(MODEL, (0, 0))[0]}
 
 
 def subscribers_data(config: Config, engine: Engine) -> list[dict[str, Any]]:
@@ -177,6 +190,12 @@ def status_lines(data: dict[str, Any]) -> list[str]:
         if source["error"]:
             line += f"; ERROR since {_when_iso(source['error_since'])}: {source['error']}"
         lines.append(line)
+    if "semantic" in data:
+        semantic = data["semantic"]
+        lines += ["", "Semantic matching ([matching] semantic = true):",
+                  f"  NOT IN USE: {semantic['problem']}" if semantic["problem"] else
+                  f"  on: {semantic['model']}, {_plural(semantic['embedded'], 'paper')} "
+                  "embedded"]
     lines += ["", "Subscribers:"]
     for row in data["subscribers"]:
         note = "" if row["state"] == "ok" else f" ({row['state']})"

@@ -277,6 +277,33 @@ def test_missing_extra_is_a_check_error_and_a_warning_in_runs(
     assert caplog.text.count("matching without it") == 1  # once per process, not per pass
 
 
+def test_status_says_whether_semantic_matching_is_in_use(
+        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the extra missing a run goes on by words alone and says so once in its log, which
+    cron may drop: `status` said nothing of it. Now it names the setting, what is missing and
+    the fix, or how many papers have vectors; without the setting, status is as it was."""
+    import worker.matching.minilm as minilm
+
+    make_config(tmp_path, database_url, {"ada": PROFILE})
+    write_dump(tmp_path, "1.txt", "Mar 14", SEEDS, NOW)
+    assert run_cli(tmp_path / "config", "run", "--now", NOW.isoformat()).exit_code == 0
+    assert "Semantic" not in run_cli(tmp_path / "config", "status").output
+    root = make_config(tmp_path, database_url, {"ada": PROFILE},
+                       extra="[matching]\nsemantic = true")
+    engine = open_engine(database_url)
+    [paper] = ingest(engine, SEEDS[0][0])
+    embeddings.put_embeddings(engine, minilm.MODEL, {paper: ("h", [1.0, 0.0])}, NOW)
+    engine.dispose()
+    monkeypatch.setattr(minilm, "missing", lambda: None)
+    shown = run_cli(root, "status").output
+    assert "Semantic matching ([matching] semantic = true):\n  on: all-MiniLM-L6-v2, 1 paper " \
+        "embedded" in shown
+    monkeypatch.setattr(minilm, "missing", lambda: "semantic matching needs torch: install it")
+    shown = run_cli(root, "status").output
+    assert "  NOT IN USE: semantic matching needs torch: install it" in shown
+    assert '"problem": "semantic matching needs torch' in run_cli(root, "status", "--json").output
+
+
 def test_pipeline_passes_the_embedder_and_caches_vectors(
         tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import worker.semantic as semantic
