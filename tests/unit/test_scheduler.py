@@ -122,3 +122,21 @@ def test_a_fetch_run_handed_on_as_the_last_ends_stays_tracked() -> None:
     Server._track_fetch(server, "fetch:src", t2)  # type: ignore[arg-type]  # 09:05 handed on
     Server._untrack_fetch(server, "fetch:src")  # type: ignore[arg-type]  # the 09:00 run ends
     assert server._fetches == {"fetch:src": [t2]}
+
+
+def test_health_turns_stale_when_heartbeats_stop(tmp_path: Path) -> None:
+    """/healthz reads serve's own last beat: a scheduler whose heartbeat job stopped running
+    (a stuck pool, a dead thread) is unhealthy after three missed beats, not "ok" for ever."""
+    moments = [datetime(2026, 12, 7, 9, tzinfo=UTC)]
+    server = make_server(tmp_path)
+    server.clock = lambda: moments[-1]
+    assert server.health() == (False, "heartbeat is stale")  # no beat yet
+    server.heartbeat()
+    assert server.health() == (True, "ok")
+    moments.append(moments[0] + timedelta(seconds=90))  # three beats of 30 s: still in time
+    assert server.health() == (True, "ok")
+    moments.append(moments[0] + timedelta(seconds=91))
+    assert server.health() == (False, "heartbeat is stale")
+    server.heartbeat()  # beats again: healthy again
+    assert server.health() == (True, "ok")
+    server.engine.dispose()
