@@ -140,3 +140,26 @@ def test_health_turns_stale_when_heartbeats_stop(tmp_path: Path) -> None:
     server.heartbeat()  # beats again: healthy again
     assert server.health() == (True, "ok")
     server.engine.dispose()
+
+
+def test_stop_signals_get_their_previous_handlers_back_after_the_block() -> None:
+    """`run` and `serve` catch SIGTERM (and serve SIGINT) only while they work: after the block
+    the handlers before it are back, so a later signal is not swallowed by a stale flag."""
+    import signal
+
+    from worker.signals import stopped_by
+
+    def mine(*_: object) -> None:
+        pass
+
+    before = signal.signal(signal.SIGTERM, mine)
+    interrupt = signal.getsignal(signal.SIGINT)
+    try:
+        with stopped_by(signal.SIGTERM, signal.SIGINT) as stop:
+            assert signal.getsignal(signal.SIGTERM) is not mine
+            signal.raise_signal(signal.SIGTERM)
+            assert stop.is_set()  # the signal asked the block to stop; it did not kill us
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert signal.getsignal(signal.SIGINT) is interrupt
+    finally:
+        signal.signal(signal.SIGTERM, before)
