@@ -36,3 +36,32 @@ def test_idle_connections_are_closed_and_never_hold_more_than_the_limit_of_threa
         for sock in idle:
             sock.close()
         server.stop()
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(request)
+        chunks = []
+        while chunk := client.recv(4096):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_healthz_is_503_with_the_reason_while_unhealthy_and_head_sends_no_body() -> None:
+    """A container's or load balancer's check reads the status code: 503 while serve says it
+    is unhealthy (a stale heartbeat, the database gone), 200 when it is well. HEAD answers
+    the same status and headers, without the body (RFC 9110)."""
+    state = {"health": (False, "heartbeat is stale")}
+    server = StatusServer("127.0.0.1", 0, lambda: state["health"], lambda: "", None)
+    server.start()
+    try:
+        answer = _raw(server.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 503 ")
+        assert answer.endswith(b"\r\n\r\nheartbeat is stale\n")
+        head = _raw(server.port, b"HEAD /healthz HTTP/1.0\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 503 ") and head.endswith(b"\r\n\r\n")
+        assert b"Content-Length: 19\r\n" in head
+        state["health"] = (True, "ok")
+        assert _raw(server.port, b"GET /healthz HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 ")
+    finally:
+        server.stop()
