@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 from worker import logs
 from worker.metrics import Metrics, db_samples, render
@@ -100,3 +101,28 @@ def test_hostile_text_cannot_forge_a_line_or_drive_the_terminal() -> None:
         text = stream.getvalue()
         assert text.count("\n") == 1 and "\x1b" not in text and "\u202e" not in text
         assert "\\x1b[2J\\u202eevil\\nERROR forged" in text.replace("\\\\", "\\")
+
+
+def test_subscribers_gauge_counts_each_state(tmp_path: Path) -> None:
+    """paper_digest_subscribers: an alert on broken files reads the broken ones, not the
+    disabled ones (two active, one broken, three disabled here: no two counts alike)."""
+    from worker.metrics import config_samples
+    from worker.settings import load_config
+
+    folder = tmp_path / "subscribers"
+    folder.mkdir()
+    (tmp_path / "worker.toml").write_text(f'database_url = "sqlite:///{tmp_path}/db"\n',
+                                          encoding="utf-8")
+    good = 'email = "{0}@example.org"\n[interests]\nkeywords = ["charts"]\n'
+    for name in ("ada", "bob"):
+        (folder / f"{name}.toml").write_text(good.format(name), encoding="utf-8")
+    (folder / "cy.toml").write_text(good.format("cy") + "max_items = 'many'\n",
+                                    encoding="utf-8")
+    for name in ("dee", "eve", "fay"):
+        (folder / f"{name}.toml").write_text("enabled = false\n" + good.format(name),
+                                             encoding="utf-8")
+    text = render(config_samples(load_config(tmp_path, {})))
+    assert "# TYPE paper_digest_subscribers gauge" in text
+    assert 'paper_digest_subscribers{state="active"} 2' in text
+    assert 'paper_digest_subscribers{state="broken"} 1' in text
+    assert 'paper_digest_subscribers{state="disabled"} 3' in text
