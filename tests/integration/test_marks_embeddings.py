@@ -450,6 +450,11 @@ def test_unlike_mark_demotes_and_remove_undoes(tmp_path: Path, database_url: str
     assert chart_score() < before  # resembles (is) a paper marked unlike
     again = run_cli(root, "mark", "ada", SEEDS[2][0], "--unlike", "--now", now)
     assert "already marked unliked" in again.output
+    # Changing one's mind says what it was and what it does now, both ways.
+    flipped = run_cli(root, "mark", "ada", SEEDS[2][0], "--now", now).output
+    assert "as liked (was unliked)" in flipped and "rank more like it" in flipped
+    back = run_cli(root, "mark", "ada", SEEDS[2][0], "--unlike", "--now", now).output
+    assert "as unliked (was liked)" in back and "rank fewer like it" in back
     removed = run_cli(root, "mark", "ada", SEEDS[2][0], "--remove", "--now", now)
     assert "removed the mark" in removed.output and "it was unliked" in removed.output
     assert chart_score() == before
