@@ -433,6 +433,34 @@ def test_exclusive_lock(engine) -> None:  # type: ignore[no-untyped-def]
         assert again is True
 
 
+def test_a_source_error_keeps_the_time_it_began_until_a_success(engine) -> None:  # type: ignore[no-untyped-def]
+    """`status` says "ERROR since <when it began>": a failure after failure, even with another
+    reason, keeps that time (and says whether the reason is new, for the log); a success
+    clears it, and the next failure starts a new one."""
+    from worker.store import runs
+
+    t = [NOW + timedelta(hours=h) for h in range(4)]
+    assert runs.source_failed(engine, "hf", t[0], "HTTP 503") is True
+    assert runs.source_failed(engine, "hf", t[1], "HTTP 503") is False
+    assert runs.source_failed(engine, "hf", t[2], "HTTP 502") is True
+    [state] = runs.source_states(engine)
+    assert (state.last_error, _utc(state.last_error_at), _utc(state.error_since)) == (
+        "HTTP 502", t[2], t[0])
+    runs.source_ok(engine, "hf", t[3])
+    [state] = runs.source_states(engine)
+    assert (state.last_error, state.error_since, _utc(state.last_success_at)) == (
+        None, None, t[3])
+    assert runs.source_failed(engine, "hf", t[3] + timedelta(hours=1), "HTTP 503") is True
+    assert _utc(runs.source_states(engine)[0].error_since) == t[3] + timedelta(hours=1)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A stored moment as an aware UTC time (SQLite gives it back naive)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def test_title_key_uniqueness_is_kept_by_the_database(engine) -> None:  # type: ignore[no-untyped-def]
     """The one index of migrations 0004 and 0005 still says what the two before it said:
     papers without an id never share a title key; with distinct ids, or one id and none, they
