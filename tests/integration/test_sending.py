@@ -141,7 +141,10 @@ def test_serve_leaving_a_hung_send_hands_back_what_it_had_not_tried(
                                     .order_by(deliveries.c.id)).all()
             assert [(a, owner is not None) for a, owner in rows] == [
                 (1, True), (0, False), (0, False)]
-            assert runs.recent_runs(engine, 1)[0].status == "abandoned"
+            [run] = runs.recent_runs(engine, 1)
+            # serve knows when it gave the run up: status shows that as its end
+            assert run.status == "abandoned" and run.finished_at is not None
+            assert run.finished_at.replace(tzinfo=UTC) == NOW
         finally:
             job.join()
             engine.dispose()
