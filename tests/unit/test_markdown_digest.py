@@ -144,3 +144,48 @@ def test_any_text_renders_as_itself(source: str) -> None:
         blocks = ["paragraph_open", "inline", "paragraph_close"] if shown else []
         assert [t.type for t in tokens[1:-1]] == blocks, escaped
         assert "".join(_inline_text(t) for t in tokens if t.type == "inline") == shown
+
+
+# A term of several words is highlighted from its first word to its last, with whatever
+# stands between them: a `<`, `*` or `[` there is the dump's text, escaped like the rest.
+STRADDLING = ["Vision <Language onmouseover=alert(1) models", "Vision*Language* models",
+              "Vision_[Language](https://x.example) models", "Vision`Language` $x$ models"]
+
+
+@pytest.mark.parametrize("source", STRADDLING)
+def test_a_highlighted_term_renders_as_itself(source: str) -> None:
+    """hl_md escapes the text it marks as md does the rest: nothing in it becomes markup."""
+    escaped = highlight_md(source, ["vision language"])
+    tokens = MarkdownIt("commonmark", {"html": True}).parse("> " + escaped)  # raw HTML on
+    [strong] = [c for t in tokens if t.type == "inline" for c in t.children or []
+                if c.type == "strong_open"]
+    assert strong.markup == "**"
+    inline = [c for t in tokens if t.type == "inline" for c in t.children or []]
+    assert [c.type for c in inline if c.type not in ("text", "strong_open", "strong_close",
+                                                     "softbreak")] == []
+    assert "".join(c.content for c in inline) == source
+
+
+@pytest.mark.parametrize("source", STRADDLING)
+def test_a_highlighted_term_is_escaped_in_html(source: str) -> None:
+    """hl_html: the one tag in a highlighted title is our <mark>; the text shows as written."""
+    from html.parser import HTMLParser
+
+    from worker.render import highlight_html
+
+    class Parsed(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: object) -> None:
+            self.tags.append(tag)
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+
+    parsed = Parsed()
+    parsed.feed(str(highlight_html(source, ["vision language"])))
+    parsed.close()
+    assert parsed.tags == ["mark"] and "".join(parsed.text) == source
