@@ -189,3 +189,20 @@ def test_a_highlighted_term_is_escaped_in_html(source: str) -> None:
     parsed.feed(str(highlight_html(source, ["vision language"])))
     parsed.close()
     assert parsed.tags == ["mark"] and "".join(parsed.text) == source
+
+
+def test_a_link_with_parentheses_stays_one_link() -> None:
+    """A paper's links are whatever its source gave (a project page its author typed): a `)`
+    in one must not end the Markdown link early and let the rest make a link or an image."""
+    from worker.records import Links
+
+    first, second = sample_digest().items
+    odd = "https://example.org/p_(x))![pixel](https://tracker.example/p.png"
+    items = (replace(first, paper=replace(first.paper, links=Links(project=odd))), second)
+    tokens = _tokens(_render(replace(sample_digest(), items=items)))
+    children = [c for t in tokens if t.type == "inline" for c in t.children or []]
+    assert not any(c.type == "image" for c in children)
+    hrefs = [c.attrs["href"] for c in children if c.type == "link_open"]
+    assert "https://tracker.example/p.png" not in hrefs
+    assert any(href.startswith("https://example.org/p_") and "tracker" in href
+               for href in hrefs)
