@@ -69,3 +69,17 @@ def test_a_link_longer_than_a_line_stays_whole() -> None:
     for abstract, link in links:
         lines = wrap(abstract, 72, "   ").splitlines()
         assert f"   {link}" in lines or any(line.endswith(f" {link}") for line in lines), link
+
+
+def test_a_short_abstract_ends_at_a_late_sentence_end_else_at_a_word() -> None:
+    """abstract_short: an abstract that fits is whole; a longer one ends at its last sentence
+    end past 60 % of the limit, else at a word, with "…" (and no comma or colon before it):
+    never after a first sentence of a few words, never inside a word."""
+    from worker.plaintext import shorten
+
+    assert shorten("We study charts. They help.", 30) == "We study charts. They help."
+    late = "We study charts in papers. Readers skim them quickly. Tables too remain"
+    assert shorten(late, 60) == "We study charts in papers. Readers skim them quickly."
+    early = "We study charts. Readers skim figures, tables and captions: words, symbols, axes"
+    assert shorten(early, 60) == "We study charts. Readers skim figures, tables and captions …"
+    assert shorten(early, 50) == "We study charts. Readers skim figures, tables and …"
