@@ -81,6 +81,17 @@ def test_highlight_spans(text: str, terms: list[str], expected: list[str]) -> No
     assert all(b1 <= a2 for (_, b1), (a2, _) in pairwise(spans))
 
 
+def test_only_what_the_reader_asked_for_is_highlighted() -> None:
+    """Keywords, phrases and the query's words are marked; words shared with a liked (or
+    unliked) example paper, or an excluded term, are not: they are often common words."""
+    from worker.matching.highlight import highlight_terms
+
+    reasons = [("example", ["the", "models"]), ("keyword", ["charts"]),
+               ("unlike", ["survey"]), ("phrase", ["chart question answering"]),
+               ("exclude", ["remote sensing"]), ("query", ["OCR"]), ("semantic", ["tables"])]
+    assert highlight_terms(reasons) == ("chart question answering", "charts", "OCR")
+
+
 @pytest.mark.parametrize(("text", "terms", "expected"), [
     *HIGHLIGHTS,
     ("A B C", ["b c", "x y", "a b", "c d"], ["A B"]),  # absent terms do not change the claims
