@@ -89,6 +89,16 @@ def test_no_header_means_no_listing_date() -> None:
     assert parsed.listing_date is None and len(parsed.entries) == 1
 
 
+def test_only_the_first_date_is_the_header_a_title_like_a_date_is_a_paper() -> None:
+    """The header holds one date: a first paper titled like one ("May 4", a workshop's name)
+    is a paper, not a second header block that leaves its abstract without a title."""
+    parsed = parse_dump((HEADER + "May 4\n\nAn abstract.\n\nNext\n\nAnother.").encode(),
+                        "x.txt", WRITTEN)
+    assert parsed.header_date == "Mar 13" and parsed.listing_date == date(2026, 3, 13)
+    assert [(e.title, e.abstract) for e in parsed.entries] == [
+        ("May 4", "An abstract."), ("Next", "Another.")]
+
+
 @pytest.mark.parametrize(("data", "reason", "line"), [
     (b"", "empty file", None),
     (b"\n\n  \n", "empty file", None),
