@@ -96,3 +96,24 @@ def test_sqlite_leases_leave_no_files(sqlite_url: str) -> None:
     finally:
         engine.dispose()
 
+
+
+def test_a_process_of_another_user_counts_as_alive() -> None:
+    """A lease or heartbeat of this host whose process runs as another user (cron's `run` as
+    one user, serve as another) is held by a live process: the kernel answers EPERM, not
+    ESRCH, and the lease must not be taken over (its digest would go out twice)."""
+    from worker.store.locks import process_alive
+
+    if os.geteuid() != 0:
+        assert process_alive(1)  # init: root's
+        return
+    child = os.fork()
+    if child == 0:  # as root every process may be signalled: ask as nobody
+        code = 2
+        try:
+            os.setuid(65534)
+            code = 0 if process_alive(os.getppid()) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
