@@ -416,22 +416,6 @@ def test_backfill_start(engine) -> None:  # type: ignore[no-untyped-def]
     assert papers.seq_before(engine, NOW - timedelta(days=2)) == 2
 
 
-def test_exclusive_lock(engine) -> None:  # type: ignore[no-untyped-def]
-    from worker.store.locks import exclusive
-
-    with exclusive(engine, "fetch:hf") as first:
-        assert first is True
-        other = open_engine(str(engine.url.render_as_string(hide_password=False)))
-        try:
-            with exclusive(other, "fetch:hf") as second, exclusive(other, "fetch:x") as third:
-                # PostgreSQL: held elsewhere; SQLite: always granted (idempotent jobs).
-                assert second is (engine.dialect.name != "postgresql")
-                assert third is True
-        finally:
-            other.dispose()
-    with exclusive(engine, "fetch:hf") as again:
-        assert again is True
-
 
 def test_a_source_error_keeps_the_time_it_began_until_a_success(engine) -> None:  # type: ignore[no-untyped-def]
     """`status` says "ERROR since <when it began>": a failure after failure, even with another

@@ -1,10 +1,11 @@
-"""Cluster-wide "only one of us does this now" for jobs such as fetching, and the lease that
-tells a run under way from one whose process died.
+"""The lease that tells a run under way from one whose process died (RunLease), whether a
+process of this host is alive (delivery leases, serve's heartbeat), and the key of an
+advisory lock by name (the schema migration's).
 
-On PostgreSQL a session-level advisory lock, held on its own connection for the job's
-duration (it goes away with the connection, so a crashed replica never leaves it behind). On
-SQLite every replica shares one file on one host, and what such jobs write is idempotent
-(a dump is ingested once, by content), so the lock is always granted.
+A run's lease is a lock the operating system or the server frees when the process dies: on
+SQLite a lock on a file beside the database, on PostgreSQL a session-level advisory lock held
+on the run's own connection (it goes away with the connection, so a crashed replica never
+leaves it behind).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger("paper_digest")
@@ -32,24 +33,6 @@ def lock_key(name: str) -> int:
     """A stable signed 64-bit key for `name` (advisory locks take a bigint)."""
     return int.from_bytes(hashlib.sha256(f"paper-digest:{name}".encode()).digest()[:8],
                           "big", signed=True)
-
-
-@contextmanager
-def exclusive(engine: Engine, name: str) -> Iterator[bool]:
-    """Yield True when this process holds the lock `name`, False when another one does."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    key = lock_key(name)
-    with engine.connect() as conn:
-        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-        conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
 
 
 # A run's advisory lock: (this schema's runs, the run's id). Two schemas of one database, each
