@@ -318,6 +318,18 @@ def test_a_source_cadence_too_long_says_so(tmp_path: Path) -> None:
         "/worker.toml:8: sources[0].every: '3000000d' is too long: at most 36500d (100 years)"]
 
 
+@pytest.mark.parametrize(("options", "said"), [
+    ("max_pages = 0", "sources[0].max_pages: expected 1 or more"),
+    ("max_results = 0", "sources[0].max_results: expected 1 to "),
+])
+def test_an_arxiv_api_option_out_of_range_is_a_problem(tmp_path: Path, options: str,
+                                                       said: str) -> None:
+    worker = GOOD_WORKER.split("[[sources]]")[0] + (
+        f'[[sources]]\nname = "a"\nkind = "arxiv_api"\nquery = "cat:cs.CV"\n{options}\n')
+    messages = _messages(tmp_path, worker)
+    assert len(messages) == 1 and said in messages[0], messages
+
+
 @pytest.mark.parametrize("kind", ['["dump_dir"]', '{ name = "dump_dir" }', "3"])
 def test_a_source_kind_that_is_no_string_is_a_problem(tmp_path: Path, kind: str) -> None:
     worker = GOOD_WORKER.replace('kind = "dump_dir"', f"kind = {kind}")
