@@ -160,10 +160,17 @@ def chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at; None when it has no paper-digest tables yet.
+    A database that cannot be read (unreachable, not a database) raises, as SQLAlchemy does."""
     try:
         with reading(engine) as conn:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except (OperationalError, ProgrammingError):
+        from sqlalchemy import inspect
+
+        with reading(engine) as conn:  # (only on this path: a run's open stays one query)
+            if inspect(conn).has_table("alembic_version"):
+                raise
         return None
 
 
@@ -269,11 +276,7 @@ def open_existing(url: str) -> Engine:
                                 "PAPER_DIGEST_DATABASE_URL, the one they use?)")
     with _opening(url):
         engine = make_engine(url)
-        with reading(engine) as conn:
-            from sqlalchemy import inspect
-
-            current = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-                       if inspect(conn).has_table("alembic_version") else None)
+        current = current_revision(engine)
     if current == HEAD_REVISION:
         return engine
     engine.dispose()
