@@ -19,16 +19,16 @@ from typing import Any
 
 from worker.errors import ParseError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
-from worker.sources.base import SourceContext, SourceWarning
-from worker.sources.dates import check_date_spec, days_to_read, parse_moment, resolve_dates
+from worker.sources.base import SourceContext
+from worker.sources.dates import check_date_spec, parse_moment
 from worker.sources.http import FetchResult
 from worker.sources.remote import (
     HttpOptions,
     HttpSource,
     Item,
     Params,
-    catching_up,
     decode_text,
+    read_days,
 )
 
 API_PAGE_LIMIT = 100  # the API's maximum `limit` (its OpenAPI schema)
@@ -144,11 +144,8 @@ class HfApiSource(HttpSource):
         return problems
 
     def collect(self, ctx: SourceContext) -> Iterator[Item]:
-        days, left_out = days_to_read(self.options.date, ctx.now, ctx.last_read)
-        if left_out:
-            yield SourceWarning(self.name, self.url("/api/daily_papers"), left_out)
-        own = resolve_dates(self.options.date, ctx.now)
-        yield from catching_up(self.name, days, own, lambda day: self._day(ctx, day))
+        yield from read_days(self.name, self.options.date, ctx, self.url("/api/daily_papers"),
+                             lambda day: self._day(ctx, day))
 
     def _day(self, ctx: SourceContext, day: date) -> Iterator[Item]:
         size = self.options.page_size

@@ -20,17 +20,17 @@ from typing import Any
 
 from worker.errors import ParseError, SourceError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
-from worker.sources.base import SourceContext, SourceWarning, Unchanged
-from worker.sources.dates import check_date_spec, days_to_read, resolve_dates
+from worker.sources.base import SourceContext, Unchanged
+from worker.sources.dates import check_date_spec
 from worker.sources.hf_api import records_from_items
 from worker.sources.http import FetchResult
 from worker.sources.remote import (
     HttpOptions,
     HttpSource,
     Item,
-    catching_up,
     decode_text,
     failure_from,
+    read_days,
 )
 
 _DATE_PATH = re.compile(r"/papers/date/(\d{4}-\d{2}-\d{2})")
@@ -143,11 +143,8 @@ class HfPapersSource(HttpSource):
         return problems
 
     def collect(self, ctx: SourceContext) -> Iterator[Item]:
-        days, left_out = days_to_read(self.options.date, ctx.now, ctx.last_read)
-        if left_out:
-            yield SourceWarning(self.name, self.url("/papers/date/"), left_out)
-        own = resolve_dates(self.options.date, ctx.now)
-        yield from catching_up(self.name, days, own, lambda day: self._day(ctx, day))
+        yield from read_days(self.name, self.options.date, ctx, self.url("/papers/date/"),
+                             lambda day: self._day(ctx, day))
 
     def _day(self, ctx: SourceContext, day: date) -> Iterator[Item]:
         url = self.url(f"/papers/date/{day.isoformat()}")

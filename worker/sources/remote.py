@@ -30,6 +30,7 @@ from worker.sources.base import (
     content_hash,
     untrusted,
 )
+from worker.sources.dates import days_to_read, resolve_dates
 from worker.sources.dumps import MAX_TITLE_CHARS
 from worker.sources.http import TOO_MANY_REDIRECTS, Fetcher, FetchResult
 
@@ -104,12 +105,18 @@ def failure_from(source: str, exc: SourceError) -> DumpFailure:
     return DumpFailure(source, exc.url, detail)
 
 
-def catching_up(source: str, days: Sequence[date], own: Sequence[date],
-                read_day: Callable[[date], Iterator[Item]]) -> Iterator[Item]:
-    """Each of `days` read, except that once a day the spec no longer names (one caught up
-    on: days_to_read) could not be fetched, the other such days are not asked in this pass:
-    a server down for a month is asked once for them, not 31 times over (each with its
-    retries). The source fails, so the next pass asks for them again; nothing is lost."""
+def read_days(source: str, spec: str, ctx: SourceContext, locator: str,
+              read_day: Callable[[date], Iterator[Item]]) -> Iterator[Item]:
+    """A dated source's days read with `read_day`: those its `date` (`spec`) names now, and
+    those it named since the source was last read without failure (days_to_read; the days
+    left out are a warning at `locator`). Once a day caught up on, one the spec no longer
+    names, could not be fetched, the other such days are not asked in this pass: a server
+    down for a month is asked once for them, not 31 times over (each with its retries). The
+    source fails, so the next pass asks for them again; nothing is lost."""
+    days, left_out = days_to_read(spec, ctx.now, ctx.last_read)
+    if left_out:
+        yield SourceWarning(source, locator, left_out)
+    own = resolve_dates(spec, ctx.now)
     failed: Item | None = None
     for day in days:
         if failed is not None and day not in own:
