@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, select
 
 from worker.examples import ArxivLookup, resolve, unused_lines
-from worker.matching.query import parse_query
 from worker.plaintext import clean_line
 from worker.profiles import Profile
 from worker.render import interest_label, profile_context, render, shown_order
@@ -188,12 +187,9 @@ class Explained:
             hit = next((r for r in match.reasons if r.kind == "exclude" and r.terms), None)
             if hit is not None:
                 return f"left out: it mentions “{hit.terms[0]}”, which your profile excludes"
-            # what it lacks, as the query's reason says after the query itself
-            query = parse_query(profile.interests.query) if profile.interests.query else ""
-            said = f"does not match your query {query}"
-            gate = next((r.text for r in match.reasons if r.text.startswith(said)), said)
-            lacks = gate.removeprefix(said)
-            return "left out: it does not match your query" + lacks
+            lacks = self.explanation.query_lacks
+            return "left out: it does not match your query" + (
+                f": {'; '.join(lacks)}" if lacks else "")
         if self.example:
             return "left out: it is one of your examples (digests never show them)"
         if match.score <= 0:

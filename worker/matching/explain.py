@@ -346,7 +346,8 @@ def build_explanation(b: Breakdown, m: Matcher) -> Explanation:
                                f"{UNLIKED_NOTE if b.semantic[0] >= 0 else ''}",
                                -semantic_score(_value(b.semantic_unliked) - _value(b.semantic))))
     notes = _notes(b, m, p)
-    return Explanation(match, round(p.lexical, 4), round(p.example, 4), tuple(comps), notes)
+    return Explanation(match, round(p.lexical, 4), round(p.example, 4), tuple(comps), notes,
+                       b.gate_missing)
 
 
 def _term_detail(ts: TermScore) -> str:

@@ -92,6 +92,7 @@ class Explanation:
     example: float  # calibrated similarity to liked examples, 0..1
     components: tuple[Component, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    query_lacks: tuple[str, ...] = ()  # what it lacks to pass the query (Matcher.gate_missing)
 
     def lines(self) -> list[str]:
         m = self.match
