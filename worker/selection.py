@@ -91,13 +91,10 @@ class Candidates(Sequence[StoredPaper]):
 
     @cached_property
     def corpus(self) -> Any:
-        from worker.matching import Corpus, PaperText
+        from worker.matching import Corpus
         from worker.matching.reference import Reference
 
-        reference = Reference.of([PaperText(key="", title=title, abstract=abstract)
-                                  for title, abstract in self.background]) \
-            if self.background else None
-        return Corpus.of(self.texts, reference)
+        return Corpus.of(self.texts, Reference.of(self.background) if self.background else None)
 
     @cached_property
     def by_key(self) -> dict[str, StoredPaper]:

@@ -114,8 +114,6 @@ def dead_local_owners(engine: Engine) -> list[str]:
     return dead
 
 
-
-
 class Delivery:
     """The delivery stage of one pass, over one database and one `now`. `owner` holds the
     leases; `channel_factory` makes a channel by its name; `stop` (serve's shutdown) is asked

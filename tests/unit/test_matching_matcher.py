@@ -211,8 +211,8 @@ def test_papers_seen_before_the_batch_count_in_how_common_a_term_is() -> None:
 
     focused = [PaperText(f"p:{n}", f"Visual Grounding in Domain {n}",
                          "We study visual grounding of referring phrases.") for n in range(4)]
-    before = [PaperText(f"r:{n}", f"Efficient Transformers, Part {n}",
-                        "We make attention cheaper for long sequences.") for n in range(200)]
+    before = [(f"Efficient Transformers, Part {n}",
+               "We make attention cheaper for long sequences.") for n in range(200)]
     matcher = Matcher(Interests(keywords=("visual grounding",)))
     alone = matcher.rank(Corpus.of(focused))
     beside = matcher.rank(Corpus.of(focused, reference=Reference.of(before)))

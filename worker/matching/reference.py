@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from worker.matching.interests import FIELDS
-from worker.matching.model import PaperText
 from worker.matching.text import columns, joins
 
 
@@ -21,11 +20,12 @@ class Reference:
     index: dict[str, dict[str, int]]  # field -> stem -> bit set of the papers with it
 
     @classmethod
-    def of(cls, papers: Sequence[PaperText]) -> Reference:
+    def of(cls, papers: Sequence[tuple[str, str]]) -> Reference:
+        """From the (title, abstract) of each paper."""
         index: dict[str, dict[str, int]] = {name: defaultdict(int) for name in FIELDS}
-        for n, paper in enumerate(papers):
+        for n, (title, abstract) in enumerate(papers):
             bit = 1 << n
-            for name, text in (("title", paper.title), ("abstract", paper.abstract)):
+            for name, text in (("title", title), ("abstract", abstract)):
                 field_index = index[name]
                 for stem_ in _words(text):
                     field_index[stem_] |= bit
