@@ -431,27 +431,35 @@ def test_a_paper_key_no_database_integer_holds_is_no_paper(tmp_path: Path, seeds
         assert f"no stored paper matches {ref!r}" in result.output, result.output
 
 
-def test_a_title_that_almost_names_a_stored_paper_is_answered_with_it(
-        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
-    """A title with its last letter lost in copying, or only its first words, said "no stored
-    paper matches" and to add it to `like` (looked up on arXiv), not which paper it nearly
-    names and the key to give instead."""
+def _named_papers(tmp_path: Path, seeds_dir: Path, url: str) -> tuple[Path, list[Any]]:
+    """A config with subscriber ada after a run over one seed day, and the stored papers (id,
+    title) whose title names the work before a colon and ends in letters: titles to get
+    slightly wrong (a letter lost, only the name) as a reader copying them would."""
     from sqlalchemy import select
 
     from worker.store.db import open_engine
     from worker.store.schema import papers
 
-    config = make_config(tmp_path, database_url, {"ada": SUB})
+    config = make_config(tmp_path, url, {"ada": SUB})
     add_seed_day(tmp_path, seeds_dir, "2026-03-12")
     assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
-    engine = open_engine(database_url)
+    engine = open_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(select(papers.c.id, papers.c.title).order_by(papers.c.id)).all()
     finally:
         engine.dispose()
-    paper_id, title = next((i, t) for i, t in rows
-                           if ":" in t and len(t.split(":")[0]) > 6 and t[-4:].isalpha())
+    return config, [(i, t) for i, t in rows
+                    if ":" in t and len(t.split(":")[0]) > 6 and t[-4:].isalpha()]
+
+
+def test_a_title_that_almost_names_a_stored_paper_is_answered_with_it(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """A title with its last letter lost in copying, or only its first words, said "no stored
+    paper matches" and to add it to `like` (looked up on arXiv), not which paper it nearly
+    names and the key to give instead."""
+    config, named = _named_papers(tmp_path, seeds_dir, database_url)
+    paper_id, title = named[0]
     for command, ref in (("explain", title[:-1]), ("mark", title.split(":")[0]),
                          ("explain", title[:-4] + "q" + title[-3:])):
         result = CliRunner().invoke(cli, ["--config", str(config), command, "ada", ref])
@@ -467,22 +475,8 @@ def test_check_names_the_stored_paper_a_like_title_almost_is(tmp_path: Path, see
     "not listed by any source; the next run looks it up on arXiv", though the paper it nearly
     names was in the database: the example went unused, and nothing said which title to
     write."""
-    from sqlalchemy import select
-
-    from worker.store.db import open_engine
-    from worker.store.schema import papers
-
-    config = make_config(tmp_path, sqlite_url, {"ada": SUB})
-    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
-    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
-    engine = open_engine(sqlite_url)
-    try:
-        with engine.connect() as conn:
-            titles = conn.execute(select(papers.c.title).order_by(papers.c.id)).scalars().all()
-    finally:
-        engine.dispose()
-    first, second = [t for t in titles if ":" in t and len(t.split(":")[0]) > 6
-                     and t[-4:].isalpha()][:2]
+    config, named = _named_papers(tmp_path, seeds_dir, sqlite_url)
+    (_, first), (_, second) = named[:2]
     wrong = [first[:-1], second.split(":")[0]]
     (config / "subscribers" / "ada.toml").write_text(
         SUB + f"like = {json.dumps(wrong[:1])}\nunlike = {json.dumps(wrong[1:])}\n",
