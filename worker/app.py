@@ -120,7 +120,7 @@ class Pipeline:
 
     def _fetcher(self) -> Any:
         if self._http is None and self.http_factory is not None:
-            self._http = self.http_factory(runs.DatabaseValidators(self.engine, self.now))
+            self._http = self.http_factory(runs.DatabaseMemory(self.engine, self.now))
         return self._http
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.clock import FakeClock
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
-from worker.sources.http import Fetcher, FetchSettings, MemoryValidators
+from worker.sources.http import DictMemory, Fetcher, FetchSettings
 
 from .httpfixture import (
     ATOM,
@@ -45,9 +45,9 @@ def clock() -> FakeClock:
     return FakeClock(NOW)
 
 
-def make_fetcher(clock: FakeClock, validators: MemoryValidators | None = None,
+def make_fetcher(clock: FakeClock, memory: DictMemory | None = None,
                  **settings: Any) -> Fetcher:
-    return Fetcher(contact="ops@example.org", validators=validators,
+    return Fetcher(contact="ops@example.org", memory=memory,
                    settings=FetchSettings(**settings), sleep=clock.sleep, random=lambda: 0.5,
                    clock=clock.monotonic, wall_clock=clock.wall)
 
@@ -110,7 +110,7 @@ def test_200_hf_papers_page(server, clock):
 
 def test_304_with_etag_costs_no_parsing(server, clock):
     server.route("/api/daily_papers", Reply(200, hf_api_body(), JSON, etag='"v1"'))
-    store = MemoryValidators()
+    store = DictMemory()
     with make_fetcher(clock, store) as fetcher:
         first = only(collect("hf_api", server, fetcher, date="2026-06-12"), Dump)
         second = only(collect("hf_api", server, fetcher, date="2026-06-12"), Unchanged)
@@ -123,7 +123,7 @@ def test_304_with_etag_costs_no_parsing(server, clock):
 
 def test_validators_are_kept_only_once_the_dump_was_taken(server, clock):
     server.route("/rss/cs.CV", Reply(200, rss_feed(3), RSS, etag='"r1"'))
-    store = MemoryValidators()
+    store = DictMemory()
     cls = source_class("arxiv_rss")
     source = cls("rss", cls.Options(categories=["cs.CV"], base_url=server.url))
     with make_fetcher(clock, store) as fetcher:

@@ -196,3 +196,26 @@ def test_a_failing_server_is_asked_once_for_the_days_caught_up_on(tmp_path: Path
         server.route("/api/daily_papers", Reply(200, b"[]", JSON))
         again = run_cli(config, "fetch", "--now", "2026-06-20T09:00:00+00:00")
     assert again.exit_code == 0 and len(server.seen) == 1 + 8 + 20, again.output
+
+
+def test_a_server_that_asks_for_an_hour_is_not_asked_again_by_the_next_runs(
+        tmp_path: Path, database_url: str) -> None:
+    """A Retry-After longer than a run waits failed the run, and the next run (serve's next
+    fetch, cron's next minute) asked again at once. The time is now kept in the database: no
+    run asks before it, each says until when, and so does `status`."""
+    with FixtureServer() as server:
+        server.route("/api/daily_papers", Reply(429, b"slow down", TEXT, {"Retry-After": "3600"}))
+        config = hf_api_config(tmp_path, database_url, server.url, "2026-06-01")
+        first = run_cli(config, "fetch")
+        assert first.exit_code == 3, first.output
+        assert "not asked again before" in first.output
+        asked = len(server.seen)
+        second = run_cli(config, "fetch")
+        third = run_cli(config, "run")
+        assert len(server.seen) == asked  # neither asked
+        for result in (second, third):
+            assert result.exit_code == 3, result.output
+            assert f"{server.url.removeprefix('http://')} asked to be left alone until" \
+                in result.output
+        status = run_cli(config, "status")
+        assert "asked to be left alone until" in status.output

@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.helpers import add_seed_day, hf_api_config, make_config, run_cli
 from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged, hf_api
-from worker.sources.http import MemoryValidators
+from worker.sources.http import DictMemory
 
 from .httpfixture import ATOM, HTML, JSON, RSS, FixtureServer, Reply, shared_fixture
 from .test_fetch_http import NOW, clock, collect, listing, make_fetcher, only, server
@@ -40,7 +40,7 @@ def serve_hf_pages(server: FixtureServer, items: list) -> None:  # type: ignore[
 
 def test_papers_appended_on_a_later_page_arrive(server, clock):
     """Page 0 unchanged (a 304 for it) says nothing of page 1 when page 0 was full."""
-    items, store = hf_items(), MemoryValidators()
+    items, store = hf_items(), DictMemory()
     serve_hf_pages(server, items[:12])
     with make_fetcher(clock, store) as fetcher:
         first = only(collect("hf_api", server, fetcher, date="2026-06-12", page_size=10), Dump)
@@ -51,7 +51,7 @@ def test_papers_appended_on_a_later_page_arrive(server, clock):
 
 
 def test_a_single_page_day_still_costs_one_304(server, clock):
-    items, store = hf_items(), MemoryValidators()
+    items, store = hf_items(), DictMemory()
     serve_hf_pages(server, items[:7])
     with make_fetcher(clock, store) as fetcher:
         only(collect("hf_api", server, fetcher, date="2026-06-12", page_size=10), Dump)
@@ -61,7 +61,7 @@ def test_a_single_page_day_still_costs_one_304(server, clock):
 
 
 def test_max_pages_cutting_a_listing_warns_and_hides_nothing_later(server, clock):
-    items, store = hf_items(), MemoryValidators()
+    items, store = hf_items(), DictMemory()
     serve_hf_pages(server, items[:25])
     with make_fetcher(clock, store) as fetcher:
         warning, dump = collect("hf_api", server, fetcher, date="2026-06-12", page_size=10,
@@ -78,7 +78,7 @@ def test_max_pages_cutting_a_listing_warns_and_hides_nothing_later(server, clock
 def test_a_listing_cut_at_its_first_page_keeps_no_validators(server, clock):
     """max_pages = 1 reads one response, but not the whole listing: its validators would
     make the next read a 304 and hide the pages after it for good."""
-    items, store = hf_items(), MemoryValidators()
+    items, store = hf_items(), DictMemory()
     serve_hf_pages(server, items[:25])
     with make_fetcher(clock, store) as fetcher:
         warning, dump = collect("hf_api", server, fetcher, date="2026-06-12", page_size=10,
@@ -205,7 +205,7 @@ def test_a_response_of_refused_entries_only_is_a_failure_not_an_empty_day(server
 def test_a_response_that_fails_to_parse_keeps_no_validators(server, clock):
     """A day that could not be read is asked for whole next time: with its ETag kept, the
     next read was a 304, "not modified", and the day was never read nor its failure told."""
-    store = MemoryValidators()
+    store = DictMemory()
     server.route("/api/daily_papers?date=2026-09-28&limit=100",
                  Reply(200, b"<html>502 Bad Gateway</html>", JSON, etag='"broken"'))
     with make_fetcher(clock, store) as fetcher:

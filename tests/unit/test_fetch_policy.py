@@ -16,9 +16,9 @@ from tests.clock import FakeClock
 from worker.errors import SourceError
 from worker.sources.dates import check_date_spec, days_to_read, resolve_dates
 from worker.sources.http import (
+    DictMemory,
     Fetcher,
     FetchSettings,
-    MemoryValidators,
     parse_retry_after,
     user_agent,
 )
@@ -87,9 +87,58 @@ def test_backoff_doubles_and_the_error_names_url_status_and_attempts():
 def test_retry_after_longer_than_we_wait_fails_at_once():
     clock = FakeClock(START)
     f, seen = fetcher([httpx.Response(429, headers={"Retry-After": "3600"})], clock)
-    with pytest.raises(SourceError, match="retry after 3600 s"):
+    with pytest.raises(SourceError, match="retry after 3600 s, longer than a run waits: not "
+                                          "asked again before 2025-03-10 13:00:00 UTC"):
         f.fetch("https://example.org/x", source="s")
     assert len(seen) == 1 and clock.sleeps == []
+
+
+def test_a_long_retry_after_holds_the_server_for_later_runs_until_its_time():
+    """A server that asked for an hour is not asked again before it, by this pass (another
+    URL on it) or the next (another Fetcher with the same memory); other servers are; after
+    the hour, it is asked again."""
+    clock, memory = FakeClock(START), DictMemory()
+    f, seen = fetcher([httpx.Response(429, headers={"Retry-After": "3600"}), ok(b"other")],
+                      clock, memory=memory)
+    with pytest.raises(SourceError):
+        f.fetch("https://example.org/a", source="s")
+    with pytest.raises(SourceError, match=r"not asked: example.org asked to be left alone until "
+                                          r"2025-03-10 13:00:00 UTC \(HTTP 429 Too Many "
+                                          r"Requests, Retry-After\)") as err:
+        f.fetch("https://example.org/b", source="s")
+    assert err.value.url == "https://example.org/b"
+    assert f.fetch("https://example.com/c", source="s").body == b"other"
+    assert [str(r.url) for r in seen] == ["https://example.org/a", "https://example.com/c"]
+
+    clock.sleep(3599)  # the next run, a second early: still held, and nothing asked
+    later, asked = fetcher([ok(b"back")], clock, memory=memory)
+    with pytest.raises(SourceError, match="left alone until 2025-03-10 13:00:00 UTC"):
+        later.fetch("https://example.org/a", source="s")
+    clock.sleep(1)
+    after, asked = fetcher([ok(b"back")], clock, memory=memory)
+    assert after.fetch("https://example.org/a", source="s").body == b"back" and len(asked) == 1
+
+
+@pytest.mark.parametrize(("retry_after", "held_until"), [
+    ("86400000", datetime(2025, 3, 11, 12, tzinfo=UTC)),  # 1,000 days: a day at most
+    ("90", datetime(2025, 3, 10, 12, 6, tzinfo=UTC)),  # waited out 3 times (270 s), then 90 s
+])
+def test_the_retry_after_a_request_gives_up_on_is_kept(retry_after, held_until):
+    clock, memory = FakeClock(START), DictMemory()
+    f, _ = fetcher([httpx.Response(503, headers={"Retry-After": retry_after})] * 4, clock,
+                   memory=memory)
+    with pytest.raises(SourceError):
+        f.fetch("https://example.org/x", source="s")
+    assert memory.held("example.org") == (held_until, "HTTP 503 Service Unavailable")
+
+
+def test_no_retry_after_or_zero_holds_nothing():
+    clock, memory = FakeClock(START), DictMemory()
+    f, _ = fetcher([httpx.Response(503), httpx.Response(503, headers={"Retry-After": "0"})],
+                   clock, memory=memory, settings=FetchSettings(max_attempts=2))
+    with pytest.raises(SourceError):
+        f.fetch("https://example.org/x", source="s")
+    assert memory.holds == {}
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
@@ -129,9 +178,9 @@ def test_min_interval_per_request_overrides_the_host_default():
 
 def test_conditional_get_sends_stored_validators_and_304_is_not_modified():
     clock = FakeClock(START)
-    store = MemoryValidators()
+    store = DictMemory()
     first_reply = ok(b"v1", etag='"abc"', **{"last-modified": "Mon, 10 Mar 2025 00:00:00 GMT"})
-    f, seen = fetcher([first_reply, httpx.Response(304)], clock, validators=store)
+    f, seen = fetcher([first_reply, httpx.Response(304)], clock, memory=store)
     first = f.fetch("https://example.org/feed", source="s")
     assert store.get("https://example.org/feed") == (None, None)  # not before remember()
     f.remember(first)
@@ -235,8 +284,8 @@ def test_for_settings_takes_the_contact():
     class Settings:
         contact = "lab@example.org"
 
-    with Fetcher.for_settings(Settings(), MemoryValidators()) as f:
-        assert f.user_agent.endswith("(+lab@example.org)") and f.validators is not None
+    with Fetcher.for_settings(Settings(), DictMemory()) as f:
+        assert f.user_agent.endswith("(+lab@example.org)") and f.memory is not None
 
 
 def _gzip(data: bytes, wbits: int = 31) -> bytes:

@@ -173,10 +173,10 @@ def cli(ctx: click.Context, config_dir: Path, verbose: int) -> None:
 
 
 def http_factory(settings: Any) -> Any:
-    def make(validators: Any) -> Any:
+    def make(memory: Any) -> Any:
         from worker.sources.http import Fetcher
 
-        return Fetcher.for_settings(settings, validators)
+        return Fetcher.for_settings(settings, memory)
 
     return make
 

@@ -4,7 +4,7 @@ Everything that makes paper-digest a good citizen lives here, so the source kind
 what to fetch: a User-Agent naming the tool and a contact, timeouts, a response size cap,
 retries with exponential backoff and jitter (connection errors, timeouts, 429, 5xx) that
 honour `Retry-After`, a minimum delay between requests to the same host (arXiv asks for
-3 s), and conditional GET with the ETag / Last-Modified a `ValidatorStore` remembers. A host
+3 s), and conditional GET with the ETag / Last-Modified a `FetchMemory` remembers. A host
 that could not be reached at all on any attempt of a request (no route, refused, its name not
 found, no connection in time) is not asked again by the same Fetcher, a pass: its next
 requests fail at once, saying why, and the next pass tries again. Offline, a pass no longer
@@ -21,7 +21,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from itertools import chain
 from typing import Any, Protocol
@@ -45,25 +45,37 @@ MiB = 1024 * 1024
 TOO_MANY_REDIRECTS = "too many redirects"  # the same words whoever follows the redirects
 
 
-class ValidatorStore(Protocol):
-    """Where ETag / Last-Modified are kept between passes, keyed by `cache_key()`."""
+class FetchMemory(Protocol):
+    """What the fetcher remembers between passes: each URL's ETag / Last-Modified, keyed by
+    `cache_key()`, and the servers (host[:port]) that asked to be left alone until a time."""
 
     def get(self, url: str) -> tuple[str | None, str | None]: ...
 
     def put(self, url: str, etag: str | None, last_modified: str | None) -> None: ...
 
+    def held(self, where: str) -> tuple[datetime, str] | None: ...  # (until, why)
 
-class MemoryValidators:
-    """A ValidatorStore in a dict: for tests and for `--dry-run`."""
+    def hold(self, where: str, until: datetime, reason: str) -> None: ...
+
+
+class DictMemory:
+    """A FetchMemory in dicts: for tests."""
 
     def __init__(self) -> None:
         self.data: dict[str, tuple[str | None, str | None]] = {}
+        self.holds: dict[str, tuple[datetime, str]] = {}
 
     def get(self, url: str) -> tuple[str | None, str | None]:
         return self.data.get(url, (None, None))
 
     def put(self, url: str, etag: str | None, last_modified: str | None) -> None:
         self.data[url] = (etag, last_modified)
+
+    def held(self, where: str) -> tuple[datetime, str] | None:
+        return self.holds.get(where)
+
+    def hold(self, where: str, until: datetime, reason: str) -> None:
+        self.holds[where] = (until, reason)
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,8 @@ class FetchSettings:
     max_attempts: int = 4
     backoff_base: float = 2.0  # seconds before the first retry, doubled each time
     backoff_max: float = 60.0
-    max_retry_after: float = 300.0  # a server asking for longer is treated as a failure
+    max_retry_after: float = 300.0  # a server asking for longer is treated as a failure...
+    max_hold: float = 86400.0  # ...and not asked again before then, or after a day at most
     max_redirects: int = 5
     # One response, from the request to its last byte. A read timeout bounds each wait for
     # data, not the whole: a server sending a byte at a time would hold the pass for ever.
@@ -165,7 +178,7 @@ def _host(url: str) -> str:
 class Fetcher:
     """One httpx.Client for a pass, shared by every HTTP source. Use as a context manager."""
 
-    def __init__(self, *, contact: str | None = None, validators: ValidatorStore | None = None,
+    def __init__(self, *, contact: str | None = None, memory: FetchMemory | None = None,
                  settings: FetchSettings | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  random: Callable[[], float] = _random.random,
@@ -173,11 +186,12 @@ class Fetcher:
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  transport: httpx.BaseTransport | None = None):
         self.settings = settings or FetchSettings()
-        self.validators = validators
+        self.memory = memory
         self.sleep, self.random, self.clock, self.wall_clock = sleep, random, clock, wall_clock
         self.user_agent = user_agent(contact)
         self._last_request: dict[str, float] = {}
         self._unreachable: dict[str, str] = {}  # host[:port] -> why nothing got through
+        self._holds: dict[str, tuple[datetime, str] | None] = {}  # host[:port] -> its hold
         self.requests = 0  # attempts made, for reports and tests
         self.client = Client(
             headers={"User-Agent": self.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
@@ -188,10 +202,10 @@ class Fetcher:
         )
 
     @classmethod
-    def for_settings(cls, settings: Any, validators: ValidatorStore | None = None,
+    def for_settings(cls, settings: Any, memory: FetchMemory | None = None,
                      **kwargs: Any) -> Fetcher:
         """The pass's fetcher from worker Settings (its `contact` goes in the User-Agent)."""
-        return cls(contact=getattr(settings, "contact", None), validators=validators, **kwargs)
+        return cls(contact=getattr(settings, "contact", None), memory=memory, **kwargs)
 
     def __enter__(self) -> Fetcher:
         return self
@@ -225,6 +239,7 @@ class Fetcher:
         if where in self._unreachable:
             raise SourceError(source, full, f"not asked: {where} could not be reached earlier "
                               f"in this run ({self._unreachable[where]})")
+        self._check_hold(where, source, full)
         headers = self._request_headers(cache_key(full, scope), conditional, accept)
         ok = frozenset(ok_statuses)
         attempts = attempts or self.settings.max_attempts
@@ -238,35 +253,62 @@ class Fetcher:
                     tried = "tried once" if attempts == 1 else f"gave up after {attempts} attempts"
                     if retry.unreachable:
                         self._unreachable[where] = retry.reason
+                    self._hold(where, retry)
                     raise SourceError(source, full, f"{retry.reason} ({tried})",
                                       retry.status) from None
-                self._wait_before_retry(full, source, attempt, retry)
+                self._wait_before_retry(full, where, source, attempt, retry)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def remember(self, result: FetchResult) -> None:
         """Store the validators of a response whose content has been taken in."""
-        if self.validators is None or result.not_modified or result.status != 200:
+        if self.memory is None or result.not_modified or result.status != 200:
             return
         if result.etag or result.last_modified:
-            self.validators.put(cache_key(result.url, result.scope), result.etag,
+            self.memory.put(cache_key(result.url, result.scope), result.etag,
                                 result.last_modified)
 
     def _request_headers(self, key: str, conditional: bool, accept: str | None
                          ) -> dict[str, str]:
         headers = {"Accept": accept} if accept else {}
-        if conditional and self.validators is not None:
-            etag, last_modified = self.validators.get(key)
+        if conditional and self.memory is not None:
+            etag, last_modified = self.memory.get(key)
             if etag:
                 headers["If-None-Match"] = etag
             if last_modified:
                 headers["If-Modified-Since"] = last_modified
         return headers
 
-    def _wait_before_retry(self, url: str, source: str, attempt: int, retry: _Retry) -> None:
+    def _check_hold(self, where: str, source: str, url: str) -> None:
+        """Refuse, without a request, a server that asked (`Retry-After`) to be left alone
+        until a time not yet come: in this pass or an earlier one (FetchMemory). Without this,
+        serve every 15 minutes asked a server that had said "in an hour" four times over."""
+        if where not in self._holds:
+            self._holds[where] = self.memory.held(where) if self.memory is not None else None
+        hold = self._holds[where]
+        if hold is not None and self.wall_clock() < hold[0]:
+            raise SourceError(source, url, f"not asked: {where} asked to be left alone until "
+                              f"{hold[0]:%Y-%m-%d %H:%M:%S} UTC ({hold[1]}, Retry-After); "
+                              "the first run after that asks again")
+
+    def _hold(self, where: str, retry: _Retry) -> datetime | None:
+        """Remember the `Retry-After` a request gave up on (a day ahead at most), for every
+        request to that server until then, in this pass and the next; until when."""
+        if retry.wait is None or retry.wait <= 0:
+            return None
+        until = self.wall_clock() + timedelta(seconds=min(retry.wait, self.settings.max_hold))
+        self._holds[where] = (until, retry.reason)
+        if self.memory is not None:
+            self.memory.hold(where, until, retry.reason)
+        return until
+
+    def _wait_before_retry(self, url: str, where: str, source: str, attempt: int,
+                           retry: _Retry) -> None:
         if retry.wait is not None:
             if retry.wait > self.settings.max_retry_after:
+                until = self._hold(where, retry)
                 raise SourceError(source, url, f"{retry.reason}; the server asks to retry "
-                                  f"after {retry.wait:.0f} s, longer than we wait",
+                                  f"after {retry.wait:.0f} s, longer than a run waits: not "
+                                  f"asked again before {until:%Y-%m-%d %H:%M:%S} UTC",
                                   retry.status)
             delay = retry.wait
         else:

@@ -1,4 +1,4 @@
-"""Runs, per-source health and HTTP validators."""
+"""Runs, per-source health, and what the fetcher remembers between runs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy import Engine, insert, select, update
 from worker.store.db import reading, upsert
 from worker.store.locks import RunLease, lease_run, run_lease_free
 from worker.store.models import RunState, SourceState
-from worker.store.schema import http_cache, runs, source_status
+from worker.store.schema import http_cache, http_holds, runs, source_status
 
 # Runs this process started and has not finished, by engine, with their leases: what serve
 # marks abandoned when it must leave while a job is stuck (else they would read "running" for
@@ -131,8 +131,9 @@ def source_states(engine: Engine) -> list[SourceState]:
                 for r in conn.execute(select(source_status).order_by(source_status.c.name))]
 
 
-class DatabaseValidators:
-    """ETag / Last-Modified per URL, kept in the database (the fetcher's ValidatorStore)."""
+class DatabaseMemory:
+    """ETag / Last-Modified per URL and servers' holds, kept in the database (the fetcher's
+    FetchMemory)."""
 
     def __init__(self, engine: Engine, now: datetime):
         self.engine = engine
@@ -148,3 +149,14 @@ class DatabaseValidators:
         with self.engine.begin() as conn:
             statement = upsert(conn, http_cache).values(url=url, **values)
             conn.execute(statement.on_conflict_do_update(index_elements=["url"], set_=values))
+
+    def held(self, where: str) -> tuple[datetime, str] | None:
+        with reading(self.engine) as conn:
+            row = conn.execute(select(http_holds).where(http_holds.c.host == where)).first()
+        return (row.until, row.reason) if row else None
+
+    def hold(self, where: str, until: datetime, reason: str) -> None:
+        values = {"until": until, "reason": reason, "set_at": self.now}
+        with self.engine.begin() as conn:
+            statement = upsert(conn, http_holds).values(host=where, **values)
+            conn.execute(statement.on_conflict_do_update(index_elements=["host"], set_=values))

@@ -198,6 +198,16 @@ http_cache = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# A server (host[:port]) that asked to be left alone until a time (`Retry-After` longer than a
+# run waits): no request goes to it before then, whichever run or process asks.
+http_holds = Table(
+    "http_holds", metadata,
+    Column("host", String(255), primary_key=True),
+    Column("until", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+)
+
 # One row per subscriber and schedule slot that was handled (or is being handled): the claim
 # that makes "one digest per slot" a database fact, also when the digest came out empty and
 # no digests row was written. Inserting the row is the claim; a double fire loses on the key.
