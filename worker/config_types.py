@@ -8,7 +8,9 @@ key, the line where we can find it, and what is expected.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import shlex
 import tomllib
 import types
 import typing
@@ -231,3 +233,14 @@ def check_timezone(name: str, file: str, key: str, text: str) -> list[Problem]:
         return [Problem(file, f"unknown time zone {name!r}; use an IANA name such as "
                         "'Europe/Berlin' or 'UTC'", key, line_of(text, key.rsplit(".")[-1]))]
     return []
+
+
+def command_line(config_dir: Path | str, words: str) -> str:
+    """`paper-digest WORDS` as it has to be typed for the config in `config_dir`: with
+    `--config DIR` unless DIR is where a bare `paper-digest` looks ($PAPER_DIGEST_CONFIG, else
+    ./config). A hint that names a command without it, given to someone working with
+    `--config mine` (as README's first steps are), would act on another config or find no such
+    subscriber."""
+    if Path(config_dir) == Path(os.environ.get("PAPER_DIGEST_CONFIG") or "config"):
+        return f"paper-digest {words}"
+    return f"paper-digest --config {shlex.quote(str(config_dir))} {words}"

@@ -7,9 +7,11 @@ were in `like`), an unliked one another `unlike` example; preview and explain us
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Engine
 
+from worker.config_types import command_line
 from worker.store import marks, papers
 from worker.store.models import StoredPaper
 
@@ -44,12 +46,14 @@ def mark_stored(engine: Engine, subscriber_id: str, paper: StoredPaper, *, verdi
             f"preview and explain rank {use}")
 
 
-def list_marks(engine: Engine, subscriber_id: str) -> list[str]:
-    """A subscriber's marks, oldest first, one line each, in words."""
+def list_marks(engine: Engine, subscriber_id: str, config_dir: Path) -> list[str]:
+    """A subscriber's marks, oldest first, one line each, in words; with none, how to make one
+    (for the config in `config_dir`)."""
     found = marks.marks_for(engine, [subscriber_id])[subscriber_id]
     if not found:
-        return [f"{subscriber_id} has marked no papers (paper-digest mark {subscriber_id} PAPER, "
-                "or the feedback links in a digest)"]
+        mark = command_line(config_dir, f"mark {subscriber_id} PAPER")
+        return [f"{subscriber_id} has marked no papers ({mark}, or the feedback links in a "
+                "digest)"]
     return [f"{_WORD[m.verdict]:<8} {m.marked_at:%Y-%m-%d %H:%M}  {_name(m.paper)}"
             for m in found]
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, select
 
+from worker.config_types import command_line
 from worker.examples import ArxivLookup, resolve, unused_lines
 from worker.plaintext import clean_line
 from worker.profiles import Profile
@@ -87,20 +89,31 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
             + "".join(f"; {line}" for line in unused_lines(resolved.unused.items()))
             + (f"; {unstored(embedder.embedded)}" if embedder is not None and embedder.embedded
                else "")
-            + "".join(f"\n{line}" for line in _lower_lines(profile, lower, below, by_id)))
+            + "".join(f"\n{line}" for line in _lower_lines(
+                profile, lower, below, by_id, config.settings.config_dir, count, since)))
     return render(ctx, fmt, config.settings.templates_dir), note
 
 
 def _lower_lines(profile: Profile, lower: list[Any], count: int,
-                 by_id: dict[int, StoredPaper]) -> list[str]:
-    """The best `count` papers a digest left out, one a line: score, key, why, title."""
+                 by_id: dict[int, StoredPaper], config_dir: Path, ranked: int,
+                 since: timedelta | None) -> list[str]:
+    """The best `count` papers a digest left out, one a line: score, key, why, title. With no
+    paper ranked at all (`--below` right after a run has delivered everything), that says so
+    and how to replay what was delivered, rather than that every paper made the digest."""
     if not count:
         return []
     lower.sort(key=lambda item: -item.score)
+    if not ranked:
+        if since:
+            return ["left out: none (no paper was first seen in that window)"]
+        replay = command_line(config_dir, f"preview {profile.id} --since 7d --below {count}")
+        return [f"left out: none (no paper waits for {profile.id}'s next digest: "
+                f"`{replay}` replays the last week's)"]
     if not lower:
         return ["left out: none (every paper that scored is in the digest)"]
+    explain = command_line(config_dir, f"explain {profile.id} KEY")
     lines = [f"left out, best first ({min(count, len(lower))} of {len(lower)}; "
-             f"`paper-digest explain {profile.id} KEY` says why):"]
+             f"`{explain}` says why):"]
     for item in lower[:count]:
         paper = by_id[item.paper_id]
         why = (f"under min_score {profile.min_score:g}" if item.score < profile.min_score

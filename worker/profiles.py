@@ -14,7 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from worker.config_types import check_timezone, line_of, load_table, parse_duration, read_toml
+from worker.config_types import (
+    check_timezone,
+    command_line,
+    line_of,
+    load_table,
+    parse_duration,
+    read_toml,
+)
 from worker.errors import Problem
 from worker.matching.interests import Interests
 
@@ -173,10 +180,13 @@ def _digest_keys(interests: Interests, file: str, text: str) -> list[Problem]:
         for ref in getattr(interests, key):
             if DIGEST_KEY.match(ref.strip()):
                 flag = " --unlike" if key == "unlike" else ""
+                # the file is CONFIG/subscribers/NAME.toml: the command must name CONFIG
+                mark = command_line(Path(file).parent.parent,
+                                    f"mark {Path(file).stem} {ref.strip()}{flag}")
                 problems.append(Problem(
                     file, f"{ref.strip()!r} is the key a digest shows, which only `explain` and "
-                    f"`mark` take: run `paper-digest mark {Path(file).stem} {ref.strip()}{flag}` "
-                    "instead, or write the paper's arXiv id or exact title here",
+                    f"`mark` take: run `{mark}` instead, or write the paper's arXiv id or exact "
+                    "title here",
                     f"interests.{key}", line_of(text, key)))
     return problems
 

@@ -30,6 +30,9 @@ def test_init_writes_a_working_config(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["init", str(target), "--name", "ada"])
     assert result.exit_code == 0, result.output
     assert "Next steps:" in result.output and f"--config {target} check" in result.output
+    profile = (target / "subscribers" / "ada.toml").read_text()  # its commands name the config
+    assert f"# See your next digest with: paper-digest --config {target.resolve()} preview ada\n" \
+        in profile
     check = run_cli(target, "check")
     assert check.exit_code == 0 and "OK: 2 source(s), 1 subscriber(s)" in check.output
     (target / "dumps" / "day.txt").write_text("Nov 20\n\nA Multimodal Benchmark\n\nWe test.\n")
@@ -75,6 +78,31 @@ def test_a_disabled_subscriber_can_still_be_previewed_and_marked(tmp_path: Path,
     marked = run_cli(config, "mark", "bob", "paper:1")
     assert marked.exit_code == 0, marked.output
     assert run_cli(config, "preview", "nobody").exit_code == 2
+
+
+def test_hints_name_the_config_they_were_given(tmp_path: Path, seeds_dir: Path,
+                                              sqlite_url: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's first steps run `--config mine`: each command a hint proposes must name that
+    config, or it acts on ./config (no such subscriber there, or someone else's digests). And
+    `preview --below` right after a run, when every paper is delivered, says so and how to
+    replay the week, not that every paper made a digest there is not."""
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+    command = f"paper-digest --config {config}"
+    assert f"`{command} run` sends them" in run_cli(config, "retry").output
+    assert f"({command} mark ada PAPER, " in run_cli(config, "mark", "ada").output
+    below = run_cli(config, "preview", "ada", "--below", "5", "--now",
+                    "2026-03-14T21:00:00+00:00")
+    assert below.exit_code == 0, below.output
+    assert "every paper that scored is in the digest" not in below.output
+    assert (f"left out: none (no paper waits for ada's next digest: `{command} preview ada "
+            "--since 7d --below 5` replays the last week's)") in below.output
+    replay = run_cli(config, "preview", "ada", "--since", "7d", "--below", "5", "--now",
+                     "2026-03-14T21:00:00+00:00")
+    assert f"`{command} explain ada KEY` says why" in replay.output, replay.output
 
 
 def test_no_subscribers_and_a_missing_dump_folder_are_said(tmp_path: Path, sqlite_url: str) -> None:

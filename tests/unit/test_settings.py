@@ -118,7 +118,7 @@ def _messages(tmp_path: Path, worker: str = GOOD_WORKER, **subs: str) -> list[st
     ("email = 'a@example.org'\n[interests]\nkeywords = ['x']\nlike = ['2403.12345']\n"
      "unlike = ['paper:154']\n",
      ["ada.toml:5: interests.unlike: 'paper:154' is the key a digest shows, which only "
-      "`explain` and `mark` take: run `paper-digest mark ada paper:154 --unlike` instead"]),
+      "`explain` and `mark` take: run `paper-digest "]),  # --config: the test below
     ("max_items = 2.5\nemail = 'a@example.org'\n[interests]\nkeywords = ['x']\n"
      "exclude_mode = 'x'\n",
      ["ada.toml:1: max_items: expected an integer, got float 2.5",
@@ -139,6 +139,23 @@ def test_subscriber_problems(tmp_path: Path, text: str, expected: list[str]) -> 
     for message, wanted in zip(messages, expected, strict=True):
         assert wanted.split(":", 1)[1] in message and message.startswith(str(tmp_path)), message
         assert message.split(str(tmp_path / "subscribers") + "/", 1)[1].startswith(wanted)
+
+
+def test_a_digest_key_in_like_names_the_mark_command_for_this_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's first steps work in `--config mine`: the `mark` that check proposes for
+    `like = ["paper:45"]` must say so, or it marks in ./config (no such subscriber there)."""
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    sub = "email = 'a@example.org'\n[interests]\nkeywords = ['x']\nlike = ['paper:45']\n"
+    for folder, command in [("my digest", "paper-digest --config 'my digest' mark ada paper:45"),
+                            ("config", "paper-digest mark ada paper:45")]:
+        write_config(tmp_path / folder, ada=sub)
+        (problem,) = load_config(Path(folder), {}).problems
+        assert f"run `{command}` instead" in str(problem), problem
+    monkeypatch.setenv("PAPER_DIGEST_CONFIG", "my digest")  # where a bare paper-digest looks
+    (problem,) = load_config(Path("my digest"), {}).problems
+    assert "run `paper-digest mark ada paper:45` instead" in str(problem), problem
 
 
 def test_worker_problems_all_at_once(tmp_path: Path) -> None:

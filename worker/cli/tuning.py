@@ -169,7 +169,7 @@ def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
         if unlike or remove:
             fail("--unlike and --remove need a PAPER", "paper-digest mark NAME PAPER --unlike",
                  2)
-        for line in list_marks(obj.engine(settings), profile.id):
+        for line in list_marks(obj.engine(settings), profile.id, obj.config_dir):
             click.echo(line)
         return
     try:

@@ -6,6 +6,8 @@ import getpass
 from pathlib import Path
 from urllib.parse import quote
 
+from worker.config_types import command_line
+
 HERE = Path(__file__).parent
 
 
@@ -27,7 +29,11 @@ def write_starter(target: Path, subscriber: str | None = None) -> list[Path]:
     (target / "dumps").mkdir(exist_ok=True)
     worker.write_text((HERE / "worker.toml").read_text()
                       .replace("@DATABASE@", database).replace("@DIR@", _toml(folder)))
+    # the commands name this config, as worker.toml's do: a bare `paper-digest check` reads
+    # ./config, wherever it is run
     profile.write_text((HERE / "subscriber.toml").read_text()
+                       .replace("@CHECK@", command_line(folder, "check"))
+                       .replace("@PREVIEW@", command_line(folder, f"preview {who}"))
                        .replace("@ID@", who).replace("@NAME@", who))
     return [worker, profile, target / "dumps"]
 
