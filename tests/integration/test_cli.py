@@ -43,6 +43,24 @@ def test_init_writes_a_working_config(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "exists already; nothing was written" in again.output
 
 
+def test_init_writes_where_config_points(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--config` (or $PAPER_DIGEST_CONFIG) names the config of every command: `init` without
+    a DIRECTORY writes there, not into ./config (where a first `init` had already written, so
+    `paper-digest --config mine init` refused: "config/worker.toml exists already")."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    assert CliRunner().invoke(cli, ["init", "--name", "ada"]).exit_code == 0
+    done = CliRunner().invoke(cli, ["--config", "mine", "init", "--name", "ada"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "mine" / "subscribers" / "ada.toml").exists()
+    assert "paper-digest --config mine check " in done.output
+    done = CliRunner().invoke(cli, ["init", "--name", "ada"], env={"PAPER_DIGEST_CONFIG": "env"})
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "env" / "worker.toml").exists()
+    assert "  2. paper-digest check " in done.output  # the variable holds it for later commands
+
+
 def test_init_config_works_from_any_directory(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """`init mine` then a cron job run from $HOME: the same database and folders, not a second

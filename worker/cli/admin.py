@@ -213,18 +213,23 @@ def _show(obj: Obj, as_json: bool, read: Any, lines: Any) -> None:
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(path_type=Path), default=Path("config"),
-                required=False)
+@click.argument("directory", type=click.Path(path_type=Path), required=False)
 @click.option("--name", help="Your subscriber id (default: your user name).")
-def init(directory: Path, name: str | None) -> None:
-    """Write a working starter config in DIRECTORY (default ./config) and say what next.
+@click.pass_obj
+def init(obj: Obj, directory: Path | None, name: str | None) -> None:
+    """Write a working starter config in DIRECTORY (default: --config, $PAPER_DIGEST_CONFIG,
+    else ./config, as for every other command) and say what next.
 
     \b
     Example:
       paper-digest init my-digest && paper-digest --config my-digest check
     """
+    from worker.config_types import command_line
     from worker.profiles import SUBSCRIBER_ID
     from worker.starter import write_starter
+
+    if directory is None:  # `--config mine init` writes where `--config mine check` reads
+        directory = obj.config_dir
 
     if name is not None and not SUBSCRIBER_ID.match(name):
         fail(f"{name!r} cannot be a subscriber id", "use letters, digits, '.', '_' or '-'", 2)
@@ -235,13 +240,15 @@ def init(directory: Path, name: str | None) -> None:
              "choose another directory, or edit the one you have")
     for path in written:
         click.echo(f"wrote {path}")
-    config = f"--config {directory}" if directory != Path("config") else ""
+    check, dry_run, run, serve = (command_line(directory, words) for words in
+                                  ("check", "run --dry-run", "run", "serve"))
+    width = len(dry_run) + 3
     click.echo(f"""
 Next steps:
   1. Edit {written[1]}: your interests (keywords, a query, papers you liked).
-  2. paper-digest {config} check            validate the config
-  3. paper-digest {config} run --dry-run    read the last 3 days' papers (network) and
+  2. {check:<{width}}validate the config
+  3. {dry_run:<{width}}read the last 3 days' papers (network) and
      {directory}/dumps/, show what you would get (offline: add --source local)
-  4. paper-digest {config} run              write your first digest under {directory}/out/
-  Optional: add [smtp] to {written[0]} for email; `paper-digest {config} serve` keeps it
-  running on a schedule.""".replace("paper-digest  ", "paper-digest "))
+  4. {run:<{width}}write your first digest under {directory}/out/
+  Optional: add [smtp] to {written[0]} for email; `{serve}` keeps it
+  running on a schedule.""")
