@@ -23,7 +23,8 @@ HELP = {
     "paper_digest_papers_seen_total": ("counter", "Paper entries listed in ingested dumps."),
     "paper_digest_papers_new_total": ("counter", "Entries that were papers never seen before."),
     "paper_digest_papers_stored": ("gauge", "Distinct papers in the database."),
-    "paper_digest_dumps_failed_total": ("counter", "Dumps that could not be parsed."),
+    "paper_digest_dumps_failed_total": ("counter", "Dumps and source responses that could not "
+                                        "be read or parsed, each once."),
     "paper_digest_digests_total": ("counter", "Digest deliveries sent, by channel."),
     "paper_digest_deliveries": ("gauge", "Digest deliveries by channel in each state that can "
                                 "change: pending (to send or retry), failed (given up)."),
