@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from worker.app import PassReport
+from worker.config_types import command_line
 from worker.examples import unused_lines
 from worker.ingest import SourceReport
 from worker.logs import one_line as _one_line
@@ -73,7 +74,9 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
                      if report.disabled else f"  (no subscribers: add NAME.toml files to "
                      f"{settings.config_dir / 'subscribers'})")
     for sid, problems in report.skipped_subscribers.items():
-        lines.append(f"  {sid}: SKIPPED, its file has problems:")
+        # what to do next, as every error says: the command that checks the fixed file
+        check = command_line(settings.config_dir, "check")
+        lines.append(f"  {sid}: SKIPPED, its file has problems (fix them, then `{check}`):")
         lines += [f"    {p}" for p in problems]
     lines += [f"error: {e}" for e in report.errors]
     return [one_line(line) for line in lines]

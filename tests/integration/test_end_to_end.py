@@ -159,6 +159,7 @@ def test_broken_subscriber_is_skipped_and_others_served(tmp_path: Path, seeds_di
     result = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
     assert result.exit_code == 3
     assert "broken: SKIPPED" in result.output and "invalid TOML" in result.output
+    assert f"(fix them, then `paper-digest --config {config} check`)" in result.output
     assert list((tmp_path / "out" / "grounding").glob("*.md"))
 
 
