@@ -204,7 +204,8 @@ def read_toml(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return None, "", [Problem(str(path), "file not found; `paper-digest init` writes one")]
+        init = command_line(path.parent, "init")  # for worker.toml: the config's folder
+        return None, "", [Problem(str(path), f"file not found; `{init}` writes one")]
     except OSError as exc:
         return None, "", [Problem(str(path), f"cannot read: {exc.strerror or exc}")]
     try:

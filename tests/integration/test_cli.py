@@ -133,10 +133,23 @@ def test_no_subscribers_and_a_missing_dump_folder_are_said(tmp_path: Path, sqlit
     assert checked.exit_code == 0
     assert f"note: no subscribers: add NAME.toml files to {config / 'subscribers'}" \
         in checked.output
+    assert "init" not in checked.output  # it would refuse: worker.toml is there
     ran = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
     assert ran.exit_code == 0
     assert ran.output.split("Digests:\n", 1)[1].splitlines()[0] == \
         f"  (no subscribers: add NAME.toml files to {config / 'subscribers'})"
+
+
+def test_a_missing_worker_toml_names_the_init_for_that_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--config mine check` before `init`: the init it proposes writes to mine, as typed."""
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    checked = run_cli(tmp_path / "mine", "check")
+    assert checked.exit_code == 1
+    assert f"worker.toml: file not found; `paper-digest --config {tmp_path / 'mine'} init` " \
+        "writes one" in checked.output
+    assert f"(`paper-digest --config {tmp_path / 'mine'} init` writes a starter)" \
+        in checked.output
 
 
 def test_check_does_not_call_a_broken_only_subscriber_missing(tmp_path: Path,

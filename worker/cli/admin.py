@@ -71,6 +71,8 @@ def database_url_unused_note(s: Any) -> str:
 
 def _setup_notes(config: Any) -> list[str]:
     """What is valid but will not work as it stands, or may not be meant: for `check`."""
+    from worker.config_types import command_line
+
     s, notes = config.settings, []
     if s.database_url_unused is not None:
         notes.append(database_url_unused_note(s))
@@ -92,8 +94,11 @@ def _setup_notes(config: Any) -> list[str]:
     for profile in config.profiles:
         notes += [f"{profile.id}: {note}" for note in _interest_notes(profile.interests)]
     if not config.profiles and not config.disabled and not config.broken:
-        notes.append(f"no subscribers: add NAME.toml files to {s.config_dir / 'subscribers'} "
-                     "(`paper-digest init` writes a starter)")
+        # init writes a starter only where there is no worker.toml: it refuses to overwrite one
+        starter = ("" if (s.config_dir / "worker.toml").exists() else
+                   f" (`{command_line(s.config_dir, 'init')}` writes a starter)")
+        notes.append(f"no subscribers: add NAME.toml files to {s.config_dir / 'subscribers'}"
+                     + starter)
     return notes
 
 
