@@ -316,6 +316,30 @@ def test_shell_completion_scripts(shell: str) -> None:
     assert done.returncode == 0 and "_PAPER_DIGEST_COMPLETE" in done.stdout
 
 
+def test_completion_offers_the_configs_subscribers_and_sources(tmp_path: Path,
+                                                               sqlite_url: str) -> None:
+    """`paper-digest --config mine preview <TAB>`: README sets completion up, and the names a
+    user types most are the subscribers' (preview, explain, mark, retry) and the sources'
+    (run and fetch --source), which click cannot know by itself."""
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB, "alan": SUB, "bob": SUB})
+    (config / "subscribers" / ".#ada.toml").write_text("")  # an editor's: not a subscriber
+
+    def complete(line: str, env: dict[str, str] | None = None) -> list[str]:
+        words = line.split(" ")
+        done = CliRunner().invoke(cli, [], prog_name="paper-digest", env={
+            **(env or {}), "_PAPER_DIGEST_COMPLETE": "bash_complete", "COMP_WORDS": line,
+            "COMP_CWORD": str(len(words) - 1)})
+        return [item.split(",", 1)[1] for item in done.output.split()]
+
+    for command in ("preview", "explain", "mark", "retry"):
+        assert complete(f"paper-digest --config {config} {command} a") == ["ada", "alan"]
+    assert complete("paper-digest retry ", {"PAPER_DIGEST_CONFIG": str(config)}) == \
+        ["ada", "alan", "bob"]
+    for command in ("run", "fetch"):
+        assert complete(f"paper-digest --config {config} {command} --source ") == ["local"]
+    assert complete(f"paper-digest --config {tmp_path / 'none'} preview ") == []
+
+
 def test_python_dash_m_is_the_same_command() -> None:
     done = subprocess.run([sys.executable, "-m", "worker", "--version"], capture_output=True,
                           text=True, timeout=30, check=False)

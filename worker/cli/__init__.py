@@ -199,6 +199,33 @@ def example_lookup(settings: Any) -> Any:
     return lookup_for(settings, fetcher, attempts=1)
 
 
+def complete_subscribers(ctx: click.Context, param: Any, incomplete: str) -> list[str]:
+    """Shell completion of NAME: the subscriber files of the config the command line names
+    (`--config`, $PAPER_DIGEST_CONFIG, ./config), by file name alone: completing must be quick
+    and never fail, so nothing is read or checked."""
+    folder = Path(ctx.find_root().params.get("config_dir") or "config") / "subscribers"
+    try:
+        names = sorted(p.stem for p in folder.glob("*.toml") if not p.name.startswith("."))
+    except OSError:
+        return []
+    return [name for name in names if name.startswith(incomplete)]
+
+
+def complete_sources(ctx: click.Context, param: Any, incomplete: str) -> list[str]:
+    """Shell completion of --source: the `[[sources]]` names in the config's worker.toml, or
+    none when it cannot be read as TOML (check says why)."""
+    import tomllib
+
+    path = Path(ctx.find_root().params.get("config_dir") or "config") / "worker.toml"
+    try:
+        sources = tomllib.loads(path.read_text(encoding="utf-8-sig")).get("sources", [])
+    except (OSError, ValueError):
+        return []
+    names = [s.get("name") for s in sources if isinstance(s, dict)] \
+        if isinstance(sources, list) else []
+    return [n for n in names if isinstance(n, str) and n.startswith(incomplete)]
+
+
 def profile_or_exit(config: Any, name: str) -> Any:
     for profile in config.profiles:
         if profile.id == name:

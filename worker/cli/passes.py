@@ -17,6 +17,8 @@ from worker.cli import (
     EXIT_PARTIAL,
     Obj,
     cli,
+    complete_sources,
+    complete_subscribers,
     fail,
     http_factory,
     parse_now,
@@ -31,7 +33,8 @@ from worker.signals import stopped_by
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Do everything but send or record anything.")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Run as if it were this moment.")
-@click.option("--source", "sources", multiple=True, help="Only read this source (repeatable).")
+@click.option("--source", "sources", multiple=True, shell_complete=complete_sources,
+              help="Only read this source (repeatable).")
 @click.option("--due", is_flag=True,
               help="Build digests only for subscribers whose schedule is due (for cron).")
 @click.pass_obj
@@ -73,7 +76,8 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
 
 
 @cli.command()
-@click.option("--source", "sources", multiple=True, help="Only this source (repeatable).")
+@click.option("--source", "sources", multiple=True, shell_complete=complete_sources,
+              help="Only this source (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Fetch and parse, but record nothing.")
 @click.option("--now", "now_text", metavar="ISO-8601", help="Fetch as if it were this moment.")
 @click.pass_obj
@@ -191,7 +195,7 @@ def health(obj: Obj, max_age: str | None, any_host: bool, now_text: str | None) 
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_subscribers)
 @click.option("--now", "now_text", metavar="ISO-8601", help="Retry as if it were this moment.")
 @click.pass_obj
 def retry(obj: Obj, name: str | None, now_text: str | None) -> None:

@@ -11,6 +11,7 @@ import click
 from worker.cli import (
     Obj,
     cli,
+    complete_subscribers,
     example_lookup,
     fail,
     parse_now,
@@ -21,7 +22,7 @@ from worker.errors import PaperDigestError
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_subscribers)
 @click.option("--format", "fmt", type=click.Choice(["md", "txt", "html"]), default="md",
               show_default=True, help="Which rendering to show.")
 @click.option("--since", metavar="DURATION",
@@ -70,7 +71,7 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_subscribers)
 @click.argument("paper")
 @click.pass_obj
 def explain(obj: Obj, name: str, paper: str) -> None:
@@ -140,7 +141,7 @@ def _not_stored_hint(profile: Any, ref: str, verdict: str, remove: bool = False)
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_subscribers)
 @click.argument("paper", required=False)
 @click.option("--unlike", is_flag=True, help="Mark it as a paper NAME wants fewer like.")
 @click.option("--remove", is_flag=True, help="Take the mark off again.")
