@@ -203,9 +203,10 @@ def read_toml(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
     """A TOML file's table and text, or None and the problems that stop it being read."""
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        init = command_line(path.parent, "init")  # for worker.toml: the config's folder
-        return None, "", [Problem(str(path), f"file not found; `{init}` writes one")]
+    except FileNotFoundError:  # worker.toml (a subscriber file is read as it is listed)
+        init = command_line(path.parent, "init") if path.name == "worker.toml" else None
+        return None, "", [Problem(str(path), f"file not found; `{init}` writes one" if init
+                                  else "file not found")]
     except OSError as exc:
         return None, "", [Problem(str(path), f"cannot read: {exc.strerror or exc}")]
     try:

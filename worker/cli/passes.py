@@ -205,6 +205,7 @@ def retry(obj: Obj, name: str | None, now_text: str | None) -> None:
     Example:
       paper-digest retry ada && paper-digest run
     """
+    from worker.config_types import command_line
     from worker.store.outbox import retry_failed
 
     config = obj.load()
@@ -215,8 +216,6 @@ def retry(obj: Obj, name: str | None, now_text: str | None) -> None:
         count = retry_failed(obj.engine(settings), parse_now(now_text), name)
     except PaperDigestError as exc:
         fail(str(exc))
-    from worker.config_types import command_line
-
     who = f" of {name}" if name else ""
     click.echo(f"{count} failed deliver{'y' if count == 1 else 'ies'}{who} back to pending; "
                f"`{command_line(obj.config_dir, 'run')}` sends them.")
