@@ -20,6 +20,7 @@ from worker.store.db import (
     HEAD_REVISION,
     DatabaseOpenError,
     current_revision,
+    make_engine,
     open_engine,
     rolled_back,
 )
@@ -119,6 +120,27 @@ def test_a_dry_run_on_a_new_database_makes_its_schema(tmp_path: Path,
     engine = open_engine(database_url)
     assert current_revision(engine) == HEAD_REVISION
     engine.dispose()
+
+
+@pytest.mark.parametrize("command", [("status",), ("subscribers",)])
+def test_status_before_the_first_run_shows_the_config_side_on_either_database(
+        tmp_path: Path, database_url: str, command: tuple[str, ...]) -> None:
+    """A new PostgreSQL install's `status` failed ("has no paper-digest tables yet", exit 1)
+    where a new SQLite one's noted it and showed who is subscribed, all "never": both now do
+    the latter, and neither makes a file or a table."""
+    root = make_config(tmp_path, database_url, {"ada": ADA})
+    result = CliRunner().invoke(cli, ["--config", str(root), *command])
+    assert result.exit_code == 0, result.stderr
+    assert "note: " in result.stderr and "`paper-digest run` or `serve`" in result.stderr
+    assert "ada" in result.stdout and "never" in result.stdout
+    if database_url.startswith("sqlite"):
+        assert not (tmp_path / "paper-digest.db").exists()
+    else:
+        engine = make_engine(database_url)
+        try:
+            assert current_revision(engine) is None
+        finally:
+            engine.dispose()
 
 
 @pytest.mark.parametrize("command", [("status",), ("subscribers",), ("subscribers", "--json"),

@@ -187,18 +187,16 @@ def subscribers(obj: Obj, as_json: bool) -> None:
 
 def _show(obj: Obj, as_json: bool, read: Any, lines: Any) -> None:
     """What `read` finds in the database, as JSON or as the `lines` of a table."""
-    from worker.store.db import missing_sqlite_file, open_engine
+    from worker.store.db import NoSchemaYet, open_engine
 
     config = obj.load()
     settings = settings_or_exit(config)
-    missing = missing_sqlite_file(settings.database_url)
     try:
-        if missing is None:
+        try:
             data = read(config, obj.engine(settings, migrate=False))
-        else:  # the config's side of it (subscribers, channels), all "never": no file made
-            click.secho(f"note: no database at {missing} yet: `paper-digest run` or `serve` "
-                        "makes it (is database_url, or PAPER_DIGEST_DATABASE_URL, the one "
-                        "they use?)", fg="yellow", err=True)
+        except NoSchemaYet as exc:  # the config's side of it (subscribers, channels), all
+            # "never": no SQLite file made, no tables created where a mistyped URL pointed
+            click.secho(f"note: {exc}", fg="yellow", err=True)
             empty = open_engine("sqlite://")
             try:
                 data = read(config, empty)

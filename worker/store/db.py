@@ -28,6 +28,11 @@ class DatabaseOpenError(PaperDigestError):
     """The database cannot be opened or migrated."""
 
 
+class NoSchemaYet(DatabaseOpenError):
+    """A command that only reads found no paper-digest database there yet: no SQLite file, or
+    a PostgreSQL database without its tables. `run` or `serve` makes it."""
+
+
 def normalize_url(url: str) -> str:
     """`postgres://` and `postgresql://` use psycopg 3; sqlite paths get their folder made."""
     for prefix in ("postgres://", "postgresql://"):
@@ -271,9 +276,9 @@ def open_existing(url: str) -> Engine:
     nor leave an empty database where a mistyped path pointed."""
     missing = missing_sqlite_file(url)
     if missing is not None:
-        raise DatabaseOpenError(f"no database at {missing} yet: `paper-digest run` or "
-                                "`serve` makes it (is database_url, or "
-                                "PAPER_DIGEST_DATABASE_URL, the one they use?)")
+        raise NoSchemaYet(f"no database at {missing} yet: `paper-digest run` or `serve` makes "
+                          "it (is database_url, or PAPER_DIGEST_DATABASE_URL, the one they "
+                          "use?)")
     with _opening(url):
         engine = make_engine(url)
         current = current_revision(engine)
@@ -281,8 +286,9 @@ def open_existing(url: str) -> Engine:
         return engine
     engine.dispose()
     if current is None:
-        raise DatabaseOpenError(f"database {redact(url)} has no paper-digest tables yet: "
-                                "`paper-digest run` or `serve` creates them")
+        raise NoSchemaYet(f"database {redact(url)} has no paper-digest tables yet: "
+                          "`paper-digest run` or `serve` creates them (is database_url, or "
+                          "PAPER_DIGEST_DATABASE_URL, the one they use?)")
     if not current.isdigit() or int(current) > int(HEAD_REVISION):
         raise _newer_schema(engine, current)
     raise DatabaseOpenError(
