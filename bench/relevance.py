@@ -125,6 +125,9 @@ class _Discard(Channel):
     def send(self, rendered: Rendered) -> str:
         return "discarded"
 
+    def would(self, rendered: Rendered) -> str:
+        return "would discard"
+
 
 # ---- the pipeline --------------------------------------------------------------------------
 

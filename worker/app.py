@@ -299,9 +299,11 @@ def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = F
                                   for sid, problems in config.broken.items()}
     report.disabled = list(config.disabled)
     if dry_run:
+        real = channel_factory or (lambda name: channel_for(name, config.settings))
         with rolled_back(engine) as scoped:
             _pass(config, scoped, report, only_sources, ignore_backoff, http_factory,
-                  DryRunChannel, due=due, stop=stop, progress=progress)
+                  lambda name: DryRunChannel(real(name)), due=due, stop=stop,
+                  progress=progress)
     else:
         _pass(config, engine, report, only_sources, ignore_backoff, http_factory,
               channel_factory, due=due, stop=stop, progress=progress)

@@ -366,11 +366,15 @@ def _render_share(share: Sequence[tuple[int, Sequence[str]]],
 
 
 class DryRunChannel(Channel):
-    """Renders like the real channel but sends nothing (`run --dry-run`)."""
+    """Renders like the real channel, says what it would do, and does nothing (`run
+    --dry-run`): no file written, no SMTP connection opened."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, real: Channel):
+        self.real = real
+        self.name = real.name
 
     def send(self, rendered: Rendered) -> str:
-        to = rendered.email.to if self.name == "email" else rendered.file_stem + ".md"
-        return f"would send to {to}" if self.name == "email" else f"would write {to}"
+        return self.real.would(rendered)
+
+    def would(self, rendered: Rendered) -> str:
+        return self.real.would(rendered)

@@ -184,7 +184,9 @@ def test_dry_run_changes_nothing(tmp_path: Path, seeds_dir: Path, sqlite_url: st
     config = make_config(tmp_path, sqlite_url, {"grounding": GROUNDING})
     add_seed_day(tmp_path, seeds_dir, "2026-03-14")
     dry = run_cli(config, "run", "--dry-run", "--now", "2026-03-14T20:00:00+00:00")
-    assert dry.exit_code == 0 and "dry run" in dry.output and "would write" in dry.output
+    assert dry.exit_code == 0 and "dry run" in dry.output
+    # where the real run writes it, folder and all (it said "would write 2026-...-1.md")
+    assert f"would write {tmp_path / 'out' / 'grounding' / '2026-03-14-digest-'}" in dry.output
     assert not (tmp_path / "out").exists()
     real = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
     assert "119 papers listed, 119 new" in real.output

@@ -125,3 +125,14 @@ def test_retry_puts_failed_back_and_next_run_sends(tmp_path: Path, seeds_dir: Pa
                            "    earlier digest: email -> Ada Lovelace <ada@example.org>",
                            "  bob: nothing new"]
     assert run_cli(config, "retry", "nobody").exit_code == 2
+
+
+def test_a_dry_run_says_whom_it_would_mail_via_which_relay_and_connects_to_none(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    with smtp_server() as (handler, port):
+        config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=port)
+        add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+        result = run_cli(config, "run", "--dry-run", "--now", "2026-03-14T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+    assert f"would send to Ada Lovelace <ada@example.org> via 127.0.0.1:{port}" in result.output
+    assert handler.connections == 0 and handler.messages == []

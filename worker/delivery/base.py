@@ -51,6 +51,10 @@ class Channel(ABC):
     def send(self, rendered: Rendered) -> str:
         """Deliver; return where it went. Raise DeliveryError (permanent or not) on refusal."""
 
+    @abstractmethod
+    def would(self, rendered: Rendered) -> str:
+        """What `send` would do, in words, without doing it (`run --dry-run`)."""
+
     def close(self) -> None:  # noqa: B027
         """Release what `open` or `send` took."""
 

@@ -13,6 +13,11 @@ class EmlChannel(Channel):
     def __init__(self, output_dir: Path):
         self.output_dir = output_dir
 
+    def path(self, rendered: Rendered) -> Path:
+        return self.output_dir / "outbox" / rendered.subscriber_id / f"{rendered.file_stem}.eml"
+
     def send(self, rendered: Rendered) -> str:
-        path = self.output_dir / "outbox" / rendered.subscriber_id / f"{rendered.file_stem}.eml"
-        return deliver_file(path, rendered.email.data)
+        return deliver_file(self.path(rendered), rendered.email.data)
+
+    def would(self, rendered: Rendered) -> str:
+        return f"would write {self.path(rendered)}"

@@ -13,6 +13,11 @@ class MarkdownChannel(Channel):
     def __init__(self, output_dir: Path):
         self.output_dir = output_dir
 
+    def path(self, rendered: Rendered) -> Path:
+        return self.output_dir / rendered.subscriber_id / f"{rendered.file_stem}.md"
+
     def send(self, rendered: Rendered) -> str:
-        path = self.output_dir / rendered.subscriber_id / f"{rendered.file_stem}.md"
-        return deliver_file(path, rendered.markdown.encode("utf-8"))
+        return deliver_file(self.path(rendered), rendered.markdown.encode("utf-8"))
+
+    def would(self, rendered: Rendered) -> str:
+        return f"would write {self.path(rendered)}"

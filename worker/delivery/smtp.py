@@ -94,6 +94,9 @@ class SmtpChannel(Channel):
         # To address as recipient). Addresses are ASCII: building the message refuses others.
         self.conn.sendmail(sender, list(rendered.email.recipients), rendered.email.data)
 
+    def would(self, rendered: Rendered) -> str:
+        return f"would send to {rendered.email.to} via {self.settings.host}:{self.settings.port}"
+
     def send(self, rendered: Rendered) -> str:
         to = rendered.email.to
         if self.refused is not None:
