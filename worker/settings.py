@@ -9,7 +9,7 @@ run; a broken subscriber file only takes that subscriber out of it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -339,11 +339,14 @@ def _load_feedback(table: Any, file: str, text: str, env: Mapping[str, str],
     return feedback, problems + _feedback_problems(feedback, file, text)
 
 
-def load_config(config_dir: Path, env: Mapping[str, str]) -> Config:
-    """Load worker.toml and every subscriber file; never raises for bad content."""
+def load_config(config_dir: Path, env: Mapping[str, str],
+                only: Sequence[Path] | None = None) -> Config:
+    """Load worker.toml and every subscriber file (or only the files in `only`: a command
+    about one subscriber, or none, need not parse 10,000 files, ~1.5 s); never raises for bad
+    content."""
     settings, problems = load_settings(config_dir, env)
     profiles, broken, disabled = [], {}, {}
-    for path in subscriber_files(config_dir):
+    for path in subscriber_files(config_dir) if only is None else only:
         profile, file_problems, enabled = load_profile(path)
         if file_problems or profile is None:
             broken[path.stem] = file_problems

@@ -123,6 +123,41 @@ def test_hints_name_the_config_they_were_given(tmp_path: Path, seeds_dir: Path,
     assert f"`{command} explain ada KEY` says why" in replay.output, replay.output
 
 
+def test_commands_about_one_subscriber_or_none_read_only_its_file(
+        tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """preview, explain, mark and retry NAME parse NAME's file alone, fetch and retry none:
+    with 10,000 subscribers, parsing every file took ~1.5 s of each (bench/scale.py data)."""
+    import worker.settings
+
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB, "bob": SUB, "cy": "max_itemz = 1\n"})
+    (tmp_path / "dumps" / "day.txt").write_text(
+        "Mar 14\n\nA Segmentation Benchmark\n\nWe test segmentation.\n")
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 3  # cy
+    read: list[str] = []
+    real = worker.settings.load_profile
+
+    def recording(path: Path) -> Any:
+        read.append(path.stem)
+        return real(path)
+
+    monkeypatch.setattr(worker.settings, "load_profile", recording)
+    for args, files in ((["preview", "ada", "--since", "7d", "--now", "2026-03-14T21:00:00Z"],
+                         ["ada"]),
+                        (["explain", "ada", "paper:1"], ["ada"]),
+                        (["mark", "ada", "paper:1"], ["ada"]),
+                        (["retry", "bob"], ["bob"]),
+                        (["retry"], []),
+                        (["fetch", "--now", "2026-03-14T21:00:00Z"], [])):
+        read.clear()
+        done = run_cli(config, *args)
+        assert done.exit_code == 0, (args, done.output)
+        assert read == files, args
+    unknown = run_cli(config, "explain", "nobody", "paper:1")  # the error lists who there is
+    assert unknown.exit_code == 2 and "subscribers: ada, bob" in unknown.output
+    broken = run_cli(config, "preview", "cy")
+    assert broken.exit_code == 1 and "max_itemz: unknown key" in broken.output
+
+
 def test_no_subscribers_and_a_missing_dump_folder_are_said(tmp_path: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {})
     (tmp_path / "dumps").rmdir()

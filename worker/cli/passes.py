@@ -94,7 +94,7 @@ def fetch(obj: Obj, sources: tuple[str, ...], dry_run: bool, now_text: str | Non
     from worker.progress import terminal_progress
     from worker.report import source_lines
 
-    config = obj.load()
+    config = obj.load(subscribers=False)  # sources only
     settings = settings_or_exit(config)
     _check_sources(settings, sources)
     try:
@@ -208,7 +208,7 @@ def retry(obj: Obj, name: str | None, now_text: str | None) -> None:
     from worker.config_types import command_line
     from worker.store.outbox import retry_failed
 
-    config = obj.load()
+    config = obj.load(name, subscribers=name is not None)
     settings = settings_or_exit(config)
     if name is not None and name not in {p.id for p in config.profiles} | set(config.broken):
         profile_or_exit(config, name)

@@ -49,7 +49,7 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
     from worker.config_types import parse_duration
     from worker.preview import preview_digest
 
-    config = obj.load()
+    config = obj.load(name)
     settings = settings_or_exit(config)
     profile = profile_or_exit(config, name)
     try:
@@ -89,7 +89,7 @@ def explain(obj: Obj, name: str, paper: str) -> None:
     """
     from worker.preview import explain_paper
 
-    config = obj.load()
+    config = obj.load(name)
     settings = settings_or_exit(config)
     profile = profile_or_exit(config, name)
     try:
@@ -163,7 +163,7 @@ def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
     """
     from worker.marking import list_marks, mark_paper
 
-    config = obj.load()
+    config = obj.load(name)
     settings = settings_or_exit(config)
     profile = profile_or_exit(config, name)
     if paper is None:
