@@ -108,9 +108,10 @@ def build_due(pipeline: Pipeline, profiles: Sequence[Profile]) -> dict[str, Subs
         seen |= {sid: state.first_seen_at for sid, state in pipeline.sync(new).items()}
     due = find_due(engine, profiles, pipeline.settings, now, seen)
     groups: dict[str, list[Profile]] = defaultdict(list)
+    won = set(store.claim_slots(engine, [(item.profile.id, item.id) for item in due],
+                                owner=pipeline.owner, now=now, stale_after=STALE_CLAIM))
     for item in due:
-        if store.claim_slot(engine, item.profile.id, item.id, owner=pipeline.owner, now=now,
-                            stale_after=STALE_CLAIM):
+        if (item.profile.id, item.id) in won:
             groups[item.id].append(item.profile)
         else:
             log.info("slot %s of %s was already claimed", item.id, item.profile.id,
@@ -119,9 +120,10 @@ def build_due(pipeline: Pipeline, profiles: Sequence[Profile]) -> dict[str, Subs
     reports: dict[str, SubscriberReport] = {}
     for slot, group in groups.items():
         built = pipeline.build_digests(group, slot=slot)
+        store.finish_slots(engine, slot, {p.id: built[p.id].digest_id for p in group},
+                           now=now)
         for profile in group:
             digest_id = built[profile.id].digest_id
-            store.finish_slot(engine, profile.id, slot, digest_id=digest_id, now=now)
             log.info("slot %s of %s: %s", slot, profile.id,
                      f"digest {digest_id}" if digest_id else "nothing to send",
                      extra={"event": "slot.done", "subscriber": profile.id, "slot": slot,

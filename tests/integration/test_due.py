@@ -307,3 +307,38 @@ def test_a_fetch_for_a_later_moment_does_not_hold_a_check_up(tmp_path: Path,
         finally:
             engine.dispose()
 
+
+
+def test_a_slot_is_claimed_and_finished_for_everyone_in_one_commit_each(engine: Engine) -> None:
+    """A daily slot of 10,000 subscribers made two commits a subscriber (claim, finish): 83 s
+    of `run --due` with nothing new on PostgreSQL. Now one commit claims them all (the
+    statements in chunks) and one finishes them; a claim found taken is still left alone, or
+    taken over once stale."""
+    from sqlalchemy import event, insert
+
+    from worker.store.schema import subscribers
+
+    now, slot, stale = at("2026-03-13T08:00:00"), "2026-03-13T07:00:00Z", timedelta(minutes=10)
+    names = [f"s{i:04d}" for i in range(store.CLAIMS_A_STATEMENT + 5)]
+    with engine.begin() as conn:
+        conn.execute(insert(subscribers), [{"id": n, "name": n, "cursor_seq": 0,
+                                            "first_seen_at": now, "updated_at": now}
+                                           for n in names])
+    assert store.claim_slot(engine, names[0], slot, owner="other", now=now, stale_after=stale)
+    assert store.claim_slot(engine, names[1], slot, owner="dead", now=now - stale * 2,
+                            stale_after=stale)
+    commits: list[object] = []
+    event.listen(engine, "commit", commits.append)
+    won = store.claim_slots(engine, [(n, slot) for n in reversed(names)], owner="me", now=now,
+                            stale_after=stale)
+    assert won == [(n, slot) for n in names[1:]]  # names[1] taken over: its claim was stale
+    assert len(commits) == 1 + 2  # every free claim; then each found taken, on its own
+    commits.clear()
+    store.finish_slots(engine, slot, {n: None for n in names[1:]}, now=now)
+    assert len(commits) == 1
+    with engine.connect() as conn:
+        rows = {r.subscriber_id: r for r in conn.execute(select(slot_claims))}
+    assert rows[names[0]].owner == "other" and rows[names[0]].finished_at is None
+    assert all(rows[n].owner == "me" and rows[n].finished_at == now for n in names[1:])
+    assert store.claim_slots(engine, [(names[2], slot)], owner="late", now=now,
+                             stale_after=stale) == []
