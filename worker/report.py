@@ -8,13 +8,13 @@ through `logs.redact`, as log lines are: a source's URL may carry a password
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from worker.app import PassReport
+from worker.app import PassReport, SubscriberReport
 from worker.config_types import command_line
 from worker.examples import unused_lines
 from worker.ingest import SourceReport
@@ -23,6 +23,8 @@ from worker.logs import redact
 from worker.sending import DeliveryReport
 from worker.settings import Config, Settings
 from worker.store import outbox, runs
+
+LISTED = 50  # a pass for more subscribers lists only those with something to look at
 
 
 def one_line(text: str) -> str:
@@ -46,23 +48,27 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     sent: dict[str, list[DeliveryReport]] = defaultdict(list)
     for d in report.deliveries:
         sent[d.subscriber_id].append(d)
+    # An institute's pass (10,000 subscribers) lists only the subscribers with something to
+    # look at, and counts the rest: cron mails a run's output to whoever runs it.
+    listed = len(report.subscribers) <= LISTED
+    routine: Counter[str] = Counter()
     for sid, sub in report.subscribers.items():
-        if sub.taken:
-            lines.append(f"  {sid}: built by another run at the same time (its digest has "
-                         "what was new)")
-        elif sub.digest_id and sub.items:
-            # under min_score or past max_items: the count does not tell which
-            extra = f", {sub.below_threshold} more ranked lower" if sub.below_threshold else ""
-            lines.append(f"  {sid}: {_plural(sub.items, 'paper')}{extra}")
-        else:
-            said = " (a digest says so: send_empty)" if sub.digest_id else ""
-            lines.append(f"  {sid}: nothing new{said}" if sub.candidates == 0 else
-                         f"  {sid}: none of {sub.candidates} new papers matched{said}")
-        if sub.unknown_examples:
-            lines += [f"    {line}" for line in unused_lines(sub.unknown_examples)]
-        for d in sent.pop(sid, []):  # this pass's digest, or an older one still pending
-            earlier = "" if d.digest_id == sub.digest_id else "earlier digest: "
-            lines.append(f"    {earlier}{_sent_line(d)}")
+        deliveries = sent.pop(sid, [])
+        if not listed and not sub.taken and not sub.unknown_examples and all(
+                d.status == "sent" and d.digest_id == sub.digest_id for d in deliveries):
+            routine["papers"] += sub.items
+            routine["digests" if sub.digest_id and sub.items else "empty"] += 1
+            continue
+        lines += _subscriber_lines(sid, sub, deliveries)
+    if routine:
+        count = routine["digests"] + routine["empty"]
+        who = _plural(count, "subscriber") if lines[-1] == "Digests:" else f"...and {count} more"
+        lines.append(f"  {who}: "
+                     f"{_plural(routine['digests'], 'digest')} of "
+                     f"{_plural(routine['papers'], 'paper')} "
+                     f"{'would be sent' if report.dry_run else 'sent'}, {routine['empty']} "
+                     f"with no paper (`{command_line(settings.config_dir, 'subscribers')}` "
+                     "lists each)")
     for sid, reports in sent.items():  # subscribers this pass did not build digests for
         lines.append(f"  {sid}:")
         lines += [f"    earlier digest: {_sent_line(d)}" for d in reports]
@@ -80,6 +86,29 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         lines += [f"    {p}" for p in problems]
     lines += [f"error: {e}" for e in report.errors]
     return [one_line(line) for line in lines]
+
+
+def _subscriber_lines(sid: str, sub: SubscriberReport,
+                      deliveries: list[DeliveryReport]) -> list[str]:
+    """A subscriber's part of the pass: its digest (or why none) and where each went."""
+    lines = []
+    if sub.taken:
+        lines.append(f"  {sid}: built by another run at the same time (its digest has "
+                     "what was new)")
+    elif sub.digest_id and sub.items:
+        # under min_score or past max_items: the count does not tell which
+        extra = f", {sub.below_threshold} more ranked lower" if sub.below_threshold else ""
+        lines.append(f"  {sid}: {_plural(sub.items, 'paper')}{extra}")
+    else:
+        said = " (a digest says so: send_empty)" if sub.digest_id else ""
+        lines.append(f"  {sid}: nothing new{said}" if sub.candidates == 0 else
+                     f"  {sid}: none of {sub.candidates} new papers matched{said}")
+    if sub.unknown_examples:
+        lines += [f"    {line}" for line in unused_lines(sub.unknown_examples)]
+    for d in deliveries:  # this pass's digest, or an older one still pending
+        earlier = "" if d.digest_id == sub.digest_id else "earlier digest: "
+        lines.append(f"    {earlier}{_sent_line(d)}")
+    return lines
 
 
 def _sent_line(d: DeliveryReport) -> str:

@@ -1,0 +1,78 @@
+"""What `run` prints about the digests of a pass: every subscriber for a small install; for an
+institute, only those with something to look at, and the rest counted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from worker.app import PassReport, SubscriberReport
+from worker.report import LISTED, pass_lines
+from worker.sending import DeliveryReport
+from worker.settings import Settings
+
+NOW = datetime(2026, 3, 14, 20, tzinfo=UTC)
+
+
+def settings(config_dir: str = "config") -> Settings:
+    return Settings(database_url="sqlite://", output_dir=Path("out"),
+                    config_dir=Path(config_dir))
+
+
+def institute(size: int, dry_run: bool = False) -> PassReport:
+    """`size` subscribers: s0 had its email refused (will retry), s1 a `like` not found, s2
+    has an earlier digest still pending, s3-s9 nothing new, the rest a digest of 3 papers."""
+    report = PassReport(NOW, dry_run=dry_run)
+    for n in range(size):
+        sid = f"s{n}"
+        if 3 <= n < 10:
+            report.subscribers[sid] = SubscriberReport(sid)
+            continue
+        report.subscribers[sid] = SubscriberReport(
+            sid, digest_id=n + 1, items=3, candidates=40,
+            unknown_examples=(("Some Title", "no paper has that title"),) if n == 1 else ())
+        report.deliveries.append(DeliveryReport(sid, n + 1, "email",
+                                                "retry" if n == 0 else "sent", f"{sid}@x"))
+    report.deliveries.append(DeliveryReport("s2", 1000 + 2, "email", "retry", "SMTP down"))
+    return report
+
+
+def test_an_institutes_pass_lists_those_with_something_to_look_at_and_counts_the_rest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    lines = pass_lines(institute(10_000), settings())
+    digests = lines[lines.index("Digests:") + 1:]
+    assert [line for line in digests if not line.startswith("    ")] == [
+        "  s0: 3 papers", "  s1: 3 papers", "  s2: 3 papers",
+        "  ...and 9997 more: 9990 digests of 29970 papers sent, 7 with no paper "
+        "(`paper-digest subscribers` lists each)"]
+    assert "    email NOT SENT (will retry) s0@x" in digests
+    assert "    earlier digest: email NOT SENT (will retry) SMTP down" in digests
+    assert any("Some Title" in line for line in digests)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_small_install_lists_everyone(dry_run: bool) -> None:
+    lines = pass_lines(institute(LISTED, dry_run), settings())
+    assert "  s9: nothing new" in lines and "  s49: 3 papers" in lines
+    assert not any("more:" in line for line in lines)
+
+
+def test_a_dry_run_says_would_be_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    lines = pass_lines(institute(LISTED + 1, dry_run=True), settings("c"))
+    assert lines[-1].endswith("41 digests of 123 papers would be sent, 7 with no paper "
+                              "(`paper-digest --config c subscribers` lists each)")
+
+
+def test_when_every_subscriber_is_routine_the_count_stands_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    report = institute(LISTED + 20)
+    report.deliveries = [d for d in report.deliveries if d.status == "sent"]
+    report.subscribers["s1"].unknown_examples = ()
+    lines = pass_lines(report, settings())
+    first = lines[lines.index("Digests:") + 1]
+    assert first.startswith("  70 subscribers: 63 digests of 189 papers sent, 7 with no paper")
