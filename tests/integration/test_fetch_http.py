@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from tests.clock import FakeClock
+from tests.memory import DictMemory
 from worker.sources import Dump, DumpFailure, SourceContext, Unchanged, source_class
-from worker.sources.http import DictMemory, Fetcher, FetchSettings
+from worker.sources.http import Fetcher, FetchSettings
 
 from .httpfixture import (
     ATOM,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.integration.helpers import add_seed_day, hf_api_config, make_config, run_cli
+from tests.memory import DictMemory
 from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged, hf_api
-from worker.sources.http import DictMemory
 
 from .httpfixture import ATOM, HTML, JSON, RSS, FixtureServer, Reply, shared_fixture
 from .test_fetch_http import NOW, clock, collect, listing, make_fetcher, only, server

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from tests.clock import FakeClock
+from tests.memory import DictMemory
 from worker.errors import SourceError
 from worker.sources.dates import check_date_spec, days_to_read, resolve_dates
 from worker.sources.http import (
-    DictMemory,
     Fetcher,
     FetchSettings,
     parse_retry_after,

@@ -58,26 +58,6 @@ class FetchMemory(Protocol):
     def hold(self, where: str, until: datetime, reason: str) -> None: ...
 
 
-class DictMemory:
-    """A FetchMemory in dicts: for tests."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, tuple[str | None, str | None]] = {}
-        self.holds: dict[str, tuple[datetime, str]] = {}
-
-    def get(self, url: str) -> tuple[str | None, str | None]:
-        return self.data.get(url, (None, None))
-
-    def put(self, url: str, etag: str | None, last_modified: str | None) -> None:
-        self.data[url] = (etag, last_modified)
-
-    def held(self, where: str) -> tuple[datetime, str] | None:
-        return self.holds.get(where)
-
-    def hold(self, where: str, until: datetime, reason: str) -> None:
-        self.holds[where] = (until, reason)
-
-
 @dataclass(frozen=True)
 class FetchResult:
     """One HTTP exchange as a source sees it. Header names are lower-case."""
