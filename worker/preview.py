@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from worker.settings import Config, Settings
 from worker.store import cursors, outbox, papers
 from worker.store.db import reading
 from worker.store.marks import marks_for
-from worker.store.models import Digest, DigestItem, StoredPaper
+from worker.store.models import Digest, DigestItem, ItemSpec, StoredPaper
 from worker.store.schema import digests, subscribers
 
 if TYPE_CHECKING:
@@ -50,35 +51,40 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
         start = papers.seq_before(engine, now - profile.backfill) if known is None else known
     with reading(engine) as conn:
         upto = papers.current_seq(conn)
-        batches = ([_papers(conn, profile.id, ranked)
-                    for ranked in _batches(conn, profile.id, start, upto)]
-                   if since is not None
-                   else [cursors.digest_candidates(conn, profile.id, start, upto)])
+        ranges = _batches(conn, profile.id, start, upto) if since is not None else None
     resolved = resolve(engine, [*profile.interests.like, *profile.interests.unlike], now, lookup)
     examples = resolved.papers
     marked = marks_for(engine, [profile.id])[profile.id]
     embedder = embedder_for(config.settings, engine, None)
-    by_id = {p.id: p for batch in batches for p in batch}
-    found, lower, more_count = [], [], 0
+    by_id: dict[int, StoredPaper] = {}  # the papers shown, or listed as left out
+    found: list[ItemSpec] = []
+    lower: list[ItemSpec] = []  # the best `below` of the `left_out` papers left out
+    more_count = count = left_out = 0
     everyone = replace(profile, min_score=0.0, max_items=10**9)
-    for batch in batches:
-        pool = candidates(engine, batch)
-        items, more = match_papers(profile, pool, examples, marks=marked, embedder=embedder)
+    for batch in _each_batch(engine, profile.id, start, upto, ranges):
         # a digest begun before the window ranks papers from before it too: not shown (its
         # count of papers that scored lower is the whole digest's)
-        found += [i for i in items if by_id[i.paper_id].first_seen_seq > start]
+        window = {p.id: p for p in batch if p.first_seen_seq > start}
+        count += len(window)
+        pool = candidates(engine, batch)
+        items, more = match_papers(profile, pool, examples, marks=marked, embedder=embedder)
+        shown = [i for i in items if i.paper_id in window]
+        found += shown
         more_count += more
+        rest: list[ItemSpec] = []
         if below and more:  # the rest of the same ranking: scores do not depend on the cut
-            shown = {i.paper_id for i in items}
-            lower += [i for i in match_papers(everyone, pool, examples, marks=marked,
-                                              embedder=embedder)[0]
-                      if i.paper_id not in shown and by_id[i.paper_id].first_seen_seq > start]
+            taken = {i.paper_id for i in items}
+            rest = [i for i in match_papers(everyone, pool, examples, marks=marked,
+                                            embedder=embedder)[0]
+                    if i.paper_id not in taken and i.paper_id in window]
+            left_out += len(rest)
+            lower = sorted([*lower, *rest], key=lambda item: -item.score)[:below]
+        by_id.update((i.paper_id, window[i.paper_id]) for i in (*shown, *rest))
     found.sort(key=lambda item: -item.score)  # stable: batch by batch where scores tie
     digest = Digest(0, profile.id, now, "<preview>", len(found), more_count, start, upto,
                     tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
                           for rank, i in enumerate(found, start=1)))
     ctx = profile_context(digest, profile, config.settings)
-    count = sum(1 for p in by_id.values() if p.first_seen_seq > start)
     scope = (f"papers first seen in the last {_human(since)}, each ranked with the papers "
              f"its digest ranked it with" if since else "papers not yet delivered")
     pending = len({s.digest_id for s in outbox.delivery_states(engine, profile.id, ("pending",))})
@@ -90,19 +96,20 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
             + (f"; {unstored(embedder.embedded)}" if embedder is not None and embedder.embedded
                else "")
             + "".join(f"\n{line}" for line in _lower_lines(
-                profile, lower, below, by_id, config.settings.config_dir, count, since)))
+                profile, lower, left_out, below, by_id, config.settings.config_dir, count,
+                since)))
     return render(ctx, fmt, config.settings.templates_dir), note
 
 
-def _lower_lines(profile: Profile, lower: list[Any], count: int,
+def _lower_lines(profile: Profile, lower: list[ItemSpec], left_out: int, count: int,
                  by_id: dict[int, StoredPaper], config_dir: Path, ranked: int,
                  since: timedelta | None) -> list[str]:
-    """The best `count` papers a digest left out, one a line: score, key, why, title. With no
+    """The best `count` papers the digests left out (`lower`, best first, of `left_out` in
+    all), one a line: score, key, why, title. With no
     paper ranked at all (`--below` right after a run has delivered everything), that says so
     and how to replay what was delivered, rather than that every paper made the digest."""
     if not count:
         return []
-    lower.sort(key=lambda item: -item.score)
     if not ranked:
         if since:
             return ["left out: none (no paper was first seen in that window)"]
@@ -112,13 +119,15 @@ def _lower_lines(profile: Profile, lower: list[Any], count: int,
     if not lower:
         return ["left out: none (every paper that scored is in the digest)"]
     explain = command_line(config_dir, f"explain {profile.id} KEY")
-    lines = [f"left out, best first ({min(count, len(lower))} of {len(lower)}; "
+    lines = [f"left out, best first ({len(lower)} of {left_out}; "
              f"`{explain}` says why):"]
-    for item in lower[:count]:
+    width = max(len(by_id[item.paper_id].key) for item in lower)  # keys in one column
+    for item in lower:
         paper = by_id[item.paper_id]
         why = (f"under min_score {profile.min_score:g}" if item.score < profile.min_score
                else f"past max_items {profile.max_items}")
-        lines.append(f"  {item.score:.2f}  {paper.key:<12} {why:<20} {clean_line(paper.title)}")
+        lines.append(f"  {item.score:.2f}  {paper.key:<{width}}  {why:<20} "
+                     f"{clean_line(paper.title)}")
     return lines
 
 
@@ -130,6 +139,22 @@ class Ranked:
     upto: int
     digest: Any = None  # the digests row of the digest that ranked them
     next: bool = False  # the subscriber's next digest will rank them
+
+
+def _each_batch(engine: Engine, sub_id: str, start: int, upto: int,
+                ranges: list[Ranked] | None) -> Iterator[list[StoredPaper]]:
+    """The papers of each range (_batches) in turn, read as they are ranked: a month's replay
+    held every paper of the month at once (~230 MiB for 44,000 papers). Without `ranges`,
+    the subscriber's next digest's papers."""
+    if ranges is None:
+        with reading(engine) as conn:
+            batch = cursors.digest_candidates(conn, sub_id, start, upto)
+        yield batch
+        return
+    for ranked in ranges:
+        with reading(engine) as conn:
+            batch = _papers(conn, sub_id, ranked)
+        yield batch
 
 
 def _batches(conn: Connection, sub_id: str, start: int, upto: int) -> list[Ranked]:
