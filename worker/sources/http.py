@@ -245,7 +245,7 @@ class Fetcher:
             return
         if result.etag or result.last_modified:
             self.memory.put(cache_key(result.url, result.scope), result.etag,
-                                result.last_modified)
+                            result.last_modified)
 
     def _request_headers(self, key: str, conditional: bool, accept: str | None
                          ) -> dict[str, str]:
