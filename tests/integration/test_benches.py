@@ -38,6 +38,16 @@ def test_scale_bench_delivers_every_digest_over_one_connection(tmp_path: Path) -
         assert re.search(rf"^{re.escape(stage)}\s+\d+\.\d\d ", out, re.M), stage
 
 
+def test_commands_bench_times_every_command_on_a_kept_scale_folder(tmp_path: Path) -> None:
+    _bench("scale.py", "--workdir", str(tmp_path), "--history", "200", "--subscribers", "5",
+           "--new", "60", "--no-smtp", "--keep")
+    out = _bench("commands.py", str(tmp_path / "config"))
+    rows = re.findall(r"^(\S.*?)\s+(\d+\.\d\d)\s+(\d+)\s+(-?\d+)$", out, re.M)
+    assert len(rows) == 16 and {row[0].split()[0] for row in rows} >= {
+        "status", "subscribers", "check", "preview", "explain", "mark", "retry", "fetch", "run"}
+    assert [row[0] for row in rows if row[3] != "0"] == []  # each ran as typed
+
+
 def test_nothing_new_bench_times_a_run() -> None:
     out = _bench("nothing_new.py", "--runs", "1")
     assert re.search(r"nothing_new: .* median of 1: \d\.\d{3} s", out)
