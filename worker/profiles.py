@@ -28,6 +28,12 @@ from worker.matching.interests import Interests
 GROUP_BY = ("none", "interest")  # a subscriber's `group_by`
 SUBSCRIBER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # \Z: "$" takes a last "\n"
 EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+\Z")
+# What an ASCII address must be besides: a dot-atom before the @ (RFC 5322: no quotes,
+# commas, colons, brackets or parentheses) and host name labels after it. smtplib reads the
+# address again for RCPT TO, as a list or group it may be: `all-staff,eve@example.org` went
+# to the relay's local `all-staff`, `a:b;c@x.y` to `b`, `root(x)@x.y` to `root@x.y`.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+ADDR_SPEC = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\Z")
 CHANNELS = ("email", "markdown")
 DIGEST_KEY = re.compile(r"paper:\d+\Z", re.I)  # what a digest shows after a paper's score
 
@@ -125,6 +131,11 @@ def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Proble
         problems.append(Problem(file, "only ASCII addresses can be sent to (write an "
                                 "international domain in its xn-- form)", "email",
                                 line_of(text, "email")))
+    elif raw.email is not None and not ADDR_SPEC.match(raw.email):
+        problems.append(Problem(file, "expected an address like ada@example.org: letters, "
+                                "digits, dots and !#$%&'*+/=?^_`{|}~- before the @ (no quotes, "
+                                "commas, colons, brackets or parentheses), a host name after it",
+                                "email", line_of(text, "email")))
     if "email" in deliver and raw.email is None:
         problems.append(Problem(file, "deliver includes email but no `email = ...` is set",
                                 "email"))
