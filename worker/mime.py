@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email import message_from_bytes
+from email.header import Header
 from email.headerregistry import (
     AddressHeader,
     BaseHeader,
@@ -31,6 +32,7 @@ from email.headerregistry import (
     UnstructuredHeader,
 )
 from email.message import EmailMessage
+from email.utils import formataddr
 from functools import lru_cache
 from typing import Any
 
@@ -91,6 +93,7 @@ _FOLDED_CACHE = 4096  # headers whose fold is kept: the same sender, list and pa
 # (quoted strings, comments, groups, double spaces, literals) takes the stdlib's path.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_PHRASE = re.compile(rf"{_ATOM}(?: {_ATOM})*")
 _SIMPLE = {
     "address": re.compile(rf"(?:{_ATOM}(?: {_ATOM})* <{_DOT_ATOM}@{_DOT_ATOM}>"
                           rf"|{_DOT_ATOM}@{_DOT_ATOM})"),
@@ -124,10 +127,37 @@ def _plain(name: str, value: str) -> bool:
     return kind == "text" or (kind is not None and _SIMPLE[kind].fullmatch(value) is not None)
 
 
+class Folded(str):
+    """A header value already in its form on the wire (mailbox()): header() writes it as is."""
+
+
+def mailbox(display: str, address: str, name: str = "To") -> str:
+    """`display <address>` for the header `name`, as header() is to write it.
+
+    A display name of atoms (`Ada Lovelace`) is left to the stdlib, which folds it between
+    its words. Any other (quotes, commas, angle brackets, non-ASCII, "=?") is written here as
+    RFC 2047 encoded-words, folded between them, and is a Folded value: CPython 3.11's folder
+    dropped the quotes of a quoted name it had to fold, or encoded one word of it and left
+    its comma bare, so the rest read as addresses of their own. `"Lovelace, Adé" <a long
+    address>` was two recipients, and a name `x…(80) <eve@evil.example>` made Eve the one
+    the digest was for, for reply-all and for anything that reads recipients from headers
+    (`sendmail -t` with an .eml file). Encoded-words are read as a name and nothing else."""
+    if not display or ("=?" not in display and _PHRASE.fullmatch(display)):
+        return formataddr((display, address))
+    words = Header(display, "utf-8", maxlinelen=_MAX_LINE, header_name=name)
+    text = words.encode(linesep="\r\n")  # the encoded-words, lines of at most 78
+    last = text.rpartition("\n")[2] if "\n" in text else f"{name}: {text}"
+    gap = "\r\n " if len(last) + len(address) + 3 > _MAX_LINE else " "
+    return Folded(f"{text}{gap}<{address}>")
+
+
 def header(name: str, value: str) -> str:
     """`name: value` and CRLF as the stdlib writes it (message[name] = value, flattened with
     email.policy.SMTP): folded at 78 characters, non-ASCII text RFC 2047-encoded.
-    A value with a line break is refused with ValueError, as the stdlib refuses it."""
+    A value with a line break is refused with ValueError, as the stdlib refuses it; a Folded
+    one (mailbox()) is written as it is."""
+    if isinstance(value, Folded):
+        return f"{name}: {value}\r\n"
     if _plain(name, value):
         return f"{name}: {value}\r\n"
     return _folded(name, value)

@@ -399,8 +399,10 @@ def build_message(ctx: DigestContext, *, sender: str | None,
 
 def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: str) -> Mail:
     """The email of `build_email` from its rendered text and HTML parts."""
-    to = formataddr((clean_line(ctx.subscriber_name), ctx.subscriber_email or ""))
-    headers = [("From", sender or DEFAULT_SENDER), ("To", to), ("Subject", ctx.subject),
+    name, address = clean_line(ctx.subscriber_name), ctx.subscriber_email or ""
+    to = formataddr((name, address))
+    headers = [("From", sender or DEFAULT_SENDER), ("To", mime.mailbox(name, address)),
+               ("Subject", ctx.subject),
                ("Date", format_datetime(ctx.created_at)), ("Message-ID", ctx.message_id),
                ("Auto-Submitted", "auto-generated"),
                ("X-Paper-Digest", f"{ctx.subscriber_id}; digest={ctx.digest_id}")]

@@ -1,11 +1,13 @@
 """What one subscriber writes in their own file reaches only their own digest: their address
-cannot make the relay deliver to anyone else.
+cannot make the relay deliver to anyone else, nor their name make the To header name anyone
+else.
 
 The messages are received by a real SMTP server on loopback; `run` is a real subprocess.
 """
 
 from __future__ import annotations
 
+from email.header import decode_header, make_header
 from pathlib import Path
 
 from tests.integration import faultkit as fk
@@ -35,3 +37,44 @@ def test_an_address_cannot_reach_another_recipient(tmp_path: Path, sqlite_url: s
     for sid in ENVELOPE_TRICKS:  # each a broken file, named with its key; ada's digest went
         assert f"{sid}.toml:2: email: expected an address like ada@example.org" in \
             result.stdout + result.stderr
+# Display names that need quoting or encoding, each with an address long enough (or a name
+# long enough) that the To header is folded: CPython 3.11's folder dropped the quotes of a
+# quoted name, or encoded one word of it, so the rest read as addresses of their own.
+NAMES = {
+    "ada": "Lovelace, Adé",
+    "bob": "Bob " + "x" * 80 + " <victim@evil.example>, other@evil.example",
+    "cyd": '"Cyd" <victim@evil.example>; group: third@evil.example;',
+    "dan": "Dan Dañ, victim@evil.example, =?utf-8?q?x=40evil.example?=",
+}
+LONG = "a.very.long.local.part.that.makes.the.to.header.fold"  # + "@example.org"
+
+
+def _config(root: Path, url: str, port: int) -> Path:
+    config = fk.config_dir(root, url, list(NAMES), smtp_port=port)
+    for sid, name in NAMES.items():
+        path = config / "subscribers" / f"{sid}.toml"
+        text = path.read_text(encoding="utf-8")
+        text = text.replace(f'name = "{sid.title()}"', f"name = '{name}'")
+        if sid == "ada":
+            text = text.replace('email = "ada@', f'email = "{LONG}@')
+        path.write_text(text, encoding="utf-8")
+    return config
+
+
+def test_a_name_cannot_make_the_to_header_name_anyone_else(tmp_path: Path,
+                                                           sqlite_url: str) -> None:
+    fk.write_dumps(tmp_path, [3])
+    with smtp_server() as (handler, port):
+        result = fk.run(_config(tmp_path, sqlite_url, port), "run", "--now", fk.NOW)
+    assert result.code == 0, result.stdout + result.stderr
+    assert len(handler.messages) == len(NAMES)
+    for message, (_, recipients) in zip(handler.messages, handler.envelopes, strict=True):
+        (address,) = message["To"].addresses  # one address, and it is the envelope's
+        assert [address.addr_spec] == recipients
+        sid = address.addr_spec.partition("@")[0]
+        sid = "ada" if sid == LONG else sid
+        # As mail clients read it (RFC 2047: no space between adjacent encoded-words; the
+        # stdlib's address parser keeps one), the name is the name written.
+        raw = message.as_bytes().split(b"\nTo: ", 1)[1].split(b"\nSubject: ")[0].decode()
+        assert str(make_header(decode_header(raw))) == f"{NAMES[sid]} <{address.addr_spec}>"
+        assert all(len(line) <= 998 for line in message.as_bytes().split(b"\n"))
