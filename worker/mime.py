@@ -160,12 +160,38 @@ def header(name: str, value: str) -> str:
         return f"{name}: {value}\r\n"
     if _plain(name, value):
         return f"{name}: {value}\r\n"
+    if _literal(name, value):
+        return _encoded(name, value)
     return _folded(name, value)
+
+
+def _literal(name: str, value: str) -> bool:
+    """Text that holds "=?" is written as encoded-words of its own (_encoded). The stdlib
+    reads an encoded-word in the text it is given, and writes what it spells: a subscriber
+    named `=?utf-8?q?Eve=0D=0ABcc:_victim@evil.example?=` put a line break and a Bcc header
+    of their own in the Subject. Our text is never encoded already; it says what it says."""
+    return "=?" in value and _verbatim_kind(name) == "text"
+
+
+@lru_cache(maxsize=_FOLDED_CACHE)
+def _encoded(name: str, value: str) -> str:
+    if value.splitlines() != [value]:  # line breaks of any kind, as the stdlib refuses them
+        raise ValueError(f"{name} header value contains a line break: {value!r}")
+    words = Header(value, "utf-8", maxlinelen=_MAX_LINE, header_name=name)
+    return f"{name}: {words.encode(linesep=chr(13) + chr(10))}\r\n"
 
 
 @lru_cache(maxsize=_FOLDED_CACHE)
 def _folded(name: str, value: str) -> str:
-    return str(_stdlib_header(name, value).fold(policy=_SMTP))
+    folded = str(_stdlib_header(name, value).fold(policy=_SMTP))
+    # Whatever the stdlib's folder makes of a value, it stays one header: each line after
+    # the first goes on from the one before (CVE-2024-6923 was a way round that).
+    if _NEW_LINE.search(folded[:-2]):
+        raise ValueError(f"{name} header folds into a line of its own: {value!r}")
+    return folded
+
+
+_NEW_LINE = re.compile(r"\r(?!\n)|(?<!\r)\n|\r\n(?![ \t])")
 
 
 @lru_cache(maxsize=64)  # decoded() right after header() of the same To: parsed once
@@ -176,7 +202,9 @@ def _stdlib_header(name: str, value: str) -> Any:
 def decoded(name: str, value: str) -> str:
     """The header as a reader sees it (str() of the stdlib's header: encoded-words decoded,
     addresses normalized, their comments and needless quotes dropped)."""
-    return value if _plain(name, value) else str(_stdlib_header(name, value))
+    if _plain(name, value) or _literal(name, value):
+        return value
+    return str(_stdlib_header(name, value))
 
 
 def quoted_printable(body: str) -> bytes:

@@ -414,7 +414,11 @@ def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: s
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     data = mime.alternative(headers, text, html, seed=ctx.message_id)
     recipients = (ctx.subscriber_email,) if ctx.subscriber_email else ()
-    return Mail(data, recipients, mime.decoded("To", to))
+    # What reports say it went to: the name as written (the stdlib would decode an
+    # encoded-word in it, and refuse one that spells a line break).
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    shown = mime.decoded("To", to) if "=?" not in name else f'"{quoted}" <{address}>'
+    return Mail(data, recipients, shown)
 
 
 def message_domain(sender: str | None) -> str:

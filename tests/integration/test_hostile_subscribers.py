@@ -78,3 +78,24 @@ def test_a_name_cannot_make_the_to_header_name_anyone_else(tmp_path: Path,
         raw = message.as_bytes().split(b"\nTo: ", 1)[1].split(b"\nSubject: ")[0].decode()
         assert str(make_header(decode_header(raw))) == f"{NAMES[sid]} <{address.addr_spec}>"
         assert all(len(line) <= 998 for line in message.as_bytes().split(b"\n"))
+
+
+# An RFC 2047 encoded-word is text like any other in a name: the stdlib decoded it in the
+# Subject and wrote what it spelt, a line break and a header of its own included.
+ENCODED = "=?utf-8?q?Eve=0D=0ABcc:_victim@evil.example?="
+
+
+def test_an_encoded_word_in_a_name_is_shown_as_written(tmp_path: Path,
+                                                       sqlite_url: str) -> None:
+    fk.write_dumps(tmp_path, [3])
+    with smtp_server() as (handler, port):
+        config = fk.config_dir(tmp_path, sqlite_url, ["eve"], smtp_port=port)
+        path = config / "subscribers" / "eve.toml"
+        path.write_text(path.read_text(encoding="utf-8").replace(
+            'name = "Eve"', f"name = '{ENCODED}'"), encoding="utf-8")
+        result = fk.run(config, "run", "--now", fk.NOW)
+    assert result.code == 0, result.stdout + result.stderr
+    (message,) = handler.messages
+    assert message["Bcc"] is None
+    assert str(message["Subject"]).startswith(f"Paper digest for {ENCODED}: 3 new papers")
+    assert handler.envelopes == [("digest@example.org", ["eve@example.org"])]

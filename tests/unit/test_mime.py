@@ -130,11 +130,15 @@ def test_bytes_are_the_stdlib_bytes(ctx: DigestContext, sender: str | None, text
     if isinstance(mime.mailbox(clean_line(ctx.subscriber_name), ctx.subscriber_email or ""),
                   mime.Folded):  # a name the stdlib folds wrong: To is ours, the rest theirs
         expected = _TO.sub(_to_header(mail.data).encode(), expected, count=1)
+    if "=?" in ctx.subject:  # the stdlib decoded it: the Subject's encoded-words are ours
+        expected = _SUBJECT.sub(_SUBJECT.search(mail.data).group(),  # type: ignore[union-attr]
+                                expected, count=1)
     assert mail.data == expected
     _check_reads_back(mail, ctx, text, html)
 
 
 _TO = re.compile(rb"^To:.*?\r\n(?! )", re.MULTILINE | re.DOTALL)
+_SUBJECT = re.compile(rb"^Subject:.*?\r\n(?! )", re.MULTILINE | re.DOTALL)
 
 
 def _to_header(data: bytes) -> str:
@@ -149,7 +153,8 @@ def _check_reads_back(mail: mime.Mail, ctx: DigestContext, text: str, html: str)
     reference = EmailMessage(policy=mime.POLICY)  # what the headers read as, set the old way
     reference["To"] = formataddr((clean_line(ctx.subscriber_name), ctx.subscriber_email or ""))
     reference["Subject"] = ctx.subject
-    assert mail.to == str(reference["To"])  # what reports said before
+    if "=?" not in ctx.subscriber_name:  # (which the stdlib decoded, as its own text)
+        assert mail.to == str(reference["To"])  # what reports said before
     assert mail.recipients == (ctx.subscriber_email,)
     # One address, the subscriber's, whatever the name; the name as written, as mail clients
     # read it (RFC 2047: no space between adjacent encoded-words, which the stdlib keeps).
@@ -161,8 +166,12 @@ def _check_reads_back(mail: mime.Mail, ctx: DigestContext, text: str, html: str)
         assert to == shown
     else:  # the stdlib's: its encoded-words do not always keep the spaces next to them
         assert _words(to) == _words(shown)
-    # The stdlib's encoded-words do not always keep the spaces next to them (as before).
-    assert _words(parsed["Subject"]) == _words(reference["Subject"])
+    # The stdlib's encoded-words do not always keep the spaces next to them (as before);
+    # ours, for text with "=?" in it, give it back as written.
+    if "=?" in ctx.subject:
+        assert parsed["Subject"] == ctx.subject
+    else:
+        assert _words(parsed["Subject"]) == _words(reference["Subject"])
     # A Message-ID too long for its line is folded onto the next (the stdlib's bytes, as
     # before); reading it back keeps that folding white space in front of the id (CFWS).
     assert parsed["Message-ID"].lstrip() == ctx.message_id
@@ -235,9 +244,10 @@ def test_each_header_as_the_stdlib_writes_it(name: str, value: str) -> None:
     message = EmailMessage(policy=mime.POLICY)
     message[name] = value
     # The generator writes a header with the policy it flattens with (email.policy.SMTP).
-    expected = SMTP.fold(name, message[name])
-    assert mime.header(name, value) == expected
-    assert mime.decoded(name, value) == str(message[name])
+    expected = SMTP.fold(name, message[name]), str(message[name])
+    if "=?" in value and mime._verbatim_kind(name) == "text":  # not the stdlib's: as written
+        expected = _literal_header(name, value)  # type: ignore[assignment]
+    assert (mime.header(name, value), mime.decoded(name, value)) == expected
     assert SMTP.max_line_length == mime._MAX_LINE
 
 
@@ -247,11 +257,25 @@ def test_each_header_as_the_stdlib_writes_it(name: str, value: str) -> None:
 @example(name="To", value="x" * 80 + "(")  # the stdlib parses it, then fails to fold it
 def test_any_header_as_the_stdlib_writes_it(name: str, value: str) -> None:
     expected = _stdlib_header(name, value)
+    if "=?" in value and mime._verbatim_kind(name) == "text":  # not the stdlib's: as written
+        expected = _literal_header(name, value)
     if isinstance(expected, type):  # a line break; the stdlib failing on odd addresses
         with pytest.raises(expected):
             mime.header(name, value)
         return
     assert (mime.header(name, value), mime.decoded(name, value)) == expected
+
+
+def _literal_header(name: str, value: str) -> tuple[str, str] | type:
+    """Text with "=?" in it, written so that it reads back as written (encoded-words)."""
+    try:
+        written = mime.header(name, value)
+    except ValueError:
+        return ValueError
+    assert all(line.startswith(" ") for line in written.split("\r\n")[1:-1])
+    unfolded = written.partition(": ")[2].replace("\r\n", "")
+    assert str(make_header(decode_header(unfolded))) == value
+    return written, value
 
 
 @pytest.mark.parametrize("value", ["a\nb", "a\rb", "a\r\nb", "a\u2028b", "a\x0bb"])
@@ -308,9 +332,14 @@ def _stdlib_header(name: str, value: str) -> tuple[str, str] | type:
     message = EmailMessage(policy=mime.POLICY)
     try:
         message[name] = value
-        return SMTP.fold(name, message[name]), str(message[name])
+        folded = SMTP.fold(name, message[name])
     except Exception as exc:  # in parsing or in folding (both seen for odd addresses)
         return type(exc)
+    # A fold with a line that does not go on from the one before (`To: a@\r\n0.b.é`, or a
+    # lone CR) is refused by worker.mime: that line would be a header of its own.
+    if re.search(r"\r(?!\n)|(?<!\r)\n|\r\n(?![ \t])", folded[:-2]):
+        return ValueError
+    return folded, str(message[name])
 
 
 @settings(max_examples=1500, deadline=None)
