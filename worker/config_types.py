@@ -11,6 +11,7 @@ import dataclasses
 import os
 import re
 import shlex
+import stat
 import tomllib
 import types
 import typing
@@ -199,10 +200,36 @@ def _type_problems(value: Any, hint: Any, file: str, dotted: str, line: int | No
                     f"{value!r}", dotted, line)]
 
 
+# The largest config file read: a profile with thousands of keywords is a few hundred KiB.
+MAX_TOML_BYTES = 1024 * 1024
+
+
+class NotAFile(OSError):
+    """A path to read as a config file that is no regular file (a device, a pipe)."""
+
+
+def _read_capped(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_TOML_BYTES. Subscriber files may come from
+    a repository subscribers commit to, and a link there can point anywhere: to /dev/zero
+    (read until memory ran out) or to a pipe (a read that never returns), which stopped a
+    run, and serve's reload, for everyone. Opened without blocking, checked after opening
+    (what is checked is what is read), and read no further than the cap."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotAFile("not a regular file")
+        data = handle.read(MAX_TOML_BYTES + 1)
+    if len(data) > MAX_TOML_BYTES:
+        raise NotAFile(f"larger than {MAX_TOML_BYTES // (1024 * 1024)} MiB: not read")
+    return data
+
+
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
     """A TOML file's table and text, or None and the problems that stop it being read."""
     try:
-        data = path.read_bytes()
+        data = _read_capped(path)
+    except NotAFile as exc:
+        return None, "", [Problem(str(path), str(exc))]
     except FileNotFoundError:  # worker.toml (a subscriber file is read as it is listed)
         init = command_line(path.parent, "init") if path.name == "worker.toml" else None
         return None, "", [Problem(str(path), f"file not found; `{init}` writes one" if init

@@ -7,6 +7,7 @@ The messages are received by a real SMTP server on loopback; `run` is a real sub
 
 from __future__ import annotations
 
+import os
 from email.header import decode_header, make_header
 from pathlib import Path
 
@@ -99,3 +100,24 @@ def test_an_encoded_word_in_a_name_is_shown_as_written(tmp_path: Path,
     assert message["Bcc"] is None
     assert str(message["Subject"]).startswith(f"Paper digest for {ENCODED}: 3 new papers")
     assert handler.envelopes == [("digest@example.org", ["eve@example.org"])]
+
+
+def test_a_subscriber_file_that_is_no_file_of_text_stops_no_one(tmp_path: Path,
+                                                                sqlite_url: str) -> None:
+    """In a shared repository a subscriber can commit a link as their file: to /dev/zero (read
+    until memory ran out) or to a pipe (a read that never returns): the run, and serve's
+    reload, stopped for everyone. A file larger than any profile is refused unread too."""
+    fk.write_dumps(tmp_path, [3])
+    with smtp_server() as (handler, port):
+        config = fk.config_dir(tmp_path, sqlite_url, ["ada"], smtp_port=port)
+        folder = config / "subscribers"
+        (folder / "zero.toml").symlink_to("/dev/zero")
+        os.mkfifo(folder / "pipe.toml")
+        (folder / "huge.toml").write_text(fk.subscriber("huge") + "# x\n" * 600_000,
+                                          encoding="utf-8")
+        result = fk.finish(fk.launch(config, "run", "--now", fk.NOW), timeout=60)
+    assert handler.envelopes == [("digest@example.org", ["ada@example.org"])]
+    said = result.stdout + result.stderr
+    assert f"{folder / 'zero.toml'}: not a regular file" in said
+    assert f"{folder / 'pipe.toml'}: not a regular file" in said
+    assert f"{folder / 'huge.toml'}: larger than 1 MiB" in said
