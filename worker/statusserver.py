@@ -3,8 +3,11 @@ feedback links (GET and POST .../mark, worker.feedback); stdlib only, in a threa
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -32,31 +35,63 @@ FEEDBACK_HEADERS = {
 # for good: 1,000 connections that never finished a request, 1,000 threads.
 REQUEST_TIMEOUT = 10.0
 MAX_CONNECTIONS = 64
+# ...and a connection is cut off REQUEST_DEADLINE seconds after it was accepted, whatever it
+# is doing: the timeout bounds each read, so a client sending a byte every 9 seconds (or
+# reading the answer as slowly) held its slot for ever, and 64 of them shut the port to
+# everyone else. A request of ours and its answer take milliseconds.
+REQUEST_DEADLINE = 30.0
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 limit: int):
+                 limit: int, deadline: float):
         self.slots = threading.BoundedSemaphore(limit)
+        self.deadline = deadline
+        self.open: dict[Any, float] = {}  # connection -> when it is cut off
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.slots.acquire(blocking=False):  # all busy: close this one at once
             self.shutdown_request(request)
             return
+        with self.lock:
+            self.open[request] = time.monotonic() + self.deadline
         try:
             super().process_request(request, client_address)
         except BaseException:  # no thread started: the slot is free again
-            self.slots.release()
+            self._done(request)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.slots.release()
+            self._done(request)
+
+    def _done(self, request: Any) -> None:
+        with self.lock:
+            self.open.pop(request, None)
+        self.slots.release()
+
+    def cut_off_late(self) -> None:
+        """One thread for all connections (not a timer each): every so often, shut down
+        those past their deadline. That ends any read or write on them at once; the
+        handler's thread takes it as the client gone, and frees the slot."""
+        while not self.stopped.wait(min(0.25, self.deadline / 4)):
+            now = time.monotonic()
+            with self.lock:
+                late = [conn for conn, until in self.open.items() if until <= now]
+            for conn in late:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone (or cut off) mid-answer is no error worth a traceback on stderr."""
+        log.debug("http: connection from %s ended early", client_address[0], exc_info=True)
 
 
 class StatusServer:
@@ -64,18 +99,23 @@ class StatusServer:
 
     def __init__(self, host: str, port: int, health: Callable[[], tuple[bool, str]],
                  metrics: Callable[[], str], feedback: Desk | None = None, *,
-                 timeout: float = REQUEST_TIMEOUT, limit: int = MAX_CONNECTIONS):
+                 timeout: float = REQUEST_TIMEOUT, limit: int = MAX_CONNECTIONS,
+                 deadline: float = REQUEST_DEADLINE):
         handler = _handler(health, metrics, feedback)
         handler.timeout = timeout  # each read of the socket (StreamRequestHandler)
-        self.httpd = _Server((host, port), handler, limit)
+        self.httpd = _Server((host, port), handler, limit, deadline)
         self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="http",
+                                        daemon=True)
+        self._reaper = threading.Thread(target=self.httpd.cut_off_late, name="http-deadline",
                                         daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        self._reaper.start()
 
     def stop(self) -> None:
+        self.httpd.stopped.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

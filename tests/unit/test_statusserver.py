@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -27,13 +28,43 @@ def test_idle_connections_are_closed_and_never_hold_more_than_the_limit_of_threa
             sock.sendall(b"GET /healthz HTTP/1.1\r\n")
             idle.append(sock)
         time.sleep(0.2)
-        assert threading.active_count() <= before + 4
+        assert threading.active_count() <= before + 4  # (the deadline thread: in before)
         time.sleep(1.0)  # past the timeout: every idle connection is closed by the server
         assert all(sock.recv(100) == b"" for sock in idle)
         assert threading.active_count() == before
         assert _get(server.port) == b"HTTP/1.0 200 OK"
     finally:
         for sock in idle:
+            sock.close()
+        server.stop()
+
+
+def test_a_request_sent_a_byte_at_a_time_is_cut_off_at_its_deadline() -> None:
+    """A client that sends a byte just before each read would time out never reaches the
+    per-read timeout: `limit` of them held every slot for as long as they liked, and the port
+    answered no one else (feedback links, /healthz). A connection has `deadline` in all."""
+    server = StatusServer("127.0.0.1", 0, lambda: (True, "ok"), lambda: "", None,
+                          timeout=0.5, limit=4, deadline=1.5)
+    server.start()
+    stop = threading.Event()
+    slow = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(4)]
+
+    def trickle() -> None:
+        while not stop.wait(0.2):
+            for sock in slow:
+                with contextlib.suppress(OSError):  # cut off: what the deadline is for
+                    sock.sendall(b"X")
+    thread = threading.Thread(target=trickle, daemon=True)
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /healthz HTTP/1.0\r\nX-Slow: ")
+        thread.start()
+        time.sleep(2.5)  # well past the deadline, never past the per-read timeout
+        assert _get(server.port) == b"HTTP/1.0 200 OK"
+    finally:
+        stop.set()
+        thread.join()
+        for sock in slow:
             sock.close()
         server.stop()
 
