@@ -9,6 +9,7 @@ import ssl
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,9 +64,21 @@ def certificate(tmp_path: Path) -> Path:
     return pem
 
 
-@pytest.fixture
-def tls_server(certificate: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+class _ToPlain(_Hello):
+    """Redirects every request to the plain-http address in the server's `target`."""
+
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", self.server.target)  # type: ignore[attr-defined]
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@contextmanager
+def _serve_tls(certificate: Path, handler: type[BaseHTTPRequestHandler],
+               target: str = "") -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.target = target  # type: ignore[attr-defined]
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate)
     server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -76,6 +89,12 @@ def tls_server(certificate: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def tls_server(certificate: Path) -> Iterator[str]:
+    with _serve_tls(certificate, _Hello) as url:
+        yield url
 
 
 def test_plain_http_loads_no_tls():
@@ -112,3 +131,17 @@ def test_environment_proxies_still_apply(monkeypatch):
             result = f.fetch("http://papers.invalid/dump.txt", source="s")
         assert result.body == b"via proxy"
         assert [seen.path for seen in proxy.seen] == ["http://papers.invalid/dump.txt"]
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_a_redirect_from_https_to_plain_http_is_refused(certificate, monkeypatch, follow):
+    """Followed by httpx or one by one (get_until's kinds), an https source sent to plain http
+    is not: the plain server is never asked, and the error names where it was sent."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    with FixtureServer() as plain, fetcher() as f:
+        plain.route("/dump.txt", Reply(200, b"swapped papers", TEXT))
+        refused = pytest.raises(SourceError, match=rf"redirected from https to plain http "
+                                                   rf"\({plain.url}/dump.txt\): not followed")
+        with _serve_tls(certificate, _ToPlain, f"{plain.url}/dump.txt") as tls, refused:
+            f.fetch(f"{tls}/dump.txt", source="s", follow_redirects=follow)
+        assert plain.seen == []

@@ -111,6 +111,21 @@ class FetchSettings:
     min_intervals: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_INTERVALS))
 
 
+class _Downgrade(Exception):
+    """A redirect from https to plain http (_refuse_downgrade): its target."""
+
+
+def _refuse_downgrade(response: httpx.Response) -> None:
+    """Refuse a redirect from https to plain http, however redirects are followed: what the
+    source's https gave (the server is who it says, nobody on the way changed the papers) is
+    silently lost, and a compromised or spoofed answer could send the fetcher to any plain
+    address. The fetch fails, naming where it was sent; the source's URL is the fix."""
+    if response.request.url.scheme == "https" and response.has_redirect_location:
+        target = response.request.url.join(response.headers["location"])
+        if target.scheme == "http":
+            raise _Downgrade(str(target))
+
+
 class _Retry(Exception):
     """One attempt failed in a way worth retrying."""
 
@@ -178,6 +193,7 @@ class Fetcher:
             timeout=httpx.Timeout(self.settings.read_timeout,
                                   connect=self.settings.connect_timeout),
             max_redirects=self.settings.max_redirects,
+            event_hooks={"response": [_refuse_downgrade]},  # each response of a redirect chain
             transport=transport,
         )
 
@@ -330,6 +346,9 @@ class Fetcher:
             raise _Retry(f"timed out ({type(exc).__name__})") from None
         except httpx.TooManyRedirects:
             raise SourceError(source, url, TOO_MANY_REDIRECTS) from None
+        except _Downgrade as exc:
+            raise SourceError(source, url, f"redirected from https to plain http ({exc}): not "
+                              "followed (set the source's URL to the address meant)") from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise SourceError(source, url, f"cannot request: {exc}") from None  # ours to fix
         except httpx.TransportError as exc:
