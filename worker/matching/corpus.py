@@ -363,7 +363,10 @@ def claim_spans(doc: Doc, found: Sequence[dict[str, FieldHit]]) -> list[dict[str
     """Count each piece of text once: where occurrences of several terms overlap (`large
     vision-language model`, `vision-language model`, `vision-language`), the longest exact one
     keeps it and the others lose that occurrence. Returns the hits in the same order; a term
-    may end up with no fields."""
+    may end up with no fields. A field a term keeps all of is its hit as it was, and a term that
+    keeps all its text gets its own dict back: most do, and their evidence (and the words
+    their reasons quote) is then what the batch already worked out for the term
+    (Batch.terms_of), not worked out again for a copy."""
     claims = sorted(((not hit.exact, -(b - a), i, name, (a, b))
                      for i, by_field in enumerate(found)
                      for name, hit in by_field.items() for a, b in hit.spans))
@@ -373,6 +376,11 @@ def claim_spans(doc: Doc, found: Sequence[dict[str, FieldHit]]) -> list[dict[str
         if taken[name].isdisjoint(range(a, b)):
             taken[name].update(range(a, b))
             kept[i][name].append((a, b))
-    return [{name: field_hit(doc.fields[name], spans, found[i][name].exact)
-             for name, spans in kept[i].items()} for i in range(len(found))]
+    out = []
+    for hits, spans in zip(found, kept, strict=True):
+        mine = {name: hit if len(spans[name]) == hit.count else
+                field_hit(doc.fields[name], spans[name], hit.exact)
+                for name, hit in hits.items() if spans[name]}
+        out.append(hits if all(mine.get(name) is hit for name, hit in hits.items()) else mine)
+    return out
 
