@@ -89,6 +89,8 @@ class Batch:
                     b.gate_terms = m.gate_terms(self.query_papers, n)
                 else:
                     b.gate_missing = m.gate_missing(self.query_papers, n)
+            if m.conjunction and b.terms:
+                b.apart = m.conjunction.apart(corpus, n, b.terms)
         if m.examples or m.unlike:
             self._nearest(found)
         return found

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from worker.matching.corpus import Doc, FieldHit, find_phrase, with_joined
+from worker.matching.corpus import Corpus, Doc, FieldHit
 from worker.matching.evidence import TermScore
 from worker.matching.terms import Stems
 
@@ -40,9 +40,10 @@ class Conjunction:
     def __bool__(self) -> bool:
         return bool(self.groups)
 
-    def apart(self, doc: Doc, terms: Iterable[TermScore]) -> frozenset[int]:
+    def apart(self, corpus: Corpus, n: int, terms: Iterable[TermScore]) -> frozenset[int]:
         """The query concepts (groups) that never stand with every other concept of the AND
-        in the title or in one sentence of the paper's abstract."""
+        in the title or in one sentence of paper n's abstract."""
+        doc = corpus.docs[n]
         own: dict[int, set[int]] = {}
         for ts in terms:
             if ts.term.group in self.groups:
@@ -52,7 +53,7 @@ class Conjunction:
             mine = self.groups[group]
             for i, alternatives in enumerate(self.conjuncts):
                 if i != mine and where:
-                    where = where & written_places(doc, alternatives)
+                    where = where & written_places(corpus, n, alternatives)
             if not where:
                 out.add(group)
         return frozenset(out)
@@ -69,26 +70,15 @@ def places(doc: Doc, hits: Mapping[str, FieldHit]) -> set[int]:
     return out
 
 
-def written_places(doc: Doc, alternatives: Sequence[Variants]) -> frozenset[int]:
-    """Where any of a concept's alternatives occurs as written (the query gate's exact
-    matching), as places; kept on the paper for every profile with the same concept."""
-    key = ("places", tuple(alternatives))
-    found = doc.memo.get(key)
-    if found is None:
-        found = doc.memo[key] = frozenset(_written_places(doc, alternatives))
-    return found
-
-
-def _written_places(doc: Doc, alternatives: Sequence[Variants]) -> set[int]:
-    out = set()
+def written_places(corpus: Corpus, n: int, alternatives: Sequence[Variants]) -> set[int]:
+    """Where any of a concept's alternatives occurs in paper n as written (the query gate's
+    exact matching), as places: from the exact hits the batch keeps for every query term
+    (the gate looked them up), not by searching the paper again. (Kept on the paper for each
+    concept before, it was found again nearly every time: the concepts of queries are their
+    writers' own choice of alternatives, rarely the same twice.)"""
+    doc, out = corpus.docs[n], set()
     for variants in alternatives:
-        for seq in with_joined(variants):
-            for name, ftext in doc.fields.items():
-                spans = find_phrase(ftext, seq)
-                if not spans:
-                    continue
-                if name == "title":
-                    out.add(TITLE)
-                else:
-                    out.update(ftext.sentence(a) for a, _, _ in spans)
+        hits = corpus.hits(variants, near=False).get(n)
+        if hits is not None:
+            out |= places(doc, hits)
     return out

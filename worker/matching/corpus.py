@@ -106,9 +106,6 @@ class FieldText:
 class Doc:
     paper: PaperText
     fields: dict[str, FieldText]
-    # what profiles ask of the paper alike, kept when first worked out (e.g. where a query
-    # concept stands: worker.matching.conjunction)
-    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, paper: PaperText) -> Doc:

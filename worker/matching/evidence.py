@@ -57,6 +57,8 @@ class Breakdown:
     gate: bool | None = None  # None: no query
     gate_terms: tuple[str, ...] = ()  # the query's terms by which it passes (Matcher.gate_terms)
     gate_missing: tuple[str, ...] = ()  # what it lacks to pass, in words (Matcher.gate_missing)
+    # the query's AND concepts it never names together (worker.matching.conjunction)
+    apart: frozenset[int] = frozenset()
     liked: tuple[int, float] = (-1, 0.0)  # (example index, cosine)
     unliked: tuple[int, float] = (-1, 0.0)
     semantic: tuple[int, float] = (-1, 0.0)  # (example index, z: see matching.semantic)

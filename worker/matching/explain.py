@@ -43,8 +43,7 @@ class Parts:
 
 
 def parts(b: Breakdown, m: Matcher) -> Parts:
-    found = weigh(b.terms, m.conjunction.apart(b.doc, b.terms) if m.conjunction and b.terms
-                  else frozenset())
+    found = weigh(b.terms, b.apart)
     lexical = scoring.combine(found.counted.values())
     liked, unliked = _value(b.liked), _value(b.unliked)
     # With examples on both sides (marks make both), the side the paper resembles more counts,
