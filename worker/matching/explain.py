@@ -193,24 +193,28 @@ def _counted(reasons: Sequence[Reason], clues: Clues, group: int) -> Sequence[Re
 def _term_reasons(ts: TermScore, verb: str = "mentions", suffix: str = "",
                   sign: float = 1.0, tag_query: bool = True) -> list[Reason]:
     reasons = []
+    term = ts.term
     for name in ("title", "abstract"):
         hit = ts.hits.get(name)
         if hit is None:
             continue
-        quoted = ", ".join(_QUOTE.format(s) for s in hit.surfaces[:2])
-        text = f"{name} {verb} {quoted}"
-        if hit.count > 1:
-            text += f" ({hit.count}×)"
-        text += _where(hit) + _describing(hit)
+        text = f"{name} {verb} {hit.said}"
         if not hit.exact:
-            text += f" (words of {_QUOTE.format(ts.term.text)} close together)"
-        elif _is_synonym(ts, hit.surfaces[0]):
-            text += f" (same as {_QUOTE.format(ts.term.text)})"
-        if ts.term.kind == "query" and tag_query:
+            text += f" (words of {_QUOTE.format(term.text)} close together)"
+        elif len(term.variants) > 1 and _is_synonym(ts, hit.surfaces[0]):
+            text += f" (same as {_QUOTE.format(term.text)})"
+        if term.kind == "query" and tag_query:
             text += " (query term)"
-        reasons.append(Reason(ts.term.kind, text + suffix, name, hit.surfaces,
-                              round(sign * ts.strength * ts.shares[name], 6), ts.term.text))
+        reasons.append(Reason(term.kind, text + suffix, name, hit.surfaces,
+                              round(sign * ts.strength * ts.shares[name], 6), term.text))
     return reasons
+
+
+def occurrences(hit: FieldHit) -> str:
+    """A term's occurrences in a field as its reason quotes them, whatever the term and the
+    profile: `“VLM”, “VLMs” (3×), in passing` (FieldHit.said keeps it for every profile)."""
+    quoted = ", ".join(_QUOTE.format(s) for s in hit.surfaces[:2])
+    return quoted + (f" ({hit.count}×)" if hit.count > 1 else "") + _where(hit) + _describing(hit)
 
 
 def _where(hit: FieldHit) -> str:
