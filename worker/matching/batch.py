@@ -250,7 +250,7 @@ class Batch:
         m, corpus, doc = self.m, self.corpus, self.corpus.docs[n]
         hitting = [(t, ev) for t, ev in self.terms if n in ev.hits]
         if n in self.shared_text:
-            split = corpus.claimed(n, [(t.variants, t.near) for t, _ in hitting])
+            split = corpus.claimed(n, [ev.hits[n] for _, ev in hitting])
             return [ev.score(t, n) if by_field is ev.hits[n]
                     else m._evidence(t, by_field, doc, corpus, ev.spec)
                     for (t, ev), by_field in zip(hitting, split, strict=True) if by_field]

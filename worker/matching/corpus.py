@@ -235,11 +235,11 @@ class Corpus:
             cached = self._bits[key] = bits(self.hits(variants, near))
         return cached
 
-    def claimed(self, n: int, terms: Sequence[tuple[tuple[tuple[str, ...], ...], bool]],
-                ) -> list[dict[str, FieldHit]]:
-        """claim_spans for paper n and terms given as (variants, near), in order. (Not kept:
-        one paper with the same overlapping terms comes back for one profile in five.)"""
-        found = [self.hits(variants, near)[n] for variants, near in terms]
+    def claimed(self, n: int, found: Sequence[dict[str, FieldHit]],
+                ) -> Sequence[dict[str, FieldHit]]:
+        """claim_spans for paper n's hits of several terms, in order: `found` itself when no
+        two share a token. (Not kept: one paper with the same overlapping terms comes back for
+        one profile in five.)"""
         return found if _disjoint(found) else claim_spans(self.docs[n], found)
 
     def numbers(self, keys: Iterable[str]) -> set[int]:
