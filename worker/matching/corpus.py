@@ -385,9 +385,9 @@ def claim_spans(doc: Doc, found: Sequence[dict[str, FieldHit]]) -> list[dict[str
             kept[i][name].append((a, b))
     out = []
     for hits, spans in zip(found, kept, strict=True):
-        mine = {name: hit if len(spans[name]) == hit.count else
-                field_hit(doc.fields[name], spans[name], hit.exact)
-                for name, hit in hits.items() if spans[name]}
+        mine = {name: hits[name] if len(field) == hits[name].count else
+                field_hit(doc.fields[name], field, hits[name].exact)
+                for name, field in spans.items()}
         out.append(hits if all(mine.get(name) is hit for name, hit in hits.items()) else mine)
     return out
 
