@@ -30,6 +30,9 @@ log = logging.getLogger("paper_digest")
 _TOLD: dict[tuple[str, str], str] = {}
 
 
+KEPT_FAILED = 10  # unreadable bodies kept per source, the newest (Ingest._keep_raw)
+
+
 @dataclass
 class SourceReport:
     name: str
@@ -131,13 +134,20 @@ class Ingest:
                      result.new_papers)
 
     def _keep_raw(self, failure: DumpFailure) -> str:
-        """Save what could not be parsed, for inspection, under OUTPUT_DIR/failed/."""
+        """Save what could not be parsed, for inspection, under OUTPUT_DIR/failed/SOURCE/:
+        the newest KEPT_FAILED bodies of each source. A source answering with another broken
+        body every pass (a hostile or broken mirror, up to the 25 MiB response cap each)
+        filled the disk a pass at a time."""
         from worker.delivery.base import write_atomically
 
         stem = (failure.content_hash or "unhashed")[:16]
-        path = self.settings.output_dir / "failed" / failure.source / f"{stem}.raw"
+        folder = self.settings.output_dir / "failed" / failure.source
+        path = folder / f"{stem}.raw"
         try:
             write_atomically(path, failure.raw or b"")
+            kept = sorted(folder.glob("*.raw"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in kept[KEPT_FAILED:]:
+                old.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot keep the raw body of %s: %s", failure.locator, exc)
         return str(path)

@@ -15,6 +15,7 @@ import pytest
 
 from tests.integration.helpers import add_seed_day, hf_api_config, make_config, run_cli
 from tests.memory import DictMemory
+from worker.ingest import KEPT_FAILED
 from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged, hf_api
 
 from .httpfixture import ATOM, HTML, JSON, RSS, FixtureServer, Reply, shared_fixture
@@ -396,3 +397,21 @@ def test_a_parser_bug_on_one_unit_fails_that_unit_alone(tmp_path: Path, sqlite_u
     monkeypatch.setattr(dump_dir, "parse_dump", real)
     again = run_cli(config, "fetch")
     assert again.exit_code == 0 and "local: 1 dump read" in again.output, again.output
+
+
+def test_only_the_newest_unreadable_bodies_of_a_source_are_kept(tmp_path: Path,
+                                                               sqlite_url: str) -> None:
+    """A source answering with another broken body every pass filled OUTPUT_DIR/failed/ a pass
+    at a time (up to the response cap each): the newest KEPT_FAILED of each source stay."""
+    with FixtureServer() as server:
+        server.route("/api/query", *(Reply(200, f"not xml {n}".encode(), ATOM)
+                                     for n in range(KEPT_FAILED + 3)))
+        config = make_config(tmp_path, sqlite_url, {})
+        worker = config / "worker.toml"
+        worker.write_text(worker.read_text().split("[[sources]]")[0]
+                          + f'[[sources]]\nname = "api"\nkind = "arxiv_api"\nquery = "x"\n'
+                          f'base_url = "{server.url}"\nmin_interval = 0\n')
+        for _ in range(KEPT_FAILED + 3):
+            assert "kept the unreadable response" in run_cli(config, "fetch").output
+    kept = {path.read_bytes() for path in (tmp_path / "out" / "failed" / "api").iterdir()}
+    assert kept == {f"not xml {n}".encode() for n in range(3, KEPT_FAILED + 3)}
