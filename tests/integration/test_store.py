@@ -89,7 +89,7 @@ def test_a_command_that_only_reads_leaves_an_older_schema_alone(tmp_path: Path,
     result = run_cli(root, *command)
     assert result.exit_code == 1
     assert "schema revision 0004, older than" in result.output
-    assert "`paper-digest run` or `serve` upgrades it" in result.output
+    assert f"`paper-digest --config {root} run` or `serve` upgrades it" in result.output
     assert current_revision(engine) == "0004"
     assert run_cli(root, "run").exit_code == 0  # a run upgrades it, as ever
     assert current_revision(engine) == HEAD_REVISION
@@ -131,7 +131,8 @@ def test_status_before_the_first_run_shows_the_config_side_on_either_database(
     root = make_config(tmp_path, database_url, {"ada": ADA})
     result = CliRunner().invoke(cli, ["--config", str(root), *command])
     assert result.exit_code == 0, result.stderr
-    assert "note: " in result.stderr and "`paper-digest run` or `serve`" in result.stderr
+    assert "note: " in result.stderr
+    assert f"`paper-digest --config {root} run` or `serve`" in result.stderr
     assert "ada" in result.stdout and "never" in result.stdout
     if database_url.startswith("sqlite"):
         assert not (tmp_path / "paper-digest.db").exists()
@@ -153,6 +154,8 @@ def test_a_command_that_only_reads_makes_no_database(tmp_path: Path,
     root = make_config(tmp_path, f"sqlite:///{path}", {"ada": ADA})
     result = CliRunner().invoke(cli, ["--config", str(root), *command])
     assert f"no database at {path} yet" in result.stderr
+    # the command that makes it, for this config (a bare `paper-digest run` reads ./config)
+    assert f"`paper-digest --config {root} run` or `serve` makes it" in result.stderr
     assert not path.exists() and not path.parent.exists()
     if command[0] == "preview":  # reads stored papers: there are none to read
         assert result.exit_code == 1

@@ -60,10 +60,12 @@ class Obj:
         """The database, its schema created or upgraded; `migrate=False` (commands that only
         read): as it is, and an error if it is missing or at another revision; `upgrade=False`
         (dry runs): created if new, but an older schema is an error, not upgraded."""
+        from worker.config_types import command_line
         from worker.store.db import open_engine, open_existing
 
         engine = (open_engine(settings.database_url, upgrade=upgrade) if migrate
-                  else open_existing(settings.database_url))
+                  else open_existing(settings.database_url,
+                                     run=command_line(self.config_dir, "run")))
         settle_heap()  # the command's start-up ends here: config read, database open
         # Closed when the command ends, however it ends (click closes its context before
         # main exits): SQLite checkpoints its WAL on close, PostgreSQL sees the sessions end

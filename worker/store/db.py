@@ -268,15 +268,16 @@ def _refuse_beside_a_running_serve(engine: Engine, current: str) -> None:
             f"for {int(RUNNING_SERVE.total_seconds() // 60)} minutes")
 
 
-def open_existing(url: str) -> Engine:
+def open_existing(url: str, run: str = "paper-digest run") -> Engine:
     """An engine on `url` for a command that only reads (status, preview): the database must
     be there with the schema at HEAD_REVISION. Unlike open_engine it never creates a SQLite
     file nor migrates: looking at an install with a newer paper-digest must not upgrade the
     schema under the older one still serving it (whose writes the new schema may refuse),
-    nor leave an empty database where a mistyped path pointed."""
+    nor leave an empty database where a mistyped path pointed. `run`: the command that makes
+    or upgrades it, as its errors name it (with the config the user gave)."""
     missing = missing_sqlite_file(url)
     if missing is not None:
-        raise NoSchemaYet(f"no database at {missing} yet: `paper-digest run` or `serve` makes "
+        raise NoSchemaYet(f"no database at {missing} yet: `{run}` or `serve` makes "
                           "it (is database_url, or PAPER_DIGEST_DATABASE_URL, the one they "
                           "use?)")
     with _opening(url):
@@ -287,13 +288,13 @@ def open_existing(url: str) -> Engine:
     engine.dispose()
     if current is None:
         raise NoSchemaYet(f"database {redact(url)} has no paper-digest tables yet: "
-                          "`paper-digest run` or `serve` creates them (is database_url, or "
+                          f"`{run}` or `serve` creates them (is database_url, or "
                           "PAPER_DIGEST_DATABASE_URL, the one they use?)")
     if not current.isdigit() or int(current) > int(HEAD_REVISION):
         raise _newer_schema(engine, current)
     raise DatabaseOpenError(
         f"database {redact(url)} is at schema revision {current}, older than this "
-        f"paper-digest's {HEAD_REVISION}: `paper-digest run` or `serve` upgrades it (back it "
+        f"paper-digest's {HEAD_REVISION}: `{run}` or `serve` upgrades it (back it "
         "up first); this command only reads, and leaves it as it is")
 
 
