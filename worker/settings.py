@@ -83,6 +83,16 @@ class EmailSettings:
     list_id: str | None = None  # List-Id: <list_id>, so mail clients can filter and mute
     unsubscribe: tuple[str, ...] = ()  # mailto:/https: URIs for List-Unsubscribe; {subscriber}
     help: str | None = None  # whom to ask, shown in every digest's footer
+    # Where subscribers' addresses may be: these domains and those below them; () any. Where
+    # subscribers write their own files (a shared repository), one could otherwise have the
+    # institute's relay mail anyone, as often as its schedule says.
+    allowed_domains: tuple[str, ...] = ()
+
+    def allows(self, address: str) -> bool:
+        domain = address.rpartition("@")[2].lower()
+        return not self.allowed_domains or any(
+            domain == allowed or domain.endswith("." + allowed)
+            for allowed in (d.lower().lstrip(".") for d in self.allowed_domains))
 
     def unsubscribe_uris(self, subscriber_id: str) -> tuple[str, ...]:
         from urllib.parse import quote
@@ -103,6 +113,11 @@ def _email_problems(email: EmailSettings, file: str, text: str) -> list[Problem]
         problems.append(Problem(file, "expected a domain-like name without spaces or <>, e.g. "
                                 "\"papers.lab.example.org\"", "email.list_id",
                                 line_of(text, "list_id")))
+    for domain in email.allowed_domains:
+        if not re.fullmatch(r"\.?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", domain):
+            problems.append(Problem(file, f"{domain!r} is not a domain such as "
+                                    "\"lab.example.org\"", "email.allowed_domains",
+                                    line_of(text, "allowed_domains")))
     for uri in email.unsubscribe:
         if not _UNSUBSCRIBE_URI.fullmatch(uri):
             problems.append(Problem(file, f"{uri!r} is not a mailto: or http(s): URI in "
@@ -348,6 +363,8 @@ def load_config(config_dir: Path, env: Mapping[str, str],
     profiles, broken, disabled = [], {}, {}
     for path in subscriber_files(config_dir) if only is None else only:
         profile, file_problems, enabled = load_profile(path)
+        if profile is not None and profile.email and not settings.email.allows(profile.email):
+            file_problems = [*file_problems, _not_allowed(path, profile.email, settings.email)]
         if file_problems or profile is None:
             broken[path.stem] = file_problems
             problems += file_problems
@@ -356,6 +373,12 @@ def load_config(config_dir: Path, env: Mapping[str, str],
         else:
             profiles.append(profile)
     return Config(settings, profiles, problems, broken, disabled)
+
+
+def _not_allowed(path: Path, address: str, email: EmailSettings) -> Problem:
+    return Problem(str(path), f"{address} is not at a domain this install mails "
+                   f"({', '.join(email.allowed_domains)}: [email] allowed_domains in "
+                   "worker.toml)", "email")
 
 
 def settings_or_raise(config: Config) -> Settings:

@@ -420,3 +420,27 @@ def test_a_line_break_at_the_end_of_an_id_an_address_or_a_source_name_is_refused
     assert ("sources[0].name", "expected a name of letters, digits, '.', '_' or '-'") in said
     assert ("email", "expected an address like ada@example.org") in said
     assert any("file name must start with a letter or digit" in m for _, m in said)
+
+
+def test_allowed_domains_keep_addresses_to_the_institutes_own(tmp_path: Path) -> None:
+    """Where subscribers write their own files, [email] allowed_domains keeps the relay to the
+    institute's addresses: another address is an error of that file only."""
+    worker = GOOD_WORKER + '[email]\nallowed_domains = ["Lab.Example.org"]\n'
+    subs = {name: GOOD_SUB.replace("ada@example.org", address) for name, address in (
+        ("ada", "ada@lab.example.org"), ("bob", "bob@CS.lab.example.org"),
+        ("eve", "victim@elsewhere.example"), ("mal", "m@notlab.example.org"))}
+    config = load_config(write_config(tmp_path, worker, **subs), {})
+    assert sorted(p.id for p in config.profiles) == ["ada", "bob"]
+    assert sorted(config.broken) == ["eve", "mal"]
+    (problem,) = config.broken["eve"]
+    assert problem.key == "email" and problem.file.endswith("eve.toml")
+    assert "victim@elsewhere.example is not at a domain this install mails (Lab.Example.org" \
+        in problem.message
+
+
+def test_an_allowed_domain_must_be_a_domain(tmp_path: Path) -> None:
+    worker = GOOD_WORKER + '[email]\nallowed_domains = ["lab.example.org", "@lab", "x y.org"]\n'
+    config = load_config(write_config(tmp_path, worker, ada=GOOD_SUB), {})
+    assert [p.message for p in config.problems if p.key == "email.allowed_domains"] == [
+        "'@lab' is not a domain such as \"lab.example.org\"",
+        "'x y.org' is not a domain such as \"lab.example.org\""]
