@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import zip_longest
 from typing import Any
 
 from sqlalchemy import Engine
@@ -255,8 +256,11 @@ class Pipeline:
             self.timings[stage] += time.perf_counter() - start
 
     def _examples(self, profiles: Sequence[Profile]) -> Examples:
-        """The profiles' example papers; arXiv ids no source has listed are looked up."""
-        refs = {r for p in profiles for r in (*p.interests.like, *p.interests.unlike)}
+        """The profiles' example papers; arXiv ids no source has listed are looked up, each
+        profile's first examples before anyone's later ones (a pass asks about so many: a
+        profile listing thousands must not hold up the others' for many passes)."""
+        lists = [(*p.interests.like, *p.interests.unlike) for p in profiles]
+        refs = [r for turn in zip_longest(*lists) for r in turn if r is not None]
         return resolve_examples(self.engine, refs, self.now,
                                 lookup_for(self.settings, self._fetcher if self.http_factory
                                            else None))

@@ -47,6 +47,13 @@ NOT_LISTED = "not listed by any source"
 NOT_ON_ARXIV = "not on arXiv"
 NO_SUCH_TITLE = "no arXiv paper has this exact title"
 NOT_ASKED = "not listed by any source; the next run looks it up on arXiv"
+# What a pass asks arXiv about at most (one request per TITLE_LIST titles or ID_LIST ids, 3 s
+# apart): ~30 s for each. A profile listing thousands of titles (or new ones every day) held
+# every subscriber's pass for minutes; the rest is asked by the next passes.
+TITLE_BUDGET = 200
+ID_BUDGET = 1000
+DEFERRED = ("not listed by any source; not looked up yet (a run asks arXiv about at most "
+            f"{TITLE_BUDGET} titles and {ID_BUDGET:,} ids): a later run does")
 OTHER_DOI = "a DOI that is not arXiv's: give the paper's arXiv id or its title"
 SOURCE = "arXiv lookup"  # how errors name the lookup
 
@@ -168,7 +175,8 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
     """Each reference's paper: a stored one (by arXiv id or title), else one looked up on arXiv
     before (or now, with `lookup`), else the reason it cannot be used. `later`: refs not asked
     about yet will be, by the next run (for `check`, which asks nothing itself)."""
-    refs = sorted(set(refs))
+    first = {ref: n for n, ref in reversed(list(enumerate(refs)))}  # the caller's order:
+    refs = sorted(first)  # within a run's budget the first are asked first (_budget)
     result = Examples(papers.find_papers(engine, refs) if refs else {})
     ids = {ref: i for ref in refs
            if ref not in result.papers and (i := papers.ref_arxiv_id(ref))}
@@ -177,7 +185,7 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
     titles = {ref: normalize_title(ref) for ref in refs
               if ref not in result.papers and ref not in ids and ref not in result.unused}
     if titles:
-        by_title = _search_titles(engine, titles, now, lookup, later, result)
+        by_title = _search_titles(engine, titles, now, lookup, later, result, first)
         # A source may have listed the paper since, under another title (a later version's).
         listed = papers.find_papers(engine, sorted(set(by_title.values())))
         for ref, arxiv_id in by_title.items():
@@ -188,7 +196,8 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
     if not ids:
         return result
     known = store.looked_up(engine, ids.values())
-    ask = sorted({i for i in ids.values() if i not in known or _stale(known[i], now)})
+    stale = {ref: i for ref, i in ids.items() if i not in known or _stale(known[i], now)}
+    ask, deferred = _budget(stale, first, ID_BUDGET)
     failed: dict[str, str] = {}
     if ask and lookup is not None:
         answer = lookup(ask)
@@ -205,19 +214,31 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
         elif answer_for is not None:  # when arXiv last said it had no such paper
             result.unused[ref] = NOT_ON_ARXIV
         else:
-            result.unused[ref] = NOT_ASKED if later else NOT_LISTED
+            result.unused[ref] = (NOT_ASKED if later else
+                                  DEFERRED if lookup is not None and arxiv_id in deferred
+                                  else NOT_LISTED)
     return result
 
 
+def _budget(wanted: dict[str, str], first: dict[str, int], budget: int,
+            ) -> tuple[list[str], set[str]]:
+    """Of the ids or title keys to ask about (ref -> it), the `budget` whose refs come first
+    in the caller's order, sorted; and the rest, which a later run asks about."""
+    ranked = list(dict.fromkeys(wanted[ref] for ref in sorted(wanted, key=first.__getitem__)))
+    return sorted(ranked[:budget]), set(ranked[budget:])
+
+
 def _search_titles(engine: Engine, titles: dict[str, str], now: datetime,
-                   lookup: ArxivLookup | None, later: bool, result: Examples) -> dict[str, str]:
+                   lookup: ArxivLookup | None, later: bool, result: Examples,
+                   first: dict[str, int]) -> dict[str, str]:
     """The arXiv id of the paper with each title (ref -> its title key) that arXiv has one
     for, searching for the titles not asked about yet, or not found for ASK_TITLE_AGAIN; the
     others go into result.unused, with why. A title's paper is kept with the ids' papers
     (resolve reads it back with them)."""
     keys = sorted({k for k in titles.values() if k})
     known = store.titles_looked_up(engine, keys)
-    ask = [k for k in keys if _title_stale(known.get(k), now)]
+    ask, deferred = _budget({ref: k for ref, k in titles.items()
+                             if k and _title_stale(known.get(k), now)}, first, TITLE_BUDGET)
     failed: dict[str, str] = {}
     if ask and lookup is not None:
         answer = lookup.titles(ask)
@@ -242,7 +263,9 @@ def _search_titles(engine: Engine, titles: dict[str, str], now: datetime,
             result.unused[ref] = NO_SUCH_TITLE + (
                 f"; did you mean “{clean_line(near[1])}” (arXiv {near[0]})?" if near else "")
         else:
-            result.unused[ref] = NOT_ASKED if later and key else NOT_LISTED
+            result.unused[ref] = (NOT_ASKED if later and key else
+                                  DEFERRED if lookup is not None and key in deferred
+                                  else NOT_LISTED)
     return ids
 
 

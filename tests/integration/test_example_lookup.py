@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests.clock import FakeClock
 from tests.integration.helpers import make_config, run_cli
 from tests.integration.httpfixture import ATOM, FixtureServer, Reply, shared_fixture
-from worker.examples import ArxivLookup
+from worker.examples import TITLE_BUDGET, ArxivLookup
 from worker.sources.http import Fetcher
 from worker.store.db import open_engine
 from worker.store.schema import example_papers, example_titles, papers
@@ -470,3 +470,29 @@ def test_arxiv_out_of_reach_is_asked_once_a_pass(tmp_path: Path, sqlite_url: str
     assert searched.endswith(f'; asked again next run): "{WRITTEN}"')
     assert (f"not asked: {down} could not be reached earlier in this run (connection failed"
             in looked_up) and looked_up.endswith(f'; asked again next run): "{LIKED}"')
+
+
+def test_a_pass_asks_about_so_many_titles_each_profiles_first_ones_first(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """A profile listing hundreds of titles no source has (or new ones every day) held every
+    subscriber's pass for minutes of lookups, 3 s a request on arXiv. A pass asks about at
+    most TITLE_BUDGET titles, every profile's first ones before anyone's later ones, and says
+    the rest are asked by a later run; that run goes on where this one stopped."""
+    many = [f"A Title Nobody Wrote Number {n}" for n in range(TITLE_BUDGET + 50)]
+    greedy = PROFILE.replace(f'like = ["{LIKED}", "{NO_SUCH}"]',
+                             "like = [" + ", ".join(f'"{t}"' for t in many) + "]")
+    modest = PROFILE.replace(f'like = ["{LIKED}", "{NO_SUCH}"]', f'like = ["{WRITTEN}"]')
+    with FixtureServer() as server:
+        server.route("/api/query", Reply(200, shared_fixture("arxiv", ANSWER), ATOM))
+        config = make_config(tmp_path, sqlite_url, {"greedy": greedy, "modest": modest},
+                             extra=f'[matching]\nexample_lookup = "{server.url}"\n')
+        (tmp_path / "dumps" / "2026-03-12_hf.txt").write_text(DUMP, encoding="utf-8")
+        first = run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00")
+        asked = [t for q in _asked(server, "search_query") for t in q.split(" OR ")]
+        assert len(asked) == TITLE_BUDGET and any("aew10" in t for t in asked)
+        assert "a later run does" in first.output
+        (digest,) = (tmp_path / "out" / "modest").glob("*.md")  # its example was found
+        assert "Proceedings of Workshop AEW10" in digest.read_text(encoding="utf-8")
+        _another_day(tmp_path, config, 13, "More notes from", "2026-03-13T20:00:00+00:00")
+        again = [t for q in _asked(server, "search_query") for t in q.split(" OR ")]
+    assert len(again) == TITLE_BUDGET + 50 + 1 and len(set(again)) == len(again)
