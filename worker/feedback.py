@@ -7,6 +7,9 @@ opening the link shows what it will do and a button; pressing the button (a POST
 mark, as `paper-digest mark` would. Opening alone changes nothing: mail scanners and link
 previews open every link in a message. A link still verifies after its subscriber's file is
 deleted, so the desk also asks whether the subscriber is subscribed now: if not, 410, no mark.
+A link also signs the day of its digest and marks nothing after MAX_AGE: a digest forwarded,
+or kept in an archive others read, does not let anyone mark papers for its reader for good.
+(Links made before links carried a day have none, and do not expire.)
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import hmac
 import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote_plus, urlencode
@@ -30,21 +33,25 @@ UNDO = "remove"  # the verdict of the undo button a thank-you page shows
 # characters (worker.profiles.SUBSCRIBER_ID), a paper id a 64-bit integer, a token 128 bits
 # in hex. Anything longer is not our link, and is refused before any work on it.
 MAX_SUBSCRIBER, MAX_PAPER, TOKEN_CHARS = 64, 19, 32
+MAX_AGE = timedelta(days=180)  # how long after its digest's day a link marks anything
+_DAY = "%Y%m%d"  # a link's day: 8 digits
 
 
-def token(secret: str, subscriber_id: str, paper_id: int, verdict: str) -> str:
-    return _token(_key(secret), subscriber_id, paper_id, verdict)
+def token(secret: str, subscriber_id: str, paper_id: int, verdict: str, day: str = "") -> str:
+    return _token(_key(secret), subscriber_id, paper_id, verdict, day)
 
 
 def _key(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()  # any length of secret, 32 bytes of key
 
 
-def _token(key: bytes, subscriber_id: str, paper_id: int | str, verdict: str) -> str:
+def _token(key: bytes, subscriber_id: str, paper_id: int | str, verdict: str,
+           day: str = "") -> str:
     """BLAKE2b in its keyed mode, a MAC in one call (~1 µs: a pass makes ~300,000 links).
-    `paper_id` may be the text of a link: it signs the same as the number it spells."""
-    message = f"{subscriber_id}\0{paper_id}\0{verdict}".encode()
-    return hashlib.blake2b(message, key=key, digest_size=16).hexdigest()
+    `paper_id` may be the text of a link: it signs the same as the number it spells. `day`
+    (YYYYMMDD) is the digest's; a link without one signs what links signed before days."""
+    message = f"{subscriber_id}\0{paper_id}\0{verdict}" + (f"\0{day}" if day else "")
+    return hashlib.blake2b(message.encode(), key=key, digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -54,18 +61,18 @@ class Links:
     url: str
     secret: str
 
-    def link(self, subscriber_id: str, paper_id: int, verdict: str) -> str:
-        return self.of(subscriber_id)(paper_id, verdict)
+    def link(self, subscriber_id: str, paper_id: int, verdict: str, day: date) -> str:
+        return self.of(subscriber_id, day)(paper_id, verdict)
 
-    def of(self, subscriber_id: str) -> Callable[[int, str], str]:
-        """The link maker of one subscriber's digest: a digest has many items (at institute
-        scale a pass makes ~300,000 links, so each costs a few microseconds)."""
-        key = self._key
+    def of(self, subscriber_id: str, day: date) -> Callable[[int, str], str]:
+        """The link maker of one subscriber's digest of `day`: a digest has many items (at
+        institute scale a pass makes ~300,000 links, so each costs a few microseconds)."""
+        key, stamp = self._key, day.strftime(_DAY)
         start = f"{self.url.rstrip('/')}/mark?s={quote_plus(subscriber_id)}&p="
 
         def link(paper_id: int, verdict: str) -> str:
-            signed = _token(key, subscriber_id, paper_id, verdict)
-            return f"{start}{paper_id}&v={verdict}&t={signed}"
+            signed = _token(key, subscriber_id, paper_id, verdict, stamp)
+            return f"{start}{paper_id}&v={verdict}&t={signed}&d={stamp}"
         return link
 
     @cached_property
@@ -95,16 +102,18 @@ class Desk:
         self.engine, self.now, self.subscribed = engine, now, subscribed
         self.key = _key(secret)  # hashed once, as Links does
 
-    def genuine(self, sid: str, paper_ref: str, verdict: str, signed: str) -> bool:
+    def genuine(self, sid: str, paper_ref: str, verdict: str, signed: str,
+                day: str = "") -> bool:
         """Whether a link is one we signed, decided on its text as it came: a forged link can
         hold anything, so nothing in it is read (as a number, say) before its signature
         matches. int() refuses 4,300 digits and more, and reads '٣' or '007' as a number;
         compare_digest refuses text that is not ASCII. Parts longer than ours are refused
         unread, so a forger cannot make us hash megabytes."""
         if (verdict not in (*VERDICTS, UNDO) or not 0 < len(sid) <= MAX_SUBSCRIBER
-                or not 0 < len(paper_ref) <= MAX_PAPER or len(signed) != TOKEN_CHARS):
+                or not 0 < len(paper_ref) <= MAX_PAPER or len(signed) != TOKEN_CHARS
+                or len(day) not in (0, 8)):
             return False
-        expected = _token(self.key, sid, paper_ref, verdict)
+        expected = _token(self.key, sid, paper_ref, verdict, day)
         return (hmac.compare_digest(signed.encode(), expected.encode())
                 and paper_ref.isascii() and paper_ref.isdigit())
 
@@ -113,10 +122,17 @@ class Desk:
         from worker.store.papers import find_paper
 
         sid, paper_ref, verdict = params.get("s", ""), params.get("p", ""), params.get("v", "")
-        if not self.genuine(sid, paper_ref, verdict, params.get("t", "")):
+        day = params.get("d", "")
+        if not self.genuine(sid, paper_ref, verdict, params.get("t", ""), day):
             return _page(403, "This link is not valid",
                          "It may have been cut short or changed, or it is from before the "
                          "feedback secret was changed. Nothing was marked.")
+        sent = _day(day)
+        if sent is not None and self.now().date() - sent > MAX_AGE:
+            return _page(410, "This link has expired",
+                         f"It is from a digest of {sent:%Y-%m-%d}, and a digest's links mark "
+                         f"papers for {MAX_AGE.days} days. A newer digest's links still do. "
+                         "Nothing was marked.")
         if not self.subscribed(sid):  # the link is genuine, but its subscriber has left
             return _page(410, "You are no longer subscribed",
                          f"This link is from a digest for {html.escape(sid)}, who no longer "
@@ -141,8 +157,19 @@ class Desk:
         # A thank-you page offers to undo: the same link with verdict `remove`, signed, as a
         # query relative to this page (its path is whatever the proxy in front made it).
         undo = "?" + urlencode({"s": sid, "p": paper_ref, "v": UNDO,
-                                "t": _token(self.key, sid, int(paper_ref), UNDO)})
+                                "t": _token(self.key, sid, int(paper_ref), UNDO, day),
+                                **({"d": day} if day else {})})
         return _page(200, "Thank you", html.escape(said), button="Undo", action=undo)
+
+
+def _day(text: str) -> date | None:
+    """A genuine link's day, or None for a link made before links carried one (or a day
+    that is no date, which only the secret's holder could have signed)."""
+    try:
+        return datetime.strptime(text, _DAY).date() if text.isascii() and text.isdigit() \
+            else None
+    except ValueError:
+        return None
 
 
 def _page(status: int, heading: str, text: str, button: str | None = None,

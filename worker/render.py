@@ -344,7 +344,8 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
                    group_by: str = "none", feedback: FeedbackLinks | None = None,
                    ) -> DigestContext:
     local = digest.created_at.astimezone(ZoneInfo(timezone))
-    link = feedback.of(digest.subscriber_id) if feedback is not None else None
+    link = (feedback.of(digest.subscriber_id, digest.created_at.date()) if feedback is not None
+            else None)
 
     def links(paper_id: int) -> tuple[str | None, str | None]:
         if link is None:

@@ -24,6 +24,7 @@ from worker.store.marks import marks_for
 SECRET = "feedback-secret-for-tests"
 ENV = {"PAPER_DIGEST_FEEDBACK_SECRET": SECRET}
 NOW = datetime(2026, 3, 13, 9, tzinfo=UTC)
+DAY = NOW.date()  # the day of the links the tests make
 ADA = """
 name = "Ada"
 deliver = ["markdown"]
@@ -118,7 +119,7 @@ def test_a_link_asks_first_and_the_button_records_the_mark(
 def test_a_signed_link_to_a_paper_no_longer_stored_is_a_clear_404(
         database_url: str, served: tuple[object, int]) -> None:
     _, port = served
-    link = Links(f"http://127.0.0.1:{port}", SECRET).link("ada", 123456, "like")
+    link = Links(f"http://127.0.0.1:{port}", SECRET).link("ada", 123456, "like", DAY)
     answer = httpx.post(link, timeout=5)
     assert answer.status_code == 404 and "no longer in the database" in answer.text
 
@@ -132,7 +133,7 @@ def test_a_forged_link_of_any_length_is_refused_unread(
     engine, port = served
     paper = _stored(engine, "Charts Read Aloud")
     links = Links(f"http://127.0.0.1:{port}/digest", SECRET)
-    genuine = links.link("ada", paper, "like")
+    genuine = links.link("ada", paper, "like", DAY)
     hex32 = "0123456789abcdef" * 2
     forged = [re.sub(r"p=\d+", "p=" + "9" * 5000, genuine),
               re.sub(r"p=\d+&v=like&t=\w+", f"p={'9' * 5000}&v=like&t={hex32}", genuine),
@@ -187,7 +188,7 @@ def test_a_removed_subscriber_s_signed_link_is_410_and_marks_nothing(
     try:
         with httpx.Client(timeout=5) as client:
             for sid in ("ada", ODD):  # a mark each while subscribed
-                assert client.post(links.link(sid, paper, "like")).status_code == 200
+                assert client.post(links.link(sid, paper, "like", DAY)).status_code == 200
             before = marks_for(engine, ["ada", ODD])  # type: ignore[arg-type]
             assert [len(m) for m in before.values()] == [1, 1]
             subscribers.clear()  # both files deleted
@@ -195,17 +196,17 @@ def test_a_removed_subscriber_s_signed_link_is_410_and_marks_nothing(
             for sid in ("ada", ODD):
                 for verdict in ("like", "unlike", "remove"):
                     for method in ("GET", "POST"):
-                        answer = client.request(method, links.link(sid, paper, verdict))
+                        answer = client.request(method, links.link(sid, paper, verdict, DAY))
                         assert answer.status_code == 410, (sid, verdict, method)
                         assert "You are no longer subscribed" in answer.text
                         assert "Nothing was marked" in answer.text and "<form" not in answer.text
                         assert answer.headers["cache-control"] == "no-store"
             assert html.escape(ODD) in answer.text and "<lab>" not in answer.text
             # The signature is checked first, then the subscriber, then the paper.
-            signed = links.link("ada", paper, "like")
+            signed = links.link("ada", paper, "like", DAY)
             assert client.post(re.sub(r"&t=[^&]+", "", signed)).status_code == 403
             assert client.post(signed.replace("s=ada", "s=bob")).status_code == 403
-            assert client.post(links.link("ada", 999999, "like")).status_code == 410
+            assert client.post(links.link("ada", 999999, "like", DAY)).status_code == 410
     finally:
         http_log.removeHandler(caplog.handler)
     assert marks_for(engine, ["ada", ODD]) == before  # type: ignore[arg-type]
@@ -236,7 +237,10 @@ def test_serve_s_desk_asks_the_running_config_as_hot_reload_left_it(
     server._start_http("127.0.0.1", 0)
     try:
         paper = _stored(engine, "Charts Read Aloud")
-        link = Links(f"http://127.0.0.1:{server.http.port}/digest", SECRET).link
+        links = Links(f"http://127.0.0.1:{server.http.port}/digest", SECRET)
+
+        def link(sid: str, paper: int, verdict: str) -> str:
+            return links.link(sid, paper, verdict, DAY)
         with httpx.Client(timeout=5) as client:
             assert client.post(link("bob", paper, "like")).status_code == 200
             assert client.post(link("eve", paper, "like")).status_code == 200  # broken
@@ -323,7 +327,7 @@ def test_in_a_browser_the_page_marks_only_when_its_button_is_pressed(sqlite_url:
     server.start()
     try:
         link = Links(f"http://127.0.0.1:{server.port}/digest", SECRET).link("ada", paper.id,
-                                                                           "unlike")
+                                                                           "unlike", DAY)
         with browser.page() as tab:
             tab.open(link, 800)
             shown = tab.evaluate("document.body.innerText")

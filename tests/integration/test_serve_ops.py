@@ -137,7 +137,7 @@ def test_a_database_outage_is_one_line_when_it_starts_and_one_when_it_ends(
         server._start_http("127.0.0.1", 0)
         port = server.http.port
         link = Links(f"http://127.0.0.1:{port}/digest", SECRET).link(
-            "ada", _stored(server.engine, "Charts Read Aloud"), "like")
+            "ada", _stored(server.engine, "Charts Read Aloud"), "like", datetime.now(UTC).date())
         try:
             assert scrape(port)[("paper_digest_up", ())] == ("gauge", 1)
             assert httpx.get(link, timeout=5).status_code == 200

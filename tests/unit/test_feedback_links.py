@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from unittest.mock import patch
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from markdown_it import MarkdownIt
 
 from tests.unit.test_render_golden import sample_digest
-from worker.feedback import Links, token
+from worker.feedback import MAX_AGE, Links, token
 from worker.render import digest_context, render
 from worker.settings import load_settings
 
@@ -39,13 +41,46 @@ def test_a_token_signs_subscriber_paper_and_verdict() -> None:
 
 
 def test_a_link_names_what_it_marks_and_survives_odd_subscriber_ids() -> None:
-    url = LINKS.link("ada lovelace&co", 42, "unlike")
+    url = LINKS.link("ada lovelace&co", 42, "unlike", date(2026, 3, 13))
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc, parts.path) == ("https", "lab.example.org",
                                                         "/digest/mark")
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-    assert query == {"s": "ada lovelace&co", "p": "42", "v": "unlike",
-                     "t": token(SECRET, "ada lovelace&co", 42, "unlike")}
+    assert query == {"s": "ada lovelace&co", "p": "42", "v": "unlike", "d": "20260313",
+                     "t": token(SECRET, "ada lovelace&co", 42, "unlike", "20260313")}
+    assert token(SECRET, "ada", 42, "unlike", "20260313") not in {
+        token(SECRET, "ada", 42, "unlike"), token(SECRET, "ada", 42, "unlike", "20260314")}
+
+
+def _answer(link: str, today: date) -> int:
+    """The status the desk answers `link` with (a POST) on `today`; the paper is not stored,
+    so a link that gets past its signature and its day is a 404."""
+    from sqlalchemy import create_engine
+
+    from worker.feedback import Desk
+
+    engine = create_engine("sqlite://")
+    desk = Desk(engine, SECRET, lambda: datetime.combine(today, time(9), UTC),
+                subscribed=lambda sid: True)
+    try:
+        with patch("worker.store.papers.find_paper", return_value=None):
+            return desk.answer("POST", {k: v[0] for k, v in
+                                        parse_qs(urlsplit(link).query).items()}).status
+    finally:
+        engine.dispose()
+
+
+def test_a_link_marks_nothing_once_its_digest_is_older_than_max_age() -> None:
+    """A digest forwarded, or kept where others read it, let anyone mark papers for its
+    reader for good: a link signs its digest's day and is refused MAX_AGE after it."""
+    sent = date(2026, 3, 13)
+    link = LINKS.link("ada", 42, "like", sent)
+    assert _answer(link, sent + MAX_AGE) == 404  # still marks (the paper is gone here)
+    assert _answer(link, sent + MAX_AGE + timedelta(days=1)) == 410
+    assert _answer(link.replace("d=20260313", "d=20261213"), sent) == 403  # a day changed
+    legacy = link.replace("&d=20260313", "").replace(
+        token(SECRET, "ada", 42, "like", "20260313"), token(SECRET, "ada", 42, "like"))
+    assert _answer(legacy, date(2030, 1, 1)) == 404  # made before links had days: kept
 
 
 @pytest.mark.parametrize("fmt", ["html", "txt", "md"])
@@ -60,7 +95,8 @@ def test_every_item_gets_both_links_in_every_format(fmt: str) -> None:
     else:
         found = re.findall(r"(https://lab\S+/mark\?\S+)", text)
     marks = [u for u in found if "/mark?" in u]
-    expected = [LINKS.link(digest.subscriber_id, item.paper.id, verdict)
+    expected = [LINKS.link(digest.subscriber_id, item.paper.id, verdict,
+                           digest.created_at.date())
                 for item in digest.items for verdict in ("like", "unlike")]
     assert sorted(marks) == sorted(expected) and len(expected) >= 4
 
