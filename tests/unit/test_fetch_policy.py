@@ -341,3 +341,25 @@ def test_bytes_after_a_gzip_end_count_against_the_size_cap():
                    clock, settings=FetchSettings(max_bytes=1000))
     with pytest.raises(SourceError, match="larger than the 1000-byte limit"):
         f.fetch("https://example.org/trailing", source="s")
+
+
+@pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/",
+                                    "http://127.0.0.1:8080/admin", "http://10.1.2.3/",
+                                    "http://[::1]/", "http://localhost/"])
+def test_a_public_source_redirected_into_this_machine_or_its_network_is_not_followed(target):
+    """A compromised mirror answering with a redirect to the cloud's metadata service (or
+    anything only the worker's machine reaches) is refused, the address never asked."""
+    clock = FakeClock(START)
+    f, seen = fetcher([httpx.Response(302, headers={"Location": target}), ok(b"secrets")],
+                      clock)
+    with pytest.raises(SourceError, match=r"redirected from mirror\.example\.org to an address "
+                                          r"of this machine or its network \(.*\): not followed"):
+        f.fetch("http://mirror.example.org/dump.txt", source="s")
+    assert [str(r.url) for r in seen] == ["http://mirror.example.org/dump.txt"]
+
+
+def test_a_source_on_the_local_network_may_redirect_within_it():
+    clock = FakeClock(START)
+    f, seen = fetcher([httpx.Response(302, headers={"Location": "http://10.0.0.9/d.txt"}),
+                       ok(b"papers")], clock)
+    assert f.fetch("http://10.0.0.5/dump.txt", source="s").body == b"papers" and len(seen) == 2

@@ -15,6 +15,7 @@ Sleeping, randomness and both clocks are injected, so tests never really wait.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random as _random
 import time
@@ -111,19 +112,40 @@ class FetchSettings:
     min_intervals: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_INTERVALS))
 
 
-class _Downgrade(Exception):
-    """A redirect from https to plain http (_refuse_downgrade): its target."""
+class _Refused(Exception):
+    """A redirect not followed (_check_redirect): why, and where it went."""
 
 
-def _refuse_downgrade(response: httpx.Response) -> None:
-    """Refuse a redirect from https to plain http, however redirects are followed: what the
-    source's https gave (the server is who it says, nobody on the way changed the papers) is
-    silently lost, and a compromised or spoofed answer could send the fetcher to any plain
-    address. The fetch fails, naming where it was sent; the source's URL is the fix."""
-    if response.request.url.scheme == "https" and response.has_redirect_location:
-        target = response.request.url.join(response.headers["location"])
-        if target.scheme == "http":
-            raise _Downgrade(str(target))
+def _check_redirect(response: httpx.Response) -> None:
+    """Refuse a redirect, however redirects are followed, that would lose what the source's
+    URL promised. From https to plain http: that the server is who it says and that nobody
+    on the way changed the papers, and a spoofed answer could send the fetcher anywhere.
+    From a public host to a loopback, private or link-local address (written as one, or
+    `localhost`): a compromised mirror could make the worker ask the machines only it can
+    reach (a cloud's metadata service at 169.254.169.254). The fetch fails, naming where it
+    was sent; the source's URL is the fix."""
+    if not response.has_redirect_location:
+        return
+    source = response.request.url
+    target = source.join(response.headers["location"])
+    if source.scheme == "https" and target.scheme == "http":
+        raise _Refused(f"redirected from https to plain http ({target})")
+    if _internal(target.host) and not _internal(source.host):
+        raise _Refused(f"redirected from {source.host} to an address of this machine or its "
+                       f"network ({target})")
+
+
+def _internal(host: str) -> bool:
+    """Is `host` this machine or a private network, as written (names other than localhost
+    are not looked up: they are the operator's to choose)?"""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return (address.is_private or address.is_loopback or address.is_link_local
+            or address.is_reserved or address.is_unspecified)
 
 
 class _Retry(Exception):
@@ -193,7 +215,7 @@ class Fetcher:
             timeout=httpx.Timeout(self.settings.read_timeout,
                                   connect=self.settings.connect_timeout),
             max_redirects=self.settings.max_redirects,
-            event_hooks={"response": [_refuse_downgrade]},  # each response of a redirect chain
+            event_hooks={"response": [_check_redirect]},  # each response of a redirect chain
             transport=transport,
         )
 
@@ -346,9 +368,9 @@ class Fetcher:
             raise _Retry(f"timed out ({type(exc).__name__})") from None
         except httpx.TooManyRedirects:
             raise SourceError(source, url, TOO_MANY_REDIRECTS) from None
-        except _Downgrade as exc:
-            raise SourceError(source, url, f"redirected from https to plain http ({exc}): not "
-                              "followed (set the source's URL to the address meant)") from None
+        except _Refused as exc:
+            raise SourceError(source, url, f"{exc}: not followed (set the source's URL to the "
+                              "address meant)") from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise SourceError(source, url, f"cannot request: {exc}") from None  # ours to fix
         except httpx.TransportError as exc:
