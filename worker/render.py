@@ -7,6 +7,7 @@ is searched first; its templates may `{% extends "default/digest.html.j2" %}`.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -283,6 +284,42 @@ def _after_number(text: str, room: int, width: int, indent: str) -> str | None:
     return fill(text, width, " " * room, indent)[room:]
 
 
+_HTML_SPECIAL = re.compile(r"[&<>'\"]")
+
+
+def printed_html(value: Any) -> str:
+    """What an autoescaping template prints for `{{ value }}`: markupsafe.escape(value), as
+    text. Compiled templates call this instead of escape (see _code_generator): a printed
+    value is only ever joined into the output, or into a block's that is made Markup whole,
+    so it need not be a Markup of its own, and escape made one for every value (a Python
+    call of Markup.__new__ after the C escaping, ~0.4 µs; for a number or a date, first a
+    failed lookup of `__html__`, which costs an exception). Text with nothing to escape is
+    printed as it is, highlighted pieces (Markup) too: ~−3.5 µs an item in the HTML part."""
+    kind = type(value)
+    if kind is str:
+        return value if _HTML_SPECIAL.search(value) is None else escape(value)
+    if kind is Markup:
+        return value
+    if kind is int or kind is date:  # a rank, a count, a listing date: digits and dashes
+        return str(value)
+    return escape(value)
+
+
+@cache
+def _code_generator() -> type:
+    """Jinja's code generator, with printed values escaped by printed_html (the one use of
+    `escape` in the code Jinja writes is around a printed value; Environment's documented
+    `code_generator_class` hook)."""
+    from jinja2.compiler import CodeGenerator
+
+    class HtmlCodeGenerator(CodeGenerator):
+        def visit_Template(self, node: Any, frame: Any = None) -> None:
+            super().visit_Template(node, frame)
+            self.writeline(f"from {__name__} import printed_html as escape")
+
+    return HtmlCodeGenerator
+
+
 @cache
 def environment(templates_dir: Path | None = None) -> Any:
     """The Jinja environment, built once per templates directory (compiled templates reused)."""
@@ -296,6 +333,7 @@ def environment(templates_dir: Path | None = None) -> Any:
     env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
                       autoescape=lambda name: bool(name and name.endswith(".html.j2")),
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.code_generator_class = _code_generator()
     env.filters.update(md=md_escape, md_code=md_code, md_url=md_url, hl_html=highlight_html,
                        hl_md=highlight_md, wrap=wrap, numbered=numbered,
                        oneline=clean_line)

@@ -1,0 +1,53 @@
+"""Autoescaping templates print values through render.printed_html, not markupsafe.escape: it
+must give escape's text for anything a template prints, in any template the environment
+compiles (a user's own, with macros, blocks and `{% autoescape false %}` parts, too)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import Markup, escape
+
+from worker.render import environment, printed_html
+
+
+class Html:
+    def __html__(self) -> str:
+        return "<i>ok</i>"
+
+
+class Text(str):
+    pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("ab &<>'\"“é;#"))))
+def test_text_is_escaped_as_escape_does(text: str) -> None:
+    assert str(printed_html(text)) == str(escape(text))
+    assert str(printed_html(Markup(text))) == text
+    assert str(printed_html(Text(text))) == str(escape(Text(text)))
+
+
+def test_other_values_are_escaped_as_escape_does() -> None:
+    for value in (3, -5, 10**20, True, 2.5, None, date(2026, 3, 16), Html(), ("<", 1),
+                  Markup("<b>&amp;</b>")):
+        assert str(printed_html(value)) == str(escape(value))
+
+
+def test_a_users_template_prints_as_with_jinjas_escape(tmp_path: Path) -> None:
+    from jinja2 import Environment
+
+    (tmp_path / "mine.html.j2").write_text(
+        "{% macro m(x) %}<b>{{ x }}</b>{% endmacro %}{{ m(v) }}|{{ m(v)|upper }}|"
+        "{% set cap %}{{ v }}&{% endset %}{{ cap }}|{{ cap|length }}|{{ v ~ '<' }}|"
+        "{% filter upper %}{{ v }}{% endfilter %}|"
+        "{% autoescape false %}{{ v }}{% endautoescape %}|{{ v|safe }}|{{ n }}|{{ h }}")
+    ours = environment(tmp_path).get_template("mine.html.j2")
+    plain = Environment(autoescape=True).from_string((tmp_path / "mine.html.j2").read_text())
+    values = {"v": "a<b>&'\"c", "n": 3, "h": Html()}
+    assert ours.render(**values) == plain.render(**values)
+    assert "a&lt;b&gt;&amp;&#39;&#34;c" in ours.render(**values)
+
