@@ -272,16 +272,56 @@ class Stages:
         self.results[name] = info
 
 
+def render_every_digest(config: Any, engine: Any, made: list[Any], config_dir: Path,
+                        ) -> dict[str, Any]:
+    """The rendering stage's work (see run_child): every digest of `made` ((id, subscriber)
+    rows) in its subscriber's forms and, with email, put together; the time of the latter
+    and of hashing every form into the fingerprint, to take from the stage's. For the scale
+    pass and bench/rendering.py, which replays it on a folder the pass kept."""
+    from worker.collector import paced_for_batches
+    from worker.render import assemble_email, profile_context, render
+    from worker.store import outbox
+
+    by_id = {p.id: p for p in config.profiles}
+    papers_read: dict[int, Any] = {}
+    assembly, hashing, forms = 0.0, 0.0, 0
+    assembly_cpu = hashing_cpu = 0.0
+    fingerprint, folder = hashlib.sha256(), str(config_dir.resolve().parent)
+    with paced_for_batches():  # as Pipeline.deliver renders
+        for start in range(0, len(made), 500):
+            chunk = made[start:start + 500]
+            loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk],
+                                         papers_read)
+            for digest_id, sub_id in chunk:
+                profile = by_id[sub_id]
+                ctx = profile_context(loaded[digest_id], profile, config.settings)
+                texts = [render(ctx, "md")] if "markdown" in profile.deliver else []
+                if "email" in profile.deliver:
+                    text, html = render(ctx, "txt"), render(ctx, "html")
+                    texts += [text, html]
+                    began, cpu = time.perf_counter(), time.thread_time()
+                    assemble_email(ctx, sender=None, text=text, html=html)
+                    assembly += time.perf_counter() - began
+                    assembly_cpu += time.thread_time() - cpu
+                began, cpu = time.perf_counter(), time.thread_time()
+                for form in texts:
+                    fingerprint.update(form.replace(folder, "").encode("utf-8") + b"\0")
+                forms += len(texts)
+                hashing += time.perf_counter() - began
+                hashing_cpu += time.thread_time() - cpu
+    return {"count": len(made), "assembly": assembly, "assembly_cpu": assembly_cpu,
+            "hashing": hashing, "hashing_cpu": hashing_cpu, "forms": forms,
+            "fingerprint": fingerprint.hexdigest()[:16]}
+
+
 def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | None,
               profile_stage: str | None) -> dict[str, Any]:
     from sqlalchemy import func, select, update
 
     from worker.app import Pipeline
-    from worker.collector import paced_for_batches
     from worker.delivery import channel_for
-    from worker.render import assemble_email, forget_pieces, profile_context, render
+    from worker.render import forget_pieces
     from worker.settings import SmtpSettings, load_config
-    from worker.store import outbox
     from worker.store.db import open_engine
     from worker.store.schema import deliveries, digests
 
@@ -309,7 +349,6 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
         info["items"] = sum(r.items for r in built.values())
         info["candidates"] = max((r.candidates for r in built.values()), default=0)
         info["split"] = dict(getattr(pipeline, "timings", {}))
-    by_id = {p.id: p for p in profiles}
     with engine.connect() as conn:
         made = list(conn.execute(select(digests.c.id, digests.c.subscriber_id)
                                  .where(digests.c.created_at == now).order_by(digests.c.id)))
@@ -321,36 +360,8 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
     # same data gives the same one whatever the code, so a change that alters any digest shows.
     # The footer names the subscriber's file: the work folder is left out, so runs in other
     # folders (--workdir) compare too.
-    with s.stage("rendering") as info, paced_for_batches():  # as Pipeline.deliver renders
-        assembly, hashing, forms, papers_read = 0.0, 0.0, 0, {}
-        assembly_cpu = hashing_cpu = 0.0
-        fingerprint, folder = hashlib.sha256(), str(config_dir.resolve().parent)
-        for start in range(0, len(made), 500):
-            chunk = made[start:start + 500]
-            loaded = outbox.load_digests(engine, [digest_id for digest_id, _ in chunk],
-                                         papers_read)
-            for digest_id, sub_id in chunk:
-                profile = by_id[sub_id]
-                ctx = profile_context(loaded[digest_id], profile, config.settings)
-                texts = [render(ctx, "md")] if "markdown" in profile.deliver else []
-                if "email" in profile.deliver:
-                    text, html = render(ctx, "txt"), render(ctx, "html")
-                    texts += [text, html]
-                    began, cpu = time.perf_counter(), time.thread_time()
-                    assemble_email(ctx, sender=None, text=text, html=html)
-                    assembly += time.perf_counter() - began
-                    assembly_cpu += time.thread_time() - cpu
-                began, cpu = time.perf_counter(), time.thread_time()
-                for form in texts:
-                    fingerprint.update(form.replace(folder, "").encode("utf-8") + b"\0")
-                forms += len(texts)
-                hashing += time.perf_counter() - began
-                hashing_cpu += time.thread_time() - cpu
-        info["count"] = len(made)
-        info["assembly"], info["assembly_cpu"] = assembly, assembly_cpu
-        info["hashing"], info["hashing_cpu"] = hashing, hashing_cpu
-        info["forms"] = forms
-        info["fingerprint"] = fingerprint.hexdigest()[:16]
+    with s.stage("rendering") as info:
+        info.update(render_every_digest(config, engine, made, config_dir))
     # Delivery renders again, as a pass does after building: with nothing kept from the
     # rendering stage above (a pass's processes start rendering with empty caches).
     forget_pieces()

@@ -48,6 +48,15 @@ def test_commands_bench_times_every_command_on_a_kept_scale_folder(tmp_path: Pat
     assert [row[0] for row in rows if row[3] != "0"] == []  # each ran as typed
 
 
+def test_rendering_bench_replays_the_scale_pass_s_rendering_exactly(tmp_path: Path) -> None:
+    out = _bench("scale.py", "--workdir", str(tmp_path), "--history", "200", "--subscribers",
+                 "8", "--new", "60", "--no-smtp", "--keep")
+    passed = re.search(r"fingerprint ([0-9a-f]{16})", out).group(1)  # type: ignore[union-attr]
+    again = _bench("rendering.py", str(tmp_path), "--repeat", "2")
+    assert re.findall(r"fingerprint ([0-9a-f]{16})", again) == [passed, passed]
+    assert re.search(r"^rendering: median of 2: \d+\.\d\d s$", again, re.M)
+
+
 def test_nothing_new_bench_times_a_run() -> None:
     out = _bench("nothing_new.py", "--runs", "1")
     assert re.search(r"nothing_new: .* median of 1: \d\.\d{3} s", out)
