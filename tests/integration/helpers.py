@@ -43,14 +43,19 @@ def make_config(root: Path, database_url: str, subscribers: dict[str, str],
     return config
 
 
-def hf_api_config(root: Path, database_url: str, base_url: str, dates: str) -> Path:
-    """make_config with one source only: hf_api at `base_url`, for the days `dates` names."""
+def one_source_config(root: Path, database_url: str, source: str) -> Path:
+    """make_config with one source only, no subscribers: `source` is its [[sources]] table's
+    keys, as TOML lines."""
     config = make_config(root, database_url, {})
     worker = config / "worker.toml"
-    worker.write_text(worker.read_text().split("[[sources]]")[0]
-                      + f'[[sources]]\nname = "hf"\nkind = "hf_api"\nbase_url = '
-                      f'"{base_url}"\ndate = "{dates}"\nmin_interval = 0\n')
+    worker.write_text(worker.read_text().split("[[sources]]")[0] + f"[[sources]]\n{source}")
     return config
+
+
+def hf_api_config(root: Path, database_url: str, base_url: str, dates: str) -> Path:
+    """make_config with one source only: hf_api at `base_url`, for the days `dates` names."""
+    return one_source_config(root, database_url, f'name = "hf"\nkind = "hf_api"\nbase_url = '
+                             f'"{base_url}"\ndate = "{dates}"\nmin_interval = 0\n')
 
 
 def add_seed_day(root: Path, seeds: Path, day: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import make_config, run_cli
+from tests.integration.helpers import one_source_config, run_cli
 from worker.sources import Dump, DumpFailure, Unchanged
 
 from .httpfixture import HTML, FixtureServer, Reply, shared_fixture
@@ -140,12 +140,9 @@ def test_a_changed_layout_is_a_failed_source_in_status(tmp_path: Path, sqlite_ur
                 "<h2>New submissions (showing 3 of 3 entries)</h2>")
     with FixtureServer() as server:
         server.route(LISTING, Reply(200, body, HTML))
-        config = make_config(tmp_path, sqlite_url, {})
-        worker = config / "worker.toml"
-        worker.write_text(worker.read_text().split("[[sources]]")[0]
-                          + f'[[sources]]\nname = "it"\nkind = "arxiv_listing"\n'
-                          f'categories = ["cs.IT"]\nbase_url = "{server.url}"\n'
-                          "min_interval = 0\n")
+        config = one_source_config(tmp_path, sqlite_url, f'name = "it"\n'
+                                   f'kind = "arxiv_listing"\ncategories = ["cs.IT"]\n'
+                                   f'base_url = "{server.url}"\nmin_interval = 0\n')
         fetched = run_cli(config, "fetch", "--now", NOW.isoformat())
     assert "FAILED" in fetched.output and "none could be read" in fetched.output, fetched.output
     assert "no papers listed" not in fetched.output

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.integration.helpers import hf_api_config, make_config, run_cli
+from tests.integration.helpers import hf_api_config, one_source_config, run_cli
 from worker.store.db import open_engine
 from worker.store.papers import find_paper
 
@@ -107,13 +107,9 @@ def serve_search(server: FixtureServer, newest: int, size: int) -> None:
 
 
 def search_config(tmp_path: Path, sqlite_url: str, base_url: str, extra: str = "") -> Path:
-    config = make_config(tmp_path, sqlite_url, {})
-    worker = config / "worker.toml"
-    worker.write_text(worker.read_text().split("[[sources]]")[0]
-                      + f'[[sources]]\nname = "cv"\nkind = "arxiv_api"\nbase_url = '
-                      f'"{base_url}"\nquery = "cat:cs.CV"\nmax_results = 3\n'
-                      f"min_interval = 0\n{extra}")
-    return config
+    return one_source_config(tmp_path, sqlite_url, f'name = "cv"\nkind = "arxiv_api"\n'
+                             f'base_url = "{base_url}"\nquery = "cat:cs.CV"\n'
+                             f"max_results = 3\nmin_interval = 0\n{extra}")
 
 
 def test_an_arxiv_search_pages_back_to_what_it_listed_before(tmp_path: Path,
@@ -165,11 +161,9 @@ def test_an_arxiv_feed_read_after_missed_announcements_says_which(tmp_path: Path
         server.route("/rss/cs.CV", Reply(200, monday, RSS), Reply(200, monday, RSS),
                      Reply(200, friday, RSS), Reply(200, friday.replace(b"Fri, 02 Oct",
                                                                         b"Mon, 05 Oct"), RSS))
-        config = make_config(tmp_path, sqlite_url, {})
-        worker = config / "worker.toml"
-        worker.write_text(worker.read_text().split("[[sources]]")[0]
-                          + f'[[sources]]\nname = "cv"\nkind = "arxiv_rss"\nbase_url = '
-                          f'"{server.url}"\ncategories = ["cs.CV"]\nmin_interval = 0\n')
+        config = one_source_config(tmp_path, sqlite_url, f'name = "cv"\nkind = "arxiv_rss"\n'
+                                   f'base_url = "{server.url}"\ncategories = ["cs.CV"]\n'
+                                   "min_interval = 0\n")
         outputs = [run_cli(config, "fetch", "--now", now).output
                    for now in ("2026-09-28T10:00:00+00:00", "2026-09-28T23:00:00+00:00",
                                "2026-10-02T10:00:00+00:00", "2026-10-05T10:00:00+00:00")]

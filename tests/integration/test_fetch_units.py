@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import add_seed_day, hf_api_config, make_config, run_cli
+from tests.integration.helpers import (
+    add_seed_day,
+    hf_api_config,
+    make_config,
+    one_source_config,
+    run_cli,
+)
 from tests.memory import DictMemory
 from worker.ingest import KEPT_FAILED
 from worker.sources import Dump, DumpFailure, SourceWarning, Unchanged, hf_api
@@ -261,14 +267,16 @@ def test_an_arxiv_api_error_page_names_the_status(server, clock):
     assert failure.reason.startswith("HTTP 400: expected XML, got Content-Type 'text/html'")
 
 
+def _api_config(root: Path, database_url: str, base_url: str) -> Path:
+    """One arxiv_api source, `api`, at `base_url`."""
+    return one_source_config(root, database_url, f'name = "api"\nkind = "arxiv_api"\n'
+                             f'query = "x"\nbase_url = "{base_url}"\nmin_interval = 0\n')
+
+
 def test_dry_runs_write_nothing(tmp_path: Path, sqlite_url: str) -> None:
     with FixtureServer() as server:
         server.route("/api/query", Reply(200, b"not xml", ATOM))
-        config = make_config(tmp_path, sqlite_url, {})
-        worker = config / "worker.toml"
-        worker.write_text(worker.read_text().split("[[sources]]")[0]
-                          + f'[[sources]]\nname = "api"\nkind = "arxiv_api"\nquery = "x"\n'
-                          f'base_url = "{server.url}"\nmin_interval = 0\n')
+        config = _api_config(tmp_path, sqlite_url, server.url)
         dry = run_cli(config, "fetch", "--dry-run", "--now", NOW.isoformat())
         assert "FAILED" in dry.output and "not well-formed XML" in dry.output, dry.output
         assert "kept the unreadable response" not in dry.output
@@ -406,11 +414,7 @@ def test_only_the_newest_unreadable_bodies_of_a_source_are_kept(tmp_path: Path,
     with FixtureServer() as server:
         server.route("/api/query", *(Reply(200, f"not xml {n}".encode(), ATOM)
                                      for n in range(KEPT_FAILED + 3)))
-        config = make_config(tmp_path, sqlite_url, {})
-        worker = config / "worker.toml"
-        worker.write_text(worker.read_text().split("[[sources]]")[0]
-                          + f'[[sources]]\nname = "api"\nkind = "arxiv_api"\nquery = "x"\n'
-                          f'base_url = "{server.url}"\nmin_interval = 0\n')
+        config = _api_config(tmp_path, sqlite_url, server.url)
         for _ in range(KEPT_FAILED + 3):
             assert "kept the unreadable response" in run_cli(config, "fetch").output
     kept = {path.read_bytes() for path in (tmp_path / "out" / "failed" / "api").iterdir()}
