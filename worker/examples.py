@@ -175,8 +175,10 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
     """Each reference's paper: a stored one (by arXiv id or title), else one looked up on arXiv
     before (or now, with `lookup`), else the reason it cannot be used. `later`: refs not asked
     about yet will be, by the next run (for `check`, which asks nothing itself)."""
-    first = {ref: n for n, ref in reversed(list(enumerate(refs)))}  # the caller's order:
-    refs = sorted(first)  # within a run's budget the first are asked first (_budget)
+    # Each ref's place in the caller's order: within a run's budget the first are asked first
+    # (_budget); everything else goes in sorted order.
+    first = {ref: n for n, ref in enumerate(dict.fromkeys(refs))}
+    refs = sorted(first)
     result = Examples(papers.find_papers(engine, refs) if refs else {})
     ids = {ref: i for ref in refs
            if ref not in result.papers and (i := papers.ref_arxiv_id(ref))}

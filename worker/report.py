@@ -50,19 +50,21 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         sent[d.subscriber_id].append(d)
     # An institute's pass (10,000 subscribers) lists only the subscribers with something to
     # look at, and counts the rest: cron mails a run's output to whoever runs it.
-    listed = len(report.subscribers) <= LISTED
+    every = len(report.subscribers) <= LISTED
     routine: Counter[str] = Counter()
+    shown = 0
     for sid, sub in report.subscribers.items():
         deliveries = sent.pop(sid, [])
-        if not listed and not sub.taken and not sub.unknown_examples and all(
+        if not every and not sub.taken and not sub.unknown_examples and all(
                 d.status == "sent" and d.digest_id == sub.digest_id for d in deliveries):
             routine["papers"] += sub.items
             routine["digests" if sub.digest_id and sub.items else "empty"] += 1
             continue
         lines += _subscriber_lines(sid, sub, deliveries)
+        shown += 1
     if routine:
         count = routine["digests"] + routine["empty"]
-        who = _plural(count, "subscriber") if lines[-1] == "Digests:" else f"...and {count} more"
+        who = f"...and {count} more" if shown else _plural(count, "subscriber")
         lines.append(f"  {who}: "
                      f"{_plural(routine['digests'], 'digest')} of "
                      f"{_plural(routine['papers'], 'paper')} "
