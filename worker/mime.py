@@ -199,6 +199,16 @@ def _stdlib_header(name: str, value: str) -> Any:
     return POLICY.header_store_parse(name, value)[1]  # the ValueError for line breaks too
 
 
+def shown_mailbox(display: str, address: str) -> str:
+    """`display <address>` as a report says a message went to it: as a reader's client shows
+    the To header mailbox() wrote. A display name holding "=?" is shown as written (the
+    stdlib would decode it as an encoded-word, and refuse one that spells a line break)."""
+    if "=?" in display:
+        quoted = display.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{address}>'
+    return decoded("To", formataddr((display, address)))
+
+
 def decoded(name: str, value: str) -> str:
     """The header as a reader sees it (str() of the stdlib's header: encoded-words decoded,
     addresses normalized, their comments and needless quotes dropped)."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -439,7 +439,6 @@ def build_message(ctx: DigestContext, *, sender: str | None,
 def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: str) -> Mail:
     """The email of `build_email` from its rendered text and HTML parts."""
     name, address = clean_line(ctx.subscriber_name), ctx.subscriber_email or ""
-    to = formataddr((name, address))
     headers = [("From", sender or DEFAULT_SENDER), ("To", mime.mailbox(name, address)),
                ("Subject", ctx.subject),
                ("Date", format_datetime(ctx.created_at)), ("Message-ID", ctx.message_id),
@@ -453,11 +452,7 @@ def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: s
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     data = mime.alternative(headers, text, html, seed=ctx.message_id)
     recipients = (ctx.subscriber_email,) if ctx.subscriber_email else ()
-    # What reports say it went to: the name as written (the stdlib would decode an
-    # encoded-word in it, and refuse one that spells a line break).
-    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-    shown = mime.decoded("To", to) if "=?" not in name else f'"{quoted}" <{address}>'
-    return Mail(data, recipients, shown)
+    return Mail(data, recipients, mime.shown_mailbox(name, address))
 
 
 def message_domain(sender: str | None) -> str:
