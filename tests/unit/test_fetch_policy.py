@@ -19,11 +19,18 @@ from worker.sources.dates import check_date_spec, days_to_read, resolve_dates
 from worker.sources.http import (
     Fetcher,
     FetchSettings,
+    host_addresses,
     parse_retry_after,
     user_agent,
 )
 
 START = datetime(2025, 3, 10, 12, tzinfo=UTC)
+
+
+# What the names in these tests resolve to; any other name resolves to nothing.
+HOSTS = {"metadata.google.internal": ("169.254.169.254",), "intranet.example.org": ("10.0.0.5",),
+         "mirror.example.org": ("93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"),
+         "rebound.example.net": ("93.184.215.15", "fd00::7")}
 
 
 def fetcher(responses: list, clock: FakeClock, **kwargs) -> tuple[Fetcher, list[httpx.Request]]:
@@ -37,6 +44,7 @@ def fetcher(responses: list, clock: FakeClock, **kwargs) -> tuple[Fetcher, list[
         return answer
 
     kwargs.setdefault("random", lambda: 0.5)
+    kwargs.setdefault("resolve", lambda host: HOSTS.get(host, ()))  # no DNS from the tests
     return Fetcher(contact="ops@example.org", sleep=clock.sleep, clock=clock.monotonic,
                    wall_clock=clock.wall, transport=httpx.MockTransport(handler),
                    **kwargs), seen
@@ -358,8 +366,44 @@ def test_a_public_source_redirected_into_this_machine_or_its_network_is_not_foll
     assert [str(r.url) for r in seen] == ["http://mirror.example.org/dump.txt"]
 
 
-def test_a_source_on_the_local_network_may_redirect_within_it():
+@pytest.mark.parametrize("target", ["http://metadata.google.internal/computeMetadata/v1/",
+                                    "http://rebound.example.net/"])
+def test_a_public_source_redirected_to_a_name_of_this_network_is_not_followed(target):
+    """A name is as good as an address to a compromised mirror: one that resolves here to an
+    internal address (any of its addresses) is refused the same way, and never asked."""
     clock = FakeClock(START)
-    f, seen = fetcher([httpx.Response(302, headers={"Location": "http://10.0.0.9/d.txt"}),
-                       ok(b"papers")], clock)
-    assert f.fetch("http://10.0.0.5/dump.txt", source="s").body == b"papers" and len(seen) == 2
+    f, seen = fetcher([httpx.Response(302, headers={"Location": target}), ok(b"secrets")],
+                      clock)
+    with pytest.raises(SourceError, match=r"redirected from mirror\.example\.org to an address "
+                                          r"of this machine or its network"):
+        f.fetch("http://mirror.example.org/dump.txt", source="s")
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("source, target", [("http://10.0.0.5/dump.txt", "http://10.0.0.9/d.txt"),
+                                            ("http://intranet.example.org/dump.txt",
+                                             "http://10.0.0.9/d.txt"),
+                                            ("http://10.0.0.5/dump.txt",
+                                             "http://intranet.example.org/d.txt")])
+def test_a_source_on_the_local_network_may_redirect_within_it(source, target):
+    """Whether the source's host is written as an address or named (an intranet mirror)."""
+    clock = FakeClock(START)
+    f, seen = fetcher([httpx.Response(302, headers={"Location": target}), ok(b"papers")], clock)
+    assert f.fetch(source, source="s").body == b"papers" and len(seen) == 2
+
+
+@pytest.mark.parametrize("target", ["http://unknown.example.com/d.txt",
+                                    "https://mirror.example.org/d.txt"])
+def test_a_public_source_may_redirect_to_a_public_or_unresolved_name(target):
+    """A name that resolves to nothing here reaches nothing (the fetch then fails as
+    unreachable, not as refused)."""
+    clock = FakeClock(START)
+    f, seen = fetcher([httpx.Response(302, headers={"Location": target}), ok(b"papers")], clock)
+    assert f.fetch("http://cdn.example.com/dump.txt", source="s").body == b"papers"
+    assert len(seen) == 2
+
+
+def test_host_addresses_resolves_names_on_this_machine_and_gives_none_for_nonsense():
+    assert {"127.0.0.1", "::1"} & set(host_addresses("localhost"))
+    assert host_addresses("127.0.0.1") == ("127.0.0.1",)
+    assert host_addresses("no such host..invalid") == ()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random as _random
+import socket
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -113,37 +114,24 @@ class FetchSettings:
 
 
 class _Refused(Exception):
-    """A redirect not followed (_check_redirect): why, and where it went."""
+    """A redirect not followed (Fetcher._check_redirect): why, and where it went."""
 
 
-def _check_redirect(response: httpx.Response) -> None:
-    """Refuse a redirect, however redirects are followed, that would lose what the source's
-    URL promised. From https to plain http: that the server is who it says and that nobody
-    on the way changed the papers, and a spoofed answer could send the fetcher anywhere.
-    From a public host to a loopback, private or link-local address (written as one, or
-    `localhost`): a compromised mirror could make the worker ask the machines only it can
-    reach (a cloud's metadata service at 169.254.169.254). The fetch fails, naming where it
-    was sent; the source's URL is the fix."""
-    if not response.has_redirect_location:
-        return
-    source = response.request.url
-    target = source.join(response.headers["location"])
-    if source.scheme == "https" and target.scheme == "http":
-        raise _Refused(f"redirected from https to plain http ({target})")
-    if _internal(target.host) and not _internal(source.host):
-        raise _Refused(f"redirected from {source.host} to an address of this machine or its "
-                       f"network ({target})")
-
-
-def _internal(host: str) -> bool:
-    """Is `host` this machine or a private network, as written (names other than localhost
-    are not looked up: they are the operator's to choose)?"""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+def host_addresses(host: str) -> tuple[str, ...]:
+    """The addresses `host` resolves to on this machine, or none where it does not."""
     try:
-        address = ipaddress.ip_address(host.strip("[]"))
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return ()
+    return tuple(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+def _internal_address(text: str) -> bool | None:
+    """Is `text` an address of this machine or a private network; None: not an address."""
+    try:
+        address = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     return (address.is_private or address.is_loopback or address.is_link_local
             or address.is_reserved or address.is_unspecified)
 
@@ -201,8 +189,10 @@ class Fetcher:
                  random: Callable[[], float] = _random.random,
                  clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 transport: httpx.BaseTransport | None = None):
+                 transport: httpx.BaseTransport | None = None,
+                 resolve: Callable[[str], tuple[str, ...]] = host_addresses):
         self.settings = settings or FetchSettings()
+        self.resolve = resolve
         self.memory = memory
         self.sleep, self.random, self.clock, self.wall_clock = sleep, random, clock, wall_clock
         self.user_agent = user_agent(contact)
@@ -215,7 +205,8 @@ class Fetcher:
             timeout=httpx.Timeout(self.settings.read_timeout,
                                   connect=self.settings.connect_timeout),
             max_redirects=self.settings.max_redirects,
-            event_hooks={"response": [_check_redirect]},  # each response of a redirect chain
+            # each response of a redirect chain, whoever follows it
+            event_hooks={"response": [self._check_redirect]},
             transport=transport,
         )
 
@@ -233,6 +224,37 @@ class Fetcher:
 
     def close(self) -> None:
         self.client.close()
+
+    def _check_redirect(self, response: httpx.Response) -> None:
+        """Refuse a redirect, however redirects are followed, that would lose what the
+        source's URL promised. From https to plain http: that the server is who it says and
+        that nobody on the way changed the papers, and a spoofed answer could send the
+        fetcher anywhere. From a public host to this machine or its network (loopback,
+        private or link-local, written as an address or a name that resolves to one): a
+        compromised mirror could make the worker ask the machines only it can reach (a
+        cloud's metadata service at 169.254.169.254, or `metadata.google.internal`). A host
+        on the local network may redirect within it. The fetch fails, naming where it was
+        sent; the source's URL is the fix."""
+        if not response.has_redirect_location:
+            return
+        source = response.request.url
+        target = source.join(response.headers["location"])
+        if source.scheme == "https" and target.scheme == "http":
+            raise _Refused(f"redirected from https to plain http ({target})")
+        if (target.host != source.host and self._internal(target.host)
+                and not self._internal(source.host)):
+            raise _Refused(f"redirected from {source.host} to an address of this machine or "
+                           f"its network ({target})")
+
+    def _internal(self, host: str) -> bool:
+        """Is `host` this machine or its network: an address, `localhost`, or a name any of
+        whose addresses is one (a name that does not resolve is not: nothing is reached)."""
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        written = _internal_address(host)
+        if written is not None:
+            return written
+        return any(_internal_address(address) for address in self.resolve(host))
 
     def fetch(self, url: str, *, source: str, params: Mapping[str, Any] | None = None,
               follow_redirects: bool = True, min_interval: float | None = None,
