@@ -7,7 +7,8 @@ a time, late runs coalesced into one):
                   (worker.due), then sends what is pending, respecting retry back-off;
 - heartbeat       every [serve] heartbeat: a row `paper-digest health` reads;
 - reload          every [serve] reload: picks up edits in config/ (worker.reload);
-- maintenance     hourly: forgets old slot claims and dead workers' heartbeats.
+- maintenance     hourly: forgets old slot claims and dead workers' heartbeats, and what
+                  [retention] says is old enough (worker.retention).
 
 This module is the one place that reads the clock; every pass gets `now` from here. Shutdown
 (SIGTERM, SIGINT): no new job or send starts, a send in progress finishes, claimed but unsent
@@ -40,6 +41,7 @@ from worker.jobs import FetchTrackingExecutor, SlotTrigger, interval
 from worker.metrics import Metrics, config_samples, db_samples, render
 from worker.outage import DatabaseWatch
 from worker.reload import Change, ConfigWatcher
+from worker.retention import apply_retention
 from worker.schedules import parse_every, parse_schedule, zone
 from worker.sending import UNTRIED, worker_id
 from worker.signals import stopped_by
@@ -274,8 +276,10 @@ class Server:
             _log_change(change)
 
     def maintenance(self) -> None:
-        store.prune(self.engine, self.clock(), claims_older_than=timedelta(days=90),
+        now = self.clock()
+        store.prune(self.engine, now, claims_older_than=timedelta(days=90),
                     beats_older_than=timedelta(days=1))
+        apply_retention(self.engine, self.watcher.config.settings.retention, now)
 
     # -- HTTP -------------------------------------------------------------------------------
     def health(self) -> tuple[bool, str]:

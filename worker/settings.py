@@ -25,6 +25,7 @@ from worker.config_types import (
 )
 from worker.errors import ConfigError, Problem
 from worker.profiles import Profile, load_profile, subscriber_files
+from worker.retention import RetentionSettings, load_retention
 from worker.serve_settings import ServeSettings, load_serve
 from worker.source_settings import SourceSettings, load_sources
 
@@ -184,6 +185,7 @@ class Settings:
     matching: MatchingSettings = MatchingSettings()
     email: EmailSettings = EmailSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     data, text, problems = read_toml(path)
     data = data or {}
     sections = frozenset({"sources", "smtp", "delivery", "serve", "matching", "email",
-                          "feedback"})
+                          "feedback", "retention"})
     base, base_problems = load_table(_WorkerFile, data, file=file, text=text, skip=sections)
     problems += base_problems
     base = base or _WorkerFile()
@@ -266,6 +268,8 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     problems += email_problems + _email_problems(email or EmailSettings(), file, text)
     feedback, feedback_problems = _load_feedback(data.get("feedback", {}), file, text, env)
     problems += feedback_problems
+    retention, retention_problems = load_retention(data.get("retention", {}), file, text)
+    problems += retention_problems
     database_url = env.get("PAPER_DIGEST_DATABASE_URL") or base.database_url
     problems += _database_problems(database_url, database_url != base.database_url, file, text)
     unused = (base.database_url if "database_url" in data
@@ -285,6 +289,7 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
         matching=matching,
         email=email or EmailSettings(),
         feedback=feedback,
+        retention=retention,
     )
     return settings, problems
 

@@ -178,7 +178,7 @@ def test_worker_problems_are_not_hidden_by_a_first_one(tmp_path: Path) -> None:
     messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path, worker)]
     assert messages == [
         ":1: outptu: unknown key; supported: contact, database_url, delivery, email, feedback, "
-        "matching, output_dir, serve, smtp, sources, templates_dir, timezone",
+        "matching, output_dir, retention, serve, smtp, sources, templates_dir, timezone",
         ":2: timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as "
         "'Europe/Berlin' or 'UTC'",
         ":15: sources[1].name: duplicate source name 'a'",
@@ -444,3 +444,37 @@ def test_an_allowed_domain_must_be_a_domain(tmp_path: Path) -> None:
     assert [p.message for p in config.problems if p.key == "email.allowed_domains"] == [
         "'@lab' is not a domain such as \"lab.example.org\"",
         "'x y.org' is not a domain such as \"lab.example.org\""]
+
+
+def test_each_commented_table_of_the_shipped_config_is_valid_uncommented(tmp_path: Path) -> None:
+    """`# [retention]` and the rest: what a user uncomments works as it is."""
+    import re
+
+    from tests.conftest import REPO
+
+    text = (REPO / "config" / "worker.toml").read_text(encoding="utf-8")
+    tables = re.findall(r"^# \[(\w+)\]\n((?:# \w+ = .*\n)+)", text, re.MULTILINE)
+    assert {name for name, _ in tables} >= {"smtp", "email", "delivery", "retention", "serve"}
+    for name, keys in tables:
+        write_config(tmp_path, f"{text}\n[{name}]\n" + re.sub(r"^# ", "", keys, flags=re.M))
+        config = load_config(tmp_path, {"PAPER_DIGEST_FEEDBACK_SECRET": "s" * 16})
+        assert config.problems == [], name  # (a table it did not know would be a problem)
+
+
+def test_retention_is_off_unless_set_and_takes_durations(tmp_path: Path) -> None:
+    assert not load_config(write_config(tmp_path), {}).settings.retention.configured
+    worker = GOOD_WORKER + '[retention]\ndigests = "400d"\nruns = "13w"\n'
+    retention = load_config(write_config(tmp_path, worker), {}).settings.retention
+    assert (retention.digests, retention.runs, retention.configured) == ("400d", "13w", True)
+
+
+def test_retention_problems_name_the_key_and_line(tmp_path: Path) -> None:
+    worker = GOOD_WORKER + '\n[retention]\ndigests = "3d"\nruns = "forever"\npapers = "1y"\n'
+    lines = GOOD_WORKER.count("\n") + 2
+    messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path, worker)]
+    assert messages == [
+        f":{lines + 3}: retention.papers: unknown key; supported: digests, runs",
+        f":{lines + 1}: retention.digests: expected 7d or longer (leave it out to keep them "
+        "for good)",
+        f":{lines + 2}: retention.runs: 'forever' is not a duration like 30m, 12h, 7d or 2w",
+    ]

@@ -51,6 +51,7 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
     from worker.app import run_pass
     from worker.progress import terminal_progress
     from worker.report import pass_lines
+    from worker.retention import apply_retention, describe
 
     now = parse_now(now_text)
     config = obj.load()
@@ -63,12 +64,15 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
                               only_sources=sources or None, http_factory=http_factory(settings),
                               due=due, ignore_backoff=not due,  # cron: retries keep back-off
                               progress=progress, stop=stop.is_set)
+        removed = None if dry_run else apply_retention(engine, settings.retention, now)
     except DatabaseError as exc:
         fail(str(exc), DATABASE_HINT)
     except PaperDigestError as exc:
         fail(str(exc))
     for line in pass_lines(report, settings):
         click.echo(line)
+    if removed:
+        click.echo(f"\nRetention: removed {describe(removed, settings.retention)}.")
     if stop.is_set():
         click.echo("stopped (SIGTERM): the send under way was finished; digests not yet sent "
                    "stay pending, untried, for the next run")

@@ -132,7 +132,8 @@ digests = Table(
     Column("id", Integer, primary_key=True),
     Column("subscriber_id", String(64), ForeignKey("subscribers.id"), nullable=False,
            index=True),
-    Column("created_at", UTCDateTime, nullable=False),
+    # indexed for [retention] digests, which removes the old ones (worker.store.retention)
+    Column("created_at", UTCDateTime, nullable=False, index=True),
     Column("message_id", String(255), nullable=False, unique=True),
     Column("cursor_from", Integer, nullable=False),
     Column("cursor_to", Integer, nullable=False),

@@ -1,0 +1,128 @@
+"""`[retention]` on real databases: old sent digests and run records go, nothing else does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+
+from tests.integration.helpers import add_seed_day, make_config, run_cli
+from worker.reload import ConfigWatcher
+from worker.scheduler import Server
+from worker.settings import load_config
+from worker.store.db import open_engine
+from worker.store.retention import prune_digests
+from worker.store.schema import deliveries, digest_items, digests, runs
+
+BROAD = """
+deliver = ["markdown"]
+max_items = 500
+min_score = 0.0
+[interests]
+keywords = ["model", "language", "vision", "learning", "data"]
+"""
+RETENTION = '[retention]\ndigests = "30d"\nruns = "30d"\n'
+DAYS = ("2026-03-12", "2026-03-13", "2026-03-14")
+
+
+@pytest.fixture
+def engine(database_url: str):  # type: ignore[no-untyped-def]
+    engine = open_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def three_days(tmp_path: Path, seeds_dir: Path, database_url: str, extra: str = RETENTION,
+               ) -> Path:
+    """ada and bob, each with a digest of each seed day (made at 20:00 UTC)."""
+    config = make_config(tmp_path, database_url, {"ada": BROAD, "bob": BROAD}, extra=extra)
+    for day in DAYS:
+        add_seed_day(tmp_path, seeds_dir, day)
+        result = run_cli(config, "run", "--now", f"{day}T20:00:00+00:00")
+        assert result.exit_code == 0, result.output
+        assert "Retention" not in result.output  # nothing old enough yet
+    return config
+
+
+def digest_days(engine: Engine, subscriber: str) -> list[str]:
+    with engine.connect() as conn:
+        return [d.date().isoformat() for d in conn.execute(
+            select(digests.c.created_at).where(digests.c.subscriber_id == subscriber)
+            .order_by(digests.c.id)).scalars()]
+
+
+def count(engine: Engine, table, *where) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar())
+
+
+def test_a_run_removes_sent_digests_past_retention_but_each_subscribers_newest(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    config = three_days(tmp_path, seeds_dir, database_url)
+    assert digest_days(engine, "ada") == list(DAYS)
+    items_before = count(engine, digest_items)
+    newest_items = count(engine, digest_items, digest_items.c.digest_id.in_(
+        select(func.max(digests.c.id)).group_by(digests.c.subscriber_id)))
+    # bob's first digest could not be written out: still failed, so it stays to be retried.
+    with engine.begin() as conn:
+        first = conn.execute(select(func.min(digests.c.id))
+                             .where(digests.c.subscriber_id == "bob")).scalar()
+        conn.execute(update(deliveries).where(deliveries.c.digest_id == first)
+                     .values(status="failed"))
+    bob_first_items = count(engine, digest_items, digest_items.c.digest_id == first)
+
+    # 30 days after the last digest: all three are past retention.
+    result = run_cli(config, "run", "--now", "2026-04-13T21:00:00+00:00")
+    assert result.exit_code == 0, result.output
+    removed_items = items_before - newest_items - bob_first_items
+    assert (f"Retention: removed 3 digests made over 30d ago, all sent ({removed_items:,} "
+            "items), 3 run records over 30d old.") in result.output
+    assert digest_days(engine, "ada") == ["2026-03-14"]  # the newest stays
+    assert digest_days(engine, "bob") == ["2026-03-12", "2026-03-14"]  # and the failed one
+    assert count(engine, digest_items) == newest_items + bob_first_items
+    assert count(engine, deliveries) == 3
+    assert count(engine, runs) == 1  # this run's own record
+    # Nothing comes back: their cursors are past every paper the removed digests held.
+    files = sorted((tmp_path / "out").rglob("*.md"))
+    again = run_cli(config, "run", "--now", "2026-04-14T21:00:00+00:00")
+    assert again.exit_code == 0 and again.output.count("nothing new") == 2, again.output
+    assert sorted((tmp_path / "out").rglob("*.md")) == files
+    assert digest_days(engine, "ada") == ["2026-03-14"]
+    status = run_cli(config, "status")
+    assert status.exit_code == 0 and "2026-03-14" in status.output, status.output
+
+
+def test_a_dry_run_removes_nothing_and_an_install_without_retention_keeps_everything(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    config = three_days(tmp_path, seeds_dir, database_url, extra="")
+    later = run_cli(config, "run", "--now", "2027-03-14T21:00:00+00:00")
+    assert later.exit_code == 0 and "Retention" not in later.output
+    assert digest_days(engine, "ada") == list(DAYS)
+    (config / "worker.toml").write_text((config / "worker.toml").read_text() + RETENTION)
+    dry = run_cli(config, "run", "--dry-run", "--now", "2027-03-14T22:00:00+00:00")
+    assert dry.exit_code == 0 and "Retention" not in dry.output, dry.output
+    assert digest_days(engine, "ada") == list(DAYS) and count(engine, runs) == 4
+
+
+def test_serve_applies_retention_in_its_hourly_maintenance(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    config = three_days(tmp_path, seeds_dir, database_url)
+    loaded = load_config(config, {})
+    server = Server(ConfigWatcher(config, {}, loaded), engine)
+    server.clock = lambda: datetime(2026, 4, 13, 21, tzinfo=UTC)
+    server.maintenance()
+    assert digest_days(engine, "ada") == digest_days(engine, "bob") == ["2026-03-14"]
+    assert count(engine, runs) == 1  # the newest run's record stays
+
+
+def test_digests_go_a_batch_at_a_time_and_stop_at_the_cutoff(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    three_days(tmp_path, seeds_dir, database_url, extra="")
+    # The cutoff between the second and third days' digests: two each are old enough, the
+    # newest of each stays anyway.
+    removed, items = prune_digests(engine, datetime(2026, 3, 14, tzinfo=UTC), batch=1)
+    assert removed == 4 and items > 0
+    assert digest_days(engine, "ada") == digest_days(engine, "bob") == ["2026-03-14"]
+    assert prune_digests(engine, datetime(2026, 9, 1, tzinfo=UTC)) == (0, 0)
