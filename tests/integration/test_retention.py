@@ -13,6 +13,7 @@ from worker.reload import ConfigWatcher
 from worker.scheduler import Server
 from worker.settings import load_config
 from worker.store.db import open_engine
+from worker.store.metrics import figures
 from worker.store.retention import prune_digests
 from worker.store.schema import deliveries, digest_items, digests, runs
 
@@ -109,12 +110,22 @@ def test_a_dry_run_removes_nothing_and_an_install_without_retention_keeps_everyt
 def test_serve_applies_retention_in_its_hourly_maintenance(
         tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
     config = three_days(tmp_path, seeds_dir, database_url)
+    sent = figures(engine).deliveries
+    assert sent == {("markdown", "sent"): 6}
+    with engine.begin() as conn:  # the last run went wrong: the one before is the last good
+        conn.execute(update(runs).where(runs.c.id == select(func.max(runs.c.id))
+                                        .scalar_subquery()).values(status="partial"))
+    last_ok = figures(engine).last_ok_run
     loaded = load_config(config, {})
     server = Server(ConfigWatcher(config, {}, loaded), engine)
     server.clock = lambda: datetime(2026, 4, 13, 21, tzinfo=UTC)
     server.maintenance()
     assert digest_days(engine, "ada") == digest_days(engine, "bob") == ["2026-03-14"]
-    assert count(engine, runs) == 1  # the newest run's record stays
+    assert count(engine, runs) == 2  # the newest run's record stays, and the last good one's
+    # /metrics: digests sent is a counter, and counts the sends of removed digests still.
+    after = figures(engine)
+    assert after.deliveries == sent and after.last_ok_run == last_ok
+    assert count(engine, deliveries) == 2
 
 
 def test_digests_go_a_batch_at_a_time_and_stop_at_the_cutoff(

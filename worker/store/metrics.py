@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Engine, func, select
 
 from worker.store.models import SourceState
+from worker.store.retention import removed_sends
 from worker.store.runs import source_states
 from worker.store.schema import deliveries, dumps, papers, runs
 
@@ -36,6 +37,8 @@ def figures(engine: Engine) -> Figures:
         by_status = {(ch, st): n for ch, st, n in conn.execute(
             select(deliveries.c.channel, deliveries.c.status, func.count())
             .group_by(deliveries.c.channel, deliveries.c.status))}
+        for channel, removed in removed_sends(conn).items():  # [retention] digests: still sent
+            by_status[(channel, "sent")] = by_status.get((channel, "sent"), 0) + removed
         last_ok = conn.execute(select(func.max(runs.c.finished_at))
                                .where(runs.c.status == "ok")).scalar()
     return Figures(int(stored), int(listed), int(new), int(failed), by_status, last_ok,

@@ -6,7 +6,10 @@ delivery of it was sent: one still pending or failed stays, to be sent or retrie
 each subscriber's newest digest (`status` shows it). Past it, a subscriber still never gets a
 paper twice: its cursor has moved beyond every paper those digests held
 (worker.store.cursors), and cursors never move back. A run's record goes once it started
-before the cutoff, but the newest stays.
+before the cutoff, but the newest stays, and the newest that ended ok.
+
+The sends of the digests removed are added to a counter per channel (`counters`), so that
+/metrics' count of digests sent, a Prometheus counter, never goes down (worker.store.metrics).
 
 Deletes go a batch of digests at a time, each batch its own transaction: a pass that removes a
 year of digests does not hold a lock on the outbox while it does.
@@ -16,11 +19,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, exists, func, select
+from sqlalchemy import Connection, Engine, delete, exists, func, select
 
-from worker.store.schema import deliveries, digest_items, digests, runs
+from worker.store.db import upsert
+from worker.store.schema import counters, deliveries, digest_items, digests, runs
 
 BATCH = 1000  # digests a transaction
+REMOVED_SENDS = "removed_sent:"  # + channel: the counter of its sends whose digests went
 
 
 def prune_digests(engine: Engine, before: datetime, *, batch: int = BATCH) -> tuple[int, int]:
@@ -42,16 +47,37 @@ def prune_digests(engine: Engine, before: datetime, *, batch: int = BATCH) -> tu
                 return removed, items
             items += conn.execute(delete(digest_items)
                                   .where(digest_items.c.digest_id.in_(ids))).rowcount
+            _count_sends(conn, ids)
             conn.execute(delete(deliveries).where(deliveries.c.digest_id.in_(ids)))
             removed += conn.execute(delete(digests).where(digests.c.id.in_(ids))).rowcount
 
 
+def _count_sends(conn: Connection, digest_ids: list[int]) -> None:
+    sent = conn.execute(select(deliveries.c.channel, func.count())
+                        .where(deliveries.c.digest_id.in_(digest_ids),
+                               deliveries.c.status == "sent")
+                        .group_by(deliveries.c.channel)).all()
+    if sent:
+        statement = upsert(conn, counters)
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=["name"], set_={"value": counters.c.value + statement.excluded.value}),
+            [{"name": f"{REMOVED_SENDS}{channel}", "value": n} for channel, n in sent])
+
+
+def removed_sends(conn: Connection) -> dict[str, int]:
+    """Per channel, the sends of the digests retention removed."""
+    rows = conn.execute(select(counters.c.name, counters.c.value)
+                        .where(counters.c.name.startswith(REMOVED_SENDS)))
+    return {name.removeprefix(REMOVED_SENDS): int(value) for name, value in rows}
+
+
 def prune_runs(engine: Engine, before: datetime) -> int:
-    """Remove the records of runs started before `before`, but the newest run's (a run still
-    marked running then had its process die long ago: `status` calls it abandoned)."""
+    """Remove the records of runs started before `before`, but the newest run's and the
+    newest successful one's (/metrics' time of the last good run). A run still marked running
+    then had its process die long ago: `status` calls it abandoned."""
     with engine.begin() as conn:
-        newest = conn.execute(select(func.max(runs.c.id))).scalar()
-        if newest is None:
-            return 0
-        return int(conn.execute(delete(runs).where(runs.c.started_at < before,
-                                                   runs.c.id != newest)).rowcount)
+        kept = {conn.execute(select(func.max(runs.c.id))).scalar(),
+                conn.execute(select(func.max(runs.c.id)).where(runs.c.status == "ok")).scalar()}
+        return int(conn.execute(delete(runs).where(
+            runs.c.started_at < before, runs.c.id.not_in([k for k in kept if k is not None]),
+        )).rowcount)
