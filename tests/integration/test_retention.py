@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -137,3 +138,20 @@ def test_digests_go_a_batch_at_a_time_and_stop_at_the_cutoff(
     assert removed == 4 and items > 0
     assert digest_days(engine, "ada") == digest_days(engine, "bob") == ["2026-03-14"]
     assert prune_digests(engine, datetime(2026, 9, 1, tzinfo=UTC)) == (0, 0)
+
+
+def test_two_prunes_at_once_remove_each_digest_once_and_count_its_sends_once(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    """serve's maintenance and a cron `run` may prune at the same moment."""
+    three_days(tmp_path, seeds_dir, database_url, extra="")
+    sent = figures(engine).deliveries
+    results: list[tuple[int, int]] = []
+    cutoff = datetime(2026, 9, 1, tzinfo=UTC)
+    workers = [threading.Thread(target=lambda: results.append(
+        prune_digests(engine, cutoff, batch=1))) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert sum(removed for removed, _ in results) == 4
+    assert figures(engine).deliveries == sent and count(engine, deliveries) == 2

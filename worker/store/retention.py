@@ -36,9 +36,11 @@ def prune_digests(engine: Engine, before: datetime, *, batch: int = BATCH) -> tu
                                             deliveries.c.status != "sent"))
     a_newer = (select(newer.c.id).where(newer.c.subscriber_id == digests.c.subscriber_id,
                                         newer.c.id > digests.c.id))
+    # Locked (PostgreSQL; SQLite has one writer at a time): a serve and a cron `run` pruning
+    # at once take different digests, and count each one's sends once.
     old = (select(digests.c.id).where(digests.c.created_at < before, ~exists(unsent),
                                       exists(a_newer))
-           .order_by(digests.c.id).limit(batch))
+           .order_by(digests.c.id).limit(batch).with_for_update(skip_locked=True))
     removed = items = 0
     while True:
         with engine.begin() as conn:
