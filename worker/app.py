@@ -63,6 +63,8 @@ class PassReport:
     deliveries: list[DeliveryReport] = field(default_factory=list)
     skipped_subscribers: dict[str, list[str]] = field(default_factory=dict)
     disabled: list[str] = field(default_factory=list)  # subscribers with enabled = false
+    # subscribers who unsubscribed with a digest's link -> when (worker.store.subscriptions)
+    unsubscribed: dict[str, datetime] = field(default_factory=dict)
     not_due: int = 0  # `run --due`: subscribers whose schedule was not due in this pass
     errors: list[str] = field(default_factory=list)  # anything that makes the pass not clean
 
@@ -347,12 +349,13 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
     try:
         with pipeline.timed("ingest"):
             report.sources = pipeline.ingest(only)
-        report.subscribers = (_build_due(pipeline, config.profiles) if due
-                              else pipeline.build_digests(config.profiles))
+        profiles = _subscribed(config.profiles, engine, report)
+        report.subscribers = (_build_due(pipeline, profiles) if due
+                              else pipeline.build_digests(profiles))
         if due:
-            report.not_due = sum(p.id not in report.subscribers for p in config.profiles)
+            report.not_due = sum(p.id not in report.subscribers for p in profiles)
         with pipeline.timed("delivery"):  # rendering included: forms are made as sent
-            report.deliveries = pipeline.deliver(config.profiles, ignore_backoff=ignore_backoff)
+            report.deliveries = pipeline.deliver(profiles, ignore_backoff=ignore_backoff)
         status = ("interrupted" if pipeline.interrupted  # serve's shutdown: some handed back
                   else "ok" if report.ok else "partial")
     except Exception as exc:
@@ -367,6 +370,16 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         finished = report.now + timedelta(seconds=time.perf_counter() - started)
         runs.finish_run(engine, run_id, finished, status, report.stats(), error)
         _log_stages(pipeline.timings)
+
+
+def _subscribed(profiles: list[Profile], engine: Engine, report: PassReport) -> list[Profile]:
+    """The profiles whose readers have not unsubscribed (the others go in the report): they
+    get no digest, and what they had pending stays pending, unsent, until they resubscribe."""
+    from worker.store.subscriptions import unsubscribed
+
+    gone = unsubscribed(engine)
+    report.unsubscribed = {p.id: gone[p.id] for p in profiles if p.id in gone}
+    return [p for p in profiles if p.id not in gone]
 
 
 def _log_stages(timings: dict[str, float]) -> None:

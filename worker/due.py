@@ -87,14 +87,19 @@ def find_due(engine: Engine, profiles: Sequence[Profile], settings: Settings, no
 
 
 def has_work(engine: Engine, config: Config, now: datetime) -> bool:
-    """Cheap read for serve's idle tick: a new subscriber, a due slot or a due delivery?"""
-    ids = [p.id for p in config.profiles]
+    """Cheap read for serve's idle tick: a new subscriber, a due slot or a due delivery? Not
+    for those who unsubscribed: a pass leaves them out, so their slots would stay due."""
+    from worker.store.subscriptions import unsubscribed
+
+    gone = unsubscribed(engine)
+    profiles = [p for p in config.profiles if p.id not in gone]
+    ids = [p.id for p in profiles]
     if not ids:
         return False
     seen = store.first_seen(engine, ids)
     if len(seen) < len(ids):  # new subscribers: a pass records when they were first seen
         return True
-    if find_due(engine, config.profiles, config.settings, now, seen):
+    if find_due(engine, profiles, config.settings, now, seen):
         return True
     return store.has_deliverable(engine, ids, now)
 

@@ -10,6 +10,10 @@ deleted, so the desk also asks whether the subscriber is subscribed now: if not,
 A link also signs the day of its digest and marks nothing after MAX_AGE: a digest forwarded,
 or kept in an archive others read, does not let anyone mark papers for its reader for good.
 (Links made before links carried a day have none, and do not expire.)
+
+Every email digest also carries the subscriber's unsubscribe link, signed the same way, in its
+List-Unsubscribe header (with List-Unsubscribe-Post: one click in the mail client, RFC 8058)
+and its footer; `.../unsubscribe` answers it (worker.store.subscriptions keeps the choice).
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ if TYPE_CHECKING:
 
 VERDICTS = {"like": "more like this", "unlike": "fewer like this"}
 UNDO = "remove"  # the verdict of the undo button a thank-you page shows
+# An unsubscribe link's verdict, and that of the button that takes it back: signed as a mark
+# link is (paper 0), but answered only at .../unsubscribe, as a mark link only at .../mark.
+UNSUBSCRIBE, RESUBSCRIBE = "unsubscribe", "resubscribe"
 # The longest parts a link we make can have: a subscriber id is a file name of at most 64
 # characters (worker.profiles.SUBSCRIBER_ID), a paper id a 64-bit integer, a token 128 bits
 # in hex. Anything longer is not our link, and is refused before any work on it.
@@ -60,6 +67,7 @@ class Links:
 
     url: str
     secret: str
+    unsubscribe: bool = True  # whether digests carry unsubscribe_link: [feedback] unsubscribe
 
     def link(self, subscriber_id: str, paper_id: int, verdict: str, day: date) -> str:
         return self.of(subscriber_id, day)(paper_id, verdict)
@@ -75,15 +83,22 @@ class Links:
             return f"{start}{paper_id}&v={verdict}&t={signed}&d={stamp}"
         return link
 
+    def unsubscribe_link(self, subscriber_id: str) -> str:
+        """The subscriber's one-click unsubscribe link (RFC 8058: List-Unsubscribe and its
+        POST, and the footer's link). It carries no day and does not expire: a reader who
+        wants no more mail must be able to say so from any digest they kept."""
+        signed = _token(self._key, subscriber_id, 0, UNSUBSCRIBE)
+        return f"{self.url.rstrip('/')}/unsubscribe?s={quote_plus(subscriber_id)}&t={signed}"
+
     @cached_property
     def _key(self) -> bytes:
         return _key(self.secret)
 
 
 @lru_cache(maxsize=4)
-def links_for(url: str, secret: str) -> Links:
+def links_for(url: str, secret: str, unsubscribe: bool = True) -> Links:
     """The Links of an install, made once (its key hashed once), however often asked."""
-    return Links(url, secret)
+    return Links(url, secret, unsubscribe)
 
 
 @dataclass(frozen=True)
@@ -160,6 +175,39 @@ class Desk:
                                 "t": _token(self.key, sid, int(paper_ref), UNDO, day),
                                 **({"d": day} if day else {})})
         return _page(200, "Thank you", html.escape(said), button="Undo", action=undo)
+
+
+    def unsubscribe(self, method: str, params: Mapping[str, str]) -> Page:
+        """An unsubscribe link (worker.feedback.Links.unsubscribe): GET shows a button, POST
+        (the button, or a mail client's one-click POST) records it at once and offers to take
+        it back. Recorded whether or not the subscriber's file is still there."""
+        from worker.store.subscriptions import set_unsubscribed
+
+        sid, verdict = params.get("s", ""), params.get("v", UNSUBSCRIBE)
+        signed = params.get("t", "")
+        if (verdict not in (UNSUBSCRIBE, RESUBSCRIBE) or not 0 < len(sid) <= MAX_SUBSCRIBER
+                or len(signed) != TOKEN_CHARS or not hmac.compare_digest(
+                    signed.encode(), _token(self.key, sid, 0, verdict).encode())):
+            return _page(403, "This link is not valid",
+                         "It may have been cut short or changed, or it is from before the "
+                         "feedback secret was changed. Nothing was changed.")
+        who = html.escape(sid)
+        if method != "POST":
+            if verdict == RESUBSCRIBE:
+                return _page(200, "Subscribe again?", f"Send {who}'s digests again.",
+                             button="Yes, subscribe again")
+            return _page(200, "Unsubscribe?", f"Stop sending digests to {who}.",
+                         button="Unsubscribe")
+        if verdict == RESUBSCRIBE:
+            set_unsubscribed(self.engine, sid, None)
+            return _page(200, "Subscribed again",
+                         f"{who} gets digests again, from the next one on.")
+        set_unsubscribed(self.engine, sid, self.now())
+        again = "?" + urlencode({"s": sid, "v": RESUBSCRIBE,
+                                 "t": _token(self.key, sid, 0, RESUBSCRIBE)})
+        return _page(200, "You are unsubscribed",
+                     f"{who} gets no more digests. Changed your mind?",
+                     button="Subscribe again", action=again)
 
 
 def _day(text: str) -> date | None:

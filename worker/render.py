@@ -392,6 +392,9 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
 
     items = tuple(item_view(i.rank, i.score, i.reasons, i.paper, links(i.paper.id))
                   for i in digest.items)
+    # serve's own one-click link first: the footer shows the first, and it works at once
+    own_unsubscribe = ((feedback.unsubscribe_link(digest.subscriber_id),)
+                       if feedback is not None and feedback.unsubscribe else ())
     groups = group_by_interest(items) if group_by == "interest" else (ItemGroup(None, items),)
     items = tuple(item for group in groups for item in group.items)  # in the order shown
     return DigestContext(
@@ -400,7 +403,8 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
         created_at=digest.created_at, date=local.date(), items=items,
         below_threshold=digest.below_threshold,
         list_id=mailing.list_id if mailing else None,
-        unsubscribe=mailing.unsubscribe_uris(digest.subscriber_id) if mailing else (),
+        unsubscribe=(*own_unsubscribe,
+                     *(mailing.unsubscribe_uris(digest.subscriber_id) if mailing else ())),
         help=mailing.help if mailing else None,
         groups=groups,
     )

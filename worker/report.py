@@ -77,10 +77,12 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     if report.not_due:  # `run --due`: they were left out, not missing
         lines.append(f"  ({_plural(report.not_due, 'subscriber')} not due yet: "
                      "their schedules decide when `run --due` builds their digests)")
-    elif not report.subscribers and not report.skipped_subscribers and not sent:
+    elif not report.subscribers and not report.skipped_subscribers and not sent \
+            and not report.unsubscribed:
         lines.append(f"  (no enabled subscribers: {len(report.disabled)} disabled)"
                      if report.disabled else f"  (no subscribers: add NAME.toml files to "
                      f"{settings.config_dir / 'subscribers'})")
+    lines += _unsubscribed_lines(report.unsubscribed, settings)
     for sid, problems in report.skipped_subscribers.items():
         # what to do next, as every error says: the command that checks the fixed file
         check = command_line(settings.config_dir, "check")
@@ -88,6 +90,18 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         lines += [f"    {p}" for p in problems]
     lines += [f"error: {e}" for e in report.errors]
     return [one_line(line) for line in lines]
+
+
+def _unsubscribed_lines(gone: dict[str, datetime], settings: Settings) -> list[str]:
+    """The subscribers left out because they unsubscribed: each, or a count past LISTED."""
+    if not gone:
+        return []
+    if len(gone) > LISTED:
+        return [f"  ({_plural(len(gone), 'subscriber')} unsubscribed with the link in a "
+                f"digest: `{command_line(settings.config_dir, 'subscribers')}` lists them)"]
+    return [f"  {sid}: unsubscribed {_when(when)} with the link in a digest, gets none "
+            f"(`{command_line(settings.config_dir, f'resubscribe {sid}')}` to send them again)"
+            for sid, when in sorted(gone.items())]
 
 
 def _subscriber_lines(sid: str, sub: SubscriberReport,
@@ -171,7 +185,10 @@ def semantic_data(engine: Engine) -> dict[str, Any]:
 
 def subscribers_data(config: Config, engine: Engine) -> list[dict[str, Any]]:
     """Per subscriber: channels, schedule, last digest sent, pending and failed deliveries."""
+    from worker.store.subscriptions import unsubscribed
+
     last = outbox.last_sent(engine)
+    gone = unsubscribed(engine)
     open_states: dict[str, list[Any]] = defaultdict(list)
     for state in outbox.delivery_states(engine, statuses=("pending", "failed")):
         open_states[state.subscriber_id].append(state)
@@ -182,8 +199,11 @@ def subscribers_data(config: Config, engine: Engine) -> list[dict[str, Any]]:
         profile = profiles.get(sid)
         rows.append({
             "id": sid,
-            "state": "ok" if profile else "broken" if sid in config.broken else
+            "state": ("unsubscribed" if sid in gone else "ok") if profile else
+            "broken" if sid in config.broken else
             "disabled" if sid in config.disabled else "removed",
+            # when its reader unsubscribed with a digest's link (`resubscribe` undoes it)
+            "unsubscribed": _iso(gone.get(sid)),
             "email": profile.email if profile else None,
             "deliver": list(profile.deliver) if profile else [],
             # its own, else [serve] default_schedule (serve, run --due); a plain run: always
@@ -232,11 +252,12 @@ def status_lines(data: dict[str, Any]) -> list[str]:
                   "embedded"]
     lines += ["", "Subscribers:"]
     for row in data["subscribers"]:
-        note = "" if row["state"] == "ok" else f" ({row['state']})"
-        lines.append(f"  {row['id']}{note}: last digest sent {_when_iso(row['last_sent'])}; "
+        lines.append(f"  {row['id']}{_state_note(row)}: last digest sent "
+                     f"{_when_iso(row['last_sent'])}; "
                      f"{len(row['pending'])} pending, {len(row['failed'])} failed")
         held = {"removed": "its file is gone", "disabled": "it is disabled",
-                "broken": "its file has problems"}.get(row["state"])
+                "broken": "its file has problems",
+                "unsubscribed": "its reader is unsubscribed"}.get(row["state"])
         for d in row["pending"]:
             retry = (f", held while {held}" if held else  # (a digest held for the relay
                      f", next try {_when_iso(d['next_attempt'])}"  # has an error, no attempt)
@@ -249,10 +270,17 @@ def status_lines(data: dict[str, Any]) -> list[str]:
     return [one_line(line) for line in lines]
 
 
+def _state_note(row: dict[str, Any]) -> str:
+    """` (disabled)`, ` (unsubscribed 2026-12-07 09:30 UTC)`; nothing for a subscriber ok."""
+    if row["state"] == "unsubscribed":
+        return f" (unsubscribed {_when_iso(row['unsubscribed'])})"
+    return "" if row["state"] == "ok" else f" ({row['state']})"
+
+
 def subscribers_lines(rows: list[dict[str, Any]]) -> list[str]:
     header = ("SUBSCRIBER", "CHANNELS", "SCHEDULE", "LAST DIGEST", "PENDING", "FAILED")
     table = [header] + [(
-        r["id"] + ("" if r["state"] == "ok" else f" ({r['state']})"),
+        r["id"] + _state_note(r),
         ",".join(r["deliver"]) or "-",
         "-" if not r["schedule"] else f"{r['schedule']} {r['timezone']}"
         + (" (default)" * r["schedule_is_default"]),

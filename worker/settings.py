@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,6 +133,8 @@ class FeedbackSettings:
     answered by serve's HTTP port at `url`; signed with PAPER_DIGEST_FEEDBACK_SECRET."""
 
     url: str | None = None  # where readers reach serve's HTTP port, e.g. https://host/digest
+    # every email digest carries a one-click unsubscribe link that serve answers (RFC 8058)
+    unsubscribe: bool = True
     secret: str = field(default="", repr=False)  # from the environment only
 
     def links(self) -> FeedbackLinks | None:
@@ -141,7 +143,8 @@ class FeedbackSettings:
             return None
         from worker.feedback import links_for
 
-        return links_for(self.url, self.secret)  # one for the install: render asks per digest
+        # one for the install: render asks per digest
+        return links_for(self.url, self.secret, self.unsubscribe)
 
 
 def _feedback_problems(feedback: FeedbackSettings, file: str, text: str) -> list[Problem]:
@@ -354,8 +357,7 @@ def _load_feedback(table: Any, file: str, text: str, env: Mapping[str, str],
         problems.append(Problem(file, f"a secret does not belong in a file: set "
                                 f"{FEEDBACK_SECRET_ENV} in the environment",
                                 "feedback.secret", line_of(text, "secret")))
-    feedback = FeedbackSettings((feedback or FeedbackSettings()).url,
-                                env.get(FEEDBACK_SECRET_ENV, ""))
+    feedback = replace(feedback or FeedbackSettings(), secret=env.get(FEEDBACK_SECRET_ENV, ""))
     return feedback, problems + _feedback_problems(feedback, file, text)
 
 

@@ -1,5 +1,6 @@
 """serve's optional HTTP port: GET /healthz and GET /metrics, and with `[feedback]` the
-feedback links (GET and POST .../mark, worker.feedback); stdlib only, in a thread."""
+feedback links (GET and POST .../mark and .../unsubscribe, worker.feedback); stdlib only, in
+a thread."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
+from worker.feedback import UNSUBSCRIBE
 from worker.outage import DatabaseWatch
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ MAX_CONNECTIONS = 64
 # reading the answer as slowly) held its slot for ever, and 64 of them shut the port to
 # everyone else. A request of ours and its answer take milliseconds.
 REQUEST_DEADLINE = 30.0
+FEEDBACK_PATHS = ("/mark", "/unsubscribe")  # under any prefix a proxy gives them
 
 
 class _Server(ThreadingHTTPServer):
@@ -129,16 +132,17 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
 
         def do_POST(self) -> None:
             path, _, query = self.path.partition("?")
-            if feedback is None or not path.endswith("/mark"):
+            if feedback is None or not path.endswith(FEEDBACK_PATHS):
                 self._reply(404, "text/plain; charset=utf-8", "nothing to post here\n")
                 return
-            self._feedback("POST", query)
+            self._feedback("POST", path, query)
 
-        def _feedback(self, method: str, query: str) -> None:
+        def _feedback(self, method: str, path: str, query: str) -> None:
             assert feedback is not None
             params = dict(parse_qsl(query))
+            leaving = path.endswith("/unsubscribe")
             try:
-                page = feedback.answer(method, params)
+                page = (feedback.unsubscribe if leaving else feedback.answer)(method, params)
             except Exception as exc:  # the database is down: say so once, keep serving
                 database.failed(exc)
                 self._reply(503, "text/plain; charset=utf-8",
@@ -146,8 +150,13 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
                 return
             if page.status in (200, 404):  # the answers that read the database
                 database.answered()
-            said = urlencode({k: params.get(k, "") for k in ("s", "p", "v")})  # no token
-            if method == "POST" and page.status == 200:
+            said = urlencode([(k, params[k]) for k in ("s", "p", "v") if k in params])  # no token
+            if method == "POST" and page.status == 200 and leaving:
+                log.info("unsubscribe: %s", said, extra={
+                    "event": "subscriber." + ("unsubscribed" if params.get("v", UNSUBSCRIBE)
+                                              == UNSUBSCRIBE else "resubscribed"),
+                    "subscriber": params["s"]})
+            elif method == "POST" and page.status == 200:
                 log.info("feedback: %s", said)
             elif method == "POST" and page.status == 410:  # signed, but no longer subscribed
                 log.info("feedback refused, no longer subscribed: %s", said,
@@ -156,8 +165,8 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
 
         def do_GET(self) -> None:
             path, _, query = self.path.partition("?")
-            if feedback is not None and path.endswith("/mark"):
-                self._feedback("GET", query)
+            if feedback is not None and path.endswith(FEEDBACK_PATHS):
+                self._feedback("GET", path, query)
             elif path == "/healthz":
                 ok, reason = health()
                 self._reply(200 if ok else 503, "text/plain; charset=utf-8", reason + "\n")

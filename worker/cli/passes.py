@@ -199,6 +199,33 @@ def health(obj: Obj, max_age: str | None, any_host: bool, now_text: str | None) 
 
 
 @cli.command()
+@click.argument("name", shell_complete=complete_subscribers)
+@click.pass_obj
+def resubscribe(obj: Obj, name: str) -> None:
+    """Send NAME digests again after its reader unsubscribed with a digest's link.
+
+    
+    Example:
+      paper-digest resubscribe ada
+    """
+    from worker.config_types import command_line
+    from worker.store.subscriptions import set_unsubscribed
+
+    config = obj.load(name)
+    settings = settings_or_exit(config)
+    profile_or_exit(config, name)
+    try:
+        again = set_unsubscribed(obj.engine(settings), name, None)
+    except PaperDigestError as exc:
+        fail(str(exc))
+    if not again:
+        click.echo(f"{name} had not unsubscribed: nothing changed.")
+        return
+    click.echo(f"{name} gets digests again: the next `{command_line(obj.config_dir, 'run')}` "
+               "(or serve, at its schedule) sends what came meanwhile, the best first.")
+
+
+@cli.command()
 @click.argument("name", required=False, shell_complete=complete_subscribers)
 @click.option("--now", "now_text", metavar="ISO-8601", help="Retry as if it were this moment.")
 @click.pass_obj

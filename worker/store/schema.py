@@ -125,6 +125,9 @@ subscribers = Table(
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("fingerprint", String(32), nullable=False, server_default=""),
     Column("updated_at", UTCDateTime, nullable=False),
+    # When the reader unsubscribed with the link in a digest (worker.feedback); NULL while
+    # subscribed. Kept in the database, not the file: it outlives edits and a file recreated.
+    Column("unsubscribed_at", UTCDateTime),
 )
 
 digests = Table(

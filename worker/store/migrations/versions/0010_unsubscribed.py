@@ -1,0 +1,27 @@
+"""subscribers who unsubscribed with a digest's link
+
+Revision ID: 0010
+Revises: 0009
+
+With `[feedback] url` set, every email digest carries a one-click unsubscribe link (RFC 8058)
+that serve answers; the reader's choice is kept here, and passes leave them out until
+`paper-digest resubscribe`.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("subscribers", sa.Column("unsubscribed_at", sa.DateTime(timezone=True),
+                                           nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("subscribers") as batch:
+        batch.drop_column("unsubscribed_at")
