@@ -9,7 +9,7 @@ of counters below. The text format is a few lines of code; one dependency fewer 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,8 @@ HELP = {
                                          "process."),
     "paper_digest_job_runs_total": ("counter", "Scheduler job runs by job and outcome."),
     "paper_digest_heartbeat_timestamp_seconds": ("gauge", "This process's last heartbeat."),
-    "paper_digest_subscribers": ("gauge", "Subscribers by state (active, broken, disabled)."),
+    "paper_digest_subscribers": ("gauge", "Subscribers by state (active, broken, disabled, "
+                                 "unsubscribed)."),
     "paper_digest_up": ("gauge", "1 when the database answered this scrape."),
 }
 
@@ -105,11 +106,17 @@ def delivery_samples(deliveries: dict[tuple[str, str], int]) -> list[tuple[str, 
     return out
 
 
-def config_samples(config: Config) -> list[tuple[str, Labels, float]]:
+def config_samples(config: Config, unsubscribed: Collection[str] | None = None,
+                   ) -> list[tuple[str, Labels, float]]:
+    """Subscribers by state; `unsubscribed` (who left with a digest's link, from the
+    database: None when it does not answer) are counted apart from the active ones."""
+    gone = sum(p.id in unsubscribed for p in config.profiles) if unsubscribed else 0
+    counts = [("active", len(config.profiles) - gone), ("broken", len(config.broken)),
+              ("disabled", len(config.disabled))]
+    if unsubscribed is not None:
+        counts.append(("unsubscribed", gone))
     return [("paper_digest_subscribers", (("state", state),), float(count))
-            for state, count in (("active", len(config.profiles)),
-                                 ("broken", len(config.broken)),
-                                 ("disabled", len(config.disabled)))]
+            for state, count in counts]
 
 
 def render(samples: Iterable[tuple[str, Labels, float]]) -> str:

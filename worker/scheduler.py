@@ -304,7 +304,7 @@ class Server:
                                                      for p in config.profiles)
 
     def metrics_text(self) -> str:
-        samples = [*self.metrics.samples(), *config_samples(self.watcher.config)]
+        samples = self.metrics.samples()
         if self.metrics.last_beat:
             samples.append(("paper_digest_heartbeat_timestamp_seconds", (),
                             self.metrics.last_beat.timestamp()))
@@ -312,10 +312,11 @@ class Server:
             found = figures(self.engine)
         except Exception as exc:  # logged when the outage starts, not per scrape
             self.database.failed(exc)
-            samples.append(("paper_digest_up", (), 0))
+            samples += [*config_samples(self.watcher.config), ("paper_digest_up", (), 0)]
         else:
             self.database.answered()
-            samples += [*db_samples(found), ("paper_digest_up", (), 1)]
+            samples += [*config_samples(self.watcher.config, found.unsubscribed),
+                        *db_samples(found), ("paper_digest_up", (), 1)]
         return render(samples)
 
 

@@ -21,6 +21,7 @@ from tests.integration.smtpserver import Handler, smtp_server
 from worker.feedback import Desk, Links
 from worker.statusserver import StatusServer
 from worker.store.db import open_engine
+from worker.store.metrics import figures
 from worker.store.subscriptions import unsubscribed
 
 SECRET = "feedback-secret-for-tests"
@@ -102,6 +103,7 @@ def test_the_mail_clients_one_click_post_unsubscribes_until_resubscribe(
         assert list(unsubscribed(engine)) == ["ada"]  # type: ignore[arg-type]
         assert client.post(here).status_code == 200  # again: still 200, the first moment kept
         assert unsubscribed(engine)["ada"] == NOW  # type: ignore[arg-type,index]
+        assert figures(engine).unsubscribed == {"ada"}  # type: ignore[arg-type]
 
     handler.messages.clear()
     add_seed_day(tmp_path, seeds_dir, "2026-03-13")

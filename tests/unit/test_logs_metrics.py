@@ -126,3 +126,8 @@ def test_subscribers_gauge_counts_each_state(tmp_path: Path) -> None:
     assert 'paper_digest_subscribers{state="active"} 2' in text
     assert 'paper_digest_subscribers{state="broken"} 1' in text
     assert 'paper_digest_subscribers{state="disabled"} 3' in text
+    assert 'state="unsubscribed"' not in text  # the database's to say: not asked here
+    # bob left with a digest's link; zed, who did too, has no file any more
+    text = render(config_samples(load_config(tmp_path, {}), frozenset({"bob", "zed"})))
+    assert 'paper_digest_subscribers{state="active"} 1' in text
+    assert 'paper_digest_subscribers{state="unsubscribed"} 1' in text

@@ -12,6 +12,7 @@ from worker.store.models import SourceState
 from worker.store.retention import removed_sends
 from worker.store.runs import source_states
 from worker.store.schema import deliveries, dumps, papers, runs
+from worker.store.subscriptions import unsubscribed
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Figures:
     deliveries: dict[tuple[str, str], int] = field(default_factory=dict)  # (channel, status)
     last_ok_run: datetime | None = None
     sources: tuple[SourceState, ...] = ()
+    unsubscribed: frozenset[str] = frozenset()  # who left with a digest's link
 
 
 def figures(engine: Engine) -> Figures:
@@ -42,4 +44,4 @@ def figures(engine: Engine) -> Figures:
         last_ok = conn.execute(select(func.max(runs.c.finished_at))
                                .where(runs.c.status == "ok")).scalar()
     return Figures(int(stored), int(listed), int(new), int(failed), by_status, last_ok,
-                   tuple(source_states(engine)))
+                   tuple(source_states(engine)), frozenset(unsubscribed(engine)))
