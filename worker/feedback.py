@@ -109,7 +109,8 @@ class Page:
 
 class Desk:
     """Answers feedback links: `answer(method, params)` for GET (a page with a button) and POST
-    (the mark recorded). Every answer is a whole HTML page. `subscribed(id)` says whether a
+    (the mark recorded), `unsubscribe(method, params)` likewise for unsubscribe links. Every
+    answer is a whole HTML page. `subscribed(id)` says whether a
     subscriber is subscribed now (serve asks its running config, as hot reload left it)."""
 
     def __init__(self, engine: Engine, secret: str, now: Callable[[], datetime], *,
@@ -176,9 +177,8 @@ class Desk:
                                 **({"d": day} if day else {})})
         return _page(200, "Thank you", html.escape(said), button="Undo", action=undo)
 
-
     def unsubscribe(self, method: str, params: Mapping[str, str]) -> Page:
-        """An unsubscribe link (worker.feedback.Links.unsubscribe): GET shows a button, POST
+        """An unsubscribe link (Links.unsubscribe_link): GET shows a button, POST
         (the button, or a mail client's one-click POST) records it at once and offers to take
         it back. Recorded whether or not the subscriber's file is still there."""
         from worker.store.subscriptions import set_unsubscribed
