@@ -117,6 +117,10 @@ def test_the_mail_clients_one_click_post_unsubscribes_until_resubscribe(
     assert "ada (unsubscribed 2026-03-13 09:00 UTC): last digest sent" in status.output
     rows = json.loads(run_cli(config, "subscribers", "--json", env=ENV).output)
     assert {r["id"]: r["state"] for r in rows} == {"ada": "unsubscribed", "bob": "ok"}
+    preview = run_cli(config, "preview", "ada", env=ENV)
+    assert preview.exit_code == 0, preview.output
+    assert (f"note: ada unsubscribed on 2026-03-13 with the link in a digest: it gets no "
+            f"digests until `{resubscribe}`") in preview.stderr
 
     again = run_cli(config, "resubscribe", "ada", env=ENV)
     assert again.exit_code == 0 and "ada gets digests again" in again.output, again.output

@@ -46,8 +46,9 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
       paper-digest preview ada --since 7d --format txt
       paper-digest preview ada --below 10
     """
-    from worker.config_types import parse_duration
+    from worker.config_types import command_line, parse_duration
     from worker.preview import preview_digest
+    from worker.store.subscriptions import unsubscribed
 
     config = obj.load(name)
     settings = settings_or_exit(config)
@@ -64,8 +65,14 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
         text, note = preview_digest(config, engine, profile, parse_now(now_text), fmt=fmt,
                                     since=window, lookup=example_lookup(settings),
                                     below=below)
+        left = unsubscribed(engine).get(name)
     except PaperDigestError as exc:
         fail(str(exc))
+    if left is not None:  # previewed all the same: a reader may come back
+        click.secho(f"note: {name} unsubscribed on {left:%Y-%m-%d} with the link in a digest: "
+                    "it gets no digests until `"
+                    f"{command_line(obj.config_dir, f'resubscribe {name}')}`",
+                    fg="yellow", err=True)
     click.echo(text, nl=False)
     click.secho(note, fg="cyan", err=True)
 
