@@ -9,6 +9,7 @@ preview line) is hidden by display:none and by collapsing its box, never by colo
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -25,12 +26,12 @@ def _contexts() -> list[DigestContext]:
                            profile_file="config/subscribers/ada.toml")
     linked = digest_context(digest, name="Zoë Ørsted", email="zoe@example.org",
                             profile_file=None, feedback=FEEDBACK, group_by="interest")
-    empty = type(plain)(**{**plain.__dict__, "items": (), "groups": (), "below_threshold": 0})
+    empty = type(linked)(**{**linked.__dict__, "items": (), "groups": (), "below_threshold": 0})
     return [plain, linked, empty]
 
 
 CONTEXTS = _contexts()
-IDS = ["plain", "feedback-grouped", "empty"]
+IDS = ["plain", "feedback-grouped", "empty-feedback"]
 
 
 def _styles(page: str) -> list[dict[str, str]]:
@@ -65,3 +66,41 @@ def test_the_preheader_stays_hidden(ctx: DigestContext) -> None:
     style = found.group(1).replace(" ", "")
     for rule in ("display:none", "max-height:0", "overflow:hidden", "mso-hide:all"):
         assert rule in style, rule
+
+
+# Elements that start a line of their own: text on either side of one is never one word.
+_BLOCKS = {"p", "div", "h1", "h2", "h3", "article", "header", "footer", "br", "title", "li",
+           "body", "html", "head", "style"}
+
+
+class _Flow(HTMLParser):
+    """The body's text as a reader (or a filter) reads it: inline elements join the text on
+    either side, block elements break it; each link's text is marked with \\x01 ... \\x02."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.out.append("\n" if tag in _BLOCKS else "\x01" if tag == "a" else "")
+
+    def handle_endtag(self, tag: str) -> None:
+        self.out.append("\n" if tag in _BLOCKS else "\x02" if tag == "a" else "")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(data)
+
+
+@pytest.mark.parametrize("ctx", CONTEXTS, ids=IDS)
+def test_no_link_text_runs_into_the_text_beside_it(ctx: DigestContext) -> None:
+    """"More like this" and "Fewer like this" were two links with nothing between them: the
+    text of the HTML part read "More like thisFewer like this" (a filter's tokens, a screen
+    reader, a client's text-only view), and SpamAssassin counted each as a word broken by a
+    tag (its obfuscation ratio)."""
+    flow = _Flow()
+    flow.feed(render(ctx, "html"))
+    text = "".join(flow.out)
+    assert "\x01" in text
+    for glued in re.finditer(r"\w\x01|\x02\x01|\x02\w", text):
+        start = max(glued.start() - 30, 0)
+        raise AssertionError(f"link text glued to its neighbour: {text[start:glued.end() + 30]!r}")
