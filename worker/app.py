@@ -268,10 +268,10 @@ class Pipeline:
                                            else None))
 
     def _message_id(self, profile: Profile) -> str:
-        from worker.render import message_domain
+        from worker.render import message_id
 
         sender = self.settings.smtp.sender if self.settings.smtp else None
-        return f"<digest.{self.new_id()}.{profile.id}@{message_domain(sender)}>"
+        return message_id(self.new_id(), profile.id, sender)
 
     # -- delivery --------------------------------------------------------------------------
     def deliver(self, profiles: Sequence[Profile], *, ignore_backoff: bool = True,

@@ -462,3 +462,12 @@ def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: s
 def message_domain(sender: str | None) -> str:
     address = parseaddr(sender or DEFAULT_SENDER)[1]
     return address.rpartition("@")[2] or "localhost"
+
+
+def message_id(unique: str, subscriber_id: str, sender: str | None) -> str:
+    """`<digest.UNIQUE.SUBSCRIBER@DOMAIN>`, a msg-id of RFC 5322: its left part a dot-atom,
+    which neither ends in a dot nor has two in a row. A subscriber id may (`zoe.`, from
+    `zoe..toml`; `a..b`): empty parts are left out, as the id is there for a reader of the
+    header and UNIQUE alone makes the Message-ID unique."""
+    local = ".".join(part for part in f"digest.{unique}.{subscriber_id}".split(".") if part)
+    return f"<{local}@{message_domain(sender)}>"
