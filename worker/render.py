@@ -426,11 +426,11 @@ def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> s
 
 
 def build_email(ctx: DigestContext, *, sender: str | None,
-                templates_dir: Path | None = None) -> Mail:
+                templates_dir: Path | None = None, sent_at: datetime | None = None) -> Mail:
     """multipart/alternative (text, then HTML) with From/To/Subject/Date/Message-ID, as bytes
-    with its envelope."""
+    with its envelope. `sent_at`: the Date, when it is sent (default: when it was made)."""
     return assemble_email(ctx, sender=sender, text=render(ctx, "txt", templates_dir),
-                          html=render(ctx, "html", templates_dir))
+                          html=render(ctx, "html", templates_dir), sent_at=sent_at)
 
 
 def build_message(ctx: DigestContext, *, sender: str | None,
@@ -440,12 +440,16 @@ def build_message(ctx: DigestContext, *, sender: str | None,
     return build_email(ctx, sender=sender, templates_dir=templates_dir).parse()
 
 
-def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: str) -> Mail:
-    """The email of `build_email` from its rendered text and HTML parts."""
+def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: str,
+                   sent_at: datetime | None = None) -> Mail:
+    """The email of `build_email` from its rendered text and HTML parts. Its Date is when it
+    is sent: a digest retried hours after it was made, dated then, looks to spam filters like
+    mail held back (SpamAssassin's DATE_IN_PAST_03_06 and later); Message-ID says it is one."""
     name, address = clean_line(ctx.subscriber_name), ctx.subscriber_email or ""
     headers = [("From", sender or DEFAULT_SENDER), ("To", mime.mailbox(name, address)),
                ("Subject", ctx.subject),
-               ("Date", format_datetime(ctx.created_at)), ("Message-ID", ctx.message_id),
+               ("Date", format_datetime(sent_at or ctx.created_at)),
+               ("Message-ID", ctx.message_id),
                ("Auto-Submitted", "auto-generated"),
                ("X-Paper-Digest", f"{ctx.subscriber_id}; digest={ctx.digest_id}")]
     if ctx.list_id:

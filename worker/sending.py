@@ -314,7 +314,8 @@ class Delivery:
         return Rendered(digest.id, digest.subscriber_id,
                         f"{ctx.date.isoformat()}-digest-{digest.id}",
                         lambda: render(ctx, "md", templates),
-                        lambda: build_email(ctx, sender=sender, templates_dir=templates))
+                        lambda: build_email(ctx, sender=sender, templates_dir=templates,
+                                            sent_at=self.now))
 
 
 def _iso(moment: datetime) -> str:

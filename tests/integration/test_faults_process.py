@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -135,7 +136,8 @@ def _bodies(message: EmailMessage) -> tuple[str, str]:
 
 def test_window_repeat_keeps_message_id(tmp_path: Path, database_url: str) -> None:
     """The repeat after a crash between accept and mark is the same digest: same Message-ID,
-    the same headers and the same text and HTML (only the MIME boundary differs)."""
+    the same headers and the same text and HTML (only the MIME boundary differs), but for
+    its Date, which says when each was sent."""
     fk.write_dumps(tmp_path, (3,))
     with smtp_server() as (handler, port):
         config = fk.config_dir(tmp_path, database_url, ("ada",), smtp_port=port)
@@ -144,8 +146,10 @@ def test_window_repeat_keeps_message_id(tmp_path: Path, database_url: str) -> No
     first, repeat = handler.messages
     stored = fk.scalar(database_url, "SELECT message_id FROM digests")
     assert first["Message-ID"] == repeat["Message-ID"] == stored
-    for header in ("Subject", "Date", "To", "From", "X-Paper-Digest"):
+    for header in ("Subject", "To", "From", "X-Paper-Digest"):
         assert first[header] == repeat[header], header
+    assert first["Date"].datetime == datetime.fromisoformat(fk.NOW)
+    assert repeat["Date"].datetime == datetime.fromisoformat(RECOVER_AT)
     assert _bodies(first) == _bodies(repeat)
 
 

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
@@ -194,6 +195,9 @@ def test_421_on_data_stays_pending_with_backoff(tmp_path: Path, database_url: st
     (message,) = handler.messages
     assert [message["Message-ID"]] == _message_ids(database_url)
     assert _deliveries(database_url) == [("sent", 4, None)]
+    # Dated when it went out, not when it was built 14 minutes before: a Date hours in the
+    # past is a spam sign (SpamAssassin's DATE_IN_PAST_03_06); Message-ID says it is one.
+    assert message["Date"].datetime == datetime.fromisoformat(_at(14))
 
 
 def test_a_retry_is_due_at_the_check_of_its_minute(tmp_path: Path, sqlite_url: str) -> None:
