@@ -19,7 +19,7 @@ from worker.errors import Problem
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("paper_digest.retention")  # serve logs "paper_digest"
 
 # The shortest retention accepted: a digest is kept at least this long after it was made, so
 # that `preview --since`, `explain` and the "last digest" of `status` have the recent ones.

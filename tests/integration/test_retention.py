@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,6 +128,24 @@ def test_serve_applies_retention_in_its_hourly_maintenance(
     after = figures(engine)
     assert after.deliveries == sent and after.last_ok_run == last_ok
     assert count(engine, deliveries) == 2
+
+
+def test_serves_maintenance_logs_what_retention_removed_in_serves_log(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve's log is its "paper_digest" logger's (worker.cli.setup_logging): a line logged
+    elsewhere never reaches it, and serve's hourly removals went unrecorded."""
+    config = three_days(tmp_path, seeds_dir, database_url)
+    ours = logging.getLogger("paper_digest")  # as serve set it up: its own handler alone
+    monkeypatch.setattr(ours, "handlers", [caplog.handler])
+    monkeypatch.setattr(ours, "level", logging.INFO)
+    server = Server(ConfigWatcher(config, {}, load_config(config, {})), engine)
+    server.clock = lambda: datetime(2026, 4, 13, 21, tzinfo=UTC)
+    server.maintenance()
+    [line] = [r for r in caplog.records if getattr(r, "event", None) == "retention.removed"]
+    assert (line.getMessage(), line.digests, line.runs) == (  # type: ignore[attr-defined]
+        f"retention: removed 4 digests made over 30d ago, all sent ({line.items:,} items), "  # type: ignore[attr-defined]
+        "2 run records over 30d old", 4, 2)
 
 
 def test_digests_go_a_batch_at_a_time_and_stop_at_the_cutoff(
