@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, event, func, select, update
 
 from tests.integration.helpers import add_seed_day, make_config, run_cli
 from worker.reload import ConfigWatcher
@@ -174,3 +174,27 @@ def test_two_prunes_at_once_remove_each_digest_once_and_count_its_sends_once(
         worker.join(30)
     assert sum(removed for removed, _ in results) == 4
     assert figures(engine).deliveries == sent and count(engine, deliveries) == 2
+
+
+def test_a_prune_committed_while_metrics_are_read_neither_counts_a_send_twice_nor_drops_it(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    """/metrics read the deliveries, then the sends of removed digests: a prune committed in
+    between (serve's, or a cron run's) was counted in both on PostgreSQL, and the next scrape
+    had the counter go down (a counter reset to Prometheus)."""
+    three_days(tmp_path, seeds_dir, database_url, extra="")
+    sent = figures(engine).deliveries
+    scraping = open_engine(database_url)
+    pruned: list[tuple[int, int]] = []
+
+    def prune_meanwhile(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        if "FROM deliveries GROUP BY" in statement and not pruned:
+            pruned.append(prune_digests(engine, datetime(2026, 9, 1, tzinfo=UTC)))
+
+    event.listen(scraping, "after_cursor_execute", prune_meanwhile)
+    try:
+        during = figures(scraping).deliveries
+    finally:
+        event.remove(scraping, "after_cursor_execute", prune_meanwhile)
+        scraping.dispose()
+    assert pruned == [(4, pruned[0][1])]
+    assert during == sent == figures(engine).deliveries

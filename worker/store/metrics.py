@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
+from worker.store.db import reading
 from worker.store.models import SourceState
 from worker.store.retention import removed_sends
 from worker.store.runs import source_states
@@ -29,7 +30,13 @@ class Figures:
 
 def figures(engine: Engine) -> Figures:
     ingested = dumps.c.status == "ingested"
-    with engine.connect() as conn:
+    # One snapshot for every figure: the sends still in deliveries and those of digests
+    # [retention] removed are read apart, and a prune committed between the two reads had
+    # PostgreSQL (each statement its own snapshot) count its sends twice, so the next scrape
+    # saw the counter go down. SQLite's read transaction is one snapshot, and takes no lock.
+    with reading(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
         stored = conn.execute(select(func.count()).select_from(papers)).scalar_one()
         listed, new = conn.execute(select(func.coalesce(func.sum(dumps.c.entries), 0),
                                           func.coalesce(func.sum(dumps.c.new_papers), 0))
