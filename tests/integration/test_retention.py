@@ -198,3 +198,24 @@ def test_a_prune_committed_while_metrics_are_read_neither_counts_a_send_twice_no
         scraping.dispose()
     assert pruned == [(4, pruned[0][1])]
     assert during == sent == figures(engine).deliveries
+
+
+def test_the_last_digest_sent_stays_while_newer_ones_are_not_sent(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    """bob's address stopped taking mail: his newest digest failed. Retention kept it, as
+    every subscriber's newest, and removed the last one sent: `status` then said bob's last
+    digest was sent never."""
+    config = three_days(tmp_path, seeds_dir, database_url)
+    with engine.begin() as conn:
+        conn.execute(update(deliveries).where(deliveries.c.digest_id == select(
+            func.max(digests.c.id)).where(digests.c.subscriber_id == "bob").scalar_subquery())
+            .values(status="failed", sent_at=None, last_error="550 no such mailbox"))
+    # A batch a digest: bob's kept one is a batch of its own, and the prune goes on past it.
+    assert prune_digests(engine, datetime(2026, 4, 1, tzinfo=UTC), batch=1)[0] == 3
+    assert digest_days(engine, "ada") == ["2026-03-14"]
+    assert digest_days(engine, "bob") == ["2026-03-13", "2026-03-14"]
+    result = run_cli(config, "run", "--now", "2026-04-13T21:00:00+00:00")
+    assert result.exit_code == 0 and "Retention: removed 3 run records" in result.output
+    assert digest_days(engine, "bob") == ["2026-03-13", "2026-03-14"]
+    status = run_cli(config, "status").output
+    assert "bob: last digest sent 2026-03-13 20:00 UTC; 0 pending, 1 failed" in status, status
