@@ -7,8 +7,9 @@ again, and merged with what is running:
 - a broken one is reported and the previous valid version stays in force;
 - a deleted or disabled one stops being served;
 - worker.toml settings that jobs read on every pass (time zone, SMTP, delivery, templates,
-  output folder) apply at once; the rest (database, sources, [serve], contact) are reported
-  as needing a restart and keep their running values. A broken worker.toml changes nothing.
+  output folder, retention) apply at once; the rest (database, sources, [serve], contact,
+  [feedback]) are reported as needing a restart and keep their running values. A broken
+  worker.toml changes nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from worker.errors import ConfigError
 from worker.profiles import Profile, subscriber_files
 from worker.settings import Config, Settings, load_config, settings_or_raise
 
-LIVE = ("timezone", "templates_dir", "output_dir", "smtp", "delivery")
-RESTART = ("database_url", "sources", "serve", "contact")  # contact: in the fetcher's UA
+LIVE = ("timezone", "templates_dir", "output_dir", "smtp", "delivery", "retention")
+# contact: in the fetcher's UA; feedback: serve answers the links with what it started with
+RESTART = ("database_url", "sources", "serve", "contact", "feedback")
 Snapshot = dict[str, tuple[int, int, int]]
 
 

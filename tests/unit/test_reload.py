@@ -101,6 +101,23 @@ def test_worker_toml_live_and_restart_changes(tmp_path: Path) -> None:
     assert settings.serve.heartbeat == "30s"
 
 
+def test_retention_applies_live_and_feedback_is_reported_as_needing_a_restart(
+        tmp_path: Path) -> None:
+    """[retention] added under a running serve was neither applied (its hourly maintenance
+    kept the running none) nor reported; nor was an edit of [feedback], whose links' desk
+    serve makes when it starts (`unsubscribe = false` went on adding the link)."""
+    config, watcher = setup(tmp_path)
+    text = (config / "worker.toml").read_text()
+    write(config / "worker.toml", text + '[retention]\ndigests = "400d"\n'
+          '[feedback]\nurl = "https://papers.example.org/digest"\nunsubscribe = false\n')
+    watcher.env = {"PAPER_DIGEST_FEEDBACK_SECRET": "s" * 16}
+    changes = watcher.poll()
+    assert [(c.kind, c.detail) for c in changes] == [("applied", "retention"),
+                                                     ("restart", "feedback")]
+    assert watcher.config.settings.retention.digests == "400d"
+    assert watcher.config.settings.feedback.url is None  # kept until a restart
+
+
 def test_broken_worker_toml_changes_nothing(tmp_path: Path) -> None:
     config, watcher = setup(tmp_path)
     before = watcher.config.settings
