@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import threading
 import time
@@ -43,6 +44,9 @@ MAX_CONNECTIONS = 64
 # everyone else. A request of ours and its answer take milliseconds.
 REQUEST_DEADLINE = 30.0
 FEEDBACK_PATHS = ("/mark", "/unsubscribe")  # under any prefix a proxy gives them
+# A link's signature, as a request line (logged at debug) or an error about one holds it: an
+# unsubscribe link's never expires, and whoever reads the log could use it.
+_TOKEN = re.compile(r"([?&;]t=)[^&;\s\"]*")
 
 
 class _Server(ThreadingHTTPServer):
@@ -194,6 +198,6 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
                 self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:  # scrapes are not events
-            log.debug("http %s", format % args)
+            log.debug("http %s", _TOKEN.sub(r"\1***", format % args))  # (-vv: request lines)
 
     return Handler

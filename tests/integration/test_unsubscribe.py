@@ -174,3 +174,20 @@ def test_unsubscribe_false_leaves_the_link_out_and_the_operators_own_stay(
     for mail in handler.messages:
         assert mail["List-Unsubscribe"] == "<mailto:admin@example.org?subject=stop>"
         assert mail["List-Unsubscribe-Post"] is None
+
+
+def test_no_token_reaches_the_log_at_debug_either(
+        database_url: str, served: tuple[object, str], caplog: pytest.LogCaptureFixture) -> None:
+    """`serve -vv` logged each request line, the signed token with it: an unsubscribe token
+    never expires, and lets whoever reads the log unsubscribe (or resubscribe) the reader."""
+    caplog.set_level(logging.DEBUG, logger="paper_digest.http")
+    _, local = served
+    link = Links(local, SECRET).unsubscribe_link("ada")
+    mark = Links(local, SECRET).link("ada", 1, "like", NOW.date())
+    tokens = [re.search(r"[?&]t=(\w+)", url).group(1) for url in (link, mark)]  # type: ignore[union-attr]
+    with httpx.Client(timeout=5) as client:
+        client.get(link)
+        client.head(mark)
+    lines = [r.getMessage() for r in caplog.records if r.name == "paper_digest.http"]
+    assert any("/unsubscribe?s=ada&t=" in line for line in lines), lines
+    assert not [line for line in lines if any(t in line for t in tokens)], lines
