@@ -685,6 +685,23 @@ def test_a_serve_that_upgraded_meanwhile_is_no_reason_to_refuse(database_url: st
     engine.dispose()
 
 
+def test_a_schema_with_digests_goes_back_before_0010_and_up_again(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """0010's downgrade rebuilt subscribers on SQLite (batch mode), and dropping the table
+    its digests refer to failed (FOREIGN KEY constraint failed) once anyone had a digest."""
+    root = make_config(tmp_path, database_url, {"ada": "min_score = 0.0\n" + ADA.replace(
+        "grounding", "model")})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(root, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    engine = _downgraded(database_url, "0008")
+    assert current_revision(engine) == "0008"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM digests")).scalar()
+    assert run_cli(root, "run", "--now", "2026-03-13T20:00:00+00:00").exit_code == 0
+    assert current_revision(engine) == HEAD_REVISION
+    engine.dispose()
+
+
 def _downgraded(database_url: str, revision: str):  # type: ignore[no-untyped-def]
     """An engine on a database whose schema is as an older paper-digest left it."""
     from alembic import command as alembic

@@ -23,5 +23,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("subscribers") as batch:
-        batch.drop_column("unsubscribed_at")
+    # ALTER TABLE ... DROP COLUMN on SQLite too (3.35 and later): a batch copy of subscribers
+    # dropped the table digests refer to, and foreign keys refused it once any digest was made.
+    op.drop_column("subscribers", "unsubscribed_at")
