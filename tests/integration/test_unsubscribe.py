@@ -191,3 +191,37 @@ def test_no_token_reaches_the_log_at_debug_either(
     lines = [r.getMessage() for r in caplog.records if r.name == "paper_digest.http"]
     assert any("/unsubscribe?s=ada&t=" in line for line in lines), lines
     assert not [line for line in lines if any(t in line for t in tokens)], lines
+
+
+def test_a_reader_who_unsubscribes_while_a_pass_delivers_gets_nothing_it_had_not_claimed(
+        tmp_path: Path, seeds_dir: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass sends its subscribers' digests a batch at a time (CLAIM_BATCH subscribers, a
+    few seconds each at institute scale: a minute or more in all). bob unsubscribes while
+    ada's digest goes out: his was not claimed yet, and is not sent, as README says of
+    digests pending when a reader unsubscribes."""
+    from worker.app import run_pass
+    from worker.delivery.markdown import MarkdownChannel
+    from worker.settings import load_config
+    from worker.store.subscriptions import set_unsubscribed
+
+    monkeypatch.setattr("worker.sending.CLAIM_BATCH", 1)  # as past 500 subscribers
+    config_dir = make_config(tmp_path, database_url, {
+        n: SUB.format(name=n).replace('["email"]', '["markdown"]') for n in ("ada", "bob")})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    config = load_config(config_dir, {})
+    engine = open_engine(database_url)
+
+    class Clicked(MarkdownChannel):
+        def send(self, rendered):  # type: ignore[no-untyped-def]
+            if rendered.subscriber_id == "ada":  # bob clicks meanwhile
+                set_unsubscribed(engine, "bob", NOW)
+            return super().send(rendered)
+
+    report = run_pass(config, engine, NOW, channel_factory=lambda name: Clicked(
+        config.settings.output_dir))
+    assert [(d.subscriber_id, d.status) for d in report.deliveries] == [("ada", "sent")]
+    assert not list((tmp_path / "out").glob("bob/*.md"))
+    status = run_cli(config_dir, "status").output
+    assert "bob (unsubscribed 2026-03-13 09:00 UTC): last digest sent never; 1 pending" in status
+    engine.dispose()
