@@ -132,7 +132,7 @@ class Server:
                              f"{exc.strerror or exc}") from None
         self.http.start()
         log.info("http on %s:%d (/healthz, /metrics%s)", host, self.http.port,
-                 ", feedback links at .../mark" if desk else "",
+                 ", feedback links at .../mark and .../unsubscribe" if desk else "",
                  extra={"event": "http.start", "port": self.http.port})
 
     def shutdown(self, grace: float = SHUTDOWN_GRACE) -> bool:

@@ -139,6 +139,7 @@ def test_serves_maintenance_logs_what_retention_removed_in_serves_log(
     ours = logging.getLogger("paper_digest")  # as serve set it up: its own handler alone
     monkeypatch.setattr(ours, "handlers", [caplog.handler])
     monkeypatch.setattr(ours, "level", logging.INFO)
+    monkeypatch.setattr(ours, "propagate", False)
     server = Server(ConfigWatcher(config, {}, load_config(config, {})), engine)
     server.clock = lambda: datetime(2026, 4, 13, 21, tzinfo=UTC)
     server.maintenance()

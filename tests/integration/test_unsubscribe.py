@@ -225,3 +225,27 @@ def test_a_reader_who_unsubscribes_while_a_pass_delivers_gets_nothing_it_had_not
     status = run_cli(config_dir, "status").output
     assert "bob (unsubscribed 2026-03-13 09:00 UTC): last digest sent never; 1 pending" in status
     engine.dispose()
+
+
+def test_serve_names_the_unsubscribe_path_it_answers_when_it_starts(
+        tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its start line named only .../mark, and an operator publishing what it said to the
+    reverse proxy left every List-Unsubscribe link unanswered."""
+    from worker.reload import ConfigWatcher
+    from worker.scheduler import Server
+    from worker.settings import load_config
+
+    ours = logging.getLogger("paper_digest")  # as serve sets it up: its own handler alone
+    monkeypatch.setattr(ours, "handlers", [caplog.handler])
+    monkeypatch.setattr(ours, "level", logging.INFO)
+    monkeypatch.setattr(ours, "propagate", False)
+    config = _config(tmp_path, database_url, 25)
+    engine = open_engine(database_url)
+    server = Server(ConfigWatcher(config, ENV, load_config(config, ENV)), engine,
+                    clock=lambda: NOW)
+    server._start_http("127.0.0.1", 0)
+    server.http.stop()
+    engine.dispose()
+    [line] = [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "http.start"]
+    assert line.endswith("(/healthz, /metrics, feedback links at .../mark and .../unsubscribe)")
