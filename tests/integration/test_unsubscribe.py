@@ -249,3 +249,38 @@ def test_serve_names_the_unsubscribe_path_it_answers_when_it_starts(
     engine.dispose()
     [line] = [r.getMessage() for r in caplog.records if getattr(r, "event", "") == "http.start"]
     assert line.endswith("(/healthz, /metrics, feedback links at .../mark and .../unsubscribe)")
+
+
+def test_a_reader_the_database_does_not_know_yet_is_unsubscribed_all_the_same(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """The database was restored from a backup made before ada's first digest: her link
+    said "You are unsubscribed" and recorded nothing (no row to mark), and the next run
+    mailed her again, from a new cursor."""
+    from sqlalchemy import text
+
+    config = make_config(tmp_path, database_url, {
+        n: SUB.format(name=n).replace('["email"]', '["markdown"]') for n in ("ada", "bob")})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    engine = open_engine(database_url)
+    with engine.begin() as conn:  # as the backup had it: bob alone
+        for statement in (
+                "DELETE FROM deliveries WHERE digest_id IN "
+                "(SELECT id FROM digests WHERE subscriber_id = 'ada')",
+                "DELETE FROM digest_items WHERE subscriber_id = 'ada'",
+                "DELETE FROM digests WHERE subscriber_id = 'ada'",
+                "DELETE FROM subscribers WHERE id = 'ada'"):
+            conn.execute(text(statement))
+    desk = Desk(engine, SECRET, lambda: NOW, subscribed=lambda sid: True)
+    link = Links(PUBLIC, SECRET).unsubscribe_link("ada")
+    params = dict(part.split("=") for part in link.split("?")[1].split("&"))
+    page = desk.unsubscribe("POST", params)
+    assert page.status == 200 and "You are unsubscribed" in page.body
+    assert unsubscribed(engine) == {"ada": NOW}
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    later = run_cli(config, "run", "--now", "2026-03-13T20:00:00+00:00")
+    assert later.exit_code == 0 and "ada: unsubscribed 2026-03-13 09:00 UTC" in later.output
+    assert not list((tmp_path / "out").glob("ada/2026-03-13-*.md"))
+    again = run_cli(config, "resubscribe", "ada")
+    assert "ada gets digests again" in again.output
+    engine.dispose()

@@ -10,18 +10,30 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
-from worker.store.db import reading
+from worker.store.db import reading, upsert
+from worker.store.papers import current_seq
 from worker.store.schema import subscribers
 
 
 def set_unsubscribed(engine: Engine, subscriber_id: str, when: datetime | None) -> bool:
     """Unsubscribe (at `when`) or resubscribe (None); whether anything changed. Unsubscribing
-    again keeps the first moment."""
+    again keeps the first moment. A reader the database has no row for yet (restored from a
+    backup made before their first digest, or a new one) is recorded all the same, as a
+    pass records a new subscriber: the first pass that meets their file leaves them out."""
     done = subscribers.c.unsubscribed_at.is_(None) if when is not None else \
         subscribers.c.unsubscribed_at.is_not(None)
+    change = (update(subscribers).where(subscribers.c.id == subscriber_id, done)
+              .values(unsubscribed_at=when))
     with engine.begin() as conn:
-        changed = conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id, done)
-                               .values(unsubscribed_at=when)).rowcount
+        changed = conn.execute(change).rowcount
+        if not changed and when is not None and conn.execute(
+                select(subscribers.c.id).where(subscribers.c.id == subscriber_id)).first() is None:
+            # its details come from its file at the next pass (cursors.sync_subscribers)
+            conn.execute(upsert(conn, subscribers).on_conflict_do_nothing(index_elements=["id"]),
+                         {"id": subscriber_id, "email": None, "name": subscriber_id,
+                          "cursor_seq": current_seq(conn), "first_seen_at": when,
+                          "fingerprint": "", "updated_at": when})
+            changed = conn.execute(change).rowcount  # (or the row a pass made meanwhile)
     return bool(changed)
 
 
