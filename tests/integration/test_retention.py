@@ -220,3 +220,29 @@ def test_the_last_digest_sent_stays_while_newer_ones_are_not_sent(
     assert digest_days(engine, "bob") == ["2026-03-13", "2026-03-14"]
     status = run_cli(config, "status").output
     assert "bob: last digest sent 2026-03-13 20:00 UTC; 0 pending, 1 failed" in status, status
+
+
+def test_a_database_error_while_pruning_keeps_the_runs_report(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """The connection lost after the pass, as retention began: `run` printed only the error
+    and "run again: the next run finishes the work", not the digests it had sent."""
+    from sqlalchemy.exc import OperationalError
+
+    config = make_config(tmp_path, database_url, {"ada": BROAD}, extra=RETENTION)
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+
+    def lost(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("SELECT digests.id") and "created_at <" in statement:
+            raise OperationalError(statement, None, Exception("server closed the connection"))
+
+    event.listen(Engine, "before_cursor_execute", lost)
+    try:
+        result = run_cli(config, "run", "--now", "2026-04-13T21:00:00+00:00")
+    finally:
+        event.remove(Engine, "before_cursor_execute", lost)
+    assert result.exit_code == 3, result.output
+    assert "markdown -> " in result.output  # what it sent
+    assert ("Retention: not applied (database error: server closed the connection); the next "
+            "run applies it.") in result.output

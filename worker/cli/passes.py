@@ -26,7 +26,7 @@ from worker.cli import (
     settings_or_exit,
     setup_logging,
 )
-from worker.errors import DatabaseError, PaperDigestError
+from worker.errors import DatabaseError, PaperDigestError, as_database_error
 from worker.signals import stopped_by
 
 
@@ -64,19 +64,27 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
                               only_sources=sources or None, http_factory=http_factory(settings),
                               due=due, ignore_backoff=not due,  # cron: retries keep back-off
                               progress=progress, stop=stop.is_set)
-        removed = None if dry_run else apply_retention(engine, settings.retention, now)
     except DatabaseError as exc:
         fail(str(exc), DATABASE_HINT)
     except PaperDigestError as exc:
         fail(str(exc))
+    removed = held = None
+    try:  # after the pass: its report is said whatever becomes of this
+        removed = None if dry_run else apply_retention(engine, settings.retention, now)
+    except Exception as exc:
+        held = as_database_error(exc)
+        if held is None:
+            raise
     for line in pass_lines(report, settings):
         click.echo(line)
     if removed:
         click.echo(f"\nRetention: removed {describe(removed, settings.retention)}.")
+    if held is not None:
+        click.echo(f"\nRetention: not applied ({held}); the next run applies it.")
     if stop.is_set():
         click.echo("stopped (SIGTERM): the send under way was finished; digests not yet sent "
                    "stay pending, untried, for the next run")
-    sys.exit(EXIT_PARTIAL if stop.is_set() or not report.ok else EXIT_OK)
+    sys.exit(EXIT_PARTIAL if stop.is_set() or not report.ok or held else EXIT_OK)
 
 
 @cli.command()
