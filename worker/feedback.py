@@ -23,7 +23,7 @@ import hmac
 import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote_plus, urlencode
@@ -180,34 +180,56 @@ class Desk:
     def unsubscribe(self, method: str, params: Mapping[str, str]) -> Page:
         """An unsubscribe link (Links.unsubscribe_link): GET shows a button, POST
         (the button, or a mail client's one-click POST) records it at once and offers to take
-        it back. Recorded whether or not the subscriber's file is still there."""
-        from worker.store.subscriptions import set_unsubscribed
+        it back. Recorded whether or not the subscriber's file is still there.
+
+        The offer is made only by the post that unsubscribed, and its link signs that moment
+        (`d`): it takes back that unsubscription alone. Anyone with a copy of a digest can
+        post its link; they must not be able to subscribe again a reader who left."""
+        from worker.store.subscriptions import set_unsubscribed, unsubscribed_since
 
         sid, verdict = params.get("s", ""), params.get("v", UNSUBSCRIBE)
-        signed = params.get("t", "")
+        signed, moment = params.get("t", ""), params.get("d", "")
         if (verdict not in (UNSUBSCRIBE, RESUBSCRIBE) or not 0 < len(sid) <= MAX_SUBSCRIBER
-                or len(signed) != TOKEN_CHARS or not hmac.compare_digest(
-                    signed.encode(), _token(self.key, sid, 0, verdict).encode())):
+                or len(signed) != TOKEN_CHARS or len(moment) > len(_MOMENT_EXAMPLE)
+                or not hmac.compare_digest(
+                    signed.encode(), _token(self.key, sid, 0, verdict, moment).encode())):
             return _page(403, "This link is not valid",
                          "It may have been cut short or changed, or it is from before the "
                          "feedback secret was changed. Nothing was changed.")
         who = html.escape(sid)
-        if method != "POST":
-            if verdict == RESUBSCRIBE:
+        if verdict == RESUBSCRIBE:
+            since = unsubscribed_since(self.engine, sid)
+            if since is not None and (not moment or _moment(since) != moment):
+                return _page(410, "This link no longer applies",
+                             f"It took back an earlier unsubscribe of {who}, who has "
+                             "unsubscribed again since. Nothing was changed.")
+            if method != "POST":
                 return _page(200, "Subscribe again?", f"Send {who}'s digests again.",
                              button="Yes, subscribe again")
-            return _page(200, "Unsubscribe?", f"Stop sending digests to {who}.",
-                         button="Unsubscribe")
-        if verdict == RESUBSCRIBE:
             set_unsubscribed(self.engine, sid, None)
             return _page(200, "Subscribed again",
                          f"{who} gets digests again, from the next one on.")
-        set_unsubscribed(self.engine, sid, self.now())
-        again = "?" + urlencode({"s": sid, "v": RESUBSCRIBE,
-                                 "t": _token(self.key, sid, 0, RESUBSCRIBE)})
+        if method != "POST":
+            return _page(200, "Unsubscribe?", f"Stop sending digests to {who}.",
+                         button="Unsubscribe")
+        now = self.now()
+        if not set_unsubscribed(self.engine, sid, now):
+            return _page(200, "You are unsubscribed",
+                         f"{who} was already unsubscribed, and gets no digests.")
+        stamp = _moment(now)
+        again = "?" + urlencode({"s": sid, "v": RESUBSCRIBE, "d": stamp,
+                                 "t": _token(self.key, sid, 0, RESUBSCRIBE, stamp)})
         return _page(200, "You are unsubscribed",
                      f"{who} gets no more digests. Changed your mind?",
                      button="Subscribe again", action=again)
+
+
+_MOMENT_EXAMPLE = "20261207093000123456"  # an unsubscribe's moment, to the microsecond
+
+
+def _moment(when: datetime) -> str:
+    """The moment of an unsubscribe as its "Subscribe again" link signs it (UTC)."""
+    return when.astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
 
 
 def _day(text: str) -> date | None:

@@ -162,7 +162,7 @@ def _handler(health: Callable[[], tuple[bool, str]], metrics: Callable[[], str],
                     "subscriber": params["s"]})
             elif method == "POST" and page.status == 200:
                 log.info("feedback: %s", said)
-            elif method == "POST" and page.status == 410:  # signed, but no longer subscribed
+            elif method == "POST" and page.status == 410 and not leaving:  # no longer subscribed
                 log.info("feedback refused, no longer subscribed: %s", said,
                          extra={"event": "feedback.unsubscribed", "subscriber": params["s"]})
             self._reply(page.status, "text/html; charset=utf-8", page.body, FEEDBACK_HEADERS)

@@ -10,8 +10,9 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -283,4 +284,42 @@ def test_a_reader_the_database_does_not_know_yet_is_unsubscribed_all_the_same(
     assert not list((tmp_path / "out").glob("ada/2026-03-13-*.md"))
     again = run_cli(config, "resubscribe", "ada")
     assert "ada gets digests again" in again.output
+    engine.dispose()
+
+
+def test_only_the_reader_who_just_unsubscribed_can_take_it_back(database_url: str) -> None:
+    """Anyone holding a copy of one of ada's digests (forwarded, archived) could subscribe
+    her again after she left: posting her link showed the thank-you page's "Subscribe again"
+    button whether or not that post had unsubscribed her, and its signed link (the same for
+    good) kept working for every later unsubscription too."""
+    engine = open_engine(database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO subscribers (id, email, name, cursor_seq, first_seen_at, fingerprint, "
+            "updated_at) VALUES ('ada', 'ada@example.org', 'Ada', 0, '2026-03-01', '', "
+            "'2026-03-01')")
+    clock = [NOW]
+    desk = Desk(engine, SECRET, lambda: clock[0], subscribed=lambda sid: True)
+    link = Links(PUBLIC, SECRET).unsubscribe_link("ada")
+
+    def post(url: str, method: str = "POST"):  # type: ignore[no-untyped-def]
+        return desk.unsubscribe(method, dict(parse_qsl(url.partition("?")[2])))
+
+    def undo_of(page) -> str | None:  # type: ignore[no-untyped-def]
+        found = re.findall(r'<form method="post" action="([^"]+)"', page.body)
+        return html.unescape(found[0]) if found else None
+
+    # Someone else, with a forwarded digest, unsubscribes ada and takes it back at once.
+    kept = undo_of(post(link))
+    assert kept is not None and post(kept).status == 200 and unsubscribed(engine) == {}
+    # ada herself leaves, a day later.
+    clock[0] = NOW + timedelta(days=1)
+    hers = post(link)
+    assert "You are unsubscribed" in hers.body and list(unsubscribed(engine)) == ["ada"]
+    # The button kept from before undoes nothing now, and posting her link again offers none.
+    assert post(kept).status == 410 and list(unsubscribed(engine)) == ["ada"]
+    again = post(link)
+    assert again.status == 200 and "already" in again.body and undo_of(again) is None
+    # Her own button still works.
+    assert post(undo_of(hers)).status == 200 and unsubscribed(engine) == {}  # type: ignore[arg-type]
     engine.dispose()

@@ -42,3 +42,10 @@ def unsubscribed(engine: Engine) -> dict[str, datetime]:
     with reading(engine) as conn:
         return dict(conn.execute(select(subscribers.c.id, subscribers.c.unsubscribed_at)
                                  .where(subscribers.c.unsubscribed_at.is_not(None))).all())
+
+
+def unsubscribed_since(engine: Engine, subscriber_id: str) -> datetime | None:
+    """When the subscriber unsubscribed; None while subscribed (or not known)."""
+    with reading(engine) as conn:
+        return conn.execute(select(subscribers.c.unsubscribed_at)
+                            .where(subscribers.c.id == subscriber_id)).scalar()
