@@ -3,7 +3,8 @@
 Papers and their sightings are never removed: they are what "new" is measured against.
 A digest goes, with its items and deliveries, once it is older than the cutoff and every
 delivery of it was sent: one still pending or failed stays, to be sent or retried, and so does
-each subscriber's newest digest, and their newest sent one (`status` shows when it was sent).
+each subscriber's newest digest sent whole (`status` says when the last digest went), also
+while newer ones wait or failed.
 Past it, a subscriber still never gets a paper twice: its cursor has moved beyond every paper
 those digests held (worker.store.cursors), and cursors never move back. A run's record goes
 once it started before the cutoff, but the newest stays, and the newest that ended ok.
@@ -18,8 +19,9 @@ year of digests does not hold a lock on the outbox while it does.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, exists, func, select
+from sqlalchemy import Connection, Engine, delete, exists, func, select
 
 from worker.store.db import upsert
 from worker.store.schema import counters, deliveries, digest_items, digests, runs
@@ -30,43 +32,28 @@ REMOVED_SENDS = "removed_sent:"  # + channel: the counter of its sends whose dig
 
 def prune_digests(engine: Engine, before: datetime, *, batch: int = BATCH) -> tuple[int, int]:
     """Remove the digests made before `before` whose deliveries were all sent, but each
-    subscriber's newest and newest sent; (digests, items) removed."""
+    subscriber's newest such digest; (digests, items) removed."""
     newer, its = digests.alias("newer"), deliveries.alias("its")
-    unsent = (select(deliveries.c.id).where(deliveries.c.digest_id == digests.c.id,
-                                            deliveries.c.status != "sent"))
-    a_newer = (select(newer.c.id).where(newer.c.subscriber_id == digests.c.subscriber_id,
-                                        newer.c.id > digests.c.id))
+
+    def unsent(digest: Any) -> Any:
+        return exists(select(its.c.id).where(its.c.digest_id == digest.c.id,
+                                             its.c.status != "sent"))
+
+    # A digest goes when a newer one of its subscriber was sent whole: the newest sent digest
+    # stays (`status` says when the last digest went), also while newer ones wait or failed.
+    a_newer_sent = (select(newer.c.id).where(newer.c.subscriber_id == digests.c.subscriber_id,
+                                             newer.c.id > digests.c.id, ~unsent(newer)))
     # Locked (PostgreSQL; SQLite has one writer at a time): a serve and a cron `run` pruning
     # at once take different digests, and count each one's sends once.
-    old = (select(digests.c.id, digests.c.subscriber_id)
-           .where(digests.c.created_at < before, ~exists(unsent), exists(a_newer),
-                  digests.c.id > bindparam("after"))
+    old = (select(digests.c.id).where(digests.c.created_at < before, ~unsent(digests),
+                                      exists(a_newer_sent))
            .order_by(digests.c.id).limit(batch).with_for_update(skip_locked=True))
-    # Of those, the newest sent digest of a subscriber whose newer ones wait or failed stays
-    # too (`status` says when the last digest was sent). Asked only of the few subscribers
-    # with a delivery waiting or failed, a digest at a time (OFFSET 0: PostgreSQL made it a
-    # join, and hashed every digest and delivery for each batch).
-    waiting = (select(newer.c.subscriber_id).distinct()
-               .join(its, its.c.digest_id == newer.c.id)
-               .where(its.c.status.in_(("pending", "failed"))))
-    a_newer_sent = (select(newer.c.id).join(its, its.c.digest_id == newer.c.id)
-                    .where(newer.c.subscriber_id == digests.c.subscriber_id,
-                           newer.c.id > digests.c.id, its.c.sent_at.is_not(None)).offset(0))
-    last_sent = select(digests.c.id).where(digests.c.id.in_(bindparam("ids", expanding=True)),
-                                           ~exists(a_newer_sent))
-    removed = items = after = 0
+    removed = items = 0
     while True:
         with engine.begin() as conn:
-            found = conn.execute(old, {"after": after}).all()
-            if not found:
-                return removed, items
-            after = found[-1].id  # the batch's newest sent stay: not asked about again
-            held = set(conn.execute(waiting).scalars())
-            doubt = [row.id for row in found if row.subscriber_id in held]
-            kept = set(conn.execute(last_sent, {"ids": doubt}).scalars()) if doubt else set()
-            ids = [row.id for row in found if row.id not in kept]
+            ids = list(conn.execute(old).scalars())
             if not ids:
-                continue
+                return removed, items
             items += conn.execute(delete(digest_items)
                                   .where(digest_items.c.digest_id.in_(ids))).rowcount
             _count_sends(conn, ids)
