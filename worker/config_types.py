@@ -49,6 +49,25 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def duration_problems(values: object, section: str, keys: Sequence[str], least: timedelta,
+                      expected: str, *, file: str, text: str, at: int = 0) -> list[Problem]:
+    """The problems of a table's duration keys (`[section] key = "7d"`; a key left None is not
+    set): one that is no duration, or one shorter than `least` (`expected` says what is)."""
+    problems = []
+    for key in keys:
+        value = getattr(values, key)
+        if value is None:
+            continue
+        try:
+            short = parse_duration(value) < least
+        except ValueError as exc:
+            problems.append(Problem(file, str(exc), f"{section}.{key}", line_of(text, key, at)))
+            continue
+        if short:
+            problems.append(Problem(file, expected, f"{section}.{key}", line_of(text, key, at)))
+    return problems
+
+
 def line_of(text: str, key: str, after: int = 0) -> int | None:
     """Best-effort line of `key = ...`, or else of a `[key]` / `[[key]]` table header, in TOML
     source from offset `after` on (tomllib does not report positions)."""

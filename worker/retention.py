@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from worker.config_types import line_of, load_table, parse_duration, section_start
+from worker.config_types import duration_problems, load_table, parse_duration, section_start
 from worker.errors import Problem
 
 if TYPE_CHECKING:
@@ -52,19 +52,9 @@ def load_retention(table: Any, file: str, text: str,
     retention, problems = load_table(RetentionSettings, table, file=file, text=text,
                                      prefix="retention.", after=at)
     retention = retention or RetentionSettings()
-    for key in ("digests", "runs"):
-        value = getattr(retention, key)
-        if value is None:
-            continue
-        try:
-            kept = parse_duration(value)
-        except ValueError as exc:
-            problems.append(Problem(file, str(exc), f"retention.{key}", line_of(text, key, at)))
-            continue
-        if kept < MIN_RETENTION:
-            problems.append(Problem(file, f"expected {MIN_RETENTION.days}d or longer (leave "
-                                    "it out to keep them for good)", f"retention.{key}",
-                                    line_of(text, key, at)))
+    problems += duration_problems(retention, "retention", ("digests", "runs"), MIN_RETENTION,
+                                  f"expected {MIN_RETENTION.days}d or longer (leave it out to "
+                                  "keep them for good)", file=file, text=text, at=at)
     return retention, problems
 
 

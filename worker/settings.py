@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from worker.config_types import (
     check_timezone,
+    duration_problems,
     line_of,
     load_table,
     parse_duration,
@@ -314,15 +315,9 @@ def _load_delivery(table: Any, file: str, text: str,
     delivery, problems = load_table(DeliverySettings, table, file=file, text=text,
                                     prefix="delivery.", after=at)
     delivery = delivery or DeliverySettings()
-    for key in ("retry_base", "retry_max"):
-        try:
-            wait = parse_duration(getattr(delivery, key))
-        except ValueError as exc:
-            problems.append(Problem(file, str(exc), f"delivery.{key}", line_of(text, key, at)))
-            continue
-        if wait <= timedelta(0):
-            problems.append(Problem(file, "expected a wait longer than 0, e.g. 2m",
-                                    f"delivery.{key}", line_of(text, key, at)))
+    problems += duration_problems(delivery, "delivery", ("retry_base", "retry_max"),
+                                  timedelta.resolution, "expected a wait longer than 0, e.g. 2m",
+                                  file=file, text=text, at=at)
     if delivery.max_attempts < 1:
         problems.append(Problem(file, "expected 1 or more (sends tried before a digest is "
                                 "marked failed)", "delivery.max_attempts",

@@ -353,10 +353,14 @@ def test_bytes_after_a_gzip_end_count_against_the_size_cap():
 
 @pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/",
                                     "http://127.0.0.1:8080/admin", "http://10.1.2.3/",
-                                    "http://[::1]/", "http://localhost/"])
+                                    "http://[::1]/", "http://localhost/",
+                                    "http://metadata.google.internal/computeMetadata/v1/",
+                                    "http://rebound.example.net/"])
 def test_a_public_source_redirected_into_this_machine_or_its_network_is_not_followed(target):
     """A compromised mirror answering with a redirect to the cloud's metadata service (or
-    anything only the worker's machine reaches) is refused, the address never asked."""
+    anything only the worker's machine reaches) is refused, the address never asked; a name
+    is as good as an address to it: one that resolves here to an internal address (any of its
+    addresses) is refused the same way."""
     clock = FakeClock(START)
     f, seen = fetcher([httpx.Response(302, headers={"Location": target}), ok(b"secrets")],
                       clock)
@@ -364,20 +368,6 @@ def test_a_public_source_redirected_into_this_machine_or_its_network_is_not_foll
                                           r"of this machine or its network \(.*\): not followed"):
         f.fetch("http://mirror.example.org/dump.txt", source="s")
     assert [str(r.url) for r in seen] == ["http://mirror.example.org/dump.txt"]
-
-
-@pytest.mark.parametrize("target", ["http://metadata.google.internal/computeMetadata/v1/",
-                                    "http://rebound.example.net/"])
-def test_a_public_source_redirected_to_a_name_of_this_network_is_not_followed(target):
-    """A name is as good as an address to a compromised mirror: one that resolves here to an
-    internal address (any of its addresses) is refused the same way, and never asked."""
-    clock = FakeClock(START)
-    f, seen = fetcher([httpx.Response(302, headers={"Location": target}), ok(b"secrets")],
-                      clock)
-    with pytest.raises(SourceError, match=r"redirected from mirror\.example\.org to an address "
-                                          r"of this machine or its network"):
-        f.fetch("http://mirror.example.org/dump.txt", source="s")
-    assert len(seen) == 1
 
 
 @pytest.mark.parametrize("source, target", [("http://10.0.0.5/dump.txt", "http://10.0.0.9/d.txt"),
