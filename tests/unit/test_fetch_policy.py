@@ -5,6 +5,7 @@ The same rules run against a real server on loopback in tests/integration/test_f
 
 from __future__ import annotations
 
+import logging
 import tracemalloc
 import zlib
 from datetime import UTC, date, datetime
@@ -80,6 +81,19 @@ def test_retryable_failures_are_retried_once_then_succeed(first, sleeps):
     result = f.fetch("https://example.org/x", source="s")
     assert result.body == b"fine" and len(seen) == 2
     assert clock.sleeps == sleeps
+
+
+def test_each_retry_is_logged_where_serve_and_run_v_log(caplog):
+    """Under "paper_digest", the one logger `serve` and `run -v` write (worker.cli
+    setup_logging): under its module's name the line went nowhere."""
+    caplog.set_level(logging.INFO, logger="paper_digest")
+    clock = FakeClock(START)
+    f, _ = fetcher([httpx.Response(503), ok(b"fine")], clock)
+    f.fetch("https://example.org/x", source="s")
+    [line] = [r for r in caplog.records if "retrying in" in r.getMessage()]
+    assert line.name.startswith("paper_digest.")
+    assert line.getMessage() == ("https://example.org/x: HTTP 503 Service Unavailable; "
+                                 "retrying in 1.5 s")
 
 
 def test_backoff_doubles_and_the_error_names_url_status_and_attempts():

@@ -35,7 +35,7 @@ from worker.errors import SourceError
 from worker.sources.decoding import ACCEPT_ENCODING, Decoder, Truncated
 from worker.sources.transport import Client
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("paper_digest.fetch")  # under "paper_digest": serve and -v log that
 
 # arXiv's terms of use: no more than one request every three seconds, per host we talk to.
 DEFAULT_MIN_INTERVALS: Mapping[str, float] = {
