@@ -8,8 +8,8 @@ again, and merged with what is running:
 - a deleted or disabled one stops being served;
 - worker.toml settings that jobs read on every pass (time zone, SMTP, delivery, templates,
   output folder, retention) apply at once; the rest (database, sources, [serve], contact,
-  [feedback]) are reported as needing a restart and keep their running values. A broken
-  worker.toml changes nothing.
+  [feedback], [matching], [email]) are reported as needing a restart and keep their running
+  values. A broken worker.toml changes nothing.
 """
 
 from __future__ import annotations
@@ -24,8 +24,12 @@ from worker.profiles import Profile, subscriber_files
 from worker.settings import Config, Settings, load_config, settings_or_raise
 
 LIVE = ("timezone", "templates_dir", "output_dir", "smtp", "delivery", "retention")
-# contact: in the fetcher's UA; feedback: serve answers the links with what it started with
-RESTART = ("database_url", "sources", "serve", "contact", "feedback")
+# contact: in the fetcher's UA; feedback: serve answers the links with what it started with;
+# matching: its workers and model are set up once; email: a subscriber whose address
+# allowed_domains now refuses would stay served (as a broken edit keeps the running version)
+RESTART = ("database_url", "sources", "serve", "contact", "feedback", "matching", "email")
+# Settings' fields that are not worker.toml's own settings
+DERIVED = ("config_dir", "database_url_unused")
 Snapshot = dict[str, tuple[int, int, int]]
 
 

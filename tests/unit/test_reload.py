@@ -118,6 +118,32 @@ def test_retention_applies_live_and_feedback_is_reported_as_needing_a_restart(
     assert watcher.config.settings.feedback.url is None  # kept until a restart
 
 
+def test_every_setting_is_applied_live_or_said_to_need_a_restart() -> None:
+    """[matching] and [email] were neither: an edit of them under a running serve did nothing
+    and said nothing."""
+    import dataclasses
+
+    from worker.reload import DERIVED, LIVE, RESTART
+    from worker.settings import Settings
+
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    assert sorted(fields - set(DERIVED)) == sorted(LIVE + RESTART)
+
+
+def test_an_edit_of_email_or_matching_is_reported_as_needing_a_restart(tmp_path: Path) -> None:
+    config, watcher = setup(tmp_path)
+    text = (config / "worker.toml").read_text()
+    write(config / "worker.toml", text + '[email]\nallowed_domains = ["lab.example.org"]\n'
+          "[matching]\nworkers = 1\n")
+    changes = watcher.poll()
+    assert (changes[0].kind, changes[0].detail) == ("restart", "matching, email")
+    # The files the new allowed_domains refuses are said to be, and their running versions
+    # stay, as for any broken edit, until the restart applies it.
+    assert [(c.kind, c.subject) for c in changes[1:]] == [("kept", "ada"), ("kept", "bob")]
+    assert watcher.config.settings.email.allowed_domains == ()  # kept until a restart
+    assert [p.id for p in watcher.config.profiles] == ["ada", "bob"]
+
+
 def test_broken_worker_toml_changes_nothing(tmp_path: Path) -> None:
     config, watcher = setup(tmp_path)
     before = watcher.config.settings
