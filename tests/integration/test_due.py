@@ -342,3 +342,21 @@ def test_a_slot_is_claimed_and_finished_for_everyone_in_one_commit_each(engine: 
     assert all(rows[n].owner == "me" and rows[n].finished_at == now for n in names[1:])
     assert store.claim_slots(engine, [(names[2], slot)], owner="late", now=now,
                              stale_after=stale) == []
+
+
+def test_serves_idle_check_finds_no_work_in_the_slot_of_a_reader_who_unsubscribed(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    """A pass leaves out who unsubscribed, so their slot stays due: were they counted, serve's
+    idle check would run a pass at every check (each minute) for nothing."""
+    from worker.due import has_work
+    from worker.store.subscriptions import set_unsubscribed
+
+    config = make_config(tmp_path, database_url, {"ada": sub()})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--due", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    loaded, due_at = load_config(config, {}), at("2026-03-13T12:00:00")
+    assert has_work(engine, loaded, due_at)  # the 13th's 08:00 slot
+    set_unsubscribed(engine, "ada", due_at)
+    assert not has_work(engine, loaded, due_at)
+    set_unsubscribed(engine, "ada", None)
+    assert has_work(engine, loaded, due_at)
