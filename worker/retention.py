@@ -78,7 +78,8 @@ def apply_retention(engine: Engine, retention: RetentionSettings, now: datetime)
 
 
 def describe(removed: Removed, retention: RetentionSettings) -> str:
-    """`120 digests sent over 400d ago (2,400 items), 30 run records over 90d old`."""
+    """`120 digests made over 400d ago, all sent (2,400 items), 30 run records over 90d
+    old`."""
     parts = []
     if removed.digests:
         parts.append(f"{removed.digests:,} digest{'s' * (removed.digests != 1)} made over "

@@ -48,7 +48,7 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
     """
     from worker.config_types import command_line, parse_duration
     from worker.preview import preview_digest
-    from worker.store.subscriptions import unsubscribed
+    from worker.store.subscriptions import unsubscribed_since
 
     config = obj.load(name)
     settings = settings_or_exit(config)
@@ -65,7 +65,7 @@ def preview(obj: Obj, name: str, fmt: str, since: str | None, now_text: str | No
         text, note = preview_digest(config, engine, profile, parse_now(now_text), fmt=fmt,
                                     since=window, lookup=example_lookup(settings),
                                     below=below)
-        left = unsubscribed(engine).get(name)
+        left = unsubscribed_since(engine, name)
     except PaperDigestError as exc:
         fail(str(exc))
     if left is not None:  # previewed all the same: a reader may come back
