@@ -208,6 +208,24 @@ def test_a_query_concept_changed_by_synonyms_shares_nothing_with_the_plain_one()
     assert alone  # the profile does match papers, so the comparison means something
 
 
+def test_profiles_sharing_a_terms_evidence_each_get_their_own_reasons() -> None:
+    """Profiles share a term's evidence in a batch (Matcher._term_evidence) and the wording of
+    its hits (FieldHit.said); those that write the term otherwise, or as another kind of
+    interest, must each still get the reasons they get alone: their own wording quoted, their
+    own kind."""
+    papers = synthetic(200, 8)
+    profiles = [Interests(keywords=("grounding",)), Interests(keywords=("Grounding",)),
+                Interests(phrases=("grounding",)),
+                Interests(keywords=("grounding", "image"), query="hallucination OR grounding")]
+    alone = [Matcher(i).rank(Corpus.of(papers), limit=5) for i in profiles]
+    shared = Corpus.of(papers)
+    together = [Matcher(i).rank(shared, limit=5) for i in profiles]
+    assert together == alone
+    reasons = [m.reasons[0] for m in together[1] + together[2]]
+    assert reasons and {r.interest for r in reasons[:5]} == {"Grounding"}
+    assert {r.kind for r in reasons[5:]} == {"phrase"}
+
+
 def test_cosines_on_arrays_are_the_dot_products_of_the_vectors() -> None:
     """examples.Postings: the cosines of several examples with every paper at once are their
     vectors' dot products (0.0 for papers sharing no stem), common and rare stems alike; each
