@@ -702,6 +702,59 @@ def test_a_schema_with_digests_goes_back_before_0010_and_up_again(
     engine.dispose()
 
 
+def test_0011_goes_down_and_up_with_subscribers_and_their_links_kept(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """0011 gives every subscriber a generation (0: the links in digests already sent stay
+    valid) and the times its file went or was forgotten; going back drops them and keeps
+    every subscriber, digest and mark, on SQLite (whose subscribers digests refer to) and
+    PostgreSQL alike."""
+    from sqlalchemy import inspect
+
+    from worker.feedback import Desk, Links
+
+    root = make_config(tmp_path, database_url, {n: "min_score = 0.0\n" + ADA.replace(
+        "grounding", "model").replace("ada@", f"{n}@") for n in ("ada", "bob")})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(root, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    assert run_cli(root, "mark", "ada", "paper:1").exit_code == 0
+    engine = _downgraded(database_url, "0010")  # as paper-digest left it before 0011
+
+    def columns() -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns("subscribers")}
+
+    def counts() -> tuple[int, ...]:
+        with engine.connect() as conn:
+            return tuple(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                         for table in ("subscribers", "digests", "digest_items", "paper_marks"))
+
+    assert current_revision(engine) == "0010"
+    assert not columns() & {"generation", "removed_at", "forgotten_at"}
+    before = counts()
+    assert before[:2] == (2, 2) and before[3] == 1
+    engine.dispose()
+    engine = open_engine(database_url)  # upgraded
+    assert current_revision(engine) == HEAD_REVISION == "0011"
+    assert {"generation", "removed_at", "forgotten_at"} <= columns() and counts() == before
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id, generation, removed_at, forgotten_at FROM "
+                                 "subscribers ORDER BY id")).all() == [
+            ("ada", 0, None, None), ("bob", 0, None, None)]
+    # a link sent before the upgrade (no generation in it) still answers
+    link = Links("https://x.example.org", "s3cret-s3cret-s3cret").unsubscribe_link("ada")
+    desk = Desk(engine, "s3cret-s3cret-s3cret", lambda: NOW, subscribed=lambda sid: True)
+    params = dict(part.split("=") for part in link.split("?")[1].split("&"))
+    assert desk.unsubscribe("GET", params).status == 200
+    # down again with a name that had a new reader, and a removed one: rows kept
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE subscribers SET generation = 1 WHERE id = 'ada'"))
+        conn.execute(text("UPDATE subscribers SET removed_at = :t WHERE id = 'bob'"), {"t": NOW})
+    engine.dispose()
+    engine = _downgraded(database_url, "0010")
+    assert current_revision(engine) == "0010" and counts() == before
+    assert not columns() & {"generation", "removed_at", "forgotten_at"}
+    engine.dispose()
+
+
 def _downgraded(database_url: str, revision: str):  # type: ignore[no-untyped-def]
     """An engine on a database whose schema is as an older paper-digest left it."""
     from alembic import command as alembic

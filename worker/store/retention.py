@@ -54,11 +54,19 @@ def prune_digests(engine: Engine, before: datetime, *, batch: int = BATCH) -> tu
             ids = list(conn.execute(old).scalars())
             if not ids:
                 return removed, items
-            items += conn.execute(delete(digest_items)
-                                  .where(digest_items.c.digest_id.in_(ids))).rowcount
-            _count_sends(conn, ids)
-            conn.execute(delete(deliveries).where(deliveries.c.digest_id.in_(ids)))
-            removed += conn.execute(delete(digests).where(digests.c.id.in_(ids))).rowcount
+            items += remove_digests(conn, ids)
+            removed += len(ids)
+
+
+def remove_digests(conn: Connection, ids: list[int]) -> int:
+    """Delete these digests with their items and deliveries, their sends counted first
+    (/metrics); the items removed. Also for a subscriber id's earlier reader
+    (worker.store.readers)."""
+    items = conn.execute(delete(digest_items).where(digest_items.c.digest_id.in_(ids))).rowcount
+    _count_sends(conn, ids)
+    conn.execute(delete(deliveries).where(deliveries.c.digest_id.in_(ids)))
+    conn.execute(delete(digests).where(digests.c.id.in_(ids)))
+    return int(items)
 
 
 def _count_sends(conn: Connection, digest_ids: list[int]) -> None:

@@ -126,8 +126,18 @@ subscribers = Table(
     Column("fingerprint", String(32), nullable=False, server_default=""),
     Column("updated_at", UTCDateTime, nullable=False),
     # When the reader unsubscribed with the link in a digest (worker.feedback); NULL while
-    # subscribed. Kept in the database, not the file: it outlives edits and a file recreated.
+    # subscribed. Kept in the database, not the file: it outlives edits and a file restored.
     Column("unsubscribed_at", UTCDateTime),
+    # Who reads under this id (worker.readers, migration 0011). A file name is reused: the
+    # lab's next "alex" must not inherit the last one's cursor, marks or unsubscribe, nor be
+    # reachable through the links in the last one's digests. `generation` counts the readers
+    # the id has had (0 for every subscriber made before 0011: their links stay as they were)
+    # and is signed into every feedback and unsubscribe link; `removed_at` is when a pass (or
+    # serve's reload) found the file gone, NULL while it is there; `forgotten_at` is when
+    # `paper-digest forget` wiped the id's state: its next file starts afresh.
+    Column("generation", Integer, nullable=False, server_default="0"),
+    Column("removed_at", UTCDateTime),
+    Column("forgotten_at", UTCDateTime),
 )
 
 digests = Table(
