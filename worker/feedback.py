@@ -11,6 +11,11 @@ A link also signs the day of its digest and marks nothing after MAX_AGE: a diges
 or kept in an archive others read, does not let anyone mark papers for its reader for good.
 (Links made before links carried a day have none, and do not expire.)
 
+A subscriber id is a file name, and names are reused: a link also signs the generation of the
+id's reader (worker.readers; carried as `g`, and left out for generation 0, the only one there
+was before, so links already sent stay as they were). When the id has a new reader, the links
+in the earlier reader's digests are answered 410 and act on no one.
+
 Every email digest also carries the subscriber's unsubscribe link, signed the same way, in its
 List-Unsubscribe header (with List-Unsubscribe-Post: one click in the mail client, RFC 8058)
 and its footer; `.../unsubscribe` answers it (worker.store.subscriptions keeps the choice).
@@ -39,13 +44,19 @@ UNSUBSCRIBE, RESUBSCRIBE = "unsubscribe", "resubscribe"
 # The longest parts a link we make can have: a subscriber id is a file name of at most 64
 # characters (worker.profiles.SUBSCRIBER_ID), a paper id a 64-bit integer, a token 128 bits
 # in hex. Anything longer is not our link, and is refused before any work on it.
-MAX_SUBSCRIBER, MAX_PAPER, TOKEN_CHARS = 64, 19, 32
+MAX_SUBSCRIBER, MAX_PAPER, TOKEN_CHARS, MAX_GENERATION = 64, 19, 32, 9
 MAX_AGE = timedelta(days=180)  # how long after its digest's day a link marks anything
 _DAY = "%Y%m%d"  # a link's day: 8 digits
 
 
-def token(secret: str, subscriber_id: str, paper_id: int, verdict: str, day: str = "") -> str:
-    return _token(_key(secret), subscriber_id, paper_id, verdict, day)
+def token(secret: str, subscriber_id: str, paper_id: int, verdict: str, day: str = "",
+          generation: int = 0) -> str:
+    return _token(_key(secret), subscriber_id, paper_id, verdict, day, _gen(generation))
+
+
+def _gen(generation: int) -> str:
+    """A generation as links carry and sign it: none for 0 (what links were before it)."""
+    return str(generation) if generation else ""
 
 
 def _key(secret: str) -> bytes:
@@ -53,11 +64,13 @@ def _key(secret: str) -> bytes:
 
 
 def _token(key: bytes, subscriber_id: str, paper_id: int | str, verdict: str,
-           day: str = "") -> str:
+           day: str = "", generation: str = "") -> str:
     """BLAKE2b in its keyed mode, a MAC in one call (~1 µs: a pass makes ~300,000 links).
     `paper_id` may be the text of a link: it signs the same as the number it spells. `day`
-    (YYYYMMDD) is the digest's; a link without one signs what links signed before days."""
-    message = f"{subscriber_id}\0{paper_id}\0{verdict}" + (f"\0{day}" if day else "")
+    (YYYYMMDD) is the digest's; a link without one signs what links signed before days.
+    `generation` (_gen) likewise: "" signs what links signed before generations."""
+    message = (f"{subscriber_id}\0{paper_id}\0{verdict}" + (f"\0{day}" if day else "")
+               + (f"\0g{generation}" if generation else ""))
     return hashlib.blake2b(message.encode(), key=key, digest_size=16).hexdigest()
 
 
@@ -69,26 +82,32 @@ class Links:
     secret: str
     unsubscribe: bool = True  # whether digests carry unsubscribe_link: [feedback] unsubscribe
 
-    def link(self, subscriber_id: str, paper_id: int, verdict: str, day: date) -> str:
-        return self.of(subscriber_id, day)(paper_id, verdict)
+    def link(self, subscriber_id: str, paper_id: int, verdict: str, day: date,
+             generation: int = 0) -> str:
+        return self.of(subscriber_id, day, generation)(paper_id, verdict)
 
-    def of(self, subscriber_id: str, day: date) -> Callable[[int, str], str]:
-        """The link maker of one subscriber's digest of `day`: a digest has many items (at
-        institute scale a pass makes ~300,000 links, so each costs a few microseconds)."""
-        key, stamp = self._key, day.strftime(_DAY)
+    def of(self, subscriber_id: str, day: date, generation: int = 0,
+           ) -> Callable[[int, str], str]:
+        """The link maker of one subscriber's digest of `day`, for the id's reader of
+        `generation`: a digest has many items (at institute scale a pass makes ~300,000
+        links, so each costs a few microseconds)."""
+        key, stamp, gen = self._key, day.strftime(_DAY), _gen(generation)
         start = f"{self.url.rstrip('/')}/mark?s={quote_plus(subscriber_id)}&p="
+        tail = f"&g={gen}" if gen else ""
 
         def link(paper_id: int, verdict: str) -> str:
-            signed = _token(key, subscriber_id, paper_id, verdict, stamp)
-            return f"{start}{paper_id}&v={verdict}&t={signed}&d={stamp}"
+            signed = _token(key, subscriber_id, paper_id, verdict, stamp, gen)
+            return f"{start}{paper_id}&v={verdict}&t={signed}&d={stamp}{tail}"
         return link
 
-    def unsubscribe_link(self, subscriber_id: str) -> str:
+    def unsubscribe_link(self, subscriber_id: str, generation: int = 0) -> str:
         """The subscriber's one-click unsubscribe link (RFC 8058: List-Unsubscribe and its
         POST, and the footer's link). It carries no day and does not expire: a reader who
         wants no more mail must be able to say so from any digest they kept."""
-        signed = _token(self._key, subscriber_id, 0, UNSUBSCRIBE)
-        return f"{self.url.rstrip('/')}/unsubscribe?s={quote_plus(subscriber_id)}&t={signed}"
+        gen = _gen(generation)
+        signed = _token(self._key, subscriber_id, 0, UNSUBSCRIBE, "", gen)
+        return (f"{self.url.rstrip('/')}/unsubscribe?s={quote_plus(subscriber_id)}&t={signed}"
+                + (f"&g={gen}" if gen else ""))
 
     @cached_property
     def _key(self) -> bytes:
@@ -119,7 +138,7 @@ class Desk:
         self.key = _key(secret)  # hashed once, as Links does
 
     def genuine(self, sid: str, paper_ref: str, verdict: str, signed: str,
-                day: str = "") -> bool:
+                day: str = "", generation: str = "") -> bool:
         """Whether a link is one we signed, decided on its text as it came: a forged link can
         hold anything, so nothing in it is read (as a number, say) before its signature
         matches. int() refuses 4,300 digits and more, and reads '٣' or '007' as a number;
@@ -127,19 +146,26 @@ class Desk:
         unread, so a forger cannot make us hash megabytes."""
         if (verdict not in (*VERDICTS, UNDO) or not 0 < len(sid) <= MAX_SUBSCRIBER
                 or not 0 < len(paper_ref) <= MAX_PAPER or len(signed) != TOKEN_CHARS
-                or len(day) not in (0, 8)):
+                or len(day) not in (0, 8) or len(generation) > MAX_GENERATION):
             return False
-        expected = _token(self.key, sid, paper_ref, verdict, day)
+        expected = _token(self.key, sid, paper_ref, verdict, day, generation)
         return (hmac.compare_digest(signed.encode(), expected.encode())
                 and paper_ref.isascii() and paper_ref.isdigit())
+
+    def current_reader(self, sid: str, generation: str) -> bool:
+        """Whether a genuine link (its `g` as it came, signed) is of the id's reader now, not
+        of an earlier one the name was given to before (worker.readers)."""
+        from worker.store.readers import generation_of
+
+        return _gen(generation_of(self.engine, sid)) == generation
 
     def answer(self, method: str, params: Mapping[str, str]) -> Page:
         from worker.marking import mark_stored
         from worker.store.papers import find_paper
 
         sid, paper_ref, verdict = params.get("s", ""), params.get("p", ""), params.get("v", "")
-        day = params.get("d", "")
-        if not self.genuine(sid, paper_ref, verdict, params.get("t", ""), day):
+        day, gen = params.get("d", ""), params.get("g", "")
+        if not self.genuine(sid, paper_ref, verdict, params.get("t", ""), day, gen):
             return _page(403, "This link is not valid",
                          "It may have been cut short or changed, or it is from before the "
                          "feedback secret was changed. Nothing was marked.")
@@ -149,6 +175,8 @@ class Desk:
                          f"It is from a digest of {sent:%Y-%m-%d}, and a digest's links mark "
                          f"papers for {MAX_AGE.days} days. A newer digest's links still do. "
                          "Nothing was marked.")
+        if not self.current_reader(sid, gen):
+            return _earlier_reader(sid, "marks nothing. Nothing was marked.")
         if not self.subscribed(sid):  # the link is genuine, but its subscriber has left
             return _page(410, "You are no longer subscribed",
                          f"This link is from a digest for {html.escape(sid)}, who no longer "
@@ -173,8 +201,8 @@ class Desk:
         # A thank-you page offers to undo: the same link with verdict `remove`, signed, as a
         # query relative to this page (its path is whatever the proxy in front made it).
         undo = "?" + urlencode({"s": sid, "p": paper_ref, "v": UNDO,
-                                "t": _token(self.key, sid, int(paper_ref), UNDO, day),
-                                **({"d": day} if day else {})})
+                                "t": _token(self.key, sid, int(paper_ref), UNDO, day, gen),
+                                **({"d": day} if day else {}), **({"g": gen} if gen else {})})
         return _page(200, "Thank you", html.escape(said), button="Undo", action=undo)
 
     def unsubscribe(self, method: str, params: Mapping[str, str]) -> Page:
@@ -188,14 +216,16 @@ class Desk:
         from worker.store.subscriptions import set_unsubscribed, unsubscribed_since
 
         sid, verdict = params.get("s", ""), params.get("v", UNSUBSCRIBE)
-        signed, moment = params.get("t", ""), params.get("d", "")
+        signed, moment, gen = params.get("t", ""), params.get("d", ""), params.get("g", "")
         if (verdict not in (UNSUBSCRIBE, RESUBSCRIBE) or not 0 < len(sid) <= MAX_SUBSCRIBER
                 or len(signed) != TOKEN_CHARS or len(moment) > len(_MOMENT_EXAMPLE)
-                or not hmac.compare_digest(
-                    signed.encode(), _token(self.key, sid, 0, verdict, moment).encode())):
+                or len(gen) > MAX_GENERATION or not hmac.compare_digest(
+                    signed.encode(), _token(self.key, sid, 0, verdict, moment, gen).encode())):
             return _page(403, "This link is not valid",
                          "It may have been cut short or changed, or it is from before the "
                          "feedback secret was changed. Nothing was changed.")
+        if not self.current_reader(sid, gen):
+            return _earlier_reader(sid, "changes nothing. Nothing was changed.")
         who = html.escape(sid)
         if verdict == RESUBSCRIBE:
             since = unsubscribed_since(self.engine, sid)
@@ -218,13 +248,23 @@ class Desk:
                          f"{who} was already unsubscribed, and gets no digests.")
         stamp = _moment(now)
         again = "?" + urlencode({"s": sid, "v": RESUBSCRIBE, "d": stamp,
-                                 "t": _token(self.key, sid, 0, RESUBSCRIBE, stamp)})
+                                 "t": _token(self.key, sid, 0, RESUBSCRIBE, stamp, gen),
+                                 **({"g": gen} if gen else {})})
         return _page(200, "You are unsubscribed",
                      f"{who} gets no more digests. Changed your mind?",
                      button="Subscribe again", action=again)
 
 
 _MOMENT_EXAMPLE = "20261207093000123456"  # an unsubscribe's moment, to the microsecond
+
+
+def _earlier_reader(sid: str, outcome: str) -> Page:
+    """The answer to a genuine link of an id's earlier reader: the name is someone else's
+    now (or was forgotten), and the link must not act on them."""
+    return _page(410, "This link is from an earlier subscription",
+                 f"It is from a digest for an earlier reader named {html.escape(sid)}. The "
+                 f"name has since been given to someone else, or started afresh, so the link "
+                 f"{outcome}")
 
 
 def _moment(when: datetime) -> str:

@@ -24,6 +24,7 @@ from worker.store import cursors, outbox, papers
 from worker.store.db import reading
 from worker.store.marks import marks_for
 from worker.store.models import Digest, DigestItem, ItemSpec, StoredPaper
+from worker.store.readers import generation_of
 from worker.store.schema import digests, subscribers
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ def preview_digest(config: Config, engine: Engine, profile: Profile, now: dateti
     found.sort(key=lambda item: -item.score)  # stable: batch by batch where scores tie
     digest = Digest(0, profile.id, now, "<preview>", len(found), more_count, start, upto,
                     tuple(DigestItem(rank, i.score, i.reasons, by_id[i.paper_id])
-                          for rank, i in enumerate(found, start=1)))
+                          for rank, i in enumerate(found, start=1)),
+                    generation_of(engine, profile.id))  # its links as a digest's would be
     ctx = profile_context(digest, profile, config.settings)
     scope = (f"papers first seen in the last {_human(since)}, each ranked with the papers "
              f"its digest ranked it with" if since else "papers not yet delivered")

@@ -382,8 +382,8 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
                    group_by: str = "none", feedback: FeedbackLinks | None = None,
                    ) -> DigestContext:
     local = digest.created_at.astimezone(ZoneInfo(timezone))
-    link = (feedback.of(digest.subscriber_id, digest.created_at.date()) if feedback is not None
-            else None)
+    link = (feedback.of(digest.subscriber_id, digest.created_at.date(), digest.generation)
+            if feedback is not None else None)
 
     def links(paper_id: int) -> tuple[str | None, str | None]:
         if link is None:
@@ -393,7 +393,7 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
     items = tuple(item_view(i.rank, i.score, i.reasons, i.paper, links(i.paper.id))
                   for i in digest.items)
     # serve's own one-click link first: the footer shows the first, and it works at once
-    own_unsubscribe = ((feedback.unsubscribe_link(digest.subscriber_id),)
+    own_unsubscribe = ((feedback.unsubscribe_link(digest.subscriber_id, digest.generation),)
                        if feedback is not None and feedback.unsubscribe else ())
     groups = group_by_interest(items) if group_by == "interest" else (ItemGroup(None, items),)
     items = tuple(item for group in groups for item in group.items)  # in the order shown

@@ -52,9 +52,29 @@ def test_a_link_names_what_it_marks_and_survives_odd_subscriber_ids() -> None:
         token(SECRET, "ada", 42, "unlike"), token(SECRET, "ada", 42, "unlike", "20260314")}
 
 
+def test_a_link_signs_its_readers_generation_and_generation_0_is_as_before() -> None:
+    """A subscriber id's later readers (worker.readers) sign their generation: the same link
+    of an earlier reader is another link. Generation 0 (every subscriber before there were
+    generations) makes the links it always made, so those already sent keep working."""
+    day = date(2026, 3, 13)
+    first, later = LINKS.link("ada", 42, "like", day), LINKS.link("ada", 42, "like", day, 2)
+    assert first == LINKS.link("ada", 42, "like", day, 0) and "&g=" not in first
+    assert later == first.replace(token(SECRET, "ada", 42, "like", "20260313"),
+                                  token(SECRET, "ada", 42, "like", "20260313", 2)) + "&g=2"
+    assert token(SECRET, "ada", 42, "like", "20260313", 2) not in {
+        token(SECRET, "ada", 42, "like", "20260313"),
+        token(SECRET, "ada", 42, "like", "20260313", 1)}
+    assert LINKS.unsubscribe_link("ada", 2).endswith("&g=2")
+    assert LINKS.unsubscribe_link("ada", 0) == LINKS.unsubscribe_link("ada")
+    assert _answer(later, day) == 404  # (genuine, of the reader now: the paper is not stored)
+    for edited in (later.replace("&g=2", "&g=3"), later.replace("&g=2", ""),
+                   first + "&g=2", later + "0" * 9):
+        assert _answer(edited, day) == 403
+
+
 def _answer(link: str, today: date) -> int:
     """The status the desk answers `link` with (a POST) on `today`; the paper is not stored,
-    so a link that gets past its signature and its day is a 404."""
+    so a link that gets past its signature, its day and its reader is a 404."""
     from sqlalchemy import create_engine
 
     from worker.feedback import Desk
@@ -63,7 +83,9 @@ def _answer(link: str, today: date) -> int:
     desk = Desk(engine, SECRET, lambda: datetime.combine(today, time(9), UTC),
                 subscribed=lambda sid: True)
     try:
-        with patch("worker.store.papers.find_paper", return_value=None):
+        generation = int(parse_qs(urlsplit(link).query).get("g", ["0"])[0])
+        with patch("worker.store.papers.find_paper", return_value=None), \
+                patch("worker.store.readers.generation_of", return_value=generation):
             return desk.answer("POST", {k: v[0] for k, v in
                                         parse_qs(urlsplit(link).query).items()}).status
     finally:

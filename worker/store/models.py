@@ -128,6 +128,8 @@ class Digest:
     cursor_from: int
     cursor_to: int
     items: tuple[DigestItem, ...] = ()
+    # its reader's generation (worker.readers), which its feedback and unsubscribe links sign
+    generation: int = 0
 
 
 @dataclass(frozen=True)

@@ -300,7 +300,9 @@ def load_digests(engine: Engine, digest_ids: Iterable[int],
     with reading(engine) as conn:
         for chunk in chunks(sorted(set(digest_ids))):
             # .all() fetches the rows at once; iterating a result fetches them one by one.
-            rows = conn.execute(select(digests).where(digests.c.id.in_(chunk))).all()
+            rows = conn.execute(select(digests, subscribers.c.generation)
+                                .join(subscribers, subscribers.c.id == digests.c.subscriber_id)
+                                .where(digests.c.id.in_(chunk))).all()
             query = (select(digest_items.c.digest_id, digest_items.c.rank, digest_items.c.score,
                             digest_items.c.reasons, digest_items.c.paper_id)
                      .where(digest_items.c.digest_id.in_(chunk))
@@ -315,7 +317,7 @@ def load_digests(engine: Engine, digest_ids: Iterable[int],
             for row in rows:
                 found[row.id] = Digest(row.id, row.subscriber_id, row.created_at, row.message_id,
                                        row.item_count, row.below_threshold, row.cursor_from,
-                                       row.cursor_to, tuple(items[row.id]))
+                                       row.cursor_to, tuple(items[row.id]), row.generation)
     missing = set(digest_ids) - found.keys()
     if missing:
         raise NoResultFound(f"no digest {min(missing)}")
