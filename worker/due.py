@@ -87,10 +87,15 @@ def find_due(engine: Engine, profiles: Sequence[Profile], settings: Settings, no
 
 
 def has_work(engine: Engine, config: Config, now: datetime) -> bool:
-    """Cheap read for serve's idle tick: a new subscriber, a due slot or a due delivery? Not
-    for those who unsubscribed: a pass leaves them out, so their slots would stay due."""
+    """Cheap read for serve's idle tick: a new subscriber, a file back after it went (a pass
+    settles who reads under it, worker.readers), a due slot or a due delivery? Not for those
+    who unsubscribed: a pass leaves them out, so their slots would stay due."""
+    from worker.store.readers import returning
     from worker.store.subscriptions import unsubscribed
 
+    back = returning(engine)
+    if back and any(p.id in back for p in (*config.profiles, *config.disabled.values())):
+        return True  # (the earlier reader may have unsubscribed: before that filter)
     gone = unsubscribed(engine)
     profiles = [p for p in config.profiles if p.id not in gone]
     ids = [p.id for p in profiles]

@@ -20,6 +20,7 @@ from worker.examples import unused_lines
 from worker.ingest import SourceReport
 from worker.logs import one_line as _one_line
 from worker.logs import redact
+from worker.readers import ReaderNote
 from worker.sending import DeliveryReport
 from worker.settings import Config, Settings
 from worker.store import outbox, runs
@@ -44,7 +45,7 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         "paper-digest run"
     lines = [f"{head} at {_when(report.now)}", "", "Sources:", *source_lines(report.sources)]
     lines += ["", f"Papers: {report.papers_read} read, {report.new_papers} new.", "",
-              "Digests:"]
+              "Digests:", *reader_lines(report.readers, settings)]
     sent: dict[str, list[DeliveryReport]] = defaultdict(list)
     for d in report.deliveries:
         sent[d.subscriber_id].append(d)
@@ -78,7 +79,7 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         lines.append(f"  ({_plural(report.not_due, 'subscriber')} not due yet: "
                      "their schedules decide when `run --due` builds their digests)")
     elif not report.subscribers and not report.skipped_subscribers and not sent \
-            and not report.unsubscribed:
+            and not report.unsubscribed and not report.readers:
         lines.append(f"  (no enabled subscribers: {len(report.disabled)} disabled)"
                      if report.disabled else f"  (no subscribers: add NAME.toml files to "
                      f"{settings.config_dir / 'subscribers'})")
@@ -102,6 +103,52 @@ def _unsubscribed_lines(gone: dict[str, datetime], settings: Settings) -> list[s
     return [f"  {sid}: unsubscribed {_when(when)} with the link in a digest, gets none "
             f"(`{command_line(settings.config_dir, f'resubscribe {sid}')}` to send them again)"
             for sid, when in sorted(gone.items())]
+
+
+def reader_lines(notes: list[ReaderNote], settings: Settings) -> list[str]:
+    """What the pass settled about who reads under an id (worker.readers): a line each, or a
+    count of each kind past LISTED (a subscribers folder that was not there, say)."""
+    by_kind: dict[str, list[ReaderNote]] = defaultdict(list)
+    for note in notes:
+        by_kind[note.kind].append(note)
+    lines = []
+    for kind, said in (("afresh", "started afresh as new readers"),
+                       ("back", "came back with the address they had: carry on"),
+                       ("address", "changed address with their files in place"),
+                       ("removed", "had their files removed: their state is kept")):
+        some = by_kind.get(kind, [])
+        if len(some) > LISTED:
+            lines.append(f"  ({_plural(len(some), 'subscriber')} {said})")
+        else:
+            lines += [_reader_line(note, settings) for note in some]
+    return lines
+
+
+def _reader_line(note: ReaderNote, settings: Settings) -> str:
+    def forget(force: str = "") -> str:
+        return command_line(settings.config_dir, f"forget {note.id}{force}")
+
+    if note.kind == "removed":
+        return (f"  {note.id}: its file is gone: no digests; its state is kept for its return "
+                f"(`{forget()}` wipes it)")
+    if note.kind == "back":
+        return (f"  {note.id}: its file is back with the address it had (gone since "
+                f"{_when(note.since)}): carries on where it left off")
+    if note.kind == "address":
+        return (f"  {note.id}: address changed to {note.address} with its file in place: the "
+                f"same reader, its cursor, marks and unsubscribe kept (someone else? "
+                f"`{forget(' --force')}`)")
+    why = (f"as `forget` asked on {_when(note.since)}" if note.forgotten else
+           f"its file came back with another address after it was removed on "
+           f"{_when(note.since)}")
+    wiped, dropped = note.wiped, ""
+    if wiped is not None and not note.forgotten:  # (forget said what it wiped)
+        parts = [_plural(wiped.digests, "digest")
+                 + (f" ({wiped.unsent} never sent)" if wiped.unsent else ""),
+                 _plural(wiped.marks, "mark"), *(["unsubscribe"] if wiped.unsubscribed_at else [])]
+        dropped = (f"; the earlier reader's {', '.join(parts[:-1])} and {parts[-1]} are gone, "
+                   "and the links in its digests no longer work")
+    return f"  {note.id}: a new reader ({why}): starts afresh{dropped}"
 
 
 def _subscriber_lines(sid: str, sub: SubscriberReport,
@@ -185,10 +232,12 @@ def semantic_data(engine: Engine) -> dict[str, Any]:
 
 def subscribers_data(config: Config, engine: Engine) -> list[dict[str, Any]]:
     """Per subscriber: channels, schedule, last digest sent, pending and failed deliveries."""
+    from worker.store.readers import removed_since
     from worker.store.subscriptions import unsubscribed
 
     last = outbox.last_sent(engine)
     gone = unsubscribed(engine)
+    removed = removed_since(engine)
     open_states: dict[str, list[Any]] = defaultdict(list)
     for state in outbox.delivery_states(engine, statuses=("pending", "failed")):
         open_states[state.subscriber_id].append(state)
@@ -204,6 +253,8 @@ def subscribers_data(config: Config, engine: Engine) -> list[dict[str, Any]]:
             "disabled" if sid in config.disabled else "removed",
             # when its reader unsubscribed with a digest's link (`resubscribe` undoes it)
             "unsubscribed": _iso(gone.get(sid)),
+            # when a pass (or serve) found its file gone (worker.readers); None while there
+            "removed": _iso(removed.get(sid)) if profile is None else None,
             "email": profile.email if profile else None,
             "deliver": list(profile.deliver) if profile else [],
             # its own, else [serve] default_schedule (serve, run --due); a plain run: always
@@ -271,9 +322,12 @@ def status_lines(data: dict[str, Any]) -> list[str]:
 
 
 def _state_note(row: dict[str, Any]) -> str:
-    """` (disabled)`, ` (unsubscribed 2026-12-07 09:30 UTC)`; nothing for a subscriber ok."""
+    """` (disabled)`, ` (unsubscribed 2026-12-07 09:30 UTC)`, ` (removed ...)`; nothing for a
+    subscriber ok."""
     if row["state"] == "unsubscribed":
         return f" (unsubscribed {_when_iso(row['unsubscribed'])})"
+    if row["state"] == "removed" and row.get("removed"):
+        return f" (removed {_when_iso(row['removed'])})"
     return "" if row["state"] == "ok" else f" ({row['state']})"
 
 

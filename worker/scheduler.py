@@ -272,8 +272,17 @@ class Server:
         self.metrics.last_beat = now
 
     def reload(self) -> None:
+        gone = []
         for change in self.watcher.poll():
             _log_change(change)
+            if change.kind == "removed":
+                gone.append(change.subject)
+        if gone:
+            # Recorded now, not at the next pass: a new file of the same name written before
+            # it (another reader given the name) would look like an edit of the address.
+            from worker.store.readers import note_removed
+
+            note_removed(self.engine, gone, self.clock())
 
     def maintenance(self) -> None:
         now = self.clock()

@@ -212,6 +212,8 @@ class Config:
     # subscriber id -> its profile, for those with enabled = false: not served, but still
     # to be previewed, explained and marked (worker.cli)
     disabled: dict[str, Profile] = field(default_factory=dict)
+    # every subscriber file was read (not a command's one file): the ids with no file are gone
+    complete: bool = True
 
 
 def _load_smtp(table: Any, file: str, text: str, env: Mapping[str, str]
@@ -374,7 +376,7 @@ def load_config(config_dir: Path, env: Mapping[str, str],
             disabled[path.stem] = profile
         else:
             profiles.append(profile)
-    return Config(settings, profiles, problems, broken, disabled)
+    return Config(settings, profiles, problems, broken, disabled, complete=only is None)
 
 
 def _not_allowed(path: Path, address: str, email: EmailSettings) -> Problem:

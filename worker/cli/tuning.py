@@ -169,19 +169,27 @@ def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
       paper-digest mark ada                       # what ada has marked
     """
     from worker.marking import list_marks, mark_paper
+    from worker.readers import settle
+    from worker.report import reader_lines
 
     config = obj.load(name)
     settings = settings_or_exit(config)
     profile = profile_or_exit(config, name)
+    if paper is None and (unlike or remove):
+        fail("--unlike and --remove need a PAPER", "paper-digest mark NAME PAPER --unlike", 2)
+    try:
+        engine = obj.engine(settings)
+        # a file of a new reader, not met by a pass yet: its marks start now, not the last one's
+        settled = settle(engine, [profile], parse_now(now_text))
+    except PaperDigestError as exc:
+        fail(str(exc))
+    for line in reader_lines(settled, settings):
+        click.echo(f"note: {line.strip()}", err=True)
     if paper is None:
-        if unlike or remove:
-            fail("--unlike and --remove need a PAPER", "paper-digest mark NAME PAPER --unlike",
-                 2)
-        for line in list_marks(obj.engine(settings), profile.id, obj.config_dir):
+        for line in list_marks(engine, profile.id, obj.config_dir):
             click.echo(line)
         return
     try:
-        engine = obj.engine(settings)
         message = mark_paper(engine, profile.id, paper, remove=remove,
                              verdict="unlike" if unlike else "like", now=parse_now(now_text))
     except LookupError:
