@@ -335,7 +335,8 @@ def test_subscribers_and_status_json(tmp_path: Path, seeds_dir: Path, sqlite_url
 
 
 @pytest.mark.parametrize("command", ["run", "check", "preview", "status", "fetch", "retry",
-                                     "explain", "subscribers", "init", "serve", "health"])
+                                     "explain", "subscribers", "init", "serve", "health",
+                                     "forget"])
 def test_every_command_help_has_an_example(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0

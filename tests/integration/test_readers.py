@@ -222,6 +222,65 @@ def test_an_address_edited_with_the_file_in_place_keeps_everything(
     engine.dispose()
 
 
+def test_forget_wipes_a_name_for_its_next_reader(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """A name given to someone else between two runs (the file replaced, not removed while a
+    pass looked) cannot be told from an edit: `forget` says so. Refused while the file is
+    there, unless --force; the next file of that name starts afresh, whatever its address."""
+    config = _config(tmp_path, database_url, alex="alex@example.org", bob="bob@example.org")
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    _run(config, "2026-03-12")
+    like, leave = _links(_mails(tmp_path, "alex")[0])
+    engine = open_engine(database_url)
+    desk = Desk(engine, SECRET, lambda: NOW, subscribed=lambda sid: True)
+    assert _click(desk, like).status == 200 and _click(desk, leave).status == 200
+    file = config / "subscribers" / "alex.toml"
+
+    refused = run_cli(config, "forget", "alex", env=ENV)
+    assert refused.exit_code == 1 and f"{file} is there" in refused.output
+    assert f"`paper-digest --config {config} forget alex --force`" in refused.output
+    assert list(unsubscribed(engine)) == ["alex"]  # nothing changed
+    assert run_cli(config, "forget", "../alex", env=ENV).exit_code == 2
+    nobody = run_cli(config, "forget", "carol", env=ENV)
+    assert nobody.exit_code == 0 and "holds nothing of carol" in nobody.output
+
+    text = file.read_text(encoding="utf-8")
+    file.unlink()
+    done = run_cli(config, "forget", "alex", "--now", "2026-03-13T10:00:00+00:00", env=ENV)
+    assert done.exit_code == 0, done.output
+    assert ("Forgot alex: 1 digest, 1 mark, its unsubscribe of 2026-03-12 21:00 UTC, its "
+            "address and name; the links in its digests no longer work.") in done.output
+    assert "A file alex.toml starts afresh, whatever its address." in done.output
+    assert marks_for(engine, ["alex"])["alex"] == [] and unsubscribed(engine) == {}
+    with engine.connect() as conn:
+        assert conn.execute(select(subscribers.c.email, subscribers.c.generation).where(
+            subscribers.c.id == "alex")).one() == (None, 1)
+        assert conn.execute(select(digests.c.subscriber_id)).scalars().all() == ["bob"]
+    assert _click(desk, leave).status == 410 and unsubscribed(engine) == {}
+    quiet = _run(config, "2026-03-13", hour=11)  # a forgotten name is not "removed" again
+    assert "alex" not in quiet.output
+
+    file.write_text(text, encoding="utf-8")  # even the same address: a new reader
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    new = _run(config, "2026-03-13")
+    assert ("  alex: a new reader (as `forget` asked on 2026-03-13 10:00 UTC): starts afresh"
+            ) in new.output
+    from worker.store.papers import counts
+
+    assert _ranked(new, "alex") == counts(engine)["papers"]  # its backfill
+    assert _click(desk, like).status == 410  # still the earlier reader's
+
+    # --force, the file there: the next run starts it afresh
+    forced = run_cli(config, "forget", "alex", "--force", env=ENV)
+    assert forced.exit_code == 0 and "Forgot alex: 1 digest, 0 marks" in forced.output
+    assert f"alex.toml starts afresh at the next `paper-digest --config {config} run`" in (
+        forced.output)
+    again = _run(config, "2026-03-13", hour=21)
+    assert "  alex: a new reader (as `forget` asked on" in again.output
+    assert _ranked(again, "alex") == counts(engine)["papers"]
+    engine.dispose()
+
+
 def test_serve_records_a_file_removed_between_its_passes(
         tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
     """serve builds digests at slots, hours apart: a file removed and another written in

@@ -1,5 +1,5 @@
 """The commands that set up and look at an install: `init`, `check`, `status` and
-`subscribers`."""
+`subscribers`; and `forget`, which wipes what the database holds of one subscriber id."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from worker.cli import (
     Obj,
     cli,
     fail,
+    parse_now,
     settings_or_exit,
 )
 from worker.errors import PaperDigestError
@@ -213,6 +214,59 @@ def _show(obj: Obj, as_json: bool, read: Any, lines: Any) -> None:
     else:
         for line in lines(data):
             click.echo(line)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--force", is_flag=True,
+              help="Also while NAME's file is there: the next run starts it afresh.")
+@click.option("--now", "now_text", metavar="ISO-8601", help="Forget as if it were this moment.")
+@click.pass_obj
+def forget(obj: Obj, name: str, force: bool, now_text: str | None) -> None:
+    """Wipe what the database holds of NAME's reader, for a name given to someone else.
+
+    Its digests (sent or not), marks, unsubscribe, address and name go; the links in its
+    digests stop working; the next file named NAME starts afresh (its own backfill), whatever
+    its address. A run does this by itself for a file that comes back with another address
+    after it was removed; this is for when it cannot tell (the file replaced between two
+    runs). Refused while NAME's file is there, unless --force.
+
+    \b
+    Example:
+      rm config/subscribers/alex.toml && paper-digest forget alex
+      paper-digest forget alex --force      # the file already holds the new alex
+    """
+    from worker.config_types import command_line
+    from worker.profiles import SUBSCRIBER_ID
+    from worker.store.readers import forget as forget_reader
+
+    if not SUBSCRIBER_ID.match(name):
+        fail(f"{name!r} cannot be a subscriber id", "use letters, digits, '.', '_' or '-'", 2)
+    settings = settings_or_exit(obj.load(subscribers=False))
+    file = obj.config_dir / "subscribers" / f"{name}.toml"
+    there = file.exists() or file.is_symlink()
+    if there and not force:
+        fail(f"{file} is there: forgetting {name} would take its reader's digests, marks and "
+             "unsubscribe away", f"remove the file first, or, if it holds someone new, "
+             f"`{command_line(obj.config_dir, f'forget {name} --force')}`")
+    try:
+        wiped = forget_reader(obj.engine(settings), name, parse_now(now_text))
+    except PaperDigestError as exc:
+        fail(str(exc))
+    if wiped is None:
+        click.echo(f"The database holds nothing of {name}: nothing changed.")
+        return
+    left = ", ".join(part for part in (
+        f"{wiped.digests} digest{'s' * (wiped.digests != 1)}"
+        + (f" ({wiped.unsent} never sent)" if wiped.unsent else ""),
+        f"{wiped.marks} mark{'s' * (wiped.marks != 1)}",
+        f"its unsubscribe of {wiped.unsubscribed_at:%Y-%m-%d %H:%M} UTC"
+        if wiped.unsubscribed_at else "") if part)
+    click.echo(f"Forgot {name}: {left}, its address and name; the links in its digests no "
+               "longer work.")
+    click.echo(f"{file.name} starts afresh at the next "
+               f"`{command_line(obj.config_dir, 'run')}` (or serve)." if there else
+               f"A file {file.name} starts afresh, whatever its address.")
 
 
 @cli.command()
