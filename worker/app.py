@@ -27,7 +27,7 @@ from worker.examples import resolve as resolve_examples
 from worker.ingest import Ingest, SourceReport
 from worker.profiles import Profile
 from worker.progress import Progress, no_progress
-from worker.readers import ReaderNote, settle
+from worker.readers import ReaderNote, settle_config
 from worker.selection import candidates, default_workers, match_each
 from worker.sending import Delivery, DeliveryReport, DryRunChannel, worker_id
 from worker.settings import Config
@@ -352,7 +352,7 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         with pipeline.timed("ingest"):
             report.sources = pipeline.ingest(only)
         with pipeline.timed("sync"):  # before anything reads a subscriber's state
-            report.readers = settle_readers(config, engine, report.now)
+            report.readers = settle_config(config, engine, report.now)
         profiles = _subscribed(config.profiles, engine, report)
         report.subscribers = (_build_due(pipeline, profiles) if due
                               else pipeline.build_digests(profiles))
@@ -374,14 +374,6 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         finished = report.now + timedelta(seconds=time.perf_counter() - started)
         runs.finish_run(engine, run_id, finished, status, report.stats(), error)
         _log_stages(pipeline.timings)
-
-
-def settle_readers(config: Config, engine: Engine, now: datetime) -> list[ReaderNote]:
-    """Who reads under each id of the config (worker.readers): files gone recorded, when
-    all were read; a file back carries on, or starts afresh for a new reader."""
-    present = ({p.id for p in config.profiles} | set(config.broken) | set(config.disabled)
-               if config.complete else None)
-    return settle(engine, [*config.profiles, *config.disabled.values()], now, present=present)
 
 
 def _subscribed(profiles: list[Profile], engine: Engine, report: PassReport) -> list[Profile]:

@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from worker.profiles import Profile
+from worker.settings import Config
 from worker.store import papers
 from worker.store import readers as store
 from worker.store.models import SubscriberInfo
@@ -83,6 +84,14 @@ def settle(engine: Engine, profiles: Sequence[Profile], now: datetime, *,
     for note in notes:
         _log(note)
     return notes
+
+
+def settle_config(config: Config, engine: Engine, now: datetime) -> list[ReaderNote]:
+    """`settle` for a pass over a config: its profiles, enabled or not, and (when it read
+    every file) the ids that have one, broken ones too."""
+    present = ({p.id for p in config.profiles} | set(config.broken) | set(config.disabled)
+               if config.complete else None)
+    return settle(engine, [*config.profiles, *config.disabled.values()], now, present=present)
 
 
 def _start_afresh(engine: Engine, afresh: list[tuple[Profile, store.Known]], now: datetime,
