@@ -236,14 +236,14 @@ class Desk:
             if method != "POST":
                 return _page(200, "Subscribe again?", f"Send {who}'s digests again.",
                              button="Yes, subscribe again")
-            set_unsubscribed(self.engine, sid, None)
+            set_unsubscribed(self.engine, sid, None, generation=int(gen or 0))
             return _page(200, "Subscribed again",
                          f"{who} gets digests again, from the next one on.")
         if method != "POST":
             return _page(200, "Unsubscribe?", f"Stop sending digests to {who}.",
                          button="Unsubscribe")
         now = self.now()
-        if not set_unsubscribed(self.engine, sid, now):
+        if not set_unsubscribed(self.engine, sid, now, generation=int(gen or 0)):
             return _page(200, "You are unsubscribed",
                          f"{who} was already unsubscribed, and gets no digests.")
         stamp = _moment(now)

@@ -139,6 +139,12 @@ def test_a_new_reader_given_a_removed_name_starts_afresh(
             assert page.status == 410, page.body
             assert "earlier reader named alex" in page.body and "Nothing was" in page.body
     assert marks_for(engine, ["alex"])["alex"] == [] and unsubscribed(engine) == {}
+    # ...also when its check and its write straddle the new reader's start (the write is
+    # made only at the generation the link was checked at)
+    from worker.store.subscriptions import set_unsubscribed
+
+    assert not set_unsubscribed(engine, "alex", NOW, generation=0)
+    assert unsubscribed(engine) == {}
     # The new reader's own links work.
     own_like, own_leave = _links(first)
     assert "&g=1" in own_like and own_leave.endswith("&g=1")
