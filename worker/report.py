@@ -143,11 +143,14 @@ def _reader_line(note: ReaderNote, settings: Settings) -> str:
            f"{_when(note.since)}")
     wiped, dropped = note.wiped, ""
     if wiped is not None and not note.forgotten:  # (forget said what it wiped)
-        parts = [_plural(wiped.digests, "digest")
-                 + (f" ({wiped.unsent} never sent)" if wiped.unsent else ""),
-                 _plural(wiped.marks, "mark"), *(["unsubscribe"] if wiped.unsubscribed_at else [])]
-        dropped = (f"; the earlier reader's {', '.join(parts[:-1])} and {parts[-1]} are gone, "
-                   "and the links in its digests no longer work")
+        parts = [*([_plural(wiped.digests, "digest")
+                    + (f" ({wiped.unsent} never sent)" if wiped.unsent else "")]
+                   if wiped.digests else []),
+                 *([_plural(wiped.marks, "mark")] if wiped.marks else []),
+                 *(["its unsubscribe"] if wiped.unsubscribed_at else [])]  # what there was
+        said = " and ".join([", ".join(parts[:-1]), parts[-1]] if parts[1:] else parts)
+        dropped = ((f"; gone with the earlier reader: {said}" if said else "")
+                   + "; the links in its digests no longer work")
     return f"  {note.id}: a new reader ({why}): starts afresh{dropped}"
 
 

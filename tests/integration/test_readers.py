@@ -115,8 +115,8 @@ def test_a_new_reader_given_a_removed_name_starts_afresh(
     add_seed_day(tmp_path, seeds_dir, "2026-03-14")
     new = _run(config, "2026-03-14")
     assert ("  alex: a new reader (its file came back with another address after it was "
-            "removed on 2026-03-13 20:00 UTC): starts afresh; the earlier reader's 1 digest, "
-            "1 mark and unsubscribe are gone, and the links in its digests no longer work"
+            "removed on 2026-03-13 20:00 UTC): starts afresh; gone with the earlier reader: 1 "
+            "digest, 1 mark and its unsubscribe; the links in its digests no longer work"
             ) in new.output
     # Its own backfill (7 days: every paper stored), not what came after the old cursor.
     from worker.store.papers import counts
