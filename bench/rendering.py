@@ -54,7 +54,8 @@ def main() -> None:
         cpu = time.process_time() - cpu - info["assembly_cpu"] - info["hashing_cpu"]
         walls.append(wall)
         print(f"rendering {n}: {info['count']:,} digests, {info['forms']:,} forms in "
-              f"{wall:.2f} s (CPU {cpu:.2f} s); fingerprint {info['fingerprint']}", flush=True)
+              f"{wall:.2f} s (CPU {cpu:.2f} s); fingerprint {info['fingerprint']}; HTML parts "
+              f"compacted {info['compacted']}", flush=True)
     engine.dispose()
     print(f"rendering: median of {len(walls)}: {statistics.median(walls):.2f} s")
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -277,7 +278,9 @@ def render_every_digest(config: Any, engine: Any, made: list[Any], config_dir: P
     """The rendering stage's work (see run_child): every digest of `made` ((id, subscriber)
     rows) in its subscriber's forms and, with email, put together; the time of the latter
     and of hashing every form into the fingerprint, to take from the stage's. For the scale
-    pass and bench/rendering.py, which replays it on a folder the pass kept."""
+    pass and bench/rendering.py, which replays it on a folder the pass kept. An HTML part over
+    worker.clipping's budget is rendered again while the email is put together (its time is
+    the assembly's; `compacted` counts them); the fingerprint has the HTML as first rendered."""
     from worker.collector import paced_for_batches
     from worker.render import assemble_email, profile_context, render
     from worker.store import outbox
@@ -287,6 +290,10 @@ def render_every_digest(config: Any, engine: Any, made: list[Any], config_dir: P
     assembly, hashing, forms = 0.0, 0.0, 0
     assembly_cpu = hashing_cpu = 0.0
     fingerprint, folder = hashlib.sha256(), str(config_dir.resolve().parent)
+    compacted, logger = _Counted("render.compacted"), logging.getLogger("paper_digest")
+    level = logger.level
+    logger.addHandler(compacted)
+    logger.setLevel(logging.INFO)  # the event is an info line
     with paced_for_batches():  # as Pipeline.deliver renders
         for start in range(0, len(made), 500):
             chunk = made[start:start + 500]
@@ -300,7 +307,8 @@ def render_every_digest(config: Any, engine: Any, made: list[Any], config_dir: P
                     text, html = render(ctx, "txt"), render(ctx, "html")
                     texts += [text, html]
                     began, cpu = time.perf_counter(), time.thread_time()
-                    assemble_email(ctx, sender=None, text=text, html=html)
+                    assemble_email(ctx, sender=None, text=text, html=html,
+                                   templates_dir=config.settings.templates_dir)
                     assembly += time.perf_counter() - began
                     assembly_cpu += time.thread_time() - cpu
                 began, cpu = time.perf_counter(), time.thread_time()
@@ -309,9 +317,22 @@ def render_every_digest(config: Any, engine: Any, made: list[Any], config_dir: P
                 forms += len(texts)
                 hashing += time.perf_counter() - began
                 hashing_cpu += time.thread_time() - cpu
+    logger.removeHandler(compacted)
+    logger.setLevel(level)
     return {"count": len(made), "assembly": assembly, "assembly_cpu": assembly_cpu,
             "hashing": hashing, "hashing_cpu": hashing_cpu, "forms": forms,
-            "fingerprint": fingerprint.hexdigest()[:16]}
+            "fingerprint": fingerprint.hexdigest()[:16], "compacted": compacted.count}
+
+
+class _Counted(logging.Handler):
+    """Counts the log records of one event (the `event` of their extra)."""
+
+    def __init__(self, event: str) -> None:
+        super().__init__()
+        self.event, self.count = event, 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += getattr(record, "event", None) == self.event
 
 
 def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | None,
@@ -480,7 +501,8 @@ def report(args: argparse.Namespace, url: str, figures: dict[str, Any],
     print(f"ingest: {ingest['count']:,} entries, {ingest['new']:,} new; digests: "
           f"{build['count']:,} with {build['items']:,} items; candidates per subscriber: "
           f"{build['candidates']:,}; not sent: {result['not_sent']}; forms rendered: "
-          f"{both['forms']:,} (fingerprint {both.get('fingerprint', '?')})")
+          f"{both['forms']:,} (fingerprint {both.get('fingerprint', '?')}); HTML parts "
+          f"compacted to fit Gmail: {both.get('compacted', 0):,}")
     if smtp_summary:
         print(f"SMTP server received: {smtp_summary}")
     peak = result["peak_total"]

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from worker import __version__, mdtext, mime
+from worker import __version__, clipping, mdtext, mime
 from worker.mathtext import display_text
 from worker.mdtext import highlight_md, md_code, md_escape, md_url
 from worker.mime import Mail
@@ -65,6 +65,10 @@ class ItemView:
     key: str  # "arxiv:<id>" or "paper:<n>", what `paper-digest explain` takes
     more_url: str | None = None  # feedback links ([feedback] url), None when off
     fewer_url: str | None = None
+    # Shown compact: title, why, score, links and feedback links, no abstract or authors. Only
+    # the HTML email has compact items, past where its papers in full would make it too big
+    # for Gmail (worker.clipping); a template that ignores the flag shows them in full.
+    compact: bool = False
 
     @property
     def url(self) -> str | None:
@@ -155,10 +159,38 @@ class DigestContext:
     groups: tuple[ItemGroup, ...] = ()  # the items in sections (one unlabelled by default)
     version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict)
+    # Papers of the digest after `items`, not shown: only the HTML email leaves any out, and
+    # only when even compact they would make it too big for Gmail (worker.clipping).
+    left_out: int = 0
+    # Where left_out_note says the whole digest is: the output_dir of a subscriber who also
+    # gets Markdown digests (None: not), and the config folder, for the command it names.
+    markdown_dir: Path | None = None
+    config_dir: Path | None = None
 
     @property
     def count(self) -> int:
-        return len(self.items)
+        """The papers in the digest: those shown and any left out."""
+        return len(self.items) + self.left_out
+
+    @property
+    def file_stem(self) -> str:
+        """The name of the digest's files (.md, .eml) without the suffix."""
+        return f"{self.date.isoformat()}-digest-{self.digest_id}"
+
+    @property
+    def compact_from(self) -> int | None:
+        """The rank of the first paper shown compact (None: none is)."""
+        return next((item.rank for item in self.items if item.compact), None)
+
+    @property
+    def compact_note(self) -> str:
+        """What the HTML email says above its first compact paper."""
+        return clipping.COMPACT_NOTE
+
+    @property
+    def left_out_note(self) -> str:
+        """How many papers are left out and where to read them all ("" for none)."""
+        return clipping.left_out_note(self)
 
     @property
     def grouped(self) -> bool:
@@ -380,6 +412,7 @@ def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any
 def digest_context(digest: Digest, *, name: str, email: str | None, profile_file: str | None,
                    timezone: str = "UTC", mailing: EmailSettings | None = None,
                    group_by: str = "none", feedback: FeedbackLinks | None = None,
+                   markdown_dir: Path | None = None, config_dir: Path | None = None,
                    ) -> DigestContext:
     local = digest.created_at.astimezone(ZoneInfo(timezone))
     link = (feedback.of(digest.subscriber_id, digest.created_at.date(), digest.generation)
@@ -406,7 +439,7 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
         unsubscribe=(*own_unsubscribe,
                      *(mailing.unsubscribe_uris(digest.subscriber_id) if mailing else ())),
         help=mailing.help if mailing else None,
-        groups=groups,
+        groups=groups, markdown_dir=markdown_dir, config_dir=config_dir,
     )
 
 
@@ -417,7 +450,10 @@ def profile_context(digest: Digest, profile: Profile, settings: Settings) -> Dig
                           profile_file=str(profile.file) if profile.file else None,
                           timezone=profile.timezone or settings.timezone,
                           mailing=settings.email, group_by=profile.group_by,
-                          feedback=settings.feedback.links())
+                          feedback=settings.feedback.links(),
+                          markdown_dir=(settings.output_dir if "markdown" in profile.deliver
+                                        else None),
+                          config_dir=settings.config_dir)
 
 
 def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> str:
@@ -428,9 +464,11 @@ def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> s
 def build_email(ctx: DigestContext, *, sender: str | None,
                 templates_dir: Path | None = None, sent_at: datetime | None = None) -> Mail:
     """multipart/alternative (text, then HTML) with From/To/Subject/Date/Message-ID, as bytes
-    with its envelope. `sent_at`: the Date, when it is sent (default: when it was made)."""
+    with its envelope. `sent_at`: the Date, when it is sent (default: when it was made). The
+    HTML part is kept under the size at which Gmail clips it (worker.clipping)."""
     return assemble_email(ctx, sender=sender, text=render(ctx, "txt", templates_dir),
-                          html=render(ctx, "html", templates_dir), sent_at=sent_at)
+                          html=render(ctx, "html", templates_dir), sent_at=sent_at,
+                          templates_dir=templates_dir)
 
 
 def build_message(ctx: DigestContext, *, sender: str | None,
@@ -441,10 +479,12 @@ def build_message(ctx: DigestContext, *, sender: str | None,
 
 
 def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: str,
-                   sent_at: datetime | None = None) -> Mail:
+                   sent_at: datetime | None = None, templates_dir: Path | None = None) -> Mail:
     """The email of `build_email` from its rendered text and HTML parts. Its Date is when it
     is sent: a digest retried hours after it was made, dated then, looks to spam filters like
-    mail held back (SpamAssassin's DATE_IN_PAST_03_06 and later); Message-ID says it is one."""
+    mail held back (SpamAssassin's DATE_IN_PAST_03_06 and later); Message-ID says it is one.
+    An HTML part over clipping.HTML_BUDGET is rendered again from `templates_dir` (the one
+    `html` came from) with papers compact (clipping.fitted_html)."""
     name, address = clean_line(ctx.subscriber_name), ctx.subscriber_email or ""
     headers = [("From", sender or DEFAULT_SENDER), ("To", mime.mailbox(name, address)),
                ("Subject", ctx.subject),
@@ -458,7 +498,9 @@ def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: s
         headers.append(("List-Unsubscribe", ", ".join(f"<{uri}>" for uri in ctx.unsubscribe)))
         if any(uri.startswith("https:") for uri in ctx.unsubscribe):  # RFC 8058 one-click
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-    data = mime.alternative(headers, text, html, seed=ctx.message_id)
+    html_body = clipping.fitted_html(ctx, html, lambda cut: render(cut, "html", templates_dir))
+    data = mime.encoded_alternative(headers, mime.quoted_printable(text), html_body,
+                                    seed=ctx.message_id)
     recipients = (ctx.subscriber_email,) if ctx.subscriber_email else ()
     return Mail(data, recipients, mime.shown_mailbox(name, address))
 

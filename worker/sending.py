@@ -312,7 +312,7 @@ class Delivery:
         sender = self.settings.smtp.sender if self.settings.smtp else None
         templates = self.settings.templates_dir
         return Rendered(digest.id, digest.subscriber_id,
-                        f"{ctx.date.isoformat()}-digest-{digest.id}",
+                        ctx.file_stem,
                         lambda: render(ctx, "md", templates),
                         lambda: build_email(ctx, sender=sender, templates_dir=templates,
                                             sent_at=self.now))

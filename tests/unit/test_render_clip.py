@@ -1,23 +1,170 @@
-"""The HTML email's size: a digest of 20 papers is rendered as it always was (a golden file,
-taken before the email had a size budget)."""
+"""The HTML email stays under the size at which Gmail clips it (worker.clipping): past the
+papers in full that fit, papers are compact; past what fits compact, left out, the page saying
+how many and where they are. The footer always stays. A digest that fits is rendered as it
+always was (a golden file, taken before the email had a size budget); the plain-text part
+and Markdown keep every paper in full. All through build_email, as delivery sends it."""
 
 from __future__ import annotations
 
+import html as htmllib
+import math
+import re
+from pathlib import Path
+
+import pytest
+
 from tests.unit.big_digests import big_context
 from tests.unit.test_render_golden import _check
-from worker.render import build_message
+from worker.clipping import HTML_BUDGET, most_within, shown_as
+from worker.mime import Mail, quoted_printable
+from worker.render import build_email, render
 
 SENDER = "Paper Digest <digest@example.org>"
 
 
-def _parts(ctx) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
-    """(text part, HTML part) of the email build_email makes, decoded, LF line ends."""
-    message = build_message(ctx, sender=SENDER)
-    text, html = (message.get_body((kind,)) for kind in ("plain", "html"))
-    assert text is not None and html is not None
-    return tuple(part.get_content().replace("\r\n", "\n") for part in (text, html))
+def _parts(mail: Mail) -> tuple[bytes, str, str]:
+    """(the HTML part's body as sent, the text part, the HTML part), decoded ones with LF."""
+    message = mail.parse()
+    boundary = message.get_boundary()
+    assert boundary
+    html_part = mail.data.split(f"--{boundary}".encode())[2]
+    body = html_part.split(b"\r\n\r\n", 1)[1].removesuffix(b"\r\n")
+    text, page = (message.get_body((kind,)) for kind in ("plain", "html"))
+    assert text is not None and page is not None
+    return body, *(part.get_content().replace("\r\n", "\n") for part in (text, page))
+
+
+def _cards(page: str) -> list[str]:
+    return re.findall(r"<article\b.*?</article>", page, re.S)
+
+
+def _compact(card: str) -> bool:
+    """A compact card: no abstract (every sample abstract starts "We study")."""
+    return "We study" not in card
 
 
 def test_a_20_item_digest_with_feedback_links_is_the_email_it_always_was() -> None:
-    _, html = _parts(big_context(20))
-    _check("digest-20-feedback.html", html)
+    body, _, page = _parts(build_email(big_context(20), sender=SENDER))
+    assert len(body) < HTML_BUDGET
+    _check("digest-20-feedback.html", page)
+
+
+def test_60_papers_with_feedback_links_fit_and_the_footer_and_unsubscribe_link_stay() -> None:
+    """In full they are ~165 KB as sent: Gmail hid everything past ~35 of them, the footer
+    and its Unsubscribe link too."""
+    ctx = big_context(60)
+    assert len(quoted_printable(render(ctx, "html"))) > 1.5 * HTML_BUDGET
+    body, _, page = _parts(build_email(ctx, sender=SENDER))
+    assert len(body) <= HTML_BUDGET
+    unsubscribe = re.search(r'<footer\b.*?<a class="pd-link" href="([^"]+)"[^>]*>Unsubscribe'
+                            r"</a>.*?</footer>", page, re.S)
+    assert unsubscribe and htmllib.unescape(unsubscribe.group(1)) == ctx.unsubscribe[0]
+    assert page.rstrip().endswith("</html>")
+    cards = _cards(page)
+    assert len(cards) == 60  # every paper shown: compact, not left out
+    for item, card in zip(ctx.items, cards, strict=True):
+        assert f">{item.rank}.<" in card or f">{item.rank}. " in card
+        for link in (item.more_url, item.fewer_url):  # every paper keeps its buttons
+            assert link and f'href="{htmllib.escape(link)}"' in card
+    assert "60 new papers" in page and "not shown here" not in page
+
+
+def test_the_papers_before_the_cut_are_in_full_and_after_it_compact() -> None:
+    """As many in full as fit: one more in full would be over the budget."""
+    ctx = big_context(40)
+    body, _, page = _parts(build_email(ctx, sender=SENDER))
+    cards = _cards(page)
+    full = next(n for n, card in enumerate(cards) if _compact(card))
+    assert 0 < full < 40 and len(cards) == 40
+    assert not any(_compact(card) for card in cards[:full])
+    assert all(_compact(card) for card in cards[full:])
+    for item, card in zip(ctx.items[:full], cards, strict=False):
+        assert item.authors_short in card and "We study" in card  # (highlighted words)
+    for item, card in zip(ctx.items[full:], cards[full:], strict=True):
+        assert item.authors[0] not in card and item.why in htmllib.unescape(card)
+        assert f"score {item.score:.2f}" in card and item.key in card
+    note = page.index("From here on, papers are shown without their abstract")
+    assert page.index(cards[full - 1]) < note < page.index(cards[full])
+    assert page.count("From here on") == 1
+    one_more = render(shown_as(ctx, full + 1, 40), "html")
+    assert len(quoted_printable(one_more)) > HTML_BUDGET >= len(body)
+
+
+def test_the_text_part_and_markdown_keep_every_paper_in_full() -> None:
+    ctx = big_context(60)
+    _, text, page = _parts(build_email(ctx, sender=SENDER))
+    markdown = render(ctx, "md")
+    for item in ctx.items:
+        for form in (text, markdown):
+            assert item.key in form and item.more_url and item.more_url in form
+        assert re.sub(r"\s+", " ", item.abstract_short)[:60] in re.sub(r"\s+", " ", text)
+    assert text == render(ctx, "txt").replace("\r\n", "\n")
+    assert _compact(_cards(page)[-1])  # while the HTML part's last papers are compact
+
+
+@pytest.mark.parametrize("markdown", [False, True])
+def test_past_what_fits_compact_the_email_says_how_many_more_and_where(
+        markdown: bool, tmp_path: Path) -> None:
+    ctx = big_context(150, markdown_dir=tmp_path / "out" if markdown else None,
+                      config_dir=tmp_path / "mine")
+    body, text, page = _parts(build_email(ctx, sender=SENDER))
+    assert len(body) <= HTML_BUDGET and "</footer>" in page
+    shown = len(_cards(page))
+    assert 40 < shown < 150 and all(_compact(card) for card in _cards(page))
+    note = htmllib.unescape(re.sub(r"\s+", " ", page))
+    assert (f"{150 - shown} more matching papers ({shown + 1}–150) are not shown here" in note
+            and "lists all 150" in note and "150 new papers" in note)
+    where = (f"so does your Markdown digest, {tmp_path / 'out' / 'ada' / ctx.file_stem}.md"
+             if markdown else
+             f"`paper-digest --config {tmp_path / 'mine'} preview ada --since 7d` lists them")
+    assert where in note
+    assert note.index("not shown here") < note.index("<footer")
+    assert all(item.key in text for item in ctx.items)
+
+
+def test_a_template_that_ignores_the_flag_is_kept_under_by_leaving_papers_out(
+        tmp_path: Path) -> None:
+    """A template of one's own that knows nothing of item.compact renders compact papers in
+    full: the email leaves the last papers out instead, and its footer stays."""
+    (tmp_path / "digest.html.j2").write_text(
+        "<html><body>{% for item in d.items %}<article><h2>{{ item.title }}</h2>"
+        "<p>{{ item.abstract }}</p></article>{% endfor %}"
+        "<footer>Unsubscribe: {{ d.unsubscribe[0] }}</footer></body></html>\n")
+    ctx = big_context(400)
+    body, _, page = _parts(build_email(ctx, sender=SENDER, templates_dir=tmp_path))
+    assert len(body) <= HTML_BUDGET
+    assert 0 < page.count("<article>") < 400 and "<footer>Unsubscribe: https://" in page
+
+
+def test_grouped_papers_are_cut_in_the_order_shown_and_no_section_is_left_empty() -> None:
+    ctx = big_context(150, group_by="interest")
+    _, _, page = _parts(build_email(ctx, sender=SENDER))
+    shown = len(_cards(page))
+    ranks = [int(n) for n in re.findall(r"<h3 [^>]*>(?:<span [^>]*>)?(\d+)\.", page)]
+    assert ranks == list(range(1, shown + 1))
+    sections = re.findall(r"<h2 class=\"pd-muted\"[^>]*>(.*?)</h2>", page)
+    kept = [group.label for group in ctx.groups if group.items[0].rank <= shown]
+    assert sections == kept and len(sections) < len(ctx.groups)
+
+
+@pytest.mark.parametrize("sizes", [
+    [1000 + 50 * n for n in range(101)],  # in step with n
+    [1000 + n * n for n in range(101)],  # growing faster
+    [1000 + (3000 if n > 70 else 0) + n for n in range(101)],  # one big step
+    [1000 + 10 * min(n, 30) for n in range(101)],  # flat past 30
+])
+@pytest.mark.parametrize("budget", [900, 1000, 1500, 3000, 5000, 6000])
+def test_the_search_finds_the_largest_count_that_fits_in_few_renderings(
+        sizes: list[int], budget: int) -> None:
+    tried: list[int] = []
+
+    def rendered(n: int):  # type: ignore[no-untyped-def]
+        tried.append(n)
+        return None, b"x" * sizes[n]
+
+    fits = [n for n in range(100) if sizes[n] <= budget]
+    if sizes[0] > budget or sizes[100] <= budget:
+        return  # fit() never asks: the first rendering fits, or nothing does
+    found = most_within(rendered(0), 100, sizes[100], rendered, budget)
+    assert len(found[1]) == sizes[max(fits)]
+    assert len(tried) <= 1 + 3 + math.ceil(math.log2(100)) + 1

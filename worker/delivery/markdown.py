@@ -14,10 +14,15 @@ class MarkdownChannel(Channel):
         self.output_dir = output_dir
 
     def path(self, rendered: Rendered) -> Path:
-        return self.output_dir / rendered.subscriber_id / f"{rendered.file_stem}.md"
+        return digest_path(self.output_dir, rendered.subscriber_id, rendered.file_stem)
 
     def send(self, rendered: Rendered) -> str:
         return deliver_file(self.path(rendered), rendered.markdown.encode("utf-8"))
 
     def would(self, rendered: Rendered) -> str:
         return f"would write {self.path(rendered)}"
+
+
+def digest_path(output_dir: Path, subscriber_id: str, file_stem: str) -> Path:
+    """Where the Markdown digest `file_stem` (DigestContext.file_stem) of a subscriber goes."""
+    return output_dir / subscriber_id / f"{file_stem}.md"
