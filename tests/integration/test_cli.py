@@ -215,6 +215,30 @@ def test_check_notes_subscribers_sending_to_one_address(tmp_path: Path, sqlite_u
         in checked.output
 
 
+def test_check_notes_max_items_past_what_an_html_email_shows_in_full(tmp_path: Path,
+                                                                   sqlite_url: str) -> None:
+    """With feedback links about 36 papers fit in full under Gmail's clipping size (52
+    without): a subscriber asking for more by email is told the rest are shown compact."""
+    mail = 'email = "{0}@example.org"\ndeliver = ["email"]\nmax_items = {1}\n' \
+           '[interests]\nkeywords = ["x"]\n'
+    subscribers = {"ada": mail.format("ada", 60), "bob": mail.format("bob", 40),
+                   "cy": mail.format("cy", 30),
+                   "md": 'deliver = ["markdown"]\nmax_items = 90\n[interests]\nkeywords = ["x"]\n'}
+    plain = make_config(tmp_path / "plain", sqlite_url, subscribers)
+    notes = [line for line in run_cli(plain, "check").output.splitlines() if "compact" in line]
+    assert notes == [
+        "note: max_items over about 52: ada (60): so that Gmail does not cut the email short, "
+        "the HTML part of a digest that long shows about its first 52 papers in full and the "
+        "rest compact (no abstract or authors); its plain-text part and Markdown digests show "
+        "them all in full"]
+    linked = make_config(tmp_path / "linked", sqlite_url, subscribers,
+                         extra='[feedback]\nurl = "https://lab.example.org/digest"\n')
+    checked = run_cli(linked, "check", env={"PAPER_DIGEST_FEEDBACK_SECRET": "s" * 20})
+    assert checked.exit_code == 0, checked.output
+    assert "note: max_items over about 36 with feedback links: ada (60), bob (40): " \
+        in checked.output
+
+
 def test_check_notes_interests_that_cannot_work_as_meant(tmp_path: Path,
                                                         sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {

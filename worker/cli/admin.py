@@ -94,6 +94,7 @@ def _setup_notes(config: Any) -> list[str]:
               for address, ids in by_address.items() if len(ids) > 1]
     for profile in config.profiles:
         notes += [f"{profile.id}: {note}" for note in _interest_notes(profile.interests)]
+    notes += _compact_notes(config)
     if not config.profiles and not config.disabled and not config.broken:
         # init writes a starter only where there is no worker.toml: it refuses to overwrite one
         starter = ("" if (s.config_dir / "worker.toml").exists() else
@@ -101,6 +102,25 @@ def _setup_notes(config: Any) -> list[str]:
         notes.append(f"no subscribers: add NAME.toml files to {s.config_dir / 'subscribers'}"
                      + starter)
     return notes
+
+
+def _compact_notes(config: Any, shown: int = 10) -> list[str]:
+    """Subscribers whose max_items is more papers than an HTML email shows in full under the
+    size at which Gmail clips it (about: papers differ in size; worker.clipping)."""
+    from worker.clipping import papers_in_full
+
+    feedback = config.settings.feedback.links() is not None
+    fit = papers_in_full(feedback)
+    over = [f"{p.id} ({p.max_items})" for p in config.profiles
+            if "email" in p.deliver and p.max_items > fit]
+    if not over:
+        return []
+    more = f" and {len(over) - shown} more" if len(over) > shown else ""
+    return [f"max_items over about {fit}{' with feedback links' if feedback else ''}: "
+            f"{', '.join(over[:shown])}{more}: so that Gmail does not cut the email short, "
+            f"the HTML part of a digest that long shows about its first {fit} papers in full "
+            "and the rest compact (no abstract or authors); its plain-text part and Markdown "
+            "digests show them all in full"]
 
 
 def _interest_notes(interests: Any) -> list[str]:
