@@ -179,8 +179,12 @@ class DigestContext:
 
     @property
     def compact_from(self) -> int | None:
-        """The rank of the first paper shown compact (None: none is)."""
-        return next((item.rank for item in self.items if item.compact), None)
+        """The rank of the first paper shown compact (None: none is). Compact papers are the
+        last ones shown (clipping.shown_as): a digest whose last paper is not compact has
+        none, which is all the template asks of the others."""
+        if not self.items or not self.items[-1].compact:
+            return None
+        return next(item.rank for item in self.items if item.compact)
 
     @property
     def compact_note(self) -> str:
