@@ -19,7 +19,6 @@ every paper in full.
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -181,6 +180,8 @@ def _elsewhere(ctx: DigestContext) -> str:
 
         path = digest_path(ctx.markdown_dir, ctx.subscriber_id, ctx.file_stem)
         return f"so does your Markdown digest, {path}"
+    import shlex
+
     from worker.config_types import command_line
 
     words = f"preview {shlex.quote(ctx.subscriber_id)} --since 7d"
