@@ -1,4 +1,5 @@
-"""One Jinja environment and one digest context for every format.
+"""One digest context for every format, rendered by the one Jinja environment
+(worker.templating), and the email around the rendered parts.
 
 Templates (digest.md.j2, digest.html.j2, digest.txt.j2) receive a single variable `d`, a
 `DigestContext` (fields documented below and in README, "Templates"). A user's templates_dir
@@ -7,25 +8,21 @@ is searched first; its templates may `{% extends "default/digest.html.j2" %}`.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from markupsafe import Markup, escape
-
-from worker import __version__, clipping, mdtext, mime
+from worker import __version__, clipping, mdtext, mime, templating
 from worker.mathtext import display_text
-from worker.mdtext import highlight_md, md_code, md_escape, md_url
 from worker.mime import Mail
-from worker.plaintext import PIECES, clean_line, fill, shorten
+from worker.plaintext import clean_line, shorten
 from worker.records import Links
 from worker.store.models import Digest
 
@@ -34,16 +31,10 @@ if TYPE_CHECKING:
     from worker.profiles import Profile
     from worker.settings import EmailSettings, Settings
 
-DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_SENDER = "Paper Digest <paper-digest@localhost>"
-# The filters templates use are pure and see the same arguments over and over: one paper is in
-# many subscribers' digests, with the same few highlighted terms. Their results are kept
-# (lru_cache), so a run renders each distinct piece once.
+# What items show of a paper is the same in every digest it is in: kept (_paper_text), as the
+# filters' results are (worker.templating).
 _PAPERS = 4096  # papers whose shown text is kept: a day's new papers at an institute's scale
-# Highlighted titles and abstracts in HTML: the costliest piece (~10 µs to make) and the most
-# repeated. At institute scale a pass has ~34,000 distinct (paper, highlighted terms) pairs,
-# so ~67,000 pieces; with 16,384 kept, half of the lookups missed. ~0.5 KB a piece: ~30 MB.
-_HIGHLIGHTED = 65536
 
 
 @dataclass(frozen=True)
@@ -254,128 +245,6 @@ def reasons_sentence(reasons: Sequence[dict[str, Any]]) -> str:
             + (f"; but {demoted}" if demoted else ""))
 
 
-def _spans(text: str, terms: Sequence[str]) -> list[tuple[int, int]]:
-    from worker.matching import highlight_spans
-
-    return highlight_spans(text, terms) if terms else []
-
-
-def _terms_in(text: str, terms: tuple[str, ...]) -> tuple[str, ...]:
-    from worker.matching.highlight import terms_in
-
-    return terms_in(text, terms) if terms else ()
-
-
-def highlight_html(text: str, terms: Sequence[str]) -> Markup:
-    return _highlight_html(text, tuple(terms))
-
-
-_MARK = '<mark style="background:#fff3a3;color:inherit;padding:0 1px;">'
-
-
-# Highlighting is kept at two levels: by the item's terms (what the template passes; a hit
-# costs one lookup), and, on a miss there, by the terms found in the text, which many term
-# lists share (the terms of a subscriber's other interests are mostly not in this paper's
-# title). At institute scale a pass has ~67,000 (text, terms) pairs but ~28,000 pieces to
-# make (~15 µs each); both levels hold the same Markup objects.
-@lru_cache(maxsize=_HIGHLIGHTED)
-def _highlight_html(text: str, terms: tuple[str, ...]) -> Markup:
-    return _marked_html(text, _terms_in(text, terms))
-
-
-@lru_cache(maxsize=_HIGHLIGHTED)
-def _marked_html(text: str, terms: tuple[str, ...]) -> Markup:
-    out: list[str] = []  # escaped text and our own tags (Markup.join would escape each again)
-    last = 0
-    for start, end in _spans(text, terms):
-        out += [escape(text[last:start]), _MARK, escape(text[start:end]), "</mark>"]
-        last = end
-    out.append(escape(text[last:]))
-    return Markup("".join(out))
-
-
-@lru_cache(maxsize=PIECES)
-def wrap(text: str, width: int = 72, indent: str = "", first: str | None = None) -> str:
-    """Fill to `width`; `first` (default: `indent`) is the first line's indent."""
-    return fill(clean_line(text), width, indent if first is None else first, indent)
-
-
-def numbered(text: str, number: int, width: int = 72, indent: str = "") -> str:
-    """wrap(f"{number}. {text}", width, indent, ""): an item's title after its rank. The
-    title's lines are kept once a paper and width of its rank, not once a rank: a paper
-    stands at many ranks in a pass's digests."""
-    prefix = f"{number}. "
-    lines = _after_number(text, len(prefix), width, indent)
-    return prefix + lines if lines is not None else wrap(prefix + text, width, indent, "")
-
-
-@lru_cache(maxsize=PIECES)
-def _after_number(text: str, room: int, width: int, indent: str) -> str | None:
-    """`text` filled after a number and its space `room` wide, without them; None where a
-    word is longer than what the first line leaves it (wrapped with the number, that word
-    would start the next line rather than be broken), or there is no text."""
-    text = clean_line(text)
-    if not text or max(map(len, text.split(" "))) > width - room:
-        return None
-    return fill(text, width, " " * room, indent)[room:]
-
-
-_HTML_SPECIAL = re.compile(r"[&<>'\"]")
-
-
-def printed_html(value: Any) -> str:
-    """What an autoescaping template prints for `{{ value }}`: markupsafe.escape(value), as
-    text. Compiled templates call this instead of escape (see _code_generator): a printed
-    value is only ever joined into the output, or into a block's that is made Markup whole,
-    so it need not be a Markup of its own, and escape made one for every value (a Python
-    call of Markup.__new__ after the C escaping, ~0.4 µs; for a number or a date, first a
-    failed lookup of `__html__`, which costs an exception). Text with nothing to escape is
-    printed as it is, highlighted pieces (Markup) too: ~−3.5 µs an item in the HTML part."""
-    kind = type(value)
-    if kind is str:
-        return value if _HTML_SPECIAL.search(value) is None else escape(value)
-    if kind is Markup:
-        return value
-    if kind is int or kind is date:  # a rank, a count, a listing date: digits and dashes
-        return str(value)
-    return escape(value)
-
-
-@cache
-def _code_generator() -> type:
-    """Jinja's code generator, with printed values escaped by printed_html (the one use of
-    `escape` in the code Jinja writes is around a printed value; Environment's documented
-    `code_generator_class` hook)."""
-    from jinja2.compiler import CodeGenerator
-
-    class HtmlCodeGenerator(CodeGenerator):
-        def visit_Template(self, node: Any, frame: Any = None) -> None:
-            super().visit_Template(node, frame)
-            self.writeline(f"from {__name__} import printed_html as escape")
-
-    return HtmlCodeGenerator
-
-
-@cache
-def environment(templates_dir: Path | None = None) -> Any:
-    """The Jinja environment, built once per templates directory (compiled templates reused)."""
-    from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, StrictUndefined
-
-    loaders: list[Any] = []
-    if templates_dir is not None:
-        loaders.append(FileSystemLoader(str(templates_dir)))
-    loaders += [FileSystemLoader(str(DEFAULT_TEMPLATES)),
-                PrefixLoader({"default": FileSystemLoader(str(DEFAULT_TEMPLATES))})]
-    env = Environment(loader=ChoiceLoader(loaders), undefined=StrictUndefined,
-                      autoescape=lambda name: bool(name and name.endswith(".html.j2")),
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.code_generator_class = _code_generator()
-    env.filters.update(md=md_escape, md_code=md_code, md_url=md_url, hl_html=highlight_html,
-                       hl_md=highlight_md, wrap=wrap, numbered=numbered,
-                       oneline=clean_line)
-    return env
-
-
 @lru_cache(maxsize=_PAPERS)
 def _paper_text(title: str, abstract: str) -> tuple[str, str, str]:
     """(title, abstract, short abstract) as items show them: the same in every digest the paper
@@ -390,7 +259,7 @@ def _paper_text(title: str, abstract: str) -> tuple[str, str, str]:
 def forget_pieces() -> None:
     """Empty this module's caches, as in a process that has rendered nothing yet (the scale
     benchmark renders every digest once before delivery does it again)."""
-    for module in (sys.modules[__name__], mdtext):
+    for module in (sys.modules[__name__], templating, mdtext):
         for value in list(vars(module).values()):
             if hasattr(value, "cache_clear") and getattr(value, "__module__", None) \
                     == module.__name__:
@@ -462,7 +331,7 @@ def profile_context(digest: Digest, profile: Profile, settings: Settings) -> Dig
 
 def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> str:
     """Render `fmt` ("md", "html" or "txt") from the one context."""
-    return str(environment(templates_dir).get_template(f"digest.{fmt}.j2").render(d=ctx))
+    return str(templating.environment(templates_dir).get_template(f"digest.{fmt}.j2").render(d=ctx))
 
 
 def build_email(ctx: DigestContext, *, sender: str | None,

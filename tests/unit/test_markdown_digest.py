@@ -171,7 +171,7 @@ def test_a_highlighted_term_is_escaped_in_html(source: str) -> None:
     """hl_html: the one tag in a highlighted title is our <mark>; the text shows as written."""
     from html.parser import HTMLParser
 
-    from worker.render import highlight_html
+    from worker.templating import highlight_html
 
     class Parsed(HTMLParser):
         def __init__(self) -> None:

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from worker.plaintext import clean_line, fill
-from worker.render import numbered, wrap
+from worker.templating import numbered, wrap
 
 WORDS = ["a", "of", "the", "vision-language", "model", "LLM", "benchmark", "—", "x" * 30,
          "y" * 80, "naïve", "Vision–Language", "(LVLMs)", "2.5%", "http://example.org/a/b/c",
@@ -32,7 +32,7 @@ def test_fill_is_textwrap(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(10))
 def test_a_numbered_title_is_the_number_and_title_wrapped_as_one(seed: int) -> None:
-    """render.numbered keeps a title's lines once per paper, not per rank: the same text as
+    """templating.numbered keeps a title's lines once per paper, not per rank: the same text as
     wrapping "N. title", first words too long to follow the number and empty titles too."""
     rng = random.Random(seed)
     for _ in range(200):

@@ -1,4 +1,4 @@
-"""Autoescaping templates print values through render.printed_html, not markupsafe.escape: it
+"""Autoescaping templates print values through templating.printed_html, not markupsafe.escape: it
 must give escape's text for anything a template prints, in any template the environment
 compiles (a user's own, with macros, blocks and `{% autoescape false %}` parts, too)."""
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup, escape
 
-from worker.render import environment, printed_html
+from worker.templating import environment, printed_html
 
 
 class Html:
