@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from click.testing import Result
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from tests.integration.helpers import add_seed_day, make_config, run_cli
 from worker.feedback import Desk, Page
@@ -89,19 +89,28 @@ def _ranked(result: Result, sid: str) -> int:
     return int(found.group(1)) + int(found.group(2) or 0)
 
 
-def test_a_new_reader_given_a_removed_name_starts_afresh(
-        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
-    """The old alex left (and unsubscribed, and had marked a paper); months later the lab gave
-    a new alex a file of the same name. The new alex got no mail at all (the old one's
-    unsubscribe), would have been ranked by the old one's marks, got no backfill, and the old
-    alex's links marked papers for and unsubscribed the new one."""
-    config = _config(tmp_path, database_url, alex="alex@example.org", bob="bob@example.org")
+def _alex_liked_and_left(tmp_path: Path, seeds_dir: Path, database_url: str,
+                         **others: str) -> tuple[Path, Engine, Desk, str, str]:
+    """alex's first digest (2026-03-12), whose "more like this" and unsubscribe links alex
+    used: (config, engine, desk, the like link, the unsubscribe link)."""
+    config = _config(tmp_path, database_url, alex="alex@example.org", **others)
     add_seed_day(tmp_path, seeds_dir, "2026-03-12")
     _run(config, "2026-03-12")
     like, leave = _links(_mails(tmp_path, "alex")[0])
     engine = open_engine(database_url)
     desk = Desk(engine, SECRET, lambda: NOW, subscribed=lambda sid: True)
     assert _click(desk, like).status == 200 and _click(desk, leave).status == 200
+    return config, engine, desk, like, leave
+
+
+def test_a_new_reader_given_a_removed_name_starts_afresh(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """The old alex left (and unsubscribed, and had marked a paper); months later the lab gave
+    a new alex a file of the same name. The new alex got no mail at all (the old one's
+    unsubscribe), would have been ranked by the old one's marks, got no backfill, and the old
+    alex's links marked papers for and unsubscribed the new one."""
+    config, engine, desk, like, leave = _alex_liked_and_left(
+        tmp_path, seeds_dir, database_url, bob="bob@example.org")
     assert list(unsubscribed(engine)) == ["alex"] and marks_for(engine, ["alex"])["alex"]
 
     (config / "subscribers" / "alex.toml").unlink()
@@ -160,13 +169,7 @@ def test_a_restored_file_carries_on_where_it_left_off(
         tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
     """A file deleted by mistake and restored (the same address) is the same reader: cursor,
     marks, unsubscribe and links as they were."""
-    config = _config(tmp_path, database_url, alex="alex@example.org")
-    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
-    _run(config, "2026-03-12")
-    like, leave = _links(_mails(tmp_path, "alex")[0])
-    engine = open_engine(database_url)
-    desk = Desk(engine, SECRET, lambda: NOW, subscribed=lambda sid: True)
-    assert _click(desk, like).status == 200 and _click(desk, leave).status == 200
+    config, engine, desk, like, _ = _alex_liked_and_left(tmp_path, seeds_dir, database_url)
     file = config / "subscribers" / "alex.toml"
     kept = file.read_text(encoding="utf-8")
     file.unlink()
@@ -195,13 +198,7 @@ def test_an_address_edited_with_the_file_in_place_keeps_everything(
     """A reader who moves to another address edits their file: the same reader. Also while
     unsubscribed (a pass builds them no digest): the database learns the new address all the
     same, so that the file, removed and restored with it, is still theirs."""
-    config = _config(tmp_path, database_url, alex="alex@example.org")
-    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
-    _run(config, "2026-03-12")
-    like, leave = _links(_mails(tmp_path, "alex")[0])
-    engine = open_engine(database_url)
-    desk = Desk(engine, SECRET, lambda: NOW, subscribed=lambda sid: True)
-    assert _click(desk, like).status == 200 and _click(desk, leave).status == 200
+    config, engine, desk, like, _ = _alex_liked_and_left(tmp_path, seeds_dir, database_url)
     file = config / "subscribers" / "alex.toml"
     moved = file.read_text(encoding="utf-8").replace("alex@example.org",
                                                      "alex@newlab.example.org")
@@ -233,13 +230,8 @@ def test_forget_wipes_a_name_for_its_next_reader(
     """A name given to someone else between two runs (the file replaced, not removed while a
     pass looked) cannot be told from an edit: `forget` says so. Refused while the file is
     there, unless --force; the next file of that name starts afresh, whatever its address."""
-    config = _config(tmp_path, database_url, alex="alex@example.org", bob="bob@example.org")
-    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
-    _run(config, "2026-03-12")
-    like, leave = _links(_mails(tmp_path, "alex")[0])
-    engine = open_engine(database_url)
-    desk = Desk(engine, SECRET, lambda: NOW, subscribed=lambda sid: True)
-    assert _click(desk, like).status == 200 and _click(desk, leave).status == 200
+    config, engine, desk, like, leave = _alex_liked_and_left(
+        tmp_path, seeds_dir, database_url, bob="bob@example.org")
     file = config / "subscribers" / "alex.toml"
 
     refused = run_cli(config, "forget", "alex", env=ENV)
