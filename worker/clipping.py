@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("paper_digest")
 
 # What is measured: the HTML part's body as sent, UTF-8, quoted-printable (the encoding
-# mime.alternative gives both parts), CRLF line ends. Whether Gmail counts the part encoded
+# mime.alternative sends both parts in), CRLF line ends. Whether Gmail counts the part encoded
 # or decoded is not documented; encoded is the larger (quoted-printable writes the "=" of
 # every attribute as "=3D", each byte of a non-ASCII character as three, and breaks lines
 # longer than 76 characters: ~8 % more than the decoded HTML of our template), so a budget on

@@ -1,9 +1,10 @@
 """Email messages written straight to bytes: the stdlib's output without its object model.
 
-`alternative(headers, text, html)` writes what building an EmailMessage (the headers set one
-by one, two quoted-printable UTF-8 parts) and flattening it with email.policy.SMTP wrote,
-byte for byte (tests/unit/test_mime.py holds it to the stdlib), at a small part of the cost:
-most of that went to parsing every header value into a token tree and folding it again.
+`alternative(headers, text, html)`, of parts quoted_printable() encoded, writes what building
+an EmailMessage (the headers set one by one, two quoted-printable UTF-8 parts) and flattening
+it with email.policy.SMTP wrote, byte for byte (tests/unit/test_mime.py holds it to the
+stdlib), at a small part of the cost: most of that went to parsing every header value into a
+token tree and folding it again.
 
 Headers: a value that is printable ASCII, fits on one line and reads back as written is
 written as is, which is what the stdlib's folding does with it: unstructured text, and
@@ -258,19 +259,12 @@ def multipart_header(mark: str) -> str:
     return header("Content-Type", value)
 
 
-def alternative(headers: Iterable[tuple[str, str]], text: str, html: str, *,
+def alternative(headers: Iterable[tuple[str, str]], text: bytes, html: bytes, *,
                 seed: str) -> bytes:
     """multipart/alternative: `headers` (in order), MIME-Version and Content-Type, then a
-    text/plain and a text/html part, both UTF-8 and quoted-printable. CRLF line ends."""
-    return encoded_alternative(headers, quoted_printable(text), quoted_printable(html),
-                               seed=seed)
-
-
-def encoded_alternative(headers: Iterable[tuple[str, str]], text: bytes, html: bytes, *,
-                        seed: str) -> bytes:
-    """alternative() of parts already encoded by quoted_printable(). The render layer encodes
-    the HTML part itself, to measure it against worker.clipping's budget: the bytes it
-    measured are the bytes sent, and encoded once."""
+    text/plain and a text/html part, both UTF-8, given already encoded by quoted_printable()
+    (the render layer encodes the HTML part itself, to measure it against worker.clipping's
+    budget: the bytes it measured are the bytes sent, encoded once). CRLF line ends."""
     parts = [text, html]
     mark = boundary(seed, parts)
     head = "".join(header(name, value) for name, value in headers)

@@ -372,8 +372,7 @@ def assemble_email(ctx: DigestContext, *, sender: str | None, text: str, html: s
         if any(uri.startswith("https:") for uri in ctx.unsubscribe):  # RFC 8058 one-click
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     html_body = clipping.fitted_html(ctx, html, lambda cut: render(cut, "html", templates_dir))
-    data = mime.encoded_alternative(headers, mime.quoted_printable(text), html_body,
-                                    seed=ctx.message_id)
+    data = mime.alternative(headers, mime.quoted_printable(text), html_body, seed=ctx.message_id)
     recipients = (ctx.subscriber_email,) if ctx.subscriber_email else ()
     return Mail(data, recipients, mime.shown_mailbox(name, address))
 
