@@ -1,7 +1,8 @@
 """Who unsubscribed with a digest's link (worker.feedback), and taking it back.
 
 The choice is the reader's and lives in the database, beside the subscriber's cursor: editing
-the file, or deleting and recreating it, does not undo it; `paper-digest resubscribe` does.
+the file, or deleting and restoring it, does not undo it; `paper-digest resubscribe` does (and
+a new reader given the name starts subscribed: worker.readers).
 """
 
 from __future__ import annotations
