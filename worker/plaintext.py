@@ -7,6 +7,7 @@ repeats); kept apart from the Jinja side of rendering.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 SHORT_ABSTRACT_CHARS = 420
 PIECES = 16384  # results kept per cached filter (most pieces are a line or two)
@@ -22,6 +23,11 @@ def clean_line(text: str) -> str:
     if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
         return text
     return " ".join(CONTROL.sub(" ", text).split())
+
+
+def in_words(items: Sequence[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
 
 
 def shorten(text: str, limit: int = SHORT_ABSTRACT_CHARS) -> str:

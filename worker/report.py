@@ -20,10 +20,12 @@ from worker.examples import unused_lines
 from worker.ingest import SourceReport
 from worker.logs import one_line as _one_line
 from worker.logs import redact
+from worker.plaintext import in_words
 from worker.readers import ReaderNote
 from worker.sending import DeliveryReport
 from worker.settings import Config, Settings
 from worker.store import outbox, runs
+from worker.store.readers import Wiped
 
 LISTED = 50  # a pass for more subscribers lists only those with something to look at
 
@@ -141,17 +143,23 @@ def _reader_line(note: ReaderNote, settings: Settings) -> str:
     why = (f"as `forget` asked on {_when(note.since)}" if note.forgotten else
            f"its file came back with another address after it was removed on "
            f"{_when(note.since)}")
-    wiped, dropped = note.wiped, ""
-    if wiped is not None and not note.forgotten:  # (forget said what it wiped)
-        parts = [*([_plural(wiped.digests, "digest")
-                    + (f" ({wiped.unsent} never sent)" if wiped.unsent else "")]
-                   if wiped.digests else []),
-                 *([_plural(wiped.marks, "mark")] if wiped.marks else []),
-                 *(["its unsubscribe"] if wiped.unsubscribed_at else [])]  # what there was
-        said = " and ".join([", ".join(parts[:-1]), parts[-1]] if parts[1:] else parts)
+    dropped = ""
+    if note.wiped is not None and not note.forgotten:  # (forget said what it wiped)
+        said = in_words(wiped_words(note.wiped))
         dropped = ((f"; gone with the earlier reader: {said}" if said else "")
                    + "; the links in its digests no longer work")
     return f"  {note.id}: a new reader ({why}): starts afresh{dropped}"
+
+
+def wiped_words(wiped: Wiped) -> list[str]:
+    """What an id's earlier reader left and a fresh start or `forget` removed, in words: each
+    kind there was (`2 digests (1 never sent)`, `1 mark`, `its unsubscribe of <when>`)."""
+    return [*([_plural(wiped.digests, "digest")
+               + (f" ({wiped.unsent} never sent)" if wiped.unsent else "")]
+              if wiped.digests else []),
+            *([_plural(wiped.marks, "mark")] if wiped.marks else []),
+            *([f"its unsubscribe of {_when(wiped.unsubscribed_at)}"]
+              if wiped.unsubscribed_at else [])]
 
 
 def _subscriber_lines(sid: str, sub: SubscriberReport,

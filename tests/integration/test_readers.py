@@ -125,7 +125,8 @@ def test_a_new_reader_given_a_removed_name_starts_afresh(
     new = _run(config, "2026-03-14")
     assert ("  alex: a new reader (its file came back with another address after it was "
             "removed on 2026-03-13 20:00 UTC): starts afresh; gone with the earlier reader: 1 "
-            "digest, 1 mark and its unsubscribe; the links in its digests no longer work"
+            "digest, 1 mark and its unsubscribe of 2026-03-12 21:00 UTC; the links in its digests "
+            "no longer work"
             ) in new.output
     # Its own backfill (7 days: every paper stored), not what came after the old cursor.
     from worker.store.papers import counts
@@ -270,7 +271,7 @@ def test_forget_wipes_a_name_for_its_next_reader(
 
     # --force, the file there: the next run starts it afresh
     forced = run_cli(config, "forget", "alex", "--force", env=ENV)
-    assert forced.exit_code == 0 and "Forgot alex: 1 digest, 0 marks" in forced.output
+    assert forced.exit_code == 0 and "Forgot alex: 1 digest, its address and name;" in forced.output
     assert f"alex.toml starts afresh at the next `paper-digest --config {config} run`" in (
         forced.output)
     again = _run(config, "2026-03-13", hour=21)

@@ -258,6 +258,7 @@ def forget(obj: Obj, name: str, force: bool, now_text: str | None) -> None:
     """
     from worker.config_types import command_line
     from worker.profiles import SUBSCRIBER_ID
+    from worker.report import wiped_words
     from worker.store.readers import forget as forget_reader
 
     if not SUBSCRIBER_ID.match(name):
@@ -276,13 +277,8 @@ def forget(obj: Obj, name: str, force: bool, now_text: str | None) -> None:
     if wiped is None:
         click.echo(f"The database holds nothing of {name}: nothing changed.")
         return
-    left = ", ".join(part for part in (
-        f"{wiped.digests} digest{'s' * (wiped.digests != 1)}"
-        + (f" ({wiped.unsent} never sent)" if wiped.unsent else ""),
-        f"{wiped.marks} mark{'s' * (wiped.marks != 1)}",
-        f"its unsubscribe of {wiped.unsubscribed_at:%Y-%m-%d %H:%M} UTC"
-        if wiped.unsubscribed_at else "") if part)
-    click.echo(f"Forgot {name}: {left}, its address and name; the links in its digests no "
+    left = "".join(f"{part}, " for part in wiped_words(wiped))
+    click.echo(f"Forgot {name}: {left}its address and name; the links in its digests no "
                "longer work.")
     click.echo(f"{file.name} starts afresh at the next "
                f"`{command_line(obj.config_dir, 'run')}` (or serve)." if there else

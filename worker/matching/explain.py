@@ -14,6 +14,7 @@ from worker.matching.corpus import Doc, FieldHit
 from worker.matching.model import Component, Explanation, Match, Reason
 from worker.matching.semantic import semantic_score
 from worker.matching.text import term_stems
+from worker.plaintext import in_words
 
 if TYPE_CHECKING:
     from worker.matching.evidence import Breakdown, TermScore
@@ -143,8 +144,7 @@ def _less_unliked(b: Breakdown, m: Matcher, p: Parts) -> str:
 
 def listed(words: Sequence[str]) -> str:
     """“a”, “b” and “c”."""
-    quoted = [_QUOTE.format(w) for w in words]
-    return " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+    return in_words([_QUOTE.format(w) for w in words])
 
 
 def _by_meaning(similarity: float) -> str:
