@@ -352,8 +352,9 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         with pipeline.timed("ingest"):
             report.sources = pipeline.ingest(only)
         with pipeline.timed("sync"):  # before anything reads a subscriber's state
-            report.readers = settle_config(config, engine, report.now)
-        profiles = _subscribed(config.profiles, engine, report)
+            settled = settle_config(config, engine, report.now)
+        report.readers = settled.notes
+        profiles = _subscribed(config.profiles, settled.unsubscribed, report)
         report.subscribers = (_build_due(pipeline, profiles) if due
                               else pipeline.build_digests(profiles))
         if due:
@@ -376,12 +377,11 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         _log_stages(pipeline.timings)
 
 
-def _subscribed(profiles: list[Profile], engine: Engine, report: PassReport) -> list[Profile]:
-    """The profiles whose readers have not unsubscribed (the others go in the report): they
-    get no digest, and what they had pending stays pending, unsent, until they resubscribe."""
-    from worker.store.subscriptions import unsubscribed
-
-    gone = unsubscribed(engine)
+def _subscribed(profiles: list[Profile], gone: dict[str, datetime], report: PassReport,
+                ) -> list[Profile]:
+    """The profiles whose readers have not unsubscribed (`gone`: who has, and when; the others
+    go in the report): they get no digest, and what they had pending stays pending, unsent,
+    until they resubscribe."""
     report.unsubscribed = {p.id: gone[p.id] for p in profiles if p.id in gone}
     return [p for p in profiles if p.id not in gone]
 

@@ -46,16 +46,25 @@ class ReaderNote:
     wiped: store.Wiped | None = None  # afresh: what the earlier reader left
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What `settle` found: its notes, and who stays unsubscribed (id -> when), read with the
+    rest of each id's state: a pass leaves them out (worker.app) without reading it again."""
+
+    notes: list[ReaderNote]
+    unsubscribed: dict[str, datetime]
+
+
 def same_address(a: str | None, b: str | None) -> bool:
     """Addresses compared as people write them: `Alex@Lab.org` is `alex@lab.org`."""
     return (a or "").casefold() == (b or "").casefold()
 
 
 def settle(engine: Engine, profiles: Sequence[Profile], now: datetime, *,
-           present: set[str] | None = None) -> list[ReaderNote]:
+           present: set[str] | None = None) -> Settled:
     """Settle who reads under the ids of `profiles` (enabled or not) before anything reads
     their state; `present`: every id with a file (broken ones too), when all files were read,
-    so that the ids without one are recorded as gone."""
+    so that the ids without one are recorded as gone. A reader started afresh is subscribed."""
     known = store.known_readers(engine)
     notes: list[ReaderNote] = []
     if present is not None:
@@ -83,10 +92,12 @@ def settle(engine: Engine, profiles: Sequence[Profile], now: datetime, *,
     notes += _start_afresh(engine, afresh, now)
     for note in notes:
         _log(note)
-    return notes
+    fresh = {profile.id for profile, _ in afresh}
+    return Settled(notes, {sid: k.unsubscribed_at for sid, k in known.items()
+                           if k.unsubscribed_at is not None and sid not in fresh})
 
 
-def settle_config(config: Config, engine: Engine, now: datetime) -> list[ReaderNote]:
+def settle_config(config: Config, engine: Engine, now: datetime) -> Settled:
     """`settle` for a pass over a config: its profiles, enabled or not, and (when it read
     every file) the ids that have one, broken ones too."""
     present = ({p.id for p in config.profiles} | set(config.broken) | set(config.disabled)

@@ -183,7 +183,7 @@ def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
         settled = settle(engine, [profile], parse_now(now_text))
     except PaperDigestError as exc:
         fail(str(exc))
-    for line in reader_lines(settled, settings):
+    for line in reader_lines(settled.notes, settings):
         click.echo(f"note: {line.strip()}", err=True)
     if paper is None:
         for line in list_marks(engine, profile.id, obj.config_dir):

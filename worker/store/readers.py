@@ -33,6 +33,7 @@ class Known:
     generation: int
     removed_at: datetime | None
     forgotten_at: datetime | None
+    unsubscribed_at: datetime | None  # (worker.store.subscriptions)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def known_readers(engine: Engine) -> dict[str, Known]:
     """Every subscriber id the database has a row for (one read of a small table)."""
     columns = (subscribers.c.id, subscribers.c.email, subscribers.c.name,
                subscribers.c.fingerprint, subscribers.c.generation, subscribers.c.removed_at,
-               subscribers.c.forgotten_at)
+               subscribers.c.forgotten_at, subscribers.c.unsubscribed_at)
     with reading(engine) as conn:
         return {row.id: Known(*row) for row in conn.execute(select(*columns))}
 
