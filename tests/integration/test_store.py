@@ -769,3 +769,20 @@ def _downgraded(database_url: str, revision: str):  # type: ignore[no-untyped-de
         config.attributes["connection"] = conn
         alembic.downgrade(config, revision)
     return engine
+
+
+def test_readers_refresh_gives_each_row_its_own_file_and_clears_removed(engine) -> None:  # type: ignore[no-untyped-def]
+    """store.readers.refresh writes several subscribers' details in one statement: each row
+    gets its own address, name and file hash, and is no longer marked removed."""
+    from worker.store.readers import known_readers, note_removed, refresh
+
+    for sid in ("ada", "bob", "cy"):
+        _subscribe(engine, sid)
+    assert note_removed(engine, ["ada", "bob"], NOW) == ["ada", "bob"]
+    refresh(engine, [SubscriberInfo(sid, f"{sid}@new.example.org", sid.title(), f"h-{sid}", 0)
+                     for sid in ("bob", "ada")], NOW)
+    found = {sid: (k.email, k.name, k.fingerprint, k.removed_at)
+             for sid, k in known_readers(engine).items()}
+    assert found == {"ada": ("ada@new.example.org", "Ada", "h-ada", None),
+                     "bob": ("bob@new.example.org", "Bob", "h-bob", None),
+                     "cy": ("cy@example.org", "cy", "f", None)}

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, or_, select, update
 
 from worker.store.db import chunks, reading
 from worker.store.models import SubscriberInfo
@@ -97,11 +97,14 @@ def refresh(engine: Engine, infos: Collection[SubscriberInfo], now: datetime) ->
     an edit, the same reader. Also for a reader who unsubscribed, whose digests a pass does
     not build: its address must be the one its file gives when the file comes back. Clears
     `removed_at`: the file is there."""
-    with engine.begin() as conn:
-        for info in sorted(infos, key=lambda i: i.id):  # rows locked in the order passes lock
-            conn.execute(update(subscribers).where(subscribers.c.id == info.id).values(
-                email=info.email, name=info.name, fingerprint=info.fingerprint,
-                removed_at=None, updated_at=now))
+    if not infos:
+        return
+    with engine.begin() as conn:  # one statement, its rows in the order passes lock them
+        conn.execute(update(subscribers).where(subscribers.c.id == bindparam("sid")).values(
+            email=bindparam("email"), name=bindparam("name"),
+            fingerprint=bindparam("fingerprint"), removed_at=None, updated_at=now),
+            [{"sid": i.id, "email": i.email, "name": i.name, "fingerprint": i.fingerprint}
+             for i in sorted(infos, key=lambda i: i.id)])
 
 
 def start_afresh(engine: Engine, info: SubscriberInfo, generation: int, now: datetime,
