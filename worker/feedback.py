@@ -161,6 +161,7 @@ class Desk:
 
     def answer(self, method: str, params: Mapping[str, str]) -> Page:
         from worker.marking import mark_stored
+        from worker.store.marks import ReaderChanged
         from worker.store.papers import find_paper
 
         sid, paper_ref, verdict = params.get("s", ""), params.get("p", ""), params.get("v", "")
@@ -176,7 +177,7 @@ class Desk:
                          f"papers for {MAX_AGE.days} days. A newer digest's links still do. "
                          "Nothing was marked.")
         if not self.current_reader(sid, gen):
-            return _earlier_reader(sid, "marks nothing. Nothing was marked.")
+            return _earlier_reader(sid, _MARKS_NOTHING)
         if not self.subscribed(sid):  # the link is genuine, but its subscriber has left
             return _page(410, "You are no longer subscribed",
                          f"This link is from a digest for {html.escape(sid)}, who no longer "
@@ -194,8 +195,12 @@ class Desk:
                          f"Mark “{title}” for {who}: later digests rank "
                          f"{'more' if verdict == 'like' else 'fewer'} papers like it.",
                          button=f"Yes, {VERDICTS[verdict]}")
-        said = mark_stored(self.engine, sid, paper, verdict="like" if verdict == UNDO else verdict,
-                           remove=verdict == UNDO, now=self.now())
+        try:  # at the generation just checked: a new reader may have started since
+            said = mark_stored(self.engine, sid, paper, remove=verdict == UNDO, now=self.now(),
+                               verdict="like" if verdict == UNDO else verdict,
+                               generation=int(gen or 0))
+        except ReaderChanged:
+            return _earlier_reader(sid, _MARKS_NOTHING)
         if verdict == UNDO:
             return _page(200, "Done", html.escape(said))
         # A thank-you page offers to undo: the same link with verdict `remove`, signed, as a
@@ -255,6 +260,7 @@ class Desk:
                      button="Subscribe again", action=again)
 
 
+_MARKS_NOTHING = "marks nothing. Nothing was marked."
 _MOMENT_EXAMPLE = "20261207093000123456"  # an unsubscribe's moment, to the microsecond
 
 

@@ -29,15 +29,17 @@ def mark_paper(engine: Engine, subscriber_id: str, ref: str, *, verdict: str, re
 
 
 def mark_stored(engine: Engine, subscriber_id: str, paper: StoredPaper, *, verdict: str,
-                remove: bool, now: datetime) -> str:
-    """mark_paper for a paper already found (the feedback desk has it in hand)."""
+                remove: bool, now: datetime, generation: int | None = None) -> str:
+    """mark_paper for a paper already found (the feedback desk has it in hand); with
+    `generation`, only for the id's reader of that generation (else store.marks.ReaderChanged,
+    nothing marked)."""
     name = _name(paper)
     if remove:
-        before = marks.remove_mark(engine, subscriber_id, paper.id)
+        before = marks.remove_mark(engine, subscriber_id, paper.id, generation=generation)
         if before is None:
             return f"{subscriber_id}: {name} was not marked; nothing changed"
         return f"{subscriber_id}: removed the mark from {name} (it was {_WORD[before]})"
-    before = marks.set_mark(engine, subscriber_id, paper.id, verdict, now)
+    before = marks.set_mark(engine, subscriber_id, paper.id, verdict, now, generation=generation)
     if before == verdict:
         return f"{subscriber_id}: {name} was already marked {_WORD[verdict]}"
     change = f" (was {_WORD[before]})" if before else ""

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
 from click.testing import Result
 from sqlalchemy import Engine, select
 
@@ -155,6 +156,17 @@ def test_a_new_reader_given_a_removed_name_starts_afresh(
 
     assert not set_unsubscribed(engine, "alex", NOW, generation=0)
     assert unsubscribed(engine) == {}
+    from worker.marking import mark_stored
+    from worker.store.marks import ReaderChanged
+    from worker.store.papers import find_paper
+
+    paper = find_paper(engine, "paper:" + dict(parse_qsl(urlsplit(like).query))["p"])
+    assert paper is not None
+    for remove in (False, True):
+        with pytest.raises(ReaderChanged):
+            mark_stored(engine, "alex", paper, verdict="like", remove=remove, now=NOW,
+                        generation=0)
+    assert marks_for(engine, ["alex"])["alex"] == []
     # The new reader's own links work.
     own_like, own_leave = _links(first)
     assert "&g=1" in own_like and own_leave.endswith("&g=1")

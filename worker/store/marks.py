@@ -7,13 +7,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from worker.store.db import reading, upsert
 from worker.store.models import StoredPaper
-from worker.store.schema import paper_marks, papers
+from worker.store.schema import paper_marks, papers, subscribers
 
 VERDICTS = ("like", "unlike")
+
+
+class ReaderChanged(Exception):
+    """The id's reader is no longer of the generation a mark was asked for at (worker.readers:
+    a link checked a moment ago, then a new reader started under the name): nothing marked."""
 
 
 @dataclass(frozen=True)
@@ -24,12 +29,14 @@ class Mark:
 
 
 def set_mark(engine: Engine, subscriber_id: str, paper_id: int, verdict: str,
-             now: datetime) -> str | None:
+             now: datetime, *, generation: int | None = None) -> str | None:
     """Mark a paper; returns the verdict it had before (None when it was not marked).
-    Marking again with the other verdict changes the mark: the latest word counts."""
+    Marking again with the other verdict changes the mark: the latest word counts.
+    `generation`: only while the id's reader is of it, else ReaderChanged."""
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
     with engine.begin() as conn:
+        _hold(conn, subscriber_id, generation)
         before = conn.execute(select(paper_marks.c.verdict).where(
             paper_marks.c.subscriber_id == subscriber_id,
             paper_marks.c.paper_id == paper_id)).scalar()
@@ -41,12 +48,28 @@ def set_mark(engine: Engine, subscriber_id: str, paper_id: int, verdict: str,
     return before
 
 
-def remove_mark(engine: Engine, subscriber_id: str, paper_id: int) -> str | None:
-    """Unmark a paper; returns the verdict it had (None when it was not marked)."""
+def remove_mark(engine: Engine, subscriber_id: str, paper_id: int, *,
+                generation: int | None = None) -> str | None:
+    """Unmark a paper; returns the verdict it had (None when it was not marked).
+    `generation`: as set_mark."""
     with engine.begin() as conn:
+        _hold(conn, subscriber_id, generation)
         return conn.execute(delete(paper_marks).where(
             paper_marks.c.subscriber_id == subscriber_id, paper_marks.c.paper_id == paper_id)
             .returning(paper_marks.c.verdict)).scalar()
+
+
+def _hold(conn: Connection, subscriber_id: str, generation: int | None) -> None:
+    """Check that the id's reader is of `generation` (an id without a row yet is of 0), and
+    hold it there until the transaction ends: the subscriber's row is locked (PostgreSQL; a
+    write transaction on SQLite holds the whole database), so a new reader's start, which
+    wipes the id's marks, waits for this mark and then wipes it too."""
+    if generation is None:
+        return
+    found = conn.execute(select(subscribers.c.generation)
+                         .where(subscribers.c.id == subscriber_id).with_for_update()).scalar()
+    if (found or 0) != generation:
+        raise ReaderChanged(subscriber_id)
 
 
 def marks_for(engine: Engine, subscriber_ids: Sequence[str]) -> dict[str, list[Mark]]:
