@@ -232,6 +232,23 @@ def test_subscriber_files_are_read_as_utf8_with_or_without_a_bom(tmp_path: Path)
     assert str(problem).endswith("bob.toml:2: not UTF-8 (byte 0xe9): save the file as UTF-8")
 
 
+def test_a_config_file_is_read_whole_up_to_the_cap_whatever_size_it_says(
+        tmp_path: Path) -> None:
+    """A file is read by the size it says it has, then the rest: all of one that says 0
+    (/proc's), a file of exactly the cap, none of one past it."""
+    from worker.config_types import MAX_TOML_BYTES, NotAFile, _read_capped
+
+    says_nothing = Path("/proc/self/status")
+    if says_nothing.stat().st_size == 0:
+        assert _read_capped(says_nothing).startswith(b"Name:")
+    full = tmp_path / "full.toml"
+    full.write_bytes(b"#" * (MAX_TOML_BYTES - 1) + b"\n")
+    assert _read_capped(full) == full.read_bytes()
+    full.write_bytes(full.read_bytes() + b"\n")
+    with pytest.raises(NotAFile, match="larger than 1 MiB"):
+        _read_capped(full)
+
+
 def test_hidden_files_in_subscribers_are_left_alone(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, ada=GOOD_SUB, **{".#ada": "[broken"}), {})
     assert config.problems == [] and [p.id for p in config.profiles] == ["ada"]
