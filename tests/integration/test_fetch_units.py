@@ -376,6 +376,29 @@ def test_a_lone_surrogate_in_an_error_quoted_from_the_body_fails_that_day_alone(
 
 
 
+def test_an_id_longer_than_any_arxiv_id_is_a_title_and_the_next_day_is_read(
+        tmp_path: Path, database_url: str) -> None:
+    """An `id` shaped like an old-style arXiv id with an archive name of 80 letters was taken
+    as one: PostgreSQL refused it (`value too long`), the day's list was lost with no URL
+    named, and the source ended there, its next day unread, on every run."""
+    def item(raw_id: str, title: str, day: str) -> dict:  # type: ignore[type-arg]
+        return {"paper": {"id": raw_id, "title": title, "summary": "S",
+                          "submittedOnDailyAt": f"{day}T10:00:00.000Z"}}
+
+    with FixtureServer() as server:
+        first = [item("a" * 80 + "/0601001", "Long id", "2026-09-27"),
+                 item("2609.00001", "Good", "2026-09-27")]
+        server.route("/api/daily_papers?date=2026-09-27&limit=100",
+                     Reply(200, json.dumps(first).encode(), JSON))
+        server.route("/api/daily_papers?date=2026-09-28&limit=100",
+                     Reply(200, json.dumps([item("2609.00002", "Next", "2026-09-28")]).encode(),
+                           JSON))
+        config = hf_api_config(tmp_path, database_url, server.url, "last 2 days")
+        result = run_cli(config, "fetch", "--now", NOW.isoformat())
+    assert result.exit_code == 0, result.output
+    assert "hf: 2 dumps read; 3 papers listed, 3 new" in result.output, result.output
+
+
 def test_a_parser_bug_on_one_unit_fails_that_unit_alone(tmp_path: Path, sqlite_url: str,
                                                         seeds_dir: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:

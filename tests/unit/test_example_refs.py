@@ -66,3 +66,13 @@ def test_an_id_with_a_version_no_integer_column_holds_or_other_digits_is_no_id(r
 
     assert split_arxiv_id(raw) is None
     assert split_arxiv_id("2401.12345v999999") == ("2401.12345", 999999)
+
+
+@pytest.mark.parametrize("raw", ["a" * 80 + "/0601001", "x" + "-ph" * 30 + ".GT/0309136v2"])
+def test_an_old_style_id_of_an_archive_arxiv_has_not_is_no_id(raw):
+    """An archive name of any length was taken: an id longer than the arxiv_id column holds,
+    which PostgreSQL refused, failing the source's whole response and its later days."""
+    from worker.records import split_arxiv_id
+
+    assert split_arxiv_id(raw) is None
+    assert split_arxiv_id("chao-dyn/9301001v2") == ("chao-dyn/9301001", 2)
