@@ -102,7 +102,9 @@ def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
         problems += _check_interests(interests, file, text, whole=whole)
     if problems or interests is None:
         return None, problems, raw.enabled
-    deliver = raw.deliver if raw.deliver is not None else ("email",)
+    # A channel named twice is one delivery: two made the digest's deliveries break their
+    # unique key, so it was never written (said to be "built by another run"), every run.
+    deliver = tuple(dict.fromkeys(raw.deliver)) if raw.deliver is not None else ("email",)
     profile = Profile(
         id=path.stem, name=raw.name or path.stem, email=raw.email, deliver=tuple(deliver),
         interests=interests, max_items=raw.max_items, min_score=raw.min_score,

@@ -121,3 +121,20 @@ def test_a_subscriber_file_that_is_no_file_of_text_stops_no_one(tmp_path: Path,
     assert f"{folder / 'zero.toml'}: not a regular file" in said
     assert f"{folder / 'pipe.toml'}: not a regular file" in said
     assert f"{folder / 'huge.toml'}: larger than 1 MiB" in said
+
+
+def test_a_channel_named_twice_is_delivered_once(tmp_path: Path, sqlite_url: str) -> None:
+    """`deliver = ["email", "email"]` gave the digest two deliveries of one channel, which the
+    database refused: its digest was never written, the run said it was "built by another
+    run at the same time" and exited 0, and so did every run after it."""
+    fk.write_dumps(tmp_path, [3])
+    with smtp_server() as (handler, port):
+        config = fk.config_dir(tmp_path, sqlite_url, ["ada"], smtp_port=port)
+        (config / "subscribers" / "bob.toml").write_text(
+            fk.subscriber("bob", deliver=("email", "markdown", "email")), encoding="utf-8")
+        result = fk.run(config, "run", "--now", fk.NOW)
+    assert result.code == 0, result.stdout + result.stderr
+    assert "another run" not in result.stdout, result.stdout
+    assert sorted(to for _, (to,) in handler.envelopes) == ["ada@example.org", "bob@example.org"]
+    assert len(list((tmp_path / "out" / "bob").glob("*.md"))) == 1
+    assert fk.delivery_statuses(sqlite_url) == {"sent": 3}
