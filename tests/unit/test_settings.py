@@ -495,3 +495,17 @@ def test_retention_problems_name_the_key_and_line(tmp_path: Path) -> None:
         "for good)",
         f":{lines + 2}: retention.runs: 'forever' is not a duration like 30m, 12h, 7d or 2w",
     ]
+
+
+@pytest.mark.parametrize(("pattern", "said"), [
+    ("", "expected a pattern of file names"), (".", "expected a pattern of file names"),
+    ("/srv/dumps/*.txt", "inside `path`"), ("~/dumps/*.txt", "inside `path`"),
+    ("dumps**.txt", "not a pattern of file names"),
+])
+def test_a_dump_dir_pattern_glob_refuses_is_a_problem(tmp_path: Path, pattern: str,
+                                                      said: str) -> None:
+    """Each passed `check`, then ended the source with a traceback at every run."""
+    worker = GOOD_WORKER.replace('path = "dumps"', f'path = "dumps"\npattern = "{pattern}"')
+    messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, worker)]
+    assert len(messages) == 1 and messages[0].startswith(
+        "/worker.toml:8: sources[0].pattern: ") and said in messages[0], messages

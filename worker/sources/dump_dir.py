@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from worker.errors import ParseError
 from worker.records import PaperRecord
@@ -35,6 +35,11 @@ class DumpDirSource(Source):
     kind = "dump_dir"
     Options = DumpDirOptions
     options: DumpDirOptions
+
+    @classmethod
+    def check_options(cls, options: DumpDirOptions) -> list[tuple[str, str]]:
+        problem = pattern_problem(options.pattern)
+        return [("pattern", problem)] if problem else []
 
     def directory(self, ctx: SourceContext) -> Path:
         path = Path(self.options.path).expanduser()
@@ -74,6 +79,26 @@ class DumpDirSource(Source):
             for e in parsed.entries
         )
         return Dump(self.name, path, digest, written, records, parsed.listing_date)
+
+
+# A folder that is not there: where a pattern is tried, to be refused as Path.glob refuses it.
+_NOWHERE = Path("/nonexistent-paper-digest-pattern-check")
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """What is wrong with a `pattern`, or None. One Path.glob refuses (empty, absolute, `a**`)
+    passed `check` and then ended the source at every run with a traceback."""
+    if not PurePath(pattern).parts:  # "" or "."
+        return 'expected a pattern of file names, such as "*.txt"'
+    if PurePath(pattern).is_absolute() or pattern.startswith("~"):
+        return ('expected a pattern of file names inside `path`, such as "*.txt" (the folder '
+                "goes in `path`)")
+    try:
+        for _ in _NOWHERE.glob(pattern):
+            break
+    except (ValueError, NotImplementedError, IndexError) as exc:
+        return f'not a pattern of file names ({exc}); expected one such as "*.txt"'
+    return None
 
 
 def shown(path: Path) -> str:
