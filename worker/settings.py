@@ -236,6 +236,8 @@ def _load_smtp(table: Any, file: str, text: str, env: Mapping[str, str]
     if smtp and smtp.security not in ("auto", "none", "starttls", "tls"):
         problems.append(Problem(file, "expected one of auto, none, starttls, tls",
                                 "smtp.security", line_of(text, "security", at)))
+    if smtp and (message := _sender_problem(smtp.sender)):
+        problems.append(Problem(file, message, "smtp.from", line_of(text, "from", at)))
     if smtp and not 0 < smtp.port < 65536:
         problems.append(Problem(file, "expected a port number from 1 to 65535", "smtp.port",
                                 line_of(text, "port", at)))
@@ -245,6 +247,26 @@ def _load_smtp(table: Any, file: str, text: str, env: Mapping[str, str]
     if smtp and env.get("PAPER_DIGEST_SMTP_PASSWORD"):
         smtp = SmtpSettings(**{**smtp.__dict__, "password": env["PAPER_DIGEST_SMTP_PASSWORD"]})
     return (None if problems else smtp), problems
+
+
+def _sender_problem(sender: str) -> str | None:
+    """What is wrong with `[smtp] from`, or None. It is every email's From header and the
+    envelope's sender: one that is no address (`not an address` went out as MAIL FROM:<not>),
+    names two, or holds a line break (every digest of every subscriber failed to render, each
+    run, until max_attempts made them failed) passed `check`."""
+    from email.utils import getaddresses
+
+    from worker.profiles import _ATOM
+
+    # a dot-atom at a host name: one label will do (digest@localhost, to a relay of its own)
+    address = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
+    example = 'expected one address, as in "Paper Digest <digest@example.org>"'
+    if any(ord(c) < 32 or ord(c) == 127 for c in sender):
+        return f"{example}, on one line without control characters"
+    found = getaddresses([sender])
+    if len(found) != 1 or not address.match(found[0][1]):
+        return f"{example}; got {sender!r}"
+    return None
 
 
 def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, list[Problem]]:

@@ -509,3 +509,24 @@ def test_a_dump_dir_pattern_glob_refuses_is_a_problem(tmp_path: Path, pattern: s
     messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, worker)]
     assert len(messages) == 1 and messages[0].startswith(
         "/worker.toml:8: sources[0].pattern: ") and said in messages[0], messages
+
+
+@pytest.mark.parametrize("sender", [
+    "not an address", "Paper Digest <digest@example.org>\\r\\nBcc: eve@example.net",
+    "digest@example.org, eve@example.net", "Paper Digest", "Paper Digest <@example.org>"])
+def test_an_smtp_sender_that_is_not_one_address_is_a_problem(tmp_path: Path,
+                                                             sender: str) -> None:
+    """Each passed `check`: the first went out as MAIL FROM:<not>, the second failed every
+    digest of every subscriber at every run, the third put two senders in the From header."""
+    worker = GOOD_WORKER + f'[smtp]\nhost = "127.0.0.1"\nfrom = "{sender}"\n'
+    messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, worker)]
+    assert len(messages) == 1 and messages[0].startswith(
+        "/worker.toml:10: smtp.from: expected one address"), messages
+
+
+@pytest.mark.parametrize("sender", [
+    "Paper Digest <digest@example.org>", "digest@example.org", '"Lab, Papers" <d@example.org>',
+    "Bücher <d@example.org>", "digest@localhost"])
+def test_an_smtp_sender_of_one_address_is_taken(tmp_path: Path, sender: str) -> None:
+    worker = GOOD_WORKER + f'[smtp]\nhost = "127.0.0.1"\nfrom = \'{sender}\'\n'
+    assert _messages(tmp_path, worker) == []
