@@ -107,6 +107,11 @@ def test_only_the_first_date_is_the_header_a_title_like_a_date_is_a_paper() -> N
      "a web page or feed (HTML/XML), not a text dump", 1),
     (b"\n<?xml version='1.0'?>\n<rss version='2.0'>\n\n<channel/></rss>", "(HTML/XML)", 1),
     ("Tïtle\n\nAbstract".encode("latin-1"), "not UTF-8", 1),
+    # text in UTF-16 or UTF-32 with its byte order mark was said to be "binary data"
+    (f"{HEADER}\n\nT1\n\nA1".encode("utf-16"), "UTF-16 text (it begins with the UTF-16 "
+     "byte order mark), not UTF-8: save the file as UTF-8", 1),
+    (f"{HEADER}\n\nT1\n\nA1".encode("utf-16-be").join([b"\xfe\xff", b""]), "UTF-16 text", 1),
+    (f"{HEADER}\n\nT1\n\nA1".encode("utf-32"), "UTF-32 text", 1),
     (HEADER.encode(), "no papers after the header", None),
     (_dump(("T1", "A1"), ("T2", "A2")).encode() + b"\n\nDangling title", "(odd)", 19),
 ])

@@ -10,6 +10,7 @@ is used.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -44,6 +45,10 @@ def decode_dump(data: bytes, where: str) -> str:
     """Bytes to text with LF line ends; ParseError for empty, binary or non-UTF-8 input."""
     if not data.strip():
         raise ParseError(where, "empty file (no header and no papers)")
+    for bom, encoding in _WIDE_BOMS:  # (before the NUL check: this text is full of them)
+        if data.startswith(bom):
+            raise ParseError(where, f"{encoding} text (it begins with the {encoding} byte "
+                             "order mark), not UTF-8: save the file as UTF-8", 1)
     if b"\x00" in data:
         raise ParseError(where, "binary data (NUL bytes): not a text dump")
     try:
@@ -59,6 +64,10 @@ def decode_dump(data: bytes, where: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+# Text in UTF-16 or UTF-32 (Windows' "Unicode", PowerShell 5's `>`) starts with its byte order
+# mark; it was said to be "binary data (NUL bytes)". UTF-32 LE's mark starts with UTF-16 LE's.
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 # What a page saved instead of its text starts with (a paper's title never does).
 _MARKUP = re.compile(r"\s*<(?:!doctype\s|html[\s>]|\?xml\s|rss[\s>]|feed[\s>])", re.IGNORECASE)
 
