@@ -70,7 +70,10 @@ class StubSmtp(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
     def __init__(self, cut_data: float = 0, per_connection: float = 0, reply_delay: float = 0,
-                 mail_reply: str = "", auth_reply: str = ""):
+                 mail_reply: str = "", auth_reply: str = "", greeting: str = "220 stub ESMTP",
+                 ehlo_reply: str = ""):
+        self.greeting = greeting  # the first line; one not 220 is followed by hanging up
+        self.ehlo_reply = ehlo_reply  # the answer to EHLO and HELO ("": 250)
         self.mail_reply = mail_reply  # the answer to MAIL FROM ("": 250)
         self.auth_reply = auth_reply  # offer AUTH PLAIN and answer it so ("": offer none)
         self.mails = 0  # MAIL commands received
@@ -100,11 +103,15 @@ class _StubSession(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         with self.server.lock:
             self.server.connections += 1
-        self.reply("220 stub ESMTP")
+        self.reply(self.server.greeting)
+        if not self.server.greeting.startswith("220"):
+            return
         accepted = 0
         while line := self.rfile.readline(1000):
             verb = line[:4].upper()
-            if verb in (b"EHLO", b"HELO"):
+            if verb in (b"EHLO", b"HELO") and self.server.ehlo_reply:
+                self.reply(self.server.ehlo_reply)
+            elif verb in (b"EHLO", b"HELO"):
                 self.reply("250-stub\r\n250 AUTH PLAIN" if self.server.auth_reply else "250 stub")
             elif verb == b"AUTH":
                 self.reply(self.server.auth_reply)
@@ -313,6 +320,36 @@ def test_a_refused_login_or_sender_keeps_every_digest_pending(
         worker_toml.write_text(re.sub(r"port = \d+", f"port = {fixed.server_address[1]}",
                                       worker_toml.read_text(encoding="utf-8")
                                       .replace('username = "digest"\n', "")), encoding="utf-8")
+        again = run_cli(config, "run", "--now", _at(1))
+        assert again.exit_code == 0, again.output
+    assert sorted(str(m["Message-ID"]) for m in fixed.messages) == \
+        sorted(_message_ids(database_url))
+
+
+@pytest.mark.parametrize(("options", "said"), [
+    ({"greeting": "554 5.7.1 Access denied"}, "554 5.7.1 Access denied"),
+    ({"ehlo_reply": "550 5.7.1 Not from your network"}, "550 5.7.1 Not from your network"),
+])
+def test_a_refused_session_keeps_every_digest_pending(tmp_path: Path, database_url: str,
+                                                      options: dict[str, str],
+                                                      said: str) -> None:
+    """A relay that refuses us at its greeting, or our EHLO and HELO, was taken to refuse
+    each message for good: every digest of the pass was failed (the greeting each time on a
+    new connection), not to be sent again without `retry`, once the relay was put right."""
+    names = ("ada", "bob", "cy")
+    with stub_smtp(**options) as server:
+        config = _config(tmp_path, database_url, names, server.server_address[1])
+        result = run_cli(config, "run", "--now", T0)
+        assert result.exit_code == 3, result.output
+        assert result.output.count(f"email NOT SENT (will retry) SMTP 127.0.0.1:"
+                                   f"{server.server_address[1]} refused the session: "
+                                   f"{said}") == 3, result.output
+        assert "FAILED" not in result.output and server.connections == 1
+    assert [(s, a) for s, a, _ in _deliveries(database_url)] == [("pending", 0)] * 3
+    with stub_smtp() as fixed:
+        worker_toml = config / "worker.toml"
+        worker_toml.write_text(re.sub(r"port = \d+", f"port = {fixed.server_address[1]}",
+                                      worker_toml.read_text(encoding="utf-8")), encoding="utf-8")
         again = run_cli(config, "run", "--now", _at(1))
         assert again.exit_code == 0, again.output
     assert sorted(str(m["Message-ID"]) for m in fixed.messages) == \

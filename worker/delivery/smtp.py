@@ -2,8 +2,9 @@
 
 Errors are sorted into temporary (connection refused or dropped, timeouts, 4xx: retried later)
 and permanent (5xx: the digest is marked failed with the server's reply). A refusal of the
-login or of the sender (a 5xx to MAIL FROM but 552, which refuses the message's size) is
-neither the message's nor its recipient's fault: it says the relay or [smtp] is not right,
+session (a 5xx greeting, or to EHLO and HELO), of the login or of the sender (a 5xx to MAIL
+FROM but 552, which refuses the message's size) is neither the message's nor its recipient's
+fault: it says the relay or [smtp] is not right,
 and every digest would meet it. The digests stay pending without an attempt counted (they go
 out once it is put right, however long that takes), and it is met once a pass: the digests
 after it are not tried against the server again.
@@ -108,6 +109,18 @@ class SmtpChannel(Channel):
                 # The server closed our reused connection (idle timeout): reconnect once.
                 self._drop()
                 self._deliver(rendered)
+        except (smtplib.SMTPConnectError, smtplib.SMTPHeloError) as exc:
+            # The relay refused the session itself (its greeting, or EHLO and HELO): nothing
+            # of this digest was asked, and every other would meet the same. A 5xx there was
+            # taken for this message's permanent refusal: each digest of the pass was failed
+            # (and so not sent again without `retry`) for a relay that would not serve us.
+            self._drop()
+            if exc.smtp_code >= 500:
+                raise self._refusal("session", exc, "check [smtp] host and port, and that the "
+                                    "relay takes mail from this host") from None
+            where = f"{self.settings.host}:{self.settings.port}"
+            raise DeliveryError(f"SMTP {where}: {_reply(exc.smtp_code, exc.smtp_error)}"
+                                ) from None
         except smtplib.SMTPSenderRefused as exc:
             self._reset()
             if exc.smtp_code < 500 or exc.smtp_code == 552:  # this message (its SIZE), or later
