@@ -171,6 +171,10 @@ def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
     checks of the rest still run and every problem of a file is reported at once; None when
     a required key is missing or wrong. `skip`: keys read elsewhere (named as supported);
     `after`: where the table starts in `text`, for the lines of its keys."""
+    if not isinstance(table, Mapping):  # `email = []`, `matching = 3`: a crash of `check`
+        name = prefix.rstrip(".") or cls.__name__
+        return None, [Problem(file, f"expected a table: [{name}]", name,
+                              line_of(text, name.rsplit(".", 1)[-1], after))]
     hints, fields = _keys(cls)
     problems: list[Problem] = []
     values: dict[str, Any] = {}

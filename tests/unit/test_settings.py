@@ -530,3 +530,15 @@ def test_an_smtp_sender_that_is_not_one_address_is_a_problem(tmp_path: Path,
 def test_an_smtp_sender_of_one_address_is_taken(tmp_path: Path, sender: str) -> None:
     worker = GOOD_WORKER + f'[smtp]\nhost = "127.0.0.1"\nfrom = \'{sender}\'\n'
     assert _messages(tmp_path, worker) == []
+
+
+@pytest.mark.parametrize("section", ["email", "matching", "feedback", "retention", "delivery",
+                                     "smtp", "serve"])
+@pytest.mark.parametrize("value", ["[]", "3", '"x"'])
+def test_a_section_that_is_no_table_is_a_problem(tmp_path: Path, section: str,
+                                                 value: str) -> None:
+    """`email = []` or `matching = 3` ended `check` and `run` with a traceback."""
+    worker = GOOD_WORKER.replace("[[sources]]", f"{section} = {value}\n[[sources]]")
+    messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, worker)]
+    assert len(messages) == 1, messages
+    assert messages[0].endswith(f"{section}: expected a table: [{section}]"), messages
