@@ -18,7 +18,7 @@ from datetime import date, datetime
 # database column (or int(), past 4,300 digits) refuses.
 _NEW_ID = re.compile(r"(?<![\w.])([0-9]{4}\.[0-9]{4,5})(?:v([0-9]{1,6}))?(?![\w.])")
 # Old-style ids: archive(.SUBJ)/YYMMNNN, optional vN (e.g. astro-ph/0601001, math.GT/0309136v2).
-# arXiv's archive names have at most 8 letters (chao-dyn, plasm-ph): a longer one is no id. An
+# arXiv's archive names have at most 8 letters (chao-dyn, plasm-ph): past 16 it is no id. An
 # archive of any length made an id longer than the column (64) holds: PostgreSQL refused the
 # whole response, and the source ended there, its later days unread.
 _OLD_ID = re.compile(
