@@ -165,41 +165,49 @@ def _keys(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field[Any]]]
 
 def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
                prefix: str = "", skip: frozenset[str] = frozenset(), after: int = 0,
+               written: Mapping[str, str | None] | None = None,
                ) -> tuple[T | None, list[Problem]]:
     """Build `cls` from `table`: (the value, []) when all is well; else (what can be built
     with the unknown and wrongly typed keys left at their defaults, problems), so that the
     checks of the rest still run and every problem of a file is reported at once; None when
     a required key is missing or wrong. `skip`: keys read elsewhere (named as supported);
-    `after`: where the table starts in `text`, for the lines of its keys."""
+    `after`: where the table starts in `text`, for the lines of its keys; `written`: a field's
+    key as the file writes it, where that is another name (`from` for `sender`), or None for
+    a field the file may not set (a password, from the environment only): problems name the
+    keys a user can write, never the fields behind them."""
     if not isinstance(table, Mapping):  # `email = []`, `matching = 3`: a crash of `check`
         name = prefix.rstrip(".") or cls.__name__
         return None, [Problem(file, f"expected a table: [{name}]", name,
                               line_of(text, name.rsplit(".", 1)[-1], after))]
     hints, fields = _keys(cls)
+    as_written = {name: (written or {}).get(name, name) for name in fields}
+    by_key = {key: name for name, key in as_written.items() if key is not None}
     problems: list[Problem] = []
     values: dict[str, Any] = {}
     for key, value in table.items():
         dotted = f"{prefix}{key}"
         if key in skip:
             continue
-        if key not in fields:
-            names = sorted({*skip, *(k for k in fields if not k.startswith("_"))})
+        if key not in by_key:
+            names = sorted({*skip, *(k for k in by_key if not k.startswith("_"))})
             problems.append(Problem(file, f"unknown key;{_did_you_mean(key, names)} supported: "
                                     f"{', '.join(names)}", dotted, line_of(text, key, after)))
             continue
+        name = by_key[key]
         try:
-            values[key] = _convert(value, hints[key])
+            values[name] = _convert(value, hints[name])
         except TypeError:
-            problems += _type_problems(value, hints[key], file, dotted, line_of(text, key, after))
+            problems += _type_problems(value, hints[name], file, dotted, line_of(text, key, after))
     missing = False
     for name, field in fields.items():
         required = (field.default is dataclasses.MISSING
                     and field.default_factory is dataclasses.MISSING)
         if required and name not in values:
             missing = True
-            if name not in table:
-                problems.append(Problem(file, f"missing; add `{name} = ...` "
-                                        f"({describe_type(hints[name])})", f"{prefix}{name}"))
+            key = as_written[name] or name
+            if key not in table:
+                problems.append(Problem(file, f"missing; add `{key} = ...` "
+                                        f"({describe_type(hints[name])})", f"{prefix}{key}"))
     return (None if missing else cls(**values)), problems
 
 

@@ -225,14 +225,12 @@ def _load_smtp(table: Any, file: str, text: str, env: Mapping[str, str]
         return None, [Problem(file, "passwords do not belong in config files; set "
                               "PAPER_DIGEST_SMTP_PASSWORD instead", "smtp.password",
                               line_of(text, "password"))]
-    if "from" in raw:
-        raw["sender"] = raw.pop("from")
-    elif "host" in raw:
+    if "from" not in raw and "host" in raw:
         return None, [Problem(file, 'missing; add `from = "Paper Digest <digest@example.org>"`',
                               "smtp.from")]
     at = section_start(text, "smtp")
     smtp, problems = load_table(SmtpSettings, raw, file=file, text=text, prefix="smtp.",
-                                after=at)
+                                after=at, written={"sender": "from", "password": None})
     if smtp and smtp.security not in ("auto", "none", "starttls", "tls"):
         problems.append(Problem(file, "expected one of auto, none, starttls, tls",
                                 "smtp.security", line_of(text, "security", at)))

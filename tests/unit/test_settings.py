@@ -69,6 +69,27 @@ def _messages(tmp_path: Path, worker: str = GOOD_WORKER, **subs: str) -> list[st
     return [str(p) for p in load_config(write_config(tmp_path, worker, **subs), {}).problems]
 
 
+def test_smtp_problems_name_the_keys_a_file_can_hold(tmp_path: Path) -> None:
+    # `from` is read into the field `sender`, and the password comes only from the
+    # environment: a problem that named `sender` or offered `password` sent the user to a
+    # key the next check refuses
+    typo = GOOD_WORKER + '[smtp]\nhost = "mail"\nfrom = "PD <pd@example.org>"\nusernme = "pd"\n'
+    messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path / "a", typo)]
+    assert messages == [":11: smtp.usernme: unknown key; did you mean `username`? supported: "
+                        "from, host, port, security, timeout, username"]
+    no_host = GOOD_WORKER + "[smtp]\nport = 587\n"
+    messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path / "b", no_host)]
+    assert messages == [": smtp.host: missing; add `host = ...` (a string)",
+                        ": smtp.from: missing; add `from = ...` (a string)"]
+    sender = GOOD_WORKER + '[smtp]\nsender = "PD <pd@example.org>"\nport = 587\n'
+    messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path / "c", sender)]
+    assert messages[0].startswith(":9: smtp.sender: unknown key; supported: from, host,")
+    good = GOOD_WORKER + '[smtp]\nhost = "mail"\nfrom = "PD <pd@example.org>"\n'
+    config = load_config(write_config(tmp_path / "d", good), {})
+    assert config.problems == [] and config.settings.smtp is not None
+    assert config.settings.smtp.sender == "PD <pd@example.org>"
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("email = 'a@example.org'\n[interests\nkeywords = ['x']", ["ada.toml:2: invalid TOML"]),
     (GOOD_SUB + "colour = 'blue'\n", ["ada.toml:11: interests.colour: unknown key; supported: "]),
