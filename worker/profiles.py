@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from worker.config_types import (
     load_table,
     parse_duration,
     read_toml,
+    section_start,
 )
 from worker.errors import Problem
 from worker.matching.interests import Interests
@@ -91,15 +92,19 @@ def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
     data, text, problems = read_toml(path)
     if data is None:
         return None, problems, True
+    at = section_start(text, "interests")  # where [interests] starts: the lines of its keys
+    data, misplaced = _misplaced_keys(data, file, text, at)
     raw, problems = load_table(_SubscriberFile, data, file=file, text=text)
+    problems = misplaced + problems
     if raw is None:
         return None, problems, True
     interests, interest_problems = load_table(Interests, raw.interests, file=file, text=text,
-                                              prefix="interests.")
+                                              prefix="interests.", after=at)
     problems += interest_problems + _check_subscriber(raw, file, text)
     if interests is not None:  # (with a key left out as wrong, it is not said to be empty)
-        whole = not interest_problems and not any(p.key == "interests" for p in problems)
-        problems += _check_interests(interests, file, text, whole=whole)
+        whole = not interest_problems and not misplaced and not any(
+            p.key == "interests" for p in problems)
+        problems += _check_interests(interests, file, text, whole=whole, at=at)
     if problems or interests is None:
         return None, problems, raw.enabled
     # A channel named twice is one delivery: two made the digest's deliveries break their
@@ -114,6 +119,35 @@ def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
         fingerprint=hashlib.sha256(text.encode()).hexdigest()[:16],
     )
     return profile, [], raw.enabled
+
+
+_SETTINGS = frozenset(f.name for f in fields(_SubscriberFile)) - {"interests"}
+_INTERESTS = frozenset(f.name for f in fields(Interests))
+
+
+def _misplaced_keys(data: dict[str, Any], file: str, text: str, at: int,
+                    ) -> tuple[dict[str, Any], list[Problem]]:
+    """`data` without the keys written on the wrong side of the `[interests]` header, and a
+    problem for each that says where it goes: in TOML every key after a table's header is in
+    that table, so a `max_items = 5` added at the end of the file is `interests.max_items`, and
+    a `keywords = [...]` above the header is a subscriber setting. An unknown key, listing the
+    keys of the other table, did not say that the key was right and its place wrong."""
+    problems = []
+    data = dict(data)
+    for key in sorted(_INTERESTS & data.keys()):
+        del data[key]
+        problems.append(Problem(file, "an interest: move it under [interests]", key,
+                                line_of(text, key)))
+    interests = data.get("interests")
+    if isinstance(interests, dict) and _SETTINGS & interests.keys():
+        interests = dict(interests)
+        for key in sorted(_SETTINGS & interests.keys()):
+            del interests[key]
+            problems.append(Problem(file, "not an interest but a setting of the subscriber: move "
+                                    "it above [interests] (every key after a [table] header is "
+                                    "in that table)", f"interests.{key}", line_of(text, key, at)))
+        data["interests"] = interests
+    return data, problems
 
 
 def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Problem]:
@@ -162,7 +196,7 @@ def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Proble
 
 
 def _check_interests(interests: Interests, file: str, text: str, whole: bool = True,
-                     ) -> list[Problem]:
+                     at: int = 0) -> list[Problem]:
     problems = []
     if interests.is_empty and whole:
         problems.append(Problem(file, "no interests: add keywords, phrases, a query or like "
@@ -170,22 +204,22 @@ def _check_interests(interests: Interests, file: str, text: str, whole: bool = T
     from worker.matching.checks import interest_problems
 
     for key, message in interest_problems(interests):
-        line = line_of(text, key.split(".")[0])
+        line = line_of(text, key.split(".")[0], at)
         if key == "query":
             line = _query_error_line(interests.query or "", text, line)
         problems.append(Problem(file, message, f"interests.{key}", line))
     if interests.exclude_mode not in ("drop", "demote"):
         problems.append(Problem(file, 'expected "drop" or "demote"', "interests.exclude_mode",
-                                line_of(text, "exclude_mode")))
+                                line_of(text, "exclude_mode", at)))
     for key in ("keywords", "phrases", "exclude", "like", "unlike"):
         if any(not term.strip() for term in getattr(interests, key)):
             problems.append(Problem(file, "empty string in the list", f"interests.{key}",
-                                    line_of(text, key)))
-    problems += _digest_keys(interests, file, text)
+                                    line_of(text, key, at)))
+    problems += _digest_keys(interests, file, text, at)
     return problems
 
 
-def _digest_keys(interests: Interests, file: str, text: str) -> list[Problem]:
+def _digest_keys(interests: Interests, file: str, text: str, at: int = 0) -> list[Problem]:
     """`like = ["paper:45"]`: the key a digest shows names a row of one database, which
     `explain` and `mark` take, but a profile would send it to arXiv as a title."""
     problems = []
@@ -200,7 +234,7 @@ def _digest_keys(interests: Interests, file: str, text: str) -> list[Problem]:
                     file, f"{ref.strip()!r} is the key a digest shows, which only `explain` and "
                     f"`mark` take: run `{mark}` instead, or write the paper's arXiv id or exact "
                     "title here",
-                    f"interests.{key}", line_of(text, key)))
+                    f"interests.{key}", line_of(text, key, at)))
     return problems
 
 

@@ -127,6 +127,17 @@ def test_smtp_problems_name_the_keys_a_file_can_hold(tmp_path: Path) -> None:
       "'vision-language model'"]),
     ("email = 'a@example.org'\ninterests = 'x'\n",
      ["ada.toml:2: interests: expected a table of "]),  # and not also "no interests"
+    # A setting added at the end of the file is in [interests] (TOML): said so, at its own
+    # line, not at the line of the same key above the header (nor as an unknown key).
+    (GOOD_SUB + "max_items = 8\n",
+     ["ada.toml:11: interests.max_items: not an interest but a setting of the subscriber: move "
+      "it above [interests]"]),
+    (GOOD_SUB + "colour = 'blue'\nmax_items = 8\n",
+     ["ada.toml:12: interests.max_items: not an interest but a setting",
+      "ada.toml:11: interests.colour: unknown key"]),
+    # ...and an interest above the header is one: not "unknown", nor "no interests".
+    ("email = 'a@example.org'\nkeywords = ['x']\n",
+     ["ada.toml:2: keywords: an interest: move it under [interests]"]),
     # A query over several lines: its error by line and column, at the file's line.
     ("email = 'a@example.org'\n[interests]\nquery = \'\'\'\n  (hallucination OR grounding)\n"
      "  AND (VLM OR\n  ) AND NOT survey\'\'\'\n",
