@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from worker.config_types import line_of, load_table, parse_duration
+from worker.config_types import (
+    line_of,
+    load_table,
+    parse_duration,
+    section_start,
+    table_start,
+)
 from worker.errors import Problem
 
 
@@ -39,23 +45,25 @@ def load_serve(data: dict[str, Any], file: str, text: str,
     table = data.get("serve", {})
     if not isinstance(table, dict):
         return ServeSettings(), [Problem(file, "expected a table: [serve]", "serve")]
-    serve, problems = load_table(ServeSettings, table, file=file, text=text, prefix="serve.")
+    at = section_start(text, "serve")
+    serve, problems = load_table(ServeSettings, table, file=file, text=text, prefix="serve.",
+                                 after=at)
     serve = serve or ServeSettings()
     for key in DURATIONS:
         try:
             parse_duration(getattr(serve, key))
         except ValueError as exc:
-            problems.append(Problem(file, str(exc), f"serve.{key}", line_of(text, key)))
+            problems.append(Problem(file, str(exc), f"serve.{key}", line_of(text, key, at)))
     checks = (("fetch_every", parse_every), ("default_schedule", parse_schedule),
               ("check_every", lambda text: parse_schedule(f"every {text}")))
     for key, parse in checks:
         try:
             parse(getattr(serve, key))
         except ValueError as exc:
-            problems.append(Problem(file, str(exc), f"serve.{key}", line_of(text, key)))
+            problems.append(Problem(file, str(exc), f"serve.{key}", line_of(text, key, at)))
     if serve.http_port is not None and not 0 < serve.http_port < 65536:
         problems.append(Problem(file, "expected a port number from 1 to 65535",
-                                "serve.http_port", line_of(text, "http_port")))
+                                "serve.http_port", line_of(text, "http_port", at)))
     raw_sources = data.get("sources", [])
     for index, table in enumerate(raw_sources if isinstance(raw_sources, list) else []):
         every = table.get("every") if isinstance(table, dict) else None
@@ -64,5 +72,6 @@ def load_serve(data: dict[str, Any], file: str, text: str,
                 parse_every(every)
             except ValueError as exc:
                 problems.append(Problem(file, str(exc), f"sources[{index}].every",
-                                        line_of(text, "every")))
+                                        line_of(text, "every",
+                                                table_start(text, "sources", index) or 0)))
     return serve, problems

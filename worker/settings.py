@@ -110,21 +110,22 @@ _UNSUBSCRIBE_URI = re.compile(rf"mailto:{_URI_CHARS}+@{_URI_CHARS}+|https?://{_U
 
 def _email_problems(email: EmailSettings, file: str, text: str) -> list[Problem]:
     problems = []
+    at = section_start(text, "email")  # (`unsubscribe` is a key of [feedback] too)
     if email.list_id is not None and not re.fullmatch(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+",
                                                       email.list_id):
         problems.append(Problem(file, "expected a domain-like name without spaces or <>, e.g. "
                                 "\"papers.lab.example.org\"", "email.list_id",
-                                line_of(text, "list_id")))
+                                line_of(text, "list_id", at)))
     for domain in email.allowed_domains:
         if not re.fullmatch(r"\.?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", domain):
             problems.append(Problem(file, f"{domain!r} is not a domain such as "
                                     "\"lab.example.org\"", "email.allowed_domains",
-                                    line_of(text, "allowed_domains")))
+                                    line_of(text, "allowed_domains", at)))
     for uri in email.unsubscribe:
         if not _UNSUBSCRIBE_URI.fullmatch(uri):
             problems.append(Problem(file, f"{uri!r} is not a mailto: or http(s): URI in "
                                     "printable ASCII without spaces, commas or <>",
-                                    "email.unsubscribe", line_of(text, "unsubscribe")))
+                                    "email.unsubscribe", line_of(text, "unsubscribe", at)))
     return problems
 
 
@@ -151,14 +152,15 @@ class FeedbackSettings:
 def _feedback_problems(feedback: FeedbackSettings, file: str, text: str) -> list[Problem]:
     if feedback.url is None:
         return []
+    line = line_of(text, "url", section_start(text, "feedback"))  # (a source has a url too)
     if not re.fullmatch(r"https?://[!-~]+", feedback.url):
         return [Problem(file, "expected the http:// or https:// URL where readers reach "
-                        "serve's HTTP port", "feedback.url", line_of(text, "url"))]
+                        "serve's HTTP port", "feedback.url", line)]
     if len(feedback.secret) < MIN_FEEDBACK_SECRET:
         return [Problem(file, f"feedback links are signed with {FEEDBACK_SECRET_ENV}: set it "
                         f"in the environment, at least {MIN_FEEDBACK_SECRET} characters "
                         f"({'not set' if not feedback.secret else 'too short'})",
-                        "feedback.url", line_of(text, "url"))]
+                        "feedback.url", line)]
     return []
 
 
@@ -289,7 +291,8 @@ def load_settings(config_dir: Path, env: Mapping[str, str]) -> tuple[Settings, l
     serve, serve_problems = load_serve(data, file, text)
     matching, matching_problems = _load_matching(data.get("matching", {}), file, text)
     email, email_problems = load_table(EmailSettings, data.get("email", {}), file=file,
-                                       text=text, prefix="email.")
+                                       text=text, prefix="email.",
+                                       after=section_start(text, "email"))
     problems += delivery_problems + serve_problems + matching_problems
     problems += email_problems + _email_problems(email or EmailSettings(), file, text)
     feedback, feedback_problems = _load_feedback(data.get("feedback", {}), file, text, env)
@@ -349,31 +352,33 @@ def _load_delivery(table: Any, file: str, text: str,
 
 def _load_matching(table: Any, file: str, text: str,
                    ) -> tuple[MatchingSettings, list[Problem]]:
+    at = section_start(text, "matching")
     matching, problems = load_table(MatchingSettings, table, file=file, text=text,
-                                    prefix="matching.")
+                                    prefix="matching.", after=at)
     if matching is None:
         return MatchingSettings(), problems
     if matching.workers < 0:
         problems.append(Problem(file, "expected 0 (one process per CPU), 1 (matching in this "
                                 "process only) or more", "matching.workers",
-                                line_of(text, "workers")))
+                                line_of(text, "workers", at)))
     lookup = matching.example_lookup
     if lookup and not lookup.startswith(("http://", "https://")):
         problems.append(Problem(file, 'expected an http:// or https:// URL, or "" for no '
                                 "lookups", "matching.example_lookup",
-                                line_of(text, "example_lookup")))
+                                line_of(text, "example_lookup", at)))
     return matching, problems
 
 
 def _load_feedback(table: Any, file: str, text: str, env: Mapping[str, str],
                    ) -> tuple[FeedbackSettings, list[Problem]]:
     """[feedback]: its url from the file, its secret from the environment only."""
+    at = section_start(text, "feedback")
     feedback, problems = load_table(FeedbackSettings, table, file=file, text=text,
-                                    prefix="feedback.", skip=frozenset({"secret"}))
+                                    prefix="feedback.", skip=frozenset({"secret"}), after=at)
     if isinstance(table, dict) and "secret" in table:
         problems.append(Problem(file, f"a secret does not belong in a file: set "
                                 f"{FEEDBACK_SECRET_ENV} in the environment",
-                                "feedback.secret", line_of(text, "secret")))
+                                "feedback.secret", line_of(text, "secret", at)))
     feedback = replace(feedback or FeedbackSettings(), secret=env.get(FEEDBACK_SECRET_ENV, ""))
     return feedback, problems + _feedback_problems(feedback, file, text)
 

@@ -574,3 +574,21 @@ def test_a_section_that_is_no_table_is_a_problem(tmp_path: Path, section: str,
     messages = [m.split(str(tmp_path), 1)[1] for m in _messages(tmp_path, worker)]
     assert len(messages) == 1, messages
     assert messages[0].endswith(f"{section}: expected a table: [{section}]"), messages
+
+
+def test_a_key_two_tables_share_is_named_at_the_line_of_its_own_table(tmp_path: Path) -> None:
+    # `url` (a dump_url source, [feedback]), `unsubscribe` ([email], [feedback]) and `every`
+    # (each source) were looked for from the top of the file: a problem of the later one was
+    # put at the line of the first
+    worker = ('database_url = "sqlite:///data/x.db"\n'
+              '[[sources]]\nname = "a"\nkind = "dump_url"\nurl = "https://example.org/a.txt"\n'
+              'every = "1h"\n'
+              '[[sources]]\nname = "b"\nkind = "dump_dir"\npath = "d"\nevery = "hourly-ish"\n'
+              '[email]\nunsubscribe = ["mailto:x@example.org"]\n'
+              '[feedback]\nurl = "https://lab.example.org/digest"\nunsubscribe = "yes"\n'
+              '[matching]\nworkers = -1\n'
+              '[serve]\nreload = "soon"\n')
+    messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path, worker)]
+    assert [m.split(":")[1:3] for m in messages] == [
+        ["20", " serve.reload"], ["11", " sources[1].every"], ["18", " matching.workers"],
+        ["16", " feedback.unsubscribe"], ["15", " feedback.url"]], messages
