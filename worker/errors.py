@@ -35,6 +35,11 @@ class ConfigError(PaperDigestError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class TemplateError(PaperDigestError):
+    """A digest template (templates_dir's, or one it extends) could not be compiled or
+    rendered: the message names its file, its line and Jinja's reason."""
+
+
 class ParseError(PaperDigestError):
     """A dump or a source response could not be parsed; names where and why."""
 

@@ -330,8 +330,15 @@ def profile_context(digest: Digest, profile: Profile, settings: Settings) -> Dig
 
 
 def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> str:
-    """Render `fmt` ("md", "html" or "txt") from the one context."""
-    return str(templating.environment(templates_dir).get_template(f"digest.{fmt}.j2").render(d=ctx))
+    """Render `fmt` ("md", "html" or "txt") from the one context; TemplateError, naming the
+    template's file and line, for a template that cannot be compiled or rendered."""
+    from jinja2 import TemplateError as JinjaError
+
+    try:
+        template = templating.environment(templates_dir).get_template(f"digest.{fmt}.j2")
+        return str(template.render(d=ctx))
+    except JinjaError as exc:
+        raise templating.template_error(exc) from exc
 
 
 def build_email(ctx: DigestContext, *, sender: str | None,

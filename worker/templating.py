@@ -9,6 +9,7 @@ piece once (worker.render.forget_pieces empties them).
 from __future__ import annotations
 
 import re
+import traceback
 from collections.abc import Sequence
 from datetime import date
 from functools import cache, lru_cache
@@ -17,6 +18,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from worker.errors import Problem, TemplateError
 from worker.mdtext import highlight_md, md_code, md_escape, md_url
 from worker.plaintext import PIECES, clean_line, fill
 
@@ -147,3 +149,47 @@ def environment(templates_dir: Path | None = None) -> Any:
                        hl_md=highlight_md, wrap=wrap, numbered=numbered,
                        oneline=clean_line)
     return env
+
+
+FORMATS = ("md", "html", "txt")  # digest.<fmt>.j2
+
+
+def template_error(exc: Exception) -> TemplateError:
+    """Jinja's error (a syntax error, an unknown filter, a template not found, a field `d`
+    lacks) as one line that names the template's file and line: it reached `preview` as a
+    traceback, and a digest's reason as Jinja's words alone."""
+    where, line = getattr(exc, "filename", None), getattr(exc, "lineno", None)
+    if where is None or line is None:  # raised while rendering: the template's own frame
+        for frame, lineno in traceback.walk_tb(exc.__traceback__):
+            if frame.f_code.co_filename.endswith(".j2"):
+                where, line = frame.f_code.co_filename, lineno
+    message = getattr(exc, "message", None) or str(exc)
+    if type(exc).__name__ in ("TemplateNotFound", "TemplatesNotFound"):
+        message = f"template not found: {message}"
+    at = f"{where}:{line}" if where and line else where or "digest template"
+    return TemplateError(f"{at}: {message}")
+
+
+def template_problems(templates_dir: Path | None, file: str) -> list[Problem]:
+    """What stops the digest templates of `templates_dir` compiling (`file`: the worker.toml
+    that names it), for `check`: a template that is only broken when rendered is found by
+    `preview`."""
+    from jinja2 import TemplateError as JinjaError
+    from jinja2 import TemplateSyntaxError
+
+    if templates_dir is None:
+        return []
+    if not templates_dir.is_dir():
+        return [Problem(file, f"no folder {templates_dir} (from {Path.cwd()})",
+                        "templates_dir")]
+    problems = []
+    for fmt in FORMATS:
+        try:
+            environment(templates_dir).get_template(f"digest.{fmt}.j2")
+        except TemplateSyntaxError as exc:
+            problems.append(Problem(exc.filename or str(templates_dir / f"digest.{fmt}.j2"),
+                                    exc.message or str(exc), line=exc.lineno))
+        except JinjaError as exc:
+            problems.append(Problem(str(templates_dir / f"digest.{fmt}.j2"),
+                                    str(template_error(exc))))
+    return problems

@@ -187,6 +187,36 @@ def test_a_missing_worker_toml_names_the_init_for_that_folder(
         in checked.output
 
 
+def test_a_broken_template_is_named_with_its_line_by_check_preview_and_run(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """A `templates_dir` template Jinja cannot compile passed `check`; `preview` of it, or of
+    one that names a field `d` lacks, was a traceback, and a digest's reason was Jinja's words
+    without the file."""
+    templates = tmp_path / "my-templates"
+    templates.mkdir()
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB},
+                         extra=f'templates_dir = "{templates}"')
+    (tmp_path / "dumps" / "day.txt").write_text("Nov 20\n\nA Segmentation Model\n\nWe "
+                                                 "segment.\n", encoding="utf-8")
+    (templates / "digest.md.j2").write_text("# {{ d.subscriber_name }}\n"
+                                            "{{ d.count|nosuchfilter }}\n", encoding="utf-8")
+    checked = run_cli(config, "check")
+    assert checked.exit_code == 1, checked.output
+    assert f"error: {templates / 'digest.md.j2'}:2: No filter named 'nosuchfilter'." \
+        in checked.output
+    ran = run_cli(config, "run", "--now", "2026-11-20T20:00:00+00:00")
+    assert ran.exit_code == 3, ran.output
+    assert f"NOT SENT (will retry) TemplateError: {templates / 'digest.md.j2'}:2: No filter " \
+        "named 'nosuchfilter'." in ran.output
+    (templates / "digest.md.j2").write_text("# {{ d.subscriber_name }}\n\n{{ d.nosuch }}\n",
+                                            encoding="utf-8")
+    assert run_cli(config, "check").exit_code == 0  # (valid Jinja: a field is known rendered)
+    shown = run_cli(config, "preview", "ada")
+    assert shown.exit_code == 1
+    assert shown.output.startswith(f"error: {templates / 'digest.md.j2'}:3: ")
+    assert "has no attribute 'nosuch'" in shown.output and "Traceback" not in shown.output
+
+
 def test_check_does_not_call_a_broken_only_subscriber_missing(tmp_path: Path,
                                                               sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"ada": "max_itemz = 3\n" + SUB})

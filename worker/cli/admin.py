@@ -37,9 +37,12 @@ def check(obj: Obj) -> None:
       paper-digest --config config check
     """
     from worker.semantic import semantic_problems
+    from worker.templating import template_problems
 
     config = obj.load()
-    problems = [*config.problems, *semantic_problems(config.settings)]
+    s = config.settings
+    problems = [*config.problems, *semantic_problems(s),
+                *template_problems(s.templates_dir, str(s.config_dir / "worker.toml"))]
     files = {p.file: n for n, p in reversed(list(enumerate(problems)))}  # each file's first
     for problem in sorted(problems, key=lambda p: (files[p.file], p.line or 0)):
         click.secho(f"error: {problem}", fg="red", err=True)
@@ -48,7 +51,6 @@ def check(obj: Obj) -> None:
             click.secho(f"note: {note}", fg="yellow", err=True)
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(EXIT_ERROR)
-    s = config.settings
     email = f"SMTP {s.smtp.host}:{s.smtp.port}" if s.smtp else f".eml files in {s.output_dir}"
     disabled = f", {len(config.disabled)} disabled" if config.disabled else ""
     click.echo(f"OK: {len(s.sources)} source(s), {len(config.profiles)} subscriber(s)"
