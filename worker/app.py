@@ -89,7 +89,9 @@ class PassReport:
                 "digests": sum(1 for s in self.subscribers.values() if s.digest_id),
                 "sent": sum(d.status == "sent" for d in self.deliveries),
                 "not_sent": sum(d.status != "sent" for d in self.deliveries),
-                "source_failures": sum(len(s.failures) for s in self.sources)}
+                "source_failures": sum(len(s.failures) for s in self.sources),
+                # a partial run says why in `status`: a file skipped is as much a reason
+                "broken_subscribers": len(self.skipped_subscribers)}
 
 
 class Pipeline:

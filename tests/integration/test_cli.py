@@ -236,6 +236,17 @@ def test_status_says_when_each_run_started_and_finished(tmp_path: Path, seeds_di
     assert "  #1 run 2026-03-14 20:00 UTC to 2026-03-14 20:00 UTC: ok" in shown.output
 
 
+def test_status_says_a_run_was_partial_for_a_broken_subscriber_file(tmp_path: Path,
+                                                                   sqlite_url: str) -> None:
+    """A run whose only trouble was a subscriber file it skipped read `partial` in `status`
+    with no reason at all (its stats count sources, digests and sends)."""
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB, "bob": "max_itemz = 3\n" + SUB})
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 3
+    shown = run_cli(config, "status")
+    assert "  #1 run 2026-03-14 20:00 UTC to 2026-03-14 20:00 UTC: partial " \
+        "(broken_subscribers 1)" in shown.output, shown.output
+
+
 def test_check_notes_subscribers_sending_to_one_address(tmp_path: Path, sqlite_url: str) -> None:
     mail = 'email = "Ada@Example.org"\ndeliver = ["email"]\n[interests]\nkeywords = ["x"]\n'
     config = make_config(tmp_path, sqlite_url, {"ada": mail, "ada2": mail.lower(), "bob": SUB})
