@@ -123,6 +123,16 @@ def _info(profile: Profile, start_seq: int) -> SubscriberInfo:
                           start_seq)
 
 
+def record_gone(engine: Engine, ids: Sequence[str], now: datetime) -> list[ReaderNote]:
+    """serve's reload: record the ids whose file it saw go, as it sees them (not at the next
+    pass, which then finds them recorded and says nothing), and log each as a pass would
+    (event `subscriber.removed`)."""
+    notes = [ReaderNote(sid, "removed") for sid in store.note_removed(engine, ids, now)]
+    for note in notes:
+        _log(note)
+    return notes
+
+
 def _log(note: ReaderNote) -> None:
     """serve's log says what `run` prints (worker.report.reader_lines)."""
     fields: dict[str, object] = {"event": f"subscriber.{note.kind}", "subscriber": note.id}

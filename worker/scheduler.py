@@ -280,9 +280,9 @@ class Server:
         if gone:
             # Recorded now, not at the next pass: a new file of the same name written before
             # it (another reader given the name) would look like an edit of the address.
-            from worker.store.readers import note_removed
+            from worker.readers import record_gone
 
-            note_removed(self.engine, gone, self.clock())
+            record_gone(self.engine, gone, self.clock())
 
     def maintenance(self) -> None:
         now = self.clock()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -311,8 +312,23 @@ def test_serve_records_a_file_removed_between_its_passes(
                     clock=lambda: later)
     file = config / "subscribers" / "alex.toml"
     file.unlink()
-    server.reload()
+    logged: list[logging.LogRecord] = []
+    catch = logging.Handler()
+    catch.emit = logged.append  # type: ignore[method-assign]
+    ours = logging.getLogger("paper_digest")
+    level = ours.level
+    ours.addHandler(catch)
+    ours.setLevel(logging.INFO)  # as serve logs
+    try:
+        server.reload()
+    finally:
+        ours.removeHandler(catch)
+        ours.setLevel(level)
     assert removed_since(engine) == {"alex": later}
+    # README: serve logs what a pass says of it (the pass after finds it recorded already)
+    assert [(getattr(r, "event", None), getattr(r, "subscriber", None)) for r in logged
+            if getattr(r, "event", "").startswith("subscriber.")] == [
+        ("subscriber.removed", "alex")]
     file.write_text(SUB.format(name="Alex Two", email="alex.two@example.org"),
                     encoding="utf-8")
     server.reload()
