@@ -373,7 +373,7 @@ def serve(watcher: ConfigWatcher, engine: Engine, *, http_factory: Callable[[Any
             server.start()
             config = watcher.config
             log.info("serve started: %d subscribers, %d sources", len(config.profiles),
-                     len(config.settings.sources),
+                     sum(source.enabled for source in config.settings.sources),
                      extra={"event": "serve.start", "worker": server.worker})
             for sid, problems in config.broken.items():
                 log.warning("%s has problems, not served: %s", sid,

@@ -41,6 +41,14 @@ def test_init_writes_a_working_config(tmp_path: Path) -> None:
     assert list((target / "out" / "ada").glob("*.md"))
     again = CliRunner().invoke(cli, ["init", str(target)])
     assert again.exit_code == 1 and "exists already; nothing was written" in again.output
+    # what is turned off is counted apart: it fetches and gets nothing
+    worker = target / "worker.toml"
+    worker.write_text(worker.read_text().replace('name = "hf-daily"\n',
+                                                 'name = "hf-daily"\nenabled = false\n'))
+    (target / "subscribers" / "bo.toml").write_text(
+        "enabled = false\n" + (target / "subscribers" / "ada.toml").read_text())
+    assert "OK: 1 source(s) (1 disabled), 1 subscriber(s) (1 disabled);" in \
+        run_cli(target, "check").output
 
 
 def test_init_writes_where_config_points(tmp_path: Path,

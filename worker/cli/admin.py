@@ -52,9 +52,11 @@ def check(obj: Obj) -> None:
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(EXIT_ERROR)
     email = f"SMTP {s.smtp.host}:{s.smtp.port}" if s.smtp else f".eml files in {s.output_dir}"
-    disabled = f", {len(config.disabled)} disabled" if config.disabled else ""
-    click.echo(f"OK: {len(s.sources)} source(s), {len(config.profiles)} subscriber(s)"
-               f"{disabled}; email via {email}.")
+    off = sum(not source.enabled for source in s.sources)
+    sources = f"{len(s.sources) - off} source(s)" + (f" ({off} disabled)" if off else "")
+    subscribers = f"{len(config.profiles)} subscriber(s)" + (
+        f" ({len(config.disabled)} disabled)" if config.disabled else "")
+    click.echo(f"OK: {sources}, {subscribers}; email via {email}.")
     from worker.examples import check_notes
 
     for note in [*_setup_notes(config), *check_notes(s, config.profiles, datetime.now(UTC))]:
