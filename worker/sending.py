@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from worker.collector import paced_for_batches
 from worker.delivery import Channel, Rendered
-from worker.errors import DeliveryError, RenderError
+from worker.errors import DeliveryError, RenderError, as_database_error
 from worker.fanout import FanOut, shared
 from worker.profiles import Profile
 from worker.progress import Progress, no_progress
@@ -268,7 +268,17 @@ class Delivery:
             return self._failed(job, report, str(exc), exc.permanent)
         except Exception as exc:  # a template or file-system bug: keep it pending, say why
             return self._failed(job, report, f"{type(exc).__name__}: {exc}", False, bug=exc)
-        if not outbox.mark_sent(self.marks, job, now=self.now, target=target):
+        try:
+            recorded = outbox.mark_sent(self.marks, job, now=self.now, target=target)
+        except Exception as exc:  # the database went away for longer than a mark waits
+            log.error("digest %s to %s by %s was sent (%s) but could not be recorded as sent "
+                      "(%s): it goes out again, with the same Message-ID, once its lease "
+                      "ends", job.digest_id, job.subscriber_id, job.channel, target,
+                      as_database_error(exc) or exc,
+                      extra={"event": "delivery.unrecorded", "digest": job.digest_id,
+                             "subscriber": job.subscriber_id, "channel": job.channel})
+            raise
+        if not recorded:
             log.warning("lease on digest %s/%s was lost; it may be sent again with the same "
                         "Message-ID", job.digest_id, job.channel,
                         extra={"event": "delivery.lease_lost", "digest": job.digest_id,

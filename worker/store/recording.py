@@ -11,17 +11,27 @@ PostgreSQL, the one UPDATE is the transaction: one round trip. SQLite keeps its 
 A connection that died between two marks (a restarted server, a killed backend) is found by
 the mark itself rather than by a ping before it: the mark is then written once more on a new
 connection. Writing it twice is harmless: it changes the row only while the lease is ours and
-the delivery still pending.
+the delivery still pending. While the server does not answer at all (restarting, failing
+over, a network blip), the mark is tried again for up to PATIENCE: a mark given up on is a
+digest the channel accepted that goes out a second time once its lease ends.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
+
+from worker.errors import as_database_error
+
+log = logging.getLogger("paper_digest")
+PATIENCE = 60.0  # seconds a mark is tried again while the database does not answer
+PAUSE_MAX = 5.0  # seconds at most between two tries
 
 
 class Recorder:
@@ -40,19 +50,36 @@ class Recorder:
         return self._conn
 
     def write(self, statement: Any, params: Mapping[str, Any]) -> int:
-        """Execute `statement` in a transaction of its own; return the rows it changed."""
-        try:
-            return self._write(statement, params)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # The connection is gone. Had the write been committed before it went (only its
-            # reply lost), writing it again changes nothing and reports no rows.
-            self.close()
-            return self._write(statement, params)
+        """Execute `statement` in a transaction of its own; return the rows it changed.
+
+        Once more at once on a new connection when the held one is gone, then again and again
+        (pauses doubling up to PAUSE_MAX) while no connection can be made, for PATIENCE."""
+        deadline, pause = None, 0.5
+        while True:
+            try:
+                return self._write(statement, params)
+            except DBAPIError as exc:
+                # Not the database's answer to the write (a constraint): the connection.
+                if not (exc.connection_invalidated or self._conn is None):
+                    raise
+                # Had the write been committed before the connection went (only its reply
+                # lost), writing it again changes nothing and reports no rows.
+                self.close()
+                if deadline is None:
+                    deadline = time.monotonic() + PATIENCE
+                    if exc.connection_invalidated:
+                        continue  # a killed backend: a new connection at once
+                if time.monotonic() + pause > deadline:
+                    raise
+                if pause == 0.5:  # one line for the outage, not one a try
+                    log.warning("database does not answer (%s); the outcome of the send is "
+                                "written again for up to %d s", as_database_error(exc) or exc,
+                                PATIENCE, extra={"event": "database.retry"})
+                time.sleep(pause)
+                pause = min(pause * 2, PAUSE_MAX)
 
     def _write(self, statement: Any, params: Mapping[str, Any]) -> int:
-        conn = self._connection()
+        conn = self._connection()  # (a failure here leaves self._conn None)
         with conn.begin():
             return conn.execute(statement, params).rowcount
 
