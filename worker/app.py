@@ -371,6 +371,9 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         if clean is None or clean is exc:
             raise
         raise clean from exc
+    except KeyboardInterrupt:  # `run` told twice to stop (Ctrl-C again): left at once
+        status, error = "interrupted", "aborted (Ctrl-C twice)"
+        raise
     finally:
         pipeline.close()
         # `now` is the pass's moment; it took this long (a measure, not a clock reading)

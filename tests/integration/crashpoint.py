@@ -1,7 +1,7 @@
 """Run `paper-digest` with a fault injected at one precise step (the fault-matrix tests).
 
-    python tests/integration/crashpoint.py [--wait-for FILE] [--action kill|pgterm|term] STEP[:N] \
-        -- <paper-digest args>
+    python tests/integration/crashpoint.py [--wait-for FILE] \
+        [--action kill|pgterm|term|int] STEP[:N] -- <paper-digest args>
 
 STEP (N: at its Nth occurrence, default 1):
   none     no fault (with --wait-for: start several runs at the same moment; each touches
@@ -19,6 +19,7 @@ ACTION:
   pgterm   pg_terminate_backend() every PostgreSQL connection this process opened, from a
            second connection, then carry on: the next statement on them fails
   term     SIGTERM this process (`docker stop`), then carry on
+  int      SIGINT this process (Ctrl-C), then carry on
 
 The hooks are monkeypatches installed here, so worker/ carries no test-only code. On a
 pgterm the launcher prints `crashpoint: <step> terminated <n> backend(s)` to stderr.
@@ -47,7 +48,7 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     split = argv.index("--")
     parser = argparse.ArgumentParser(prog="crashpoint.py")
     parser.add_argument("--wait-for", type=Path, help="start only once this file exists")
-    parser.add_argument("--action", choices=("kill", "pgterm", "term"), default="kill")
+    parser.add_argument("--action", choices=("kill", "pgterm", "term", "int"), default="kill")
     parser.add_argument("step")
     return parser.parse_args(argv[:split]), argv[split + 1:]
 
@@ -95,6 +96,9 @@ def _fault(action: str, label: str) -> None:
         time.sleep(10)  # never reached: SIGKILL is not deliverable late
     if action == "term":  # `docker stop`: SIGTERM, then carry on as the process's handler says
         os.kill(os.getpid(), signal.SIGTERM)
+        return
+    if action == "int":  # Ctrl-C on the terminal
+        os.kill(os.getpid(), signal.SIGINT)
         return
     _terminate_backends(label)
 

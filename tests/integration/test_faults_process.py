@@ -153,19 +153,23 @@ def test_window_repeat_keeps_message_id(tmp_path: Path, database_url: str) -> No
     assert _bodies(first) == _bodies(repeat)
 
 
+@pytest.mark.parametrize("action", ["term", "int"])
 def test_sigterm_finishes_the_send_under_way_and_hands_back_the_rest(
-        tmp_path: Path, database_url: str) -> None:
+        action: str, tmp_path: Path, database_url: str) -> None:
     """`docker stop` (or a CronJob's pod ending) sends a one-shot run SIGTERM. It killed the
     run mid-pass; in a container, where the run is PID 1 and an unhandled SIGTERM is dropped,
     docker waited 10 s and killed it. Now the run stops as serve does: the digest the server
-    took is marked sent, the rest are handed back untried, and the next run sends them once."""
+    took is marked sent, the rest are handed back untried, and the next run sends them once.
+    Ctrl-C (SIGINT) too: it aborted the run mid-send, so a digest the server took could stay
+    unrecorded and go out again, the rest stayed leased with an attempt counted, and the run
+    read `failed` with no reason."""
     tokens = fk.write_dumps(tmp_path, DUMPS)
     every = {t for group in tokens.values() for t in group}
     with smtp_server() as (handler, port):
         config = fk.config_dir(tmp_path, database_url, SUBSCRIBERS, smtp_port=port)
-        stopped = fk.run(config, "run", "--now", fk.NOW, step="sent:1", action="term")
+        stopped = fk.run(config, "run", "--now", fk.NOW, step="sent:1", action=action)
         assert stopped.code == 3, f"{stopped.code}\n{stopped.stdout}\n{stopped.stderr}"
-        assert "stopped (SIGTERM)" in stopped.stdout
+        assert "stopped (SIGTERM or Ctrl-C)" in stopped.stdout
         assert len(handler.messages) == 1
         assert fk.delivery_statuses(database_url) == {"sent": 1, "pending": 2}
         assert fk.query(database_url, "SELECT attempts, lease_owner FROM deliveries WHERE "

@@ -165,3 +165,18 @@ def test_stop_signals_get_their_previous_handlers_back_after_the_block() -> None
         assert signal.getsignal(signal.SIGINT) is interrupt
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_second_ctrl_c_aborts_a_run_told_to_stop() -> None:
+    """`run` stops cleanly on Ctrl-C as on SIGTERM (the send under way finished); pressed
+    again, it gives up at once, as a terminal user expects."""
+    import signal
+
+    from worker.signals import stopped_by
+
+    with pytest.raises(KeyboardInterrupt), \
+            stopped_by(signal.SIGTERM, signal.SIGINT, again_aborts=True) as stop:
+        signal.raise_signal(signal.SIGINT)
+        assert stop.is_set()
+        signal.raise_signal(signal.SIGTERM)  # SIGTERM again only asks again
+        signal.raise_signal(signal.SIGINT)

@@ -59,7 +59,8 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
     _check_sources(settings, sources)
     try:
         engine = obj.engine(settings, upgrade=not dry_run)
-        with terminal_progress(sys.stderr) as progress, stopped_by(signal.SIGTERM) as stop:
+        with terminal_progress(sys.stderr) as progress, stopped_by(
+                signal.SIGTERM, signal.SIGINT, again_aborts=True) as stop:
             report = run_pass(config, engine, now, dry_run=dry_run,
                               only_sources=sources or None, http_factory=http_factory(settings),
                               due=due, ignore_backoff=not due,  # cron: retries keep back-off
@@ -82,8 +83,8 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
     if held is not None:
         click.echo(f"\nRetention: not applied ({held}); the next run applies it.")
     if stop.is_set():
-        click.echo("stopped (SIGTERM): the send under way was finished; digests not yet sent "
-                   "stay pending, untried, for the next run")
+        click.echo("stopped (SIGTERM or Ctrl-C): the send under way was finished; digests not "
+                   "yet sent stay pending, untried, for the next run")
     sys.exit(EXIT_PARTIAL if stop.is_set() or not report.ok or held else EXIT_OK)
 
 
