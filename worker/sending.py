@@ -64,6 +64,7 @@ class Untried:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.jobs: dict[tuple[int, int], tuple[Engine, Any]] = {}  # (engine, job id) -> both
+        self.stranded: dict[tuple[int, int], tuple[Engine, Any]] = {}  # of passes that failed
 
     def add(self, engine: Engine, jobs: Sequence[Any]) -> None:
         with self.lock:
@@ -79,10 +80,31 @@ class Untried:
             for key in [k for k in self.jobs if k[0] == id(engine)]:
                 del self.jobs[key]
 
+    def strand(self, engine: Engine) -> None:
+        """A pass on `engine` failed (its database went away) with these still claimed: kept
+        for the next pass of this process to hand back, or they would wait out their lease
+        (10 minutes) though they were never tried."""
+        with self.lock:
+            for key in [k for k in self.jobs if k[0] == id(engine)]:
+                self.stranded[key] = self.jobs.pop(key)
+
+    def release_stranded(self, engine: Engine) -> None:
+        """Hand back what an earlier pass on `engine` left stranded (kept if that fails)."""
+        with self.lock:
+            keys = [k for k in self.stranded if k[0] == id(engine)]
+            jobs = [self.stranded.pop(k)[1] for k in keys]
+        try:
+            outbox.release(engine, jobs)
+        except BaseException:
+            with self.lock:
+                self.stranded.update({(id(engine), job.id): (engine, job) for job in jobs})
+            raise
+
     def release(self) -> int:
         """Hand every one back; how many."""
         with self.lock:
-            taken, self.jobs = list(self.jobs.values()), {}
+            taken = [*self.jobs.values(), *self.stranded.values()]
+            self.jobs, self.stranded = {}, {}
         by_engine: dict[int, tuple[Engine, list[Any]]] = {}
         for engine, job in taken:
             by_engine.setdefault(id(engine), (engine, []))[1].append(job)
@@ -139,6 +161,8 @@ class Delivery:
         Deliveries are claimed CLAIM_BATCH at a time (for a few hundred subscribers at a
         time), their digests read together; a batch's channels stay open for the next."""
         by_id = {p.id: p for p in profiles}
+        if isinstance(self.engine, Engine):
+            UNTRIED.release_stranded(self.engine)
         reclaim = dead_local_owners(self.engine)
         ids = list(by_id)
         channels: dict[str, Channel] = {}
@@ -161,9 +185,13 @@ class Delivery:
                                                    papers_read, fan):
                             self.interrupted = True  # the rest handed back, untried
                             return reports
+            except Exception:
+                if isinstance(self.engine, Engine):  # (a dry run's are rolled back)
+                    UNTRIED.strand(self.engine)  # the next pass hands them back
+                raise
             finally:
                 self.marks = self.engine
-                UNTRIED.forget_engine(self.engine)  # an error left them leased: the lease ends
+                UNTRIED.forget_engine(self.engine)
                 for channel in channels.values():
                     channel.close()
         return reports

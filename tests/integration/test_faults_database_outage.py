@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_ENV, _pg_schema
 from tests.integration import faultkit as fk
+from tests.integration.helpers import make_config
 from tests.integration.smtpserver import Handler, smtp_server
 from tests.integration.tcpproxy import Forwarder, forwarding
 from worker.app import run_pass
@@ -113,3 +115,37 @@ def test_a_send_that_cannot_be_recorded_is_said_so(tmp_path: Path, pg_url: str,
     assert len(said) == 1 and said[0].levelno == logging.ERROR, caplog.text
     assert "was sent" in said[0].getMessage() and "same Message-ID" in said[0].getMessage()
     assert [getattr(r, "event", "") for r in caplog.records].count("database.retry") == 1
+
+
+def test_deliveries_a_failed_pass_had_claimed_go_out_with_the_next_pass(
+        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve's pass fails on a database error mid-delivery: the deliveries it had claimed but
+    not begun are handed back by its next pass (same process), not left to their 10-minute
+    lease."""
+    from sqlalchemy.exc import OperationalError
+
+    from worker.store import outbox
+
+    fk.write_dumps(tmp_path, (3,))
+    config = load_config(make_config(tmp_path, database_url, {  # Markdown: no SMTP needed
+        name: fk.subscriber(name, deliver=("markdown",)) for name in SUBSCRIBERS}), {})
+    real_mark, calls = outbox.mark_sent, []
+
+    def mark_once_failing(*args: Any, **kwargs: Any) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE deliveries", {}, Exception("server closed"))
+        return real_mark(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "mark_sent", mark_once_failing)
+    engine = open_engine(database_url)
+    now = fk.WRITTEN.replace(hour=20)
+    try:
+        with pytest.raises(Exception, match="server closed"):
+            run_pass(config, engine, now, ignore_backoff=False)
+        report = run_pass(config, engine, now + timedelta(minutes=1), ignore_backoff=False)
+    finally:
+        engine.dispose()
+    assert sorted(d.status for d in report.deliveries) == ["sent"] * (len(SUBSCRIBERS) - 1)
+    statuses = fk.delivery_statuses(database_url)
+    assert statuses == {"sent": len(SUBSCRIBERS) - 1, "pending": 1}  # the one sent unrecorded
