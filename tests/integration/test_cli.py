@@ -348,7 +348,7 @@ def test_status_says_why_a_removed_subscribers_digest_waits(tmp_path: Path, seed
     (config / "subscribers" / "ada.toml").unlink()
     shown = run_cli(config, "status").output
     assert "ada (removed): last digest sent never; 1 pending, 0 failed" in shown
-    assert "pending digest 1 (email, 1 attempt, held while its file is gone)" in shown
+    assert "pending digest 1 (email, 0 attempts, held while its file is gone)" in shown
 
 
 def test_check_with_errors_still_notes_and_lists_a_files_errors_in_line_order(

@@ -1,10 +1,11 @@
 """`email` over SMTP: one connection for the whole pass, reconnecting once if dropped.
 
-Errors are sorted into temporary (connection refused or dropped, timeouts, 4xx: retried later)
-and permanent (5xx: the digest is marked failed with the server's reply). A refusal of the
-session (a 5xx greeting, or to EHLO and HELO), of the login or of the sender (a 5xx to MAIL
-FROM but 552, which refuses the message's size) is neither the message's nor its recipient's
-fault: it says the relay or [smtp] is not right,
+Errors are sorted into temporary (a connection dropped, timeouts and 4xx while sending:
+retried later, each an attempt) and permanent (5xx: the digest is marked failed with the
+server's reply). A relay that cannot be reached at all (refused, its name not found, no
+answer, TLS that fails), a refusal of the session (a 5xx greeting, or to EHLO and HELO), of
+the login or of the sender (a 5xx to MAIL FROM but 552, which refuses the message's size) is
+neither the message's nor its recipient's fault: it says the relay or [smtp] is not right,
 and every digest would meet it. The digests stay pending without an attempt counted (they go
 out once it is put right, however long that takes), and it is met once a pass: the digests
 after it are not tried against the server again.
@@ -80,6 +81,17 @@ class SmtpChannel(Channel):
         return self._held(f"refused the {what}: {_reply(exc.smtp_code, exc.smtp_error)} "
                           f"({hint})")
 
+    def _unreachable(self, exc: OSError) -> DeliveryError:
+        """No connection to the relay at all (refused, its name not found, no answer in time,
+        TLS that fails): no digest's fault, and every digest would meet it. Counted as an
+        attempt of each, an hour's outage of the relay made every digest of it failed for
+        good (`max_attempts`), not to go out again without `retry`."""
+        if isinstance(exc, ssl.SSLError):
+            return self._held(f"TLS failed: {exc} (check [smtp] security and port, and the "
+                              "relay's certificate)")
+        return self._held(f"cannot be reached: {exc or type(exc).__name__} (check [smtp] host "
+                          "and port, and that the relay is up)")
+
     def _held(self, said: str) -> DeliveryError:
         """The relay will take nothing from us as [smtp] stands: every digest of the pass is
         held with this, and the server is not asked again (see the module docstring)."""
@@ -89,7 +101,12 @@ class SmtpChannel(Channel):
 
     def _deliver(self, rendered: Rendered) -> None:
         if self.conn is None:
-            self.conn = self._connect()
+            try:
+                self.conn = self._connect()
+            except OSError as exc:
+                if isinstance(exc, smtplib.SMTPException):  # the relay's answers: sorted in send
+                    raise
+                raise self._unreachable(exc) from None
         sender = parseaddr(self.settings.sender)[1]
         # What send_message would send for the message these bytes are (the same bytes, the
         # To address as recipient). Addresses are ASCII: building the message refuses others.
