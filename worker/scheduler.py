@@ -160,7 +160,7 @@ class Server:
         """What the job left behind as serve abandons it: the deliveries it claimed but had
         not begun to send (sending.UNTRIED), and its run, marked abandoned."""
         try:
-            released = UNTRIED.release()
+            released = UNTRIED.release(self.engine)
             abandoned = runs.abandon_open(self.engine, self.clock())
         except Exception as exc:  # the database may be why the job is stuck
             log.warning("could not hand back what the abandoned job held: %s",

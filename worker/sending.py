@@ -100,17 +100,15 @@ class Untried:
                 self.stranded.update({(id(engine), job.id): (engine, job) for job in jobs})
             raise
 
-    def release(self) -> int:
-        """Hand every one back; how many."""
+    def release(self, engine: Engine) -> int:
+        """Hand back every one claimed on `engine` (serve's, as it leaves a job that hangs),
+        stranded or not; how many. Another engine's are not touched: its database may be
+        gone, and its failure must not keep this one's claims."""
         with self.lock:
-            taken = [*self.jobs.values(), *self.stranded.values()]
-            self.jobs, self.stranded = {}, {}
-        by_engine: dict[int, tuple[Engine, list[Any]]] = {}
-        for engine, job in taken:
-            by_engine.setdefault(id(engine), (engine, []))[1].append(job)
-        for engine, jobs in by_engine.values():
-            outbox.release(engine, jobs)
-        return len(taken)
+            keys = [k for k in (*self.jobs, *self.stranded) if k[0] == id(engine)]
+            jobs = [(self.jobs.pop(k, None) or self.stranded.pop(k))[1] for k in keys]
+        outbox.release(engine, jobs)
+        return len(jobs)
 
 
 UNTRIED = Untried()

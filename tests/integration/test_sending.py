@@ -148,3 +148,30 @@ def test_serve_leaving_a_hung_send_hands_back_what_it_had_not_tried(
         finally:
             job.join()
             engine.dispose()
+
+
+def test_handing_back_one_databases_claims_leaves_anothers_alone(sqlite_url: str) -> None:
+    """serve hands back what its own database's passes claimed. Claims of another database
+    (an earlier engine of the process whose pass failed when its server went away: kept for
+    its next pass) are not its to hand back: asking that server too failed the whole hand
+    back, and serve's run was never marked abandoned."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import create_engine
+
+    from worker.sending import Untried
+
+    engine = open_engine(sqlite_url)
+    gone = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/gone")  # nothing listens
+    untried = Untried()
+    untried.add(gone, [SimpleNamespace(id=7, lease_owner="w")])
+    untried.strand(gone)
+    untried.add(engine, [SimpleNamespace(id=1, lease_owner="w"),
+                         SimpleNamespace(id=2, lease_owner="w")])
+    try:
+        assert untried.release(engine) == 2
+        assert untried.release(engine) == 0
+        assert list(untried.stranded) == [(id(gone), 7)]  # kept for a pass on its database
+    finally:
+        engine.dispose()
+        gone.dispose()
