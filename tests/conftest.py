@@ -87,6 +87,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield from _pg_schema(base)
 
 
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A private PostgreSQL schema, for what only PostgreSQL shows (a server that goes away
+    behind a forwarder); skipped where PostgreSQL is not configured."""
+    base = _pg_base_url()
+    if base is None:
+        pytest.skip(f"{PG_ENV} is not set (PostgreSQL tests need it)")
+    yield from _pg_schema(base)
+
+
 def _pg_schema(base: str) -> Iterator[str]:
     from sqlalchemy import create_engine, text
 

@@ -6,9 +6,7 @@ once the database answers again, not sent a second time by the next pass."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,6 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ENV, _pg_schema
 from tests.integration import faultkit as fk
 from tests.integration.helpers import make_config
 from tests.integration.smtpserver import Handler, smtp_server
@@ -47,14 +44,6 @@ class CutAfter(Handler):
             if self.outage is not None:
                 threading.Timer(self.outage, forwarder.up).start()
         return reply
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (PostgreSQL tests need it)")
-    yield from _pg_schema(base)
 
 
 def _through(url: str, forwarder: Forwarder) -> str:

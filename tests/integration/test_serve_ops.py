@@ -20,7 +20,6 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ENV, _pg_schema
 from tests.integration.helpers import add_seed_day, make_config, run_cli, wait_for
 from tests.integration.smtpserver import Handler, smtp_server
 from tests.integration.tcpproxy import forwarding
@@ -111,14 +110,6 @@ def test_counters_only_go_up_and_deliveries_pending_or_failed_are_a_gauge(
     assert counters
     for key, value in counters.items():
         assert key in after and after[key][1] >= value, (key, value, after.get(key))
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (PostgreSQL tests need it)")
-    yield from _pg_schema(base)
 
 
 def test_a_database_outage_is_one_line_when_it_starts_and_one_when_it_ends(
