@@ -90,8 +90,9 @@ class QuerySyntaxError(PaperDigestError):
 
 class DeliveryError(PaperDigestError):
     """A channel refused a digest. `permanent` failures are not retried; `held` ones are no
-    fault of the digest (the relay refuses our login or sender: nothing can go out until it
-    is put right), so they cost no attempt and never fail it."""
+    fault of the digest (the relay cannot be reached, or refuses our session, login or
+    sender; a folder that cannot be written: nothing can go out until it is put right), so
+    they cost no attempt and never fail it."""
 
     def __init__(self, message: str, *, permanent: bool = False, held: bool = False):
         self.permanent = permanent
