@@ -8,6 +8,7 @@ merges records that share a key, or whose title key matches a paper known by id.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ _NEW_ID = re.compile(r"(?<![\w.])([0-9]{4}\.[0-9]{4,5})(?:v([0-9]{1,6}))?(?![\w.
 _OLD_ID = re.compile(
     r"(?<![\w\-.])([a-z][a-z\-]{1,15}(?:\.[A-Z]{2})?/[0-9]{7})(?:v([0-9]{1,6}))?(?!\w)")
 
-_LATEX_CMD = re.compile(r"\\([A-Za-z]+)|\\.")
+_LATEX_CMD = re.compile(r"\\([A-Za-z]+)( ?)|\\.")
 _MATH_MARKUP = str.maketrans("", "", "${}^_")
 _NON_WORD = re.compile(r"[^\w\s]|_")
 # What a link from a source may be: a web address, nothing that runs (`javascript:`), carries
@@ -49,9 +50,47 @@ GREEK_LETTERS.update({n.capitalize(): c.upper() for n, c in GREEK_LETTERS.items(
 GREEK_LETTERS.update({"varepsilon": "ε", "vartheta": "θ", "varphi": "φ", "varrho": "ρ"})
 
 
+# Other commands that stand for letters or words a listing shows as text: `$\ell_1$` is
+# `ℓ1` elsewhere, `$O(\log n)$` is `O(log n)`, `\o` is `ø`.
+# Letters of text (`\o rsted` is `ørsted`: TeX takes the space after them as their end).
+_TEXT_LETTERS = {"ss": "ß", "o": "ø", "O": "Ø", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ",
+                 "aa": "å", "AA": "Å", "l": "ł", "L": "Ł", "i": "i", "j": "j"}
+_LETTER_COMMANDS = {
+    **GREEK_LETTERS, "ell": "ℓ",
+    **{name: f" {name} " for name in ("log", "ln", "exp", "max", "min", "sin", "cos", "tan",
+                                      "lim", "sup", "inf", "arg", "det", "dim", "ker")},
+}
+# TeX accents on a letter (`Schr\"odinger`, `Poincar\'{e}`, `Erd\H{o}s`, `\c{c}`): the letter
+# with its combining mark, which NFKC composes into the letter a listing shows (`Schrödinger`).
+# An accent named by a letter (`\H`, `\c`) needs braces, or a space, before its letter.
+_ACCENT_MARKS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
+                 "=": "\u0304", ".": "\u0307", "H": "\u030b", "c": "\u0327", "v": "\u030c",
+                 "u": "\u0306", "k": "\u0328", "r": "\u030a", "d": "\u0323", "b": "\u0331"}
+_TEX_ACCENT = re.compile(
+    r"""\\(?:(?P<sign>['`^"~=.])\s*(?:\{\s*(?P<braced>\\[ij]|[A-Za-z])\s*\}"""
+    r"|(?P<bare>\\[ij](?![A-Za-z])|[A-Za-z]))"
+    r"|(?P<named>[Hcvukrdb])(?:\s*\{\s*(?P<nbraced>\\[ij]|[A-Za-z])\s*\}"
+    r"|\s+(?P<spaced>[A-Za-z])(?![A-Za-z])))")
+# Characters that are not there to see (soft hyphens, zero-width spaces and joiners, direction
+# marks, a byte order mark): a word they sit in is one word, as it is shown.
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+                        "\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff]")
+# HTML character references left in a title (a source that escaped it twice): `Q&amp;A` is Q&A.
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
 def _latex_command(match: re.Match[str]) -> str:
-    name = match.group(1)
-    return GREEK_LETTERS.get(name, " ") if name else " "
+    name, space = match.groups()
+    if not name:
+        return " "
+    return _TEXT_LETTERS.get(name) or _LETTER_COMMANDS.get(name, " ") + space
+
+
+def _tex_accent(match: re.Match[str]) -> str:
+    found = match.groupdict()
+    accent = found["sign"] or found["named"]
+    letter = found["braced"] or found["bare"] or found["nbraced"] or found["spaced"]
+    return letter.removeprefix("\\") + _ACCENT_MARKS[accent]
 
 
 def normalize_title(title: str) -> str:
@@ -60,7 +99,12 @@ def normalize_title(title: str) -> str:
     `SOTOPIA-$\\pi$` and `SOTOPIA-π` both become `sotopia π`, `MVD$^2$` and `MVD²` both
     `mvd2`; hard line breaks and runs of spaces collapse to one space.
     """
-    text = _LATEX_CMD.sub(_latex_command, unicodedata.normalize("NFKC", title))
+    text = _INVISIBLE.sub("", title)
+    if "&" in text:
+        text = _ENTITY.sub(lambda m: html.unescape(m.group(0)), text)
+    if "\\" in text:
+        text = _TEX_ACCENT.sub(_tex_accent, text)
+    text = _LATEX_CMD.sub(_latex_command, unicodedata.normalize("NFKC", text))
     # Math markup joins what it wraps: `MVD$^2$` is `MVD2`, like NFKC makes of `MVD²`.
     text = unicodedata.normalize("NFKC", text.translate(_MATH_MARKUP))
     text = _NON_WORD.sub(" ", text.casefold())

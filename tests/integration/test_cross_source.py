@@ -12,7 +12,7 @@ from tests.integration.helpers import make_config, run_cli
 from tests.integration.httpfixture import JSON, FixtureServer, Reply, shared_fixture
 from worker.store.db import open_engine
 from worker.store.papers import find_paper
-from worker.store.schema import digest_items
+from worker.store.schema import digest_items, papers
 
 SUB = """
 deliver = ["markdown"]
@@ -99,3 +99,52 @@ def test_fetch_command(tmp_path: Path, sqlite_url: str) -> None:
         assert not (tmp_path / "out").exists()  # fetch builds no digests
         unknown = run_cli(config, "fetch", "--source", "nope")
         assert unknown.exit_code == 2 and "no source named nope" in unknown.output
+
+
+# (as a text dump shows the title, as arXiv's metadata and the HF API give it): made up
+TEX_TITLES = [
+    ("Schrödinger Bridges for Tiny Models", 'Schr\\"odinger Bridges for Tiny Models'),
+    ("Poincaré Embeddings Revisited", "Poincar\\'{e} Embeddings Revisited"),
+    ("Erdős Graphs and Transformers", "Erd\\H{o}s Graphs and Transformers"),
+    ("ℓ1-Sparse Probing of Language Models", "$\\ell_1$-Sparse Probing of Language Models"),
+    ("Sub-O(log n) Retrieval for Agents", "Sub-$O(\\log n)$ Retrieval for Agents"),
+    ("Multi\u00admodal Token Pruning", "Multimodal Token Pruning"),
+]
+
+
+def test_a_title_in_tex_and_as_shown_is_one_paper_sent_once(tmp_path: Path,
+                                                              database_url: str) -> None:
+    """A dump lists titles as a page shows them; the API gives the same papers' titles with
+    their TeX (accents, `\\ell`, `\\log`) and their ids: they gain the ids, are not new again,
+    and each reaches the subscriber once."""
+    items = [{"paper": {"id": f"2606.{n:05d}", "title": tex, "summary": f"Models, paper {n}.",
+                        "authors": [{"name": "A. Author"}],
+                        "submittedOnDailyAt": "2026-06-12T00:00:00.000Z"}}
+             for n, (_, tex) in enumerate(TEX_TITLES, start=1)]
+    blocks = ["new", "Jun 12"]
+    for n, (shown, _) in enumerate(TEX_TITLES, start=1):
+        blocks += [shown, f"Models, paper {n}."]
+    with FixtureServer() as server:
+        server.route("/api/daily_papers", Reply(200, json.dumps(items).encode(), JSON))
+        config = make_config(tmp_path, database_url, {"ada": SUB})
+        worker = config / "worker.toml"
+        dump_source = worker.read_text()
+        (tmp_path / "dumps" / "jun12.txt").write_text("\n\n".join(blocks) + "\n",
+                                                      encoding="utf-8")
+        first = run_cli(config, "run", "--now", NOW)
+        assert "6 papers listed, 6 new" in first.output, first.output
+        worker.write_text(dump_source.split("[[sources]]")[0] + _api_source(server.url))
+        second = run_cli(config, "run", "--now", "2026-06-13T20:00:00+00:00")
+        assert second.exit_code == 0, second.output
+        assert "6 papers listed, 0 new, 6 already known" in second.output, second.output
+    engine = open_engine(database_url)
+    try:
+        for n in range(1, len(TEX_TITLES) + 1):
+            assert find_paper(engine, f"2606.{n:05d}") is not None
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(papers)).scalar_one() == 6
+            total = conn.execute(select(func.count()).select_from(digest_items)).scalar_one()
+            distinct = conn.execute(select(func.count(digest_items.c.paper_id.distinct())))
+            assert total == distinct.scalar_one() == 6
+    finally:
+        engine.dispose()

@@ -557,6 +557,45 @@ def test_migration_0005_hashes_the_titles_of_papers_already_stored(  # type: ign
         engine.dispose()
 
 
+def test_migration_0012_gives_stored_papers_the_keys_tex_titles_have_now(  # type: ignore[no-untyped-def]
+        database_url: str) -> None:
+    """Papers stored at 0011 with the keys the older normalize_title made (`schr odinger`, a TeX
+    accent read as a space) get today's keys, and are found by them: the same paper met again
+    as shown (`Schrödinger`) is known, not new. A paper without an id whose new key another
+    paper without an id holds keeps its old one."""
+    from sqlalchemy import insert, select
+
+    from worker.store.schema import papers as table
+
+    engine = _downgraded(database_url, "0011")
+    old = [('Schr\\"odinger Bridges', "schr odinger bridges", None),
+           ("$\\ell_1$ Probing", "1 probing", "2401.00001"),
+           ("Plain Title", "plain title", None),
+           ("Soft\u00adMax Heads", "soft max heads", None),
+           ("SoftMax Heads", "softmax heads", None)]  # holds "soft max heads"'s new key
+    with engine.begin() as conn:
+        conn.execute(insert(table), [
+            {"arxiv_id": arxiv_id, "title": title, "title_key": key,
+             "title_hash": title_hash(key), "abstract": "", "first_seen_at": NOW,
+             "first_seen_seq": 0, "updated_at": NOW} for title, key, arxiv_id in old])
+    engine.dispose()
+    engine = open_engine(database_url)  # upgraded
+    try:
+        assert current_revision(engine) == HEAD_REVISION
+        with engine.connect() as conn:
+            rows = conn.execute(select(table.c.title, table.c.title_key, table.c.title_hash)
+                                .order_by(table.c.id)).all()
+        assert [key for _, key, _ in rows] == ["schrödinger bridges", "l1 probing",
+                                               "plain title", "soft max heads", "softmax heads"]
+        assert all(h == title_hash(key) for _, key, h in rows)
+        again = papers.ingest_dump(engine, dump("d", rec("Schrödinger bridges"),
+                                                rec("ℓ1 Probing")), NOW)
+        assert again is not None and (again.new_papers, again.known_papers) == (0, 2)
+        assert papers.counts(engine)["papers"] == 5
+    finally:
+        engine.dispose()
+
+
 def test_an_empty_arxiv_id_is_no_id(engine) -> None:  # type: ignore[no-untyped-def]
     """A source that gives "" for the id gives no id: the paper is one paper by its title,
     stored without an id, and a later listing with the real id fills it in."""
@@ -733,7 +772,7 @@ def test_0011_goes_down_and_up_with_subscribers_and_their_links_kept(
     assert before[:2] == (2, 2) and before[3] == 1
     engine.dispose()
     engine = open_engine(database_url)  # upgraded
-    assert current_revision(engine) == HEAD_REVISION == "0011"
+    assert current_revision(engine) == HEAD_REVISION == "0012"
     assert {"generation", "removed_at", "forgotten_at"} <= columns() and counts() == before
     with engine.connect() as conn:
         assert conn.execute(text("SELECT id, generation, removed_at, forgotten_at FROM "
