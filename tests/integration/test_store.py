@@ -572,7 +572,8 @@ def test_migration_0012_gives_stored_papers_the_keys_tex_titles_have_now(  # typ
            ("$\\ell_1$ Probing", "1 probing", "2401.00001"),
            ("Plain Title", "plain title", None),
            ("Soft\u00adMax Heads", "soft max heads", None),
-           ("SoftMax Heads", "softmax heads", None)]  # holds "soft max heads"'s new key
+           ("SoftMax Heads", "softmax heads", None),  # holds "soft max heads"'s new key
+           ("Q&amp;A at 100%", "q amp a at 100", None)]  # (found by the database: LIKE)
     with engine.begin() as conn:
         conn.execute(insert(table), [
             {"arxiv_id": arxiv_id, "title": title, "title_key": key,
@@ -586,12 +587,13 @@ def test_migration_0012_gives_stored_papers_the_keys_tex_titles_have_now(  # typ
             rows = conn.execute(select(table.c.title, table.c.title_key, table.c.title_hash)
                                 .order_by(table.c.id)).all()
         assert [key for _, key, _ in rows] == ["schrödinger bridges", "l1 probing",
-                                               "plain title", "soft max heads", "softmax heads"]
+                                               "plain title", "soft max heads", "softmax heads",
+                                               "q a at 100"]
         assert all(h == title_hash(key) for _, key, h in rows)
         again = papers.ingest_dump(engine, dump("d", rec("Schrödinger bridges"),
                                                 rec("ℓ1 Probing")), NOW)
         assert again is not None and (again.new_papers, again.known_papers) == (0, 2)
-        assert papers.counts(engine)["papers"] == 5
+        assert papers.counts(engine)["papers"] == 6
     finally:
         engine.dispose()
 
