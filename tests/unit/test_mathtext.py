@@ -36,6 +36,9 @@ def test_simple_latex_is_written_out(written: str, shown: str) -> None:
     r"$x_{ij}$ and $^\dagger$",  # no subscript letters; an unknown symbol
     "no markup at all",
     r"a \newcommand outside math",
+    # known commands in a span that is not all known: the whole span, not half of it
+    r"measures $\sum_i m_i\delta_{x_i}$ as sums",
+    r"of the form $\min \int_{\mathbb{R}^N}f(u,\nabla u)$ under",
 ])
 def test_what_it_does_not_know_stays_as_written(written: str) -> None:
     assert display_text(written) == written
