@@ -32,7 +32,8 @@ SUBSCRIPTS = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊
 
 _MATH = re.compile(r"\$([^$\n]{1,80})\$")
 _STYLED = re.compile(r"\\(?:" + "|".join(STYLES) + r")\s*\{([^{}\\$]*)\}")
-_COMMAND = re.compile(r"\\([A-Za-z]+)(?![A-Za-z])|\\([%&$#_, ;])")
+# `\mu`, `{\mu}` (the braces only end the command: `{\mu}-Bench` is `μ-Bench`), `\%`
+_COMMAND = re.compile(r"\{\\([A-Za-z]+)\}|\\([A-Za-z]+)(?![A-Za-z])|\\([%&$#_, ;])")
 _SCRIPT = re.compile(r"([\^_])(?:\{([^{}]*)\}|([A-Za-z0-9]))")
 # `$k$-NN`, `$γ-$MoD`: a symbol on its own (with a letter: `$5-$10` is a price range)
 _BARE = re.compile(r"(?=\w*[^\W\d_])\w{1,3}[-+′']?")
@@ -74,7 +75,8 @@ def _math_span(match: re.Match[str]) -> str:
     if not any(mark in body for mark in "\\^_"):
         return match.group(0)  # `$5 and $10`: not math
     out = _STYLED.sub(r"\1", body)
-    out = _COMMAND.sub(lambda m: COMMANDS.get(m.group(1) or m.group(2), m.group(0)), out)
+    out = _COMMAND.sub(lambda m: COMMANDS.get(m.group(1) or m.group(2) or m.group(3),
+                                              m.group(0)), out)
     out = _SCRIPT.sub(_script, out)
     if any(mark in out for mark in "\\{}^_"):
         return match.group(0)  # something this does not know: as written
@@ -92,7 +94,8 @@ def _script(match: re.Match[str]) -> str:
 
 def _known_command(match: re.Match[str]) -> str:
     """Outside math: a known symbol or letter (`\\times`), an escaped character (`\\%`)."""
-    name, escaped = match.groups()
+    braced, name, escaped = match.groups()
+    name = braced or name
     if name is not None:
         return COMMANDS.get(name, match.group(0))
     return escaped if escaped in "%&$#_" else match.group(0)

@@ -24,6 +24,10 @@ from worker.sources.dumps import parse_dump
     (r"a $3\times$ speed-up, 50\% less", "a 3× speed-up, 50% less"),
     (r"up to 5.18\times$ faster", "up to 5.18×$ faster"),  # a `$` lost upstream stays
     (r"the \emph{Mamba} model", "the Mamba model"),
+    # a command in braces of its own, as a seed abstract writes a benchmark's name: the
+    # braces go with it, not left around the letter
+    (r"we introduce {\mu}-Bench, a benchmark", "we introduce μ-Bench, a benchmark"),
+    (r"${\mu}$-law and {\alpha} as well", "μ-law and α as well"),
 ])
 def test_simple_latex_is_written_out(written: str, shown: str) -> None:
     assert display_text(written) == shown
