@@ -1,7 +1,8 @@
-"""Titles and abstracts as a reader sees them: the little LaTeX that paper listings carry
-(`$\\alpha$-Ground`, `\\textbf{Mamba}`, `MVD$^2$`) written as the text it stands for (`α-Ground`,
-`Mamba`, `MVD²`). A digest has no MathJax to typeset it. Display only: matching and a paper's
-identity read the text as the source gave it (worker.records.normalize_title).
+"""Titles, abstracts and authors as a reader sees them: the little LaTeX that paper listings
+carry (`$\\alpha$-Ground`, `\\textbf{Mamba}`, `MVD$^2$`, `Schr\\"odinger`) written as the text
+it stands for (`α-Ground`, `Mamba`, `MVD²`, `Schrödinger`). A digest has no MathJax to typeset
+it. Display only: matching and a paper's identity read the text as the source gave it
+(worker.records.normalize_title).
 
 Conservative: a math span is rewritten only when every command in it is known and nothing of
 LaTeX is left after; anything else stays as written (a `$` is also a price).
@@ -10,6 +11,7 @@ LaTeX is left after; anything else stays as written (a `$` is also a price).
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 from worker.records import GREEK_LETTERS
@@ -27,6 +29,11 @@ COMMANDS = {**GREEK_LETTERS, **SYMBOLS, **FUNCTIONS}
 STYLES = ("textbf", "textit", "emph", "texttt", "textsc", "textrm", "underline", "text",
           "mathrm", "mathbf", "mathit", "mathcal", "mathbb", "mathsf", "mathtt", "boldsymbol",
           "operatorname")
+# TeX's accents, which arXiv metadata is written with (`Schr\"odinger`, `Erd\H{o}s`,
+# `l'\'Ecole`): the combining mark each puts on its letter.
+ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303",
+           "=": "\u0304", ".": "\u0307", "H": "\u030b", "c": "\u0327", "v": "\u030c",
+           "u": "\u0306", "k": "\u0328", "r": "\u030a"}
 SUPERSCRIPTS = str.maketrans("0123456789+-=()ni", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ")
 SUBSCRIPTS = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")
 
@@ -34,6 +41,11 @@ _MATH = re.compile(r"\$([^$\n]{1,80})\$")
 _STYLED = re.compile(r"\\(?:" + "|".join(STYLES) + r")\s*\{([^{}\\$]*)\}")
 # `\mu`, `{\mu}` (the braces only end the command: `{\mu}-Bench` is `μ-Bench`), `\%`
 _COMMAND = re.compile(r"\{\\([A-Za-z]+)\}|\\([A-Za-z]+)(?![A-Za-z])|\\([%&$#_, ;])")
+# `\"o`, `\"{o}`, `{\"o}`; a letter-named accent needs its letter braced or after a space
+# (`\H{o}`, `\c c`: `\cdot` is no accent); `\i` is the dotless i an accent goes on (`\'\i`).
+_ACCENT_CORE = (r"""\\(?:([`'^"~=.])\s*(?:\{(\\i|[A-Za-z])\}|(\\i|[A-Za-z]))"""
+                r"""|([Hcvukr])(?:\s*\{(\\i|[A-Za-z])\}|\s+(\\i|[A-Za-z])))""")
+_ACCENT = re.compile(r"\{" + _ACCENT_CORE + r"\}|" + _ACCENT_CORE)
 _SCRIPT = re.compile(r"([\^_])(?:\{([^{}]*)\}|([A-Za-z0-9]))")
 # `$k$-NN`, `$γ-$MoD`: a symbol on its own (with a letter: `$5-$10` is a price range)
 _BARE = re.compile(r"(?=\w*[^\W\d_])\w{1,3}[-+′']?")
@@ -62,10 +74,17 @@ def _display(text: str) -> str:
 
 def _running(text: str) -> str:
     """Running text, outside math: `\\textbf{Mamba}`, `5.18\\times faster` (its `$` lost
-    upstream), `50\\%`."""
+    upstream), `50\\%`, `Schr\\"odinger`."""
     if "\\" not in text:
         return text
+    text = _ACCENT.sub(_accented, text)
     return _COMMAND.sub(_known_command, _STYLED.sub(r"\1", text))
+
+
+def _accented(match: re.Match[str]) -> str:
+    """`\\"o` as `ö`: the letter with its accent's combining mark, composed."""
+    mark, letter = (group for group in match.groups() if group is not None)
+    return unicodedata.normalize("NFC", ("i" if letter == "\\i" else letter) + ACCENTS[mark])
 
 
 def _math_span(match: re.Match[str]) -> str:

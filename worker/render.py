@@ -246,14 +246,17 @@ def reasons_sentence(reasons: Sequence[dict[str, Any]]) -> str:
 
 
 @lru_cache(maxsize=_PAPERS)
-def _paper_text(title: str, abstract: str) -> tuple[str, str, str]:
-    """(title, abstract, short abstract) as items show them: the same in every digest the paper
-    is in, so worked out once a paper, in a cache of their own (in a filter's, the one-off
-    lines of each item's reasons pushed them out). The same string objects in every item
-    also keep their hashes for the filters' caches. Simple LaTeX is written out
-    (worker.mathtext)."""
+def _paper_text(title: str, abstract: str, authors: tuple[str, ...]
+                ) -> tuple[str, str, str, tuple[str, ...]]:
+    """(title, abstract, short abstract, authors) as items show them: the same in every digest
+    the paper is in, so worked out once a paper, in a cache of their own (in a filter's, the
+    one-off lines of each item's reasons pushed them out). The same string objects in every
+    item also keep their hashes for the filters' caches. Simple LaTeX is written out
+    (worker.mathtext): arXiv writes accents in names as in titles (`J\\"urgen`)."""
     abstract = clean_line(display_text(abstract))
-    return clean_line(display_text(title)), abstract, shorten(abstract)
+    if any("\\" in name for name in authors):
+        authors = tuple(display_text(name) for name in authors)
+    return clean_line(display_text(title)), abstract, shorten(abstract), authors
 
 
 def forget_pieces() -> None:
@@ -270,10 +273,11 @@ def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any
               feedback: tuple[str | None, str | None] = (None, None)) -> ItemView:
     from worker.matching.highlight import highlight_terms
 
-    title, abstract, abstract_short = _paper_text(paper.title, paper.abstract)
+    title, abstract, abstract_short, authors = _paper_text(paper.title, paper.abstract,
+                                                           tuple(paper.authors))
     return ItemView(
         rank=rank, title=title, abstract=abstract, abstract_short=abstract_short,
-        authors=paper.authors,
+        authors=authors,
         links=paper.links, arxiv_id=paper.arxiv_id, listing_date=paper.listing_date,
         score=score, why=reasons_sentence(reasons), reasons=tuple(reasons),
         highlights=highlight_terms((r.get("kind"), r.get("terms", ())) for r in reasons),

@@ -28,6 +28,14 @@ from worker.sources.dumps import parse_dump
     # braces go with it, not left around the letter
     (r"we introduce {\mu}-Bench, a benchmark", "we introduce μ-Bench, a benchmark"),
     (r"${\mu}$-law and {\alpha} as well", "μ-law and α as well"),
+    # TeX's accents, as arXiv metadata writes them (its RSS documentation's own example)
+    (r"Journal de l'\'Ecole polytechnique - Math\'ematiques",
+     "Journal de l'École polytechnique - Mathématiques"),
+    (r'Schr\"odinger and Erd\H{o}s bridges, with $\mathcal{O}(n^2)$ cost',
+     "Schrödinger and Erdős bridges, with O(n²) cost"),
+    (r'J\"{u}rgen, {\"U}ber, Fran\c{c}ois, \v{S}koda, Mu\~noz, Ni\c s, \'\i, \`a',
+     "Jürgen, Über, François, Škoda, Muñoz, Niş, í, à"),
+    (r"a 5\cdot 3 grid", "a 5· 3 grid"),  # \c followed by a letter is no cedilla
 ])
 def test_simple_latex_is_written_out(written: str, shown: str) -> None:
     assert display_text(written) == shown
@@ -46,6 +54,15 @@ def test_simple_latex_is_written_out(written: str, shown: str) -> None:
 ])
 def test_what_it_does_not_know_stays_as_written(written: str) -> None:
     assert display_text(written) == written
+
+
+def test_accents_are_written_out_in_an_items_title_abstract_and_authors() -> None:
+    paper = SimpleNamespace(title=r'On Schr\"odinger bridges', abstract=r"After G\"odel.",
+                            authors=(r'J\"urgen M\"uller', "Zoë Ångström"), links=Links(),
+                            arxiv_id=None, listing_date=None, key="paper:1")
+    view = item_view(1, 0.5, [], paper)
+    assert (view.title, view.abstract) == ("On Schrödinger bridges", "After Gödel.")
+    assert view.authors == ("Jürgen Müller", "Zoë Ångström")
 
 
 def test_a_seed_papers_latex_is_written_out_in_its_digest_item(seeds_dir: Path) -> None:
