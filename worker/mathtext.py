@@ -47,6 +47,8 @@ _ACCENT_CORE = (r"""\\(?:([`'^"~=.])\s*(?:\{(\\i|[A-Za-z])\}|(\\i|[A-Za-z]))"""
                 r"""|([Hcvukr])(?:\s*\{(\\i|[A-Za-z])\}|\s+(\\i|[A-Za-z])))""")
 _ACCENT = re.compile(r"\{" + _ACCENT_CORE + r"\}|" + _ACCENT_CORE)
 _SCRIPT = re.compile(r"([\^_])(?:\{([^{}]*)\}|([A-Za-z0-9]))")
+# `20times`, `1.7times`: `\times` after a number, its `$\` lost upstream (no word is spelt so)
+_LOST_TIMES = re.compile(r"(?<=\d)times\b")
 # `$k$-NN`, `$γ-$MoD`: a symbol on its own (with a letter: `$5-$10` is a price range)
 _BARE = re.compile(r"(?=\w*[^\W\d_])\w{1,3}[-+′']?")
 
@@ -54,7 +56,8 @@ _BARE = re.compile(r"(?=\w*[^\W\d_])\w{1,3}[-+′']?")
 def display_text(text: str) -> str:
     """`text` with its simple LaTeX written out (see the module's docstring)."""
     if "\\" not in text and "$" not in text:
-        return text
+        # Hugging Face's summaries drop the `$\\` of `20$\\times$`: "a 20times speedup"
+        return _LOST_TIMES.sub("×", text) if "times" in text else text
     return _display(text)
 
 
@@ -74,11 +77,11 @@ def _display(text: str) -> str:
 
 def _running(text: str) -> str:
     """Running text, outside math: `\\textbf{Mamba}`, `5.18\\times faster` (its `$` lost
-    upstream), `50\\%`, `Schr\\"odinger`."""
-    if "\\" not in text:
-        return text
-    text = _ACCENT.sub(_accented, text)
-    return _COMMAND.sub(_known_command, _STYLED.sub(r"\1", text))
+    upstream), `50\\%`, `Schr\\"odinger`, `20times`."""
+    if "\\" in text:
+        text = _ACCENT.sub(_accented, text)
+        text = _COMMAND.sub(_known_command, _STYLED.sub(r"\1", text))
+    return _LOST_TIMES.sub("×", text) if "times" in text else text
 
 
 def _accented(match: re.Match[str]) -> str:

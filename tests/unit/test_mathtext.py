@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,6 +37,10 @@ from worker.sources.dumps import parse_dump
     (r'J\"{u}rgen, {\"U}ber, Fran\c{c}ois, \v{S}koda, Mu\~noz, Ni\c s, \'\i, \`a',
      "Jürgen, Über, François, Škoda, Muñoz, Niş, í, à"),
     (r"a 5\cdot 3 grid", "a 5· 3 grid"),  # \c followed by a letter is no cedilla
+    # `20$\times$` as Hugging Face's summaries give it, its `$\` dropped
+    ("a 20times speedup, 1.7times fewer; three times lower, sometimes",
+     "a 20× speedup, 1.7× fewer; three times lower, sometimes"),
+    (r"a 20times speedup for $\alpha$", "a 20× speedup for α"),
 ])
 def test_simple_latex_is_written_out(written: str, shown: str) -> None:
     assert display_text(written) == shown
@@ -63,6 +68,24 @@ def test_accents_are_written_out_in_an_items_title_abstract_and_authors() -> Non
     view = item_view(1, 0.5, [], paper)
     assert (view.title, view.abstract) == ("On Schrödinger bridges", "After Gödel.")
     assert view.authors == ("Jürgen Müller", "Zoë Ångström")
+
+
+def test_a_hugging_face_summarys_lost_times_signs_are_written_out() -> None:
+    """The real daily-papers response: one summary says "a 20times speedup", "1.7times
+    fewer", "100times larger" (its `20$\\times$`, with the `$\\` gone)."""
+    from tests.conftest import SHARED
+    from worker.sources.hf_api import parse
+
+    path = SHARED / "fixtures" / "hf_api" / "daily_papers_2026-06-12.json"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared fixtures live beside the repo)")
+    records = [r for r in parse(path.read_bytes(), path.name) if re.search(r"\dtimes", r.abstract)]
+    assert records, "the summary with 20times was not found"
+    for record in records:
+        view = item_view(1, 0.5, [], SimpleNamespace(
+            title=record.title, abstract=record.abstract, authors=(), links=Links(),
+            arxiv_id=None, listing_date=None, key="paper:1"))
+        assert not re.search(r"\dtimes", view.abstract) and "0× speedup" in view.abstract
 
 
 def test_a_seed_papers_latex_is_written_out_in_its_digest_item(seeds_dir: Path) -> None:
