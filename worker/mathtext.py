@@ -49,6 +49,8 @@ _ACCENT = re.compile(r"\{" + _ACCENT_CORE + r"\}|" + _ACCENT_CORE)
 _SCRIPT = re.compile(r"([\^_])(?:\{([^{}]*)\}|([A-Za-z0-9]))")
 # `20times`, `1.7times`: `\times` after a number, its `$\` lost upstream (no word is spelt so)
 _LOST_TIMES = re.compile(r"(?<=\d)times\b")
+# ``soft prompts'': TeX's opening and closing double quotes, as a seed abstract writes them
+_TEX_QUOTES = re.compile(r"``([^`\n]{1,200}?)''")
 # `$k$-NN`, `$γ-$MoD`: a symbol on its own (with a letter: `$5-$10` is a price range)
 _BARE = re.compile(r"(?=\w*[^\W\d_])\w{1,3}[-+′']?")
 
@@ -56,9 +58,16 @@ _BARE = re.compile(r"(?=\w*[^\W\d_])\w{1,3}[-+′']?")
 def display_text(text: str) -> str:
     """`text` with its simple LaTeX written out (see the module's docstring)."""
     if "\\" not in text and "$" not in text:
-        # Hugging Face's summaries drop the `$\\` of `20$\\times$`: "a 20times speedup"
-        return _LOST_TIMES.sub("×", text) if "times" in text else text
+        return _plain(text)
     return _display(text)
+
+
+def _plain(text: str) -> str:
+    """Text without commands or math: TeX's quotes (``soft prompts''), and `20times` (Hugging
+    Face's summaries drop the `$\\` of `20$\\times$`)."""
+    if "times" in text:
+        text = _LOST_TIMES.sub("×", text)
+    return _TEX_QUOTES.sub(r"“\1”", text) if "``" in text else text
 
 
 @lru_cache(maxsize=4096)
@@ -77,11 +86,11 @@ def _display(text: str) -> str:
 
 def _running(text: str) -> str:
     """Running text, outside math: `\\textbf{Mamba}`, `5.18\\times faster` (its `$` lost
-    upstream), `50\\%`, `Schr\\"odinger`, `20times`."""
+    upstream), `50\\%`, `Schr\\"odinger`, `20times`, ``quoted''."""
     if "\\" in text:
         text = _ACCENT.sub(_accented, text)
         text = _COMMAND.sub(_known_command, _STYLED.sub(r"\1", text))
-    return _LOST_TIMES.sub("×", text) if "times" in text else text
+    return _plain(text)
 
 
 def _accented(match: re.Match[str]) -> str:

@@ -41,6 +41,9 @@ from worker.sources.dumps import parse_dump
     ("a 20times speedup, 1.7times fewer; three times lower, sometimes",
      "a 20× speedup, 1.7× fewer; three times lower, sometimes"),
     (r"a 20times speedup for $\alpha$", "a 20× speedup for α"),
+    # TeX's double quotes, as seed abstracts write them
+    ("the perspective of ``activated tokens''.", "the perspective of “activated tokens”."),
+    (r"``Alzheimer's disease'' at $\alpha$", "“Alzheimer's disease” at α"),
 ])
 def test_simple_latex_is_written_out(written: str, shown: str) -> None:
     assert display_text(written) == shown
@@ -86,6 +89,19 @@ def test_a_hugging_face_summarys_lost_times_signs_are_written_out() -> None:
             title=record.title, abstract=record.abstract, authors=(), links=Links(),
             arxiv_id=None, listing_date=None, key="paper:1"))
         assert not re.search(r"\dtimes", view.abstract) and "0× speedup" in view.abstract
+
+
+def test_the_seeds_tex_quotes_are_written_out_in_their_digest_items(seeds_dir: Path) -> None:
+    entries = [e for dump in sorted(seeds_dir.glob("*.txt"))
+               for e in parse_dump(dump.read_bytes(), dump.name, datetime.now(UTC)).entries]
+    quoting = [e for e in entries if "``" in e.abstract]
+    assert len(quoting) >= 5, "the seeds' ``quoted'' abstracts were not found"
+    for entry in quoting:
+        view = item_view(1, 0.5, [], SimpleNamespace(
+            title=entry.title, abstract=entry.abstract, authors=(), links=Links(),
+            arxiv_id=None, listing_date=None, key="paper:1"))
+        assert "``" not in view.abstract and "''" not in view.abstract, view.abstract
+        assert "“" in view.abstract
 
 
 def test_a_seed_papers_latex_is_written_out_in_its_digest_item(seeds_dir: Path) -> None:
