@@ -30,11 +30,20 @@ def in_words(items: Sequence[str]) -> str:
     return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)
 
 
+# A ". " that ends no sentence: after an abbreviation (`(e.g. only 2%`, `Fig. 3`), or a list's
+# number after a colon (`for this bias: 1. The`); also any followed by a small letter.
+_NOT_AN_END = re.compile(r"(?:\b(?:e\.g|i\.e|et al|etc|vs|cf|approx|resp|Fig|Figs|Eq|Eqs|Sec|"
+                         r"Tab|No|Ref|Refs|Dr|Prof|Inc|Ltd)|(?<=: )(?:\d{1,2}|[A-Za-z]|[ivx]+))$")
+
+
 def shorten(text: str, limit: int = SHORT_ABSTRACT_CHARS) -> str:
     if len(text) <= limit:
         return text
     cut = text[:limit]
     sentence = cut.rfind(". ")
+    while sentence > limit * 0.6 and (text[sentence + 2].islower()
+                                      or _NOT_AN_END.search(cut, 0, sentence)):
+        sentence = cut.rfind(". ", 0, sentence)
     if sentence > limit * 0.6:
         return cut[: sentence + 1]
     return cut[: cut.rfind(" ")].rstrip(",;:") + " …"

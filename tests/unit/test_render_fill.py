@@ -83,3 +83,30 @@ def test_a_short_abstract_ends_at_a_late_sentence_end_else_at_a_word() -> None:
     early = "We study charts. Readers skim figures, tables and captions: words, symbols, axes"
     assert shorten(early, 60) == "We study charts. Readers skim figures, tables and captions …"
     assert shorten(early, 50) == "We study charts. Readers skim figures, tables and …"
+
+
+FIRST = ("Fine-tuning large models for every downstream task is costly in memory and time, "
+         "and more so as the models grow.")
+
+
+@pytest.mark.parametrize(("rest", "cut"), [
+    # a seed abstract's: it ended at "(e.g.", as if a sentence stopped mid-parenthesis
+    (" Methods update a subset (e.g. only 2% of it) of the weights", "(e.g."),
+    # another's: it ended at the list's "1."
+    (" There are two reasons for it: 1. The data is noisy, and 2. the", ": 1."),
+    (" We show it in Fig. 3 and in the tables of the appendix too", "Fig."),
+    (" We show it, approx. twice as fast as the others in the tables", "approx."),
+])
+def test_a_short_abstract_does_not_end_at_an_abbreviation_or_a_lists_number(
+        rest: str, cut: str) -> None:
+    from worker.plaintext import shorten
+
+    text = FIRST + rest
+    assert shorten(text, len(text) - 4) == FIRST, cut
+
+
+def test_a_short_abstract_still_ends_at_a_sentence_that_ends_in_a_number() -> None:
+    from worker.plaintext import shorten
+
+    text = FIRST + " We compare with GPT-4. Results hold in 2023. The rest of it goes on"
+    assert shorten(text, len(text) - 4) == text[: text.index(" The rest")]
