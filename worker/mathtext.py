@@ -49,6 +49,11 @@ _ACCENT = re.compile(r"\{" + _ACCENT_CORE + r"\}|" + _ACCENT_CORE)
 _SCRIPT = re.compile(r"([\^_])(?:\{([^{}]*)\}|([A-Za-z0-9]))")
 # `20times`, `1.7times`: `\times` after a number, its `$\` lost upstream (no word is spelt so)
 _LOST_TIMES = re.compile(r"(?<=\d)times\b")
+# Conference style files' abbreviations (CVPR's `\eg`, `\etc`): their dot is theirs, not
+# doubled before a full stop (`Counting and \etc.`).
+ABBREVIATIONS = {"eg": "e.g.", "ie": "i.e.", "etc": "etc.", "etal": "et al.", "vs": "vs.",
+                 "wrt": "w.r.t.", "cf": "cf.", "aka": "a.k.a."}
+_ABBREVIATION = re.compile(r"\\(" + "|".join(ABBREVIATIONS) + r")(?![A-Za-z])(?:\{\})?\.?")
 # ``soft prompts'': TeX's opening and closing double quotes, as a seed abstract writes them
 _TEX_QUOTES = re.compile(r"``([^`\n]{1,200}?)''")
 # `$k$-NN`, `$γ-$MoD`: a symbol on its own (with a letter: `$5-$10` is a price range)
@@ -86,9 +91,10 @@ def _display(text: str) -> str:
 
 def _running(text: str) -> str:
     """Running text, outside math: `\\textbf{Mamba}`, `5.18\\times faster` (its `$` lost
-    upstream), `50\\%`, `Schr\\"odinger`, `20times`, ``quoted''."""
+    upstream), `50\\%`, `Schr\\"odinger`, `\\eg`, `20times`, ``quoted''."""
     if "\\" in text:
         text = _ACCENT.sub(_accented, text)
+        text = _ABBREVIATION.sub(lambda match: ABBREVIATIONS[match.group(1)], text)
         text = _COMMAND.sub(_known_command, _STYLED.sub(r"\1", text))
     return _plain(text)
 

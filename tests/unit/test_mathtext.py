@@ -44,6 +44,10 @@ from worker.sources.dumps import parse_dump
     # TeX's double quotes, as seed abstracts write them
     ("the perspective of ``activated tokens''.", "the perspective of “activated tokens”."),
     (r"``Alzheimer's disease'' at $\alpha$", "“Alzheimer's disease” at α"),
+    # style files' abbreviations, as seed abstracts use them
+    (r"GUI Agents, Counting and \etc. To address", "GUI Agents, Counting and etc. To address"),
+    (r"speed it up, \eg, from an hour", "speed it up, e.g., from an hour"),
+    (r"Smith \etal{} and \ie this", "Smith et al. and i.e. this"),
 ])
 def test_simple_latex_is_written_out(written: str, shown: str) -> None:
     assert display_text(written) == shown
