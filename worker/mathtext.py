@@ -14,7 +14,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from worker.records import GREEK_LETTERS
+from worker.records import GREEK_LETTERS, TEX_ACCENTS
 
 SYMBOLS = {
     "times": "×", "cdot": "·", "pm": "±", "mp": "∓", "leq": "≤", "le": "≤", "geq": "≥",
@@ -30,10 +30,8 @@ STYLES = ("textbf", "textit", "emph", "texttt", "textsc", "textrm", "underline",
           "mathrm", "mathbf", "mathit", "mathcal", "mathbb", "mathsf", "mathtt", "boldsymbol",
           "operatorname")
 # TeX's accents, which arXiv metadata is written with (`Schr\"odinger`, `Erd\H{o}s`,
-# `l'\'Ecole`): the combining mark each puts on its letter.
-ACCENTS = {'"': "\u0308", "'": "\u0301", "`": "\u0300", "^": "\u0302", "~": "\u0303",
-           "=": "\u0304", ".": "\u0307", "H": "\u030b", "c": "\u0327", "v": "\u030c",
-           "u": "\u0306", "k": "\u0328", "r": "\u030a"}
+# `l'\'Ecole`): the combining mark each puts on its letter (worker.records.TEX_ACCENTS).
+ACCENTS = TEX_ACCENTS
 SUPERSCRIPTS = str.maketrans("0123456789+-=()ni", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿⁱ")
 SUBSCRIPTS = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")
 

@@ -63,7 +63,7 @@ _LETTER_COMMANDS = {
 # TeX accents on a letter (`Schr\"odinger`, `Poincar\'{e}`, `Erd\H{o}s`, `\c{c}`): the letter
 # with its combining mark, which NFKC composes into the letter a listing shows (`Schrödinger`).
 # An accent named by a letter (`\H`, `\c`) needs braces, or a space, before its letter.
-_ACCENT_MARKS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
+TEX_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
                  "=": "\u0304", ".": "\u0307", "H": "\u030b", "c": "\u0327", "v": "\u030c",
                  "u": "\u0306", "k": "\u0328", "r": "\u030a", "d": "\u0323", "b": "\u0331"}
 _TEX_ACCENT = re.compile(
@@ -90,7 +90,7 @@ def _tex_accent(match: re.Match[str]) -> str:
     found = match.groupdict()
     accent = found["sign"] or found["named"]
     letter = found["braced"] or found["bare"] or found["nbraced"] or found["spaced"]
-    return letter.removeprefix("\\") + _ACCENT_MARKS[accent]
+    return letter.removeprefix("\\") + TEX_ACCENTS[accent]
 
 
 def normalize_title(title: str) -> str:
