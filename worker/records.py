@@ -64,8 +64,8 @@ _LETTER_COMMANDS = {
 # with its combining mark, which NFKC composes into the letter a listing shows (`Schrödinger`).
 # An accent named by a letter (`\H`, `\c`) needs braces, or a space, before its letter.
 TEX_ACCENTS = {"'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
-                 "=": "\u0304", ".": "\u0307", "H": "\u030b", "c": "\u0327", "v": "\u030c",
-                 "u": "\u0306", "k": "\u0328", "r": "\u030a", "d": "\u0323", "b": "\u0331"}
+               "=": "\u0304", ".": "\u0307", "H": "\u030b", "c": "\u0327", "v": "\u030c",
+               "u": "\u0306", "k": "\u0328", "r": "\u030a", "d": "\u0323", "b": "\u0331"}
 _TEX_ACCENT = re.compile(
     r"""\\(?:(?P<sign>['`^"~=.])\s*(?:\{\s*(?P<braced>\\[ij]|[A-Za-z])\s*\}"""
     r"|(?P<bare>\\[ij](?![A-Za-z])|[A-Za-z]))"
