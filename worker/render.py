@@ -204,7 +204,23 @@ class DigestContext:
         count = self.below_threshold
         if not count:
             return ""
-        return f"{count} more matching {'paper' if count == 1 else 'papers'} ranked lower"
+        noun = "paper" if count == 1 else "papers"
+        if not self.items:  # none shown: none more than it, and every one under min_score
+            return f"{count} {noun} under your min_score"
+        return f"{count} more matching {noun} ranked lower"
+
+    @property
+    def a_little(self) -> str:
+        """What a digest with nothing to show says when papers matched under min_score (""
+        when none did): "1 new paper matched your interests only a little, under your
+        min_score." Plain text."""
+        count = self.below_threshold
+        if not count or self.items:
+            return ""
+        if count == 1:
+            return "1 new paper matched your interests only a little, under your min_score."
+        return (f"{count} new papers matched your interests only a little, all under your "
+                "min_score.")
 
     @property
     def preheader(self) -> str:
@@ -212,8 +228,7 @@ class DigestContext:
         subject already says how many), or what an empty digest says. Plain text."""
         if not self.items:
             if self.below_threshold:
-                return "New papers matched your interests only a little: none scored your " \
-                       "min_score."
+                return self.a_little
             return "Nothing new matched your interests since the last digest."
         line = " · ".join(item.title for item in self.items[:3])
         if len(line) <= PREHEADER_CHARS:

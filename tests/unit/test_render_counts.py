@@ -50,14 +50,18 @@ def test_one_or_none_left_out(count: int, words: str) -> None:
 
 
 @pytest.mark.parametrize(("below", "said", "unsaid"), [
-    (1, "none scored your", "nothing new matched"),
-    (0, "matched your interests since the last digest", "none scored your"),
+    (1, "1 new paper matched your interests only a little, under your", "nothing new matched"),
+    (3, "3 new papers matched your interests only a little, all under your", "new papers matched"
+     " your interests only a little: none"),
+    (0, "matched your interests since the last digest", "only a little"),
 ])
 def test_an_empty_digest_says_whether_papers_matched_a_little(below: int, said: str,
                                                              unsaid: str) -> None:
-    """send_empty's digest with nothing shown: "nothing new matched" would contradict its own
-    "1 more matching paper ranked lower" when a paper matched under min_score."""
+    """send_empty's digest with nothing shown: "nothing new matched" would contradict a paper
+    that matched under min_score; and with nothing shown, none is "1 more" than it, nor are
+    one paper "new papers"."""
     digest = replace(sample_digest(), items=(), item_count=0, below_threshold=below)
     for fmt, text in _rendered(digest).items():
         flat = " ".join(text.split()).lower()
-        assert said in flat and unsaid not in flat, (fmt, flat[:400])
+        assert said.lower() in flat and unsaid not in flat, (fmt, flat[:400])
+        assert "more matching" not in flat, (fmt, flat[:400])
