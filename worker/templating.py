@@ -147,8 +147,17 @@ def environment(templates_dir: Path | None = None) -> Any:
     env.code_generator_class = _code_generator()
     env.filters.update(md=md_escape, md_code=md_code, md_url=md_url, hl_html=highlight_html,
                        hl_md=highlight_md, wrap=wrap, numbered=numbered,
-                       oneline=clean_line)
+                       oneline=clean_line, code_html=code_html)
     return env
+
+
+_TICKED = re.compile(r"`([^`\n]+)`")
+
+
+def code_html(text: str) -> Markup:
+    """Plain text for HTML, what it quotes in backticks (a command to type) as <code>: a
+    note written once for every form (worker.clipping) showed its backticks in the email."""
+    return Markup(_TICKED.sub(lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))
 
 
 FORMATS = ("md", "html", "txt")  # digest.<fmt>.j2

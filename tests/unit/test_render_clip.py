@@ -116,7 +116,8 @@ def test_past_what_fits_compact_the_email_says_how_many_more_and_where(
             and "lists all 150" in note and "150 new papers" in note)
     where = (f"so does your Markdown digest, {tmp_path / 'out' / 'ada' / ctx.file_stem}.md"
              if markdown else
-             f"`paper-digest --config {tmp_path / 'mine'} preview ada --since 7d` lists them")
+             f"<code>paper-digest --config {tmp_path / 'mine'} preview ada --since 7d</code> "
+             "lists them")
     assert where in note
     assert note.index("not shown here") < note.index("<footer")
     assert all(item.key in text for item in ctx.items)
