@@ -60,7 +60,7 @@ LINKS_AS_A_LOOP = """\
       {% for label, href in [("Abstract", item.links.abstract), ("PDF", item.links.pdf), ("Code", item.links.code), ("Project", item.links.project)] if href %}
       {% if not loop.first %} &middot; {% endif %}<a class="pd-link" href="{{ href }}" style="color:#0969da;">{{ label }}</a>
       {% endfor %}
-      {% if item.listing_date %}{% if item.links.abstract or item.links.pdf or item.links.code or item.links.project %} &middot; {% endif %}listed {{ item.listing_date }}{% endif %}
+      {% if item.listing_date %}{% if item.links.abstract or item.links.pdf or item.links.code or item.links.project %} &middot; listed{% else %}Listed{% endif %} {{ item.listing_date }}{% endif %}
     </p>
 """  # noqa: E501
 
