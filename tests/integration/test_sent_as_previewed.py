@@ -35,6 +35,6 @@ def test_sent_digest_is_the_preview(tmp_path: Path, database_url: str) -> None:
             **{fmt: message.get_body((part,)).get_content()  # type: ignore[union-attr]
                for fmt, part in (("txt", "plain"), ("html", "html"))}}
     assert "Listed 2026-11-17" in previews["md"]  # the samples' papers carry listing dates
-    assert "listed 2026-11-17" in previews["html"]
+    assert "Listed 2026-11-17" in previews["html"]  # (no links before it: a capital, as in md)
     for fmt, text in sent.items():
         assert text.replace("\r\n", "\n") == previews[fmt], fmt
