@@ -299,7 +299,9 @@ def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = F
     """One whole pass: ingest, build digests, deliver. `dry_run` does it all, then undoes it.
 
     `due`: build digests only for subscribers whose schedule slot is due (worker.due), as
-    `run --due` and serve do. `stop`: serve's shutdown flag, checked before each send.
+    `run --due` and serve do. `stop`: a flag to stop (serve's shutdown, `run`'s SIGTERM or
+    Ctrl-C), checked once the sources are read (digests then left to the next pass) and
+    before each send.
     `progress`: told of each source read and each digest delivered (worker.progress).
     """
     from worker.store.db import rolled_back
@@ -357,12 +359,18 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
             settled = settle_config(config, engine, report.now)
         report.readers = settled.notes
         profiles = _subscribed(config.profiles, settled.unsubscribed, report)
-        report.subscribers = (_build_due(pipeline, profiles) if due
-                              else pipeline.build_digests(profiles))
-        if due:
-            report.not_due = sum(p.id not in report.subscribers for p in profiles)
-        with pipeline.timed("delivery"):  # rendering included: forms are made as sent
-            report.deliveries = pipeline.deliver(profiles, ignore_backoff=ignore_backoff)
+        if pipeline.stop():
+            # Told to stop while sources were read (SIGTERM, Ctrl-C, serve's shutdown): the
+            # papers are recorded, and the digests (matching every subscriber, which at scale
+            # takes a while) are the next pass's, as if this one had not begun them.
+            pipeline.interrupted = True
+        else:
+            report.subscribers = (_build_due(pipeline, profiles) if due
+                                  else pipeline.build_digests(profiles))
+            if due:
+                report.not_due = sum(p.id not in report.subscribers for p in profiles)
+            with pipeline.timed("delivery"):  # rendering included: forms are made as sent
+                report.deliveries = pipeline.deliver(profiles, ignore_backoff=ignore_backoff)
         status = ("interrupted" if pipeline.interrupted  # serve's shutdown: some handed back
                   else "ok" if report.ok else "partial")
     except Exception as exc:

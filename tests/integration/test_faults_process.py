@@ -182,6 +182,30 @@ def test_sigterm_finishes_the_send_under_way_and_hands_back_the_rest(
         assert all(tally.delivered(f"{s}@example.org") == every for s in SUBSCRIBERS)
 
 
+@pytest.mark.parametrize("action", ["term", "int"])
+def test_a_stop_while_sources_are_read_leaves_the_digests_to_the_next_run(
+        action: str, tmp_path: Path, database_url: str) -> None:
+    """SIGTERM or Ctrl-C while the dumps are read: the run reads them to the end (each is one
+    transaction), records their papers and stops there, rather than match every subscriber
+    only to hand the digests back unsent (a first Ctrl-C seemed to do nothing until then).
+    The next run builds and sends them, each paper once."""
+    tokens = fk.write_dumps(tmp_path, DUMPS)
+    every = {t for group in tokens.values() for t in group}
+    with smtp_server() as (handler, port):
+        config = fk.config_dir(tmp_path, database_url, SUBSCRIBERS, smtp_port=port)
+        stopped = fk.run(config, "run", "--now", fk.NOW, step="ingest", action=action)
+        assert stopped.code == 3, f"{stopped.code}\n{stopped.stdout}\n{stopped.stderr}"
+        assert "stopped (SIGTERM or Ctrl-C) once the sources were read" in stopped.stdout
+        assert handler.messages == [] and fk.query(database_url,
+                                                   "SELECT count(*) FROM digests") == [(0,)]
+        assert fk.query(database_url, "SELECT status FROM runs") == [("interrupted",)]
+        recovered = fk.run(config, "run", "--now", RECOVER_AT)
+        assert recovered.code == 0, recovered.stdout + recovered.stderr
+        tally = fk.tally(fk.mails(handler.messages))
+        assert tally.repeated_message_ids == {} and tally.duplicates == 0
+        assert all(tally.delivered(f"{s}@example.org") == every for s in SUBSCRIBERS)
+
+
 def test_sigterm_while_serve_starts_stops_it_cleanly(tmp_path: Path, database_url: str) -> None:
     """`docker stop` as serve starts (its imports, a migration of the schema) killed it: the
     handlers were set only once it served, and as a container's PID 1 an unhandled SIGTERM is

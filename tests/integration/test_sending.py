@@ -80,10 +80,10 @@ def test_a_pass_told_to_stop_is_recorded_as_interrupted_with_its_duration(
     try:
         asked = 0
 
-        def stop() -> bool:
+        def stop() -> bool:  # asked once the sources are read, then before each send
             nonlocal asked
             asked += 1
-            return asked > 1
+            return asked > 2
 
         report = run_pass(config, engine, NOW, stop=stop)
         assert [d.status for d in report.deliveries] == ["sent"]
@@ -92,7 +92,7 @@ def test_a_pass_told_to_stop_is_recorded_as_interrupted_with_its_duration(
         def late_stop() -> bool:  # shutdown once the two handed back are sent: nothing left
             nonlocal calls
             calls += 1
-            return calls > 2
+            return calls > 3
 
         again = run_pass(config, engine, NOW, stop=late_stop)
         assert [d.status for d in again.deliveries] == ["sent", "sent"] and late_stop()
@@ -175,3 +175,33 @@ def test_handing_back_one_databases_claims_leaves_anothers_alone(sqlite_url: str
     finally:
         engine.dispose()
         gone.dispose()
+
+
+def test_a_pass_told_to_stop_while_reading_sources_leaves_the_digests_to_the_next(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    """SIGTERM, Ctrl-C or serve's shutdown while sources are read: the papers are recorded,
+    and the pass stops there, interrupted, rather than go on to match every subscriber (at
+    scale, a while) only to hand the digests back unsent. The next pass builds and sends
+    them, each paper once."""
+    from sqlalchemy import func
+
+    from worker.app import run_pass
+    from worker.store import runs
+    from worker.store.papers import counts
+    from worker.store.schema import digests
+
+    config = _config(tmp_path, seeds_dir, sqlite_url, ["model", "language", "vision"])
+    engine = open_engine(sqlite_url)
+    try:
+        stopped = run_pass(config, engine, NOW, stop=lambda: True)
+        assert sum(s.new_papers for s in stopped.sources) > 0 and not stopped.deliveries
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(digests)).scalar_one() == 0
+        assert counts(engine)["papers"] > 0
+        [run] = runs.recent_runs(engine, 1)
+        assert run.status == "interrupted"
+        again = run_pass(config, engine, NOW)
+        assert sum(s.new_papers for s in again.sources) == 0
+        assert {d.status for d in again.deliveries} == {"sent"} and len(again.deliveries) == 3
+    finally:
+        engine.dispose()

@@ -82,7 +82,10 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
         click.echo(f"\nRetention: removed {describe(removed, settings.retention)}.")
     if held is not None:
         click.echo(f"\nRetention: not applied ({held}); the next run applies it.")
-    if stop.is_set():
+    if stop.is_set() and not report.subscribers:  # (worker.app: asked once sources are read)
+        click.echo("stopped (SIGTERM or Ctrl-C) once the sources were read: their papers are "
+                   "recorded; the next run builds the digests and sends them")
+    elif stop.is_set():
         click.echo("stopped (SIGTERM or Ctrl-C): the send under way was finished; digests not "
                    "yet sent stay pending, untried, for the next run")
     sys.exit(EXIT_PARTIAL if stop.is_set() or not report.ok or held else EXIT_OK)
