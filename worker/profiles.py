@@ -34,7 +34,10 @@ EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+\Z")
 # address again for RCPT TO, as a list or group it may be: `all-staff,eve@example.org` went
 # to the relay's local `all-staff`, `a:b;c@x.y` to `b`, `root(x)@x.y` to `root@x.y`.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-ADDR_SPEC = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\Z")
+_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+"  # a dot-atom at a host name's first label
+ADDR_SPEC = re.compile(rf"{_ADDRESS}(?:\.[A-Za-z0-9-]+)+\Z")
+# `[smtp] from`: one label will do (digest@localhost, to a relay of its own)
+SENDER_SPEC = re.compile(rf"{_ADDRESS}(?:\.[A-Za-z0-9-]+)*\Z")
 CHANNELS = ("email", "markdown")
 DIGEST_KEY = re.compile(r"paper:\d+\Z", re.I)  # what a digest shows after a paper's score
 
@@ -133,7 +136,8 @@ def _misplaced_keys(data: dict[str, Any], file: str, text: str, at: int,
     a `keywords = [...]` above the header is a subscriber setting. An unknown key, listing the
     keys of the other table, did not say that the key was right and its place wrong."""
     problems = []
-    data = dict(data)
+    if _INTERESTS & data.keys():  # (a copy only when something moves: once a file)
+        data = dict(data)
     for key in sorted(_INTERESTS & data.keys()):
         del data[key]
         problems.append(Problem(file, "an interest: move it under [interests]", key,

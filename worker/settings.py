@@ -256,15 +256,13 @@ def _sender_problem(sender: str) -> str | None:
     run, until max_attempts made them failed) passed `check`."""
     from email.utils import getaddresses
 
-    from worker.profiles import _ATOM
+    from worker.profiles import SENDER_SPEC
 
-    # a dot-atom at a host name: one label will do (digest@localhost, to a relay of its own)
-    address = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
     example = 'expected one address, as in "Paper Digest <digest@example.org>"'
     if any(ord(c) < 32 or ord(c) == 127 for c in sender):
         return f"{example}, on one line without control characters"
     found = getaddresses([sender])
-    if len(found) != 1 or not address.match(found[0][1]):
+    if len(found) != 1 or not SENDER_SPEC.match(found[0][1]):
         return f"{example}; got {sender!r}"
     return None
 
