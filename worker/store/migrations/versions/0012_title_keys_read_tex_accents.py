@@ -21,7 +21,7 @@ id, not by its title.
 import sqlalchemy as sa
 from alembic import op
 
-from worker.records import normalize_title, title_hash
+from worker.records import _INVISIBLE, normalize_title, title_hash
 
 revision = "0012"
 down_revision = "0011"
@@ -29,12 +29,13 @@ branch_labels = None
 depends_on = None
 
 BATCH = 1000
-# What the new normalize_title reads that the one before did not (worker.records: _INVISIBLE,
-# _ENTITY, the TeX commands and accents).
-_CHANGED_BY = ("\\", "&", *(chr(c) for c in (
-    0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, *range(0x180B, 0x1810),
-    *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2070),
-    *range(0xFE00, 0xFE10), 0xFEFF)))
+
+
+def _changed_by() -> tuple[str, ...]:
+    """What the new normalize_title reads that the one before did not: a backslash (TeX
+    commands and accents), an ampersand (character references) and each character it drops
+    as invisible (worker.records._INVISIBLE, all in the Basic Multilingual Plane)."""
+    return ("\\", "&", *(chr(c) for c in range(0x10000) if _INVISIBLE.match(chr(c))))
 
 
 def upgrade() -> None:
@@ -44,7 +45,7 @@ def upgrade() -> None:
                      sa.column("title_hash", sa.BigInteger()))
     # Only a title with a backslash, an ampersand or an invisible character has another key
     # now: the database finds those (a history of a million papers is not read into Python).
-    maybe = sa.or_(*(table.c.title.contains(c, autoescape=True) for c in _CHANGED_BY))
+    maybe = sa.or_(*(table.c.title.contains(c, autoescape=True) for c in _changed_by()))
     last = 0
     while rows := conn.execute(sa.select(table.c.id, table.c.arxiv_id, table.c.title,
                                          table.c.title_key)
