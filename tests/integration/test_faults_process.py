@@ -153,6 +153,15 @@ def test_window_repeat_keeps_message_id(tmp_path: Path, database_url: str) -> No
     assert _bodies(first) == _bodies(repeat)
 
 
+def _recovers_each_paper_once(config: Path, handler: Handler, every: set[str]) -> None:
+    """The next run, as after a stop: every subscriber has every paper, none twice."""
+    recovered = fk.run(config, "run", "--now", RECOVER_AT)
+    assert recovered.code == 0, recovered.stdout + recovered.stderr
+    tally = fk.tally(fk.mails(handler.messages))
+    assert tally.repeated_message_ids == {} and tally.duplicates == 0
+    assert all(tally.delivered(f"{s}@example.org") == every for s in SUBSCRIBERS)
+
+
 @pytest.mark.parametrize("action", ["term", "int"])
 def test_sigterm_finishes_the_send_under_way_and_hands_back_the_rest(
         action: str, tmp_path: Path, database_url: str) -> None:
@@ -175,11 +184,7 @@ def test_sigterm_finishes_the_send_under_way_and_hands_back_the_rest(
         assert fk.query(database_url, "SELECT attempts, lease_owner FROM deliveries WHERE "
                                       "status = 'pending'") == [(0, None), (0, None)]
         assert fk.query(database_url, "SELECT status FROM runs") == [("interrupted",)]
-        recovered = fk.run(config, "run", "--now", RECOVER_AT)
-        assert recovered.code == 0, recovered.stdout + recovered.stderr
-        tally = fk.tally(fk.mails(handler.messages))
-        assert tally.repeated_message_ids == {} and tally.duplicates == 0
-        assert all(tally.delivered(f"{s}@example.org") == every for s in SUBSCRIBERS)
+        _recovers_each_paper_once(config, handler, every)
 
 
 @pytest.mark.parametrize("action", ["term", "int"])
@@ -199,11 +204,7 @@ def test_a_stop_while_sources_are_read_leaves_the_digests_to_the_next_run(
         assert handler.messages == [] and fk.query(database_url,
                                                    "SELECT count(*) FROM digests") == [(0,)]
         assert fk.query(database_url, "SELECT status FROM runs") == [("interrupted",)]
-        recovered = fk.run(config, "run", "--now", RECOVER_AT)
-        assert recovered.code == 0, recovered.stdout + recovered.stderr
-        tally = fk.tally(fk.mails(handler.messages))
-        assert tally.repeated_message_ids == {} and tally.duplicates == 0
-        assert all(tally.delivered(f"{s}@example.org") == every for s in SUBSCRIBERS)
+        _recovers_each_paper_once(config, handler, every)
 
 
 def test_sigterm_while_serve_starts_stops_it_cleanly(tmp_path: Path, database_url: str) -> None:
