@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import zip_longest
@@ -68,6 +68,8 @@ class PassReport:
     unsubscribed: dict[str, datetime] = field(default_factory=dict)
     readers: list[ReaderNote] = field(default_factory=list)  # files gone, back, new readers
     not_due: int = 0  # `run --due`: subscribers whose schedule was not due in this pass
+    # told to stop while digests were built: subscribers whose digests the next pass builds
+    unbuilt: int = 0
     errors: list[str] = field(default_factory=list)  # anything that makes the pass not clean
 
     @property
@@ -117,6 +119,8 @@ class Pipeline:
         self._http: Any = None
         self.timings: dict[str, float] = defaultdict(float)  # stage -> seconds, see timed()
         self.interrupted = False  # told to stop before all was sent (worker.sending)
+        # told to stop while digests were built: the subscribers whose digests were not
+        self.left: set[str] = set()
 
     # -- sources ---------------------------------------------------------------------------
     def ingest(self, only: Sequence[str] | None = None) -> list[SourceReport]:
@@ -187,26 +191,44 @@ class Pipeline:
         embedder = embedder_for(self.settings, self.engine, self.now)
         pending: list[DigestSpec] = []
         workers = self.settings.matching.workers or default_workers()
+        left: set[str] = set()  # told to stop: the subscribers whose digests are not built
         for (cursor, seen), group in groups.items():
+            if self.stop():
+                left.update(p.id for p in group)
+                continue
             with self.timed("candidates"):
                 pool = candidates(self.engine, [p for p in window if p.first_seen_seq > cursor
                                                 and p.id not in seen])
-            matched = match_each(group, pool, examples, marked, embedder=embedder,
-                                 workers=workers)
-            for profile in group:
-                with self.timed("matching"):  # the time this pass waits for each match
-                    items, below = next(matched)
-                report = reports[profile.id]
-                report.candidates, report.items, report.below_threshold = (
-                    len(pool), len(items), below)
-                pending.append(DigestSpec(profile.id, cursor, items, profile.deliver, below,
-                                          self._message_id(profile), profile.id in empty_due))
-                if len(pending) >= DIGEST_BATCH:
-                    self._write_digests(pending, reports, upto, slot)
+            with closing(match_each(group, pool, examples, marked, embedder=embedder,
+                                    workers=workers)) as matched:  # closed: workers end
+                for done, profile in enumerate(group):
+                    if self.stop():
+                        left.update(p.id for p in group[done:])
+                        break
+                    with self.timed("matching"):  # the time this pass waits for each match
+                        items, below = next(matched)
+                    report = reports[profile.id]
+                    report.candidates, report.items, report.below_threshold = (
+                        len(pool), len(items), below)
+                    pending.append(DigestSpec(profile.id, cursor, items, profile.deliver,
+                                              below, self._message_id(profile),
+                                              profile.id in empty_due))
+                    if len(pending) >= DIGEST_BATCH:
+                        self._write_digests(pending, reports, upto, slot)
         self._write_digests(pending, reports, upto, slot)
         with self.timed("digests"):
             outbox.refresh_statistics(self.engine, sum(r.items for r in reports.values()
                                                        if r.digest_id is not None))
+        if left:
+            # Told to stop (SIGTERM, Ctrl-C, serve's shutdown) while matching, which at scale
+            # takes a while: the digests written so far are kept, pending; the others'
+            # cursors have not moved, so the next pass builds theirs as if this one had not
+            # begun them.
+            self.interrupted = True
+            self.left |= left
+            log.info("stopped while building digests: %d left to the next pass", len(left),
+                     extra={"event": "digest.stopped", "left": len(left)})
+            return {sid: r for sid, r in reports.items() if sid not in left}
         return reports
 
     def _empty_due(self, profiles: list[Profile], slot: str | None) -> list[Profile]:
@@ -368,9 +390,14 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
             report.subscribers = (_build_due(pipeline, profiles) if due
                                   else pipeline.build_digests(profiles))
             if due:
-                report.not_due = sum(p.id not in report.subscribers for p in profiles)
-            with pipeline.timed("delivery"):  # rendering included: forms are made as sent
-                report.deliveries = pipeline.deliver(profiles, ignore_backoff=ignore_backoff)
+                report.not_due = sum(p.id not in report.subscribers and p.id not in
+                                     pipeline.left for p in profiles)
+            if pipeline.interrupted:  # told to stop while digests were built: none is sent
+                report.unbuilt = len(pipeline.left)
+            else:
+                with pipeline.timed("delivery"):  # rendering included: forms made as sent
+                    report.deliveries = pipeline.deliver(profiles,
+                                                         ignore_backoff=ignore_backoff)
         status = ("interrupted" if pipeline.interrupted  # serve's shutdown: some handed back
                   else "ok" if report.ok else "partial")
     except Exception as exc:

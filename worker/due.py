@@ -130,9 +130,12 @@ def build_due(pipeline: Pipeline, profiles: Sequence[Profile]) -> dict[str, Subs
     reports: dict[str, SubscriberReport] = {}
     for slot, group in groups.items():
         built = pipeline.build_digests(group, slot=slot)
-        store.finish_slots(engine, slot, {p.id: built[p.id].digest_id for p in group},
+        store.finish_slots(engine, slot, {sid: r.digest_id for sid, r in built.items()},
                            now=now)
-        for profile in group:
+        # told to stop while building: the next pass claims these slots again, at once
+        store.release_slots(engine, slot, [p.id for p in group if p.id not in built],
+                            owner=pipeline.owner)
+        for profile in (p for p in group if p.id in built):
             digest_id = built[profile.id].digest_id
             log.info("slot %s of %s: %s", slot, profile.id,
                      f"digest {digest_id}" if digest_id else "nothing to send",

@@ -77,11 +77,14 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     for sid, reports in sent.items():  # subscribers this pass did not build digests for
         lines.append(f"  {sid}:")
         lines += [f"    earlier digest: {_sent_line(d)}" for d in reports]
+    if report.unbuilt:  # told to stop while digests were built
+        lines.append(f"  ({_plural(report.unbuilt, 'subscriber')} left to the next run: "
+                     "stopped before their digests were built)")
     if report.not_due:  # `run --due`: they were left out, not missing
         lines.append(f"  ({_plural(report.not_due, 'subscriber')} not due yet: "
                      "their schedules decide when `run --due` builds their digests)")
     elif not report.subscribers and not report.skipped_subscribers and not sent \
-            and not report.unsubscribed and not report.readers:
+            and not report.unsubscribed and not report.readers and not report.unbuilt:
         lines.append(f"  (no enabled subscribers: {len(report.disabled)} disabled)"
                      if report.disabled else f"  (no subscribers: add NAME.toml files to "
                      f"{settings.config_dir / 'subscribers'})")

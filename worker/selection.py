@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -150,10 +150,12 @@ def match_papers(profile: Profile, candidates: Sequence[StoredPaper],
 
 def match_each(profiles: Sequence[Profile], candidates: Candidates,
                examples: dict[str, StoredPaper], marks: Mapping[str, Sequence[Mark]], *,
-               embedder: StoredEmbedder | None = None, workers: int = 1) -> Iterator[Match]:
+               embedder: StoredEmbedder | None = None, workers: int = 1,
+               ) -> Generator[Match, None, None]:
     """match_papers for every profile against the same candidates, in order, over up to
     `workers` processes (one: all here), each as soon as it is known: the caller writes
-    digests while workers go on, and never holds all of them. Semantic matching stays in
+    digests while workers go on, and never holds all of them (closing it early ends the
+    worker processes, the shares they are matching done first). Semantic matching stays in
     this process: its model and database connection are not to be shared with forked
     children."""
     workers = min(workers, len(profiles) // PARALLEL_MIN) if embedder is None else 1

@@ -360,3 +360,37 @@ def test_serves_idle_check_finds_no_work_in_the_slot_of_a_reader_who_unsubscribe
     assert not has_work(engine, loaded, due_at)
     set_unsubscribed(engine, "ada", None)
     assert has_work(engine, loaded, due_at)
+
+
+def test_a_slot_pass_told_to_stop_while_matching_gives_back_the_slots_it_did_not_build(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve's shutdown (or SIGTERM to `run --due`) while a slot's subscribers are matched:
+    the slots of those whose digests were built are finished with them; the others' claims
+    are given back, so the next pass (serve restarted a minute later) claims and builds them
+    at once, not after the claims grow stale, and nobody gets a slot's digest twice."""
+    from worker import app
+
+    names = {f"s{i}": sub() for i in range(3)}
+    config_dir, now = _prepared(tmp_path, seeds_dir, database_url, names)
+    config = load_config(config_dir, {})
+    real, stopping = app.match_each, False
+
+    def match_then_stop(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        nonlocal stopping
+        for match in real(*args, **kwargs):  # type: ignore[arg-type]
+            stopping = True  # shutdown as the first subscriber's match comes back
+            yield match
+
+    monkeypatch.setattr(app, "match_each", match_then_stop)
+    report = run_pass(config, engine, now, due=True, stop=lambda: stopping)
+    assert report.unbuilt == 2 and report.not_due == 0 and not report.deliveries
+    assert claims(engine, "s0") == [("2026-03-13T07:00:00Z", report.subscribers["s0"].digest_id)]
+    assert claims(engine, "s1") == claims(engine, "s2") == []
+    monkeypatch.setattr(app, "match_each", real)
+    again = run_pass(config, engine, now + timedelta(minutes=1), due=True)
+    assert sorted(sid for sid, r in again.subscribers.items() if r.digest_id) == ["s1", "s2"]
+    assert sorted(d.subscriber_id for d in again.deliveries if d.status == "sent") == [
+        "s0", "s1", "s2"]
+    for name in names:
+        assert digest_slots(engine, name) == ["2026-03-13T07:00:00Z"], name

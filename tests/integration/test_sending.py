@@ -3,10 +3,13 @@ claimed but did not try goes back unsent, free for the next pass at once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from tests.integration.helpers import add_seed_day, make_config
 from worker.app import Pipeline
@@ -38,17 +41,18 @@ def test_a_delivery_told_to_stop_hands_back_what_it_did_not_try(
                      ["model", "language", "vision", "image", "learning"])
     engine = open_engine(database_url)
     try:
-        asked = 0
+        asked, sending = 0, False
 
         def stop() -> bool:  # shutdown arrives after the second send
             nonlocal asked
-            asked += 1
+            asked += sending
             return asked > 2
 
         first = Pipeline(config, engine, NOW, stop=stop)
         first.ingest()
         built = first.build_digests(config.profiles)
         assert all(r.digest_id for r in built.values())
+        sending = True
         sent = first.deliver(config.profiles)
         assert [r.status for r in sent] == ["sent", "sent"]
         with engine.connect() as conn:
@@ -78,22 +82,17 @@ def test_a_pass_told_to_stop_is_recorded_as_interrupted_with_its_duration(
     config = _config(tmp_path, seeds_dir, sqlite_url, ["model", "language", "vision"])
     engine = open_engine(sqlite_url)
     try:
-        asked = 0
+        def sent_at_least(count: int) -> Callable[[], bool]:
+            def stop() -> bool:  # shutdown once `count` digests are sent
+                with engine.connect() as conn:
+                    return conn.execute(select(func.count()).select_from(deliveries).where(
+                        deliveries.c.status == "sent")).scalar_one() >= count
+            return stop
 
-        def stop() -> bool:  # asked once the sources are read, then before each send
-            nonlocal asked
-            asked += 1
-            return asked > 2
-
-        report = run_pass(config, engine, NOW, stop=stop)
+        report = run_pass(config, engine, NOW, stop=sent_at_least(1))
         assert [d.status for d in report.deliveries] == ["sent"]
-        calls = 0
-
-        def late_stop() -> bool:  # shutdown once the two handed back are sent: nothing left
-            nonlocal calls
-            calls += 1
-            return calls > 3
-
+        # shutdown once the two handed back are sent: nothing was left to hand back
+        late_stop = sent_at_least(3)
         again = run_pass(config, engine, NOW, stop=late_stop)
         assert [d.status for d in again.deliveries] == ["sent", "sent"] and late_stop()
         second, first = runs.recent_runs(engine, 2)
@@ -183,7 +182,6 @@ def test_a_pass_told_to_stop_while_reading_sources_leaves_the_digests_to_the_nex
     and the pass stops there, interrupted, rather than go on to match every subscriber (at
     scale, a while) only to hand the digests back unsent. The next pass builds and sends
     them, each paper once."""
-    from sqlalchemy import func
 
     from worker.app import run_pass
     from worker.store import runs
@@ -203,5 +201,62 @@ def test_a_pass_told_to_stop_while_reading_sources_leaves_the_digests_to_the_nex
         again = run_pass(config, engine, NOW)
         assert sum(s.new_papers for s in again.sources) == 0
         assert {d.status for d in again.deliveries} == {"sent"} and len(again.deliveries) == 3
+    finally:
+        engine.dispose()
+
+
+def test_a_pass_told_to_stop_while_matching_keeps_what_it_built_and_leaves_the_rest(
+        tmp_path: Path, seeds_dir: Path, database_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM, Ctrl-C or serve's shutdown while subscribers are matched (at scale, a while):
+    the pass stops after the digest under way, keeps the digests it wrote (pending, unsent:
+    no send starts once told to stop) and leaves the other subscribers, whose cursors have
+    not moved, to the next pass. That one sends every digest, each paper once."""
+
+    from worker import app
+    from worker.app import run_pass
+    from worker.report import pass_lines
+    from worker.store import runs
+    from worker.store.schema import digest_items, digests
+
+    config = _config(tmp_path, seeds_dir, database_url, ["model", "language", "vision"])
+    stopping = False
+
+    real = app.match_each
+
+    def match_then_stop(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        nonlocal stopping
+        for match in real(*args, **kwargs):
+            stopping = True  # SIGTERM as the first subscriber's match comes back
+            yield match
+
+    monkeypatch.setattr(app, "match_each", match_then_stop)
+    engine = open_engine(database_url)
+    try:
+        stopped = run_pass(config, engine, NOW, stop=lambda: stopping)
+        assert list(stopped.subscribers) == ["s0"] and stopped.subscribers["s0"].digest_id
+        assert stopped.unbuilt == 2 and not stopped.deliveries
+        [run] = runs.recent_runs(engine, 1)
+        assert run.status == "interrupted"
+        with engine.connect() as conn:
+            assert conn.execute(select(digests.c.subscriber_id)).scalars().all() == ["s0"]
+            assert {r.status for r in conn.execute(select(deliveries.c.status))} == {"pending"}
+        lines = pass_lines(stopped, config.settings)
+        assert "  (2 subscribers left to the next run: stopped before their digests were " \
+               "built)" in lines
+        assert not any("no subscribers" in line for line in lines)
+
+        monkeypatch.setattr(app, "match_each", real)
+        again = run_pass(config, engine, NOW)
+        assert sorted(sid for sid, r in again.subscribers.items() if r.digest_id) == [
+            "s1", "s2"] and again.unbuilt == 0
+        assert sorted(d.subscriber_id for d in again.deliveries if d.status == "sent") == [
+            "s0", "s1", "s2"]
+        with engine.connect() as conn:
+            sent_twice = conn.execute(
+                select(digest_items.c.subscriber_id, digest_items.c.paper_id)
+                .group_by(digest_items.c.subscriber_id, digest_items.c.paper_id)
+                .having(func.count() > 1)).all()
+        assert sent_twice == []
     finally:
         engine.dispose()

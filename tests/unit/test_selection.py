@@ -153,6 +153,32 @@ def test_a_worker_that_dies_costs_time_not_digests(monkeypatch: pytest.MonkeyPat
     assert "a matching worker process died" in caplog.text
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux")
+def test_matching_closed_early_ends_its_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass told to stop while it matches closes match_each after the digest under way:
+    its worker processes end then, with the shares they had begun, not after every
+    subscriber was matched; the fan-out is free for the next pass."""
+    import multiprocessing
+
+    from worker import selection
+    from worker.fanout import _HELD
+
+    history = stored(synthetic(60, 5))
+    new = Candidates(stored(synthetic(100, 6)))
+    group = profiles(3 * PARALLEL_MIN, history)
+    monkeypatch.setattr(selection, "_matched", _slow_there_counted_here)
+    _HERE.clear()
+    matched = match_each(group, new, {}, {}, workers=2)
+    assert next(matched) == match_papers(group[0], new, {})
+    began = time.perf_counter()
+    matched.close()
+    # the worker finishes the share it is on (0.3 s), none of the ~10 after it
+    assert time.perf_counter() - began < 2.0
+    assert multiprocessing.active_children() == []
+    assert not _HELD["matching"].locked()
+    assert len(_HERE) < len(group) // selection.SHARE - 2
+
+
 def _slow_here_dying_there(n: int) -> int:
     if os.getpid() != _PARENT:
         time.sleep(0.5)  # the running process does the shares after this one meanwhile

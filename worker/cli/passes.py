@@ -82,7 +82,11 @@ def run(obj: Obj, dry_run: bool, now_text: str | None, sources: tuple[str, ...],
         click.echo(f"\nRetention: removed {describe(removed, settings.retention)}.")
     if held is not None:
         click.echo(f"\nRetention: not applied ({held}); the next run applies it.")
-    if stop.is_set() and not report.subscribers:  # (worker.app: asked once sources are read)
+    if stop.is_set() and report.unbuilt:  # (worker.app: asked while digests were built)
+        click.echo(f"stopped (SIGTERM or Ctrl-C) while digests were built: those built stay "
+                   f"pending, unsent; the next run sends them and builds the other "
+                   f"{report.unbuilt}")
+    elif stop.is_set() and not report.subscribers:  # (worker.app: asked once sources are read)
         click.echo("stopped (SIGTERM or Ctrl-C) once the sources were read: their papers are "
                    "recorded; the next run builds the digests and sends them")
     elif stop.is_set():

@@ -115,6 +115,22 @@ def finish_slots(engine: Engine, slot: str, digest_ids: Mapping[str, int | None]
             [{"sid": sid, "did": did} for sid, did in digest_ids.items()])
 
 
+def release_slots(engine: Engine, slot: str, subscriber_ids: Sequence[str], *,
+                  owner: str) -> None:
+    """Give up `owner`'s unfinished claims of `slot` for these subscribers (told to stop
+    before their digests were built): the next pass claims them at once, rather than after
+    the claims grow stale."""
+    if not subscriber_ids:
+        return
+    with engine.begin() as conn:
+        for start in range(0, len(subscriber_ids), CLAIMS_A_STATEMENT):
+            conn.execute(delete(slot_claims).where(
+                slot_claims.c.slot == slot, slot_claims.c.owner == owner,
+                slot_claims.c.finished_at.is_(None),
+                slot_claims.c.subscriber_id.in_(
+                    list(subscriber_ids[start:start + CLAIMS_A_STATEMENT]))))
+
+
 def has_deliverable(engine: Engine, subscriber_ids: Sequence[str], now: datetime) -> bool:
     """Is any delivery of these subscribers pending, unleased and past its retry time?"""
     query = (select(deliveries.c.id).join(digests, digests.c.id == deliveries.c.digest_id)
