@@ -59,21 +59,31 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     for sid, sub in report.subscribers.items():
         deliveries = sent.pop(sid, [])
         if not every and not sub.taken and not sub.unknown_examples and all(
-                d.status == "sent" and d.digest_id == sub.digest_id for d in deliveries):
-            routine["papers"] += sub.items
-            routine["digests" if sub.digest_id and sub.items else "empty"] += 1
+                d.status == "sent" for d in deliveries):
+            # a digest this pass did not try to send (told to stop first) is not "sent"
+            ours = [d for d in deliveries if d.digest_id == sub.digest_id]
+            kind = ("empty" if not (sub.digest_id and sub.items) else
+                    "digests" if ours or report.dry_run else "unsent")
+            routine[kind] += 1
+            routine[f"{kind} papers"] += sub.items
+            # an earlier pass's digests, sent now (it was stopped, or a relay was down)
+            routine["earlier"] += len({d.digest_id for d in deliveries} - {sub.digest_id})
             continue
         lines += _subscriber_lines(sid, sub, deliveries)
         shown += 1
     if routine:
-        count = routine["digests"] + routine["empty"]
+        count = routine["digests"] + routine["unsent"] + routine["empty"]
         who = f"...and {count} more" if shown else _plural(count, "subscriber")
-        lines.append(f"  {who}: "
-                     f"{_plural(routine['digests'], 'digest')} of "
-                     f"{_plural(routine['papers'], 'paper')} "
-                     f"{'would be sent' if report.dry_run else 'sent'}, {routine['empty']} "
-                     f"with no paper (`{command_line(settings.config_dir, 'subscribers')}` "
-                     "lists each)")
+        said = [f"{_plural(routine[kind], 'digest')} of "
+                f"{_plural(routine[f'{kind} papers'], 'paper')} {verb}"
+                for kind, verb in (("digests", "would be sent" if report.dry_run else "sent"),
+                                   ("unsent", "written, not sent yet"))
+                if routine[kind] or (kind == "digests" and not routine["unsent"])]
+        said.append(f"{routine['empty']} with no paper")
+        if routine["earlier"]:
+            said.append(f"and {_plural(routine['earlier'], 'earlier digest')} sent")
+        lines.append(f"  {who}: {', '.join(said)} "
+                     f"(`{command_line(settings.config_dir, 'subscribers')}` lists each)")
     for sid, reports in sent.items():  # subscribers this pass did not build digests for
         lines.append(f"  {sid}:")
         lines += [f"    earlier digest: {_sent_line(d)}" for d in reports]

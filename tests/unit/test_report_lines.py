@@ -3,6 +3,7 @@ institute, only those with something to look at, and the rest counted."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,8 +72,42 @@ def test_when_every_subscriber_is_routine_the_count_stands_alone(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
     report = institute(LISTED + 20)
-    report.deliveries = [d for d in report.deliveries if d.status == "sent"]
+    report.deliveries = [dataclasses.replace(d, status="sent") for d in report.deliveries
+                         if d.digest_id < 1000]  # not s2's earlier digest
     report.subscribers["s1"].unknown_examples = ()
     lines = pass_lines(report, settings())
     first = lines[lines.index("Digests:") + 1]
     assert first.startswith("  70 subscribers: 63 digests of 189 papers sent, 7 with no paper")
+
+
+def test_digests_a_pass_stopped_before_sending_are_not_counted_as_sent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Told to stop while it matched, a pass writes digests and sends none: the count says
+    so, and how many subscribers are left to the next run."""
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    report = institute(LISTED + 20)
+    report.deliveries = []
+    report.subscribers["s1"].unknown_examples = ()
+    report.unbuilt = 300
+    lines = pass_lines(report, settings())
+    digests = lines[lines.index("Digests:") + 1:]
+    assert digests == [
+        "  70 subscribers: 63 digests of 189 papers written, not sent yet, 7 with no paper "
+        "(`paper-digest subscribers` lists each)",
+        "  (300 subscribers left to the next run: stopped before their digests were built)"]
+
+
+def test_an_earlier_passs_digests_sent_now_are_counted_not_listed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pass after one stopped while it matched sends the digests that one wrote: at an
+    institute's size they are counted with the rest, not listed one by one."""
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    report = institute(LISTED + 20)
+    report.deliveries = [dataclasses.replace(d, status="sent") for d in report.deliveries]
+    report.subscribers["s1"].unknown_examples = ()
+    for n in range(3, 10):  # nothing new to them now: their digests were the earlier pass's
+        report.deliveries.append(DeliveryReport(f"s{n}", 2000 + n, "email", "sent", "x"))
+    lines = pass_lines(report, settings())
+    assert lines[lines.index("Digests:") + 1:] == [
+        "  70 subscribers: 63 digests of 189 papers sent, 7 with no paper, and 8 earlier "
+        "digests sent (`paper-digest subscribers` lists each)"]
