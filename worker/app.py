@@ -70,6 +70,8 @@ class PassReport:
     not_due: int = 0  # `run --due`: subscribers whose schedule was not due in this pass
     # told to stop while digests were built: subscribers whose digests the next pass builds
     unbuilt: int = 0
+    # a template's error -> the digests it held pending, with their subscribers (a line each)
+    held_by_template: dict[str, dict[int, str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # anything that makes the pass not clean
 
     @property
@@ -119,8 +121,9 @@ class Pipeline:
         self._http: Any = None
         self.timings: dict[str, float] = defaultdict(float)  # stage -> seconds, see timed()
         self.interrupted = False  # told to stop before all was sent (worker.sending)
-        # told to stop while digests were built: the subscribers whose digests were not
+        # told to stop while digests were built: the subscribers it left without one
         self.left: set[str] = set()
+        self.held_by_template: dict[str, dict[int, str]] = {}  # worker.sending's, of deliver
 
     # -- sources ---------------------------------------------------------------------------
     def ingest(self, only: Sequence[str] | None = None) -> list[SourceReport]:
@@ -310,6 +313,7 @@ class Pipeline:
             return delivery.deliver(profiles, ignore_backoff=ignore_backoff)
         finally:
             self.interrupted |= delivery.interrupted
+            self.held_by_template = delivery.held_by_template
 
 
 def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
@@ -398,6 +402,7 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
                 with pipeline.timed("delivery"):  # rendering included: forms made as sent
                     report.deliveries = pipeline.deliver(profiles,
                                                          ignore_backoff=ignore_backoff)
+                report.held_by_template = pipeline.held_by_template
         status = ("interrupted" if pipeline.interrupted  # serve's shutdown: some handed back
                   else "ok" if report.ok else "partial")
     except Exception as exc:

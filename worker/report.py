@@ -104,8 +104,21 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         check = command_line(settings.config_dir, "check")
         lines.append(f"  {sid}: SKIPPED, its file has problems (fix them, then `{check}`):")
         lines += [f"    {p}" for p in problems]
+    lines += _template_lines(report.held_by_template, settings)
     lines += [f"error: {e}" for e in report.errors]
     return [one_line(line) for line in lines]
+
+
+def _template_lines(held: dict[str, dict[int, str]], settings: Settings) -> list[str]:
+    """A line for each template error that held digests in the pass (each digest says it
+    too, under its subscriber, but past LISTED subscribers those lines are thousands)."""
+    lines = []
+    for error, digests in held.items():
+        preview = command_line(settings.config_dir, f"preview {next(iter(digests.values()))}")
+        lines.append(f"error: {error}: {_plural(len(digests), 'digest')} held, pending with no "
+                     f"attempt counted, until the template is fixed (`{preview}` renders it; "
+                     "the next run sends them)")
+    return lines
 
 
 def _unsubscribed_lines(gone: dict[str, datetime], settings: Settings) -> list[str]:

@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 
 from worker.collector import paced_for_batches
 from worker.delivery import Channel, Rendered
-from worker.errors import DeliveryError, RenderError, as_database_error
+from worker.errors import DeliveryError, RenderError, TemplateError, as_database_error
 from worker.fanout import FanOut, shared
 from worker.profiles import Profile
 from worker.progress import Progress, no_progress
@@ -151,6 +151,9 @@ class Delivery:
         self.progress = progress or no_progress
         self.marks: Engine | Recorder = engine  # where outcomes go: deliver() says
         self.interrupted = False  # told to stop with deliveries left: handed back
+        # A template's error (its text) -> the digests it held in this pass, with their
+        # subscribers: said once for the pass, not once a digest (see _template_held).
+        self.held_by_template: dict[str, dict[int, str]] = {}
 
     def deliver(self, profiles: Sequence[Profile], *, ignore_backoff: bool = True,
                 ) -> list[DeliveryReport]:
@@ -192,6 +195,7 @@ class Delivery:
                 UNTRIED.forget_engine(self.engine)
                 for channel in channels.values():
                     channel.close()
+                self._say_held_by_template()
         return reports
 
     def _renderers(self, by_id: dict[str, Profile],
@@ -247,7 +251,7 @@ class Delivery:
                 try:
                     rendered = self.render(digest_id, profile, digest)
                 except Exception as exc:  # its jobs stay pending and say why
-                    rendered = self._made(digest_id, profile, "", {}, exc)
+                    rendered = self._made(digest_id, profile, "", {}, dict.fromkeys(FORMS, exc))
                 yield rendered
             return
         forms: dict[int, set[str]] = defaultdict(set)
@@ -257,20 +261,20 @@ class Delivery:
                         for digest_id in order[start:start + RENDER_SHARE])
                   for start in range(0, len(order), RENDER_SHARE)]
         for share in fan.map(_render_share, shares):
-            for digest_id, subscriber_id, file_stem, made, error in share:
-                yield self._made(digest_id, by_id[subscriber_id], file_stem, made, error)
+            for digest_id, subscriber_id, file_stem, made, failed in share:
+                yield self._made(digest_id, by_id[subscriber_id], file_stem, made, failed)
 
     def _made(self, digest_id: int, profile: Profile, file_stem: str, made: dict[str, Any],
-              error: str | Exception | None) -> Rendered:
+              failed: dict[str, Exception]) -> Rendered:
         """A digest rendered ahead: its forms as made (`made` by channel name), or the error
-        that stopped them (raised when a channel asks for a form: its jobs stay pending); a
-        form not made ahead is rendered here when asked for."""
-        failure = RenderError(error) if isinstance(error, str) else error
+        that stopped each (`failed`, raised when a channel asks for that form: its jobs stay
+        pending, and its other forms go); a form not made ahead is rendered here when asked
+        for."""
 
         def form(channel: str) -> Callable[[], Any]:
             def make() -> Any:
-                if failure is not None:
-                    raise failure
+                if channel in failed:
+                    raise failed[channel]
                 if channel in made:
                     return made[channel]
                 return getattr(self.render(digest_id, profile), channel)
@@ -292,7 +296,9 @@ class Delivery:
             if exc.held:
                 return self._held(job, report, str(exc))
             return self._failed(job, report, str(exc), exc.permanent)
-        except Exception as exc:  # a template or file-system bug: keep it pending, say why
+        except TemplateError as exc:
+            return self._template_held(job, report, exc)
+        except Exception as exc:  # a bug of ours: keep it pending, say why
             return self._failed(job, report, f"{type(exc).__name__}: {exc}", False, bug=exc)
         try:
             recorded = outbox.mark_sent(self.marks, job, now=self.now, target=target)
@@ -318,12 +324,34 @@ class Delivery:
 
     def _held(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
               ) -> DeliveryReport:
-        """No fault of this digest (the relay refused our login): pending, its attempt not
-        counted, tried again after `retry_base`, for as long as it takes."""
+        """No fault of this digest (the relay refused our login, a template cannot be
+        rendered): pending, its attempt not counted, tried again after `retry_base`, for as
+        long as it takes."""
         retry_at = self._retry_at(self.settings.delivery.base)
         outbox.mark_held(self.marks, job, error=error, retry_at=retry_at)
         return _logged(report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)"),
                        attempts=job.attempts - 1, retry_at=_iso(retry_at))
+
+    def _template_held(self, job: Any, report: Callable[[str, str], DeliveryReport],
+                       exc: TemplateError) -> DeliveryReport:
+        """A template that cannot be rendered (one of `templates_dir` that names a field `d`
+        lacks, say) is the install's to fix, not the digest's: counted as an attempt, it made
+        every digest failed after `max_attempts` passes, and they stayed unsent once it was
+        fixed, until `retry`. Held instead, as for a relay that cannot be reached: pending, no
+        attempt counted, sent by the first pass after the fix; said once for the pass."""
+        error = f"TemplateError: {exc}"
+        self.held_by_template.setdefault(error, {})[job.digest_id] = job.subscriber_id
+        return self._held(job, report, error)
+
+    def _say_held_by_template(self) -> None:
+        """One line for each template error the pass met, with how many digests it held
+        (each digest has its own delivery.retry line as well)."""
+        for error, held in self.held_by_template.items():
+            log.error("%s: %d digest%s held, pending with no attempt counted, until the "
+                      "template is fixed (the first pass after sends them)", error, len(held),
+                      "" if len(held) == 1 else "s",
+                      extra={"event": "delivery.template_held", "digests": len(held),
+                             "subscriber": next(iter(held.values()))})
 
     def _failed(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
                 permanent: bool, bug: Exception | None = None) -> DeliveryReport:
@@ -381,25 +409,41 @@ def _renderer_started() -> None:
 
 
 def _render_share(share: Sequence[tuple[int, Sequence[str]]],
-                  ) -> list[tuple[int, str, str, dict[str, Any], str | None]]:
+                  ) -> list[tuple[int, str, str, dict[str, Any], dict[str, Exception]]]:
     """Digests rendered in the forms their channels take: (id, subscriber, file stem, the
-    forms by channel name, None), or an error's text in the last place."""
+    forms by channel name, the error of each form that could not be made). Each form on its
+    own: an HTML template that fails holds the digest's email, not its Markdown, as where it
+    is sent. A TemplateError comes back as it is (its jobs are held); another error as its
+    text (it may not pickle), a RenderError."""
     state = shared("rendering")
     delivery, by_id = state["delivery"], state["by_id"]
     digests = outbox.load_digests(delivery.engine, [digest_id for digest_id, _ in share],
                                   state["papers"])
-    out: list[tuple[int, str, str, dict[str, Any], str | None]] = []
+    out: list[tuple[int, str, str, dict[str, Any], dict[str, Exception]]] = []
     for digest_id, channels in share:
         digest = digests[digest_id]
+        forms = [channel for channel in channels if channel in FORMS]
+        made: dict[str, Any] = {}
+        failed: dict[str, Exception] = {}
         try:
             rendered = delivery.render(digest_id, by_id[digest.subscriber_id], digest)
-            made = {channel: getattr(rendered, channel) for channel in channels
-                    if channel in FORMS}
-        except Exception as exc:  # a template bug: that digest stays pending, says why
-            out.append((digest_id, digest.subscriber_id, "", {}, f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # a bug: that digest stays pending, says why
+            failed = dict.fromkeys(forms, _portable(exc))
+            out.append((digest_id, digest.subscriber_id, "", made, failed))
             continue
-        out.append((digest_id, digest.subscriber_id, rendered.file_stem, made, None))
+        for channel in forms:
+            try:
+                made[channel] = getattr(rendered, channel)
+            except Exception as exc:
+                failed[channel] = _portable(exc)
+        out.append((digest_id, digest.subscriber_id, rendered.file_stem, made, failed))
     return out
+
+
+def _portable(exc: Exception) -> Exception:
+    """`exc` as a rendering process hands it back: a TemplateError as it is, another error
+    as a RenderError with its type and text."""
+    return exc if isinstance(exc, TemplateError) else RenderError(f"{type(exc).__name__}: {exc}")
 
 
 class DryRunChannel(Channel):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.integration.helpers import add_seed_day, make_config
 from worker import sending
@@ -108,6 +108,33 @@ def test_a_digest_that_fails_to_render_in_a_worker_stays_pending_and_says_why(
     assert all(r.status == "retry" and "ValueError: template trouble in digest 5" in r.detail
                for r in failed)
     assert len(reports) - len(failed) > RENDER_MIN
+
+
+def test_a_template_that_fails_in_a_worker_holds_that_form_only(
+        tmp_path: Path, seeds_dir: Path, database_url: str) -> None:
+    """A `templates_dir` HTML template that fails when rendered holds every email, pending
+    with no attempt counted (the install's to fix, not the digests'); the Markdown of the
+    same digests goes out: a worker renders each form on its own, as the sending process
+    does (it used to fail the digest's every form when one failed)."""
+    pipeline = _pipeline(tmp_path, seeds_dir, database_url, 2)
+    templates = tmp_path / "my-templates"
+    templates.mkdir()
+    (templates / "digest.html.j2").write_text("{{ d.no_such_field }}\n", encoding="utf-8")
+    config = pipeline.config
+    settings = replace(config.settings, templates_dir=templates)
+    pipeline = Pipeline(replace(config, settings=settings), pipeline.engine, NOW)
+    reports = pipeline.deliver(pipeline.config.profiles)
+    assert len(reports) > RENDER_MIN
+    emails = [r for r in reports if r.channel == "email"]
+    markdown = [r for r in reports if r.channel == "markdown"]
+    reason = f"TemplateError: {templates / 'digest.html.j2'}:1: "
+    assert emails and all(r.status == "retry" and r.detail.startswith(reason) for r in emails)
+    assert markdown and {r.status for r in markdown} == {"sent"}
+    assert {r.digest_id for r in emails} & {r.digest_id for r in markdown}  # both channels
+    with pipeline.engine.connect() as conn:
+        held = set(conn.execute(select(deliveries.c.status, deliveries.c.attempts)
+                                .where(deliveries.c.channel == "email")))
+    assert held == {("pending", 0)}
 
 
 def _dying_there(share: Any) -> Any:
