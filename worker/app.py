@@ -418,7 +418,13 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         pipeline.close()
         # `now` is the pass's moment; it took this long (a measure, not a clock reading)
         finished = report.now + timedelta(seconds=time.perf_counter() - started)
-        runs.finish_run(engine, run_id, finished, status, report.stats(), error)
+        try:
+            runs.finish_run(engine, run_id, finished, status, report.stats(), error)
+        except Exception:
+            # A pass that failed (on the database, most likely) says its own error, not the
+            # record's: that outcome is kept and written later (runs.recorded_late).
+            if error is None:
+                raise
         _log_stages(pipeline.timings)
 
 

@@ -270,6 +270,10 @@ class Server:
         store.beat(self.engine, self.worker, host=self.host, pid=os.getpid(),
                    started_at=self.started, now=now)
         self.metrics.last_beat = now
+        # A pass that failed as the database went away could not record so: written as soon
+        # as it answers, not at the next pass (hours off, for daily digests), so that `status`
+        # says `failed` and why rather than `abandoned`.
+        runs.recorded_late(self.engine)
 
     def reload(self) -> None:
         gone = []

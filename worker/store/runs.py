@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from worker.errors import as_database_error
 from worker.store.db import reading, upsert
 from worker.store.locks import RunLease, lease_run, run_lease_free
 from worker.store.models import RunState, SourceState
@@ -19,10 +21,18 @@ from worker.store.schema import http_cache, http_holds, runs, source_status
 # ever). A run whose process died is found by its lease (worker.store.locks.RunLease).
 _OPEN: dict[int, tuple[Engine, dict[int, RunLease | None]]] = {}
 _OPEN_LOCK = threading.Lock()
+# Runs this process finished whose outcome the database did not take (it went away: most
+# likely why the pass failed), by engine, with the values to write: recorded_late writes them
+# once it answers again (serve's next pass or heartbeat). Left `running`, their leases gone,
+# they read `abandoned` as if the process had died.
+_UNRECORDED: dict[int, tuple[Engine, dict[int, dict[str, Any]]]] = {}
+log = logging.getLogger("paper_digest")
 
 
 def start_run(engine: Engine, kind: str, now: datetime) -> int:
-    """Record a run under way (and first, mark abandoned the runs whose process died)."""
+    """Record a run under way (and first, write how this process's earlier runs ended if the
+    database missed it, and mark abandoned the runs whose process died)."""
+    recorded_late(engine)
     abandon_dead(engine, now)
     lease = None
     try:
@@ -42,18 +52,52 @@ def start_run(engine: Engine, kind: str, now: datetime) -> int:
 
 def finish_run(engine: Engine, run_id: int, now: datetime, status: str,
                stats: dict[str, Any], error: str | None = None) -> None:
+    """Record how run `run_id` ended. A database that does not take it (gone away) raises,
+    and the outcome is kept for recorded_late to write (not a dry run's: rolled back)."""
     with _OPEN_LOCK:
         open_runs = _OPEN.get(id(engine), (engine, {}))[1]
         lease = open_runs.pop(run_id, None)
         if not open_runs:  # nothing kept of an engine (or a dry run's scope) once its runs end
             _OPEN.pop(id(engine), None)
+    values = {"finished_at": now, "status": status, "stats": json.dumps(stats), "error": error}
     try:
-        with engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(
-                finished_at=now, status=status, stats=json.dumps(stats), error=error))
+        _record(engine, run_id, values)
+    except Exception as exc:
+        if isinstance(engine, Engine):
+            with _OPEN_LOCK:
+                _UNRECORDED.setdefault(id(engine), (engine, {}))[1][run_id] = values
+            log.warning("run #%d ended %s, but the database did not take it (%s): kept to "
+                        "record once it answers, if this process still runs (serve: its next "
+                        "heartbeat or pass); until then `status` reads it abandoned",
+                        run_id, status, as_database_error(exc) or type(exc).__name__,
+                        extra={"event": "run.unrecorded", "run": run_id, "status": status})
+        raise
     finally:
         if lease is not None:
             lease.release()
+
+
+def recorded_late(engine: Engine) -> int:
+    """Write how this process's runs on `engine` ended that the database did not take when
+    they did (finish_run); how many. Raises, keeping the rest, while it still does not."""
+    with _OPEN_LOCK:
+        kept = dict(_UNRECORDED.get(id(engine), (engine, {}))[1])
+    for run_id, values in sorted(kept.items()):
+        _record(engine, run_id, values)  # (over `abandoned`, which another process may have
+        with _OPEN_LOCK:                 # written meanwhile: it could not know better)
+            unrecorded = _UNRECORDED.get(id(engine), (engine, {}))[1]
+            unrecorded.pop(run_id, None)
+            if not unrecorded:
+                _UNRECORDED.pop(id(engine), None)
+        log.info("run #%d recorded %s now that the database answers", run_id,
+                 values["status"], extra={"event": "run.recorded", "run": run_id,
+                                          "status": values["status"]})
+    return len(kept)
+
+
+def _record(engine: Engine, run_id: int, values: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
 
 def abandon_open(engine: Engine, now: datetime) -> int:
