@@ -54,36 +54,30 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     # An institute's pass (10,000 subscribers) lists only the subscribers with something to
     # look at, and counts the rest: cron mails a run's output to whoever runs it.
     every = len(report.subscribers) <= LISTED
+    # digests a template's error held (each said once, after the subscribers): counted too
+    held = {digest for digests in report.held_by_template.values() for digest in digests}
     routine: Counter[str] = Counter()
     shown = 0
     for sid, sub in report.subscribers.items():
         deliveries = sent.pop(sid, [])
         if not every and not sub.taken and not sub.unknown_examples and all(
-                d.status == "sent" for d in deliveries):
+                d.status == "sent" or d.digest_id in held for d in deliveries):
             # a digest this pass did not try to send (told to stop first) is not "sent"
             ours = [d for d in deliveries if d.digest_id == sub.digest_id]
             kind = ("empty" if not (sub.digest_id and sub.items) else
+                    "held" if sub.digest_id in held else
                     "digests" if ours or report.dry_run else "unsent")
             routine[kind] += 1
             routine[f"{kind} papers"] += sub.items
             # an earlier pass's digests, sent now (it was stopped, or a relay was down)
-            routine["earlier"] += len({d.digest_id for d in deliveries} - {sub.digest_id})
+            earlier = {d.digest_id for d in deliveries} - {sub.digest_id}
+            routine["earlier held"] += len(earlier & held)
+            routine["earlier"] += len(earlier - held)
             continue
         lines += _subscriber_lines(sid, sub, deliveries)
         shown += 1
     if routine:
-        count = routine["digests"] + routine["unsent"] + routine["empty"]
-        who = f"...and {count} more" if shown else _plural(count, "subscriber")
-        said = [f"{_plural(routine[kind], 'digest')} of "
-                f"{_plural(routine[f'{kind} papers'], 'paper')} {verb}"
-                for kind, verb in (("digests", "would be sent" if report.dry_run else "sent"),
-                                   ("unsent", "written, not sent yet"))
-                if routine[kind] or (kind == "digests" and not routine["unsent"])]
-        said.append(f"{routine['empty']} with no paper")
-        if routine["earlier"]:
-            said.append(f"and {_plural(routine['earlier'], 'earlier digest')} sent")
-        lines.append(f"  {who}: {', '.join(said)} "
-                     f"(`{command_line(settings.config_dir, 'subscribers')}` lists each)")
+        lines.append(_routine_line(routine, shown, report.dry_run, settings))
     for sid, reports in sent.items():  # subscribers this pass did not build digests for
         lines.append(f"  {sid}:")
         lines += [f"    earlier digest: {_sent_line(d)}" for d in reports]
@@ -119,6 +113,26 @@ def _template_lines(held: dict[str, dict[int, str]], settings: Settings) -> list
                      f"attempt counted, until the template is fixed (`{preview}` renders it; "
                      "the next run sends them)")
     return lines
+
+
+def _routine_line(routine: Counter[str], shown: int, dry_run: bool, settings: Settings) -> str:
+    """The subscribers pass_lines counts rather than lists: their digests by what became of
+    them, those with no paper, and an earlier pass's digests sent now."""
+    kinds = (("digests", "would be sent" if dry_run else "sent"),
+             ("unsent", "written, not sent yet"),
+             ("held", "held by the template error below"))
+    count = sum(routine[kind] for kind, _ in kinds) + routine["empty"]
+    who = f"...and {count} more" if shown else _plural(count, "subscriber")
+    said = [f"{_plural(routine[kind], 'digest')} of "
+            f"{_plural(routine[f'{kind} papers'], 'paper')} {verb}" for kind, verb in kinds
+            if routine[kind] or (kind == "digests" and not (routine["unsent"] or routine["held"]))]
+    said.append(f"{routine['empty']} with no paper")
+    earlier = [f"{_plural(routine[kind], 'earlier digest')} {verb}"
+               for kind, verb in (("earlier", "sent"), ("earlier held", "held")) if routine[kind]]
+    if earlier:
+        said.append(f"and {' and '.join(earlier)}")
+    return (f"  {who}: {', '.join(said)} "
+            f"(`{command_line(settings.config_dir, 'subscribers')}` lists each)")
 
 
 def _unsubscribed_lines(gone: dict[str, datetime], settings: Settings) -> list[str]:

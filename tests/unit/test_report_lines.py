@@ -111,3 +111,23 @@ def test_an_earlier_passs_digests_sent_now_are_counted_not_listed(
     assert lines[lines.index("Digests:") + 1:] == [
         "  70 subscribers: 63 digests of 189 papers sent, 7 with no paper, and 8 earlier "
         "digests sent (`paper-digest subscribers` lists each)"]
+
+
+def test_digests_a_template_held_are_counted_and_the_error_said_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken template holds every email digest of an institute's pass: one line counts
+    them, one names the error, rather than two lines for each of 10,000 subscribers."""
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    report = institute(LISTED + 20)
+    report.subscribers["s1"].unknown_examples = ()
+    report.deliveries = [dataclasses.replace(d, status="retry", detail="TemplateError: t:1")
+                         for d in report.deliveries if d.digest_id < 1000]
+    error = "TemplateError: digest.html.j2:3: 'd' has no attribute 'x'"
+    report.held_by_template = {error: {d.digest_id: d.subscriber_id
+                                       for d in report.deliveries}}
+    lines = pass_lines(report, settings())
+    assert lines[lines.index("Digests:") + 1:] == [
+        "  70 subscribers: 63 digests of 189 papers held by the template error below, 7 with "
+        "no paper (`paper-digest subscribers` lists each)",
+        f"error: {error}: 63 digests held, pending with no attempt counted, until the "
+        "template is fixed (`paper-digest preview s0` renders it; the next run sends them)"]
