@@ -87,6 +87,21 @@ papers = Table(
 Index("uq_papers_title_hash", papers.c.title_hash, func.coalesce(papers.c.arxiv_id, ""),
       unique=True)
 
+# The other titles a paper with an arXiv id was listed under with that id (arXiv retitled it in
+# a new version; one source lists the old title, another the new one), by their title keys
+# (migration 0013). Ingest looks titles up here too, so a text dump (titles only) listing
+# either title lists a known paper. A row is written only when a paper found by its id comes
+# with a title key it does not have yet, so a new paper costs nothing here. One index: the
+# primary key, whose first column serves the lookups by hash; removing a paper (nothing does)
+# scans this small table for its rows. A key a migration changes (0012) must change here too.
+paper_titles = Table(
+    "paper_titles", metadata,
+    Column("title_hash", BigInteger, primary_key=True, autoincrement=False),
+    Column("paper_id", Integer, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("title_key", Text, nullable=False),
+)
+
 dumps = Table(
     "dumps", metadata,
     Column("id", Integer, primary_key=True),
