@@ -14,7 +14,7 @@ from worker.records import PaperRecord, normalize_title, split_arxiv_id, title_h
 from worker.sources.base import Dump, DumpFailure, content_hash
 from worker.store.db import reading, upsert
 from worker.store.models import IngestResult, StoredPaper
-from worker.store.schema import counters, dumps, papers, sightings
+from worker.store.schema import counters, dumps, paper_titles, papers, sightings
 
 _CHUNK = 500  # bound parameter lists (SQLite allows 32k, PostgreSQL 65k; stay far below)
 
@@ -63,38 +63,68 @@ def _next_seq(conn: Connection) -> int:
                .scalar_one())
 
 
-def _known(conn: Connection, ids: Iterable[str | None], title_keys: Iterable[str]) -> list[Any]:
-    """The known papers with one of these arXiv ids or title keys' hashes, in id order (a paper
-    of another title with the same hash may come too: callers compare the title key itself)."""
+def _known(conn: Connection, ids: Iterable[str | None],
+           title_keys: Iterable[str]) -> tuple[list[Any], list[tuple[int, str]]]:
+    """The known papers with one of these arXiv ids or title keys' hashes, in id order, and
+    (paper id, title key) for each other title (paper_titles) of one of these hashes, its
+    paper among the papers. A paper of another title with the same hash may come too: callers
+    compare the title key itself."""
     rows: dict[int, Any] = {}
+    hashes = sorted({title_hash(k) for k in title_keys})
     for column, values in ((papers.c.arxiv_id, sorted({i for i in ids if i})),
-                           (papers.c.title_hash, sorted({title_hash(k) for k in title_keys}))):
+                           (papers.c.title_hash, hashes)):
         for chunk in _chunks(values):
             rows.update((r.id, r) for r in conn.execute(select(papers).where(column.in_(chunk))))
-    return sorted(rows.values(), key=lambda r: r.id)
+    # One more indexed query a chunk, which finds nothing but for a retitled paper.
+    others: list[tuple[int, str]] = []
+    for chunk in _chunks(hashes):
+        others += [(row.paper_id, row.title_key) for row in conn.execute(
+            select(paper_titles.c.paper_id, paper_titles.c.title_key)
+            .where(paper_titles.c.title_hash.in_(chunk)))]
+    missing = sorted({paper_id for paper_id, _ in others} - rows.keys())
+    for chunk in _chunks(missing):
+        rows.update((r.id, r) for r in conn.execute(select(papers).where(papers.c.id.in_(chunk))))
+    return sorted(rows.values(), key=lambda r: r.id), sorted(others)
 
 
 class _Index:
-    """Known papers by id and by title key, as the ingest of one dump sees them."""
+    """Known papers by id and by title key, as the ingest of one dump sees them: by the title
+    key a paper shows, then by the other titles it was listed under (paper_titles)."""
 
-    def __init__(self, rows: Iterable[Any]):
+    def __init__(self, rows: Iterable[Any], others: Iterable[tuple[int, str]]):
         self.by_id: dict[str, dict[str, Any]] = {}
         self.by_title: dict[str, dict[str, Any]] = {}
+        self.by_other: dict[str, dict[str, Any]] = {}
+        self.others: dict[int, set[str]] = {}  # id(paper) -> its other title keys
+        stored = {}
         for row in rows:
-            self.add(dict(row._mapping))
+            stored[row.id] = paper = dict(row._mapping)
+            self.add(paper)
+        for paper_id, key in others:
+            self.add_other(stored[paper_id], key)
 
     def add(self, paper: dict[str, Any]) -> None:
         if paper["arxiv_id"]:
             self.by_id[paper["arxiv_id"]] = paper
         self.by_title.setdefault(paper["title_key"], paper)
 
+    def add_other(self, paper: dict[str, Any], key: str) -> bool:
+        """Note another title key of `paper`; False when it had it already."""
+        keys = self.others.setdefault(id(paper), set())
+        if key in keys:
+            return False
+        keys.add(key)
+        self.by_other.setdefault(key, paper)
+        return True
+
     def find(self, record: PaperRecord) -> dict[str, Any] | None:
         if record.arxiv_id and record.arxiv_id in self.by_id:
             return self.by_id[record.arxiv_id]
-        same_title = self.by_title.get(record.title_key)
-        # A title match is the same paper unless both carry different arXiv ids.
-        if same_title and not (record.arxiv_id and same_title["arxiv_id"]):
-            return same_title
+        for same_title in (self.by_title.get(record.title_key),
+                           self.by_other.get(record.title_key)):
+            # A title match is the same paper unless both carry different arXiv ids.
+            if same_title and not (record.arxiv_id and same_title["arxiv_id"]):
+                return same_title
         return None
 
 
@@ -166,9 +196,9 @@ def _ingest(engine: Engine, dump: Dump, now: datetime) -> IngestResult:
             dumps.c.content_hash == dump.content_hash, dumps.c.status == "ingested")).first()
         if already:
             raise _AlreadyIngested
-        known = _known(conn, (r.arxiv_id for r in dump.records),
-                       (r.title_key for r in dump.records))
-        plan = _Plan(_Index(known), now, seq)
+        known, others = _known(conn, (r.arxiv_id for r in dump.records),
+                               (r.title_key for r in dump.records))
+        plan = _Plan(_Index(known, others), now, seq)
         for position, record in enumerate(dump.records):
             plan.take(position, record, record.listing_date or dump.listing_date)
         dump_id = conn.execute(insert(dumps).values(
@@ -189,6 +219,7 @@ class _Plan:
         self.new: list[dict[str, Any]] = []
         self.changed: dict[int, dict[str, Any]] = {}  # paper id -> merged columns
         self.seen: dict[int, tuple[dict[str, Any], int, Any]] = {}  # id(paper) -> sighting
+        self.titles: list[tuple[dict[str, Any], str]] = []  # (paper, other title key) to write
         self.known = self.gained = 0
 
     def take(self, position: int, record: PaperRecord, listing: Any) -> None:
@@ -199,6 +230,9 @@ class _Plan:
             self.new.append(paper)
         else:
             changes = _merge_values(paper, record)
+            found_by_id = record.arxiv_id and record.arxiv_id == paper["arxiv_id"]
+            if found_by_id and record.title_key != paper["title_key"]:
+                changes.update(self._retitle(paper, record))
             if changes:
                 if "id" in paper:  # stored already: remember to update it
                     self.gained += "arxiv_id" in changes and not paper["arxiv_id"]
@@ -207,6 +241,24 @@ class _Plan:
                 self.index.add(paper)
             self.known += paper["first_seen_seq"] != self.seq
         self.seen.setdefault(id(paper), (paper, position, listing))
+
+    def _retitle(self, paper: dict[str, Any], record: PaperRecord) -> dict[str, Any]:
+        """`record`, found by its id, lists `paper` under another title key: arXiv retitled
+        the paper (or a source still lists an older version's title). Both keys stay the
+        paper's, so that a text dump (titles only) listing either lists a known paper. A
+        version newer than the paper's shows its title from now on, and the key it replaces
+        goes to paper_titles; otherwise the record's key goes there and the title shown
+        stays, so an old listing read again never takes the title back. The paper has an id:
+        uq_papers_title_hash, on (hash, id), takes its new key whoever else has that title.
+        The columns to change (the paper's version is read before _merge_values' applies)."""
+        key = record.title_key
+        newer = record.version is not None and record.version > (paper["version"] or 0)
+        changes = ({"title": record.title, "title_key": key, "title_hash": title_hash(key)}
+                   if newer and key else {})
+        other = paper["title_key"] if changes else key
+        if other and self.index.add_other(paper, other):
+            self.titles.append((paper, other))
+        return changes
 
     def write(self, conn: Connection, dump_id: int) -> None:
         if self.new:
@@ -218,6 +270,12 @@ class _Plan:
         for paper_id, changes in self.changed.items():
             conn.execute(update(papers).where(papers.c.id == paper_id)
                          .values(**changes, updated_at=self.now))
+        if self.titles:
+            # A key the paper showed until now may be held already (it had been its other
+            # title before, and the dump did not list it: not read with the others).
+            conn.execute(upsert(conn, paper_titles).on_conflict_do_nothing(), [
+                {"title_hash": title_hash(key), "paper_id": paper["id"], "title_key": key}
+                for paper, key in self.titles])
         if self.seen:
             conn.execute(insert(sightings), [
                 {"paper_id": paper["id"], "dump_id": dump_id, "position": position,
@@ -312,10 +370,14 @@ def find_papers(engine: Engine, refs: Sequence[str]) -> dict[str, StoredPaper]:
     by_id: dict[str, Any] = {}
     by_key: dict[str, Any] = {}
     with reading(engine) as conn:  # rows in id order: the first paper with an id or key wins
-        for row in _known(conn, ids.values(), keys.values()):
-            if row.arxiv_id:
-                by_id.setdefault(row.arxiv_id, row)
-            by_key.setdefault(row.title_key, row)
+        rows, others = _known(conn, ids.values(), keys.values())
+    for row in rows:
+        if row.arxiv_id:
+            by_id.setdefault(row.arxiv_id, row)
+        by_key.setdefault(row.title_key, row)
+    stored = {row.id: row for row in rows}
+    for paper_id, key in others:  # then a title a paper was listed under before (retitled)
+        by_key.setdefault(key, stored[paper_id])
     for ref in refs:
         match = by_id.get(ids[ref]) if ref in ids else by_key.get(keys[ref])
         if match is not None:
