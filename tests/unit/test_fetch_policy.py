@@ -10,6 +10,7 @@ import tracemalloc
 import zlib
 from datetime import UTC, date, datetime
 
+import httpcore
 import httpx
 import pytest
 
@@ -24,6 +25,7 @@ from worker.sources.http import (
     parse_retry_after,
     user_agent,
 )
+from worker.sources.peers import ConnectionCheck, Peers, Refused
 
 START = datetime(2025, 3, 10, 12, tzinfo=UTC)
 
@@ -42,6 +44,8 @@ def fetcher(responses: list, clock: FakeClock, **kwargs) -> tuple[Fetcher, list[
         answer = responses.pop(0)
         if isinstance(answer, Exception):
             raise answer
+        if callable(answer):  # what a connection does before the answer (connected_to)
+            answer = answer(request)
         return answer
 
     kwargs.setdefault("random", lambda: 0.5)
@@ -411,3 +415,136 @@ def test_host_addresses_resolves_names_on_this_machine_and_gives_none_for_nonsen
     assert {"127.0.0.1", "::1"} & set(host_addresses("localhost"))
     assert host_addresses("127.0.0.1") == ("127.0.0.1",)
     assert host_addresses("no such host..invalid") == ()
+
+
+# -- DNS rebinding: the address a redirect's connection reached (worker.sources.peers) --------
+
+class Stream:
+    """A network stream as httpcore hands it to the `trace` extension once connected."""
+
+    def __init__(self, peer: str | None):
+        self.peer, self.closed = peer, False
+
+    def get_extra_info(self, name: str):
+        if name == "server_addr" and self.peer is None:
+            raise OSError(107, "Transport endpoint is not connected")  # reset already
+        return (self.peer, 80) if name == "server_addr" else None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def connected_to(peer: str | None, answer: httpx.Response | None = None, via: str = "",
+                 written: list[str] | None = None):
+    """What httpcore does for a request before its answer: it connects (to the request's host,
+    or to the proxy `via`), tells the request's `trace` extension the stream it got, then
+    writes the request. `written` gets the URLs written."""
+    def connection(request: httpx.Request) -> httpx.Response:
+        trace = request.extensions["trace"]
+        host = via or request.url.raw_host.decode("ascii")
+        trace("connection.connect_tcp.started", {"host": host, "port": request.url.port or 80})
+        trace("connection.connect_tcp.complete", {"return_value": Stream(peer)})
+        sent = f"http://{via}{request.url.raw_path.decode()}" if via else str(request.url)
+        trace("http11.send_request_headers.started", {"request": httpcore.Request("GET", sent)})
+        if written is not None:
+            written.append(str(request.url))
+        return answer or ok(b"secrets")
+    return connection
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "169.254.169.254", "10.1.2.3", "::1",
+                                  "fe80::1%eth0", "fd00::7", "0.0.0.0"])
+def test_a_redirect_whose_connection_reaches_this_machine_or_its_network_is_not_followed(peer):
+    """The name passed `_check_redirect` (it resolved to nothing internal then); the socket
+    reached an internal address a moment later (DNS rebinding): refused before the request is
+    written, not retried, and the SourceError reads like `_check_redirect`'s."""
+    clock = FakeClock(START)
+    written: list[str] = []
+    f, seen = fetcher([httpx.Response(302, headers={"Location": "http://cdn.example.com/d"}),
+                       connected_to(peer, written=written)], clock)
+    with pytest.raises(SourceError, match=rf"redirected from mirror\.example\.org to "
+                                          rf"http://cdn\.example\.com/d, whose name resolved to "
+                                          rf"an internal address when connecting \({peer}: this "
+                                          rf"machine or its network\): not followed") as err:
+        f.fetch("http://mirror.example.org/dump.txt", source="s")
+    assert written == [] and len(seen) == 2 and clock.sleeps == []
+    assert err.value.source == "s" and err.value.url == "http://mirror.example.org/dump.txt"
+
+
+def test_a_connection_whose_address_cannot_be_told_is_refused_too():
+    clock = FakeClock(START)
+    f, _ = fetcher([httpx.Response(302, headers={"Location": "http://cdn.example.com/d"}),
+                    connected_to(None)], clock)
+    with pytest.raises(SourceError, match=r"to http://cdn\.example\.com/d, whose address could "
+                                          r"not be told when connecting: not followed"):
+        f.fetch("http://mirror.example.org/dump.txt", source="s")
+
+
+@pytest.mark.parametrize(("source", "target", "peer"), [
+    ("http://mirror.example.org/d.txt", "http://cdn.example.com/d.txt", "93.184.215.16"),
+    ("http://mirror.example.org/d.txt", "https://mirror.example.org/d.txt", "127.0.0.1"),
+    ("http://intranet.example.org/d.txt", "http://cdn.example.com/d.txt", "10.0.0.9"),
+    ("http://10.0.0.5/d.txt", "http://cdn.example.com/d.txt", "127.0.0.1"),
+])
+def test_only_a_redirect_away_from_a_public_source_is_judged_by_its_connection(source, target,
+                                                                                peer):
+    """A public server; the source's own host (its operator's to choose); a source on the
+    local network, named or written as an address: all followed, through the check."""
+    clock = FakeClock(START)
+    written: list[str] = []
+    f, _ = fetcher([httpx.Response(302, headers={"Location": target}),
+                    connected_to(peer, ok(b"papers"), written=written)], clock)
+    assert f.fetch(source, source="s").body == b"papers" and written == [target]
+
+
+def test_a_redirect_followed_hop_by_hop_is_judged_from_the_source_it_names():
+    """get_until's kinds fetch each hop themselves: `redirected_from` says whose redirect it
+    is; without it the URL is a source's own."""
+    clock = FakeClock(START)
+    f, _ = fetcher([connected_to("127.0.0.1"), connected_to("127.0.0.1", ok(b"own"))], clock)
+    with pytest.raises(SourceError, match="resolved to an internal address when connecting"):
+        f.fetch("http://cdn.example.com/d", source="s",
+                redirected_from="http://mirror.example.org/dump.txt")
+    assert f.fetch("http://cdn.example.com/d", source="s").body == b"own"
+
+
+def test_through_a_proxy_the_connection_reached_is_the_proxys_and_is_not_judged():
+    """The proxy (on the local network, as most are) looks the name up itself, out of sight:
+    not covered. Its connection is not taken for the server's."""
+    clock = FakeClock(START)
+    f, _ = fetcher([httpx.Response(302, headers={"Location": "http://cdn.example.com/d"}),
+                    connected_to("10.0.0.3", ok(b"papers"), via="proxy.internal:3128")], clock)
+    assert f.fetch("http://mirror.example.org/dump.txt", source="s").body == b"papers"
+
+
+def check(source: str, url: str, peers: Peers) -> ConnectionCheck:
+    return ConnectionCheck(httpx.URL(source), httpx.URL(url), peers,
+                           lambda host: host.startswith("10."))
+
+
+def test_the_refused_connection_is_closed_and_its_address_remembered():
+    peers = Peers()
+    stream = Stream("127.0.0.1")
+    trace = check("http://mirror.example.org/", "https://cdn.example.com/d", peers)
+    trace("connection.connect_tcp.started", {"host": "cdn.example.com", "port": 443})
+    with pytest.raises(Refused):
+        trace("connection.connect_tcp.complete", {"return_value": stream})
+    assert stream.closed and peers.of(("cdn.example.com", 443)) == ("127.0.0.1",)
+
+
+@pytest.mark.parametrize(("sent", "refused"), [("http://cdn.example.com/d", True),
+                                               ("http://proxy.internal:3128/d", False)])
+def test_a_request_on_a_kept_connection_is_judged_by_where_its_connections_went(sent, refused):
+    """No connection is made for a request on a kept one: the addresses the connections to
+    that host and port reached (any of them) judge it. Written to a forward proxy, it is not
+    judged."""
+    peers = Peers()
+    peers.add(("cdn.example.com", 80), "93.184.215.16")
+    peers.add(("cdn.example.com", 80), "127.0.0.1")  # when the name answered loopback
+    trace = check("http://mirror.example.org/", "http://cdn.example.com/d", peers)
+    sending = ("http11.send_request_headers.started", {"request": httpcore.Request("GET", sent)})
+    if refused:
+        with pytest.raises(Refused, match=r"internal address when connecting \(127\.0\.0\.1"):
+            trace(*sending)
+    else:
+        trace(*sending)

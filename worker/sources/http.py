@@ -15,7 +15,6 @@ Sleeping, randomness and both clocks are injected, so tests never really wait.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import random as _random
 import socket
@@ -33,6 +32,7 @@ import httpx
 from worker import __version__
 from worker.errors import SourceError
 from worker.sources.decoding import ACCEPT_ENCODING, Decoder, Truncated
+from worker.sources.peers import SOURCE_URL, ConnectionCheck, Peers, Refused, internal_address
 from worker.sources.transport import Client
 
 log = logging.getLogger("paper_digest.fetch")  # under "paper_digest": serve and -v log that
@@ -113,10 +113,6 @@ class FetchSettings:
     min_intervals: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_INTERVALS))
 
 
-class _Refused(Exception):
-    """A redirect not followed (Fetcher._check_redirect): why, and where it went."""
-
-
 def host_addresses(host: str) -> tuple[str, ...]:
     """The addresses `host` resolves to on this machine, or none where it does not."""
     try:
@@ -124,16 +120,6 @@ def host_addresses(host: str) -> tuple[str, ...]:
     except (OSError, UnicodeError):
         return ()
     return tuple(dict.fromkeys(str(info[4][0]) for info in found))
-
-
-def _internal_address(text: str) -> bool | None:
-    """Is `text` an address of this machine or a private network; None: not an address."""
-    try:
-        address = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
-    except ValueError:
-        return None
-    return (address.is_private or address.is_loopback or address.is_link_local
-            or address.is_reserved or address.is_unspecified)
 
 
 class _Retry(Exception):
@@ -200,13 +186,15 @@ class Fetcher:
         self._unreachable: dict[str, str] = {}  # host[:port] -> why nothing got through
         self._holds: dict[str, tuple[datetime, str] | None] = {}  # host[:port] -> its hold
         self.requests = 0  # attempts made, for reports and tests
+        self._peers = Peers()  # where this client's connections went (ConnectionCheck)
         self.client = Client(
             headers={"User-Agent": self.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             timeout=httpx.Timeout(self.settings.read_timeout,
                                   connect=self.settings.connect_timeout),
             max_redirects=self.settings.max_redirects,
-            # each response of a redirect chain, whoever follows it
-            event_hooks={"response": [self._check_redirect]},
+            # each request and response of a redirect chain, whoever follows it
+            event_hooks={"request": [self._check_connection],
+                         "response": [self._check_redirect]},
             transport=transport,
         )
 
@@ -234,33 +222,45 @@ class Fetcher:
         compromised mirror could make the worker ask the machines only it can reach (a
         cloud's metadata service at 169.254.169.254, or `metadata.google.internal`). A host
         on the local network may redirect within it. The fetch fails, naming where it was
-        sent; the source's URL is the fix."""
+        sent; the source's URL is the fix. The name is looked up here, before anything is
+        asked of it; `_check_connection` judges again the address the connection reached."""
         if not response.has_redirect_location:
             return
         source = response.request.url
         target = source.join(response.headers["location"])
         if source.scheme == "https" and target.scheme == "http":
-            raise _Refused(f"redirected from https to plain http ({target})")
+            raise Refused(f"redirected from https to plain http ({target})")
         if (target.host != source.host and self._internal(target.host)
                 and not self._internal(source.host)):
-            raise _Refused(f"redirected from {source.host} to an address of this machine or "
-                           f"its network ({target})")
+            raise Refused(f"redirected from {source.host} to an address of this machine or "
+                          f"its network ({target})")
+
+    def _check_connection(self, request: httpx.Request) -> None:
+        """Give each request, a redirect's included, httpcore's `trace` extension: a
+        ConnectionCheck that refuses, before the request is written, a connection that reached
+        what `_check_redirect` refuses, whatever the name answered when that looked it up (DNS
+        rebinding). httpx copies a request's extensions to the redirect it follows, so the
+        URL the source asked for (SOURCE_URL), set on the first, stays with the chain."""
+        source = request.extensions.setdefault(SOURCE_URL, request.url)
+        request.extensions["trace"] = ConnectionCheck(source, request.url, self._peers,
+                                                      self._internal)
 
     def _internal(self, host: str) -> bool:
         """Is `host` this machine or its network: an address, `localhost`, or a name any of
         whose addresses is one (a name that does not resolve is not: nothing is reached)."""
         if host == "localhost" or host.endswith(".localhost"):
             return True
-        written = _internal_address(host)
+        written = internal_address(host)
         if written is not None:
             return written
-        return any(_internal_address(address) for address in self.resolve(host))
+        return any(internal_address(address) for address in self.resolve(host))
 
     def fetch(self, url: str, *, source: str, params: Mapping[str, Any] | None = None,
               follow_redirects: bool = True, min_interval: float | None = None,
               timeout: float | None = None, conditional: bool = True,
               ok_statuses: Iterable[int] = (), accept: str | None = None,
-              attempts: int | None = None, scope: str = "") -> FetchResult:
+              attempts: int | None = None, scope: str = "",
+              redirected_from: str | None = None) -> FetchResult:
         """GET `url`, retrying what is worth retrying; SourceError when it finally fails.
 
         `follow_redirects=False` returns a 3xx as it is (`redirected`, `final_url` = Location)
@@ -269,7 +269,9 @@ class Fetcher:
         are sent when `conditional`, but only stored when the caller calls `remember()`
         after it has used the body, so a crash in between never loses papers. `attempts`
         overrides the settings' max_attempts (what can wait for the next pass tries less).
-        `scope` keys the validators with the URL (cache_key()).
+        `scope` keys the validators with the URL (cache_key()). `redirected_from` is the
+        source's own URL when `url` is where it was redirected, followed one hop at a time
+        (get_until): the connection is then judged as a redirect's is (_check_connection).
         """
         try:
             full = str(httpx.URL(url, params=params) if params else httpx.URL(url))
@@ -286,7 +288,7 @@ class Fetcher:
         for attempt in range(1, attempts + 1):
             try:
                 result = self._attempt(full, source, headers, follow_redirects, min_interval,
-                                       timeout, ok)
+                                       timeout, ok, redirected_from)
                 return replace(result, scope=scope)
             except _Retry as retry:
                 if attempt == attempts:
@@ -370,12 +372,14 @@ class Fetcher:
                 self.sleep(remaining)
 
     def _attempt(self, url: str, source: str, headers: dict[str, str], follow: bool,
-                 min_interval: float | None, timeout: float | None, ok: frozenset[int]
-                 ) -> FetchResult:
+                 min_interval: float | None, timeout: float | None, ok: frozenset[int],
+                 redirected_from: str | None) -> FetchResult:
         host = _host(url)
         self._pace(host, min_interval)
+        extensions = {SOURCE_URL: httpx.URL(redirected_from)} if redirected_from else None
         request = self.client.build_request("GET", url, headers=headers,
-                                            timeout=self._timeout(timeout))
+                                            timeout=self._timeout(timeout),
+                                            extensions=extensions)
         self.requests += 1
         deadline = self.clock() + self.settings.max_seconds
         try:
@@ -390,7 +394,7 @@ class Fetcher:
             raise _Retry(f"timed out ({type(exc).__name__})") from None
         except httpx.TooManyRedirects:
             raise SourceError(source, url, TOO_MANY_REDIRECTS) from None
-        except _Refused as exc:
+        except Refused as exc:
             raise SourceError(source, url, f"{exc}: not followed (set the source's URL to the "
                               "address meant)") from None
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:

@@ -177,14 +177,17 @@ class HttpSource(Source):
         """GET `url`, following redirects one by one until one whose target `stop_at` takes
         as an answer (returned as it is, `redirected`), for kinds where some redirects mean
         something. A longer chain than the fetcher follows, a loop included, is the same
-        SourceError as when httpx follows them for the other kinds."""
+        SourceError as when httpx follows them for the other kinds. Each hop's connection
+        is judged as a redirect from `url` (Fetcher.fetch's `redirected_from`), as it is when
+        httpx follows them."""
         result = self.get(ctx, url, follow_redirects=False)
         hops = 0
         while result.redirected and not stop_at(result.final_url):
             hops += 1
             if hops > self.fetcher(ctx).settings.max_redirects:
                 raise SourceError(self.name, url, TOO_MANY_REDIRECTS)
-            result = self.get(ctx, result.final_url, follow_redirects=False)
+            result = self.get(ctx, result.final_url, follow_redirects=False,
+                              redirected_from=url)
         return result
 
     def fetch_one(self, ctx: SourceContext, url: str, parse: Callable[[FetchResult], Parsed],
