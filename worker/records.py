@@ -17,13 +17,15 @@ from datetime import date, datetime
 # New-style ids: YYMM.NNNN (2007-2014) or YYMM.NNNNN (2015-), optional vN. Digits are ASCII
 # (\d takes ٢٥٠٣ too), a version at most 6 of them: a longer one is no id, not an integer a
 # database column (or int(), past 4,300 digits) refuses.
-_NEW_ID = re.compile(r"(?<![\w.])([0-9]{4}\.[0-9]{4,5})(?:v([0-9]{1,6}))?(?![\w.])")
+_NEW_ID = re.compile(
+    r"(?<![\w.])(?P<id>[0-9]{4}\.[0-9]{4,5})(?:v(?P<version>[0-9]{1,6}))?(?![\w.])")
 # Old-style ids: archive(.SUBJ)/YYMMNNN, optional vN (e.g. astro-ph/0601001, math.GT/0309136v2).
 # arXiv's archive names have at most 8 letters (chao-dyn, plasm-ph): past 16 it is no id. An
 # archive of any length made an id longer than the column (64) holds: PostgreSQL refused the
 # whole response, and the source ended there, its later days unread.
 _OLD_ID = re.compile(
-    r"(?<![\w\-.])([a-z][a-z\-]{1,15}(?:\.[A-Z]{2})?/[0-9]{7})(?:v([0-9]{1,6}))?(?!\w)")
+    r"(?<![\w\-.])(?P<id>(?P<archive>[a-z][a-z\-]{1,15})(?:\.[A-Z]{2})?/(?P<number>[0-9]{7}))"
+    r"(?:v(?P<version>[0-9]{1,6}))?(?!\w)")
 
 _LATEX_CMD = re.compile(r"\\([A-Za-z]+)( ?)|\\.")
 _MATH_MARKUP = str.maketrans("", "", "${}^_")
@@ -122,19 +124,33 @@ def title_hash(key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def split_arxiv_id(raw: str) -> tuple[str, int | None] | None:
-    """Find an arXiv id in `raw` (a bare id, an abs/pdf URL, `arXiv:...`).
-
-    Returns (id without version, version or None), or None when there is no id.
-    Ids stay strings: `2503.02130` keeps its leading digits exactly.
-    """
+def find_arxiv_id(raw: str) -> re.Match[str] | None:
+    """The first arXiv id in `raw` as it is written there: group `id` (an old-style one with
+    its subject class, if it was written with one) and group `version`, or None."""
     text = raw.strip()
     for pattern in (_NEW_ID, _OLD_ID):
         match = pattern.search(text)
         if match:
-            version = int(match.group(2)) if match.group(2) else None
-            return match.group(1), version
+            return match
     return None
+
+
+def split_arxiv_id(raw: str) -> tuple[str, int | None] | None:
+    """Find an arXiv id in `raw` (a bare id, an abs/pdf URL, `arXiv:...`).
+
+    Returns (id without version, version or None), or None when there is no id.
+    Ids stay strings: `2503.02130` keeps its leading digits exactly. An old-style id comes
+    without its subject class, `math.GT/0309136` as `math/0309136`: the class is not part of
+    the identifier (arXiv's preferred form of `math.CA/0611800v2` is `math/0611800v2`, and
+    both resolve to the one paper), so a source or a `like` writing it either way names the
+    same paper, which a paper's key (its id) must say too.
+    """
+    match = find_arxiv_id(raw)
+    if match is None:
+        return None
+    version = int(match["version"]) if match["version"] else None
+    arxiv_id = f"{match['archive']}/{match['number']}" if match.re is _OLD_ID else match["id"]
+    return arxiv_id, version
 
 
 @dataclass(frozen=True)

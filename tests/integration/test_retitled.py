@@ -163,7 +163,7 @@ def test_0013_goes_down_and_up(engine, database_url: str) -> None:  # type: igno
     engine.dispose()
     engine = open_engine(database_url)  # upgraded
     try:
-        assert current_revision(engine) == HEAD_REVISION == "0013"
+        assert current_revision(engine) == HEAD_REVISION == "0014"
         inspector = inspect(engine)
         assert "paper_titles" in inspector.get_table_names()
         assert inspector.get_pk_constraint("paper_titles")["constrained_columns"] == [

@@ -793,7 +793,7 @@ def test_0011_goes_down_and_up_with_subscribers_and_their_links_kept(
     assert before[:2] == (2, 2) and before[3] == 1
     engine.dispose()
     engine = open_engine(database_url)  # upgraded
-    assert current_revision(engine) == HEAD_REVISION == "0013"
+    assert current_revision(engine) == HEAD_REVISION == "0014"
     assert {"generation", "removed_at", "forgotten_at"} <= columns() and counts() == before
     with engine.connect() as conn:
         assert conn.execute(text("SELECT id, generation, removed_at, forgotten_at FROM "

@@ -15,7 +15,10 @@ from worker.store.papers import other_doi, ref_arxiv_id
     ("astro-ph/0601001v1", "astro-ph/0601001"),
     ("https://arxiv.org/abs/2401.12345", "2401.12345"),
     ("https://arxiv.org/abs/2401.12345v2/", "2401.12345"),
-    ("http://export.arxiv.org/abs/math.GT/0309136", "math.GT/0309136"),
+    ("http://export.arxiv.org/abs/math.GT/0309136", "math/0309136"),  # no subject class
+    ("arXiv:math.GT/0309136v2", "math/0309136"),
+    ("math/0309136", "math/0309136"),
+    ("https://doi.org/10.48550/arXiv.math.GT/0309136", "math/0309136"),
     ("https://arxiv.org/pdf/2401.12345v2.pdf", "2401.12345"),
     ("https://www.arxiv.org/html/2401.12345v1", "2401.12345"),
     ("arxiv.org/abs/2401.12345", "2401.12345"),
@@ -76,3 +79,31 @@ def test_an_old_style_id_of_an_archive_arxiv_has_not_is_no_id(raw):
 
     assert split_arxiv_id(raw) is None
     assert split_arxiv_id("chao-dyn/9301001v2") == ("chao-dyn/9301001", 2)
+
+
+@pytest.mark.parametrize(("with_class", "without", "expected"), [
+    ("math.GT/0309136", "math/0309136", ("math/0309136", None)),
+    ("math.GT/0309136v2", "math/0309136v2", ("math/0309136", 2)),
+    ("arXiv:math.GT/0309136v2", "arXiv:math/0309136v2", ("math/0309136", 2)),
+    ("https://arxiv.org/abs/math.GT/0309136v2", "https://arxiv.org/abs/math/0309136v2",
+     ("math/0309136", 2)),
+    ("https://arxiv.org/pdf/math.GT/0309136v2.pdf", "http://arxiv.org/pdf/math/0309136v2",
+     ("math/0309136", 2)),
+    ("nlin.CD/0301001", "nlin/0301001", ("nlin/0301001", None)),
+])
+def test_an_old_style_id_is_the_same_id_with_or_without_its_subject_class(
+        with_class, without, expected):
+    """arXiv's identifier for `math.GT/0309136` is `math/0309136` (the subject class is not
+    part of it, and both resolve to the one paper): two sources or a `like` writing it the two
+    ways made two papers, the second new to everyone again."""
+    from worker.records import split_arxiv_id
+
+    assert split_arxiv_id(with_class) == split_arxiv_id(without) == expected
+
+
+def test_a_ref_with_a_subject_class_is_an_id_as_far_as_without_one():
+    """What may come around an id in a `like` (arXiv:, a version) is counted from the id as
+    written: its subject class does not make a ref with it shorter than one without it."""
+    assert ref_arxiv_id("arXiv:math.GT/0309136v12345") == "math/0309136"
+    assert ref_arxiv_id("arXiv:math/0309136v12345") == "math/0309136"
+    assert ref_arxiv_id("arXiv:math.GT/0309136v123456") is None

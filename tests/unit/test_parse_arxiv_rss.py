@@ -99,6 +99,13 @@ def test_old_style_ids():
     assert (record.arxiv_id, record.version) == ("math/0309136", 1)
 
 
+def test_an_old_style_id_with_its_subject_class_is_stored_without_it():
+    """`math.GT/0309136` is arXiv's `math/0309136`: the same paper's id, and its links."""
+    [record] = arxiv_rss.parse(feed(item("math.GT/0309136", "new")), "x")
+    assert (record.arxiv_id, record.version) == ("math/0309136", 1)
+    assert record.links.abstract == "https://arxiv.org/abs/math/0309136"
+
+
 @pytest.mark.parametrize(("body", "message"), [
     (b"", "empty response body"),
     (MIXED[:300], "not well-formed XML"),

@@ -10,7 +10,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, insert, select, update
 
-from worker.records import PaperRecord, normalize_title, split_arxiv_id, title_hash
+from worker.records import (
+    PaperRecord,
+    find_arxiv_id,
+    normalize_title,
+    split_arxiv_id,
+    title_hash,
+)
 from worker.sources.base import Dump, DumpFailure, content_hash
 from worker.store.db import reading, upsert
 from worker.store.models import IngestResult, StoredPaper
@@ -348,10 +354,12 @@ def ref_arxiv_id(ref: str) -> str | None:
     """The arXiv id a `like` reference gives (`2401.12345`, `arXiv:2401.12345v2`, the paper's
     page or PDF on arxiv.org, its Hugging Face paper page, its arXiv DOI
     `10.48550/arXiv.2401.12345` bare or as a doi.org link), or None when it is a title (which
-    may well contain something shaped like an id)."""
+    may well contain something shaped like an id). An old-style id written with its subject
+    class gives the id without it (split_arxiv_id): `math.GT/0309136` is `math/0309136`."""
     bare = _PAPER_PAGE.sub("", ref.strip(), count=1).removesuffix("/").removesuffix(".pdf")
-    parsed = split_arxiv_id(bare)
-    return parsed[0] if parsed and len(bare) <= len(parsed[0]) + 12 else None
+    written, parsed = find_arxiv_id(bare), split_arxiv_id(bare)
+    # An id with little else around it, counted from the id as written (its subject class too)
+    return parsed[0] if written and parsed and len(bare) <= len(written["id"]) + 12 else None
 
 
 def other_doi(ref: str) -> bool:
