@@ -13,7 +13,9 @@ authors), as many in full as fit; if even every paper compact is too much, with 
 papers compact and the rest left out (`d.left_out`), the page saying how many and where to
 read them. The whole page is measured, so the footer is never what is given up. The
 plain-text part and Markdown digests are not limited (Gmail clips only the HTML): they hold
-every paper in full.
+every paper in full. The notes above the compact papers and after the last one point to
+what the reader can reach (compact_note): the papers' pages their titles link to, else the
+Markdown digest, else the plain-text part, which most mail apps cannot show.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import TYPE_CHECKING
 from worker.mime import quoted_printable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from worker.render import DigestContext
 
 log = logging.getLogger("paper_digest")
@@ -152,39 +156,74 @@ def shown_as(ctx: DigestContext, full: int, shown: int) -> DigestContext:
                    left_out=ctx.left_out + len(ctx.items) - len(items))
 
 
-# What the HTML email says above its first compact paper (d.compact_note).
-COMPACT_NOTE = ("From here on, papers are shown without their abstract and authors, to keep "
-                "this email under the size at which Gmail cuts emails short. The plain-text "
-                "version of this email has them.")
+# Why papers are compact or left out, in the words of both notes.
+_CUT_SHORT = "to keep this email under the size at which Gmail cuts emails short"
+
+
+def compact_note(ctx: DigestContext) -> str:
+    """What the HTML email says above its first compact paper (d.compact_note): that the
+    papers below have no abstract or authors, and where to read them, the first of these
+    that this digest has:
+
+    - the papers' own pages, when every compact paper has one (item.url): its title links
+      there, which every mail app can follow from the email itself;
+    - else the subscriber's Markdown digest, when they get one: a document with every paper,
+      named with where it is (_markdown), since only a reader who can open files on that
+      computer can use it (one who runs paper-digest for themselves; one who edits their
+      profile file there, as the footer asks); titles that do link are said to first;
+    - else the email's plain-text part, said with how to see it (_plain_text): most mail
+      apps show only the HTML part of an email that has both; webmail shows the other only
+      in the email's source, phone apps (Gmail's, iOS Mail) not at all.
+
+    The note is part of the page fit() measures: its length, which differs with which papers
+    are compact, is within the budget like the rest."""
+    compact = [item for item in ctx.items if item.compact]
+    said = f"From here on, papers are shown without their abstract and authors, {_CUT_SHORT}."
+    if compact and all(item.url for item in compact):
+        return f"{said} Each title links to the paper's page, with its abstract and authors."
+    if any(item.url for item in compact):
+        said += " A title that is a link leads to the paper's page, with its abstract and authors."
+    if ctx.markdown_dir is not None:
+        return (f"{said} Your Markdown digest has every paper in full: "
+                f"{_markdown(ctx, ctx.markdown_dir)}.")
+    return f"{said} The plain-text version of this email has every paper in full, {_plain_text()}."
 
 
 def left_out_note(ctx: DigestContext) -> str:
     """What the HTML email says after its last paper when it leaves some out: how many, and
-    where all of them are ("" when none is left out)."""
+    where all of them are ("" when none is left out): the subscriber's Markdown digest when
+    they get one, else the email's plain-text part (compact_note says why, in that order).
+    Not a command (`preview`): that is for whoever runs paper-digest, not for the readers of
+    an institute's digests."""
     if not ctx.left_out:
         return ""
     total, first = ctx.count, len(ctx.items) + 1
     papers = ("1 more matching paper" if ctx.left_out == 1
               else f"{ctx.left_out} more matching papers")
     which = f"{first}" if first == total else f"{first}–{total}"
-    return (f"{papers} ({which}) {'is' if ctx.left_out == 1 else 'are'} not shown here, to "
-            "keep this email under the size at which Gmail cuts emails short. The plain-text "
-            f"version of this email lists all {total}; {_elsewhere(ctx)}.")
-
-
-def _elsewhere(ctx: DigestContext) -> str:
-    """Where else the whole digest can be read: the subscriber's Markdown digest, when they
-    get one, else the `preview` command that shows its papers again."""
+    said = (f"{papers} ({which}) {'is' if ctx.left_out == 1 else 'are'} not shown here, "
+            f"{_CUT_SHORT}.")
     if ctx.markdown_dir is not None:
-        from worker.delivery.markdown import digest_path
+        return f"{said} Your Markdown digest lists all {total}: {_markdown(ctx, ctx.markdown_dir)}."
+    return f"{said} The plain-text version of this email lists all {total}, {_plain_text()}."
 
-        path = digest_path(ctx.markdown_dir, ctx.subscriber_id, ctx.file_stem)
-        return f"so does your Markdown digest, {path}"
-    import shlex
 
-    from worker.config_types import command_line
+def _markdown(ctx: DigestContext, markdown_dir: Path) -> str:
+    """The subscriber's Markdown digest, as a path from the root (output_dir is relative to
+    where paper-digest runs, which a reader does not know) and where that file is: a reader
+    who cannot open files there knows the path is not for them."""
+    from worker.delivery.markdown import digest_path
 
-    words = f"preview {shlex.quote(ctx.subscriber_id)} --since 7d"
-    replay = (command_line(ctx.config_dir, words) if ctx.config_dir is not None
-              else f"paper-digest {words}")
-    return f"`{replay}` lists them among the last week's papers"
+    path = digest_path(markdown_dir.absolute(), ctx.subscriber_id, ctx.file_stem)
+    return f"`{path}`, a file on the computer that runs paper-digest"
+
+
+def _plain_text() -> str:
+    """How to see an email's plain-text part where the app shows its HTML: Gmail's way, the
+    app of the readers the size limit is for. Gmail on a computer shows the message as sent
+    under More (⋮, next to Reply) > Show original: its headers, then the plain-text part
+    (mime.alternative puts it first), legible as it is (quoted-printable leaves ASCII text as
+    written). Phone apps (Gmail's, iOS Mail) have no way: "not every email app" says so
+    without a list."""
+    return ("though not every email app can show it: in Gmail on a computer, click More (⋮) "
+            "next to Reply, then Show original, and read on below the email's headers")

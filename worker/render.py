@@ -153,10 +153,9 @@ class DigestContext:
     # Papers of the digest after `items`, not shown: only the HTML email leaves any out, and
     # only when even compact they would make it too big for Gmail (worker.clipping).
     left_out: int = 0
-    # Where left_out_note says the whole digest is: the output_dir of a subscriber who also
-    # gets Markdown digests (None: not), and the config folder, for the command it names.
+    # Where compact_note and left_out_note say the whole digest is when the email cannot show
+    # it: the output_dir of a subscriber who also gets Markdown digests (None: not).
     markdown_dir: Path | None = None
-    config_dir: Path | None = None
 
     @property
     def count(self) -> int:
@@ -179,8 +178,9 @@ class DigestContext:
 
     @property
     def compact_note(self) -> str:
-        """What the HTML email says above its first compact paper."""
-        return clipping.COMPACT_NOTE
+        """What the HTML email says above its first compact paper, and where to read the
+        papers in full."""
+        return clipping.compact_note(self)
 
     @property
     def left_out_note(self) -> str:
@@ -304,8 +304,7 @@ def item_view(rank: int, score: float, reasons: list[dict[str, Any]], paper: Any
 def digest_context(digest: Digest, *, name: str, email: str | None, profile_file: str | None,
                    timezone: str = "UTC", mailing: EmailSettings | None = None,
                    group_by: str = "none", feedback: FeedbackLinks | None = None,
-                   markdown_dir: Path | None = None, config_dir: Path | None = None,
-                   ) -> DigestContext:
+                   markdown_dir: Path | None = None) -> DigestContext:
     local = digest.created_at.astimezone(ZoneInfo(timezone))
     link = (feedback.of(digest.subscriber_id, digest.created_at.date(), digest.generation)
             if feedback is not None else None)
@@ -331,7 +330,7 @@ def digest_context(digest: Digest, *, name: str, email: str | None, profile_file
         unsubscribe=(*own_unsubscribe,
                      *(mailing.unsubscribe_uris(digest.subscriber_id) if mailing else ())),
         help=mailing.help if mailing else None,
-        groups=groups, markdown_dir=markdown_dir, config_dir=config_dir,
+        groups=groups, markdown_dir=markdown_dir,
     )
 
 
@@ -344,8 +343,7 @@ def profile_context(digest: Digest, profile: Profile, settings: Settings) -> Dig
                           mailing=settings.email, group_by=profile.group_by,
                           feedback=settings.feedback.links(),
                           markdown_dir=(settings.output_dir if "markdown" in profile.deliver
-                                        else None),
-                          config_dir=settings.config_dir)
+                                        else None))
 
 
 def render(ctx: DigestContext, fmt: str, templates_dir: Path | None = None) -> str:

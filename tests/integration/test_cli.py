@@ -278,8 +278,8 @@ def test_check_notes_max_items_past_what_an_html_email_shows_in_full(tmp_path: P
     assert notes == [
         "note: max_items over about 52: ada (60): so that Gmail does not cut the email short, "
         "the HTML part of a digest that long shows about its first 52 papers in full and the "
-        "rest compact (no abstract or authors); its plain-text part and Markdown digests show "
-        "them all in full"]
+        "rest compact (no abstract or authors; the title links to the paper's page, if it has "
+        "one); its plain-text part and Markdown digests show them all in full"]
     linked = make_config(tmp_path / "linked", sqlite_url, subscribers,
                          extra='[feedback]\nurl = "https://lab.example.org/digest"\n')
     checked = run_cli(linked, "check", env={"PAPER_DIGEST_FEEDBACK_SECRET": "s" * 20})

@@ -1,6 +1,7 @@
 """Digests of many items, deterministic and made of our own words, for the tests of the HTML
 email's size (test_render_clip.py): titles, abstracts and author lists of varied lengths,
-some links missing, highlighted terms, and feedback and unsubscribe links as serve makes them."""
+some links missing, highlighted terms, and feedback and unsubscribe links as serve makes them.
+Every paper has a page to link to unless asked otherwise (`unlinked`)."""
 
 from __future__ import annotations
 
@@ -27,16 +28,17 @@ _NAMES = ("Mira Okafor", "Jun Tanaka", "Lena Fischer", "Omar Haddad", "Priya Ram
           "Tomás Ruiz", "Ana Petrović")
 
 
-def _item(n: int) -> DigestItem:
+def _item(n: int, linked: bool = True) -> DigestItem:
     subject = _SUBJECTS[n % len(_SUBJECTS)]
     title = f"{subject}: {_CLAIMS[n % len(_CLAIMS)].format(s=subject.lower())}"
     if n % 4 == 0:
         title += " (extended version with further experiments)"
     abstract = " ".join(s.format(s=subject.lower()) for s in _SENTENCES[:2 + n % 5])
-    arxiv_id = f"2611.{n:05d}" if n % 6 else None
+    arxiv_id = f"2611.{n:05d}" if n % 6 and linked else None
     links = (Links.for_arxiv(arxiv_id, code="https://github.com/example/p" + str(n)
                              if n % 3 == 0 else None) if arxiv_id
-             else Links(project=f"https://example.org/papers/{n}"))
+             else Links(project=f"https://example.org/papers/{n}") if linked
+             else Links())  # as a text dump lists a paper: no id, no link
     paper = _paper(n, title, abstract, arxiv_id=arxiv_id,
                    authors=_NAMES[:1 + n % len(_NAMES)], links=links)
     reasons = [{"kind": "keyword", "text": f"title mentions “{subject.lower()}”",
@@ -49,14 +51,19 @@ def _item(n: int) -> DigestItem:
     return DigestItem.from_reasons(n, round(0.95 - n / 250, 2), reasons, paper)
 
 
-def big_digest(count: int) -> Digest:
+def big_digest(count: int, unlinked: int = 0) -> Digest:
+    """`count` papers, of which every `unlinked`-th (1: all; 0: none) has no link."""
     return Digest(7, "ada", CREATED, "<digest.abc123.ada@example.org>", count, 4, 0, 5,
-                  tuple(_item(n) for n in range(1, count + 1)))
+                  tuple(_item(n, not unlinked or n % unlinked != 0)
+                        for n in range(1, count + 1)))
 
 
-def big_context(count: int, *, feedback: bool = True, **kw) -> DigestContext:  # type: ignore[no-untyped-def]
+def big_context(count: int, *, feedback: bool = True, unlinked: int = 0,  # type: ignore[no-untyped-def]
+                **kw) -> DigestContext:
     """The context of a `count`-item digest for Ada, with serve's feedback and unsubscribe
-    links unless `feedback` is false; `kw` go to digest_context."""
-    return digest_context(big_digest(count), name="Ada Lovelace", email="ada@example.org",
+    links unless `feedback` is false, every `unlinked`-th paper without links (big_digest);
+    `kw` go to digest_context."""
+    return digest_context(big_digest(count, unlinked), name="Ada Lovelace",
+                          email="ada@example.org",
                           profile_file="config/subscribers/ada.toml", timezone="Europe/Berlin",
                           feedback=FEEDBACK if feedback else None, **kw)

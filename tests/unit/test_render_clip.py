@@ -102,24 +102,78 @@ def test_the_text_part_and_markdown_keep_every_paper_in_full() -> None:
     assert _compact(_cards(page)[-1])  # while the HTML part's last papers are compact
 
 
+def _note(page: str, start: str) -> str:
+    """The paragraph of `page` that starts with `start`, its entities decoded, its tags kept
+    (a path is in <code>) and its white space collapsed."""
+    found = re.search(rf"<p [^>]*>({re.escape(start)}.*?)</p>", page, re.S)
+    assert found, start
+    return htmllib.unescape(re.sub(r"\s+", " ", found.group(1)))
+
+
+COMPACT = ("From here on, papers are shown without their abstract and authors, to keep this "
+           "email under the size at which Gmail cuts emails short.")
+PLAIN_TEXT = ("though not every email app can show it: in Gmail on a computer, click More (⋮) "
+              "next to Reply, then Show original, and read on below the email's headers.")
+MARKDOWN = "<code>{path}</code>, a file on the computer that runs paper-digest."
+
+
+@pytest.mark.parametrize(("unlinked", "markdown", "said"), [
+    # every compact paper links to its page: the reader goes there, whatever else they get
+    (0, False, " Each title links to the paper's page, with its abstract and authors."),
+    (0, True, " Each title links to the paper's page, with its abstract and authors."),
+    # some do not (a text dump's papers have no link): the linked ones, then the whole digest
+    (3, True, " A title that is a link leads to the paper's page, with its abstract and "
+              "authors. Your Markdown digest has every paper in full: " + MARKDOWN),
+    (3, False, " A title that is a link leads to the paper's page, with its abstract and "
+               "authors. The plain-text version of this email has every paper in full, "
+               + PLAIN_TEXT),
+    (1, True, " Your Markdown digest has every paper in full: " + MARKDOWN),
+    (1, False, " The plain-text version of this email has every paper in full, " + PLAIN_TEXT),
+])
+def test_the_note_above_the_compact_papers_says_where_the_reader_can_read_them_in_full(
+        unlinked: int, markdown: bool, said: str, tmp_path: Path) -> None:
+    """Most mail apps cannot show an email's plain-text part (Gmail only in the email's
+    source): a compact paper's own page, which its title links to, is what every reader can
+    reach; the plain-text part is named last, with the one way Gmail shows it."""
+    ctx = big_context(40, unlinked=unlinked, markdown_dir=tmp_path / "out" if markdown else None)
+    mail = build_email(ctx, sender=SENDER)
+    body, _, page = _parts(mail)
+    assert len(body) <= HTML_BUDGET
+    # Gmail's Show original shows the email as sent: its headers, then the plain-text part
+    assert mail.data.index(b"Content-Type: text/plain") < mail.data.index(b"text/html")
+    path = tmp_path / "out" / "ada" / f"{ctx.file_stem}.md"
+    assert _note(page, "From here on") == COMPACT + said.format(path=path)
+    cards = _cards(page)
+    compact = [(item, card) for item, card in zip(ctx.items, cards, strict=True)
+               if _compact(card)]
+    assert compact and any(item.url for item, _ in compact) == (unlinked != 1)
+    for item, card in compact:  # what the note says of the titles holds
+        title = (f'<a href="{htmllib.escape(item.url)}"' if item.url
+                 else f"{item.rank}. {htmllib.escape(item.title)}</h2>")
+        assert title in card
+
+
 @pytest.mark.parametrize("markdown", [False, True])
 def test_past_what_fits_compact_the_email_says_how_many_more_and_where(
-        markdown: bool, tmp_path: Path) -> None:
-    ctx = big_context(150, markdown_dir=tmp_path / "out" if markdown else None,
-                      config_dir=tmp_path / "mine")
+        markdown: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where all of them are: the Markdown digest, as a path from the root (output_dir is
+    relative to where paper-digest runs, which a reader does not know), else the plain-text
+    part and how to see it; never a command, which is for whoever runs paper-digest."""
+    monkeypatch.chdir(tmp_path)
+    ctx = big_context(150, markdown_dir=Path("out") if markdown else None)
     body, text, page = _parts(build_email(ctx, sender=SENDER))
     assert len(body) <= HTML_BUDGET and "</footer>" in page
     shown = len(_cards(page))
     assert 40 < shown < 150 and all(_compact(card) for card in _cards(page))
-    note = htmllib.unescape(re.sub(r"\s+", " ", page))
-    assert (f"{150 - shown} more matching papers ({shown + 1}–150) are not shown here" in note
-            and "lists all 150" in note and "150 new papers" in note)
-    where = (f"so does your Markdown digest, {tmp_path / 'out' / 'ada' / ctx.file_stem}.md"
-             if markdown else
-             f"<code>paper-digest --config {tmp_path / 'mine'} preview ada --since 7d</code> "
-             "lists them")
-    assert where in note
-    assert note.index("not shown here") < note.index("<footer")
+    where = ("Your Markdown digest lists all 150: " + MARKDOWN.format(
+                path=tmp_path / "out" / "ada" / f"{ctx.file_stem}.md") if markdown
+             else "The plain-text version of this email lists all 150, " + PLAIN_TEXT)
+    assert _note(page, f"{150 - shown} more") == (
+        f"{150 - shown} more matching papers ({shown + 1}–150) are not shown here, to keep "
+        f"this email under the size at which Gmail cuts emails short. {where}")
+    flat = re.sub(r"\s+", " ", page)
+    assert "150 new papers" in flat and flat.index("not shown here") < flat.index("<footer")
+    assert "preview" not in flat
     assert all(item.key in text for item in ctx.items)
 
 

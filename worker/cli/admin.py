@@ -110,7 +110,8 @@ def _setup_notes(config: Any) -> list[str]:
 
 def _compact_notes(config: Any, shown: int = 10) -> list[str]:
     """Subscribers whose max_items is more papers than an HTML email shows in full under the
-    size at which Gmail clips it (about: papers differ in size; worker.clipping)."""
+    size at which Gmail clips it (about: papers differ in size; worker.clipping). Worded as
+    the email's note is (clipping.compact_note): readers go from a compact paper to its page."""
     from worker.clipping import papers_in_full
 
     feedback = config.settings.feedback.links() is not None
@@ -123,8 +124,9 @@ def _compact_notes(config: Any, shown: int = 10) -> list[str]:
     return [f"max_items over about {fit}{' with feedback links' if feedback else ''}: "
             f"{', '.join(over[:shown])}{more}: so that Gmail does not cut the email short, "
             f"the HTML part of a digest that long shows about its first {fit} papers in full "
-            "and the rest compact (no abstract or authors); its plain-text part and Markdown "
-            "digests show them all in full"]
+            "and the rest compact (no abstract or authors; the title links to the paper's "
+            "page, if it has one); its plain-text part and Markdown digests show them all in "
+            "full"]
 
 
 def _interest_notes(interests: Any) -> list[str]:
