@@ -79,3 +79,18 @@ def wait_for(predicate: Any, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return bool(predicate())
+
+
+def migrate(engine: Any, revision: str, *, up: bool = False) -> None:
+    """Take `engine`'s database down (or `up`) to schema `revision` with paper-digest's
+    Alembic migrations, in one transaction: a database as an older version left it."""
+    from alembic import command
+    from alembic.config import Config
+
+    from worker.store.db import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        (command.upgrade if up else command.downgrade)(config, revision)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from tests.clock import FakeClock
+from tests.integration.helpers import migrate
 from tests.integration.httpfixture import ATOM, FixtureServer, Reply
 from worker import examples
 from worker.records import title_hash
@@ -109,17 +110,8 @@ def test_migration_0014_stores_old_style_ids_without_their_subject_class(
     (left as it is: the two are not merged). Example lookups kept for an id with a class are
     given the id without it, or dropped, to be asked again; the ids title searches found
     lose their class too."""
-    from alembic import command
-    from alembic.config import Config
-
-    from worker.store.db import MIGRATIONS
-
     engine = open_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0013")
+    migrate(engine, "0013")
     assert current_revision(engine) == "0013"
     filler = [f"physics.XX/05{n:05d}" for n in range(1000)]  # a batch before the others
     ids = [*filler, "math.GT/0309136", "math/0401001", "math.AG/0401001", "cs.AI/0101001",

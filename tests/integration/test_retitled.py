@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, func, select, text
 
-from tests.integration.helpers import make_config, run_cli
+from tests.integration.helpers import make_config, migrate, run_cli
 from tests.integration.httpfixture import JSON, FixtureServer, Reply
 from worker.records import PaperRecord
 from worker.sources.base import Dump, content_hash
@@ -144,19 +144,11 @@ def test_a_paper_removed_takes_its_other_titles_with_it(engine) -> None:  # type
 def test_0013_goes_down_and_up(engine, database_url: str) -> None:  # type: ignore[no-untyped-def]
     """Going back below 0013 drops the titles papers were listed under besides the one they
     show (found by their id and shown title, as before); up again, the table is back, empty."""
-    from alembic import command as alembic
-    from alembic.config import Config
     from sqlalchemy import inspect
-
-    from worker.store.db import MIGRATIONS
 
     ingest(engine, "d1", rec(OLD, ID, 1))
     ingest(engine, "d2", rec(NEW, ID, 2), day=1)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        alembic.downgrade(config, "0012")
+    migrate(engine, "0012")
     assert current_revision(engine) == "0012"
     assert "paper_titles" not in inspect(engine).get_table_names()
     assert papers.counts(engine)["papers"] == 1

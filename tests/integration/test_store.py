@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tests.integration.helpers import add_seed_day, make_config, run_cli
+from tests.integration.helpers import add_seed_day, make_config, migrate, run_cli
 from worker.cli import cli
 from worker.records import Links, PaperRecord, title_hash
 from worker.sources.base import Dump, DumpFailure, content_hash
@@ -532,19 +532,13 @@ def test_migration_0005_hashes_the_titles_of_papers_already_stored(  # type: ign
     """A database of revision 0004 with papers (more than one batch of them) upgraded: each
     paper gets the hash of its title key, the index on hashes replaces the one on keys, and
     papers are found by title as before."""
-    from alembic import command
-    from alembic.config import Config
     from sqlalchemy import insert, inspect, select
 
-    from worker.store.db import MIGRATIONS, make_engine
+    from worker.store.db import make_engine
     from worker.store.schema import papers as table
 
     engine = make_engine(database_url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0004")
+    migrate(engine, "0004", up=True)
     with engine.begin() as conn:  # the columns of revision 0004
         conn.execute(insert(table), [
             {"arxiv_id": f"2401.{i:05d}" if i % 2 else None, "title": f"Paper {i}",
@@ -681,18 +675,10 @@ def test_no_upgrade_under_a_serve_still_running(tmp_path: Path, database_url: st
     import os
     import socket
 
-    from alembic import command as alembic
-    from alembic.config import Config
-
-    from worker.store.db import MIGRATIONS
     from worker.store.schema import heartbeats
 
     engine = open_engine(database_url)
-    with engine.begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = conn
-        alembic.downgrade(config, "0004")
+    migrate(engine, "0004")
     now = datetime.now(UTC)
     beat = {"worker": "old-box:41:0a1b2c3d", "host": "old-box", "pid": 41,
             "started_at": now - timedelta(hours=1), "beat_at": now - timedelta(seconds=20)}
@@ -817,17 +803,8 @@ def test_0011_goes_down_and_up_with_subscribers_and_their_links_kept(
 
 def _downgraded(database_url: str, revision: str):  # type: ignore[no-untyped-def]
     """An engine on a database whose schema is as an older paper-digest left it."""
-    from alembic import command as alembic
-    from alembic.config import Config
-
-    from worker.store.db import MIGRATIONS
-
     engine = open_engine(database_url)
-    with engine.begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = conn
-        alembic.downgrade(config, revision)
+    migrate(engine, revision)
     return engine
 
 
