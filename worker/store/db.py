@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import typing
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -79,7 +80,7 @@ def _sqlite_engine(url: str) -> Engine:
         # Take transactions into our own hands (pysqlite's implicit BEGIN is deferred).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        journal_wal(cursor.execute)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -94,6 +95,32 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+# How long a new SQLite connection tries to put the database in WAL mode while SQLite answers
+# "database is locked" at once (journal_wal); the busy timeout waits as long.
+WAL_PATIENCE = 30.0
+
+
+def journal_wal(execute: Callable[[str], Any], patience: float = WAL_PATIENCE) -> None:
+    """`PRAGMA journal_mode=WAL`, the first statement of every SQLite connection, tried again
+    for up to `patience` seconds while it fails with "database is locked". The busy timeout
+    covers a lock another connection holds, not these: SQLite answers busy at once, without
+    waiting, to a connection that asks while another process's last connection cleans up the
+    WAL on closing, or runs recovery (sqlite.org/wal.html), or switches a new file to WAL
+    itself. Two `run`s that cron started together on a new database: one of them failed to
+    open it (test_concurrency, on a loaded machine)."""
+    import sqlite3
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
 
 
 def make_engine(url: str) -> Engine:
