@@ -7,6 +7,7 @@ STEP (N: at its Nth occurrence, default 1):
   none     no fault (with --wait-for: start several runs at the same moment; each touches
            FILE.ready.<pid> once it has imported everything and waits)
   ingest   inside the Nth dump's ingest transaction, its rows written, before the commit
+  matched  as the Nth subscriber's match comes back, before its digest is written
   built    after the digests were built and committed, before anything is sent
   send     mid-DATA of the Nth message: half of it written to the SMTP server, the rest not
   sent     after the channel accepted the Nth digest, before it is marked sent
@@ -129,6 +130,18 @@ def _install(step: str, nth: int, pattern: str | None, action: str) -> None:
                 _fault(action, label)
 
         papers._Plan.write = write_then_fault  # type: ignore[method-assign]
+    elif step == "matched":
+        from worker import app
+
+        match_each = app.match_each
+
+        def match_then_fault(*args: Any, **kwargs: Any) -> Any:
+            for match in match_each(*args, **kwargs):
+                if hit():
+                    _fault(action, label)
+                yield match
+
+        app.match_each = match_then_fault
     elif step == "built":
         from worker.app import Pipeline
 

@@ -162,6 +162,15 @@ def _recovers_each_paper_once(config: Path, handler: Handler, every: set[str]) -
     assert all(tally.delivered(f"{s}@example.org") == every for s in SUBSCRIBERS)
 
 
+def _stopped(config: Path, database_url: str, step: str, action: str, said: str) -> None:
+    """A run told to stop (SIGTERM or SIGINT, `action`) at `step`: it says `said` and exits 3,
+    its run recorded `interrupted`."""
+    stopped = fk.run(config, "run", "--now", fk.NOW, step=step, action=action)
+    assert stopped.code == 3, f"{stopped.code}\n{stopped.stdout}\n{stopped.stderr}"
+    assert said in stopped.stdout
+    assert fk.query(database_url, "SELECT status FROM runs") == [("interrupted",)]
+
+
 @pytest.mark.parametrize("action", ["term", "int"])
 def test_sigterm_finishes_the_send_under_way_and_hands_back_the_rest(
         action: str, tmp_path: Path, database_url: str) -> None:
@@ -176,14 +185,12 @@ def test_sigterm_finishes_the_send_under_way_and_hands_back_the_rest(
     every = {t for group in tokens.values() for t in group}
     with smtp_server() as (handler, port):
         config = fk.config_dir(tmp_path, database_url, SUBSCRIBERS, smtp_port=port)
-        stopped = fk.run(config, "run", "--now", fk.NOW, step="sent:1", action=action)
-        assert stopped.code == 3, f"{stopped.code}\n{stopped.stdout}\n{stopped.stderr}"
-        assert "stopped (SIGTERM or Ctrl-C)" in stopped.stdout
+        _stopped(config, database_url, "sent:1", action, "stopped (SIGTERM or Ctrl-C): the "
+                 "send under way was finished")
         assert len(handler.messages) == 1
         assert fk.delivery_statuses(database_url) == {"sent": 1, "pending": 2}
         assert fk.query(database_url, "SELECT attempts, lease_owner FROM deliveries WHERE "
                                       "status = 'pending'") == [(0, None), (0, None)]
-        assert fk.query(database_url, "SELECT status FROM runs") == [("interrupted",)]
         _recovers_each_paper_once(config, handler, every)
 
 
@@ -198,12 +205,30 @@ def test_a_stop_while_sources_are_read_leaves_the_digests_to_the_next_run(
     every = {t for group in tokens.values() for t in group}
     with smtp_server() as (handler, port):
         config = fk.config_dir(tmp_path, database_url, SUBSCRIBERS, smtp_port=port)
-        stopped = fk.run(config, "run", "--now", fk.NOW, step="ingest", action=action)
-        assert stopped.code == 3, f"{stopped.code}\n{stopped.stdout}\n{stopped.stderr}"
-        assert "stopped (SIGTERM or Ctrl-C) once the sources were read" in stopped.stdout
+        _stopped(config, database_url, "ingest", action,
+                 "stopped (SIGTERM or Ctrl-C) once the sources were read")
         assert handler.messages == [] and fk.query(database_url,
                                                    "SELECT count(*) FROM digests") == [(0,)]
-        assert fk.query(database_url, "SELECT status FROM runs") == [("interrupted",)]
+        _recovers_each_paper_once(config, handler, every)
+
+
+@pytest.mark.parametrize("action", ["term", "int"])
+def test_a_stop_while_subscribers_are_matched_keeps_the_digest_under_way_and_no_more(
+        action: str, tmp_path: Path, database_url: str) -> None:
+    """SIGTERM or Ctrl-C as the first subscriber's match comes back: that digest is written
+    and stays pending, unsent (no send starts once told to stop); the others are not built,
+    their cursors unmoved. The run says so and exits 3; the next run sends the first and
+    builds and sends the others, each paper once."""
+    tokens = fk.write_dumps(tmp_path, DUMPS)
+    every = {t for group in tokens.values() for t in group}
+    with smtp_server() as (handler, port):
+        config = fk.config_dir(tmp_path, database_url, SUBSCRIBERS, smtp_port=port)
+        _stopped(config, database_url, "matched:1", action,
+                 "stopped (SIGTERM or Ctrl-C) while digests were built: those built stay "
+                 "pending, unsent; the next run sends them and builds the other 2")
+        assert handler.messages == []
+        assert fk.query(database_url, "SELECT subscriber_id FROM digests") == [("ada",)]
+        assert fk.delivery_statuses(database_url) == {"pending": 1}
         _recovers_each_paper_once(config, handler, every)
 
 
