@@ -85,11 +85,15 @@ def test_a_month_down_catches_up_31_days_and_says_which_were_not_read(
             in later.output), later.output
 
 
-def atom_page(numbers: list[int], total: int) -> bytes:
-    """An export API answer (the 2026 backend's shape) listing 2609.000NN, newest first."""
+def atom_page(numbers: list[int], total: int, published: dict[int, str] | None = None
+              ) -> bytes:
+    """An export API answer (the 2026 backend's shape) listing 2609.000NN, newest first;
+    paper n submitted on 2026-09-0n unless `published` says when."""
+    when = published or {}
     entries = "".join(
         f"<entry><id>http://arxiv.org/abs/2609.{n:05d}v1</id><title>Paper {n}</title>"
-        f"<summary>Abstract {n}.</summary><published>2026-09-2{n % 8}T10:00:00Z</published>"
+        f"<summary>Abstract {n}.</summary>"
+        f"<published>{when.get(n, f'2026-09-{min(n, 28):02d}T10:00:00Z')}</published>"
         f"<author><name>A Author</name></author></entry>" for n in numbers)
     return ('<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
             'xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">'
@@ -99,11 +103,17 @@ def atom_page(numbers: list[int], total: int) -> bytes:
 
 def serve_search(server: FixtureServer, newest: int, size: int) -> None:
     """A search whose results are papers 1 to `newest`, newest first, `size` a page."""
-    numbers = list(range(newest, 0, -1))
-    for start in range(0, newest + size, size):
+    serve_results(server, list(range(newest, 0, -1)), size)
+
+
+def serve_results(server: FixtureServer, numbers: list[int], size: int,
+                  published: dict[int, str] | None = None) -> None:
+    """A search whose results are `numbers` in that order, `size` a page."""
+    for start in range(0, len(numbers) + size, size):
         server.route(f"/api/query?search_query=cat%3Acs.CV&start={start}&max_results={size}"
                      "&sortBy=submittedDate&sortOrder=descending",
-                     Reply(200, atom_page(numbers[start:start + size], newest), ATOM))
+                     Reply(200, atom_page(numbers[start:start + size], len(numbers),
+                                          published), ATOM))
 
 
 def search_config(tmp_path: Path, sqlite_url: str, base_url: str, extra: str = "") -> Path:
@@ -139,6 +149,33 @@ def test_an_arxiv_search_paged_back_to_max_pages_says_so(tmp_path: Path,
         cut = run_cli(config, "fetch", "--now", "2026-09-28T08:00:00+00:00")
     assert "cv: 1 dump read; 9 papers listed, 9 new" in cut.output, cut.output
     assert "stopped at max_pages = 3 with a full last page" in cut.output, cut.output
+
+
+def test_an_arxiv_search_finds_a_paper_announced_days_after_it_was_submitted(
+        tmp_path: Path, sqlite_url: str) -> None:
+    """A paper arXiv announces days after its submission (held for moderation) sorts by its
+    submission among papers the search listed before, behind the first page: paging back
+    only to a paper listed before never read it. After an announcement the search now also
+    pages back while a page's oldest paper was submitted within `lookback` of the last read;
+    with nothing announced since, it reads one page."""
+    published = {n: f"2026-09-{13 + n}T10:00:00Z" for n in range(1, 8)}
+    published[50] = "2026-09-17T05:00:00Z"  # submitted before paper 4, announced after it
+    with FixtureServer() as server:
+        config = search_config(tmp_path, sqlite_url, server.url, 'lookback = "2d"\n')
+        serve_results(server, [5, 4, 3, 2, 1], 3, published)
+        first = run_cli(config, "fetch", "--now", "2026-09-19T08:00:00+00:00")
+        assert "cv: 1 dump read; 3 papers listed, 3 new" in first.output, first.output
+        serve_results(server, [7, 6, 5, 4, 50, 3, 2, 1], 3, published)
+        asked = len(server.seen)
+        late = run_cli(config, "fetch", "--now", "2026-09-21T08:00:00+00:00")
+        # pages [7, 6, 5] and [4, 50, 3]; 3 was submitted more than 2 days before the last read
+        assert len(server.seen) - asked == 2, server.seen[asked:]
+        assert "6 papers listed, 3 new, 3 already known" in late.output, late.output
+        assert missing_ids(sqlite_url, range(50, 51)) == []
+        asked = len(server.seen)
+        quiet = run_cli(config, "fetch", "--now", "2026-09-21T20:00:00+00:00")
+    assert len(server.seen) - asked == 1, server.seen[asked:]  # nothing announced since
+    assert quiet.exit_code == 0, quiet.output
 
 
 def missing_ids(sqlite_url: str, numbers: range) -> list[str]:

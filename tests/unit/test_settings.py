@@ -387,6 +387,7 @@ def test_a_source_cadence_too_long_says_so(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("options", "said"), [
     ("max_pages = 0", "sources[0].max_pages: expected 1 or more"),
     ("max_results = 0", "sources[0].max_results: expected 1 to "),
+    ('lookback = "soon"', "sources[0].lookback: 'soon' is not a duration like 30m"),
 ])
 def test_an_arxiv_api_option_out_of_range_is_a_problem(tmp_path: Path, options: str,
                                                        said: str) -> None:

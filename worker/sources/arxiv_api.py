@@ -8,7 +8,10 @@ titled `Error` whose id is under `/api/errors`: that is a SourceError, not a pap
 An empty result (`totalResults` 0) is normal. Sorted by date, newest first, a source that
 read before pages back (`start`) while a full page's oldest paper is one it never listed,
 up to `max_pages`: papers that came out since the last read are not lost behind the first
-page.
+page. Nor are papers arXiv announces days after they were submitted (held for moderation,
+say): they sort by their submission among papers listed before, so when something new was
+announced, the source also pages back while a full page's oldest paper was submitted within
+`lookback` before its last read.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from worker.config_types import parse_duration
 from worker.errors import ParseError, SourceError
 from worker.records import Links, PaperRecord, clean_text, split_arxiv_id
 from worker.sources.base import SourceContext
@@ -42,6 +47,8 @@ class ArxivApiOptions(HttpOptions):
     sort: str = "submittedDate"
     order: str = "descending"
     max_pages: int = 10  # newest first: pages back to what this source listed before
+    # ... and, after an announcement, to papers submitted this long before the last read
+    lookback: str = "3d"
 
 
 @dataclass(frozen=True)
@@ -142,40 +149,26 @@ class ArxivApiSource(HttpSource):
         problems += check_choice("order", options.order, ORDERS)
         if options.max_pages < 1:
             problems.append(("max_pages", "expected 1 or more"))
+        try:
+            parse_duration(options.lookback)
+        except ValueError as exc:
+            problems.append(("lookback", str(exc)))
         return problems
 
     def collect(self, ctx: SourceContext) -> Iterator[Item]:
         params = {"search_query": self.options.query, "start": 0,
                   "max_results": self.options.max_results,
                   "sortBy": self.options.sort, "sortOrder": self.options.order}
+        back = _PagingBack(self, ctx)
 
         def following(result: FetchResult, params: Params) -> Params | None:
-            if not self._page_back(ctx, result, params["start"]):
+            if not back.next_page(result, params["start"]):
                 return None
             return {**params, "start": params["start"] + self.options.max_results}
 
         # A 400 carries the API's explanation in an Atom error entry: read it ourselves.
         yield from self.fetch_pages(ctx, self.url("/api/query"), params, following,
                                     self.options.max_pages, self._parse, ok_statuses=(400,))
-
-    def _page_back(self, ctx: SourceContext, result: FetchResult, start: int) -> bool:
-        """Whether to read the next page: newest first, a full page whose oldest paper this
-        source never listed may have more it never listed after it (more papers came out
-        since the last read than `max_results`: a busy category, a week's outage). Not on
-        a source's first read, whose start is the newest page."""
-        if (ctx.last_read is None or result.status != 200 or self.options.sort == "relevance"
-                or self.options.order != "descending"):
-            return False
-        try:
-            feed = parse_feed(result.body, result.url, source=self.name)
-        except (ParseError, SourceError):
-            return False  # finish() reports the body
-        ids = [r.arxiv_id for r in feed.records if r.arxiv_id]
-        if len(feed.records) < self.options.max_results or not ids:
-            return False
-        if feed.total is not None and start + len(feed.records) >= feed.total:
-            return False
-        return not ctx.listed_before([ids[-1]])
 
     def _parse(self, results: Sequence[FetchResult]) -> tuple[list[PaperRecord], None]:
         records: dict[str, PaperRecord] = {}
@@ -187,3 +180,51 @@ class ArxivApiSource(HttpSource):
             for record in feed.records:  # pages may overlap when new papers push them down
                 records.setdefault(record.key, record)
         return list(records.values()), None
+
+
+class _PagingBack:
+    """Whether a search read newest first goes on to its next page. Not on a source's first
+    read, whose start is the newest page. After that, on a full page (more papers came out
+    since the last read than `max_results`: a busy category, a week's outage):
+
+    - while its oldest paper is one this source never listed, as papers it never read may
+      follow;
+    - and, when the first page had a paper never listed (arXiv announced something since),
+      while its oldest paper was submitted within `lookback` before the last read: a paper
+      announced days after its submission sorts among papers listed before. Without a new
+      announcement there is nothing late to find, so a source read every half hour pages
+      back once a day at most."""
+
+    def __init__(self, source: ArxivApiSource, ctx: SourceContext):
+        self.source, self.ctx = source, ctx
+        options = source.options
+        self.enabled = (ctx.last_read is not None and options.sort != "relevance"
+                        and options.order == "descending")
+        self.since = None if ctx.last_read is None else \
+            _aware(ctx.last_read) - parse_duration(options.lookback)
+        self.announced = False
+
+    def next_page(self, result: FetchResult, start: int) -> bool:
+        if not self.enabled or result.status != 200:
+            return False
+        try:
+            feed = parse_feed(result.body, result.url, source=self.source.name)
+        except (ParseError, SourceError):
+            return False  # finish() reports the body
+        ids = [r.arxiv_id for r in feed.records if r.arxiv_id]
+        if start == 0:
+            self.announced = bool(ids) and len(self.ctx.listed_before(ids)) < len(set(ids))
+        if len(feed.records) < self.source.options.max_results or not ids:
+            return False
+        if feed.total is not None and start + len(feed.records) >= feed.total:
+            return False
+        if not self.ctx.listed_before([ids[-1]]):
+            return True
+        oldest = feed.records[-1].published
+        return (self.announced and oldest is not None and self.since is not None
+                and _aware(oldest) > self.since)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A moment the database may hand back without its zone (SQLite), as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
