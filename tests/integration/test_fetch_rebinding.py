@@ -2,7 +2,7 @@
 
 Real HTTP servers on 127.0.0.1 and the Fetcher's own transport. The test's names (*.test) have
 two answers, as a rebinding DNS server gives them: the Fetcher's `resolve`, which
-`_check_redirect` asks, says what `LOOKED_UP` says (public for most), while the connection's
+`Guard.check_redirect` asks, says what `LOOKED_UP` says (public for most), while the connection's
 own look-up (socket.getaddrinfo, patched for these names only) lands on 127.0.0.1, where the
 servers are.
 """

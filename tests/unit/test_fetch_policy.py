@@ -18,14 +18,9 @@ from tests.clock import FakeClock
 from tests.memory import DictMemory
 from worker.errors import SourceError
 from worker.sources.dates import check_date_spec, days_to_read, resolve_dates
-from worker.sources.http import (
-    Fetcher,
-    FetchSettings,
-    host_addresses,
-    parse_retry_after,
-    user_agent,
-)
-from worker.sources.peers import ConnectionCheck, Peers, Refused
+from worker.sources.http import Fetcher, FetchSettings, user_agent
+from worker.sources.peers import ConnectionCheck, Peers, Refused, host_addresses
+from worker.sources.retries import parse_retry_after
 
 START = datetime(2025, 3, 10, 12, tzinfo=UTC)
 
@@ -455,9 +450,9 @@ def connected_to(peer: str | None, answer: httpx.Response | None = None, via: st
 @pytest.mark.parametrize("peer", ["127.0.0.1", "169.254.169.254", "10.1.2.3", "::1",
                                   "fe80::1%eth0", "fd00::7", "0.0.0.0"])
 def test_a_redirect_whose_connection_reaches_this_machine_or_its_network_is_not_followed(peer):
-    """The name passed `_check_redirect` (it resolved to nothing internal then); the socket
+    """The name passed `Guard.check_redirect` (it resolved to nothing internal then); the socket
     reached an internal address a moment later (DNS rebinding): refused before the request is
-    written, not retried, and the SourceError reads like `_check_redirect`'s."""
+    written, not retried, and the SourceError reads like `Guard.check_redirect`'s."""
     clock = FakeClock(START)
     written: list[str] = []
     f, seen = fetcher([httpx.Response(302, headers={"Location": "http://cdn.example.com/d"}),

@@ -1,12 +1,13 @@
-"""Where the fetcher's connections really went: a redirect's target judged again at its socket.
+"""Where the fetcher's requests may go: a redirect judged by its target, then again at its socket.
 
-`Fetcher._check_redirect` refuses a redirect from a public source to this machine or its
-network by looking the target's name up when the redirect is checked; the connection then
-looks the name up again, on its own. A DNS server that answers a public address to the first
-look-up and 127.0.0.1 or 169.254.169.254 to the second (DNS rebinding) would have the request
-sent there. So every request carries httpcore's `trace` extension, a `ConnectionCheck`, which
-httpcore calls with the network stream it has just connected: the address the socket reached
-is judged, before TLS starts and before a byte of the request is written.
+A redirect that would lose what the source's URL promised is refused (`Guard.check_redirect`):
+from https to plain http, or from a public host to this machine or its network, its target's
+name looked up when the redirect is checked. The connection then looks the name up again, on
+its own. A DNS server that answers a public address to the first look-up and 127.0.0.1 or
+169.254.169.254 to the second (DNS rebinding) would have the request sent there. So every
+request carries httpcore's `trace` extension, a `ConnectionCheck`, which httpcore calls with
+the network stream it has just connected: the address the socket reached is judged, before TLS
+starts and before a byte of the request is written.
 
 Not covered: a request through a proxy (HTTP_PROXY and the rest, which httpx honours). The
 socket then reaches the proxy, usually on the local network on purpose, and the proxy looks
@@ -16,6 +17,7 @@ the name up itself, where the worker cannot see it; such requests are not judged
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +29,7 @@ SOURCE_URL = "paper_digest.source_url"  # request extension: the URL the source 
 
 
 class Refused(Exception):
-    """A redirect not followed (Fetcher._check_redirect, ConnectionCheck): why, and where it
+    """A redirect not followed (Guard.check_redirect, ConnectionCheck): why, and where it
     went."""
 
 
@@ -39,6 +41,15 @@ def internal_address(text: str) -> bool | None:
         return None
     return (address.is_private or address.is_loopback or address.is_link_local
             or address.is_reserved or address.is_unspecified)
+
+
+def host_addresses(host: str) -> tuple[str, ...]:
+    """The addresses `host` resolves to on this machine, or none where it does not."""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return ()
+    return tuple(dict.fromkeys(str(info[4][0]) for info in found))
 
 
 def peer_address(stream: Any) -> str | None:
@@ -82,7 +93,7 @@ def where(url: httpx.URL) -> tuple[str, int]:
 class ConnectionCheck:
     """httpcore's `trace` callback for one request: one hop of a redirect chain.
 
-    The policy is `_check_redirect`'s: a request to another host than the source's, from a
+    The policy is `Guard.check_redirect`'s: a request to another host than the source's, from a
     source that is not itself on this machine or its network, must not reach an address that
     is. httpcore calls it at `connection.connect_tcp.complete` with the new stream (raising
     there aborts the request before TLS and before it is written; the socket is closed here,
@@ -93,7 +104,7 @@ class ConnectionCheck:
     def __init__(self, source: httpx.URL, url: httpx.URL, peers: Peers,
                  internal_host: Callable[[str], bool]):
         self.source, self.url, self.peers = source, url, peers
-        self.internal_host = internal_host  # Fetcher._internal: a name looked up, or not
+        self.internal_host = internal_host  # Guard.internal: a name looked up, or not
         self.where = where(url)
         self._connecting: tuple[str, int] | None = None
         self._away_from_public: bool | None = None  # known once an address asks
@@ -138,3 +149,54 @@ class ConnectionCheck:
                     "not be told when connecting")
         return (f"redirected from {self.source.host} to {self.url}, whose name resolved to an "
                 f"internal address when connecting ({peer}: this machine or its network)")
+
+
+class Guard:
+    """Where one Fetcher's requests may go: its httpx.Client's event hooks, called for each
+    request and response of a redirect chain, whoever follows it."""
+
+    def __init__(self, resolve: Callable[[str], tuple[str, ...]] = host_addresses):
+        self.resolve = resolve
+        self.peers = Peers()  # where this client's connections went (ConnectionCheck)
+
+    def check_redirect(self, response: httpx.Response) -> None:
+        """Refuse a redirect, however redirects are followed, that would lose what the
+        source's URL promised. From https to plain http: that the server is who it says and
+        that nobody on the way changed the papers, and a spoofed answer could send the
+        fetcher anywhere. From a public host to this machine or its network (loopback,
+        private or link-local, written as an address or a name that resolves to one): a
+        compromised mirror could make the worker ask the machines only it can reach (a
+        cloud's metadata service at 169.254.169.254, or `metadata.google.internal`). A host
+        on the local network may redirect within it. The fetch fails, naming where it was
+        sent; the source's URL is the fix. The name is looked up here, before anything is
+        asked of it; `check_connection` judges again the address the connection reached."""
+        if not response.has_redirect_location:
+            return
+        source = response.request.url
+        target = source.join(response.headers["location"])
+        if source.scheme == "https" and target.scheme == "http":
+            raise Refused(f"redirected from https to plain http ({target})")
+        if (target.host != source.host and self.internal(target.host)
+                and not self.internal(source.host)):
+            raise Refused(f"redirected from {source.host} to an address of this machine or "
+                          f"its network ({target})")
+
+    def check_connection(self, request: httpx.Request) -> None:
+        """Give each request, a redirect's included, httpcore's `trace` extension: a
+        ConnectionCheck that refuses, before the request is written, a connection that reached
+        what `check_redirect` refuses, whatever the name answered when that looked it up (DNS
+        rebinding). httpx copies a request's extensions to the redirect it follows, so the
+        URL the source asked for (SOURCE_URL), set on the first, stays with the chain."""
+        source = request.extensions.setdefault(SOURCE_URL, request.url)
+        request.extensions["trace"] = ConnectionCheck(source, request.url, self.peers,
+                                                      self.internal)
+
+    def internal(self, host: str) -> bool:
+        """Is `host` this machine or its network: an address, `localhost`, or a name any of
+        whose addresses is one (a name that does not resolve is not: nothing is reached)."""
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        written = internal_address(host)
+        if written is not None:
+            return written
+        return any(internal_address(address) for address in self.resolve(host))
