@@ -84,7 +84,7 @@ from worker.records import normalize_title  # noqa: E402
 from worker.selection import candidates, example_papers, match_papers, paper_text  # noqa: E402
 from worker.semantic import embedder_for  # noqa: E402
 from worker.settings import Config, load_config  # noqa: E402
-from worker.store import outbox, papers  # noqa: E402
+from worker.store import identity, outbox, papers  # noqa: E402
 from worker.store.db import open_engine, reading  # noqa: E402
 from worker.store.marks import Mark, marks_for  # noqa: E402
 from worker.store.models import StoredPaper  # noqa: E402
@@ -348,7 +348,7 @@ def evaluate(digest: Sequence[str], ranking: Sequence[str], relevant: set[str]) 
 
 def own_examples(engine: Any, profile: Profile) -> tuple[dict[str, StoredPaper], list[StoredPaper]]:
     refs = [*profile.interests.like, *profile.interests.unlike]
-    examples = papers.find_papers(engine, refs)
+    examples = identity.find_papers(engine, refs)
     missing = [r for r in refs if r not in examples]
     if missing:
         raise SystemExit(f"{profile.id}: examples not found in the seeds: {missing}")

@@ -28,7 +28,7 @@ from worker.errors import PaperDigestError, SourceError
 from worker.plaintext import clean_line
 from worker.records import PaperRecord, normalize_title
 from worker.store import examples as store
-from worker.store import papers
+from worker.store import identity
 from worker.store.models import StoredPaper
 
 log = logging.getLogger("paper_digest")
@@ -179,17 +179,17 @@ def resolve(engine: Engine, refs: Iterable[str], now: datetime,
     # (_budget); everything else goes in sorted order.
     first = {ref: n for n, ref in enumerate(dict.fromkeys(refs))}
     refs = sorted(first)
-    result = Examples(papers.find_papers(engine, refs) if refs else {})
+    result = Examples(identity.find_papers(engine, refs) if refs else {})
     ids = {ref: i for ref in refs
-           if ref not in result.papers and (i := papers.ref_arxiv_id(ref))}
+           if ref not in result.papers and (i := identity.ref_arxiv_id(ref))}
     result.unused.update((ref, OTHER_DOI) for ref in refs
-                         if ref not in result.papers and papers.other_doi(ref))
+                         if ref not in result.papers and identity.other_doi(ref))
     titles = {ref: normalize_title(ref) for ref in refs
               if ref not in result.papers and ref not in ids and ref not in result.unused}
     if titles:
         by_title = _search_titles(engine, titles, now, lookup, later, result, first)
         # A source may have listed the paper since, under another title (a later version's).
-        listed = papers.find_papers(engine, sorted(set(by_title.values())))
+        listed = identity.find_papers(engine, sorted(set(by_title.values())))
         for ref, arxiv_id in by_title.items():
             if arxiv_id in listed:
                 result.papers[ref] = listed[arxiv_id]
@@ -334,8 +334,8 @@ def check_notes(settings: Any, profiles: Iterable[Any], now: datetime) -> list[s
         found = resolve(engine, {r for p in profiles for r in (*p.interests.like,
                                                                *p.interests.unlike)},
                         now, later=bool(settings.matching.example_lookup))
-        near = {ref: near[0].title for ref in found.unused if not papers.ref_arxiv_id(ref)
-                and (near := papers.near_titles(engine, ref, limit=1))}
+        near = {ref: near[0].title for ref in found.unused if not identity.ref_arxiv_id(ref)
+                and (near := identity.near_titles(engine, ref, limit=1))}
     except (SQLAlchemyError, ModuleNotFoundError) as exc:
         return [f"examples not checked: cannot read {redact(url)}: {error_line(exc)}"]
     finally:

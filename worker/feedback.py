@@ -161,8 +161,8 @@ class Desk:
 
     def answer(self, method: str, params: Mapping[str, str]) -> Page:
         from worker.marking import mark_stored
+        from worker.store.identity import find_paper
         from worker.store.marks import ReaderChanged
-        from worker.store.papers import find_paper
 
         sid, paper_ref, verdict = params.get("s", ""), params.get("p", ""), params.get("v", "")
         day, gen = params.get("d", ""), params.get("g", "")

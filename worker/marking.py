@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from worker.config_types import command_line
-from worker.store import marks, papers
+from worker.store import identity, marks
 from worker.store.models import StoredPaper
 
 _WORD = {"like": "liked", "unlike": "unliked"}
@@ -22,7 +22,7 @@ def mark_paper(engine: Engine, subscriber_id: str, ref: str, *, verdict: str, re
                now: datetime) -> str:
     """Record (or with `remove`, take off) a mark; returns what happened, in words.
     Raises LookupError when no stored paper matches `ref`."""
-    paper = papers.find_paper(engine, ref)
+    paper = identity.find_paper(engine, ref)
     if paper is None:
         raise LookupError(ref)
     return mark_stored(engine, subscriber_id, paper, verdict=verdict, remove=remove, now=now)

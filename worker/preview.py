@@ -20,7 +20,7 @@ from worker.render import interest_label, profile_context, render, shown_order
 from worker.selection import candidates, example_papers, match_papers
 from worker.semantic import embedder_for
 from worker.settings import Config, Settings
-from worker.store import cursors, outbox, papers
+from worker.store import cursors, identity, outbox, papers
 from worker.store.db import reading
 from worker.store.marks import marks_for
 from worker.store.models import Digest, DigestItem, ItemSpec, StoredPaper
@@ -257,7 +257,7 @@ def explain(engine: Engine, profile: Profile, ref: str, *,
     from worker.matching import Matcher
     from worker.selection import paper_text
 
-    paper = papers.find_paper(engine, ref)
+    paper = identity.find_paper(engine, ref)
     if paper is None:
         raise LookupError(ref)
     batch, among = _ranked_with(engine, profile.id, paper)

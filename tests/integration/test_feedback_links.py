@@ -163,12 +163,12 @@ def _stored(engine: object, title: str) -> int:
     """A paper in the database (as a fetch would leave it): its id."""
     from worker.records import PaperRecord
     from worker.sources.base import Dump, content_hash
-    from worker.store import papers
+    from worker.store import identity, papers
 
     records = (PaperRecord(title=title, abstract="About it."),)
     dump = Dump("test", title, content_hash(title.encode()), NOW, records, None)
     papers.ingest_dump(engine, dump, NOW)  # type: ignore[arg-type]
-    paper = papers.find_paper(engine, title)  # type: ignore[arg-type]
+    paper = identity.find_paper(engine, title)  # type: ignore[arg-type]
     assert paper is not None
     return paper.id
 
@@ -312,7 +312,7 @@ def test_in_a_browser_the_page_marks_only_when_its_button_is_pressed(sqlite_url:
     from tests.integration import browser
     from worker.records import PaperRecord
     from worker.sources.base import Dump, content_hash
-    from worker.store import papers
+    from worker.store import identity, papers
 
     if browser.chromium() is None:
         pytest.skip("Chromium is not installed and could not be (make test tries apt-get "
@@ -320,7 +320,7 @@ def test_in_a_browser_the_page_marks_only_when_its_button_is_pressed(sqlite_url:
     engine = open_engine(sqlite_url)
     records = (PaperRecord(title="Charts & <Tables> Read Aloud", abstract="About charts."),)
     papers.ingest_dump(engine, Dump("test", "d", content_hash(b"one"), NOW, records, None), NOW)
-    paper = papers.find_paper(engine, "Charts & <Tables> Read Aloud")
+    paper = identity.find_paper(engine, "Charts & <Tables> Read Aloud")
     assert paper is not None
     server = StatusServer("127.0.0.1", 0, lambda: (True, "ok"), lambda: "",
                           Desk(engine, SECRET, lambda: NOW, subscribed=lambda sid: True))

@@ -18,7 +18,7 @@ from worker.selection import paper_text
 from worker.semantic import StoredEmbedder, embedder_for, semantic_problems
 from worker.settings import load_config
 from worker.sources.base import Dump, content_hash
-from worker.store import embeddings, marks, papers
+from worker.store import embeddings, identity, marks, papers
 from worker.store.db import open_engine
 
 NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)
@@ -72,7 +72,7 @@ def ingest(engine, *titles: str) -> list[int]:  # type: ignore[no-untyped-def]
     records = tuple(PaperRecord(title=t, abstract=f"About {t}.") for t in titles)
     dump = Dump("test", "d", content_hash(repr(records).encode()), NOW, records, None)
     papers.ingest_dump(engine, dump, NOW)
-    found = papers.find_papers(engine, list(titles))
+    found = identity.find_papers(engine, list(titles))
     return [found[t].id for t in titles]
 
 
@@ -136,7 +136,7 @@ class CountingModel:
 
 def test_each_paper_is_embedded_once_across_passes(engine) -> None:  # type: ignore[no-untyped-def]
     ids = ingest(engine, "Paper A", "Paper B", "Paper C")
-    texts = [paper_text(p) for p in papers.find_papers(
+    texts = [paper_text(p) for p in identity.find_papers(
         engine, ["Paper A", "Paper B", "Paper C"]).values()]
     model = CountingModel()
     first = StoredEmbedder(engine, model, NOW)
@@ -168,7 +168,7 @@ def test_a_damaged_stored_vector_is_embedded_again(
 
     titles = ["Paper A", "Paper B", "Paper C"]
     a, b, _ = ingest(engine, *titles)
-    texts = [paper_text(p) for p in papers.find_papers(engine, titles).values()]
+    texts = [paper_text(p) for p in identity.find_papers(engine, titles).values()]
     first = StoredEmbedder(engine, CountingModel(), NOW)
     first.know(texts)
     first([text_of(p) for p in texts])
@@ -207,7 +207,7 @@ def test_a_long_first_pass_stores_its_vectors_part_by_part(
     monkeypatch.setattr(semantic, "CHUNK", 2, raising=False)
     titles = [f"Paper {c}" for c in "ABCDE"]
     ingest(engine, *titles)
-    texts = [paper_text(p) for p in papers.find_papers(engine, titles).values()]
+    texts = [paper_text(p) for p in identity.find_papers(engine, titles).values()]
 
     class FailsOnThirdCall(CountingModel):
         def __call__(self, texts: Sequence[str]) -> list[list[float]]:
@@ -227,7 +227,7 @@ def test_a_long_first_pass_stores_its_vectors_part_by_part(
 
 def test_preview_and_explain_embed_without_writing(engine) -> None:  # type: ignore[no-untyped-def]
     ingest(engine, "Paper A")
-    [text] = [paper_text(p) for p in papers.find_papers(engine, ["Paper A"]).values()]
+    [text] = [paper_text(p) for p in identity.find_papers(engine, ["Paper A"]).values()]
     from worker.matching.semantic import text_of
 
     reader = StoredEmbedder(engine, CountingModel(), None)
@@ -475,7 +475,7 @@ def test_a_mark_overrides_the_profile_file(tmp_path: Path, database_url: str) ->
     config = load_config(root, {})
     [profile] = config.profiles
     engine = open_engine(database_url)
-    examples = papers.find_papers(engine, list(profile.interests.like))
+    examples = identity.find_papers(engine, list(profile.interests.like))
     liked, unliked = example_papers(profile, examples, marks.marks_for(engine, ["ada"])["ada"])
     engine.dispose()
     assert [p.title for p in liked] == [SEEDS[3][0]]

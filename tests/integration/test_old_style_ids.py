@@ -19,7 +19,7 @@ from worker.records import title_hash
 from worker.sources import arxiv_api
 from worker.sources.base import Dump, content_hash
 from worker.sources.http import Fetcher
-from worker.store import papers
+from worker.store import identity, papers
 from worker.store.db import HEAD_REVISION, current_revision, open_engine
 from worker.store.schema import example_papers, example_titles
 from worker.store.schema import papers as papers_table
@@ -75,11 +75,11 @@ def test_an_old_style_id_with_or_without_its_subject_class_is_one_paper(  # type
     assert (papers.counts(engine)["papers"], papers.counts(engine)["sightings"]) == (1, 2)
     refs = ["math.GT/0309136", "math/0309136", "arXiv:math.GT/0309136v1",
             "https://arxiv.org/abs/math.GT/0309136v2"]
-    found = papers.find_papers(engine, refs)
+    found = identity.find_papers(engine, refs)
     assert {ref: (p.arxiv_id, p.version) for ref, p in found.items()} == dict.fromkeys(
         refs, ("math/0309136", 2))
     for ref in ("math.GT/0309136", "arxiv:math.GT/0309136", "arxiv:math/0309136"):
-        paper = papers.find_paper(engine, ref)  # (what explain and mark look a paper up by)
+        paper = identity.find_paper(engine, ref)  # (what explain and mark look a paper up by)
         assert paper is not None and paper.first_seen_seq == one.seq, ref
         assert paper.links.abstract == "https://arxiv.org/abs/math/0309136"
 
@@ -153,7 +153,7 @@ def test_migration_0014_stores_old_style_ids_without_their_subject_class(
         again = papers.ingest_dump(engine, dump("d", atom("math.GT/0309136", 2, "Paper 1000")),
                                    NOW)
         assert again is not None and (again.new_papers, again.known_papers) == (0, 1)
-        found = papers.find_papers(engine, ["math.GT/0309136", "math/0309136"])
+        found = identity.find_papers(engine, ["math.GT/0309136", "math/0309136"])
         assert {p.title for p in found.values()} == {"Paper 1000"}
     finally:
         engine.dispose()

@@ -158,8 +158,8 @@ def test_a_new_reader_given_a_removed_name_starts_afresh(
     assert not set_unsubscribed(engine, "alex", NOW, generation=0)
     assert unsubscribed(engine) == {}
     from worker.marking import mark_stored
+    from worker.store.identity import find_paper
     from worker.store.marks import ReaderChanged
-    from worker.store.papers import find_paper
 
     paper = find_paper(engine, "paper:" + dict(parse_qsl(urlsplit(like).query))["p"])
     assert paper is not None

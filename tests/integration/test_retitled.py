@@ -15,7 +15,7 @@ from tests.integration.helpers import make_config, migrate, run_cli
 from tests.integration.httpfixture import JSON, FixtureServer, Reply
 from worker.records import PaperRecord
 from worker.sources.base import Dump, content_hash
-from worker.store import papers
+from worker.store import identity, papers
 from worker.store.db import HEAD_REVISION, current_revision, open_engine
 from worker.store.schema import digest_items, paper_titles
 from worker.store.schema import papers as papers_table
@@ -62,10 +62,10 @@ def test_a_retitled_paper_is_one_paper_by_either_title(  # type: ignore[no-untyp
         again = ingest(engine, f"dump-{day}", rec(title), day=day)
         assert (again.new_papers, again.known_papers) == (0, 1), title
     assert papers.counts(engine)["papers"] == 1 and papers.counts(engine)["sightings"] == 5
-    paper = papers.find_paper(engine, ID)
+    paper = identity.find_paper(engine, ID)
     assert paper is not None and paper.title == shown and paper.first_seen_seq == first.seq
     # a `like` by either title is the paper
-    found = papers.find_papers(engine, [OLD, NEW])
+    found = identity.find_papers(engine, [OLD, NEW])
     assert {ref: p.arxiv_id for ref, p in found.items()} == {OLD: ID, NEW: ID}
 
 
@@ -76,7 +76,7 @@ def test_a_paper_retitled_within_one_dump_is_found_by_both_titles(engine) -> Non
     again = ingest(engine, "d2", rec(OLD), rec(NEW), day=1)
     assert (again.new_papers, again.known_papers) == (0, 2)  # (two listings of it)
     assert (papers.counts(engine)["papers"], papers.counts(engine)["sightings"]) == (1, 2)
-    paper = papers.find_paper(engine, ID)
+    paper = identity.find_paper(engine, ID)
     assert paper is not None and paper.title == NEW
 
 
@@ -86,7 +86,7 @@ def test_an_older_version_does_not_take_the_title_back(engine) -> None:  # type:
     ingest(engine, "d1", rec(OLD, ID, 1))
     ingest(engine, "d2", rec(NEW, ID, 2), day=1)
     ingest(engine, "d3", rec(OLD, ID, 1), rec(OLD, ID), day=2)
-    paper = papers.find_paper(engine, ID)
+    paper = identity.find_paper(engine, ID)
     assert paper is not None and (paper.title, paper.version) == (NEW, 2)
     with engine.connect() as conn:
         assert conn.execute(select(paper_titles.c.title_key)).scalars().all() == [
@@ -101,7 +101,7 @@ def test_a_title_given_back_in_a_later_version_is_shown_again(engine) -> None:  
     ingest(engine, "d2", rec(NEW, ID), day=1)
     ingest(engine, "d3", rec(NEW, ID, 2), day=2)
     ingest(engine, "d4", rec(OLD, ID, 3), day=3)
-    paper = papers.find_paper(engine, ID)
+    paper = identity.find_paper(engine, ID)
     assert paper is not None and (paper.title, paper.version) == (OLD, 3)
     assert ingest(engine, "d5", rec(OLD), rec(NEW), day=4).new_papers == 0
     assert papers.counts(engine)["papers"] == 1
@@ -124,7 +124,7 @@ def test_different_ids_stay_different_papers_under_a_title_one_of_them_had(  # t
     assert alone.new_papers == 0
     assert papers.counts(engine)["papers"] == 3
     for arxiv_id, title in ((ID, NEW), ("2603.09999", OLD), ("2603.08888", NEW)):
-        paper = papers.find_paper(engine, arxiv_id)
+        paper = identity.find_paper(engine, arxiv_id)
         assert paper is not None and paper.title == title
 
 

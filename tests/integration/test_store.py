@@ -15,7 +15,7 @@ from tests.integration.helpers import add_seed_day, make_config, migrate, run_cl
 from worker.cli import cli
 from worker.records import Links, PaperRecord, title_hash
 from worker.sources.base import Dump, DumpFailure, content_hash
-from worker.store import cursors, outbox, papers
+from worker.store import cursors, identity, outbox, papers
 from worker.store.db import (
     HEAD_REVISION,
     DatabaseOpenError,
@@ -191,7 +191,7 @@ def test_same_paper_by_title_then_id_is_one_paper(engine) -> None:  # type: igno
     second = papers.ingest_dump(engine, dump("d2", later), NOW + timedelta(days=1))
     assert second is not None
     assert (second.new_papers, second.known_papers, second.gained_ids) == (0, 1, 1)
-    paper = papers.find_paper(engine, "2403.08715")
+    paper = identity.find_paper(engine, "2403.08715")
     assert paper is not None and paper.authors == ("Ruiyi Wang",) and paper.version == 2
     assert paper.first_seen_seq == first.seq
     assert paper.links.pdf == "https://arxiv.org/pdf/2403.08715"
@@ -205,14 +205,14 @@ def test_an_abstract_cut_short_is_completed_by_a_later_copy_and_nothing_else_rep
     papers.ingest_dump(engine, dump("d1", rec("P", cut, arxiv_id="2403.00001")), NOW)
     papers.ingest_dump(engine, dump("d2", rec("P", " ".join(full.split()),
                                               arxiv_id="2403.00001")), NOW)
-    found = papers.find_paper(engine, "2403.00001")
+    found = identity.find_paper(engine, "2403.00001")
     assert found is not None and found.abstract == " ".join(full.split())
     # A shorter copy, or another wording, never replaces what is held.
     for other in (cut, "We study grounding in another way. A different abstract, and longer "
                        "than the whole of the one held."):
         papers.ingest_dump(engine, dump(f"d-{other}", rec("P", other, arxiv_id="2403.00001")),
                            NOW)
-        found = papers.find_paper(engine, "2403.00001")
+        found = identity.find_paper(engine, "2403.00001")
         assert found is not None and found.abstract == " ".join(full.split())
 
 
@@ -220,7 +220,7 @@ def test_ids_stay_strings_and_distinct_ids_stay_distinct(engine) -> None:  # typ
     papers.ingest_dump(engine, dump("d", rec("Same Title", arxiv_id="2503.02130"),
                                     rec("Same Title", arxiv_id="2503.02131")), NOW)
     assert papers.counts(engine)["papers"] == 2
-    found = papers.find_paper(engine, "2503.02130")
+    found = identity.find_paper(engine, "2503.02130")
     assert found is not None and found.arxiv_id == "2503.02130"
 
 
@@ -510,18 +510,19 @@ def test_title_key_uniqueness_is_kept_by_the_database(engine) -> None:  # type: 
     with pytest.raises(IntegrityError), engine.begin() as conn:
         add(conn, None)
     assert papers.counts(engine)["papers"] == 3
-    assert papers.find_papers(engine, ["T"])["T"].arxiv_id is None  # first by id wins
+    assert identity.find_papers(engine, ["T"])["T"].arxiv_id is None  # first by id wins
 
 
 def test_papers_are_found_by_their_title_not_only_its_hash(engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Ingest and `like` look titles up by their 64-bit hash (migration 0005); a paper of
     another title with the same hash is not the paper. Every title hashing alike shows it."""
-    monkeypatch.setattr(papers, "title_hash", lambda key: 7)
+    for module in (papers, identity):  # what ingest writes, and what both look up
+        monkeypatch.setattr(module, "title_hash", lambda key: 7)
     papers.ingest_dump(engine, dump("a", rec("Alpha Paper", arxiv_id="2401.00001"),
                                     rec("Beta Paper", arxiv_id="2401.00002")), NOW)
     again = papers.ingest_dump(engine, dump("b", rec("Beta paper"), rec("Gamma Paper")), NOW)
     assert again is not None and (again.new_papers, again.known_papers) == (1, 1)
-    found = papers.find_papers(engine, ["Alpha Paper", "beta paper", "Gamma Paper", "Delta"])
+    found = identity.find_papers(engine, ["Alpha Paper", "beta paper", "Gamma Paper", "Delta"])
     assert {ref: p.arxiv_id for ref, p in found.items()} == {
         "Alpha Paper": "2401.00001", "beta paper": "2401.00002", "Gamma Paper": None}
     assert papers.counts(engine)["papers"] == 3
@@ -563,7 +564,7 @@ def test_migration_0005_hashes_the_titles_of_papers_already_stored(  # type: ign
             column = next(c for c in inspect(engine).get_columns("papers")
                           if c["name"] == "title_hash")
             assert column["nullable"] is False
-        assert papers.find_papers(engine, ["Paper 2500"])["Paper 2500"].arxiv_id is None
+        assert identity.find_papers(engine, ["Paper 2500"])["Paper 2500"].arxiv_id is None
         again = papers.ingest_dump(engine, dump("d", rec("paper 2500"), rec("Paper 2501!")), NOW)
         assert again is not None and (again.new_papers, again.known_papers) == (0, 2)
     finally:
@@ -617,10 +618,10 @@ def test_an_empty_arxiv_id_is_no_id(engine) -> None:  # type: ignore[no-untyped-
     papers.ingest_dump(engine, dump("a", rec("Same Title", arxiv_id="")), NOW)
     papers.ingest_dump(engine, dump("b", rec("Same title", arxiv_id="")), NOW)
     assert papers.counts(engine)["papers"] == 1
-    assert papers.find_papers(engine, ["Same Title"])["Same Title"].arxiv_id is None
+    assert identity.find_papers(engine, ["Same Title"])["Same Title"].arxiv_id is None
     papers.ingest_dump(engine, dump("c", rec("Same Title", arxiv_id="2401.00003")), NOW)
     assert papers.counts(engine)["papers"] == 1
-    assert papers.find_papers(engine, ["Same Title"])["Same Title"].arxiv_id == "2401.00003"
+    assert identity.find_papers(engine, ["Same Title"])["Same Title"].arxiv_id == "2401.00003"
 
 
 @pytest.mark.parametrize("where", ["folder", "folder to make", "file"])

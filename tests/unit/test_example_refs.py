@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.store.papers import other_doi, ref_arxiv_id
+from worker.store.identity import other_doi, ref_arxiv_id
 
 
 @pytest.mark.parametrize(("ref", "arxiv_id"), [

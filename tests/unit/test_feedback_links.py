@@ -84,7 +84,7 @@ def _answer(link: str, today: date) -> int:
                 subscribed=lambda sid: True)
     try:
         generation = int(parse_qs(urlsplit(link).query).get("g", ["0"])[0])
-        with patch("worker.store.papers.find_paper", return_value=None), \
+        with patch("worker.store.identity.find_paper", return_value=None), \
                 patch("worker.store.readers.generation_of", return_value=generation):
             return desk.answer("POST", {k: v[0] for k, v in
                                         parse_qs(urlsplit(link).query).items()}).status

@@ -116,7 +116,7 @@ def _did_you_mean(engine: Any, ref: str) -> str:
     """For a title no stored paper has exactly: the stored papers it nearly names, with the
     key to give instead, each on a line of the hint; "" when none is near (or `ref` is a key
     or an arXiv id)."""
-    from worker.store.papers import near_titles, ref_arxiv_id
+    from worker.store.identity import near_titles, ref_arxiv_id
 
     if ref.startswith(("paper:", "arxiv:")) or ref_arxiv_id(ref) is not None:
         return ""
@@ -127,7 +127,7 @@ def _not_stored_hint(profile: Any, ref: str, verdict: str, remove: bool = False)
     """What to do about a paper no stored paper matches: for an arXiv id or a title no source
     has listed, that it can be an example all the same (in the profile's file, looked up on
     arXiv)."""
-    from worker.store.papers import ref_arxiv_id
+    from worker.store.identity import ref_arxiv_id
 
     arxiv_id = ref_arxiv_id(ref)
     where = profile.file or f"{profile.id}'s profile"

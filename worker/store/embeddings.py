@@ -21,7 +21,7 @@ from worker.store.db import reading, upsert
 from worker.store.schema import paper_embeddings
 
 log = logging.getLogger("paper_digest")
-_CHUNK = 500  # bound parameter lists, as worker.store.papers does
+_CHUNK = 500  # bound parameter lists, as worker.store.db.chunks does
 
 Vector = tuple[float, ...]
 

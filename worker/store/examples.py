@@ -17,7 +17,7 @@ from worker.store.db import reading, upsert
 from worker.store.models import StoredPaper
 from worker.store.schema import example_papers, example_titles
 
-_CHUNK = 500  # bound parameter lists, as worker.store.papers does
+_CHUNK = 500  # bound parameter lists, as worker.store.db.chunks does
 
 
 def _paper(row: Any) -> StoredPaper:
