@@ -38,7 +38,7 @@ def one_size(args: argparse.Namespace, size: int, workdir: Path) -> tuple[list[f
 
     from worker.app import Pipeline
     from worker.settings import load_config
-    from worker.store.db import open_engine
+    from worker.store.opening import open_engine
 
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "config").mkdir(parents=True)

@@ -85,9 +85,10 @@ from worker.selection import candidates, example_papers, match_papers, paper_tex
 from worker.semantic import embedder_for  # noqa: E402
 from worker.settings import Config, load_config  # noqa: E402
 from worker.store import identity, outbox, papers  # noqa: E402
-from worker.store.db import open_engine, reading  # noqa: E402
+from worker.store.db import reading  # noqa: E402
 from worker.store.marks import Mark, marks_for  # noqa: E402
 from worker.store.models import StoredPaper  # noqa: E402
+from worker.store.opening import open_engine  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 YEAR = 2025  # the seeds' dates carry no year; any year will do, the same for every day

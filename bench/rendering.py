@@ -36,7 +36,7 @@ def main() -> None:
 
     from worker.render import forget_pieces
     from worker.settings import load_config
-    from worker.store.db import open_engine
+    from worker.store.opening import open_engine
     from worker.store.schema import digests
 
     config_dir = args.workdir.resolve() / "config"  # as the pass named it (the footer)

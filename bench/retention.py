@@ -80,7 +80,7 @@ def main() -> None:
     from sqlalchemy import func, select
 
     from worker.retention import RetentionSettings, apply_retention
-    from worker.store.db import open_engine
+    from worker.store.opening import open_engine
     from worker.store.schema import digest_items, digests
 
     retention = RetentionSettings(digests=f"{args.keep_days}d")

@@ -203,7 +203,7 @@ def setup(args: argparse.Namespace, workdir: Path, url: str) -> tuple[Path, dict
     import history as hist
     from scaledata import Generator
 
-    from worker.store.db import open_engine
+    from worker.store.opening import open_engine
 
     figures: dict[str, Any] = {}
     engine = open_engine(url)
@@ -343,7 +343,7 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
     from worker.delivery import channel_for
     from worker.render import forget_pieces
     from worker.settings import SmtpSettings, load_config
-    from worker.store.db import open_engine
+    from worker.store.opening import open_engine
     from worker.store.schema import deliveries, digests
 
     s = Stages(profile_stage)

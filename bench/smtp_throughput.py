@@ -141,7 +141,7 @@ def timed_pass(config_dir: Path) -> dict[str, Any]:
     from worker.sending import Delivery
     from worker.settings import load_config
     from worker.store import outbox
-    from worker.store.db import open_engine
+    from worker.store.opening import open_engine
 
     config = load_config(config_dir, {})
     engine = open_engine(config.settings.database_url)

@@ -309,14 +309,8 @@ def check_notes(settings: Any, profiles: Iterable[Any], now: datetime) -> list[s
     nothing is created, migrated or asked of arXiv."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from worker.store.db import (
-        HEAD_REVISION,
-        current_revision,
-        error_line,
-        make_engine,
-        missing_sqlite_file,
-        redact,
-    )
+    from worker.store.db import error_line, make_engine, missing_sqlite_file, redact
+    from worker.store.opening import HEAD_REVISION, current_revision
 
     profiles = [p for p in profiles if p.interests.like or p.interests.unlike]
     if not profiles:

@@ -219,7 +219,7 @@ def _preload() -> None:
     import worker.render
     import worker.report
     import worker.sources.dump_dir
-    import worker.store.db
+    import worker.store.opening
     import worker.store.outbox  # noqa: F401
 
 

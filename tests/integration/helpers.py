@@ -87,7 +87,7 @@ def migrate(engine: Any, revision: str, *, up: bool = False) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from worker.store.db import MIGRATIONS
+    from worker.store.opening import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -454,7 +454,7 @@ def test_python_dash_m_is_the_same_command() -> None:
                           text=True, timeout=30, check=False)
     assert done.returncode == 0 and done.stdout.startswith("paper-digest, version ")
     # the database schema it writes, which an older or newer paper-digest names in its errors
-    from worker.store.db import HEAD_REVISION
+    from worker.store.opening import HEAD_REVISION
 
     assert done.stdout.rstrip().endswith(f"(database schema {HEAD_REVISION})")
 
@@ -530,7 +530,7 @@ def test_a_command_closes_its_database_connections_as_it_ends(
     """However a command ends (explain of an unknown paper exits 2), its connections are closed
     then, not when the process exits: a process that runs commands in-process (the tests, an
     embedding application) must not pile up PostgreSQL sessions."""
-    import worker.store.db as db
+    import worker.store.opening as opening
 
     opened: list[Any] = []
 
@@ -542,7 +542,7 @@ def test_a_command_closes_its_database_connections_as_it_ends(
 
     # commands that only read open the database as it is (open_existing)
     for name in ("open_engine", "open_existing"):
-        monkeypatch.setattr(db, name, recording(getattr(db, name)))
+        monkeypatch.setattr(opening, name, recording(getattr(opening, name)))
     config = make_config(tmp_path, database_url, {"ada": SUB})
     add_seed_day(tmp_path, seeds_dir, "2026-03-12")
     assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
@@ -560,7 +560,7 @@ def test_a_digest_another_run_built_meanwhile_is_not_called_no_match(
     from worker.app import run_pass
     from worker.settings import load_config
     from worker.store import outbox
-    from worker.store.db import open_engine
+    from worker.store.opening import open_engine
 
     config = make_config(tmp_path, database_url, {"ada": SUB})
     add_seed_day(tmp_path, seeds_dir, "2026-03-12")
@@ -629,7 +629,7 @@ def _named_papers(tmp_path: Path, seeds_dir: Path, url: str) -> tuple[Path, list
     slightly wrong (a letter lost, only the name) as a reader copying them would."""
     from sqlalchemy import select
 
-    from worker.store.db import open_engine
+    from worker.store.opening import open_engine
     from worker.store.schema import papers
 
     config = make_config(tmp_path, url, {"ada": SUB})

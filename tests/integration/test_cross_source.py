@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from tests.integration.helpers import make_config, run_cli
 from tests.integration.httpfixture import JSON, FixtureServer, Reply, shared_fixture
-from worker.store.db import open_engine
 from worker.store.identity import find_paper
+from worker.store.opening import open_engine
 from worker.store.schema import digest_items, papers
 
 SUB = """

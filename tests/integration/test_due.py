@@ -14,7 +14,7 @@ from worker.app import Pipeline, run_pass
 from worker.due import build_due, find_due
 from worker.settings import load_config
 from worker.store import schedule as store
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 from worker.store.schema import digests, slot_claims
 
 BROAD = """

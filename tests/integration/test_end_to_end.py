@@ -15,8 +15,8 @@ from worker.records import normalize_title
 from worker.settings import load_config
 from worker.sources.dumps import parse_dump
 from worker.store import outbox
-from worker.store.db import open_engine
 from worker.store.models import StoredPaper
+from worker.store.opening import open_engine
 from worker.store.papers import papers_in_range
 from worker.store.schema import digests, dumps
 

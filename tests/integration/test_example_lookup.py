@@ -14,7 +14,7 @@ from tests.integration.helpers import make_config, run_cli
 from tests.integration.httpfixture import ATOM, FixtureServer, Reply, shared_fixture
 from worker.examples import TITLE_BUDGET, ArxivLookup
 from worker.sources.http import Fetcher
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 from worker.store.schema import example_papers, example_titles, papers
 
 # ../shared/fixtures/arxiv: arXiv's answer to id_list=0808.05394,1707.08567; it has the

@@ -22,7 +22,7 @@ from worker.app import run_pass
 from worker.errors import as_database_error
 from worker.settings import load_config
 from worker.store import recording
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 
 SUBSCRIBERS = ("ada", "bob", "cy", "dan")
 RECOVER_AT = "2026-03-14T20:01:00+00:00"

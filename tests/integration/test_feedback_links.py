@@ -18,8 +18,8 @@ import pytest
 from tests.integration.helpers import add_seed_day, make_config, run_cli
 from worker.feedback import Desk, Links
 from worker.statusserver import StatusServer
-from worker.store.db import open_engine
 from worker.store.marks import marks_for
+from worker.store.opening import open_engine
 
 SECRET = "feedback-secret-for-tests"
 ENV = {"PAPER_DIGEST_FEEDBACK_SECRET": SECRET}

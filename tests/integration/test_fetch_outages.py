@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from tests.integration.helpers import hf_api_config, one_source_config, run_cli
-from worker.store.db import open_engine
 from worker.store.identity import find_paper
+from worker.store.opening import open_engine
 
 from .httpfixture import ATOM, JSON, RSS, TEXT, FixtureServer, Reply, shared_fixture
 from .test_fetch_http import rss_feed

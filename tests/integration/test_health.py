@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.integration.helpers import make_config, run_cli
 from worker.store import schedule as store
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 
 BEAT = datetime(2026, 3, 14, 8, 0, tzinfo=UTC)
 

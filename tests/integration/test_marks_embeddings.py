@@ -19,7 +19,7 @@ from worker.semantic import StoredEmbedder, embedder_for, semantic_problems
 from worker.settings import load_config
 from worker.sources.base import Dump, content_hash
 from worker.store import embeddings, identity, marks, papers
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 
 NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from worker.sources import arxiv_api
 from worker.sources.base import Dump, content_hash
 from worker.sources.http import Fetcher
 from worker.store import identity, papers
-from worker.store.db import HEAD_REVISION, current_revision, open_engine
+from worker.store.opening import HEAD_REVISION, current_revision, open_engine
 from worker.store.schema import example_papers, example_titles
 from worker.store.schema import papers as papers_table
 

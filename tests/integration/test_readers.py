@@ -21,8 +21,8 @@ from sqlalchemy import Engine, select
 
 from tests.integration.helpers import add_seed_day, make_config, run_cli
 from worker.feedback import Desk, Page
-from worker.store.db import open_engine
 from worker.store.marks import marks_for
+from worker.store.opening import open_engine
 from worker.store.readers import removed_since
 from worker.store.schema import digests, subscribers
 from worker.store.subscriptions import unsubscribed

@@ -18,7 +18,7 @@ from worker import sending
 from worker.app import Pipeline
 from worker.sending import RENDER_MIN
 from worker.settings import load_config
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 from worker.store.schema import deliveries
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),

@@ -14,8 +14,8 @@ from tests.integration.helpers import add_seed_day, make_config, run_cli
 from worker.reload import ConfigWatcher
 from worker.scheduler import Server
 from worker.settings import load_config
-from worker.store.db import open_engine
 from worker.store.metrics import figures
+from worker.store.opening import open_engine
 from worker.store.retention import prune_digests
 from worker.store.schema import deliveries, digest_items, digests, runs
 

@@ -16,7 +16,7 @@ from tests.integration.httpfixture import JSON, FixtureServer, Reply
 from worker.records import PaperRecord
 from worker.sources.base import Dump, content_hash
 from worker.store import identity, papers
-from worker.store.db import HEAD_REVISION, current_revision, open_engine
+from worker.store.opening import HEAD_REVISION, current_revision, open_engine
 from worker.store.schema import digest_items, paper_titles
 from worker.store.schema import papers as papers_table
 

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 
 from tests.integration.helpers import wait_for
 from worker.store import runs
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 from worker.store.schema import runs as runs_table
 
 NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)

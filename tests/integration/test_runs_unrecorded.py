@@ -26,7 +26,7 @@ from worker.reload import ConfigWatcher
 from worker.scheduler import Server
 from worker.settings import load_config
 from worker.store import runs
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 
 NOW = datetime(2026, 3, 14, 20, tzinfo=UTC)
 EVERY_MINUTE = '[serve]\ndefault_schedule = "every 1m"\ngrace = "1h"\n'  # due at NOW

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from tests.integration.helpers import add_seed_day, make_config
 from worker.app import Pipeline
 from worker.settings import Config, load_config
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 from worker.store.schema import deliveries
 
 NOW = datetime(2026, 3, 14, 20, tzinfo=UTC)

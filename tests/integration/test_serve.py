@@ -22,7 +22,7 @@ from sqlalchemy import select
 from tests.integration.dockerfile import REPO, read_image
 from tests.integration.helpers import add_seed_day, make_config, wait_for
 from tests.integration.smtpserver import Handler, free_port, smtp_server
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 from worker.store.schema import deliveries, digests, heartbeats
 
 BIN = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin"

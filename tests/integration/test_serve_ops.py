@@ -29,7 +29,7 @@ from worker.feedback import Links
 from worker.reload import ConfigWatcher
 from worker.scheduler import Server
 from worker.settings import load_config
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 
 NOW = datetime(2026, 3, 14, 20, tzinfo=UTC)
 SECRET = "feedback-secret-for-tests"

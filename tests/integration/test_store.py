@@ -16,15 +16,9 @@ from worker.cli import cli
 from worker.records import Links, PaperRecord, title_hash
 from worker.sources.base import Dump, DumpFailure, content_hash
 from worker.store import cursors, identity, outbox, papers
-from worker.store.db import (
-    HEAD_REVISION,
-    DatabaseOpenError,
-    current_revision,
-    make_engine,
-    open_engine,
-    rolled_back,
-)
+from worker.store.db import make_engine, rolled_back
 from worker.store.models import DigestSpec, ItemSpec, SubscriberInfo
+from worker.store.opening import HEAD_REVISION, DatabaseOpenError, current_revision, open_engine
 
 NOW = datetime(2026, 3, 14, 8, tzinfo=UTC)
 ADA = 'email = "ada@example.org"\n[interests]\nkeywords = ["grounding"]\n'
@@ -51,7 +45,7 @@ def test_migrated_to_head(engine) -> None:  # type: ignore[no-untyped-def]
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from worker.store.db import MIGRATIONS
+    from worker.store.opening import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -716,7 +710,7 @@ def test_no_upgrade_under_a_serve_still_running(tmp_path: Path, database_url: st
 def test_a_serve_that_upgraded_meanwhile_is_no_reason_to_refuse(database_url: str) -> None:
     # Two replicas of the new version start together: one reads the old revision, the other
     # upgrades and starts serving (its heartbeat) before the first looks at heartbeats
-    from worker.store.db import _refuse_beside_a_running_serve
+    from worker.store.opening import _refuse_beside_a_running_serve
     from worker.store.schema import heartbeats
 
     engine = open_engine(database_url)

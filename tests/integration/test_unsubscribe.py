@@ -21,8 +21,8 @@ from tests.integration.helpers import add_seed_day, make_config, run_cli
 from tests.integration.smtpserver import Handler, smtp_server
 from worker.feedback import Desk, Links
 from worker.statusserver import StatusServer
-from worker.store.db import open_engine
 from worker.store.metrics import figures
+from worker.store.opening import open_engine
 from worker.store.subscriptions import unsubscribed
 
 SECRET = "feedback-secret-for-tests"

@@ -62,7 +62,7 @@ def test_a_database_that_cannot_be_reached_is_one_line() -> None:
     """psycopg's refusal has a second line (a tab, "Is the server running...?") that came out
     as a literal \\n\\t in every command's error."""
     from tests.integration.smtpserver import free_port
-    from worker.store.db import DatabaseOpenError, open_engine
+    from worker.store.opening import DatabaseOpenError, open_engine
 
     with pytest.raises(DatabaseOpenError) as caught:
         open_engine(f"postgresql://u:S3cret@127.0.0.1:{free_port()}/db")

@@ -14,7 +14,7 @@ from worker.reload import ConfigWatcher
 from worker.scheduler import Server
 from worker.schedules import parse_schedule, zone
 from worker.settings import load_config
-from worker.store.db import open_engine
+from worker.store.opening import open_engine
 
 
 def test_slot_trigger_follows_local_time_across_dst() -> None:

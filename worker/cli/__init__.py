@@ -61,7 +61,7 @@ class Obj:
         read): as it is, and an error if it is missing or at another revision; `upgrade=False`
         (dry runs): created if new, but an older schema is an error, not upgraded."""
         from worker.config_types import command_line
-        from worker.store.db import open_engine, open_existing
+        from worker.store.opening import open_engine, open_existing
 
         engine = (open_engine(settings.database_url, upgrade=upgrade) if migrate
                   else open_existing(settings.database_url,

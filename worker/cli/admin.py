@@ -214,7 +214,7 @@ def subscribers(obj: Obj, as_json: bool) -> None:
 
 def _show(obj: Obj, as_json: bool, read: Any, lines: Any) -> None:
     """What `read` finds in the database, as JSON or as the `lines` of a table."""
-    from worker.store.db import NoSchemaYet, open_engine
+    from worker.store.opening import NoSchemaYet, open_engine
 
     config = obj.load()
     settings = settings_or_exit(config)

@@ -1,4 +1,4 @@
-"""Alembic environment: always run with a connection handed in by worker.store.db."""
+"""Alembic environment: always run with a connection handed in by worker.store.opening."""
 
 from alembic import context
 
