@@ -92,11 +92,15 @@ class DeliveryError(PaperDigestError):
     """A channel refused a digest. `permanent` failures are not retried; `held` ones are no
     fault of the digest (the relay cannot be reached, or refuses our session, login or
     sender; a folder that cannot be written: nothing can go out until it is put right), so
-    they cost no attempt and never fail it."""
+    they cost no attempt and never fail it. `cause` is what a held error shares with the
+    others of its kind, when the message names this digest (a folder's: its file): the pass
+    says each cause once (worker.sending), not once a digest. None: the message itself."""
 
-    def __init__(self, message: str, *, permanent: bool = False, held: bool = False):
+    def __init__(self, message: str, *, permanent: bool = False, held: bool = False,
+                 cause: str | None = None):
         self.permanent = permanent
         self.held = held
+        self.cause = cause or message
         super().__init__(message)
 
 

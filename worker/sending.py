@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,16 @@ class DeliveryReport:
     channel: str
     status: str  # sent | retry | failed
     detail: str  # where it went, or why not
+
+
+@dataclass
+class Hold:
+    """The digests one cause held in a pass (Delivery._held), said once for the pass."""
+
+    template: bool  # a template's error (PassReport.held_by_template), else a relay's or folder's
+    first: str  # the first digest's own error (a folder's names its file, the cause does not)
+    channels: set[str] = field(default_factory=set)
+    digests: dict[int, str] = field(default_factory=dict)  # digest id -> its subscriber
 
 
 class Untried:
@@ -151,9 +161,15 @@ class Delivery:
         self.progress = progress or no_progress
         self.marks: Engine | Recorder = engine  # where outcomes go: deliver() says
         self.interrupted = False  # told to stop with deliveries left: handed back
-        # A template's error (its text) -> the digests it held in this pass, with their
-        # subscribers: said once for the pass, not once a digest (see _template_held).
-        self.held_by_template: dict[str, dict[int, str]] = {}
+        # What held digests in this pass (a template's error, a relay that cannot be reached,
+        # a folder that cannot be written) -> them: said once for the pass (see _held).
+        self.holds: dict[str, Hold] = {}
+
+    @property
+    def held_by_template(self) -> dict[str, dict[int, str]]:
+        """A template's error -> the digests it held in this pass, with their subscribers
+        (PassReport's: the run's summary says each error once)."""
+        return {cause: hold.digests for cause, hold in self.holds.items() if hold.template}
 
     def deliver(self, profiles: Sequence[Profile], *, ignore_backoff: bool = True,
                 ) -> list[DeliveryReport]:
@@ -195,7 +211,7 @@ class Delivery:
                 UNTRIED.forget_engine(self.engine)
                 for channel in channels.values():
                     channel.close()
-                self._say_held_by_template()
+                self._say_held()
         return reports
 
     def _renderers(self, by_id: dict[str, Profile],
@@ -294,10 +310,11 @@ class Delivery:
             target = channels[job.channel].send(rendered)
         except DeliveryError as exc:
             if exc.held:
-                return self._held(job, report, str(exc))
+                return self._held(job, report, str(exc), exc.cause)
             return self._failed(job, report, str(exc), exc.permanent)
         except TemplateError as exc:
-            return self._template_held(job, report, exc)
+            error = f"TemplateError: {exc}"
+            return self._held(job, report, error, error, template=True)
         except Exception as exc:  # a bug of ours: keep it pending, say why
             return self._failed(job, report, f"{type(exc).__name__}: {exc}", False, bug=exc)
         try:
@@ -323,35 +340,46 @@ class Delivery:
         return (self.now + delay).replace(microsecond=0)
 
     def _held(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
-              ) -> DeliveryReport:
-        """No fault of this digest (the relay refused our login, a template cannot be
-        rendered): pending, its attempt not counted, tried again after `retry_base`, for as
-        long as it takes."""
+              cause: str, *, template: bool = False) -> DeliveryReport:
+        """No fault of this digest (the relay cannot be reached or refused our login, a folder
+        cannot be written, a `template` cannot be rendered): pending, its attempt not
+        counted, tried again after `retry_base`, for as long as it takes, and sent by the first
+        pass after it is put right. (A template that names a field `d` lacks is the install's
+        to fix, not the digest's: counted as an attempt, it made every digest failed after
+        `max_attempts` passes, and they stayed unsent once it was fixed, until `retry`.)
+        `cause` is what the digests it holds share: every digest of the pass meets it, so it
+        is said once for the pass (_say_held) and each digest's own line is DEBUG."""
         retry_at = self._retry_at(self.settings.delivery.base)
         outbox.mark_held(self.marks, job, error=error, retry_at=retry_at)
+        hold = self.holds.setdefault(cause, Hold(template, error))
+        hold.channels.add(job.channel)
+        hold.digests[job.digest_id] = job.subscriber_id
         return _logged(report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)"),
-                       attempts=job.attempts - 1, retry_at=_iso(retry_at))
+                       attempts=job.attempts - 1, retry_at=_iso(retry_at), level=logging.DEBUG)
 
-    def _template_held(self, job: Any, report: Callable[[str, str], DeliveryReport],
-                       exc: TemplateError) -> DeliveryReport:
-        """A template that cannot be rendered (one of `templates_dir` that names a field `d`
-        lacks, say) is the install's to fix, not the digest's: counted as an attempt, it made
-        every digest failed after `max_attempts` passes, and they stayed unsent once it was
-        fixed, until `retry`. Held instead, as for a relay that cannot be reached: pending, no
-        attempt counted, sent by the first pass after the fix; said once for the pass."""
-        error = f"TemplateError: {exc}"
-        self.held_by_template.setdefault(error, {})[job.digest_id] = job.subscriber_id
-        return self._held(job, report, error)
-
-    def _say_held_by_template(self) -> None:
-        """One line for each template error the pass met, with how many digests it held
-        (each digest has its own delivery.retry line as well)."""
-        for error, held in self.held_by_template.items():
-            log.error("%s: %d digest%s held, pending with no attempt counted, until the "
-                      "template is fixed (the first pass after sends them)", error, len(held),
-                      "" if len(held) == 1 else "s",
-                      extra={"event": "delivery.template_held", "digests": len(held),
-                             "subscriber": next(iter(held.values()))})
+    def _say_held(self) -> None:
+        """One line for each cause that held digests in the pass, with how many digests of
+        how many subscribers (a line each was 10,000 lines a pass at 10,000 subscribers). A
+        template's error: event delivery.template_held, an error (the install's to fix: it
+        does not pass by itself), with one of its subscribers to `preview`; a relay's or a
+        folder's: delivery.held, a warning as a retry is, with the first digest's own error
+        when the cause does not name its file."""
+        for cause, hold in self.holds.items():
+            digests, subscribers = len(hold.digests), len(set(hold.digests.values()))
+            counted = (f"{_plural(digests, 'digest')} of {_plural(subscribers, 'subscriber')} "
+                       "held, pending with no attempt counted")
+            fields = {"digests": digests, "subscribers": subscribers}
+            if hold.template:
+                log.error("%s: %s, until the template is fixed (the first pass after sends "
+                          "them)", cause, counted, extra={
+                              "event": "delivery.template_held", **fields,
+                              "subscriber": next(iter(hold.digests.values()))})
+                continue
+            channels = ",".join(sorted(hold.channels))
+            first = "" if hold.first == cause else f"; the first: {hold.first}"
+            log.warning("%s: %s (by %s), until it is put right (the first pass after sends "
+                        "them)%s", cause, counted, channels, first,
+                        extra={"event": "delivery.held", "channel": channels, **fields})
 
     def _failed(self, job: Any, report: Callable[[str, str], DeliveryReport], error: str,
                 permanent: bool, bug: Exception | None = None) -> DeliveryReport:
@@ -386,13 +414,20 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _logged(report: DeliveryReport, bug: Exception | None = None, why: str = "",
-            **fields: Any) -> DeliveryReport:
+            level: int | None = None, **fields: Any) -> DeliveryReport:
     """One line for each delivery's outcome, as it happens (its `ts` is when it was sent or
     refused, not the end of the pass): event delivery.sent (info), .retry (warning) or
     .failed (error), with the digest, subscriber, channel, and for a refusal its attempts and
-    when it is tried again."""
-    level = {"sent": logging.INFO, "retry": logging.WARNING}.get(report.status, logging.ERROR)
+    when it is tried again. `level` instead for a held digest's (DEBUG: its cause is said
+    once for the pass)."""
+    if level is None:
+        level = {"sent": logging.INFO, "retry": logging.WARNING}.get(report.status,
+                                                                    logging.ERROR)
     log.log(level, "digest %s to %s by %s: %s (%s%s)", report.digest_id, report.subscriber_id,
             report.channel, report.status, report.detail, f"; {why}" if why else "", exc_info=bug,
             extra={"event": f"delivery.{report.status}", "digest": report.digest_id,

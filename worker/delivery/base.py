@@ -66,7 +66,11 @@ def deliver_file(path: Path, data: bytes) -> str:
     try:
         write_atomically(path, data)
     except OSError as exc:
-        raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}", held=True) from None
+        # One cause for every digest it holds, whichever its file (a full disk, a read-only
+        # output_dir): said once a pass, not once a digest.
+        raise DeliveryError(f"cannot write {path}: {exc.strerror or exc}", held=True,
+                            cause=f"cannot write a digest's file: {exc.strerror or exc}",
+                            ) from None
     return str(path)
 
 
