@@ -19,7 +19,7 @@ Set-up (not timed as part of the pass, figures printed apart):
 The pass runs in a child process (a clean peak RSS), stage by stage, on the real code:
 load config; ingest (Pipeline.ingest); Pipeline.build_digests, split by its own stage timers
 into subscriber sync, candidate selection, matching and writing digests; rendering every digest
-in the forms its subscriber gets (as worker.sending.Delivery.render does: the email's text and
+in the forms its subscriber gets (as worker.rendering.Renderer.render does: the email's text and
 HTML parts, the .md for Markdown delivery), with putting the emails together timed apart;
 delivery of every digest to .eml/.md files (Pipeline.deliver); then the same deliveries again,
 to a loopback SMTP server in another process (bench/smtp_sink.py) over one connection. Each

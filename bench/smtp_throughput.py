@@ -132,13 +132,13 @@ def stopwatch(owner: Any, name: str, spent: dict[str, float], label: str) -> Ite
 
 
 def timed_pass(config_dir: Path) -> dict[str, Any]:
-    """One run_pass, timing Pipeline.deliver and, inside it, render (worker.sending.Delivery's,
+    """One run_pass, timing Pipeline.deliver and, inside it, render (worker.rendering.Renderer's,
     where the digests are rendered in this process) / send / mark sent."""
     from contextlib import ExitStack
 
     from worker.app import Pipeline, run_pass
     from worker.delivery.smtp import SmtpChannel
-    from worker.sending import Delivery
+    from worker.rendering import Renderer
     from worker.settings import load_config
     from worker.store import outbox
     from worker.store.opening import open_engine
@@ -148,7 +148,7 @@ def timed_pass(config_dir: Path) -> dict[str, Any]:
     spent: dict[str, float] = {}
     with ExitStack() as stack:
         for owner, name, label in [(Pipeline, "deliver", "deliver"),
-                                   (Delivery, "render", "render (load digest, templates, MIME)"),
+                                   (Renderer, "render", "render (load digest, templates, MIME)"),
                                    (SmtpChannel, "send", "send (SMTP, one connection)"),
                                    (outbox, "mark_sent", "mark sent (one commit each)"),
                                    (outbox, "claim_deliveries", "claim (leases)")]:

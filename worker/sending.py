@@ -3,8 +3,10 @@ through its channels and marked sent, to retry or failed as it goes (worker.app 
 building the digests).
 
 Deliveries are claimed in batches under a lease, so two passes do not send one digest at once,
-and a pass killed mid-send leaves leases that its host's next pass takes over at once. With
-many digests their forms are rendered ahead in forked processes while this one sends.
+and a pass killed mid-send leaves leases that its host's next pass takes over at once. Their
+digests are made ready by worker.rendering (with many, ahead in forked processes while this
+one sends). A cause that holds digests with no fault of theirs (a relay down, a template that
+fails) is logged once a pass, with how many it held.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import os
 import socket
 import threading
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,11 +25,11 @@ from sqlalchemy import Engine
 
 from worker.collector import paced_for_batches
 from worker.delivery import Channel, Rendered
-from worker.errors import DeliveryError, RenderError, TemplateError, as_database_error
-from worker.fanout import FanOut, shared
+from worker.errors import DeliveryError, TemplateError, as_database_error
+from worker.fanout import FanOut
 from worker.profiles import Profile
 from worker.progress import Progress, no_progress
-from worker.selection import default_workers
+from worker.rendering import Renderer
 from worker.settings import Settings
 from worker.store import outbox
 from worker.store.locks import process_alive
@@ -38,11 +39,6 @@ from worker.store.recording import Recorder, recording
 log = logging.getLogger("paper_digest")
 LEASE = timedelta(minutes=10)
 CLAIM_BATCH = 500  # deliveries claimed at once (and subscribers asked for at once)
-RENDER_SHARE = 25  # digests a rendering process takes at a time
-RENDER_MIN = 100  # digests in a first batch below which a pass renders them itself
-# Renderers at most, whatever `workers`: one process sends, and two renderers (~2 ms a digest
-# each) keep it busy; more would only hold more memory (~130 MiB each at 10,000 digests).
-RENDERERS_MAX = 2
 
 
 @dataclass
@@ -159,6 +155,7 @@ class Delivery:
         self.channel_factory = channel_factory
         self.stop = stop or (lambda: False)
         self.progress = progress or no_progress
+        self.renderer = Renderer(settings, engine, now)
         self.marks: Engine | Recorder = engine  # where outcomes go: deliver() says
         self.interrupted = False  # told to stop with deliveries left: handed back
         # What held digests in this pass (a template's error, a relay that cannot be reached,
@@ -188,7 +185,7 @@ class Delivery:
         # Outcomes (sent, retry, failed) are written on one held connection for the pass;
         # digests are rendered over the pass's worker processes (forked when first needed).
         with paced_for_batches(), recording(self.engine) as recorder, \
-                self._renderers(by_id, papers_read) as fan:
+                self.renderer.processes(by_id, papers_read) as fan:
             self.marks = recorder or self.engine
             try:
                 for start in range(0, len(ids), CLAIM_BATCH):
@@ -214,24 +211,11 @@ class Delivery:
                 self._say_held()
         return reports
 
-    def _renderers(self, by_id: dict[str, Profile],
-                   papers_read: dict[int, StoredPaper]) -> FanOut:
-        """The processes that render this pass's digests: with `[matching] workers` = N,
-        N - 1 forked ones (at most RENDERERS_MAX) render while this one sends and marks.
-        This one renders nothing itself (its caches would add to the renderers' memory, and
-        it has the sending to do). A renderer reads the digests itself, on its own
-        connection: only their ids go to it, and the finished forms come back. Not for a
-        pass on one connection (--dry-run)."""
-        workers = min(self.settings.matching.workers or default_workers(), RENDERERS_MAX + 1)
-        return FanOut(workers if isinstance(self.engine, Engine) else 1, "rendering",
-                      {"delivery": self, "by_id": by_id, "papers": papers_read},
-                      _renderer_started, ahead=0)
-
     def _deliver_batch(self, jobs: list[Any], by_id: dict[str, Profile],
                        channels: dict[str, Channel], reports: list[DeliveryReport],
                        papers_read: dict[int, StoredPaper], fan: FanOut) -> bool:
         """Send one claimed batch; False when told to stop (the rest handed back, untried)."""
-        ready = self._rendered(jobs, by_id, papers_read, fan)
+        ready = self.renderer.ready(jobs, by_id, papers_read, fan)
         # A digest's forms (serialized emails included) are kept for its other channels and
         # dropped after its last job: a batch of 500 would otherwise hold them all.
         rendered: dict[int, Rendered] = {}
@@ -252,51 +236,6 @@ class Delivery:
             self.progress("delivering digests", len(reports), None,
                           f"{job.subscriber_id} ({job.channel})")
         return True
-
-    def _rendered(self, jobs: list[Any], by_id: dict[str, Profile],
-                  papers_read: dict[int, StoredPaper], fan: FanOut) -> Iterator[Rendered]:
-        """The jobs' digests ready to send, in the order the jobs first need them: rendered
-        over the fan's processes in shares of RENDER_SHARE (each in the forms its jobs'
-        channels take), or here, each form when a channel first asks for it."""
-        order = list(dict.fromkeys(job.digest_id for job in jobs))
-        if fan.workers < 2 or (len(order) < RENDER_MIN and not fan.started):
-            digests = outbox.load_digests(self.engine, order, papers_read)
-            for digest_id in order:
-                digest = digests[digest_id]
-                profile = by_id[digest.subscriber_id]
-                try:
-                    rendered = self.render(digest_id, profile, digest)
-                except Exception as exc:  # its jobs stay pending and say why
-                    rendered = self._made(digest_id, profile, "", {}, dict.fromkeys(FORMS, exc))
-                yield rendered
-            return
-        forms: dict[int, set[str]] = defaultdict(set)
-        for job in jobs:
-            forms[job.digest_id].add(job.channel)
-        shares = [tuple((digest_id, tuple(sorted(forms[digest_id])))
-                        for digest_id in order[start:start + RENDER_SHARE])
-                  for start in range(0, len(order), RENDER_SHARE)]
-        for share in fan.map(_render_share, shares):
-            for digest_id, subscriber_id, file_stem, made, failed in share:
-                yield self._made(digest_id, by_id[subscriber_id], file_stem, made, failed)
-
-    def _made(self, digest_id: int, profile: Profile, file_stem: str, made: dict[str, Any],
-              failed: dict[str, Exception]) -> Rendered:
-        """A digest rendered ahead: its forms as made (`made` by channel name), or the error
-        that stopped each (`failed`, raised when a channel asks for that form: its jobs stay
-        pending, and its other forms go); a form not made ahead is rendered here when asked
-        for."""
-
-        def form(channel: str) -> Callable[[], Any]:
-            def make() -> Any:
-                if channel in failed:
-                    raise failed[channel]
-                if channel in made:
-                    return made[channel]
-                return getattr(self.render(digest_id, profile), channel)
-            return make
-
-        return Rendered(digest_id, profile.id, file_stem, form("markdown"), form("email"))
 
     def _deliver_one(self, job: Any, channels: dict[str, Channel],
                      rendered: Rendered) -> DeliveryReport:
@@ -395,19 +334,6 @@ class Delivery:
         return _logged(report("retry", f"{error} (retry after {retry_at:%Y-%m-%d %H:%M} UTC)"),
                        bug, attempts=job.attempts, retry_at=_iso(retry_at))
 
-    def render(self, digest_id: int, profile: Profile, digest: Any = None) -> Rendered:
-        """The digest (read unless given) ready to send; each form rendered when first used."""
-        from worker.render import build_email, profile_context, render
-
-        digest = digest or outbox.load_digest(self.engine, digest_id)
-        ctx = profile_context(digest, profile, self.settings)
-        sender = self.settings.smtp.sender if self.settings.smtp else None
-        templates = self.settings.templates_dir
-        return Rendered(digest.id, digest.subscriber_id,
-                        ctx.file_stem,
-                        lambda: render(ctx, "md", templates),
-                        lambda: build_email(ctx, sender=sender, templates_dir=templates,
-                                            sent_at=self.now))
 
 
 def _iso(moment: datetime) -> str:
@@ -433,52 +359,6 @@ def _logged(report: DeliveryReport, bug: Exception | None = None, why: str = "",
             extra={"event": f"delivery.{report.status}", "digest": report.digest_id,
                    "subscriber": report.subscriber_id, "channel": report.channel, **fields})
     return report
-
-
-FORMS = ("email", "markdown")  # channels named after the form of a digest they send
-
-
-def _renderer_started() -> None:
-    # A forked process opens its own connections: the pool's, inherited, are the parent's.
-    shared("rendering")["delivery"].engine.dispose(close=False)
-
-
-def _render_share(share: Sequence[tuple[int, Sequence[str]]],
-                  ) -> list[tuple[int, str, str, dict[str, Any], dict[str, Exception]]]:
-    """Digests rendered in the forms their channels take: (id, subscriber, file stem, the
-    forms by channel name, the error of each form that could not be made). Each form on its
-    own: an HTML template that fails holds the digest's email, not its Markdown, as where it
-    is sent. A TemplateError comes back as it is (its jobs are held); another error as its
-    text (it may not pickle), a RenderError."""
-    state = shared("rendering")
-    delivery, by_id = state["delivery"], state["by_id"]
-    digests = outbox.load_digests(delivery.engine, [digest_id for digest_id, _ in share],
-                                  state["papers"])
-    out: list[tuple[int, str, str, dict[str, Any], dict[str, Exception]]] = []
-    for digest_id, channels in share:
-        digest = digests[digest_id]
-        forms = [channel for channel in channels if channel in FORMS]
-        made: dict[str, Any] = {}
-        failed: dict[str, Exception] = {}
-        try:
-            rendered = delivery.render(digest_id, by_id[digest.subscriber_id], digest)
-        except Exception as exc:  # a bug: that digest stays pending, says why
-            failed = dict.fromkeys(forms, _portable(exc))
-            out.append((digest_id, digest.subscriber_id, "", made, failed))
-            continue
-        for channel in forms:
-            try:
-                made[channel] = getattr(rendered, channel)
-            except Exception as exc:
-                failed[channel] = _portable(exc)
-        out.append((digest_id, digest.subscriber_id, rendered.file_stem, made, failed))
-    return out
-
-
-def _portable(exc: Exception) -> Exception:
-    """`exc` as a rendering process hands it back: a TemplateError as it is, another error
-    as a RenderError with its type and text."""
-    return exc if isinstance(exc, TemplateError) else RenderError(f"{type(exc).__name__}: {exc}")
 
 
 class DryRunChannel(Channel):

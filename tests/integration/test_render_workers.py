@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.integration.helpers import add_seed_day, make_config
-from worker import sending
+from worker import rendering
 from worker.app import Pipeline
-from worker.sending import RENDER_MIN
+from worker.rendering import RENDER_MIN
 from worker.settings import load_config
 from worker.store.opening import open_engine
 from worker.store.schema import deliveries
@@ -93,15 +93,15 @@ def test_a_digest_that_fails_to_render_in_a_worker_stays_pending_and_says_why(
         tmp_path: Path, seeds_dir: Path, database_url: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline = _pipeline(tmp_path, seeds_dir, database_url, 2)
-    render = sending.Delivery.render
+    render = rendering.Renderer.render
     broken = 5  # a digest every process fails on (the workers inherit the patch)
 
-    def failing(self: sending.Delivery, digest_id: int, *args: Any) -> Any:
+    def failing(self: rendering.Renderer, digest_id: int, *args: Any) -> Any:
         if digest_id == broken:
             raise ValueError(f"template trouble in digest {digest_id}")
         return render(self, digest_id, *args)
 
-    monkeypatch.setattr(sending.Delivery, "render", failing)
+    monkeypatch.setattr(rendering.Renderer, "render", failing)
     reports = pipeline.deliver(pipeline.config.profiles)
     failed = [r for r in reports if r.status != "sent"]
     assert failed and {r.digest_id for r in failed} == {broken}
@@ -143,7 +143,7 @@ def _dying_there(share: Any) -> Any:
     return _really_rendered(share)
 
 
-_really_rendered = sending._render_share
+_really_rendered = rendering._render_share
 
 
 def test_a_rendering_worker_that_dies_costs_time_not_digests(
@@ -151,7 +151,7 @@ def test_a_rendering_worker_that_dies_costs_time_not_digests(
         caplog: pytest.LogCaptureFixture) -> None:
     pipeline = _pipeline(tmp_path, seeds_dir, database_url, 2)
     alone = _delivered(pipeline, 1)
-    monkeypatch.setattr(sending, "_render_share", _dying_there)
+    monkeypatch.setattr(rendering, "_render_share", _dying_there)
     assert _delivered(pipeline, 2) == alone
     assert "a rendering worker process died" in caplog.text
 
