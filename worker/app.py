@@ -1,8 +1,9 @@
 """One pass of the pipeline with an explicit `now`; `run`, `preview` and `serve` all use it.
 
 sources -> parse -> identify -> store -> per subscriber: candidates -> match -> digest
-(outbox row) -> render -> deliver -> mark sent; the first four are worker.ingest's, the last
-three worker.sending's. Nothing here reads the clock or the environment; nothing here prints.
+(outbox row) -> render -> deliver -> mark sent; the first four are worker.ingest's, the next
+three worker.building's, the last three worker.sending's. Nothing here reads the clock or the
+environment; nothing here prints.
 """
 
 from __future__ import annotations
@@ -12,47 +13,26 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from itertools import zip_longest
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
+from worker.building import DigestBuilder, SubscriberReport, sync_profiles
 from worker.delivery import Channel, channel_for
 from worker.errors import as_database_error
-from worker.examples import Examples, lookup_for
-from worker.examples import resolve as resolve_examples
 from worker.ingest import Ingest, SourceReport
 from worker.profiles import Profile
 from worker.progress import Progress, no_progress
 from worker.readers import ReaderNote, settle_config
-from worker.selection import candidates, default_workers, match_each
 from worker.sending import Delivery, DeliveryReport, DryRunChannel, worker_id
 from worker.settings import Config
-from worker.store import cursors, outbox, papers, runs
-from worker.store.marks import marks_for
-from worker.store.models import DigestSpec, SubscriberInfo, SubscriberState
+from worker.store import runs
+from worker.store.models import SubscriberState
 
 log = logging.getLogger("paper_digest")
-DIGEST_BATCH = 500  # subscribers whose digests are written in one transaction
-
-
-@dataclass
-class SubscriberReport:
-    id: str
-    digest_id: int | None = None
-    items: int = 0
-    below_threshold: int = 0
-    candidates: int = 0
-    created: bool = False
-    # Another run built this subscriber's digest first (its cursor moved while this one
-    # matched): what this run matched was not written, and is no digest of its own.
-    taken: bool = False
-    # (`like`/`unlike` entry, why it was not used: worker.examples), for the entries that
-    # could not be used; resolved only when there was something new to match
-    unknown_examples: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -144,138 +124,21 @@ class Pipeline:
     # -- digests ---------------------------------------------------------------------------
     def sync(self, profiles: Iterable[Profile]) -> dict[str, SubscriberState]:
         """Record new subscribers (cursor `backfill` before now), refresh known ones."""
-        profiles = list(profiles)
-        starts = {b: papers.seq_before(self.engine, self.now - b)
-                  for b in {p.backfill for p in profiles}}
-        return cursors.sync_subscribers(self.engine, [
-            SubscriberInfo(p.id, p.email, p.name, p.fingerprint, starts[p.backfill])
-            for p in profiles], self.now)
+        return sync_profiles(self.engine, profiles, self.now)
 
     def build_digests(self, profiles: Sequence[Profile], slot: str | None = None,
                       ) -> dict[str, SubscriberReport]:
-        """Write one digest per subscriber with what is new to it; cursors move with it.
-
-        Subscribers with the same candidates (the same cursor, none of them delivered yet:
-        nearly always everyone) are matched against one prepared batch, group by group; the
-        digests are written DIGEST_BATCH subscribers to a transaction."""
-        with self.timed("sync"):
-            states = self.sync(profiles)
-        with self.timed("candidates"):
-            upto, window, delivered = cursors.candidate_window(
-                self.engine, {sid: s.cursor_seq for sid, s in states.items()})
-        reports = {p.id: SubscriberReport(p.id, created=states[p.id].created) for p in profiles}
-        groups: dict[tuple[int, frozenset[int]], list[Profile]] = defaultdict(list)
-        # who would hear "nothing new" if nothing matched: once a day, or once a slot
-        empty_due = {p.id for p in self._empty_due([p for p in profiles if p.send_empty],
-                                                   slot)}
-        quiet = []  # nothing new to them, but they asked for a digest all the same
-        for profile in profiles:
-            cursor = states[profile.id].cursor_seq
-            if cursor < upto:
-                groups[cursor, frozenset(delivered.get(profile.id, ()))].append(profile)
-            elif profile.id in empty_due:
-                quiet.append(profile)
-        if quiet:
-            self._write_digests([DigestSpec(p.id, upto, [], p.deliver, 0, self._message_id(p),
-                                            True) for p in quiet], reports, upto, slot)
-        if not groups:  # nothing new to anyone: no examples, marks or model to load
-            return reports
-        with self.timed("examples"):
-            found = self._examples(profiles)
-            examples = found.papers
-        with self.timed("candidates"):
-            marked = marks_for(self.engine, [p.id for p in profiles])
-        for profile in profiles:
-            reports[profile.id].unknown_examples = tuple(
-                (r, found.unused[r]) for r in (*profile.interests.like, *profile.interests.unlike)
-                if r in found.unused)
-        from worker.semantic import embedder_for  # the semantic extra's wiring: only if asked
-
-        embedder = embedder_for(self.settings, self.engine, self.now)
-        pending: list[DigestSpec] = []
-        workers = self.settings.matching.workers or default_workers()
-        left: set[str] = set()  # told to stop: the subscribers whose digests are not built
-        for (cursor, seen), group in groups.items():
-            if self.stop():
-                left.update(p.id for p in group)
-                continue
-            with self.timed("candidates"):
-                pool = candidates(self.engine, [p for p in window if p.first_seen_seq > cursor
-                                                and p.id not in seen])
-            with closing(match_each(group, pool, examples, marked, embedder=embedder,
-                                    workers=workers)) as matched:  # closed: workers end
-                for done, profile in enumerate(group):
-                    if self.stop():
-                        left.update(p.id for p in group[done:])
-                        break
-                    with self.timed("matching"):  # the time this pass waits for each match
-                        items, below = next(matched)
-                    report = reports[profile.id]
-                    report.candidates, report.items, report.below_threshold = (
-                        len(pool), len(items), below)
-                    pending.append(DigestSpec(profile.id, cursor, items, profile.deliver,
-                                              below, self._message_id(profile),
-                                              profile.id in empty_due))
-                    if len(pending) >= DIGEST_BATCH:
-                        self._write_digests(pending, reports, upto, slot)
-        self._write_digests(pending, reports, upto, slot)
-        with self.timed("digests"):
-            outbox.refresh_statistics(self.engine, sum(r.items for r in reports.values()
-                                                       if r.digest_id is not None))
-        if left:
-            # Told to stop (SIGTERM, Ctrl-C, serve's shutdown) while matching, which at scale
-            # takes a while: the digests written so far are kept, pending; the others'
-            # cursors have not moved, so the next pass builds theirs as if this one had not
-            # begun them.
+        """Write one digest per subscriber with what is new to it; cursors move with it
+        (worker.building). Told to stop while at it, the digests written so far are kept,
+        pending, none is sent, and `left` says whose digests the next pass builds."""
+        builder = DigestBuilder(self.settings, self.engine, self.now, new_id=self.new_id,
+                                timed=self.timed, stop=self.stop,
+                                fetcher=self._fetcher if self.http_factory else None)
+        reports = builder.build(profiles, slot)
+        if builder.left:
             self.interrupted = True
-            self.left |= left
-            log.info("stopped while building digests: %d left to the next pass", len(left),
-                     extra={"event": "digest.stopped", "left": len(left)})
-            return {sid: r for sid, r in reports.items() if sid not in left}
+            self.left |= builder.left
         return reports
-
-    def _empty_due(self, profiles: list[Profile], slot: str | None) -> list[Profile]:
-        """Those of `send_empty` subscribers whose "nothing new" digest is due, should nothing
-        match: at a schedule's slot (one a slot), else when they have had no digest yet on
-        this day of their time zone (`run` from cron: one a day, however often it runs)."""
-        if profiles and self._failing_sources():  # "nothing new" is not known: hold it
-            return []
-        if not profiles or slot is not None:
-            return profiles
-        from worker.schedules import zone
-
-        last = outbox.last_digest_at(self.engine, [p.id for p in profiles])
-
-        def day(when: datetime, profile: Profile) -> date:
-            return when.astimezone(zone(profile.timezone or self.settings.timezone)).date()
-
-        return [p for p in profiles
-                if p.id not in last or day(last[p.id], p) < day(self.now, p)]
-
-    def _failing_sources(self) -> list[str]:
-        """The enabled sources whose last read failed: what they list now is not known, so
-        no subscriber is told there is nothing new (the next pass that reads them sends what
-        they had)."""
-        enabled = {source.name for source in self.settings.sources if source.enabled}
-        failing = [s.name for s in runs.source_states(self.engine)
-                   if s.name in enabled and s.last_error]
-        if failing:
-            log.info("no \"nothing new\" digests while %s cannot be read", ", ".join(failing),
-                     extra={"event": "digest.empty_held", "sources": failing})
-        return failing
-
-    def _write_digests(self, specs: list[DigestSpec], reports: dict[str, SubscriberReport],
-                       upto: int, slot: str | None) -> None:
-        with self.timed("digests"):
-            written = outbox.create_digests(self.engine, specs, upto=upto, now=self.now,
-                                            slot=slot)
-        for sid, digest_id in written.items():
-            reports[sid].digest_id = digest_id
-        for spec in specs:
-            report = reports[spec.subscriber_id]
-            if report.digest_id is None and (spec.items or spec.keep_empty):
-                report.taken, report.items, report.below_threshold = True, 0, 0
-        specs.clear()
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -285,22 +148,6 @@ class Pipeline:
             yield
         finally:
             self.timings[stage] += time.perf_counter() - start
-
-    def _examples(self, profiles: Sequence[Profile]) -> Examples:
-        """The profiles' example papers; arXiv ids no source has listed are looked up, each
-        profile's first examples before anyone's later ones (a pass asks about so many: a
-        profile listing thousands must not hold up the others' for many passes)."""
-        lists = [(*p.interests.like, *p.interests.unlike) for p in profiles]
-        refs = [r for turn in zip_longest(*lists) for r in turn if r is not None]
-        return resolve_examples(self.engine, refs, self.now,
-                                lookup_for(self.settings, self._fetcher if self.http_factory
-                                           else None))
-
-    def _message_id(self, profile: Profile) -> str:
-        from worker.render import message_id
-
-        sender = self.settings.smtp.sender if self.settings.smtp else None
-        return message_id(self.new_id(), profile.id, sender)
 
     # -- delivery --------------------------------------------------------------------------
     def deliver(self, profiles: Sequence[Profile], *, ignore_backoff: bool = True,
@@ -379,30 +226,7 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
     run_id = runs.start_run(engine, "run", report.now)
     status, error, started = "failed", None, time.perf_counter()
     try:
-        with pipeline.timed("ingest"):
-            report.sources = pipeline.ingest(only)
-        with pipeline.timed("sync"):  # before anything reads a subscriber's state
-            settled = settle_config(config, engine, report.now)
-        report.readers = settled.notes
-        profiles = _subscribed(config.profiles, settled.unsubscribed, report)
-        if pipeline.stop():
-            # Told to stop while sources were read (SIGTERM, Ctrl-C, serve's shutdown): the
-            # papers are recorded, and the digests (matching every subscriber, which at scale
-            # takes a while) are the next pass's, as if this one had not begun them.
-            pipeline.interrupted = True
-        else:
-            report.subscribers = (_build_due(pipeline, profiles) if due
-                                  else pipeline.build_digests(profiles))
-            if due:
-                report.not_due = sum(p.id not in report.subscribers and p.id not in
-                                     pipeline.left for p in profiles)
-            if pipeline.interrupted:  # told to stop while digests were built: none is sent
-                report.unbuilt = len(pipeline.left)
-            else:
-                with pipeline.timed("delivery"):  # rendering included: forms made as sent
-                    report.deliveries = pipeline.deliver(profiles,
-                                                         ignore_backoff=ignore_backoff)
-                report.held_by_template = pipeline.held_by_template
+        _stages(pipeline, report, only, ignore_backoff=ignore_backoff, due=due)
         status = ("interrupted" if pipeline.interrupted  # serve's shutdown: some handed back
                   else "ok" if report.ok else "partial")
     except Exception as exc:
@@ -416,16 +240,52 @@ def _pass(config: Config, engine: Engine, report: PassReport, only: Sequence[str
         raise
     finally:
         pipeline.close()
-        # `now` is the pass's moment; it took this long (a measure, not a clock reading)
-        finished = report.now + timedelta(seconds=time.perf_counter() - started)
-        try:
-            runs.finish_run(engine, run_id, finished, status, report.stats(), error)
-        except Exception:
-            # A pass that failed (on the database, most likely) says its own error, not the
-            # record's: that outcome is kept and written later (runs.recorded_late).
-            if error is None:
-                raise
+        _finish_run(engine, run_id, report, started, status, error)
         _log_stages(pipeline.timings)
+
+
+def _stages(pipeline: Pipeline, report: PassReport, only: Sequence[str] | None, *,
+            ignore_backoff: bool, due: bool) -> None:
+    """Read the sources, then build the digests and deliver them, each stage's outcome into
+    `report`; told to stop, the stages not begun are left to the next pass."""
+    config, engine = pipeline.config, pipeline.engine
+    with pipeline.timed("ingest"):
+        report.sources = pipeline.ingest(only)
+    with pipeline.timed("sync"):  # before anything reads a subscriber's state
+        settled = settle_config(config, engine, report.now)
+    report.readers = settled.notes
+    profiles = _subscribed(config.profiles, settled.unsubscribed, report)
+    if pipeline.stop():
+        # Told to stop while sources were read (SIGTERM, Ctrl-C, serve's shutdown): the
+        # papers are recorded, and the digests (matching every subscriber, which at scale
+        # takes a while) are the next pass's, as if this one had not begun them.
+        pipeline.interrupted = True
+        return
+    report.subscribers = (_build_due(pipeline, profiles) if due
+                          else pipeline.build_digests(profiles))
+    if due:
+        report.not_due = sum(p.id not in report.subscribers and p.id not in pipeline.left
+                             for p in profiles)
+    if pipeline.interrupted:  # told to stop while digests were built: none is sent
+        report.unbuilt = len(pipeline.left)
+        return
+    with pipeline.timed("delivery"):  # rendering included: forms made as sent
+        report.deliveries = pipeline.deliver(profiles, ignore_backoff=ignore_backoff)
+    report.held_by_template = pipeline.held_by_template
+
+
+def _finish_run(engine: Engine, run_id: int, report: PassReport, started: float, status: str,
+                error: str | None) -> None:
+    """Record the pass's outcome in its run row."""
+    # `now` is the pass's moment; it took this long (a measure, not a clock reading)
+    finished = report.now + timedelta(seconds=time.perf_counter() - started)
+    try:
+        runs.finish_run(engine, run_id, finished, status, report.stats(), error)
+    except Exception:
+        # A pass that failed (on the database, most likely) says its own error, not the
+        # record's: that outcome is kept and written later (runs.recorded_late).
+        if error is None:
+            raise
 
 
 def _subscribed(profiles: list[Profile], gone: dict[str, datetime], report: PassReport,

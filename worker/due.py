@@ -30,7 +30,8 @@ from worker.settings import Config, Settings
 from worker.store import schedule as store
 
 if TYPE_CHECKING:
-    from worker.app import Pipeline, SubscriberReport
+    from worker.app import Pipeline
+    from worker.building import SubscriberReport
 
 log = logging.getLogger("paper_digest.due")
 # A claim whose builder died is taken over after this (longer than any build takes).

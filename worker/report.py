@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from worker.app import PassReport, SubscriberReport
+from worker.app import PassReport
+from worker.building import SubscriberReport
 from worker.config_types import command_line
 from worker.examples import unused_lines
 from worker.ingest import SourceReport

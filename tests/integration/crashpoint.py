@@ -131,9 +131,9 @@ def _install(step: str, nth: int, pattern: str | None, action: str) -> None:
 
         papers._Plan.write = write_then_fault  # type: ignore[method-assign]
     elif step == "matched":
-        from worker import app
+        from worker import building
 
-        match_each = app.match_each
+        match_each = building.match_each
 
         def match_then_fault(*args: Any, **kwargs: Any) -> Any:
             for match in match_each(*args, **kwargs):
@@ -141,7 +141,7 @@ def _install(step: str, nth: int, pattern: str | None, action: str) -> None:
                     _fault(action, label)
                 yield match
 
-        app.match_each = match_then_fault
+        building.match_each = match_then_fault
     elif step == "built":
         from worker.app import Pipeline
 

@@ -369,12 +369,12 @@ def test_a_slot_pass_told_to_stop_while_matching_gives_back_the_slots_it_did_not
     the slots of those whose digests were built are finished with them; the others' claims
     are given back, so the next pass (serve restarted a minute later) claims and builds them
     at once, not after the claims grow stale, and nobody gets a slot's digest twice."""
-    from worker import app
+    from worker import building
 
     names = {f"s{i}": sub() for i in range(3)}
     config_dir, now = _prepared(tmp_path, seeds_dir, database_url, names)
     config = load_config(config_dir, {})
-    real, stopping = app.match_each, False
+    real, stopping = building.match_each, False
 
     def match_then_stop(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         nonlocal stopping
@@ -382,12 +382,12 @@ def test_a_slot_pass_told_to_stop_while_matching_gives_back_the_slots_it_did_not
             stopping = True  # shutdown as the first subscriber's match comes back
             yield match
 
-    monkeypatch.setattr(app, "match_each", match_then_stop)
+    monkeypatch.setattr(building, "match_each", match_then_stop)
     report = run_pass(config, engine, now, due=True, stop=lambda: stopping)
     assert report.unbuilt == 2 and report.not_due == 0 and not report.deliveries
     assert claims(engine, "s0") == [("2026-03-13T07:00:00Z", report.subscribers["s0"].digest_id)]
     assert claims(engine, "s1") == claims(engine, "s2") == []
-    monkeypatch.setattr(app, "match_each", real)
+    monkeypatch.setattr(building, "match_each", real)
     again = run_pass(config, engine, now + timedelta(minutes=1), due=True)
     assert sorted(sid for sid, r in again.subscribers.items() if r.digest_id) == ["s1", "s2"]
     assert sorted(d.subscriber_id for d in again.deliveries if d.status == "sent") == [

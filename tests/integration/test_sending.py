@@ -213,7 +213,7 @@ def test_a_pass_told_to_stop_while_matching_keeps_what_it_built_and_leaves_the_r
     no send starts once told to stop) and leaves the other subscribers, whose cursors have
     not moved, to the next pass. That one sends every digest, each paper once."""
 
-    from worker import app
+    from worker import building
     from worker.app import run_pass
     from worker.report import pass_lines
     from worker.store import runs
@@ -222,7 +222,7 @@ def test_a_pass_told_to_stop_while_matching_keeps_what_it_built_and_leaves_the_r
     config = _config(tmp_path, seeds_dir, database_url, ["model", "language", "vision"])
     stopping = False
 
-    real = app.match_each
+    real = building.match_each
 
     def match_then_stop(*args: Any, **kwargs: Any) -> Iterator[Any]:
         nonlocal stopping
@@ -230,7 +230,7 @@ def test_a_pass_told_to_stop_while_matching_keeps_what_it_built_and_leaves_the_r
             stopping = True  # SIGTERM as the first subscriber's match comes back
             yield match
 
-    monkeypatch.setattr(app, "match_each", match_then_stop)
+    monkeypatch.setattr(building, "match_each", match_then_stop)
     engine = open_engine(database_url)
     try:
         stopped = run_pass(config, engine, NOW, stop=lambda: stopping)
@@ -246,7 +246,7 @@ def test_a_pass_told_to_stop_while_matching_keeps_what_it_built_and_leaves_the_r
                "built)" in lines
         assert not any("no subscribers" in line for line in lines)
 
-        monkeypatch.setattr(app, "match_each", real)
+        monkeypatch.setattr(building, "match_each", real)
         again = run_pass(config, engine, NOW)
         assert sorted(sid for sid, r in again.subscribers.items() if r.digest_id) == [
             "s1", "s2"] and again.unbuilt == 0

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.app import PassReport, SubscriberReport
+from worker.app import PassReport
+from worker.building import SubscriberReport
 from worker.report import LISTED, pass_lines
 from worker.sending import DeliveryReport
 from worker.settings import Settings
