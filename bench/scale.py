@@ -282,7 +282,8 @@ def render_every_digest(config: Any, engine: Any, made: list[Any], config_dir: P
     worker.clipping's budget is rendered again while the email is put together (its time is
     the assembly's; `compacted` counts them); the fingerprint has the HTML as first rendered."""
     from worker.collector import paced_for_batches
-    from worker.render import assemble_email, profile_context, render
+    from worker.digest_mail import assemble_email
+    from worker.render import profile_context, render
     from worker.store import outbox
 
     by_id = {p.id: p for p in config.profiles}

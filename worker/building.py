@@ -260,7 +260,7 @@ class DigestBuilder:
                                 lookup_for(self.settings, self.fetcher))
 
     def message_id(self, profile: Profile) -> str:
-        from worker.render import message_id
+        from worker.digest_mail import message_id
 
         sender = self.settings.smtp.sender if self.settings.smtp else None
         return message_id(self.new_id(), profile.id, sender)

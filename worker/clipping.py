@@ -5,13 +5,13 @@ message"): everything after the cut is hidden until the reader asks for it, the 
 its Unsubscribe link and the later papers' feedback buttons included. A paper takes 1.6-2 KB
 of the HTML part as sent, 2.4-2.8 KB with feedback links: 35 to 60 papers reached it.
 
-build_email keeps the HTML part within HTML_BUDGET bytes (fitted_html). A digest that fits,
-nearly all of them (20 papers: ~42 KB, ~57 KB with feedback links), is sent as rendered, byte
-for byte. One that does not is rendered again with its first papers in full and the rest
-compact (`item.compact`: title, why, score, links and feedback buttons; no abstract, no
-authors), as many in full as fit; if even every paper compact is too much, with its first
-papers compact and the rest left out (`d.left_out`), the page saying how many and where to
-read them. The whole page is measured, so the footer is never what is given up. The
+build_email (worker.digest_mail) keeps the HTML part within HTML_BUDGET bytes (fitted_html). A
+digest that fits, nearly all of them (20 papers: ~42 KB, ~57 KB with feedback links), is sent
+as rendered, byte for byte. One that does not is rendered again with its first papers in full
+and the rest compact (`item.compact`: title, why, score, links and feedback buttons; no
+abstract, no authors), as many in full as fit; if even every paper compact is too much, with
+its first papers compact and the rest left out (`d.left_out`), the page saying how many and
+where to read them. The whole page is measured, so the footer is never what is given up. The
 plain-text part and Markdown digests are not limited (Gmail clips only the HTML): they hold
 every paper in full. The notes above the compact papers and after the last one point to
 what the reader can reach (compact_note): the papers' pages their titles link to, else the

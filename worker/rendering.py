@@ -46,7 +46,8 @@ class Renderer:
 
     def render(self, digest_id: int, profile: Profile, digest: Any = None) -> Rendered:
         """The digest (read unless given) ready to send; each form rendered when first used."""
-        from worker.render import build_email, profile_context, render
+        from worker.digest_mail import build_email
+        from worker.render import profile_context, render
 
         digest = digest or outbox.load_digest(self.engine, digest_id)
         ctx = profile_context(digest, profile, self.settings)

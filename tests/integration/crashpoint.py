@@ -216,6 +216,7 @@ def _preload() -> None:
     """Import what a run imports lazily, before the barrier: runs then start within ms."""
     import worker.app
     import worker.delivery.smtp
+    import worker.digest_mail
     import worker.render
     import worker.report
     import worker.sources.dump_dir

@@ -18,8 +18,9 @@ from tests.integration.smtpserver import free_port
 from tests.unit.test_render_golden import sample_digest
 from worker.delivery.base import Rendered
 from worker.delivery.smtp import SmtpChannel
+from worker.digest_mail import build_email
 from worker.mime import Mail
-from worker.render import build_email, digest_context
+from worker.render import digest_context
 from worker.settings import SmtpSettings
 
 SENDER = "Paper Digest <digest@example.org>"

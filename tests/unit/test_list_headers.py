@@ -11,7 +11,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from tests.unit.test_render_golden import sample_digest
-from worker.render import build_email, build_message, digest_context, render
+from worker.digest_mail import build_email, build_message
+from worker.render import digest_context, render
 from worker.settings import EmailSettings, load_settings
 
 MAILING = EmailSettings(

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from tests.unit.test_render_golden import sample_digest
 from worker import mime
-from worker.render import DEFAULT_SENDER, DigestContext, assemble_email, clean_line, digest_context
+from worker.digest_mail import DEFAULT_SENDER, assemble_email
+from worker.render import DigestContext, clean_line, digest_context
 
 
 def stdlib_message(ctx: DigestContext, sender: str | None, text: str, html: str,

@@ -16,8 +16,9 @@ import pytest
 from tests.unit.big_digests import big_context
 from tests.unit.test_render_golden import _check
 from worker.clipping import HTML_BUDGET, most_within, shown_as
+from worker.digest_mail import build_email
 from worker.mime import Mail, quoted_printable
-from worker.render import build_email, render
+from worker.render import render
 
 SENDER = "Paper Digest <digest@example.org>"
 

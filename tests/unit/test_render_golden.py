@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from worker.digest_mail import build_message
 from worker.records import Links
-from worker.render import build_message, digest_context, render
+from worker.render import digest_context, render
 from worker.store.models import Digest, DigestItem, StoredPaper
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
