@@ -343,7 +343,8 @@ def run_child(config_dir: Path, now: datetime, stages: str, smtp_port: int | Non
     from worker.app import Pipeline
     from worker.delivery import channel_for
     from worker.render import forget_pieces
-    from worker.settings import SmtpSettings, load_config
+    from worker.settings import load_config
+    from worker.smtp_settings import SmtpSettings
     from worker.store.opening import open_engine
     from worker.store.schema import deliveries, digests
 

@@ -21,7 +21,7 @@ from worker.delivery.smtp import SmtpChannel
 from worker.digest_mail import build_email
 from worker.mime import Mail
 from worker.render import digest_context
-from worker.settings import SmtpSettings
+from worker.smtp_settings import SmtpSettings
 
 SENDER = "Paper Digest <digest@example.org>"
 

@@ -11,7 +11,7 @@ import pytest
 
 from worker.delivery.smtp import SmtpChannel
 from worker.errors import DeliveryError
-from worker.settings import SmtpSettings
+from worker.smtp_settings import SmtpSettings
 
 
 @contextmanager

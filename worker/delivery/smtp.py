@@ -20,7 +20,7 @@ from email.utils import parseaddr
 
 from worker.delivery.base import Channel, Rendered
 from worker.errors import DeliveryError
-from worker.settings import SmtpSettings
+from worker.smtp_settings import SmtpSettings
 
 
 def _reply(code: int, message: bytes | str) -> str:
