@@ -88,7 +88,7 @@ one_round() {  # $1: the round's number
   # paper-digest: a new database (schema made untimed), then one timed run.
   rm -f "$OUT/pd/pd.db" "$OUT/pd/pd.db-wal" "$OUT/pd/pd.db-shm"
   rm -rf "$OUT/pd/out" "$OUT/pd/pd.db-runs"
-  "$PY" -c 'import sys; from worker.store.db import open_engine; open_engine(sys.argv[1])' \
+  "$PY" -c 'import sys; from worker.store.opening import open_engine; open_engine(sys.argv[1])' \
     "sqlite:///$OUT/pd/pd.db"
   start_sink "$OUT/mail/paper-digest-$run"
   # -vv: its log (JSON lines) ends with the pass's stage times, which the report sums up.
