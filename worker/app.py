@@ -27,7 +27,7 @@ from worker.ingest import Ingest, SourceReport
 from worker.profiles import Profile
 from worker.progress import Progress, no_progress
 from worker.readers import ReaderNote, settle_config
-from worker.sending import Delivery, DeliveryReport, DryRunChannel, worker_id
+from worker.sending import Delivery, DeliveryReport, DryRunChannel, Hold, worker_id
 from worker.settings import Config
 from worker.store import runs
 from worker.store.models import SubscriberState
@@ -50,8 +50,9 @@ class PassReport:
     not_due: int = 0  # `run --due`: subscribers whose schedule was not due in this pass
     # told to stop while digests were built: subscribers whose digests the next pass builds
     unbuilt: int = 0
-    # a template's error -> the digests it held pending, with their subscribers (a line each)
-    held_by_template: dict[str, dict[int, str]] = field(default_factory=dict)
+    # what held digests pending, no attempt counted (a template's error, a relay that cannot
+    # be reached, a folder that cannot be written) -> them: said once each (worker.sending)
+    holds: dict[str, Hold] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)  # anything that makes the pass not clean
 
     @property
@@ -103,7 +104,7 @@ class Pipeline:
         self.interrupted = False  # told to stop before all was sent (worker.sending)
         # told to stop while digests were built: the subscribers it left without one
         self.left: set[str] = set()
-        self.held_by_template: dict[str, dict[int, str]] = {}  # worker.sending's, of deliver
+        self.holds: dict[str, Hold] = {}  # worker.sending's, of deliver
 
     # -- sources ---------------------------------------------------------------------------
     def ingest(self, only: Sequence[str] | None = None) -> list[SourceReport]:
@@ -160,7 +161,7 @@ class Pipeline:
             return delivery.deliver(profiles, ignore_backoff=ignore_backoff)
         finally:
             self.interrupted |= delivery.interrupted
-            self.held_by_template = delivery.held_by_template
+            self.holds = delivery.holds
 
 
 def run_pass(config: Config, engine: Engine, now: datetime, *, dry_run: bool = False,
@@ -271,7 +272,7 @@ def _stages(pipeline: Pipeline, report: PassReport, only: Sequence[str] | None, 
         return
     with pipeline.timed("delivery"):  # rendering included: forms made as sent
         report.deliveries = pipeline.deliver(profiles, ignore_backoff=ignore_backoff)
-    report.held_by_template = pipeline.held_by_template
+    report.holds = pipeline.holds
 
 
 def _finish_run(engine: Engine, run_id: int, report: PassReport, started: float, status: str,

@@ -23,7 +23,7 @@ from worker.logs import one_line as _one_line
 from worker.logs import redact
 from worker.plaintext import in_words
 from worker.readers import ReaderNote
-from worker.sending import DeliveryReport
+from worker.sending import DeliveryReport, Hold
 from worker.settings import Config, Settings
 from worker.store import outbox, runs
 from worker.store.readers import Wiped
@@ -55,8 +55,9 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     # An institute's pass (10,000 subscribers) lists only the subscribers with something to
     # look at, and counts the rest: cron mails a run's output to whoever runs it.
     every = len(report.subscribers) <= LISTED
-    # digests a template's error held (each said once, after the subscribers): counted too
-    held = {digest for digests in report.held_by_template.values() for digest in digests}
+    # digests held for a cause that is no digest's fault (each cause said once, after the
+    # subscribers: a relay down holds every email digest of the pass): counted too
+    held = {digest for hold in report.holds.values() for digest in hold.digests}
     routine: Counter[str] = Counter()
     shown = 0
     for sid, sub in report.subscribers.items():
@@ -78,7 +79,8 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         lines += _subscriber_lines(sid, sub, deliveries)
         shown += 1
     if routine:
-        lines.append(_routine_line(routine, shown, report.dry_run, settings))
+        lines.append(_routine_line(routine, shown, report.dry_run, settings,
+                                   _held_by(report.holds)))
     for sid, reports in sent.items():  # subscribers this pass did not build digests for
         lines.append(f"  {sid}:")
         lines += [f"    earlier digest: {_sent_line(d)}" for d in reports]
@@ -99,29 +101,43 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
         check = command_line(settings.config_dir, "check")
         lines.append(f"  {sid}: SKIPPED, its file has problems (fix them, then `{check}`):")
         lines += [f"    {p}" for p in problems]
-    lines += _template_lines(report.held_by_template, settings)
+    lines += _held_lines(report.holds, settings)
     lines += [f"error: {e}" for e in report.errors]
     return [one_line(line) for line in lines]
 
 
-def _template_lines(held: dict[str, dict[int, str]], settings: Settings) -> list[str]:
-    """A line for each template error that held digests in the pass (each digest says it
-    too, under its subscriber, but past LISTED subscribers those lines are thousands)."""
+def _held_lines(holds: dict[str, Hold], settings: Settings) -> list[str]:
+    """A line for each cause that held digests in the pass (each digest says it too, under
+    its subscriber, but past LISTED subscribers those lines are thousands)."""
     lines = []
-    for error, digests in held.items():
-        preview = command_line(settings.config_dir, f"preview {next(iter(digests.values()))}")
-        lines.append(f"error: {error}: {_plural(len(digests), 'digest')} held, pending with no "
-                     f"attempt counted, until the template is fixed (`{preview}` renders it; "
-                     "the next run sends them)")
+    for cause, hold in holds.items():
+        counted = f"{_plural(len(hold.digests), 'digest')} held, pending with no attempt counted"
+        if hold.template:
+            preview = command_line(settings.config_dir,
+                                   f"preview {next(iter(hold.digests.values()))}")
+            lines.append(f"error: {cause}: {counted}, until the template is fixed "
+                         f"(`{preview}` renders it; the next run sends them)")
+        else:  # a folder's first error names its file, which the cause does not
+            first = "" if hold.first == cause else f" (the first: {hold.first})"
+            lines.append(f"error: {cause}{first}: {counted}, until it is put right (the next "
+                         "run sends them)")
     return lines
 
 
-def _routine_line(routine: Counter[str], shown: int, dry_run: bool, settings: Settings) -> str:
+def _held_by(holds: dict[str, Hold]) -> str:
+    """What held the digests a routine line counts as held, as it points to _held_lines."""
+    what = "template error" if all(h.template for h in holds.values()) else "error"
+    return f"held by the {what}{'s' if len(holds) > 1 else ''} below"
+
+
+def _routine_line(routine: Counter[str], shown: int, dry_run: bool, settings: Settings,
+                  held_by: str) -> str:
     """The subscribers pass_lines counts rather than lists: their digests by what became of
-    them, those with no paper, and an earlier pass's digests sent now."""
+    them (`held_by`: what held some), those with no paper, and an earlier pass's digests
+    sent now."""
     kinds = (("digests", "would be sent" if dry_run else "sent"),
              ("unsent", "written, not sent yet"),
-             ("held", "held by the template error below"))
+             ("held", held_by))
     count = sum(routine[kind] for kind, _ in kinds) + routine["empty"]
     who = f"...and {count} more" if shown else _plural(count, "subscriber")
     said = [f"{_plural(routine[kind], 'digest')} of "

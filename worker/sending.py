@@ -54,7 +54,7 @@ class DeliveryReport:
 class Hold:
     """The digests one cause held in a pass (Delivery._held), said once for the pass."""
 
-    template: bool  # a template's error (PassReport.held_by_template), else a relay's or folder's
+    template: bool  # a template's error, else a relay's or a folder's
     first: str  # the first digest's own error (a folder's names its file, the cause does not)
     channels: set[str] = field(default_factory=set)
     digests: dict[int, str] = field(default_factory=dict)  # digest id -> its subscriber
@@ -161,12 +161,6 @@ class Delivery:
         # What held digests in this pass (a template's error, a relay that cannot be reached,
         # a folder that cannot be written) -> them: said once for the pass (see _held).
         self.holds: dict[str, Hold] = {}
-
-    @property
-    def held_by_template(self) -> dict[str, dict[int, str]]:
-        """A template's error -> the digests it held in this pass, with their subscribers
-        (PassReport's: the run's summary says each error once)."""
-        return {cause: hold.digests for cause, hold in self.holds.items() if hold.template}
 
     def deliver(self, profiles: Sequence[Profile], *, ignore_backoff: bool = True,
                 ) -> list[DeliveryReport]:

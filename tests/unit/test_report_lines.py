@@ -12,7 +12,7 @@ import pytest
 from worker.app import PassReport
 from worker.building import SubscriberReport
 from worker.report import LISTED, pass_lines
-from worker.sending import DeliveryReport
+from worker.sending import DeliveryReport, Hold
 from worker.settings import Settings
 
 NOW = datetime(2026, 3, 14, 20, tzinfo=UTC)
@@ -124,11 +124,39 @@ def test_digests_a_template_held_are_counted_and_the_error_said_once(
     report.deliveries = [dataclasses.replace(d, status="retry", detail="TemplateError: t:1")
                          for d in report.deliveries if d.digest_id < 1000]
     error = "TemplateError: digest.html.j2:3: 'd' has no attribute 'x'"
-    report.held_by_template = {error: {d.digest_id: d.subscriber_id
-                                       for d in report.deliveries}}
+    report.holds = {error: Hold(True, error, {"email"}, {
+        d.digest_id: d.subscriber_id for d in report.deliveries})}
     lines = pass_lines(report, settings())
     assert lines[lines.index("Digests:") + 1:] == [
         "  70 subscribers: 63 digests of 189 papers held by the template error below, 7 with "
         "no paper (`paper-digest subscribers` lists each)",
         f"error: {error}: 63 digests held, pending with no attempt counted, until the "
         "template is fixed (`paper-digest preview s0` renders it; the next run sends them)"]
+
+
+def test_digests_a_relay_or_a_folder_held_are_counted_and_each_cause_said_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relay that cannot be reached holds every email digest of an institute's pass, and a
+    folder that cannot be written every Markdown one: one line counts them, one line a
+    cause names it, rather than a block for each of 10,000 subscribers (cron mails it)."""
+    monkeypatch.delenv("PAPER_DIGEST_CONFIG", raising=False)
+    report = institute(LISTED + 20)
+    report.subscribers["s1"].unknown_examples = ()
+    relay = "cannot connect to smtp.example.org:25: Connection refused"
+    folder = "cannot write a digest's file: No space left on device"
+    report.deliveries = [dataclasses.replace(d, status="retry", detail=relay)
+                         for d in report.deliveries if d.digest_id < 1000]
+    emails, files = report.deliveries[:40], report.deliveries[40:]
+    report.holds = {
+        relay: Hold(False, relay, {"email"}, {d.digest_id: d.subscriber_id for d in emails}),
+        folder: Hold(False, "cannot write out/s50/2026-12-07-digest-51.md: No space left on "
+                     "device", {"markdown"}, {d.digest_id: d.subscriber_id for d in files})}
+    lines = pass_lines(report, settings())
+    assert lines[lines.index("Digests:") + 1:] == [
+        "  70 subscribers: 63 digests of 189 papers held by the errors below, 7 with no paper "
+        "(`paper-digest subscribers` lists each)",
+        f"error: {relay}: 40 digests held, pending with no attempt counted, until it is put "
+        "right (the next run sends them)",
+        f"error: {folder} (the first: cannot write out/s50/2026-12-07-digest-51.md: No space "
+        "left on device): 23 digests held, pending with no attempt counted, until it is put "
+        "right (the next run sends them)"]
