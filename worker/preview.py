@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, select
 
 from worker.config_types import command_line
 from worker.examples import ArxivLookup, resolve, unused_lines
+from worker.matching.model import score_text
 from worker.plaintext import clean_line
 from worker.profiles import Profile
 from worker.render import interest_label, profile_context, render, shown_order
@@ -124,11 +125,13 @@ def _lower_lines(profile: Profile, lower: list[ItemSpec], left_out: int, count: 
     lines = [f"left out, best first ({len(lower)} of {left_out}; "
              f"`{explain}` says why):"]
     width = max(len(by_id[item.paper_id].key) for item in lower)  # keys in one column
-    for item in lower:
+    scores = [score_text(item.score, profile.min_score) for item in lower]
+    places = max(len(score) for score in scores)
+    for item, score in zip(lower, scores, strict=True):
         paper = by_id[item.paper_id]
         why = (f"under min_score {profile.min_score:g}" if item.score < profile.min_score
                else f"past max_items {profile.max_items}")
-        lines.append(f"  {item.score:.2f}  {paper.key:<{width}}  {why:<20} "
+        lines.append(f"  {score:<{places}}  {paper.key:<{width}}  {why:<20} "
                      f"{clean_line(paper.title)}")
     return lines
 
@@ -313,7 +316,7 @@ def explain_paper(engine: Engine, profile: Profile, ref: str, *,
     paper, explanation = found.paper, found.explanation
     lines = [f"{profile.id} × {paper.key}" + (f" (arXiv {paper.arxiv_id})"
                                                 if paper.arxiv_id else ""),
-             *explanation.lines()]
+             *explanation.lines(profile.min_score)]
     lines.append(f"  {found.verdict(profile)}")
     lines.append(f"  scored among {found.among}")
     lines += [f"  note: {line}" for line in unused_lines(found.unused)]

@@ -40,6 +40,18 @@ class Reason:
                 f'"weight": {_number(self.weight)}, "interest": {_optional(self.interest)}}}')
 
 
+def score_text(score: float, min_score: float = 0.0) -> str:
+    """A score as a reader sees it: two places, but one under min_score that they would round
+    up to it (0.6996 under 0.7) is cut, with as many places as tell the two apart (0.699), so
+    that no paper left out "under min_score 0.7" shows a score of 0.70."""
+    text = f"{score:.2f}"
+    places = 2
+    while score < min_score <= float(text) and places < 9:
+        places += 1
+        text = f"{math.floor(score * 10**places) / 10**places:.{places}f}"
+    return text
+
+
 def _optional(value: str | None) -> str:
     return "null" if value is None else _string(value)
 
@@ -94,9 +106,9 @@ class Explanation:
     notes: tuple[str, ...] = field(default=())
     query_lacks: tuple[str, ...] = ()  # what it lacks to pass the query (Matcher.gate_missing)
 
-    def lines(self) -> list[str]:
+    def lines(self, min_score: float = 0.0) -> list[str]:
         m = self.match
-        status = (f"score {m.score:.2f}" if not m.excluded else
+        status = (f"score {score_text(m.score, min_score)}" if not m.excluded else
                   "EXCLUDED (an exclude term)" if any(r.kind == "exclude" for r in m.reasons)
                   else "LEFT OUT (the query)")
         out = [f"{m.paper.title}", f"  {status}  (terms {self.lexical:.2f}, "
