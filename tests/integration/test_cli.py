@@ -703,3 +703,32 @@ def test_a_file_that_is_no_database_is_named(tmp_path: Path, command: tuple[str,
             "something else: is database_url the file paper-digest made?)") in result.output
     assert "run again" not in result.output
     assert other.read_text(encoding="utf-8") == "not a database " * 20  # left as it was
+
+
+def test_check_notes_synonyms_that_widen_no_term(tmp_path: Path, sqlite_url: str) -> None:
+    """Synonyms only widen the terms a profile names; a group none of them holds adds nothing
+    (the README's own `RES = ["referring expression segmentation"]` beside the keyword
+    `referring expression` did nothing, and check said OK)."""
+    from worker.matching import Matcher
+    from worker.settings import load_config
+
+    unused = ('keywords = ["visual grounding", "referring expression"]\n'
+              'synonyms = { RES = ["referring expression segmentation"] }\n')
+    config = make_config(tmp_path, sqlite_url, {
+        "ada": f'deliver = ["markdown"]\n[interests]\n{unused}',
+        "bob": 'deliver = ["markdown"]\n[interests]\nquery = "VLM AND benchmark"\n'
+               'synonyms = { VLM = ["vision-language model"] }\n',
+        "cy": 'deliver = ["markdown"]\n[interests]\nkeywords = ["grounding"]\nexclude = '
+              '["RS"]\nsynonyms = { "remote sensing" = ["RS"], LVLM = ["large VLM"] }\n'})
+    checked = run_cli(config, "check")
+    assert checked.exit_code == 0, checked.output
+    notes = [line for line in checked.output.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: ada: synonyms.RES: neither “RES” nor “referring expression segmentation” is a "
+        "keyword, phrase, query or exclude term (or part of one), and synonyms only widen "
+        "those: it changes nothing; add “RES” to keywords, for one",
+        "note: cy: synonyms.LVLM: neither “LVLM” nor “large VLM” is a keyword, phrase, query "
+        "or exclude term (or part of one), and synonyms only widen those: it changes nothing; "
+        "add “LVLM” to keywords, for one"]
+    ada = next(p for p in load_config(config, {}).profiles if p.id == "ada")
+    assert all(len(t.variants) == 1 for t in Matcher(ada.interests).terms)  # as the note says

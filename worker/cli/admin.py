@@ -145,10 +145,35 @@ def _interest_notes(interests: Any) -> list[str]:
             notes.append(f"“{term.strip()}” is in nearly every paper: it will match almost "
                          "anything (a word such as “the”, or a single letter)")
     notes += _excluded_interests(interests, asked)
+    notes += _unused_synonyms(interests, [t.text for t, _ in query.terms()] if query else [])
     if query is not None and not asked and not (
             interests.keywords or interests.phrases or interests.like):
         notes.append(f"the query {query} only leaves papers out: with nothing else under "
                      "[interests], no paper can score; add keywords or terms it asks for")
+    return notes
+
+
+def _unused_synonyms(interests: Any, queried: list[str]) -> list[str]:
+    """Synonyms none of whose terms a keyword, phrase, query or exclude term holds: they only
+    widen those terms (worker.matching.terms), so such a group changes nothing, silently
+    (`RES = ["referring expression segmentation"]` beside the keyword `referring expression`)."""
+    from worker.matching.terms import Synonyms
+    from worker.matching.text import term_stems
+
+    written = [*interests.keywords, *interests.phrases, *queried, *interests.exclude]
+    stems = [s for s in map(term_stems, written) if s]
+    notes = []
+    for group in Synonyms(interests.synonyms).groups:
+        keys = {k: v for k, v in interests.synonyms.items() if term_stems(k) in group}
+        if not keys or any(len(Synonyms(keys).variants(s)[0]) > 1 for s in stems):
+            continue  # (a key without letters is a problem check reports)
+        names = [f"“{text.strip()}”" for text in group.values()]
+        names_ = (f"neither {names[0]} nor {names[1]}" if len(names) == 2 else
+                  f"none of {', '.join(names)}")
+        first = next(iter(keys)).strip()
+        notes.append(f"synonyms.{first}: {names_} is a keyword, phrase, query or exclude term "
+                     "(or part of one), and synonyms only widen those: it changes nothing; add "
+                     f"“{first}” to keywords, for one")
     return notes
 
 
