@@ -263,7 +263,7 @@ def _stages(pipeline: Pipeline, report: PassReport, only: Sequence[str] | None, 
         pipeline.interrupted = True
         return
     report.subscribers = (_build_due(pipeline, profiles) if due
-                          else pipeline.build_digests(profiles))
+                          else _build_all(pipeline, profiles))
     if due:
         report.not_due = sum(p.id not in report.subscribers and p.id not in pipeline.left
                              for p in profiles)
@@ -310,3 +310,14 @@ def _build_due(pipeline: Pipeline, profiles: Sequence[Profile]) -> dict[str, Sub
     from worker.due import build_due  # schedules and slot claims: only for `run --due`, serve
 
     return build_due(pipeline, profiles)
+
+
+def _build_all(pipeline: Pipeline, profiles: Sequence[Profile]) -> dict[str, SubscriberReport]:
+    """Everyone's digest (a plain `run`); those written serve their subscribers' latest
+    slots (worker.due.serve_latest_slots)."""
+    built = pipeline.build_digests(profiles)
+    if any(report.digest_id is not None for report in built.values()):
+        from worker.due import serve_latest_slots  # only when a digest was written
+
+        serve_latest_slots(pipeline, profiles, built)
+    return built

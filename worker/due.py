@@ -110,6 +110,22 @@ def has_work(engine: Engine, config: Config, now: datetime) -> bool:
     return store.has_deliverable(engine, ids, now)
 
 
+def serve_latest_slots(pipeline: Pipeline, profiles: Sequence[Profile],
+                       built: dict[str, SubscriberReport]) -> None:
+    """A plain `run` builds everyone's digest whatever their schedules; each digest it wrote
+    serves its subscriber's latest slot, which is recorded as claimed and finished with it
+    (unless claimed already). Else the next `run --due` or serve built a second digest for a
+    slot that passed before the run: a plain run at 10:00 after a 07:30 slot, then cron's
+    `run --due` at 06:00 the next morning sent a digest for that 07:30 slot too ("nothing
+    new", to a subscriber with send_empty), and another at 07:30."""
+    written = [p for p in profiles if p.id in built and built[p.id].digest_id is not None]
+    slots = latest_slots(written, pipeline.settings, pipeline.now)
+    store.record_served(pipeline.engine, {
+        sid: (slot_id(slot), digest_id) for sid, slot in slots.items()
+        if (digest_id := built[sid].digest_id) is not None}, owner=pipeline.owner,
+        now=pipeline.now)
+
+
 def build_due(pipeline: Pipeline, profiles: Sequence[Profile]) -> dict[str, SubscriberReport]:
     """Claim each due subscriber's latest slot and build its digest; skip slots taken."""
     engine, now = pipeline.engine, pipeline.now

@@ -95,6 +95,35 @@ def test_plain_run_still_builds_for_everyone(tmp_path: Path, seeds_dir: Path,
     assert plain.exit_code == 0 and list((tmp_path / "out" / "ada").glob("*.md"))
 
 
+def test_a_plain_runs_digest_serves_the_slot_that_passed_before_it(
+        tmp_path: Path, seeds_dir: Path, database_url: str, engine: Engine) -> None:
+    """A plain `run` builds everyone's digest, schedules or not. Its digest serves the slot
+    that passed before it: cron's `run --due` the next morning, before that day's slot,
+    built a second digest for it ("nothing new", sent to a send_empty reader), and another
+    at the day's slot, two digests 90 minutes apart."""
+    profile = sub("weekdays 07:30").replace("[interests]", "send_empty = true\n[interests]")
+    config = make_config(tmp_path, database_url, {"ada": profile})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-15T12:00:00+00:00").exit_code == 0
+    add_seed_day(tmp_path, seeds_dir, "2026-03-13")
+    # Monday 10:00 in Berlin, after its 07:30 slot, which nothing claimed
+    plain = run_cli(config, "run", "--now", "2026-03-16T09:00:00+00:00")
+    assert plain.exit_code == 0, plain.output
+    assert digest_slots(engine) == [None, None]
+    assert claims(engine) == [("2026-03-13T06:30:00Z", 1), ("2026-03-16T06:30:00Z", 2)]
+    early = run_cli(config, "run", "--due", "--now", "2026-03-17T05:00:00+00:00")  # 06:00
+    assert early.exit_code == 0, early.output
+    assert digest_slots(engine) == [None, None], early.output
+    slot = run_cli(config, "run", "--due", "--now", "2026-03-17T06:31:00+00:00")  # 07:31
+    assert slot.exit_code == 0, slot.output
+    assert digest_slots(engine) == [None, None, "2026-03-17T06:30:00Z"]
+    # a dry run records no claim
+    before = claims(engine)
+    assert run_cli(config, "run", "--dry-run", "--now", "2026-03-18T09:00:00+00:00"
+                   ).exit_code == 0
+    assert claims(engine) == before
+
+
 def test_run_due_with_nobody_due_says_so_rather_than_no_subscribers(
         tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
     config = make_config(tmp_path, sqlite_url, {"ada": sub("weekly mon 09:00")})

@@ -102,6 +102,21 @@ def claim_slots(engine: Engine, wanted: Sequence[tuple[str, str]], *, owner: str
             or claim_slot(engine, sid, slot, owner=owner, now=now, stale_after=stale_after)]
 
 
+def record_served(engine: Engine, served: Mapping[str, tuple[str, int]], *, owner: str,
+                  now: datetime) -> None:
+    """Record each subscriber's slot (subscriber -> (slot, digest id)) as claimed and finished
+    with a digest built outside any slot (a plain `run`), unless it is claimed already."""
+    if not served:
+        return
+    rows = [{"subscriber_id": sid, "slot": slot, "claimed_at": now, "owner": owner,
+             "finished_at": now, "digest_id": digest_id}
+            for sid, (slot, digest_id) in sorted(served.items())]
+    with engine.begin() as conn:
+        for start in range(0, len(rows), CLAIMS_A_STATEMENT // 2):  # 6 values a row
+            conn.execute(upsert(conn, slot_claims).values(
+                rows[start:start + CLAIMS_A_STATEMENT // 2]).on_conflict_do_nothing())
+
+
 def finish_slots(engine: Engine, slot: str, digest_ids: Mapping[str, int | None], *,
                  now: datetime) -> None:
     """Finish each subscriber's claim of `slot` with its digest (None: nothing to send), in
