@@ -103,7 +103,8 @@ def load_profile(path: Path) -> tuple[Profile | None, list[Problem], bool]:
         return None, problems, True
     interests, interest_problems = load_table(Interests, raw.interests, file=file, text=text,
                                               prefix="interests.", after=at)
-    problems += interest_problems + _check_subscriber(raw, file, text)
+    problems += interest_problems + _check_subscriber(raw, file, text,
+                                                      {p.key for p in problems})
     if interests is not None:  # (with a key left out as wrong, it is not said to be empty)
         whole = not interest_problems and not misplaced and not any(
             p.key == "interests" for p in problems)
@@ -154,14 +155,17 @@ def _misplaced_keys(data: dict[str, Any], file: str, text: str, at: int,
     return data, problems
 
 
-def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Problem]:
+def _check_subscriber(raw: _SubscriberFile, file: str, text: str, wrong: set[str | None],
+                      ) -> list[Problem]:
+    """The settings' own problems; `wrong`: the keys already said to be of the wrong type (left
+    out, so not also said to be missing)."""
     problems = []
     deliver = raw.deliver if raw.deliver is not None else ("email",) if raw.email else ()
     for channel in deliver:
         if channel not in CHANNELS:
             problems.append(Problem(file, f"unknown channel {channel!r}; supported: "
                                     f"{', '.join(CHANNELS)}", "deliver", line_of(text, "deliver")))
-    if not deliver:
+    if not deliver and not {"deliver", "email"} & wrong:
         problems.append(Problem(file, 'nowhere to deliver: add `email = "..."` or '
                                 '`deliver = ["markdown"]`', "deliver"))
     if raw.email is not None and not EMAIL.match(raw.email):
@@ -176,7 +180,7 @@ def _check_subscriber(raw: _SubscriberFile, file: str, text: str) -> list[Proble
                                 "digits, dots and !#$%&'*+/=?^_`{|}~- before the @ (no quotes, "
                                 "commas, colons, brackets or parentheses), a host name after it",
                                 "email", line_of(text, "email")))
-    if "email" in deliver and raw.email is None:
+    if "email" in deliver and raw.email is None and "email" not in wrong:
         problems.append(Problem(file, "deliver includes email but no `email = ...` is set",
                                 "email"))
     if raw.group_by not in GROUP_BY:

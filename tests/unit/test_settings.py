@@ -109,6 +109,11 @@ def test_smtp_problems_name_the_keys_a_file_can_hold(tmp_path: Path) -> None:
      ["ada.toml:1: email: expected an address like ada@example.org"]),
     ("deliver = ['pigeon']\n[interests]\nkeywords = ['x']\n",
      ["ada.toml:1: deliver: unknown channel 'pigeon'; supported: email, markdown"]),
+    # A key of the wrong type is said once: not also "nowhere to deliver" without it.
+    ("deliver = 'markdown'\n[interests]\nkeywords = ['x']\n",
+     ["ada.toml:1: deliver: expected a list of strings"]),
+    ("email = 42\n[interests]\nkeywords = ['x']\n",
+     ["ada.toml:1: email: expected a string"]),
     ("email = 'a@example.org'\n", ["ada.toml: interests: no interests"]),
     ("email = 'a@example.org'\n[interests]\nkeywords = 'x'\n",
      ["ada.toml:3: interests.keywords: expected a list of strings"]),
