@@ -15,9 +15,8 @@ from sqlalchemy import Connection, Engine, select
 from worker.config_types import command_line
 from worker.examples import ArxivLookup, resolve, unused_lines
 from worker.matching.model import score_text
-from worker.plaintext import clean_line
 from worker.profiles import Profile
-from worker.render import interest_label, profile_context, render, shown_order
+from worker.render import interest_label, profile_context, render, shown_order, shown_title
 from worker.selection import candidates, example_papers, match_papers
 from worker.semantic import embedder_for
 from worker.settings import Config, Settings
@@ -132,7 +131,7 @@ def _lower_lines(profile: Profile, lower: list[ItemSpec], left_out: int, count: 
         why = (f"under min_score {profile.min_score:g}" if item.score < profile.min_score
                else f"past max_items {profile.max_items}")
         lines.append(f"  {score:<{places}}  {paper.key:<{width}}  {why:<20} "
-                     f"{clean_line(paper.title)}")
+                     f"{shown_title(paper.title)}")
     return lines
 
 
@@ -316,7 +315,7 @@ def explain_paper(engine: Engine, profile: Profile, ref: str, *,
     paper, explanation = found.paper, found.explanation
     lines = [f"{profile.id} × {paper.key}" + (f" (arXiv {paper.arxiv_id})"
                                                 if paper.arxiv_id else ""),
-             *explanation.lines(profile.min_score)]
+             *explanation.lines(profile.min_score, shown_title(paper.title))]
     lines.append(f"  {found.verdict(profile)}")
     lines.append(f"  scored among {found.among}")
     lines += [f"  note: {line}" for line in unused_lines(found.unused)]

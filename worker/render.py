@@ -267,7 +267,12 @@ def _paper_text(title: str, abstract: str, authors: tuple[str, ...]
     abstract = clean_line(display_text(abstract))
     if any("\\" in name for name in authors):
         authors = tuple(display_text(name) for name in authors)
-    return clean_line(display_text(title)), abstract, shorten(abstract), authors
+    return shown_title(title), abstract, shorten(abstract), authors
+
+
+def shown_title(title: str) -> str:
+    """A paper's title as digests show it: TeX as the text it makes, on one line."""
+    return clean_line(display_text(title))
 
 
 def forget_pieces() -> None:

@@ -59,3 +59,22 @@ def test_a_score_under_min_score_is_not_shown_as_min_score(tmp_path: Path, seeds
     for score, why in re.findall(r"^  ([0-9.]+) +paper:\d+ +(under min_score|past max_items)",
                                  replay.output, re.M):
         assert (float(score) < threshold) == (why == "under min_score"), (score, why)
+
+
+def test_explain_and_preview_below_show_a_title_as_digests_do(tmp_path: Path, seeds_dir: Path,
+                                                              sqlite_url: str) -> None:
+    """A title written in TeX (`$γ-$MoD: ...`) is `γ-MoD: ...` in digests; `explain` and
+    `preview --below` printed its TeX."""
+    profile = PROFILE.format(min_score=0.99).replace(
+        '"grounding", "segmentation", "referring"', '"mixture-of-depth"')
+    config = make_config(tmp_path, sqlite_url, {"g": profile})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    title = "Exploring Mixture-of-Depth Adaptation for Multimodal Large Language Models"
+    explained = run_cli(config, "explain", "g", f"$γ-$MoD: {title}")
+    assert explained.exit_code == 0, explained.output
+    assert f"\nγ-MoD: {title}\n" in explained.output, explained.output
+    below = run_cli(config, "preview", "g", "--since", "7d", "--below", "3",
+                    "--now", "2026-03-12T21:00:00+00:00")
+    assert f"γ-MoD: {title}" in below.stderr, below.stderr
+    assert "$" not in below.stderr, below.stderr

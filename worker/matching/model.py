@@ -106,12 +106,13 @@ class Explanation:
     notes: tuple[str, ...] = field(default=())
     query_lacks: tuple[str, ...] = ()  # what it lacks to pass the query (Matcher.gate_missing)
 
-    def lines(self, min_score: float = 0.0) -> list[str]:
+    def lines(self, min_score: float = 0.0, title: str | None = None) -> list[str]:
+        """The breakdown, one line each; `title`: the paper's as shown (its own, else)."""
         m = self.match
         status = (f"score {score_text(m.score, min_score)}" if not m.excluded else
                   "EXCLUDED (an exclude term)" if any(r.kind == "exclude" for r in m.reasons)
                   else "LEFT OUT (the query)")
-        out = [f"{m.paper.title}", f"  {status}  (terms {self.lexical:.2f}, "
+        out = [title or m.paper.title, f"  {status}  (terms {self.lexical:.2f}, "
                f"examples {self.example:.2f})"]
         for comp in self.components:
             out.append(f"  {comp.name:<10} {comp.value:+.3f}  {comp.detail}")
