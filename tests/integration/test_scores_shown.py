@@ -78,3 +78,20 @@ def test_explain_and_preview_below_show_a_title_as_digests_do(tmp_path: Path, se
                     "--now", "2026-03-12T21:00:00+00:00")
     assert f"γ-MoD: {title}" in below.stderr, below.stderr
     assert "$" not in below.stderr, below.stderr
+
+
+def test_a_reason_quotes_an_example_title_as_digests_show_titles(tmp_path: Path,
+                                                                 seeds_dir: Path,
+                                                                 sqlite_url: str) -> None:
+    """A liked paper titled in TeX was quoted with its TeX in every reason ("resembles
+    “\\$γ-\\$MoD: ...”" in the Markdown digest) under titles that digests write out."""
+    like = ("$γ-$MoD: Exploring Mixture-of-Depth Adaptation for Multimodal Large Language "
+            "Models")
+    profile = (PROFILE.format(min_score=0.3).split("[interests]")[0]
+               + f"[interests]\nlike = ['{like}']\n")
+    config = make_config(tmp_path, sqlite_url, {"g": profile})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-12")
+    assert run_cli(config, "run", "--now", "2026-03-12T20:00:00+00:00").exit_code == 0
+    digest = "".join(p.read_text() for p in (tmp_path / "out" / "g").glob("*.md"))
+    assert "resembles “γ-MoD: Exploring Mixture-of-Depth" in digest, digest
+    assert "$γ" not in digest, digest

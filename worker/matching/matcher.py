@@ -29,6 +29,7 @@ from worker.matching.terms import (
     query_groups,
 )
 from worker.matching.text import term_stems
+from worker.mathtext import display_text
 
 _SPACED = re.compile(r"[^\W_]+(?:\s+[^\W_]+)+")
 _CORPORA: dict[tuple[PaperText, ...], Corpus] = {}
@@ -336,8 +337,10 @@ class Matcher:
         return found
 
     def example_title(self, index: int, unlike: bool = False) -> str:
+        """An example's title as reasons quote it: as digests show titles, its TeX written
+        out (`γ-MoD`, not `$γ-$MoD`)."""
         pool = self.unlike if unlike else self.examples
-        return pool[index].title if 0 <= index < len(pool) else ""
+        return display_text(pool[index].title) if 0 <= index < len(pool) else ""
 
 
 def _lacking(part: Node, whole: bool = False) -> str:
