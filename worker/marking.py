@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from worker.config_types import command_line
+from worker.profiles import Profile
 from worker.store import identity, marks
 from worker.store.models import StoredPaper
 
@@ -46,6 +47,29 @@ def mark_stored(engine: Engine, subscriber_id: str, paper: StoredPaper, *, verdi
     use = "more like it" if verdict == "like" else "fewer like it"
     return (f"{subscriber_id}: marked {name} as {_WORD[verdict]}{change}; later digests, "
             f"preview and explain rank {use}")
+
+
+def file_note(engine: Engine, profile: Profile, ref: str, *, verdict: str, remove: bool,
+              ) -> str | None:
+    """What the profile's own file says of the paper `ref` names, when the mark just made (or
+    taken off) does not say the same: a mark is the later word over `like`/`unlike`, and a
+    reader who marks a paper the file likes `--unlike` should know the file still lists it."""
+    paper = identity.find_paper(engine, ref)
+    if paper is None:
+        return None
+    listed = [key for key in ("like", "unlike") for entry in getattr(profile.interests, key)
+              if (found := identity.find_paper(engine, entry)) is not None
+              and found.id == paper.id]
+    if not listed:
+        return None
+    key = listed[0]
+    file = profile.file or f"{profile.id}.toml"
+    if remove:
+        return (f"`{key}` in {file} still lists it: it stays {_WORD[key]}, as the file says")
+    if key != verdict:
+        return (f"`{key}` in {file} lists it too: a mark is the later word, so it counts as "
+                f"{_WORD[verdict]}; take it out of `{key}` to keep the file true")
+    return None
 
 
 def list_marks(engine: Engine, subscriber_id: str, config_dir: Path) -> list[str]:

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from tests.integration.helpers import add_seed_day, make_config, run_cli
 from worker.cli import cli
+from worker.store.opening import open_engine
 
 SUB = """
 deliver = ["markdown"]
@@ -104,6 +105,39 @@ def test_a_disabled_subscriber_can_still_be_previewed_and_marked(tmp_path: Path,
     marked = run_cli(config, "mark", "bob", "paper:1")
     assert marked.exit_code == 0, marked.output
     assert run_cli(config, "preview", "nobody").exit_code == 2
+
+
+def test_a_mark_against_the_files_like_says_which_counts(tmp_path: Path, seeds_dir: Path,
+                                                        sqlite_url: str) -> None:
+    """`mark --unlike` of a paper the profile's `like` lists: the mark wins, as documented,
+    but nothing said so, and the file went on saying the opposite."""
+    liked = "paper:1"
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB})
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    assert run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00").exit_code == 0
+    file = config / "subscribers" / "ada.toml"
+    title = json.dumps(_title(sqlite_url, 1), ensure_ascii=False)  # a TOML string too
+    file.write_text(file.read_text().replace("[interests]", f"[interests]\nlike = [{title}]"))
+    unliked = run_cli(config, "mark", "ada", liked, "--unlike")
+    assert unliked.exit_code == 0, unliked.output
+    assert (f"note: `like` in {file} lists it too: a mark is the later word, so it counts as "
+            "unliked; take it out of `like` to keep the file true") in unliked.stderr
+    removed = run_cli(config, "mark", "ada", liked, "--remove")
+    assert f"note: `like` in {file} still lists it: it stays liked" in removed.stderr
+    again = run_cli(config, "mark", "ada", liked)  # the same word as the file: nothing to say
+    assert again.exit_code == 0 and "note:" not in again.stderr, again.stderr
+
+
+def _title(url: str, paper_id: int) -> str:
+    from worker.store.identity import find_paper
+
+    engine = open_engine(url)
+    try:
+        found = find_paper(engine, f"paper:{paper_id}")
+        assert found is not None
+        return found.title
+    finally:
+        engine.dispose()
 
 
 def test_hints_name_the_config_they_were_given(tmp_path: Path, seeds_dir: Path,

@@ -168,7 +168,7 @@ def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
       paper-digest mark ada paper:123 --remove
       paper-digest mark ada                       # what ada has marked
     """
-    from worker.marking import list_marks, mark_paper
+    from worker.marking import file_note, list_marks, mark_paper
     from worker.readers import settle
     from worker.report import reader_lines
 
@@ -198,3 +198,7 @@ def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
     except PaperDigestError as exc:
         fail(str(exc))
     click.echo(message)
+    note = file_note(engine, profile, paper, verdict="unlike" if unlike else "like",
+                     remove=remove)
+    if note:
+        click.echo(f"note: {note}", err=True)
