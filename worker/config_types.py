@@ -80,6 +80,17 @@ def line_of(text: str, key: str, after: int = 0) -> int | None:
     return None
 
 
+def header_line(text: str, after: int, prefix: str) -> int | None:
+    """The line of the `[table]` or `[[table]]` header at offset `after` that holds the keys
+    `prefix` names (`smtp.`, `sources[1].`): where a key it lacks belongs. None when the table
+    is not written as a header there (an inline table, the file's top level)."""
+    name = prefix.split(".", 1)[0].split("[", 1)[0]
+    header = re.compile(rf"[ \t]*\[\[?[ \t]*{re.escape(name)}[ \t]*\]")
+    if not name or not header.match(text, after):
+        return None
+    return text.count("\n", 0, after) + 1
+
+
 def section_start(text: str, name: str) -> int:
     """The offset of the `[name]` header, where that table's keys are (0: not written so)."""
     match = re.search(rf"^[ \t]*\[[ \t]*{re.escape(name)}[ \t]*\]", text, re.MULTILINE)
@@ -207,7 +218,8 @@ def load_table(cls: type[T], table: Mapping[str, Any], *, file: str, text: str,
             key = as_written[name] or name
             if key not in table:
                 problems.append(Problem(file, f"missing; add `{key} = ...` "
-                                        f"({describe_type(hints[name])})", f"{prefix}{key}"))
+                                        f"({describe_type(hints[name])})", f"{prefix}{key}",
+                                        header_line(text, after, prefix)))
     return (None if missing else cls(**values)), problems
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.config_types import line_of, load_table, section_start
+from worker.config_types import header_line, line_of, load_table, section_start
 from worker.errors import Problem
 
 
@@ -43,10 +43,10 @@ def load_smtp(table: Any, file: str, text: str, env: Mapping[str, str]
         return None, [Problem(file, "passwords do not belong in config files; set "
                               "PAPER_DIGEST_SMTP_PASSWORD instead", "smtp.password",
                               line_of(text, "password"))]
+    at = section_start(text, "smtp")
     if "from" not in raw and "host" in raw:
         return None, [Problem(file, 'missing; add `from = "Paper Digest <digest@example.org>"`',
-                              "smtp.from")]
-    at = section_start(text, "smtp")
+                              "smtp.from", header_line(text, at, "smtp."))]
     smtp, problems = load_table(SmtpSettings, raw, file=file, text=text, prefix="smtp.",
                                 after=at, written={"sender": "from", "password": None})
     if smtp and smtp.security not in ("auto", "none", "starttls", "tls"):

@@ -79,8 +79,8 @@ def test_smtp_problems_name_the_keys_a_file_can_hold(tmp_path: Path) -> None:
                         "from, host, port, security, timeout, username"]
     no_host = GOOD_WORKER + "[smtp]\nport = 587\n"
     messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path / "b", no_host)]
-    assert messages == [": smtp.host: missing; add `host = ...` (a string)",
-                        ": smtp.from: missing; add `from = ...` (a string)"]
+    assert messages == [":8: smtp.host: missing; add `host = ...` (a string)",
+                        ":8: smtp.from: missing; add `from = ...` (a string)"]
     sender = GOOD_WORKER + '[smtp]\nsender = "PD <pd@example.org>"\nport = 587\n'
     messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path / "c", sender)]
     assert messages[0].startswith(":9: smtp.sender: unknown key; supported: from, host,")
@@ -235,6 +235,23 @@ def test_an_emptied_source_says_what_it_lacks_at_its_header(tmp_path: Path) -> N
         ":8: sources[1].name: missing; add `name = \"...\"` (letters, digits, '.', '_' or '-')",
         ":8: sources[1].kind: missing; add `kind = ...`, one of dump_dir, dump_url, hf_papers, "
         "hf_api, arxiv_api, arxiv_rss, arxiv_listing"]
+
+
+def test_a_missing_key_is_said_at_the_header_of_its_table(tmp_path: Path) -> None:
+    # `check` names the line of every problem; a key left out has no line of its own, so the
+    # table that lacks it is named (it was said with no line at all: which [[sources]]?)
+    worker = GOOD_WORKER + '[[sources]]\nname = "b"\nkind = "dump_url"\n\n[[sources]]\n' \
+        'name = "c"\nkind = "arxiv_rss"\n[smtp]\nhost = "mail"\n'
+    messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path, worker)]
+    assert messages == [":8: sources[1].url: missing; add `url = ...` (a string)",
+                        ":12: sources[2].categories: missing; add `categories = ...` (a list "
+                        "of strings)",
+                        ":15: smtp.from: missing; add `from = \"Paper Digest "
+                        '<digest@example.org>"`']
+    inline = GOOD_WORKER.replace("[[sources]]", "smtp = { port = 25 }\n[[sources]]")
+    messages = [m.split("worker.toml", 1)[1] for m in _messages(tmp_path / "b", inline)]
+    assert messages == [": smtp.host: missing; add `host = ...` (a string)",
+                        ": smtp.from: missing; add `from = ...` (a string)"]
 
 
 @pytest.mark.parametrize(("url", "env", "expected"), [
