@@ -46,3 +46,31 @@ class DatabaseWatch:
         if was is not None:
             self.log.info("%s: database answers again", self.what,
                           extra={"event": "database.up", "by": self.what})
+
+
+class FailingJobs:
+    """serve's jobs that fail on the database now, with the reason each failed for last. A
+    job runs again on its cadence while the database is away, and each turn failed with the
+    same error line: at the default cadences an hour's outage was 120 heartbeat lines, 60 of
+    the digest check and more, burying what else the log said. A job's failure is said when
+    it starts failing, or fails for another reason; its repeats are debug; when it works
+    again one line says so."""
+
+    def __init__(self, log: logging.Logger):
+        self.log = log
+        self._lock = threading.Lock()
+        self._failing: dict[str, tuple[str, int]] = {}  # job -> (reason, failures in a row)
+
+    def failed(self, job: str, reason: str) -> bool:
+        """The job failed on the database for `reason`: True when that is news to say."""
+        with self._lock:
+            said, count = self._failing.get(job, (None, 0))
+            self._failing[job] = (reason, count + 1)
+            return reason != said
+
+    def worked(self, job: str) -> None:
+        with self._lock:
+            failing = self._failing.pop(job, None)
+        if failing is not None:
+            self.log.info("job %s works again (it failed %d time(s) in a row: %s)", job,
+                          failing[1], failing[0], extra={"event": "job.recovered", "job": job})

@@ -39,7 +39,7 @@ from worker.errors import PaperDigestError, as_database_error
 from worker.examples import unused_lines
 from worker.jobs import FetchTrackingExecutor, SlotTrigger, interval
 from worker.metrics import Metrics, config_samples, db_samples, render
-from worker.outage import DatabaseWatch
+from worker.outage import DatabaseWatch, FailingJobs
 from worker.reload import Change, ConfigWatcher
 from worker.retention import apply_retention
 from worker.schedules import parse_every, parse_schedule, zone
@@ -78,6 +78,7 @@ class Server:
         self.stopping = threading.Event()
         self.metrics = Metrics()
         self.database = DatabaseWatch(log, "metrics")
+        self.failing = FailingJobs(log)  # jobs failing on the database: said once each
         self.worker, self.host, self.started = worker_id(), socket.gethostname(), clock()
         self._running = 0
         # fetch job -> the moments of its runs handed on and not yet done (one, but for the
@@ -181,13 +182,16 @@ class Server:
             outcome = "ok"
             try:
                 func()
+                self.failing.worked(name)
             except Exception as exc:
                 outcome = "error"
                 clean = as_database_error(exc)
                 if clean is not None:
-                    # one line, no SQL: the job's transaction rolled back; its next turn redoes it
-                    log.error("job %s failed: %s", name, clean,
-                              extra={"event": "job.error", "job": name})
+                    # one line, no SQL: the job's transaction rolled back; its next turn redoes
+                    # it. Said when the job starts failing so, not on each turn of an outage.
+                    news = self.failing.failed(name, str(clean))
+                    log.log(logging.ERROR if news else logging.DEBUG, "job %s failed: %s",
+                            name, clean, extra={"event": "job.error", "job": name})
                 else:
                     log.exception("job %s failed: %s", name, exc,
                                   extra={"event": "job.error", "job": name})
@@ -298,14 +302,14 @@ class Server:
     def health(self) -> tuple[bool, str]:
         from worker.health import default_max_age
 
-        beat, now = self.metrics.last_beat, self.clock()
-        if beat is None or now - beat > default_max_age(self.settings):
-            return False, "heartbeat is stale"
-        try:
+        try:  # first: a database away is why the heartbeat goes stale, and what to fix
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
             return False, f"database unreachable: {type(exc).__name__}"
+        beat, now = self.metrics.last_beat, self.clock()
+        if beat is None or now - beat > default_max_age(self.settings):
+            return False, "heartbeat is stale"
         return True, "ok"
 
     def subscribed(self, subscriber_id: str) -> bool:

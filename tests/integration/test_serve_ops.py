@@ -154,6 +154,46 @@ def test_a_database_outage_is_one_line_when_it_starts_and_one_when_it_ends(
     assert all("database unreachable: database error: " in m for m in down), down
 
 
+def test_jobs_failing_on_a_database_outage_say_so_once_each(
+        tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL cut off while serve's jobs go on turning (a heartbeat every 30 s, the digest
+    check every minute): each job says it fails, with the driver's reason, when it starts
+    failing, not on each turn, and says when it works again; /healthz names the database,
+    not the heartbeat the outage made stale."""
+    real = make_url(pg_url)
+    with forwarding(real.host or "127.0.0.1", real.port or 5432) as db, \
+            caught(caplog, monkeypatch) as records:
+        url = real.set(host="127.0.0.1", port=db.port).render_as_string(hide_password=False)
+        config = make_config(tmp_path, url, {"ada": SUB.format(email="ada@x.org")})
+        server = _server(config, url)
+        server._start_http("127.0.0.1", 0)
+        jobs = {name: server._guarded(name, getattr(server, name)) for name in ("heartbeat", "due")}
+        try:
+            db.down()
+            health = httpx.get(f"http://127.0.0.1:{server.http.port}/healthz", timeout=10)
+            assert health.status_code == 503
+            assert health.text.startswith("database unreachable"), health.text
+            for _ in range(3):
+                for job in jobs.values():
+                    job()
+            db.up()
+            for job in jobs.values():
+                job()
+        finally:
+            server.http.stop()
+            server.engine.dispose()
+    said = [(r.levelname, r.event, r.job) for r in records  # type: ignore[attr-defined]
+            if getattr(r, "event", "").startswith("job.")]
+    assert sorted(said) == [("ERROR", "job.error", "due"), ("ERROR", "job.error", "heartbeat"),
+                            ("INFO", "job.recovered", "due"),
+                            ("INFO", "job.recovered", "heartbeat")], said
+    errors = [r.getMessage() for r in records if getattr(r, "event", "") == "job.error"]
+    assert all(": database error: " in m and "[SQL" not in m for m in errors), errors
+    back = [r.getMessage() for r in records if getattr(r, "event", "") == "job.recovered"]
+    assert all("3 time(s)" in m for m in back), back
+
+
 def test_each_delivery_is_one_line_with_its_event_when_it_happens(
         tmp_path: Path, seeds_dir: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from worker.errors import DatabaseError, as_database_error
+from worker.outage import FailingJobs
 from worker.scheduler import Server
 
 
@@ -44,7 +45,8 @@ def test_a_serve_job_logs_a_database_error_as_one_line(caplog: pytest.LogCapture
                                                        ) -> None:
     counted: list[str] = []
     server = SimpleNamespace(_idle=threading.Condition(), stopping=threading.Event(),
-                             _running=0, metrics=SimpleNamespace(
+                             _running=0, failing=FailingJobs(logging.getLogger("t")),
+                             metrics=SimpleNamespace(
                                  inc=lambda name, **labels: counted.append(labels["outcome"])))
 
     def job() -> None:
