@@ -239,6 +239,7 @@ class Delivery:
         try:
             if job.channel not in channels:
                 channels[job.channel] = self.channel_factory(job.channel)
+                channels[job.channel].stop = self.stop
                 channels[job.channel].open()
             target = channels[job.channel].send(rendered)
         except DeliveryError as exc:

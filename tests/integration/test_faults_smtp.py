@@ -13,11 +13,15 @@ or after N messages on a connection.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import re
+import signal
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -454,6 +458,60 @@ def test_silent_server_hits_timeout_for_every_digest(tmp_path: Path, sqlite_url:
     # a little for the run itself.
     assert elapsed < len(names) * 2 * 0.5 + 2
     print(f"\nFAULT silent server: {len(names)} digests took {elapsed:.2f}s, timeout 0.5s")
+
+
+@contextmanager
+def counting_silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
+    """silent_server, with the connections it took: each accepted, held, and never answered."""
+    accepted: list[socket.socket] = []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):  # closed as the test ends
+                while True:
+                    accepted.append(sock.accept()[0])
+
+        threading.Thread(target=accept, daemon=True).start()
+        try:
+            yield int(sock.getsockname()[1]), accepted
+        finally:
+            for conn in accepted:
+                conn.close()
+
+
+@pytest.mark.parametrize("action", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_told_to_stop_while_the_relay_is_silent_does_not_try_again(
+        action: signal.Signals, tmp_path: Path, database_url: str) -> None:
+    """`docker stop` while the relay does not answer: the send under way ends at its timeout,
+    and no second connection is tried for it (the reconnect-once after a timeout doubled the
+    time a stopped run took: 60 s at the default timeout); the digest after it is handed back
+    untried, and the run exits 3."""
+    timeout = 2.0
+    with counting_silent_server() as (port, accepted):
+        config = _config(tmp_path, database_url, ("ada", "bob"), port, smtp_timeout=timeout)
+        proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config),
+                                 "run", "--now", T0], env=fk.child_env(), cwd=fk.REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + fk.SUBPROCESS_TIMEOUT
+            while not accepted and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.02)
+            assert accepted, proc.communicate()
+            told = time.monotonic()
+            proc.send_signal(action)
+            outcome = fk.finish(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        stopped_after = time.monotonic() - told
+        connections = len(accepted)
+    assert outcome.code == 3, outcome.stdout + outcome.stderr
+    assert "stopped (SIGTERM or Ctrl-C)" in outcome.stdout, outcome.stdout
+    assert connections == 1
+    assert stopped_after < 2 * timeout, stopped_after
+    assert sorted(d[:2] for d in _deliveries(database_url)) == [("pending", 0), ("pending", 1)]
 
 
 def test_slow_server_that_accepts_late_repeats_with_same_message_id(

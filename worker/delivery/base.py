@@ -39,10 +39,17 @@ class Rendered:
         return self.make_email()
 
 
+def _never() -> bool:
+    return False
+
+
 class Channel(ABC):
     """Opened once per pass, sends many digests, closed at the end."""
 
     name: str
+    # Whether the pass was told to stop (SIGTERM, Ctrl-C, serve's shutdown): a channel that
+    # would try a send again (a new connection after one dropped) does not, once it was.
+    stop: Callable[[], bool] = staticmethod(_never)
 
     def open(self) -> None:  # noqa: B027 - most channels need no set-up
         """Prepare (connect lazily where possible)."""
