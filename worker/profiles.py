@@ -182,7 +182,7 @@ def _check_subscriber(raw: _SubscriberFile, file: str, text: str, wrong: set[str
                                 "email", line_of(text, "email")))
     if "email" in deliver and raw.email is None and "email" not in wrong:
         problems.append(Problem(file, "deliver includes email but no `email = ...` is set",
-                                "email"))
+                                "email", line_of(text, "deliver")))
     if raw.group_by not in GROUP_BY:
         problems.append(Problem(file, f"expected one of {', '.join(map(repr, GROUP_BY))}",
                                 "group_by", line_of(text, "group_by")))

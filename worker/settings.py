@@ -338,9 +338,13 @@ def load_config(config_dir: Path, env: Mapping[str, str],
 
 
 def _not_allowed(path: Path, address: str, email: EmailSettings) -> Problem:
+    try:  # read again for the line of `email` (only the few files refused come here)
+        line = line_of(path.read_text(encoding="utf-8"), "email")
+    except (OSError, UnicodeDecodeError):
+        line = None
     return Problem(str(path), f"{address} is not at a domain this install mails "
                    f"({', '.join(email.allowed_domains)}: [email] allowed_domains in "
-                   "worker.toml)", "email")
+                   "worker.toml)", "email", line)
 
 
 def settings_or_raise(config: Config) -> Settings:

@@ -168,7 +168,7 @@ def test_smtp_problems_name_the_keys_a_file_can_hold(tmp_path: Path) -> None:
      ["ada.toml:5: max_items: expected at least 1"]),
     # email asked for, with nowhere to send it
     ("deliver = ['email', 'markdown']\n[interests]\nkeywords = ['x']\n",
-     ["ada.toml: email: deliver includes email but no `email = ...` is set"]),
+     ["ada.toml:1: email: deliver includes email but no `email = ...` is set"]),
 ])
 def test_subscriber_problems(tmp_path: Path, text: str, expected: list[str]) -> None:
     messages = _messages(tmp_path, ada=text)
@@ -506,6 +506,7 @@ def test_allowed_domains_keep_addresses_to_the_institutes_own(tmp_path: Path) ->
     assert sorted(config.broken) == ["eve", "mal"]
     (problem,) = config.broken["eve"]
     assert problem.key == "email" and problem.file.endswith("eve.toml")
+    assert problem.line == 3  # where `check` sends the reader to fix it
     assert "victim@elsewhere.example is not at a domain this install mails (Lab.Example.org" \
         in problem.message
 
