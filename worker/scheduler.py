@@ -96,6 +96,11 @@ class Server:
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
         now, serve = self.clock(), self.settings.serve
+        if serve.http_port:  # first: a port taken (another serve) stops serve before any job
+            self._start_http(serve.http_host, serve.http_port)
+        elif self.settings.feedback.url:
+            log.warning("[feedback] url is set but [serve] http_port is not: nothing answers "
+                        "the feedback links in digests", extra={"event": "feedback.unanswered"})
         for source in self.settings.sources:
             if source.enabled:
                 every = parse_every(source.every or serve.fetch_every)
@@ -107,11 +112,6 @@ class Server:
         self._add("reload", self.reload, interval(serve.duration("reload")))
         self._add("maintenance", self.maintenance, interval(timedelta(hours=1)), now)
         self.scheduler.start()
-        if serve.http_port:
-            self._start_http(serve.http_host, serve.http_port)
-        elif self.settings.feedback.url:
-            log.warning("[feedback] url is set but [serve] http_port is not: nothing answers "
-                        "the feedback links in digests", extra={"event": "feedback.unanswered"})
 
     def _add(self, name: str, func: Callable[[], None], trigger: BaseTrigger,
              first: datetime | None = None) -> None:

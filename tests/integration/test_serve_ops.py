@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.integration import faultkit as fk
 from tests.integration.helpers import add_seed_day, make_config, run_cli, wait_for
 from tests.integration.smtpserver import Handler, smtp_server
 from tests.integration.tcpproxy import forwarding
@@ -27,7 +29,7 @@ from tests.integration.test_feedback_links import _stored
 from tests.integration.test_serve import BIN
 from worker.feedback import Links
 from worker.reload import ConfigWatcher
-from worker.scheduler import Server
+from worker.scheduler import ServeError, Server
 from worker.settings import load_config
 from worker.store.opening import open_engine
 
@@ -192,6 +194,29 @@ def test_jobs_failing_on_a_database_outage_say_so_once_each(
     assert all(": database error: " in m and "[SQL" not in m for m in errors), errors
     back = [r.getMessage() for r in records if getattr(r, "event", "") == "job.recovered"]
     assert all("3 time(s)" in m for m in back), back
+
+
+def test_a_serve_whose_port_is_taken_stops_before_any_job(tmp_path: Path,
+                                                          sqlite_url: str) -> None:
+    """A second serve started by mistake (its [serve] http_port held by the first) stops with
+    'cannot listen': before it read any source or sent anything (its fetch at start ran, and
+    recorded papers, before the port was found taken)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        config = make_config(tmp_path, sqlite_url, {"ada": SUB.format(email="ada@x.org")},
+                             extra=f'[serve]\nhttp_host = "127.0.0.1"\nhttp_port = {port}\n')
+        (tmp_path / "dumps" / "a.txt").write_text(
+            "new\n\nMar 14\n\nA Title\n\nAn abstract.\n", encoding="utf-8")
+        server = _server(config, sqlite_url)
+        try:
+            with pytest.raises(ServeError, match=r"cannot listen on 127\.0\.0\.1:"):
+                server.start()
+            assert not wait_for(lambda: fk.scalar(sqlite_url, "SELECT count(*) FROM dumps"), 2)
+        finally:
+            server.shutdown(grace=5)
+            server.engine.dispose()
 
 
 def test_each_delivery_is_one_line_with_its_event_when_it_happens(
