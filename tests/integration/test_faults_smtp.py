@@ -333,6 +333,10 @@ def test_a_refused_login_or_sender_keeps_every_digest_pending(
 @pytest.mark.parametrize(("options", "said"), [
     ({"greeting": "554 5.7.1 Access denied"}, "554 5.7.1 Access denied"),
     ({"ehlo_reply": "550 5.7.1 Not from your network"}, "550 5.7.1 Not from your network"),
+    # The relay down for maintenance: not the digests' fault either, so no attempt is counted
+    # (each was, and a relay down past max_attempts passes left every digest failed)
+    ({"greeting": "421 4.3.2 Service not available"}, "421 4.3.2 Service not available"),
+    ({"ehlo_reply": "421 4.3.2 Try again later"}, "421 4.3.2 Try again later"),
 ])
 def test_a_refused_session_keeps_every_digest_pending(tmp_path: Path, database_url: str,
                                                       options: dict[str, str],

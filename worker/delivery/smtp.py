@@ -3,12 +3,13 @@
 Errors are sorted into temporary (a connection dropped, timeouts and 4xx while sending:
 retried later, each an attempt) and permanent (5xx: the digest is marked failed with the
 server's reply). A relay that cannot be reached at all (refused, its name not found, no
-answer, TLS that fails), a refusal of the session (a 5xx greeting, or to EHLO and HELO), of
-the login or of the sender (a 5xx to MAIL FROM but 552, which refuses the message's size) is
-neither the message's nor its recipient's fault: it says the relay or [smtp] is not right,
-and every digest would meet it. The digests stay pending without an attempt counted (they go
-out once it is put right, however long that takes), and it is met once a pass: the digests
-after it are not tried against the server again.
+answer, TLS that fails), a refusal of the session (at its greeting, or of EHLO and HELO: a
+5xx, or a 4xx such as 421 from a relay down for maintenance), of the login or of the sender
+(a 5xx to MAIL FROM but 552, which refuses the message's size) is neither the message's nor
+its recipient's fault: it says the relay or [smtp] is not right, and every digest would meet
+it. The digests stay pending without an attempt counted (they go out once it is put right,
+however long that takes), and it is met once a pass: the digests after it are not tried
+against the server again.
 """
 
 from __future__ import annotations
@@ -139,9 +140,11 @@ class SmtpChannel(Channel):
             if exc.smtp_code >= 500:
                 raise self._refusal("session", exc, "check [smtp] host and port, and that the "
                                     "relay takes mail from this host") from None
-            where = f"{self.settings.host}:{self.settings.port}"
-            raise DeliveryError(f"SMTP {where}: {_reply(exc.smtp_code, exc.smtp_error)}"
-                                ) from None
+            # A 4xx there (421 "Service not available": the relay down for maintenance) is the
+            # relay's trouble for now, as one that cannot be reached is: counted as an attempt
+            # of each digest, an hour of it made every digest failed for good (max_attempts).
+            raise self._refusal("session", exc, "the relay takes no mail for now; the next "
+                                "pass asks it again") from None
         except smtplib.SMTPSenderRefused as exc:
             self._reset()
             if exc.smtp_code < 500 or exc.smtp_code == 552:  # this message (its SIZE), or later
