@@ -60,7 +60,11 @@ class ConfigWatcher:
         self.env = env
         self.config = config
         self._snapshot = snapshot(config_dir)
-        self._reported: dict[str, str] = {}  # what was last said per subject, not to repeat it
+        # what was last said per subject, not to repeat it: serve says the files broken at
+        # start as it starts (they were said again at the first reload after any edit)
+        self._reported: dict[str, str] = {
+            sid: f"broken:{'; '.join(map(str, problems))}"
+            for sid, problems in config.broken.items()}
 
     def poll(self) -> list[Change]:
         current = snapshot(self.config_dir)

@@ -80,6 +80,23 @@ def test_new_broken_file_is_reported_and_not_served(tmp_path: Path) -> None:
     assert "eve" not in {p.id for p in watcher.config.profiles}
 
 
+def test_a_file_broken_at_start_is_not_said_again_at_the_first_reload(tmp_path: Path) -> None:
+    # serve says it as it starts ("eve has problems, not served"): an edit of another file
+    # said it a second time
+    config = tmp_path / "config"
+    (config / "subscribers").mkdir(parents=True)
+    write(config / "worker.toml", f'database_url = "sqlite:///{tmp_path}/db"\n')
+    write(config / "subscribers" / "ada.toml", GOOD.format(who="ada", kw="vision"))
+    eve = config / "subscribers" / "eve.toml"
+    write(eve, 'email = "nope"\n[interests]\nkeywords=["x"]\n')
+    watcher = ConfigWatcher(config, {}, load_config(config, {}))
+    assert "eve" in watcher.config.broken
+    write(config / "subscribers" / "ada.toml", GOOD.format(who="ada", kw="speech"))
+    assert kinds(watcher.poll()) == [("updated", "ada")]
+    write(eve, 'email = "eve@example.org"\n[interests]\nkeywordz=["x"]\n')  # another: said
+    assert kinds(watcher.poll()) == [("broken", "eve")]
+
+
 def test_disabled_subscriber_stops(tmp_path: Path) -> None:
     config, watcher = setup(tmp_path)
     write(config / "subscribers" / "bob.toml",
