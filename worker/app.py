@@ -116,6 +116,8 @@ class Pipeline:
     def _fetcher(self) -> Any:
         if self._http is None and self.http_factory is not None:
             self._http = self.http_factory(runs.DatabaseMemory(self.engine, self.now))
+            if hasattr(self._http, "stop"):  # told to stop, a failed request is not retried
+                self._http.stop = self.stop
         return self._http
 
     def close(self) -> None:

@@ -8,13 +8,21 @@ The scenarios come from an audit of the live sources; each one lost papers befor
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from tests.integration import faultkit as fk
 from tests.integration.helpers import hf_api_config, one_source_config, run_cli
 from worker.store.identity import find_paper
 from worker.store.opening import open_engine
 
 from .httpfixture import ATOM, JSON, RSS, TEXT, FixtureServer, Reply, shared_fixture
+from .test_faults_smtp import counting_silent_server
 from .test_fetch_http import rss_feed
 
 DAYS = [f"2026-06-{d:02d}" for d in range(1, 8)]
@@ -250,3 +258,38 @@ def test_a_server_that_asks_for_an_hour_is_not_asked_again_by_the_next_runs(
                 in result.output
         status = run_cli(config, "status")
         assert "asked to be left alone until" in status.output
+
+
+@pytest.mark.parametrize("action", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_told_to_stop_while_a_source_hangs_does_not_ask_it_again(
+        action: signal.Signals, tmp_path: Path, sqlite_url: str) -> None:
+    """`docker stop` while a source's server does not answer: the request under way ends at
+    its timeout and is not tried again (its retries, 4 attempts with backoff, kept a stopped
+    run for minutes: 2 at the default timeout, past docker stop's 10 s). The source fails,
+    said so; the run exits 3 and the next run asks again."""
+    timeout = 2.0
+    with counting_silent_server() as (port, accepted):
+        config = one_source_config(tmp_path, sqlite_url, f'name = "lab"\nkind = "dump_url"\n'
+                                   f'url = "http://127.0.0.1:{port}/today.txt"\n'
+                                   f"timeout = {timeout}\nmin_interval = 0\n")
+        proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config),
+                                 "run"], env=fk.child_env(), cwd=fk.REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + fk.SUBPROCESS_TIMEOUT
+            while not accepted and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.02)
+            assert accepted, proc.communicate()
+            told = time.monotonic()
+            proc.send_signal(action)
+            outcome = fk.finish(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        stopped_after = time.monotonic() - told
+        connections = len(accepted)
+    assert outcome.code == 3, outcome.stdout + outcome.stderr
+    assert "FAILED http://127.0.0.1:" in outcome.stdout and "(tried once)" in outcome.stdout
+    assert "stopped (SIGTERM or Ctrl-C) once the sources were read" in outcome.stdout
+    assert connections == 1
+    assert stopped_after < 2 * timeout, stopped_after

@@ -142,6 +142,9 @@ class Fetcher:
         self._retries = RetryPolicy(self.settings, memory, sleep=sleep, random=random,
                                     wall_clock=wall_clock)
         self.requests = 0  # attempts made, for reports and tests
+        # Whether the pass was told to stop (SIGTERM, Ctrl-C): a request under way ends, but
+        # none is tried again (its retries, up to 4 x 30 s, kept a stopped run for minutes)
+        self.stop: Callable[[], bool] = lambda: False
         self._guard = Guard(resolve)  # where requests may go: the client's event hooks
         self.client = Client(
             headers={"User-Agent": self.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
@@ -202,9 +205,11 @@ class Fetcher:
                                        timeout, ok, redirected_from)
                 return replace(result, scope=scope)
             except Retry as retry:
-                if attempt == attempts:
-                    raise self._retries.give_up(where, source, full, retry, attempts) from None
+                if attempt == attempts or self.stop():
+                    raise self._retries.give_up(where, source, full, retry, attempt) from None
                 self._retries.wait(full, where, source, attempt, retry)
+                if self.stop():  # told while waiting to try again
+                    raise self._retries.give_up(where, source, full, retry, attempt) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def remember(self, result: FetchResult) -> None:
