@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from worker.ingest import SourceReport
-from worker.report import source_lines, status_lines
+from worker.report import source_lines
+from worker.status_report import status_lines
 
 URL = "https://digest:s3cret-mirror-pw@mirror.example.org/dump.txt"
 

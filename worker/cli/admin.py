@@ -216,7 +216,7 @@ def status(obj: Obj, as_json: bool) -> None:
       paper-digest status
       paper-digest status --json | jq '.subscribers[] | select(.failed != [])'
     """
-    from worker.report import status_data, status_lines
+    from worker.status_report import status_data, status_lines
 
     _show(obj, as_json, status_data, status_lines)
 
@@ -232,7 +232,7 @@ def subscribers(obj: Obj, as_json: bool) -> None:
       paper-digest subscribers
       paper-digest subscribers --json
     """
-    from worker.report import subscribers_data, subscribers_lines
+    from worker.status_report import subscribers_data, subscribers_lines
 
     _show(obj, as_json, subscribers_data, subscribers_lines)
 
