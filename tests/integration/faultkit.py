@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -120,6 +121,28 @@ def finish(proc: subprocess.Popen[str], timeout: float = SUBPROCESS_TIMEOUT) -> 
 
 def run(config: Path, *args: str, step: str = "none", action: str = "kill") -> Outcome:
     return finish(launch(config, *args, step=step, action=action))
+
+
+def stopped_when_connected(config: Path, args: Sequence[str], accepted: Sequence[object],
+                           action: int) -> tuple[Outcome, float]:
+    """A real `paper-digest` process told to stop (`action`: SIGTERM or SIGINT) once a server
+    that never answers has `accepted` its connection: its outcome, and how long it took to end
+    after the signal."""
+    proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config), *args],
+                            env=child_env(), cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+        while not accepted and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert accepted, proc.communicate()
+        told = time.monotonic()
+        proc.send_signal(action)
+        outcome = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return outcome, time.monotonic() - told
 
 
 # -- what arrived ----------------------------------------------------------------------------

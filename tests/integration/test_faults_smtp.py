@@ -20,8 +20,6 @@ import re
 import signal
 import socket
 import socketserver
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -495,21 +493,8 @@ def test_a_run_told_to_stop_while_the_relay_is_silent_does_not_try_again(
     timeout = 2.0
     with counting_silent_server() as (port, accepted):
         config = _config(tmp_path, database_url, ("ada", "bob"), port, smtp_timeout=timeout)
-        proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config),
-                                 "run", "--now", T0], env=fk.child_env(), cwd=fk.REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            deadline = time.monotonic() + fk.SUBPROCESS_TIMEOUT
-            while not accepted and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.02)
-            assert accepted, proc.communicate()
-            told = time.monotonic()
-            proc.send_signal(action)
-            outcome = fk.finish(proc)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        stopped_after = time.monotonic() - told
+        outcome, stopped_after = fk.stopped_when_connected(config, ("run", "--now", T0),
+                                                           accepted, action)
         connections = len(accepted)
     assert outcome.code == 3, outcome.stdout + outcome.stderr
     assert "stopped (SIGTERM or Ctrl-C)" in outcome.stdout, outcome.stdout

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -272,21 +269,7 @@ def test_a_run_told_to_stop_while_a_source_hangs_does_not_ask_it_again(
         config = one_source_config(tmp_path, sqlite_url, f'name = "lab"\nkind = "dump_url"\n'
                                    f'url = "http://127.0.0.1:{port}/today.txt"\n'
                                    f"timeout = {timeout}\nmin_interval = 0\n")
-        proc = subprocess.Popen([sys.executable, "-m", "worker", "--config", str(config),
-                                 "run"], env=fk.child_env(), cwd=fk.REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            deadline = time.monotonic() + fk.SUBPROCESS_TIMEOUT
-            while not accepted and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.02)
-            assert accepted, proc.communicate()
-            told = time.monotonic()
-            proc.send_signal(action)
-            outcome = fk.finish(proc)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        stopped_after = time.monotonic() - told
+        outcome, stopped_after = fk.stopped_when_connected(config, ("run",), accepted, action)
         connections = len(accepted)
     assert outcome.code == 3, outcome.stdout + outcome.stderr
     assert "FAILED http://127.0.0.1:" in outcome.stdout and "(tried once)" in outcome.stdout
