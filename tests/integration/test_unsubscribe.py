@@ -269,6 +269,7 @@ def test_a_reader_the_database_does_not_know_yet_is_unsubscribed_all_the_same(
                 "DELETE FROM deliveries WHERE digest_id IN "
                 "(SELECT id FROM digests WHERE subscriber_id = 'ada')",
                 "DELETE FROM digest_items WHERE subscriber_id = 'ada'",
+                "DELETE FROM slot_claims WHERE subscriber_id = 'ada'",
                 "DELETE FROM digests WHERE subscriber_id = 'ada'",
                 "DELETE FROM subscribers WHERE id = 'ada'"):
             conn.execute(text(statement))
