@@ -29,8 +29,8 @@ from worker.progress import Progress, no_progress
 from worker.readers import ReaderNote, settle_config
 from worker.sending import Delivery, DeliveryReport, DryRunChannel, Hold, worker_id
 from worker.settings import Config
-from worker.store import runs
-from worker.store.models import SubscriberState
+from worker.store import outbox, runs
+from worker.store.models import DeliveryState, SubscriberState
 
 log = logging.getLogger("paper_digest")
 
@@ -53,6 +53,8 @@ class PassReport:
     # what held digests pending, no attempt counted (a template's error, a relay that cannot
     # be reached, a folder that cannot be written) -> them: said once each (worker.sending)
     holds: dict[str, Hold] = field(default_factory=dict)
+    # `run --due`, serve: deliveries left pending for their retry time, not tried in the pass
+    waiting: list[DeliveryState] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # anything that makes the pass not clean
 
     @property
@@ -275,6 +277,10 @@ def _stages(pipeline: Pipeline, report: PassReport, only: Sequence[str] | None, 
     with pipeline.timed("delivery"):  # rendering included: forms made as sent
         report.deliveries = pipeline.deliver(profiles, ignore_backoff=ignore_backoff)
     report.holds = pipeline.holds
+    if not ignore_backoff:  # else every pending delivery was tried
+        tried = {(d.digest_id, d.channel) for d in report.deliveries}
+        report.waiting = [d for d in outbox.waiting(engine, {p.id for p in profiles}, report.now)
+                          if (d.digest_id, d.channel) not in tried]
 
 
 def _finish_run(engine: Engine, run_id: int, report: PassReport, started: float, status: str,

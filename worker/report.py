@@ -22,6 +22,7 @@ from worker.plaintext import in_words
 from worker.readers import ReaderNote
 from worker.sending import DeliveryReport, Hold
 from worker.settings import Settings
+from worker.store.models import DeliveryState
 from worker.store.readers import Wiped
 
 LISTED = 50  # a pass for more subscribers lists only those with something to look at
@@ -85,6 +86,8 @@ def pass_lines(report: PassReport, settings: Settings) -> list[str]:
     if report.unbuilt:  # told to stop while digests were built
         lines.append(f"  ({plural(report.unbuilt, 'subscriber')} left to the next run: "
                      "stopped before their digests were built)")
+    if report.waiting:  # `run --due`: pending, kept for their retry time
+        lines.append(_waiting_line(report.waiting))
     if report.not_due:  # `run --due`: they were left out, not missing
         lines.append(f"  ({plural(report.not_due, 'subscriber')} not due yet: "
                      "their schedules decide when `run --due` builds their digests)")
@@ -120,6 +123,17 @@ def _held_lines(holds: dict[str, Hold], settings: Settings) -> list[str]:
             lines.append(f"error: {cause}{first}: {counted}, until it is put right (the next "
                          "run sends them)")
     return lines
+
+
+def _waiting_line(waiting: list[DeliveryState]) -> str:
+    """The deliveries a pass that keeps back-off left pending, in one line: how many, and the
+    first of them with its retry time and why it is pending."""
+    first = waiting[0]
+    why = f": {first.last_error}" if first.last_error else ""
+    its = "its" if len(waiting) == 1 else "their"
+    return (f"  ({plural(len(waiting), 'earlier digest')} pending, not tried before {its} retry "
+            f"time: the first, {first.subscriber_id}'s {first.channel}, after "
+            f"{when_text(first.next_attempt_at)}{why})")
 
 
 def _held_by(holds: dict[str, Hold]) -> str:

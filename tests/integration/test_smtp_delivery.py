@@ -146,3 +146,22 @@ def test_a_dry_run_says_whom_it_would_mail_via_which_relay_and_connects_to_none(
         assert result.exit_code == 0, result.output
     assert f"would send to Ada Lovelace <ada@example.org> via 127.0.0.1:{port}" in result.output
     assert handler.connections == 0 and handler.messages == []
+
+
+def test_run_due_names_the_digests_it_leaves_for_their_retry_time(
+        tmp_path: Path, seeds_dir: Path, sqlite_url: str) -> None:
+    """`run --due` keeps a held digest's back-off: before its retry time it is not tried, and
+    the run said "nothing new" and nothing of the email still pending (`run` had said NOT
+    SENT); it now says it leaves it, until when and why."""
+    port = free_port()  # nothing listens: connection refused
+    config = make_config(tmp_path, sqlite_url, {"ada": SUB}, smtp_port=port)
+    add_seed_day(tmp_path, seeds_dir, "2026-03-14")
+    down = run_cli(config, "run", "--now", "2026-03-14T20:00:00+00:00")
+    assert down.exit_code == 3, down.output
+    due = run_cli(config, "run", "--due", "--now", "2026-03-14T20:01:00+00:00")
+    assert due.exit_code == 0, due.output
+    assert ("(1 earlier digest pending, not tried before its retry time: the first, ada's "
+            f"email, after 2026-03-14 20:02 UTC: SMTP 127.0.0.1:{port} cannot be reached: "
+            in due.output), due.output
+    later = run_cli(config, "run", "--due", "--now", "2026-03-14T20:03:00+00:00")
+    assert "earlier digest pending" not in later.output, later.output  # tried: said as such

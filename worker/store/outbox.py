@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -350,6 +350,15 @@ def delivery_states(engine: Engine, subscriber_id: str | None = None,
                               r.created_at, r.next_attempt_at, r.last_error, r.sent_at,
                               r.target, r.message_id, r.item_count)
                 for r in conn.execute(query)]
+
+
+def waiting(engine: Engine, subscriber_ids: Collection[str], now: datetime,
+            ) -> list[DeliveryState]:
+    """These subscribers' pending deliveries whose retry time is still to come, oldest
+    first: what a pass that keeps back-off (`run --due`, serve) leaves untried."""
+    return [d for d in delivery_states(engine, statuses=("pending",))
+            if d.subscriber_id in subscriber_ids and d.next_attempt_at is not None
+            and d.next_attempt_at > now]
 
 
 def last_digest_at(engine: Engine, subscriber_ids: Iterable[str]) -> dict[str, datetime]:
