@@ -25,6 +25,11 @@ def clean_line(text: str) -> str:
     return " ".join(CONTROL.sub(" ", text).split())
 
 
+def plural(n: int, word: str) -> str:
+    """`1 digest`, `3 digests`."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def in_words(items: Sequence[str]) -> str:
     """`a`, `a and b`, `a, b and c`."""
     return " and ".join([", ".join(items[:-1]), items[-1]] if len(items) > 1 else items)

@@ -18,7 +18,7 @@ from worker.examples import unused_lines
 from worker.ingest import SourceReport
 from worker.logs import one_line as _one_line
 from worker.logs import redact
-from worker.plaintext import in_words
+from worker.plaintext import in_words, plural
 from worker.readers import ReaderNote
 from worker.sending import DeliveryReport, Hold
 from worker.settings import Settings
@@ -35,11 +35,6 @@ def one_line(text: str) -> str:
 def when_text(moment: datetime | None) -> str:
     """A moment as summaries say it, to the minute in UTC; `never` for none."""
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "never"
-
-
-def plural(n: int, word: str) -> str:
-    """`1 digest`, `3 digests`."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def pass_lines(report: PassReport, settings: Settings) -> list[str]:

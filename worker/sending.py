@@ -27,6 +27,7 @@ from worker.collector import paced_for_batches
 from worker.delivery import Channel, Rendered
 from worker.errors import DeliveryError, TemplateError, as_database_error
 from worker.fanout import FanOut
+from worker.plaintext import plural
 from worker.profiles import Profile
 from worker.progress import Progress, no_progress
 from worker.rendering import Renderer
@@ -300,7 +301,7 @@ class Delivery:
         when the cause does not name its file."""
         for cause, hold in self.holds.items():
             digests, subscribers = len(hold.digests), len(set(hold.digests.values()))
-            counted = (f"{_plural(digests, 'digest')} of {_plural(subscribers, 'subscriber')} "
+            counted = (f"{plural(digests, 'digest')} of {plural(subscribers, 'subscriber')} "
                        "held, pending with no attempt counted")
             fields = {"digests": digests, "subscribers": subscribers}
             if hold.template:
@@ -333,10 +334,6 @@ class Delivery:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _logged(report: DeliveryReport, bug: Exception | None = None, why: str = "",

@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from worker.report import one_line, plural, when_text
+from worker.plaintext import plural
+from worker.report import one_line, when_text
 from worker.settings import Config
 from worker.store import outbox, runs
 
