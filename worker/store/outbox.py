@@ -337,7 +337,9 @@ def _papers_by_id(conn: Connection, paper_ids: Iterable[int]) -> dict[int, Store
 
 def delivery_states(engine: Engine, subscriber_id: str | None = None,
                     statuses: Sequence[str] = ("pending", "failed", "sent"),
-                    ) -> list[DeliveryState]:
+                    retry_after: datetime | None = None) -> list[DeliveryState]:
+    """Deliveries in these statuses, oldest digest first (`retry_after`: only those whose
+    next attempt is later than that)."""
     query = (select(deliveries, digests.c.subscriber_id, digests.c.created_at,
                     digests.c.message_id, digests.c.item_count)
              .join(digests, digests.c.id == deliveries.c.digest_id)
@@ -345,6 +347,8 @@ def delivery_states(engine: Engine, subscriber_id: str | None = None,
              .order_by(digests.c.created_at, deliveries.c.id))
     if subscriber_id is not None:
         query = query.where(digests.c.subscriber_id == subscriber_id)
+    if retry_after is not None:
+        query = query.where(deliveries.c.next_attempt_at > retry_after)
     with reading(engine) as conn:
         return [DeliveryState(r.digest_id, r.subscriber_id, r.channel, r.status, r.attempts,
                               r.created_at, r.next_attempt_at, r.last_error, r.sent_at,
@@ -356,9 +360,8 @@ def waiting(engine: Engine, subscriber_ids: Collection[str], now: datetime,
             ) -> list[DeliveryState]:
     """These subscribers' pending deliveries whose retry time is still to come, oldest
     first: what a pass that keeps back-off (`run --due`, serve) leaves untried."""
-    return [d for d in delivery_states(engine, statuses=("pending",))
-            if d.subscriber_id in subscriber_ids and d.next_attempt_at is not None
-            and d.next_attempt_at > now]
+    return [d for d in delivery_states(engine, statuses=("pending",), retry_after=now)
+            if d.subscriber_id in subscriber_ids]
 
 
 def last_digest_at(engine: Engine, subscriber_ids: Iterable[str]) -> dict[str, datetime]:
