@@ -49,17 +49,15 @@ def mark_stored(engine: Engine, subscriber_id: str, paper: StoredPaper, *, verdi
             f"preview and explain rank {use}")
 
 
-def file_note(engine: Engine, profile: Profile, ref: str, *, verdict: str, remove: bool,
-              ) -> str | None:
-    """What the profile's own file says of the paper `ref` names, when the mark just made (or
-    taken off) does not say the same: a mark is the later word over `like`/`unlike`, and a
-    reader who marks a paper the file likes `--unlike` should know the file still lists it."""
-    paper = identity.find_paper(engine, ref)
-    if paper is None:
-        return None
-    listed = [key for key in ("like", "unlike") for entry in getattr(profile.interests, key)
-              if (found := identity.find_paper(engine, entry)) is not None
-              and found.id == paper.id]
+def file_note(engine: Engine, profile: Profile, paper: StoredPaper, *, verdict: str,
+              remove: bool) -> str | None:
+    """What the profile's own file says of `paper`, when the mark just made (or taken off)
+    does not say the same: a mark is the later word over `like`/`unlike`, and a reader who
+    marks a paper the file likes `--unlike` should know the file still lists it."""
+    refs = {key: getattr(profile.interests, key) for key in ("like", "unlike")}
+    found = identity.find_papers(engine, [ref for listed in refs.values() for ref in listed])
+    listed = [key for key, entries in refs.items()
+              if any(ref in found and found[ref].id == paper.id for ref in entries)]
     if not listed:
         return None
     key = listed[0]

@@ -125,7 +125,7 @@ def settle_heap() -> None:
         gc.enable()
 
 
-def fail(message: str, hint: str | None = None, code: int = EXIT_ERROR) -> None:
+def fail(message: str, hint: str | None = None, code: int = EXIT_ERROR) -> NoReturn:
     from worker.logs import one_line, redact
 
     click.secho(f"error: {one_line(redact(message))}", fg="red", err=True)

@@ -168,9 +168,10 @@ def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
       paper-digest mark ada paper:123 --remove
       paper-digest mark ada                       # what ada has marked
     """
-    from worker.marking import file_note, list_marks, mark_paper
+    from worker.marking import file_note, list_marks, mark_stored
     from worker.readers import settle
     from worker.report import reader_lines
+    from worker.store import identity
 
     config = obj.load(name)
     settings = settings_or_exit(config)
@@ -189,16 +190,17 @@ def mark(obj: Obj, name: str, paper: str | None, unlike: bool, remove: bool,
         for line in list_marks(engine, profile.id, obj.config_dir):
             click.echo(line)
         return
+    verdict = "unlike" if unlike else "like"
     try:
-        message = mark_paper(engine, profile.id, paper, remove=remove,
-                             verdict="unlike" if unlike else "like", now=parse_now(now_text))
-    except LookupError:
-        fail(f"no stored paper matches {paper!r}", _did_you_mean(engine, paper)
-             + _not_stored_hint(profile, paper, "unlike" if unlike else "like", remove), 2)
+        found = identity.find_paper(engine, paper)
+        if found is None:
+            fail(f"no stored paper matches {paper!r}", _did_you_mean(engine, paper)
+                 + _not_stored_hint(profile, paper, verdict, remove), 2)
+        message = mark_stored(engine, profile.id, found, remove=remove, verdict=verdict,
+                              now=parse_now(now_text))
+        note = file_note(engine, profile, found, verdict=verdict, remove=remove)
     except PaperDigestError as exc:
         fail(str(exc))
     click.echo(message)
-    note = file_note(engine, profile, paper, verdict="unlike" if unlike else "like",
-                     remove=remove)
     if note:
         click.echo(f"note: {note}", err=True)
