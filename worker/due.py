@@ -118,12 +118,12 @@ def serve_latest_slots(pipeline: Pipeline, profiles: Sequence[Profile],
     slot that passed before the run: a plain run at 10:00 after a 07:30 slot, then cron's
     `run --due` at 06:00 the next morning sent a digest for that 07:30 slot too ("nothing
     new", to a subscriber with send_empty), and another at 07:30."""
-    written = [p for p in profiles if p.id in built and built[p.id].digest_id is not None]
-    slots = latest_slots(written, pipeline.settings, pipeline.now)
-    store.record_served(pipeline.engine, {
-        sid: (slot_id(slot), digest_id) for sid, slot in slots.items()
-        if (digest_id := built[sid].digest_id) is not None}, owner=pipeline.owner,
-        now=pipeline.now)
+    written = {sid: r.digest_id for sid, r in built.items() if r.digest_id is not None}
+    slots = latest_slots([p for p in profiles if p.id in written], pipeline.settings,
+                         pipeline.now)
+    store.record_served(pipeline.engine, {sid: (slot_id(slot), written[sid])
+                                          for sid, slot in slots.items()},
+                        owner=pipeline.owner, now=pipeline.now)
 
 
 def build_due(pipeline: Pipeline, profiles: Sequence[Profile]) -> dict[str, SubscriberReport]:
